@@ -1,0 +1,88 @@
+// Lint rules for the whole workspace, including the module boundaries of ARCHITECTURE.md:
+// services import packages, never the reverse; only package entry points are imported;
+// only the worker (and the operator CLI) import the network connectors; only each service's
+// config module reads process.env; no import cycles.
+import js from '@eslint/js';
+import prettier from 'eslint-config-prettier';
+import importX from 'eslint-plugin-import-x';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+const deepImport = {
+  group: ['@sunset/*/*'],
+  message: 'Import a workspace package through its entry point only (e.g. "@sunset/plan").',
+};
+const serviceImport = {
+  group: ['@sunset/api', '@sunset/api/*', '@sunset/worker', '@sunset/worker/*'],
+  message: 'Packages never import services: move the shared code into a package.',
+};
+const networksImport = {
+  group: ['@sunset/networks', '@sunset/networks/*'],
+  message: 'Only the worker (and the operator CLI) talk to networks: enqueue a job instead.',
+};
+const relativeIntoPackage = {
+  group: ['**/packages/*/src/**', '**/services/*/src/**'],
+  message: 'Reach another workspace member through its package name, not a relative path.',
+};
+
+export default tseslint.config(
+  {
+    ignores: ['**/dist/**', '**/node_modules/**', '.tools/**', '.turbo/**', 'config/schema/**'],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { ...globals.node }, ecmaVersion: 2024, sourceType: 'module' },
+    plugins: { 'import-x': importX },
+    rules: {
+      'import-x/no-cycle': ['error', { ignoreExternal: true }],
+      'import-x/no-self-import': 'error',
+      'import-x/no-duplicates': 'error',
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-imports': ['error', { patterns: [deepImport, relativeIntoPackage] }],
+      'no-restricted-properties': [
+        'error',
+        {
+          object: 'process',
+          property: 'env',
+          message:
+            'Only a service config module (services/*/src/config.ts, packages/cli/src/config.ts) reads process.env.',
+        },
+      ],
+    },
+  },
+  {
+    files: ['packages/**/*.ts'],
+    ignores: ['packages/networks/**', 'packages/cli/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [deepImport, relativeIntoPackage, serviceImport, networksImport] },
+      ],
+    },
+  },
+  {
+    files: ['packages/cli/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [deepImport, relativeIntoPackage, serviceImport] }],
+    },
+  },
+  {
+    files: ['services/api/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [deepImport, relativeIntoPackage, networksImport] }],
+    },
+  },
+  {
+    files: [
+      'services/*/src/config.ts',
+      'packages/cli/src/config.ts',
+      '**/*.test.ts',
+      'tests/**',
+      'scripts/**',
+    ],
+    rules: { 'no-restricted-properties': 'off' },
+  },
+  prettier,
+);

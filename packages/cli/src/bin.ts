@@ -1,0 +1,2 @@
+import { NETWORKS } from '@sunset/core';
+console.log(NETWORKS);

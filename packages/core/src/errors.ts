@@ -1,0 +1,19 @@
+/**
+ * Base of every error the toolkit raises on purpose. `code` is stable and machine-readable;
+ * `message` is written for the person who has to act on it.
+ */
+export class SunsetError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** Bad input from a user (plan, request, config): nothing was changed. */
+export class InputError extends SunsetError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('input', message, options);
+  }
+}
