@@ -1,1 +1,27 @@
-export {};
+export { PlanSchema, type PlanDocument, type PostDocument, type ProfileDocument } from './schema.ts';
+export { planJsonSchema, planJsonSchemaText } from './json-schema.ts';
+export { formatDiagnostic, type Diagnostic, type Severity } from './diagnostics.ts';
+export {
+  readPlanFile,
+  validatePlan,
+  sunsetOf,
+  instantOf,
+  textLimitsOf,
+  type Plan,
+  type ValidateOptions,
+  type ValidationResult,
+} from './validate.ts';
+export {
+  compile,
+  canonicalJson,
+  type Action,
+  type PostAction,
+  type ProfileAction,
+  type PolicyAction,
+  type CompiledPlan,
+  type CompiledImage,
+  type CompiledImageSpec,
+  type XAfter,
+} from './compile.ts';
+export { PLACEHOLDERS, expand, placeholderValues, type Placeholder } from './placeholders.ts';
+export { formatLocal, formatUtc, parseTimeExpression, resolveExpression, resolveLocal, type TimeExpr } from './time.ts';

@@ -1,0 +1,33 @@
+import pc from 'picocolors';
+import type { Colors } from 'picocolors/types';
+import type { CliConfig } from './config.ts';
+
+/** Where a command writes, and how: kept apart from process.* so commands can be run in tests. */
+export interface Io {
+  out(line?: string): void;
+  err(line?: string): void;
+  colours: Colors;
+  config: CliConfig;
+}
+
+export function processIo(config: CliConfig): Io {
+  return {
+    out: (line = '') => process.stdout.write(`${line}\n`),
+    err: (line = '') => process.stderr.write(`${line}\n`),
+    colours: pc.createColors(config.colour),
+    config,
+  };
+}
+
+export function bufferIo(config: CliConfig = { colour: false, width: 100 }): Io & { stdout: string[]; stderr: string[] } {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  return {
+    stdout,
+    stderr,
+    out: (line = '') => void stdout.push(line),
+    err: (line = '') => void stderr.push(line),
+    colours: pc.createColors(config.colour),
+    config,
+  };
+}

@@ -1,0 +1,44 @@
+import { Command, CommanderError } from '@commander-js/extra-typings';
+import { planCommand } from './commands/plan.ts';
+import { CliExit } from './exit.ts';
+import type { Io } from './io.ts';
+
+export const VERSION = '0.1.0';
+
+export function buildProgram(io: Io): Command {
+  const program = new Command('sunset')
+    .description(
+      'Run an organisation\'s exit from X: scheduled farewells, the dormant "flat ECG" profile, crisis posts, ' +
+        'and posts mirrored to Bluesky and Mastodon.',
+    )
+    .version(VERSION, '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({
+      writeOut: (s) => io.out(s.replace(/\n$/, '')),
+      writeErr: (s) => io.err(s.replace(/\n$/, '')),
+      outputError: (s, write) => write(io.colours.red(s)),
+    })
+    .exitOverride();
+  program.addCommand(planCommand(io));
+  return program;
+}
+
+/** Runs the CLI; returns the exit status instead of exiting, so it can run inside tests. */
+export async function run(argv: string[], io: Io): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CliExit) {
+      if (err.message) io.err(io.colours.red(err.message));
+      return err.status;
+    }
+    if (err instanceof CommanderError) {
+      // --help and --version end here with status 0; usage errors with 2.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    io.err(io.colours.red(`sunset: ${err instanceof Error ? err.message : String(err)}`));
+    return 70;
+  }
+}

@@ -1,0 +1,292 @@
+/**
+ * Compiles a validated plan into the ordered list of actions the engine schedules: each post on
+ * each network (one action per thread part), the dormant profile per network, and the X policy
+ * switch at the sunset. Ids are stable (same plan, same ids) and each action carries a hash of
+ * its own content only, so editing one post changes only that post's hashes.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { NETWORKS, type Network } from '@sunset/core';
+import { measure, splitThread, type LengthReport } from '@sunset/text';
+import { expand, placeholderValues } from './placeholders.ts';
+import type { AvatarDocument, BannerDocument, PlanDocument } from './schema.ts';
+import { formatLocal } from './time.ts';
+import { instantOf, textLimitsOf, type Plan } from './validate.ts';
+
+export type XAfter = PlanDocument['sunset']['x_after'];
+
+export interface CompiledImage {
+  /** Absolute path of the file. */
+  file: string;
+  /** The path as written in the plan. */
+  source: string;
+  alt: string;
+  bytes: number;
+  mediaType: string;
+  sha256: string;
+}
+
+export type CompiledImageSpec =
+  | { kind: 'keep' }
+  | { kind: 'file'; file: string; source: string; sha256: string; mediaType: string }
+  | { kind: 'generate'; generator: 'flat-ecg' | 'flat-ecg-avatar'; caption?: string; colour?: string };
+
+interface ActionBase {
+  /** Stable within the organisation; safe as a queue job id (no ":"). */
+  id: string;
+  network: Network;
+  at: Date;
+  /** The same instant in the plan's time zone, for people. */
+  atLocal: string;
+  /** sha256 of the action's content (not its time), hex. */
+  contentHash: string;
+}
+
+export interface PostAction extends ActionBase {
+  kind: 'post';
+  postId: string;
+  /** 1-based part number; threads have parts > 1, each a reply to the one before. */
+  part: number;
+  parts: number;
+  /** Id of the action this part replies to (the previous part), if any. */
+  replyTo?: string;
+  text: string;
+  length: LengthReport;
+  images: CompiledImage[];
+  language: string;
+}
+
+export interface ProfileAction extends ActionBase {
+  kind: 'profile';
+  profile: {
+    name?: string;
+    bio?: string;
+    url?: string;
+    location?: string;
+    banner: CompiledImageSpec;
+    avatar: CompiledImageSpec;
+    fields?: { name: string; value: string }[];
+  };
+}
+
+export interface PolicyAction extends ActionBase {
+  kind: 'policy';
+  network: 'x';
+  mode: XAfter;
+  /** Steps to do by hand (X has no API to deactivate an account or pin a post). */
+  checklist: string[];
+}
+
+export type Action = PostAction | ProfileAction | PolicyAction;
+
+export interface CompiledPlan {
+  organisationId: string;
+  organisationName: string;
+  timezone: string;
+  locale: string;
+  sunset: Date;
+  xAfter: XAfter;
+  /** sha256 of the plan's YAML. */
+  planHash: string;
+  actions: Action[];
+}
+
+const KIND_ORDER: Record<Action['kind'], number> = { post: 0, profile: 1, policy: 2 };
+const MEDIA_TYPES: Record<string, string> = {
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.gif': 'image/gif',
+  '.webp': 'image/webp',
+};
+
+function hash(value: unknown): string {
+  return createHash('sha256').update(canonicalJson(value)).digest('hex');
+}
+
+/** JSON with sorted keys and no undefined members, so equal content always hashes the same. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date)) {
+      return Object.fromEntries(
+        Object.entries(v as Record<string, unknown>)
+          .filter(([, x]) => x !== undefined)
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+      );
+    }
+    return v;
+  });
+}
+
+export function compile(plan: Plan): CompiledPlan {
+  const doc = plan.document;
+  const zone = doc.organisation.timezone;
+  const sunset = plan.sunset;
+  const values = placeholderValues(doc, sunset);
+  const limits = textLimitsOf(doc);
+  const fileCache = new Map<string, { bytes: number; sha256: string }>();
+  const readImage = (source: string) => {
+    const file = path.resolve(plan.baseDir, source);
+    let info = fileCache.get(file);
+    if (!info) {
+      const buf = readFileSync(file);
+      info = { bytes: buf.length, sha256: createHash('sha256').update(buf).digest('hex') };
+      fileCache.set(file, info);
+    }
+    return { file, source, ...info, mediaType: MEDIA_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream' };
+  };
+  const base = (network: Network, at: Date) => ({ network, at, atLocal: formatLocal(at, zone) });
+  const actions: Action[] = [];
+
+  for (const post of doc.posts ?? []) {
+    const at = instantOf(doc, post.at, sunset);
+    const images: CompiledImage[] = (post.images ?? []).map((img) => ({ ...readImage(img.file), alt: img.alt }));
+    const language = post.language ?? doc.organisation.locale;
+    for (const network of post.on) {
+      const text = expand(post.variants?.[network] ?? post.text, values);
+      const parts = splitThread(text, network, { limits });
+      parts.forEach((partText, i) => {
+        const part = i + 1;
+        const content = {
+          kind: 'post',
+          network,
+          part,
+          parts: parts.length,
+          text: partText,
+          language,
+          images: part === 1 ? images.map((im) => ({ sha256: im.sha256, alt: im.alt, mediaType: im.mediaType })) : [],
+        };
+        actions.push({
+          kind: 'post',
+          id: `post.${post.id}.${network}.${part}`,
+          ...base(network, at),
+          contentHash: hash(content),
+          postId: post.id,
+          part,
+          parts: parts.length,
+          ...(part > 1 ? { replyTo: `post.${post.id}.${network}.${part - 1}` } : {}),
+          text: partText,
+          length: measure(partText, network, limits),
+          images: part === 1 ? images : [],
+          language,
+        });
+      });
+    }
+  }
+
+  const dp = doc.dormant_profile;
+  if (dp) {
+    const at = instantOf(doc, dp.at, sunset);
+    for (const network of NETWORKS) {
+      const spec = dp[network];
+      if (!spec) continue;
+      const imageSpec = (v: BannerDocument | AvatarDocument | undefined): CompiledImageSpec => {
+        if (v === undefined || v === 'keep') return { kind: 'keep' };
+        if (typeof v === 'string') {
+          const img = readImage(v);
+          return { kind: 'file', file: img.file, source: v, sha256: img.sha256, mediaType: img.mediaType };
+        }
+        return {
+          kind: 'generate',
+          generator: v.generate,
+          ...('caption' in v && v.caption !== undefined ? { caption: expand(v.caption, values) } : {}),
+          ...(v.colour !== undefined ? { colour: v.colour.toLowerCase() } : {}),
+        };
+      };
+      const profile: ProfileAction['profile'] = {
+        ...(spec.name !== undefined ? { name: expand(spec.name, values) } : {}),
+        ...(spec.bio !== undefined ? { bio: expand(spec.bio, values) } : {}),
+        ...(spec.url !== undefined ? { url: spec.url } : {}),
+        ...(spec.location !== undefined ? { location: spec.location } : {}),
+        banner: imageSpec(spec.banner),
+        avatar: imageSpec(spec.avatar),
+        ...(spec.fields ? { fields: spec.fields.map((f) => ({ name: f.name, value: expand(f.value, values) })) } : {}),
+      };
+      const content = {
+        kind: 'profile',
+        network,
+        profile: {
+          ...profile,
+          banner: stripPaths(profile.banner),
+          avatar: stripPaths(profile.avatar),
+        },
+      };
+      actions.push({ kind: 'profile', id: `profile.${network}`, ...base(network, at), contentHash: hash(content), profile });
+    }
+  }
+
+  if (doc.networks.x) {
+    const mode = doc.sunset.x_after;
+    const checklist = checklistFor(mode, doc);
+    actions.push({
+      kind: 'policy',
+      id: 'policy.x',
+      ...base('x', sunset),
+      network: 'x',
+      contentHash: hash({ kind: 'policy', network: 'x', mode, checklist }),
+      mode,
+      checklist,
+    });
+  }
+
+  actions.sort(
+    (a, b) =>
+      a.at.getTime() - b.at.getTime() ||
+      KIND_ORDER[a.kind] - KIND_ORDER[b.kind] ||
+      postOrder(a, b, doc) ||
+      NETWORKS.indexOf(a.network) - NETWORKS.indexOf(b.network) ||
+      (a.kind === 'post' && b.kind === 'post' ? a.part - b.part : 0),
+  );
+
+  return {
+    organisationId: doc.organisation.id,
+    organisationName: doc.organisation.name,
+    timezone: zone,
+    locale: doc.organisation.locale,
+    sunset,
+    xAfter: doc.sunset.x_after,
+    planHash: plan.sourceHash,
+    actions,
+  };
+}
+
+/** Posts due at the same instant keep the order they have in the plan. */
+function postOrder(a: Action, b: Action, doc: PlanDocument): number {
+  if (a.kind !== 'post' || b.kind !== 'post' || a.postId === b.postId) return 0;
+  const ids = (doc.posts ?? []).map((p) => p.id);
+  return ids.indexOf(a.postId) - ids.indexOf(b.postId);
+}
+
+/** The content hash covers what a file holds, not where it lies on this machine. */
+function stripPaths(spec: CompiledImageSpec): unknown {
+  return spec.kind === 'file' ? { kind: 'file', sha256: spec.sha256, mediaType: spec.mediaType } : spec;
+}
+
+function checklistFor(mode: XAfter, doc: PlanDocument): string[] {
+  const account = `@${doc.networks.x?.account.replace(/^@/, '')}`;
+  const common = [
+    `Download the archive of ${account} (Settings › Your account › Download an archive of your data) and file it with the public archives.`,
+  ];
+  switch (mode) {
+    case 'crisis-only':
+      return [
+        ...common,
+        `Pin the farewell post on ${account} by hand: X has no API to pin a post.`,
+        'Keep the X credentials valid: crisis posts still go to X.',
+      ];
+    case 'frozen':
+      return [
+        ...common,
+        `Pin the farewell post on ${account} by hand: X has no API to pin a post.`,
+        'Revoke the X app tokens that are no longer needed.',
+      ];
+    case 'leave':
+      return [
+        ...common,
+        `Deactivate ${account} by hand (Settings › Your account › Deactivate your account): X has no API for it. ` +
+          'After 30 days the name is released and anyone may take it.',
+        'Revoke the X app tokens.',
+      ];
+  }
+}

@@ -1,0 +1,328 @@
+/**
+ * The exit plan's schema: the single source of truth for its shape. The JSON Schema that editors
+ * use (config/schema/plan.schema.json) is generated from it (`pnpm schema`), and validation runs
+ * it through Ajv. Rules a JSON Schema cannot say (time expressions, placeholders, lengths after
+ * expansion, files on disk, cross-references) live in validate.ts.
+ */
+import { Type, type Static } from 'typebox';
+
+const closed = { additionalProperties: false } as const;
+
+const NETWORK_NAMES = ['x', 'bluesky', 'mastodon'] as const;
+export const NetworkName = Type.Union(
+  NETWORK_NAMES.map((n) => Type.Literal(n)),
+  { title: 'network', description: 'One of the networks: x, bluesky, mastodon.' },
+);
+
+export const NetworkList = Type.Array(NetworkName, {
+  uniqueItems: true,
+  description: 'A list of networks, each at most once.',
+});
+
+/** A time expression: an absolute local time or an offset from the sunset. Parsed in time.ts. */
+export const TimeExpression = Type.String({
+  title: 'time',
+  description:
+    'Local time in organisation.timezone ("2027-01-20T09:00") or relative to the sunset ' +
+    '("sunset", "sunset - 7d", "sunset + 2h", "sunset + 1d 30m"; units w, d, h, m, s). ' +
+    'Days and weeks keep the local clock time across daylight-saving changes.',
+  minLength: 1,
+});
+
+export const CredentialRef = Type.String({
+  title: 'credential reference',
+  description:
+    'Where the secret is read from at run time: "env:VARIABLE" or "file:/path/to/file". ' +
+    'Never the secret itself.',
+  minLength: 1,
+});
+
+const HttpUrl = Type.String({
+  title: 'URL',
+  description: 'An http(s) URL.',
+  pattern: '^https?://[^\\s/$.?#][^\\s]*$',
+});
+
+const XCredentials = Type.Object(
+  { app_key: CredentialRef, app_secret: CredentialRef, access_token: CredentialRef, access_secret: CredentialRef },
+  { ...closed, description: 'OAuth 1.0a user-context keys of the X app, as references.' },
+);
+const BlueskyCredentials = Type.Object(
+  { identifier: CredentialRef, app_password: CredentialRef },
+  { ...closed, description: 'Login identifier and an app password (not the account password), as references.' },
+);
+const MastodonCredentials = Type.Object(
+  { access_token: CredentialRef },
+  { ...closed, description: 'An access token of an application on the instance, as a reference.' },
+);
+
+export const XNetwork = Type.Object(
+  {
+    account: Type.String({
+      title: 'X account',
+      description: 'The @handle of the X account.',
+      pattern: '^@?[A-Za-z0-9_]{1,15}$',
+    }),
+    credentials: XCredentials,
+    api_base: Type.Optional(
+      Type.String({ ...HttpUrl, description: 'Base URL of the X API (a proxy, or the sandbox in tests).' }),
+    ),
+  },
+  { ...closed, description: 'The X account being retired.' },
+);
+
+export const BlueskyNetwork = Type.Object(
+  {
+    handle: Type.String({
+      title: 'Bluesky handle',
+      description: 'The account handle, a domain name such as "tours.fr" or "ville.bsky.social".',
+      pattern: '^@?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$',
+    }),
+    service: Type.Optional(
+      Type.String({
+        ...HttpUrl,
+        description: 'The PDS that hosts the account (default https://bsky.social); self-hosted ones work the same.',
+      }),
+    ),
+    credentials: BlueskyCredentials,
+  },
+  { ...closed, description: 'The Bluesky account.' },
+);
+
+export const MastodonNetwork = Type.Object(
+  {
+    instance: Type.String({ ...HttpUrl, description: 'The Mastodon server, e.g. "https://social.tours.fr".' }),
+    account: Type.String({
+      title: 'Mastodon account',
+      description: 'The full address of the account, "@name@server".',
+      pattern: '^@?[A-Za-z0-9_]+(\\.[A-Za-z0-9_]+)*@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}$',
+    }),
+    credentials: MastodonCredentials,
+    limits: Type.Optional(
+      Type.Object(
+        {
+          max_characters: Type.Optional(Type.Integer({ minimum: 1, description: 'Post length limit (default 500).' })),
+          characters_reserved_per_url: Type.Optional(
+            Type.Integer({ minimum: 1, description: 'What each link counts for (default 23).' }),
+          ),
+        },
+        {
+          ...closed,
+          description:
+            "The instance's limits when they differ from Mastodon's defaults; the engine reads them from the server too.",
+        },
+      ),
+    ),
+  },
+  { ...closed, description: 'The Mastodon account.' },
+);
+
+export const Networks = Type.Object(
+  { x: Type.Optional(XNetwork), bluesky: Type.Optional(BlueskyNetwork), mastodon: Type.Optional(MastodonNetwork) },
+  { ...closed, minProperties: 1, description: 'The accounts the plan acts on; at least one.' },
+);
+
+export const Organisation = Type.Object(
+  {
+    id: Type.String({
+      title: 'organisation id',
+      description: 'Lower-case letters, digits and dashes; unique per deployment.',
+      pattern: '^[a-z0-9]+(-[a-z0-9]+)*$',
+      maxLength: 64,
+    }),
+    name: Type.String({ minLength: 1, maxLength: 200, description: 'The name people know the organisation by.' }),
+    timezone: Type.String({
+      minLength: 1,
+      description: 'IANA time zone, e.g. "Europe/Paris"; every local time in the plan is in it.',
+    }),
+    locale: Type.String({
+      minLength: 2,
+      description: 'BCP 47 language tag of the posts, e.g. "fr-FR"; dates in texts are written in it.',
+    }),
+    website: Type.Optional(Type.String({ ...HttpUrl, description: "The organisation's website." })),
+  },
+  { ...closed, description: 'Who the plan is for.' },
+);
+
+export const Sunset = Type.Object(
+  {
+    at: Type.String({
+      title: 'sunset time',
+      description: 'Local date and time of the sunset in organisation.timezone, e.g. "2027-01-20T09:00".',
+      minLength: 1,
+    }),
+    x_after: Type.Union([Type.Literal('crisis-only'), Type.Literal('frozen'), Type.Literal('leave')], {
+      title: 'what X does after the sunset',
+      description:
+        'crisis-only: X takes crisis posts only; frozen: nothing more, not even crisis; ' +
+        'leave: a checklist to close the account by hand (X has no deactivation API).',
+    }),
+  },
+  { ...closed, description: 'When the organisation stops publishing on X, and what X is used for afterwards.' },
+);
+
+export const ImageRef = Type.Object(
+  {
+    file: Type.String({ minLength: 1, description: 'Image file (PNG, JPEG, GIF or WebP), relative to the plan file.' }),
+    alt: Type.String({
+      description: 'Alternative text read by screen readers: required on every image (RGAA).',
+    }),
+  },
+  { ...closed, description: 'An image with its alternative text.' },
+);
+
+const Variants = Type.Object(
+  {
+    x: Type.Optional(Type.String({ minLength: 1 })),
+    bluesky: Type.Optional(Type.String({ minLength: 1 })),
+    mastodon: Type.Optional(Type.String({ minLength: 1 })),
+  },
+  { ...closed, description: 'Per-network text replacing `text` on that network.' },
+);
+
+export const Post = Type.Object(
+  {
+    id: Type.String({
+      title: 'post id',
+      description: 'Stable identifier of the post within the plan: letters, digits, dashes and underscores.',
+      pattern: '^[A-Za-z0-9][A-Za-z0-9_-]*$',
+      maxLength: 64,
+    }),
+    at: TimeExpression,
+    on: Type.Array(NetworkName, { minItems: 1, uniqueItems: true, description: 'Networks to post on.' }),
+    text: Type.String({
+      minLength: 1,
+      description:
+        'The text. Placeholders: {sunset.date}, {sunset.time}, {bluesky.handle}, {bluesky.url}, ' +
+        '{mastodon.handle}, {mastodon.url}, {x.handle}, {x.url}, {organisation.name}, {organisation.website}.',
+    }),
+    variants: Type.Optional(Variants),
+    images: Type.Optional(Type.Array(ImageRef, { maxItems: 4, description: 'Up to 4 images.' })),
+    language: Type.Optional(
+      Type.String({ minLength: 2, description: 'Language of this post when it differs from organisation.locale.' }),
+    ),
+    overflow: Type.Optional(
+      Type.Union([Type.Literal('thread'), Type.Literal('error')], {
+        title: 'overflow',
+        description:
+          'What to do when the text is over a network\'s limit: "thread" (default) splits it into numbered ' +
+          'replies; "error" refuses the plan at validation.',
+      }),
+    ),
+  },
+  { ...closed, description: 'A scheduled post.' },
+);
+
+const Generate = (kind: 'flat-ecg' | 'flat-ecg-avatar', extra: Record<string, ReturnType<typeof Type.String>>) =>
+  Type.Object({ generate: Type.Literal(kind), ...extra }, { ...closed });
+
+export const BannerSpec = Type.Union(
+  [
+    Type.Literal('keep'),
+    Type.String({ minLength: 1, pattern: '^(?!keep$).+' }),
+    Generate('flat-ecg', {
+      caption: Type.Optional(Type.String({ maxLength: 200, description: 'Text written under the flat trace.' })),
+      colour: Type.Optional(
+        Type.String({ pattern: '^#[0-9A-Fa-f]{6}$', description: 'Background colour, "#rrggbb".' }),
+      ),
+    }),
+  ],
+  {
+    title: 'banner',
+    description: '"keep", an image file relative to the plan, or { generate: flat-ecg, caption, colour }.',
+  },
+);
+
+export const AvatarSpec = Type.Union(
+  [
+    Type.Literal('keep'),
+    Type.String({ minLength: 1, pattern: '^(?!keep$).+' }),
+    Generate('flat-ecg-avatar', {
+      colour: Type.Optional(
+        Type.String({ pattern: '^#[0-9A-Fa-f]{6}$', description: 'Background colour, "#rrggbb".' }),
+      ),
+    }),
+  ],
+  { title: 'avatar', description: '"keep", an image file relative to the plan, or { generate: flat-ecg-avatar }.' },
+);
+
+export const ProfileSpec = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, description: 'Display name.' })),
+    bio: Type.Optional(Type.String({ description: 'Biography / description; placeholders allowed.' })),
+    url: Type.Optional(Type.String({ ...HttpUrl, description: 'Website shown on the profile (X only).' })),
+    location: Type.Optional(Type.String({ description: 'Location shown on the profile (X only).' })),
+    banner: Type.Optional(BannerSpec),
+    avatar: Type.Optional(AvatarSpec),
+    fields: Type.Optional(
+      Type.Array(
+        Type.Object({ name: Type.String({ minLength: 1 }), value: Type.String({ minLength: 1 }) }, { ...closed }),
+        { maxItems: 4, description: 'Profile metadata fields (Mastodon only), up to 4.' },
+      ),
+    ),
+  },
+  { ...closed, description: 'What the profile becomes; anything left out stays as it is.' },
+);
+
+export const DormantProfile = Type.Object(
+  {
+    at: TimeExpression,
+    x: Type.Optional(ProfileSpec),
+    bluesky: Type.Optional(ProfileSpec),
+    mastodon: Type.Optional(ProfileSpec),
+  },
+  {
+    ...closed,
+    description:
+      'The dormant ("flat ECG") profile applied at `at`; the previous profile is kept so it can be restored.',
+  },
+);
+
+export const Mirror = Type.Object(
+  {
+    before_sunset: Type.Optional(NetworkList),
+    after_sunset: Type.Optional(NetworkList),
+  },
+  { ...closed, description: 'Networks that ordinary posts (API POST /v1/posts) go to, before and after the sunset.' },
+);
+
+export const Crisis = Type.Object(
+  {
+    on: Type.Array(NetworkName, { minItems: 1, uniqueItems: true, description: 'Networks crisis posts reach.' }),
+    label: Type.Optional(Type.String({ maxLength: 40, description: 'Put before the text of every crisis post.' })),
+    link: Type.Optional(
+      Type.String({ ...HttpUrl, description: 'Official page, appended when a message carries no link.' }),
+    ),
+    hashtags: Type.Optional(
+      Type.Array(Type.String({ pattern: '^#[^\\s#]+$', description: 'A hashtag, "#Word".' }), { maxItems: 5 }),
+    ),
+    approval: Type.Optional(
+      Type.Union([Type.Literal('none'), Type.Literal('second-person')], {
+        title: 'approval',
+        description: 'none, or second-person: a different crisis token must approve each crisis post.',
+      }),
+    ),
+  },
+  { ...closed, description: 'How crisis messages are posted.' },
+);
+
+export const PlanSchema = Type.Object(
+  {
+    version: Type.Literal(1, { description: 'Format version of the plan: 1.' }),
+    organisation: Organisation,
+    networks: Networks,
+    sunset: Sunset,
+    posts: Type.Optional(Type.Array(Post, { description: 'Scheduled posts.' })),
+    dormant_profile: Type.Optional(DormantProfile),
+    mirror: Type.Optional(Mirror),
+    crisis: Type.Optional(Crisis),
+  },
+  { ...closed, title: 'sunset exit plan', description: "An organisation's plan to leave X." },
+);
+
+export type PlanDocument = Static<typeof PlanSchema>;
+export type PostDocument = Static<typeof Post>;
+export type ProfileDocument = Static<typeof ProfileSpec>;
+export type BannerDocument = Static<typeof BannerSpec>;
+export type AvatarDocument = Static<typeof AvatarSpec>;
+export type ImageDocument = Static<typeof ImageRef>;

@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { compile, type PostAction } from '../src/index.ts';
+import { check, MINIMAL, referenceText } from './helpers.ts';
+
+function compiled(text: string) {
+  const r = check(text, new Date('2024-06-01T00:00:00Z'));
+  if (!r.plan) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
+  return compile(r.plan);
+}
+
+describe('compile', () => {
+  it('gives the reference plan its meaning', () => {
+    const c = compiled(referenceText());
+    expect(c.organisationId).toBe('ville-de-tours');
+    expect(c.sunset.toISOString()).toBe('2025-01-20T08:00:00.000Z');
+    expect(c.actions.map((a) => `${a.at.toISOString()} ${a.id}`)).toEqual([
+      '2025-01-13T08:00:00.000Z post.announce-j7.x.1',
+      '2025-01-20T08:00:00.000Z post.farewell.x.1',
+      '2025-01-20T08:00:00.000Z post.farewell.bluesky.1',
+      '2025-01-20T08:00:00.000Z post.farewell.mastodon.1',
+      '2025-01-20T08:00:00.000Z policy.x',
+      '2025-01-20T08:05:00.000Z profile.x',
+    ]);
+    const announce = c.actions[0] as PostAction;
+    expect(announce.text).toBe(
+      "Le 20 janvier 2025, la Ville de Tours arrête de publier sur X. Retrouvez toute l'actualité de Tours sur Bluesky https://bsky.app/profile/tours.fr et sur Mastodon https://social.tours.fr/@ville.",
+    );
+    expect(announce.images).toHaveLength(1);
+    expect(announce.images[0]?.alt).toBe('Carte postale : la Ville de Tours déménage sur Bluesky et Mastodon');
+    expect(announce.images[0]?.mediaType).toBe('image/png');
+    expect(announce.language).toBe('fr-FR');
+    const bsky = c.actions.find((a) => a.id === 'post.farewell.bluesky.1') as PostAction;
+    expect(bsky.text).toBe('Bienvenue aux Tourangelles et Tourangeaux qui nous rejoignent ici ! 👋');
+    const masto = c.actions.find((a) => a.id === 'post.farewell.mastodon.1') as PostAction;
+    expect(masto.text).toContain('@tours.fr sur Bluesky, @ville@social.tours.fr sur Mastodon.');
+    const profile = c.actions.find((a) => a.kind === 'profile');
+    expect(profile?.kind === 'profile' && profile.profile).toMatchObject({
+      name: 'Ville de Tours (compte en veille)',
+      bio: 'Compte en veille depuis le 20 janvier 2025, conservé pour la communication de crise. Actualité : @tours.fr (Bluesky) · @ville@social.tours.fr (Mastodon)',
+      url: 'https://www.tours.fr/reseaux-sociaux',
+      location: 'Tours',
+      banner: { kind: 'generate', generator: 'flat-ecg', caption: 'Compte en veille', colour: '#00435c' },
+      avatar: { kind: 'keep' },
+    });
+    const policy = c.actions.find((a) => a.kind === 'policy');
+    expect(policy?.kind === 'policy' && policy.mode).toBe('crisis-only');
+  });
+
+  it('is stable: the same plan gives the same ids and hashes', () => {
+    const a = compiled(MINIMAL);
+    const b = compiled(MINIMAL);
+    expect(b.actions.map((x) => [x.id, x.contentHash])).toEqual(a.actions.map((x) => [x.id, x.contentHash]));
+  });
+
+  it('changes only the edited post’s hashes', () => {
+    const a = compiled(MINIMAL);
+    const b = compiled(MINIMAL.replace('Merci et au revoir.', 'Merci, et au revoir !'));
+    const changed = b.actions.filter((x, i) => x.contentHash !== a.actions[i]?.contentHash).map((x) => x.id);
+    expect(b.actions.map((x) => x.id)).toEqual(a.actions.map((x) => x.id));
+    expect(changed).toEqual(['post.farewell.x.1', 'post.farewell.bluesky.1']);
+  });
+
+  it('keeps the local clock time for day offsets across a DST change', () => {
+    // Sunset on 2027-04-02 09:00 (UTC+2); seven days earlier is before the change (UTC+1).
+    const c = compiled(MINIMAL.replace('at: 2027-01-20T09:00', 'at: 2027-04-02T09:00'));
+    const announce = c.actions.find((a) => a.id === 'post.announce.x.1');
+    expect(announce?.at.toISOString()).toBe('2027-03-26T08:00:00.000Z');
+    expect(announce?.atLocal).toBe('2027-03-26 09:00 (UTC+01:00)');
+    expect(c.sunset.toISOString()).toBe('2027-04-02T07:00:00.000Z');
+  });
+
+  it('counts hours as elapsed time across a DST change', () => {
+    const c = compiled(
+      MINIMAL.replace('at: 2027-01-20T09:00', 'at: 2027-03-28T01:00').replace('at: sunset - 7d', 'at: sunset + 2h'),
+    );
+    const announce = c.actions.find((a) => a.id === 'post.announce.x.1');
+    expect(announce?.atLocal).toBe('2027-03-28 04:00 (UTC+02:00)');
+  });
+
+  it('turns a long post into numbered thread parts, each replying to the one before', () => {
+    const long = 'Un message très long pour dire au revoir à toutes et à tous. '.repeat(6).trim();
+    const c = compiled(MINIMAL.replace('Merci et au revoir.', long));
+    const posts = c.actions.filter((a): a is PostAction => a.kind === 'post');
+    const parts = posts.filter((a) => a.postId === 'farewell' && a.network === 'x');
+    expect(parts.length).toBeGreaterThan(1);
+    parts.forEach((p, i) => {
+      expect(p.id).toBe(`post.farewell.x.${i + 1}`);
+      expect(p.parts).toBe(parts.length);
+      expect(p.replyTo).toBe(i === 0 ? undefined : `post.farewell.x.${i}`);
+      expect(p.length.fits).toBe(true);
+      expect(p.text.endsWith(` ${i + 1}/${parts.length}`)).toBe(true);
+    });
+    expect(posts.filter((a) => a.postId === 'farewell' && a.network === 'bluesky')).toHaveLength(1);
+  });
+
+  it('gives a checklist for what X cannot do through its API', () => {
+    const c = compiled(MINIMAL.replace('x_after: crisis-only', 'x_after: leave'));
+    const policy = c.actions.find((a) => a.kind === 'policy');
+    expect(policy?.kind === 'policy' && policy.checklist.join(' ')).toContain('Deactivate @VilleTest by hand');
+  });
+});

@@ -1,0 +1,207 @@
+import { describe, expect, it } from 'vitest';
+import { formatDiagnostic, validatePlan } from '../src/index.ts';
+import { check, MINIMAL, planDir, referenceText } from './helpers.ts';
+
+const errors = (r: ReturnType<typeof check>) => r.diagnostics.filter((d) => d.severity === 'error');
+const warnings = (r: ReturnType<typeof check>) => r.diagnostics.filter((d) => d.severity === 'warning');
+const lines = (r: ReturnType<typeof check>) => r.diagnostics.map(formatDiagnostic);
+
+describe('the reference plan', () => {
+  it('is accepted unchanged', () => {
+    const r = check(referenceText(), new Date('2024-12-01T00:00:00Z'));
+    expect(errors(r)).toEqual([]);
+    expect(r.ok).toBe(true);
+    expect(r.plan?.sunset.toISOString()).toBe('2025-01-20T08:00:00.000Z');
+  });
+
+  it('warns that its dates are in the past when validated today', () => {
+    const r = check(referenceText(), new Date('2026-11-21T12:00:00Z'));
+    expect(r.ok).toBe(true);
+    expect(warnings(r).some((d) => d.path === 'sunset.at' && /in the past/.test(d.message))).toBe(true);
+  });
+});
+
+describe('a minimal plan', () => {
+  it('is valid with no diagnostics', () => {
+    const r = check(MINIMAL);
+    expect(r.diagnostics).toEqual([]);
+    expect(r.ok).toBe(true);
+  });
+});
+
+describe('every problem is reported, with its place', () => {
+  it('reports five different mistakes at once', () => {
+    const text = MINIMAL.replace('  locale: fr-FR\n', '  locale: fr-FR\n  colour: blue\n') // unknown field
+      .replace('at: sunset - 7d', 'at: sunset minus 7 days') // bad time expression
+      .replace('{mastodon.url}.', '{mastodon.link}.') // unknown placeholder
+      .replace('access_token: env:MASTO_TOKEN', 'access_token: 9f8e7d6c5b4a39281706f5e4d3c2b1a0') // literal secret
+      .replace('  - id: farewell', '  - id: announce'); // duplicate id
+    const r = check(text);
+    expect(r.ok).toBe(false);
+    const out = lines(r);
+    expect(out).toEqual([
+      'plan.yaml:7:3  organisation.colour  unknown field "colour" (allowed here: id, name, timezone, locale, website)',
+      'plan.yaml:27:21  networks.mastodon.credentials.access_token  this looks like a secret written into the plan; write where to read it instead: env:VARIABLE or file:/path (and revoke the secret if this file was shared)',
+      'plan.yaml:33:9  posts[0].at  "sunset minus 7 days" is not a time expression: write a local time (2027-01-20T09:00) or one relative to the sunset (sunset, sunset - 7d, sunset + 2h)',
+      expect.stringMatching(/^plan\.yaml:35:11 {2}posts\[0\]\.text {2}unknown placeholder \{mastodon\.link\}; the placeholders are \{sunset\.date\}/),
+      'plan.yaml:36:9  posts[1].id  duplicate post id "announce": posts[0] (line 32) already uses it',
+    ]);
+    expect(out.join('\n')).not.toContain('9f8e7d6c5b4a39281706f5e4d3c2b1a0');
+  });
+
+  it('points at a YAML syntax error', () => {
+    const text = MINIMAL.replace('  name: Ville de Test\n', '  name: "Ville de Test\n');
+    const r = check(text);
+    expect(r.ok).toBe(false);
+    const [first] = errors(r);
+    expect(first?.line).toBeGreaterThanOrEqual(4);
+    expect(first?.message).toMatch(/^YAML: /);
+  });
+
+  it('points at a key written twice', () => {
+    const r = check(MINIMAL.replace('  timezone: Europe/Paris\n', '  timezone: Europe/Paris\n  timezone: Europe/Paris\n'));
+    expect(lines(r)).toContainEqual(expect.stringMatching(/^plan\.yaml:6:3 .*written twice/));
+  });
+
+  it('reports an empty file', () => {
+    expect(lines(check(''))).toEqual([
+      'plan.yaml:1:1  (plan)  the plan is empty: it needs at least version, organisation, networks and sunset',
+    ]);
+  });
+
+  it('reports missing fields at their parent', () => {
+    const r = check(MINIMAL.replace('  x_after: crisis-only\n', ''));
+    expect(lines(r)).toContainEqual(expect.stringMatching(/^plan\.yaml:29:3 {2}sunset\.x_after {2}missing required field "x_after"/));
+  });
+
+  it('suggests the field that was meant', () => {
+    const r = check(MINIMAL.replace('    on: [x, bluesky]\n', '    onn: [x, bluesky]\n'));
+    expect(lines(r)).toContainEqual(expect.stringContaining('unknown field "onn"; did you mean "on"?'));
+    expect(lines(r)).toContainEqual(expect.stringContaining('missing required field "on"'));
+  });
+
+  it('names the allowed values of a choice', () => {
+    const r = check(MINIMAL.replace('x_after: crisis-only', 'x_after: crisis'));
+    expect(lines(r)).toContainEqual(
+      'plan.yaml:30:12  sunset.x_after  the text "crisis" is not allowed here; write one of: crisis-only, frozen, leave (did you mean "crisis-only"?)',
+    );
+  });
+
+  it('refuses a post aimed at a network the plan does not configure', () => {
+    const text = MINIMAL.replace(/ {2}mastodon:\n(?: {4}.*\n)+/, '').replace(
+      /Bluesky \{bluesky\.url\} et Mastodon \{mastodon\.url\}/,
+      'Bluesky {bluesky.url}',
+    );
+    const r = check(text);
+    expect(lines(r)).toEqual([
+      'plan.yaml:28:20  posts[0].on[2]  this post is aimed at Mastodon, but the plan does not configure it; add networks.mastodon or remove it here',
+    ]);
+  });
+
+  it('refuses a placeholder for a network that is not configured', () => {
+    const text = MINIMAL.replace(/ {2}mastodon:\n(?: {4}.*\n)+/, '').replace('on: [x, bluesky, mastodon]', 'on: [x]');
+    const r = check(text);
+    expect(lines(r).filter((l) => l.includes('needs networks.mastodon'))).toHaveLength(2);
+  });
+
+  it('refuses an image without alt text, and one whose file is missing', () => {
+    const text = `${MINIMAL}    images:
+      - file: assets/demenagement.png
+      - file: assets/absent.png
+        alt: "Une carte postale"
+      - file: assets/demenagement.png
+        alt: "  "
+`;
+    const r = check(text);
+    const out = lines(r);
+    expect(out).toContainEqual(expect.stringMatching(/^plan\.yaml:41:9 {2}posts\[1\]\.images\[0\]\.alt {2}missing required field "alt"/));
+    expect(out).toContainEqual(expect.stringMatching(/^plan\.yaml:42:15 {2}posts\[1\]\.images\[1\]\.file {2}image file not found: assets\/absent\.png/));
+    expect(out).toContainEqual(expect.stringMatching(/^plan\.yaml:45:14 {2}posts\[1\]\.images\[2\]\.alt {2}the alternative text is empty/));
+  });
+
+  it('refuses a text over the limit when overflow is error, in plain words', () => {
+    const long = 'Un message très long pour dire au revoir à toutes et à tous. '.repeat(6);
+    const text = MINIMAL.replace(
+      'text: Merci et au revoir. Retrouvez-nous sur {bluesky.handle} et {mastodon.handle}.',
+      `overflow: error\n    text: "${long}https://www.test.fr/au-revoir"`,
+    );
+    const r = check(text);
+    const x = errors(r).find((d) => d.path === 'posts[1].text' && d.message.includes('for X'));
+    expect(x?.message).toMatch(/^\d+ characters for X; the limit is 280 \(a link counts as 23\), and overflow is "error"/);
+    expect(errors(r).some((d) => d.message.includes('for Bluesky'))).toBe(true);
+  });
+
+  it('warns when a post will become a thread', () => {
+    const long = 'Un message très long pour dire au revoir à toutes et à tous. '.repeat(6);
+    const r = check(MINIMAL.replace('Merci et au revoir.', long));
+    expect(r.ok).toBe(true);
+    expect(warnings(r).map((d) => d.message)).toContainEqual(expect.stringMatching(/for X; the limit is 280: on X it will be a thread of 2 posts$/));
+  });
+
+  it('checks time expressions, dates and time zones', () => {
+    const r = check(
+      MINIMAL.replace('timezone: Europe/Paris', 'timezone: Europe/Tours')
+        .replace('at: 2027-01-20T09:00', 'at: 2027-02-30T09:00'),
+    );
+    expect(lines(r)).toEqual([
+      'plan.yaml:5:13  organisation.timezone  "Europe/Tours" is not an IANA time zone; e.g. "Europe/Paris"',
+    ]);
+    const r2 = check(MINIMAL.replace('at: 2027-01-20T09:00', 'at: 2027-02-30T09:00'));
+    expect(lines(r2)).toEqual(['plan.yaml:29:7  sunset.at  "2027-02-30T09:00": 2027-02 has no day 30']);
+    const r3 = check(MINIMAL.replace('at: 2027-01-20T09:00', 'at: sunset + 1d'));
+    expect(lines(r3)).toEqual([
+      'plan.yaml:29:7  sunset.at  "sunset + 1d" is relative to the sunset; the sunset itself needs a date and time',
+    ]);
+  });
+
+  it('refuses posts on X after the sunset when X is crisis-only, and ordinary posts mirrored to X', () => {
+    const r = check(
+      `${MINIMAL.replace('at: sunset\n', 'at: sunset + 1h\n')}mirror:\n  after_sunset: [x, bluesky]\n`,
+    );
+    expect(lines(r)).toEqual([
+      'plan.yaml:37:9  posts[1].on  this post is due after the sunset, when X takes crisis posts only (sunset.x_after: crisis-only); remove x from "on" or move the post before the sunset',
+      'plan.yaml:40:18  mirror.after_sunset[0]  after the sunset X takes no ordinary posts (sunset.x_after: crisis-only); remove x from mirror.after_sunset',
+    ]);
+  });
+
+  it('changes nothing and returns no plan when invalid', () => {
+    const r = check(MINIMAL.replace('version: 1', 'version: 2'));
+    expect(r.ok).toBe(false);
+    expect(r.plan).toBeUndefined();
+    expect(lines(r)).toEqual(['plan.yaml:1:10  version  must be 1, not the number 2']);
+  });
+});
+
+describe('warnings about time', () => {
+  it('warns about a local time in the spring DST gap and says which instant is used', () => {
+    const r = check(MINIMAL.replace('at: sunset - 7d', 'at: 2026-03-29T02:30'));
+    const w = warnings(r).find((d) => d.path === 'posts[0].at');
+    expect(w?.message).toBe(
+      '2026-03-29 02:30 does not exist in Europe/Paris (the clocks go forward); 2026-03-29 03:30 (UTC+02:00), 2026-03-29T01:30:00.000Z, is used',
+    );
+    expect(r.ok).toBe(true);
+  });
+
+  it('warns about a local time in the autumn DST overlap and uses the first one', () => {
+    const r = check(MINIMAL.replace('at: sunset - 7d', 'at: 2026-10-25T02:30'));
+    const w = warnings(r).find((d) => d.path === 'posts[0].at');
+    expect(w?.message).toBe(
+      '2026-10-25 02:30 happens twice in Europe/Paris (the clocks go back); the first, 2026-10-25 02:30 (UTC+02:00) = 2026-10-25T00:30:00.000Z, is used, not 2026-10-25T01:30:00.000Z',
+    );
+  });
+
+  it('warns about a time in the past', () => {
+    const r = check(MINIMAL, new Date('2027-01-15T00:00:00Z'));
+    expect(r.ok).toBe(true);
+    expect(lines(r)).toEqual([
+      'plan.yaml:33:9  posts[0].at  warning: 2027-01-13 09:00 (UTC+01:00) is in the past: this will run as soon as the plan is applied',
+    ]);
+  });
+});
+
+describe('input that is not a plan', () => {
+  it('reports a list where a mapping belongs', () => {
+    const r = validatePlan('- a\n- b\n', { file: 'p.yaml', baseDir: planDir('').dir });
+    expect(r.diagnostics.map(formatDiagnostic)).toEqual(['p.yaml:1:1  (plan)  must be a mapping (key: value lines), not a list']);
+  });
+});
