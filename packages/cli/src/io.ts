@@ -1,12 +1,11 @@
 import pc from 'picocolors';
-import type { Colors } from 'picocolors/types';
 import type { CliConfig } from './config.ts';
 
 /** Where a command writes, and how: kept apart from process.* so commands can be run in tests. */
 export interface Io {
   out(line?: string): void;
   err(line?: string): void;
-  colours: Colors;
+  colours: ReturnType<typeof pc.createColors>;
   config: CliConfig;
 }
 
@@ -19,7 +18,9 @@ export function processIo(config: CliConfig): Io {
   };
 }
 
-export function bufferIo(config: CliConfig = { colour: false, width: 100 }): Io & { stdout: string[]; stderr: string[] } {
+export function bufferIo(
+  config: CliConfig = { colour: false, width: 100 },
+): Io & { stdout: string[]; stderr: string[] } {
   const stdout: string[] = [];
   const stderr: string[] = [];
   return {

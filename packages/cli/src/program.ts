@@ -11,15 +11,22 @@ export function buildProgram(io: Io): Command {
       'Run an organisation\'s exit from X: scheduled farewells, the dormant "flat ECG" profile, crisis posts, ' +
         'and posts mirrored to Bluesky and Mastodon.',
     )
-    .version(VERSION, '-V, --version')
-    .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({
-      writeOut: (s) => io.out(s.replace(/\n$/, '')),
-      writeErr: (s) => io.err(s.replace(/\n$/, '')),
-      outputError: (s, write) => write(io.colours.red(s)),
-    })
-    .exitOverride();
+    .version(VERSION, '-V, --version');
   program.addCommand(planCommand(io));
+  // Commands added with addCommand do not inherit these settings: apply them to every level,
+  // so that no command calls process.exit and all output goes through `io`.
+  const configure = (cmd: Command<unknown[], Record<string, unknown>, Record<string, unknown>>): void => {
+    cmd
+      .showHelpAfterError('(run with --help for usage)')
+      .configureOutput({
+        writeOut: (s) => io.out(s.replace(/\n$/, '')),
+        writeErr: (s) => io.err(s.replace(/\n$/, '')),
+        outputError: (s, write) => write(io.colours.red(s)),
+      })
+      .exitOverride();
+    for (const sub of cmd.commands) configure(sub as typeof cmd);
+  };
+  configure(program as unknown as Parameters<typeof configure>[0]);
   return program;
 }
 
@@ -35,8 +42,10 @@ export async function run(argv: string[], io: Io): Promise<number> {
       return err.status;
     }
     if (err instanceof CommanderError) {
-      // --help and --version end here with status 0; usage errors with 2.
-      return err.exitCode === 0 ? 0 : 2;
+      // --help and --version end here with status 0; usage errors (Commander's status 1) with 2.
+      return err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version'
+        ? 0
+        : 2;
     }
     io.err(io.colours.red(`sunset: ${err instanceof Error ? err.message : String(err)}`));
     return 70;

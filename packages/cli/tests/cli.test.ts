@@ -10,11 +10,15 @@ const bin = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
 
 /** Runs the real `sunset` command in a child process, as a user would from the repository root. */
 function sunset(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--conditions=development', '--no-warnings=ExperimentalWarning', bin, ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '', FORCE_COLOR: undefined },
-  });
+  const r = spawnSync(
+    process.execPath,
+    ['--conditions=development', '--no-warnings=ExperimentalWarning', bin, ...args],
+    {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '', FORCE_COLOR: undefined },
+    },
+  );
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -71,9 +75,13 @@ describe('sunset plan validate', () => {
     const problems = lines.filter((l) => /^\S+plan\.yaml:\d+:\d+ {2}/.test(l));
     expect(problems.map((l) => l.replace(/^\S+plan\.yaml:/, ''))).toEqual([
       expect.stringMatching(/^3:7 {2}organisation\.id {2}"Ville de Test" is not a valid organisation id/),
-      expect.stringMatching(/^12:21 {2}networks\.bluesky\.credentials\.app_password {2}this looks like a secret/),
+      expect.stringMatching(
+        /^12:21 {2}networks\.bluesky\.credentials\.app_password {2}this looks like a secret/,
+      ),
       expect.stringMatching(/^18:9 {2}posts\[0\]\.at {2}"sunset - 7 days" is not a time expression/),
-      expect.stringMatching(/^19:19 {2}posts\[0\]\.on\[1\] {2}this post is aimed at Mastodon, but the plan does not configure it/),
+      expect.stringMatching(
+        /^19:19 {2}posts\[0\]\.on\[1\] {2}this post is aimed at Mastodon, but the plan does not configure it/,
+      ),
       expect.stringMatching(/^20:11 {2}posts\[0\]\.text {2}unknown placeholder \{organisation\.nom\}/),
     ]);
     expect(lines.at(-1)).toMatch(/plan\.yaml: 5 errors$/);
@@ -91,7 +99,11 @@ describe('sunset plan validate', () => {
     const file = tempPlan(FIVE_MISTAKES);
     const r = sunset('plan', 'validate', '--json', file);
     expect(r.status).toBe(1);
-    const out = JSON.parse(r.stdout) as { valid: boolean; errors: number; diagnostics: { line: number; path: string }[] };
+    const out = JSON.parse(r.stdout) as {
+      valid: boolean;
+      errors: number;
+      diagnostics: { line: number; path: string }[];
+    };
     expect(out.valid).toBe(false);
     expect(out.errors).toBe(5);
     expect(out.diagnostics.map((d) => d.path)).toContain('posts[0].at');
@@ -115,7 +127,9 @@ describe('sunset plan preview', () => {
     const file = examples.find((f) => f.includes('tours')) ?? examples[0] ?? '';
     const r = sunset('plan', 'preview', file);
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/sunset {4}\d{4}-\d{2}-\d{2} \d{2}:\d{2} \(UTC\+0[12]:00\) {2}= \d{4}-\d{2}-\d{2}T\d{2}:\d{2}Z/);
+    expect(r.stdout).toMatch(
+      /sunset {4}\d{4}-\d{2}-\d{2} \d{2}:\d{2} \(UTC\+0[12]:00\) {2}= \d{4}-\d{2}-\d{2}T\d{2}:\d{2}Z/,
+    );
     expect(r.stdout).toMatch(/X {2}(thread \d+\/\d+, )?\d+\/280 characters/);
     expect(r.stdout).toMatch(/Bluesky {2}(thread \d+\/\d+, )?\d+\/300 graphemes/);
     expect(r.stdout).toContain('Timeline');
@@ -127,7 +141,10 @@ describe('sunset plan preview', () => {
     const file = examples[0] ?? '';
     const r = sunset('plan', 'preview', '--json', file);
     expect(r.status).toBe(0);
-    const out = JSON.parse(r.stdout) as { actions: { id: string; at: string; kind: string }[]; sunset: { utc: string } };
+    const out = JSON.parse(r.stdout) as {
+      actions: { id: string; at: string; kind: string }[];
+      sunset: { utc: string };
+    };
     expect(out.actions.length).toBeGreaterThan(0);
     for (const a of out.actions) expect(a.at).toMatch(/Z$/);
     expect(out.sunset.utc).toMatch(/Z$/);
@@ -141,9 +158,12 @@ describe('sunset plan preview', () => {
 });
 
 describe('help', () => {
-  it.each([[], ['plan'], ['plan', 'validate'], ['plan', 'preview'], ['plan', 'schema']])('sunset %j --help', (...args) => {
-    const r = sunset(...args, '--help');
-    expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^Usage: sunset/);
-  });
+  it.each([[], ['plan'], ['plan', 'validate'], ['plan', 'preview'], ['plan', 'schema']])(
+    'sunset %j --help',
+    (...args) => {
+      const r = sunset(...args, '--help');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/^Usage: sunset/);
+    },
+  );
 });

@@ -134,14 +134,22 @@ export function compile(plan: Plan): CompiledPlan {
       info = { bytes: buf.length, sha256: createHash('sha256').update(buf).digest('hex') };
       fileCache.set(file, info);
     }
-    return { file, source, ...info, mediaType: MEDIA_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream' };
+    return {
+      file,
+      source,
+      ...info,
+      mediaType: MEDIA_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
+    };
   };
   const base = (network: Network, at: Date) => ({ network, at, atLocal: formatLocal(at, zone) });
   const actions: Action[] = [];
 
   for (const post of doc.posts ?? []) {
     const at = instantOf(doc, post.at, sunset);
-    const images: CompiledImage[] = (post.images ?? []).map((img) => ({ ...readImage(img.file), alt: img.alt }));
+    const images: CompiledImage[] = (post.images ?? []).map((img) => ({
+      ...readImage(img.file),
+      alt: img.alt,
+    }));
     const language = post.language ?? doc.organisation.locale;
     for (const network of post.on) {
       const text = expand(post.variants?.[network] ?? post.text, values);
@@ -155,7 +163,10 @@ export function compile(plan: Plan): CompiledPlan {
           parts: parts.length,
           text: partText,
           language,
-          images: part === 1 ? images.map((im) => ({ sha256: im.sha256, alt: im.alt, mediaType: im.mediaType })) : [],
+          images:
+            part === 1
+              ? images.map((im) => ({ sha256: im.sha256, alt: im.alt, mediaType: im.mediaType }))
+              : [],
         };
         actions.push({
           kind: 'post',
@@ -201,7 +212,9 @@ export function compile(plan: Plan): CompiledPlan {
         ...(spec.location !== undefined ? { location: spec.location } : {}),
         banner: imageSpec(spec.banner),
         avatar: imageSpec(spec.avatar),
-        ...(spec.fields ? { fields: spec.fields.map((f) => ({ name: f.name, value: expand(f.value, values) })) } : {}),
+        ...(spec.fields
+          ? { fields: spec.fields.map((f) => ({ name: f.name, value: expand(f.value, values) })) }
+          : {}),
       };
       const content = {
         kind: 'profile',
@@ -212,7 +225,13 @@ export function compile(plan: Plan): CompiledPlan {
           avatar: stripPaths(profile.avatar),
         },
       };
-      actions.push({ kind: 'profile', id: `profile.${network}`, ...base(network, at), contentHash: hash(content), profile });
+      actions.push({
+        kind: 'profile',
+        id: `profile.${network}`,
+        ...base(network, at),
+        contentHash: hash(content),
+        profile,
+      });
     }
   }
 

@@ -19,7 +19,12 @@ export function formatDiagnostic(d: Diagnostic): string {
 }
 
 export function compareDiagnostics(a: Diagnostic, b: Diagnostic): number {
-  return a.line - b.line || a.column - b.column || a.path.localeCompare(b.path) || a.message.localeCompare(b.message);
+  return (
+    a.line - b.line ||
+    a.column - b.column ||
+    a.path.localeCompare(b.path) ||
+    a.message.localeCompare(b.message)
+  );
 }
 
 /** Collects diagnostics for one plan file; the same problem at the same place is kept once. */
@@ -34,7 +39,14 @@ export class DiagnosticBag {
 
   add(severity: Severity, path: Path, message: string, options: { key?: boolean; at?: Position } = {}): void {
     const pos = options.at ?? this.source.locate(path, options);
-    const d: Diagnostic = { severity, file: this.file, line: pos.line, column: pos.column, path: formatPath(path), message };
+    const d: Diagnostic = {
+      severity,
+      file: this.file,
+      line: pos.line,
+      column: pos.column,
+      path: formatPath(path),
+      message,
+    };
     this.#items.set(`${d.severity}|${d.line}|${d.column}|${d.path}|${d.message}`, d);
   }
   error(path: Path, message: string, options?: { key?: boolean; at?: Position }): void {

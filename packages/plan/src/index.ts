@@ -24,4 +24,11 @@ export {
   type XAfter,
 } from './compile.ts';
 export { PLACEHOLDERS, expand, placeholderValues, type Placeholder } from './placeholders.ts';
-export { formatLocal, formatUtc, parseTimeExpression, resolveExpression, resolveLocal, type TimeExpr } from './time.ts';
+export {
+  formatLocal,
+  formatUtc,
+  parseTimeExpression,
+  resolveExpression,
+  resolveLocal,
+  type TimeExpr,
+} from './time.ts';

@@ -37,12 +37,7 @@ export function isPlaceholder(name: string): name is Placeholder {
 export function placeholderValues(plan: PlanDocument, sunset: Date): Partial<Record<Placeholder, string>> {
   const { organisation: org, networks } = plan;
   const values: Partial<Record<Placeholder, string>> = {
-    'sunset.date': new Intl.DateTimeFormat(org.locale, {
-      day: 'numeric',
-      month: 'long',
-      year: 'numeric',
-      timeZone: org.timezone,
-    }).format(sunset),
+    'sunset.date': longDate(sunset, org.locale, org.timezone),
     'sunset.time': new Intl.DateTimeFormat(org.locale, {
       hour: '2-digit',
       minute: '2-digit',
@@ -67,6 +62,18 @@ export function placeholderValues(plan: PlanDocument, sunset: Date): Partial<Rec
     values['mastodon.url'] = `${networks.mastodon.instance.replace(/\/+$/, '')}/@${user}`;
   }
   return values;
+}
+
+/** "20 janvier 2027"; French writes the first of the month as an ordinal: "1er mars 2027". */
+export function longDate(instant: Date, locale: string, timeZone: string): string {
+  const parts = new Intl.DateTimeFormat(locale, {
+    day: 'numeric',
+    month: 'long',
+    year: 'numeric',
+    timeZone,
+  }).formatToParts(instant);
+  const french = new Intl.Locale(locale).language === 'fr';
+  return parts.map((p) => (french && p.type === 'day' && p.value === '1' ? '1er' : p.value)).join('');
 }
 
 /** Replaces every known placeholder; unknown ones are left as written (validation reports them). */

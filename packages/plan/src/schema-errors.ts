@@ -104,7 +104,11 @@ function closest(word: string, candidates: string[]): string | undefined {
       bestDistance = d;
     }
   }
-  return bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+  if (bestDistance <= Math.max(2, Math.floor(word.length / 3))) return best;
+  // "crisis" for "crisis-only": a value cut short is a likely slip too.
+  const w = word.toLowerCase();
+  const prefixed = candidates.filter((c) => w.length >= 3 && c.toLowerCase().startsWith(w));
+  return prefixed.length === 1 ? prefixed[0] : undefined;
 }
 
 export function editDistance(a: string, b: string): number {
@@ -133,9 +137,13 @@ function report(e: ErrorObject, bag: DiagnosticBag): void {
     case 'required': {
       const field = String((e.params as { missingProperty: string }).missingProperty);
       const desc = parent.properties?.[field]?.description;
-      bag.error([...path, field], `missing required field "${field}"${desc ? ` (${lowerFirst(desc)})` : ''}`, {
-        at: bag.source.locate(path),
-      });
+      bag.error(
+        [...path, field],
+        `missing required field "${field}"${desc ? ` — ${lowerFirst(desc).replace(/\.$/, '')}` : ''}`,
+        {
+          at: bag.source.locate(path),
+        },
+      );
       return;
     }
     case 'additionalProperties': {
@@ -196,7 +204,10 @@ function report(e: ErrorObject, bag: DiagnosticBag): void {
       );
       return;
     case 'maxItems':
-      bag.error(path, `has ${(e.data as unknown[]).length} items; at most ${(e.params as { limit: number }).limit}`);
+      bag.error(
+        path,
+        `has ${(e.data as unknown[]).length} items; at most ${(e.params as { limit: number }).limit}`,
+      );
       return;
     case 'minItems':
       bag.error(path, `must list at least ${(e.params as { limit: number }).limit}`);

@@ -8,10 +8,12 @@ import { Type, type Static } from 'typebox';
 
 const closed = { additionalProperties: false } as const;
 
-const NETWORK_NAMES = ['x', 'bluesky', 'mastodon'] as const;
 export const NetworkName = Type.Union(
-  NETWORK_NAMES.map((n) => Type.Literal(n)),
-  { title: 'network', description: 'One of the networks: x, bluesky, mastodon.' },
+  [Type.Literal('x'), Type.Literal('bluesky'), Type.Literal('mastodon')],
+  {
+    title: 'network',
+    description: 'One of the networks: x, bluesky, mastodon.',
+  },
 );
 
 export const NetworkList = Type.Array(NetworkName, {
@@ -44,12 +46,20 @@ const HttpUrl = Type.String({
 });
 
 const XCredentials = Type.Object(
-  { app_key: CredentialRef, app_secret: CredentialRef, access_token: CredentialRef, access_secret: CredentialRef },
+  {
+    app_key: CredentialRef,
+    app_secret: CredentialRef,
+    access_token: CredentialRef,
+    access_secret: CredentialRef,
+  },
   { ...closed, description: 'OAuth 1.0a user-context keys of the X app, as references.' },
 );
 const BlueskyCredentials = Type.Object(
   { identifier: CredentialRef, app_password: CredentialRef },
-  { ...closed, description: 'Login identifier and an app password (not the account password), as references.' },
+  {
+    ...closed,
+    description: 'Login identifier and an app password (not the account password), as references.',
+  },
 );
 const MastodonCredentials = Type.Object(
   { access_token: CredentialRef },
@@ -76,12 +86,14 @@ export const BlueskyNetwork = Type.Object(
     handle: Type.String({
       title: 'Bluesky handle',
       description: 'The account handle, a domain name such as "tours.fr" or "ville.bsky.social".',
-      pattern: '^@?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$',
+      pattern:
+        '^@?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$',
     }),
     service: Type.Optional(
       Type.String({
         ...HttpUrl,
-        description: 'The PDS that hosts the account (default https://bsky.social); self-hosted ones work the same.',
+        description:
+          'The PDS that hosts the account (default https://bsky.social); self-hosted ones work the same.',
       }),
     ),
     credentials: BlueskyCredentials,
@@ -91,7 +103,10 @@ export const BlueskyNetwork = Type.Object(
 
 export const MastodonNetwork = Type.Object(
   {
-    instance: Type.String({ ...HttpUrl, description: 'The Mastodon server, e.g. "https://social.tours.fr".' }),
+    instance: Type.String({
+      ...HttpUrl,
+      description: 'The Mastodon server, e.g. "https://social.tours.fr".',
+    }),
     account: Type.String({
       title: 'Mastodon account',
       description: 'The full address of the account, "@name@server".',
@@ -101,7 +116,9 @@ export const MastodonNetwork = Type.Object(
     limits: Type.Optional(
       Type.Object(
         {
-          max_characters: Type.Optional(Type.Integer({ minimum: 1, description: 'Post length limit (default 500).' })),
+          max_characters: Type.Optional(
+            Type.Integer({ minimum: 1, description: 'Post length limit (default 500).' }),
+          ),
           characters_reserved_per_url: Type.Optional(
             Type.Integer({ minimum: 1, description: 'What each link counts for (default 23).' }),
           ),
@@ -118,7 +135,11 @@ export const MastodonNetwork = Type.Object(
 );
 
 export const Networks = Type.Object(
-  { x: Type.Optional(XNetwork), bluesky: Type.Optional(BlueskyNetwork), mastodon: Type.Optional(MastodonNetwork) },
+  {
+    x: Type.Optional(XNetwork),
+    bluesky: Type.Optional(BlueskyNetwork),
+    mastodon: Type.Optional(MastodonNetwork),
+  },
   { ...closed, minProperties: 1, description: 'The accounts the plan acts on; at least one.' },
 );
 
@@ -130,7 +151,11 @@ export const Organisation = Type.Object(
       pattern: '^[a-z0-9]+(-[a-z0-9]+)*$',
       maxLength: 64,
     }),
-    name: Type.String({ minLength: 1, maxLength: 200, description: 'The name people know the organisation by.' }),
+    name: Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description: 'The name people know the organisation by.',
+    }),
     timezone: Type.String({
       minLength: 1,
       description: 'IANA time zone, e.g. "Europe/Paris"; every local time in the plan is in it.',
@@ -158,12 +183,18 @@ export const Sunset = Type.Object(
         'leave: a checklist to close the account by hand (X has no deactivation API).',
     }),
   },
-  { ...closed, description: 'When the organisation stops publishing on X, and what X is used for afterwards.' },
+  {
+    ...closed,
+    description: 'When the organisation stops publishing on X, and what X is used for afterwards.',
+  },
 );
 
 export const ImageRef = Type.Object(
   {
-    file: Type.String({ minLength: 1, description: 'Image file (PNG, JPEG, GIF or WebP), relative to the plan file.' }),
+    file: Type.String({
+      minLength: 1,
+      description: 'Image file (PNG, JPEG, GIF or WebP), relative to the plan file.',
+    }),
     alt: Type.String({
       description: 'Alternative text read by screen readers: required on every image (RGAA).',
     }),
@@ -199,7 +230,10 @@ export const Post = Type.Object(
     variants: Type.Optional(Variants),
     images: Type.Optional(Type.Array(ImageRef, { maxItems: 4, description: 'Up to 4 images.' })),
     language: Type.Optional(
-      Type.String({ minLength: 2, description: 'Language of this post when it differs from organisation.locale.' }),
+      Type.String({
+        minLength: 2,
+        description: 'Language of this post when it differs from organisation.locale.',
+      }),
     ),
     overflow: Type.Optional(
       Type.Union([Type.Literal('thread'), Type.Literal('error')], {
@@ -213,19 +247,21 @@ export const Post = Type.Object(
   { ...closed, description: 'A scheduled post.' },
 );
 
-const Generate = (kind: 'flat-ecg' | 'flat-ecg-avatar', extra: Record<string, ReturnType<typeof Type.String>>) =>
-  Type.Object({ generate: Type.Literal(kind), ...extra }, { ...closed });
-
+const Colour = Type.String({ pattern: '^#[0-9A-Fa-f]{6}$', description: 'Background colour, "#rrggbb".' });
 export const BannerSpec = Type.Union(
   [
     Type.Literal('keep'),
     Type.String({ minLength: 1, pattern: '^(?!keep$).+' }),
-    Generate('flat-ecg', {
-      caption: Type.Optional(Type.String({ maxLength: 200, description: 'Text written under the flat trace.' })),
-      colour: Type.Optional(
-        Type.String({ pattern: '^#[0-9A-Fa-f]{6}$', description: 'Background colour, "#rrggbb".' }),
-      ),
-    }),
+    Type.Object(
+      {
+        generate: Type.Literal('flat-ecg'),
+        caption: Type.Optional(
+          Type.String({ maxLength: 200, description: 'Text written under the flat trace.' }),
+        ),
+        colour: Type.Optional(Colour),
+      },
+      closed,
+    ),
   ],
   {
     title: 'banner',
@@ -237,13 +273,12 @@ export const AvatarSpec = Type.Union(
   [
     Type.Literal('keep'),
     Type.String({ minLength: 1, pattern: '^(?!keep$).+' }),
-    Generate('flat-ecg-avatar', {
-      colour: Type.Optional(
-        Type.String({ pattern: '^#[0-9A-Fa-f]{6}$', description: 'Background colour, "#rrggbb".' }),
-      ),
-    }),
+    Type.Object({ generate: Type.Literal('flat-ecg-avatar'), colour: Type.Optional(Colour) }, closed),
   ],
-  { title: 'avatar', description: '"keep", an image file relative to the plan, or { generate: flat-ecg-avatar }.' },
+  {
+    title: 'avatar',
+    description: '"keep", an image file relative to the plan, or { generate: flat-ecg-avatar }.',
+  },
 );
 
 export const ProfileSpec = Type.Object(
@@ -256,7 +291,10 @@ export const ProfileSpec = Type.Object(
     avatar: Type.Optional(AvatarSpec),
     fields: Type.Optional(
       Type.Array(
-        Type.Object({ name: Type.String({ minLength: 1 }), value: Type.String({ minLength: 1 }) }, { ...closed }),
+        Type.Object(
+          { name: Type.String({ minLength: 1 }), value: Type.String({ minLength: 1 }) },
+          { ...closed },
+        ),
         { maxItems: 4, description: 'Profile metadata fields (Mastodon only), up to 4.' },
       ),
     ),
@@ -283,18 +321,29 @@ export const Mirror = Type.Object(
     before_sunset: Type.Optional(NetworkList),
     after_sunset: Type.Optional(NetworkList),
   },
-  { ...closed, description: 'Networks that ordinary posts (API POST /v1/posts) go to, before and after the sunset.' },
+  {
+    ...closed,
+    description: 'Networks that ordinary posts (API POST /v1/posts) go to, before and after the sunset.',
+  },
 );
 
 export const Crisis = Type.Object(
   {
-    on: Type.Array(NetworkName, { minItems: 1, uniqueItems: true, description: 'Networks crisis posts reach.' }),
-    label: Type.Optional(Type.String({ maxLength: 40, description: 'Put before the text of every crisis post.' })),
+    on: Type.Array(NetworkName, {
+      minItems: 1,
+      uniqueItems: true,
+      description: 'Networks crisis posts reach.',
+    }),
+    label: Type.Optional(
+      Type.String({ maxLength: 40, description: 'Put before the text of every crisis post.' }),
+    ),
     link: Type.Optional(
       Type.String({ ...HttpUrl, description: 'Official page, appended when a message carries no link.' }),
     ),
     hashtags: Type.Optional(
-      Type.Array(Type.String({ pattern: '^#[^\\s#]+$', description: 'A hashtag, "#Word".' }), { maxItems: 5 }),
+      Type.Array(Type.String({ pattern: '^#[^\\s#]+$', description: 'A hashtag, "#Word".' }), {
+        maxItems: 5,
+      }),
     ),
     approval: Type.Optional(
       Type.Union([Type.Literal('none'), Type.Literal('second-person')], {

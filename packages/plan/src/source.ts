@@ -43,7 +43,10 @@ export class PlanSource {
       message: plainYamlMessage(e.code, e.message),
     }));
     for (const w of this.document.warnings) {
-      this.syntaxProblems.push({ position: this.positionAt(w.pos[0]), message: plainYamlMessage(w.code, w.message) });
+      this.syntaxProblems.push({
+        position: this.positionAt(w.pos[0]),
+        message: plainYamlMessage(w.code, w.message),
+      });
     }
   }
 

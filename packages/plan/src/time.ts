@@ -69,7 +69,9 @@ export function parseTimeExpression(input: string, options: { allowRelative?: bo
   const rel = RELATIVE.exec(text);
   if (rel) {
     if (options.allowRelative === false) {
-      throw new TimeExpressionError(`"${input}" is relative to the sunset; the sunset itself needs a date and time`);
+      throw new TimeExpressionError(
+        `"${input}" is relative to the sunset; the sunset itself needs a date and time`,
+      );
     }
     const [, sign, rest] = rel;
     if (!sign || !rest) return { kind: 'relative', sign: 1, calendarDays: 0, milliseconds: 0 };
@@ -91,11 +93,21 @@ export function parseTimeExpression(input: string, options: { allowRelative?: bo
       }
       const n = Number(m[1]);
       switch (m[2]) {
-        case 'w': calendarDays += 7 * n; break;
-        case 'd': calendarDays += n; break;
-        case 'h': milliseconds += n * 3_600_000; break;
-        case 'm': milliseconds += n * 60_000; break;
-        case 's': milliseconds += n * 1000; break;
+        case 'w':
+          calendarDays += 7 * n;
+          break;
+        case 'd':
+          calendarDays += n;
+          break;
+        case 'h':
+          milliseconds += n * 3_600_000;
+          break;
+        case 'm':
+          milliseconds += n * 60_000;
+          break;
+        case 's':
+          milliseconds += n * 1000;
+          break;
       }
       consumed = TERM.lastIndex;
     }
@@ -158,7 +170,8 @@ export function resolveExpression(expr: TimeExpr, zone: string, sunset?: Date): 
   if (expr.kind === 'absolute') {
     if (expr.offsetMinutes !== undefined) {
       const l = expr.local;
-      const t = Date.UTC(l.year, l.month - 1, l.day, l.hour, l.minute, l.second) - expr.offsetMinutes * 60_000;
+      const t =
+        Date.UTC(l.year, l.month - 1, l.day, l.hour, l.minute, l.second) - expr.offsetMinutes * 60_000;
       return { instant: new Date(t), disambiguation: { kind: 'exact' } };
     }
     return resolveLocal(expr.local, zone);
@@ -168,7 +181,14 @@ export function resolveExpression(expr: TimeExpr, zone: string, sunset?: Date): 
   if (expr.calendarDays !== 0) {
     const local = DateTime.fromJSDate(sunset, { zone }).plus({ days: expr.sign * expr.calendarDays });
     base = resolveLocal(
-      { year: local.year, month: local.month, day: local.day, hour: local.hour, minute: local.minute, second: local.second },
+      {
+        year: local.year,
+        month: local.month,
+        day: local.day,
+        hour: local.hour,
+        minute: local.minute,
+        second: local.second,
+      },
       zone,
     );
   }
@@ -186,7 +206,10 @@ export function formatLocal(instant: Date, zone: string): string {
 }
 
 export function formatUtc(instant: Date): string {
-  return instant.toISOString().replace(/:00\.000Z$/, 'Z').replace(/\.000Z$/, 'Z');
+  return instant
+    .toISOString()
+    .replace(/:00\.000Z$/, 'Z')
+    .replace(/\.000Z$/, 'Z');
 }
 
 export function formatLocalDateTime(l: LocalDateTime): string {

@@ -56,7 +56,11 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 const isStr = (v: unknown): v is string => typeof v === 'string';
 
 /** X refuses images over 5 MB; Bluesky over 2,000,000 bytes; Mastodon servers default to 16 MB. */
-const IMAGE_BYTES: Record<Network, number> = { x: 5 * 1024 * 1024, bluesky: 2_000_000, mastodon: 16 * 1024 * 1024 };
+const IMAGE_BYTES: Record<Network, number> = {
+  x: 5 * 1024 * 1024,
+  bluesky: 2_000_000,
+  mastodon: 16 * 1024 * 1024,
+};
 const ALT_LIMIT: Record<Network, number> = { x: 1000, bluesky: 2000, mastodon: 1500 };
 const IMAGE_TYPES = new Set(['.png', '.jpg', '.jpeg', '.gif', '.webp']);
 
@@ -82,7 +86,16 @@ export function readPlanFile(file: string, options: { now?: Date } = {}): Valida
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
     return {
       ok: false,
-      diagnostics: [{ severity: 'error', file, line: 1, column: 1, path: '(plan)', message: `cannot read the plan: ${reason}` }],
+      diagnostics: [
+        {
+          severity: 'error',
+          file,
+          line: 1,
+          column: 1,
+          path: '(plan)',
+          message: `cannot read the plan: ${reason}`,
+        },
+      ],
     };
   }
   return validatePlan(text, { file, baseDir: path.dirname(path.resolve(file)), ...options });
@@ -118,8 +131,10 @@ export function validatePlan(text: string, options: ValidateOptions): Validation
 
 /** The sunset's instant in a valid plan. */
 export function sunsetOf(doc: PlanDocument): Date {
-  return resolveExpression(parseTimeExpression(doc.sunset.at, { allowRelative: false }), doc.organisation.timezone)
-    .instant;
+  return resolveExpression(
+    parseTimeExpression(doc.sunset.at, { allowRelative: false }),
+    doc.organisation.timezone,
+  ).instant;
 }
 
 /** The instant of a time expression of a valid plan. */
@@ -132,7 +147,8 @@ export function textLimitsOf(doc: PlanDocument): TextLimits {
   const l = doc.networks.mastodon?.limits;
   const mastodon: NonNullable<TextLimits['mastodon']> = {};
   if (l?.max_characters !== undefined) mastodon.maxCharacters = l.max_characters;
-  if (l?.characters_reserved_per_url !== undefined) mastodon.charactersReservedPerUrl = l.characters_reserved_per_url;
+  if (l?.characters_reserved_per_url !== undefined)
+    mastodon.charactersReservedPerUrl = l.characters_reserved_per_url;
   return { mastodon };
 }
 
@@ -168,7 +184,11 @@ class SemanticChecks {
     const tz = org['timezone'];
     if (isStr(tz)) {
       if (isValidTimeZone(tz)) this.#zone = tz;
-      else this.#bag.error(['organisation', 'timezone'], `"${tz}" is not an IANA time zone; e.g. "Europe/Paris"`);
+      else
+        this.#bag.error(
+          ['organisation', 'timezone'],
+          `"${tz}" is not an IANA time zone; e.g. "Europe/Paris"`,
+        );
     }
     const locale = org['locale'];
     if (isStr(locale)) {
@@ -208,11 +228,17 @@ class SemanticChecks {
     if (/^env:[A-Za-z_][A-Za-z0-9_]*$/.test(value)) return;
     if (/^file:\S+$/.test(value)) return;
     if (value.startsWith('env:')) {
-      this.#bag.error(p, 'after "env:" write the name of an environment variable (letters, digits, _), e.g. env:TOURS_X_APP_KEY');
+      this.#bag.error(
+        p,
+        'after "env:" write the name of an environment variable (letters, digits, _), e.g. env:TOURS_X_APP_KEY',
+      );
       return;
     }
     if (value.startsWith('file:')) {
-      this.#bag.error(p, 'after "file:" write the path of the file holding the secret, e.g. file:/run/secrets/x_token');
+      this.#bag.error(
+        p,
+        'after "file:" write the path of the file holding the secret, e.g. file:/run/secrets/x_token',
+      );
       return;
     }
     // The value is never repeated: it may be a real secret pasted by mistake.
@@ -261,7 +287,10 @@ class SemanticChecks {
       );
     }
     if (resolved.instant.getTime() < this.#now.getTime()) {
-      this.#bag.warning(p, `${formatLocal(resolved.instant, zone)} is in the past: this will run as soon as the plan is applied`);
+      this.#bag.warning(
+        p,
+        `${formatLocal(resolved.instant, zone)} is in the past: this will run as soon as the plan is applied`,
+      );
     }
     return resolved;
   }
@@ -294,14 +323,21 @@ class SemanticChecks {
     for (const use of findPlaceholders(text)) {
       if (!isPlaceholder(use.name)) {
         ok = false;
-        this.#bag.error(p, `unknown placeholder {${use.name}}; the placeholders are ${PLACEHOLDERS.map((n) => `{${n}}`).join(', ')}`);
+        this.#bag.error(
+          p,
+          `unknown placeholder {${use.name}}; the placeholders are ${PLACEHOLDERS.map((n) => `{${n}}`).join(', ')}`,
+        );
         continue;
       }
       const network = use.name.split('.')[0];
       if (isNetwork(network) && !this.#configured.has(network)) {
         ok = false;
         this.#bag.error(p, `{${use.name}} needs networks.${network}, which the plan does not configure`);
-      } else if (use.name === 'organisation.website' && values && values['organisation.website'] === undefined) {
+      } else if (
+        use.name === 'organisation.website' &&
+        values &&
+        values['organisation.website'] === undefined
+      ) {
         ok = false;
         this.#bag.error(p, '{organisation.website} needs organisation.website, which the plan does not set');
       }
@@ -326,7 +362,10 @@ class SemanticChecks {
         const first = seen.get(id);
         if (first !== undefined) {
           const line = this.#bag.source.locate(['posts', first, 'id']).line;
-          this.#bag.error([...base, 'id'], `duplicate post id "${id}": posts[${first}] (line ${line}) already uses it`);
+          this.#bag.error(
+            [...base, 'id'],
+            `duplicate post id "${id}": posts[${first}] (line ${line}) already uses it`,
+          );
         } else seen.set(id, i);
       }
       const at = isStr(post['at']) ? this.#time([...base, 'at'], post['at']) : undefined;
@@ -354,7 +393,11 @@ class SemanticChecks {
       const variants = isObj(post['variants']) ? post['variants'] : {};
       for (const [n, v] of Object.entries(variants)) {
         if (isNetwork(n) && isStr(v) && !targets.includes(n) && Array.isArray(post['on'])) {
-          this.#bag.warning([...base, 'variants', n], `the ${NETWORK_LABELS[n]} variant is never used: the post is not aimed at ${NETWORK_LABELS[n]}`, { key: true });
+          this.#bag.warning(
+            [...base, 'variants', n],
+            `the ${NETWORK_LABELS[n]} variant is never used: the post is not aimed at ${NETWORK_LABELS[n]}`,
+            { key: true },
+          );
         }
       }
       const expanded = new Map<string, string | undefined>();
@@ -377,10 +420,16 @@ class SemanticChecks {
         const report = measure(text, network, this.#textLimits());
         if (report.fits) continue;
         if (overflow === 'error') {
-          this.#bag.error(p, `${describeLength(report)}, and overflow is "error"; shorten it or set overflow: thread`);
+          this.#bag.error(
+            p,
+            `${describeLength(report)}, and overflow is "error"; shorten it or set overflow: thread`,
+          );
         } else {
           const parts = splitThread(text, network, { limits: this.#textLimits() });
-          this.#bag.warning(p, `${describeLength(report)}: on ${NETWORK_LABELS[network]} it will be a thread of ${parts.length} posts`);
+          this.#bag.warning(
+            p,
+            `${describeLength(report)}: on ${NETWORK_LABELS[network]} it will be a thread of ${parts.length} posts`,
+          );
         }
       }
       if (Array.isArray(post['images'])) {
@@ -394,12 +443,18 @@ class SemanticChecks {
     const alt = img['alt'];
     if (isStr(alt)) {
       if (alt.trim() === '') {
-        this.#bag.error([...p, 'alt'], 'the alternative text is empty: describe the image for people who cannot see it');
+        this.#bag.error(
+          [...p, 'alt'],
+          'the alternative text is empty: describe the image for people who cannot see it',
+        );
       } else {
         for (const n of targets) {
           const len = n === 'bluesky' ? graphemeCount(alt) : [...alt].length;
           if (len > ALT_LIMIT[n]) {
-            this.#bag.error([...p, 'alt'], `the alternative text is ${len} characters; ${NETWORK_LABELS[n]} takes at most ${ALT_LIMIT[n]}`);
+            this.#bag.error(
+              [...p, 'alt'],
+              `the alternative text is ${len} characters; ${NETWORK_LABELS[n]} takes at most ${ALT_LIMIT[n]}`,
+            );
           }
         }
       }
@@ -430,7 +485,10 @@ class SemanticChecks {
     }
     for (const n of targets) {
       if (size > IMAGE_BYTES[n]) {
-        this.#bag.error(p, `${file} is ${size.toLocaleString('en')} bytes; ${NETWORK_LABELS[n]} takes at most ${IMAGE_BYTES[n].toLocaleString('en')}`);
+        this.#bag.error(
+          p,
+          `${file} is ${size.toLocaleString('en')} bytes; ${NETWORK_LABELS[n]} takes at most ${IMAGE_BYTES[n].toLocaleString('en')}`,
+        );
       }
     }
   }
@@ -440,7 +498,10 @@ class SemanticChecks {
     if (!isObj(dp)) return;
     const at = isStr(dp['at']) ? this.#time(['dormant_profile', 'at'], dp['at']) : undefined;
     if (at && this.#sunset && at.instant.getTime() < this.#sunset.getTime()) {
-      this.#bag.warning(['dormant_profile', 'at'], 'the dormant profile is applied before the sunset, while the account is still active');
+      this.#bag.warning(
+        ['dormant_profile', 'at'],
+        'the dormant profile is applied before the sunset, while the account is still active',
+      );
     }
     for (const [name, spec] of Object.entries(dp)) {
       if (!isNetwork(name) || !isObj(spec)) continue;
@@ -453,7 +514,9 @@ class SemanticChecks {
         if (!isStr(value)) continue;
         const limit = limits[field];
         if (limit === undefined) {
-          this.#bag.error([...base, field], `${NETWORK_LABELS[name]} profiles have no ${field}; remove it`, { key: true });
+          this.#bag.error([...base, field], `${NETWORK_LABELS[name]} profiles have no ${field}; remove it`, {
+            key: true,
+          });
           continue;
         }
         const text = this.#expand([...base, field], value);
@@ -465,7 +528,11 @@ class SemanticChecks {
         }
       }
       if (Array.isArray(spec['fields']) && name !== 'mastodon') {
-        this.#bag.error([...base, 'fields'], `${NETWORK_LABELS[name]} profiles have no metadata fields; only Mastodon does`, { key: true });
+        this.#bag.error(
+          [...base, 'fields'],
+          `${NETWORK_LABELS[name]} profiles have no metadata fields; only Mastodon does`,
+          { key: true },
+        );
       }
       for (const img of ['banner', 'avatar'] as const) {
         const v = spec[img];
@@ -500,10 +567,16 @@ class SemanticChecks {
     c['on'].forEach((n: unknown, j) => {
       if (!this.#aims(['crisis', 'on', j], n, 'crisis posts are sent to')) return;
       if (n === 'x' && xAfter === 'frozen') {
-        this.#bag.warning(['crisis', 'on', j], 'X is frozen after the sunset (sunset.x_after: frozen): crisis posts reach X only before it');
+        this.#bag.warning(
+          ['crisis', 'on', j],
+          'X is frozen after the sunset (sunset.x_after: frozen): crisis posts reach X only before it',
+        );
       }
       if (n === 'x' && xAfter === 'leave') {
-        this.#bag.warning(['crisis', 'on', j], 'X is left after the sunset (sunset.x_after: leave): crisis posts reach X only before it');
+        this.#bag.warning(
+          ['crisis', 'on', j],
+          'X is left after the sunset (sunset.x_after: leave): crisis posts reach X only before it',
+        );
       }
     });
   }

@@ -26,7 +26,9 @@ describe('compile', () => {
       "Le 20 janvier 2025, la Ville de Tours arrête de publier sur X. Retrouvez toute l'actualité de Tours sur Bluesky https://bsky.app/profile/tours.fr et sur Mastodon https://social.tours.fr/@ville.",
     );
     expect(announce.images).toHaveLength(1);
-    expect(announce.images[0]?.alt).toBe('Carte postale : la Ville de Tours déménage sur Bluesky et Mastodon');
+    expect(announce.images[0]?.alt).toBe(
+      'Carte postale : la Ville de Tours déménage sur Bluesky et Mastodon',
+    );
     expect(announce.images[0]?.mediaType).toBe('image/png');
     expect(announce.language).toBe('fr-FR');
     const bsky = c.actions.find((a) => a.id === 'post.farewell.bluesky.1') as PostAction;
@@ -44,6 +46,13 @@ describe('compile', () => {
     });
     const policy = c.actions.find((a) => a.kind === 'policy');
     expect(policy?.kind === 'policy' && policy.mode).toBe('crisis-only');
+  });
+
+  it('writes the date in the plan\'s language, with "1er" for the first of the month in French', () => {
+    const first = compiled(MINIMAL.replace('at: 2027-01-20T09:00', 'at: 2027-03-01T09:00'));
+    expect((first.actions[0] as PostAction).text).toMatch(/^Le 1er mars 2027, nous quittons X\./);
+    const english = compiled(MINIMAL.replace('locale: fr-FR', 'locale: en-GB'));
+    expect((english.actions[0] as PostAction).text).toMatch(/^Le 20 January 2027, nous/);
   });
 
   it('is stable: the same plan gives the same ids and hashes', () => {
@@ -71,7 +80,9 @@ describe('compile', () => {
 
   it('counts hours as elapsed time across a DST change', () => {
     const c = compiled(
-      MINIMAL.replace('at: 2027-01-20T09:00', 'at: 2027-03-28T01:00').replace('at: sunset - 7d', 'at: sunset + 2h'),
+      MINIMAL.replace('at: 2027-01-20T09:00', 'at: 2027-03-28T01:00')
+        .replace('at: sunset - 7d', 'at: sunset + 2h')
+        .replace('x_after: crisis-only', 'x_after: leave'),
     );
     const announce = c.actions.find((a) => a.id === 'post.announce.x.1');
     expect(announce?.atLocal).toBe('2027-03-28 04:00 (UTC+02:00)');
@@ -90,12 +101,17 @@ describe('compile', () => {
       expect(p.length.fits).toBe(true);
       expect(p.text.endsWith(` ${i + 1}/${parts.length}`)).toBe(true);
     });
-    expect(posts.filter((a) => a.postId === 'farewell' && a.network === 'bluesky')).toHaveLength(1);
+    // Each network is split by its own limit: Bluesky's 300 graphemes give its own numbering.
+    const bsky = posts.filter((a) => a.postId === 'farewell' && a.network === 'bluesky');
+    bsky.forEach((p, i) => expect(p.text.endsWith(` ${i + 1}/${bsky.length}`)).toBe(true));
+    expect(bsky.every((p) => p.length.fits)).toBe(true);
   });
 
   it('gives a checklist for what X cannot do through its API', () => {
     const c = compiled(MINIMAL.replace('x_after: crisis-only', 'x_after: leave'));
     const policy = c.actions.find((a) => a.kind === 'policy');
-    expect(policy?.kind === 'policy' && policy.checklist.join(' ')).toContain('Deactivate @VilleTest by hand');
+    expect(policy?.kind === 'policy' && policy.checklist.join(' ')).toContain(
+      'Deactivate @VilleTest by hand',
+    );
   });
 });

@@ -41,10 +41,12 @@ describe('every problem is reported, with its place', () => {
     const out = lines(r);
     expect(out).toEqual([
       'plan.yaml:7:3  organisation.colour  unknown field "colour" (allowed here: id, name, timezone, locale, website)',
-      'plan.yaml:27:21  networks.mastodon.credentials.access_token  this looks like a secret written into the plan; write where to read it instead: env:VARIABLE or file:/path (and revoke the secret if this file was shared)',
-      'plan.yaml:33:9  posts[0].at  "sunset minus 7 days" is not a time expression: write a local time (2027-01-20T09:00) or one relative to the sunset (sunset, sunset - 7d, sunset + 2h)',
-      expect.stringMatching(/^plan\.yaml:35:11 {2}posts\[0\]\.text {2}unknown placeholder \{mastodon\.link\}; the placeholders are \{sunset\.date\}/),
-      'plan.yaml:36:9  posts[1].id  duplicate post id "announce": posts[0] (line 32) already uses it',
+      'plan.yaml:26:21  networks.mastodon.credentials.access_token  this looks like a secret written into the plan; write where to read it instead: env:VARIABLE or file:/path (and revoke the secret if this file was shared)',
+      'plan.yaml:32:9  posts[0].at  "sunset minus 7 days" is not a time expression: write a local time (2027-01-20T09:00) or one relative to the sunset (sunset, sunset - 7d, sunset + 2h)',
+      expect.stringMatching(
+        /^plan\.yaml:34:11 {2}posts\[0\]\.text {2}unknown placeholder \{mastodon\.link\}; the placeholders are \{sunset\.date\}/,
+      ),
+      'plan.yaml:35:9  posts[1].id  duplicate post id "announce": posts[0] (line 31) already uses it',
     ]);
     expect(out.join('\n')).not.toContain('9f8e7d6c5b4a39281706f5e4d3c2b1a0');
   });
@@ -59,7 +61,9 @@ describe('every problem is reported, with its place', () => {
   });
 
   it('points at a key written twice', () => {
-    const r = check(MINIMAL.replace('  timezone: Europe/Paris\n', '  timezone: Europe/Paris\n  timezone: Europe/Paris\n'));
+    const r = check(
+      MINIMAL.replace('  timezone: Europe/Paris\n', '  timezone: Europe/Paris\n  timezone: Europe/Paris\n'),
+    );
     expect(lines(r)).toContainEqual(expect.stringMatching(/^plan\.yaml:6:3 .*written twice/));
   });
 
@@ -71,7 +75,11 @@ describe('every problem is reported, with its place', () => {
 
   it('reports missing fields at their parent', () => {
     const r = check(MINIMAL.replace('  x_after: crisis-only\n', ''));
-    expect(lines(r)).toContainEqual(expect.stringMatching(/^plan\.yaml:29:3 {2}sunset\.x_after {2}missing required field "x_after"/));
+    expect(lines(r)).toContainEqual(
+      expect.stringMatching(
+        /^plan\.yaml:27:3 {2}sunset\.x_after {2}missing required field "x_after" — crisis-only: X takes crisis posts only;/,
+      ),
+    );
   });
 
   it('suggests the field that was meant', () => {
@@ -83,7 +91,7 @@ describe('every problem is reported, with its place', () => {
   it('names the allowed values of a choice', () => {
     const r = check(MINIMAL.replace('x_after: crisis-only', 'x_after: crisis'));
     expect(lines(r)).toContainEqual(
-      'plan.yaml:30:12  sunset.x_after  the text "crisis" is not allowed here; write one of: crisis-only, frozen, leave (did you mean "crisis-only"?)',
+      'plan.yaml:28:12  sunset.x_after  the text "crisis" is not allowed here; write one of: crisis-only, frozen, leave (did you mean "crisis-only"?)',
     );
   });
 
@@ -94,12 +102,16 @@ describe('every problem is reported, with its place', () => {
     );
     const r = check(text);
     expect(lines(r)).toEqual([
-      'plan.yaml:28:20  posts[0].on[2]  this post is aimed at Mastodon, but the plan does not configure it; add networks.mastodon or remove it here',
+      'plan.yaml:27:22  posts[0].on[2]  this post is aimed at Mastodon, but the plan does not configure it; add networks.mastodon or remove it here',
+      'plan.yaml:32:11  posts[1].text  {mastodon.handle} needs networks.mastodon, which the plan does not configure',
     ]);
   });
 
   it('refuses a placeholder for a network that is not configured', () => {
-    const text = MINIMAL.replace(/ {2}mastodon:\n(?: {4}.*\n)+/, '').replace('on: [x, bluesky, mastodon]', 'on: [x]');
+    const text = MINIMAL.replace(/ {2}mastodon:\n(?: {4}.*\n)+/, '').replace(
+      'on: [x, bluesky, mastodon]',
+      'on: [x]',
+    );
     const r = check(text);
     expect(lines(r).filter((l) => l.includes('needs networks.mastodon'))).toHaveLength(2);
   });
@@ -114,9 +126,21 @@ describe('every problem is reported, with its place', () => {
 `;
     const r = check(text);
     const out = lines(r);
-    expect(out).toContainEqual(expect.stringMatching(/^plan\.yaml:41:9 {2}posts\[1\]\.images\[0\]\.alt {2}missing required field "alt"/));
-    expect(out).toContainEqual(expect.stringMatching(/^plan\.yaml:42:15 {2}posts\[1\]\.images\[1\]\.file {2}image file not found: assets\/absent\.png/));
-    expect(out).toContainEqual(expect.stringMatching(/^plan\.yaml:45:14 {2}posts\[1\]\.images\[2\]\.alt {2}the alternative text is empty/));
+    expect(out).toContainEqual(
+      expect.stringMatching(
+        /^plan\.yaml:39:9 {2}posts\[1\]\.images\[0\]\.alt {2}missing required field "alt" — alternative text read by screen readers: required on every image \(RGAA\)$/,
+      ),
+    );
+    expect(out).toContainEqual(
+      expect.stringMatching(
+        /^plan\.yaml:40:15 {2}posts\[1\]\.images\[1\]\.file {2}image file not found: assets\/absent\.png/,
+      ),
+    );
+    expect(out).toContainEqual(
+      expect.stringMatching(
+        /^plan\.yaml:43:14 {2}posts\[1\]\.images\[2\]\.alt {2}the alternative text is empty/,
+      ),
+    );
   });
 
   it('refuses a text over the limit when overflow is error, in plain words', () => {
@@ -127,7 +151,9 @@ describe('every problem is reported, with its place', () => {
     );
     const r = check(text);
     const x = errors(r).find((d) => d.path === 'posts[1].text' && d.message.includes('for X'));
-    expect(x?.message).toMatch(/^\d+ characters for X; the limit is 280 \(a link counts as 23\), and overflow is "error"/);
+    expect(x?.message).toMatch(
+      /^\d+ characters for X; the limit is 280 \(a link counts as 23\), and overflow is "error"/,
+    );
     expect(errors(r).some((d) => d.message.includes('for Bluesky'))).toBe(true);
   });
 
@@ -135,22 +161,26 @@ describe('every problem is reported, with its place', () => {
     const long = 'Un message très long pour dire au revoir à toutes et à tous. '.repeat(6);
     const r = check(MINIMAL.replace('Merci et au revoir.', long));
     expect(r.ok).toBe(true);
-    expect(warnings(r).map((d) => d.message)).toContainEqual(expect.stringMatching(/for X; the limit is 280: on X it will be a thread of 2 posts$/));
+    expect(warnings(r).map((d) => d.message)).toContainEqual(
+      expect.stringMatching(/for X; the limit is 280: on X it will be a thread of 2 posts$/),
+    );
   });
 
   it('checks time expressions, dates and time zones', () => {
     const r = check(
-      MINIMAL.replace('timezone: Europe/Paris', 'timezone: Europe/Tours')
-        .replace('at: 2027-01-20T09:00', 'at: 2027-02-30T09:00'),
+      MINIMAL.replace('timezone: Europe/Paris', 'timezone: Europe/Tours').replace(
+        'at: 2027-01-20T09:00',
+        'at: 2027-02-30T09:00',
+      ),
     );
     expect(lines(r)).toEqual([
       'plan.yaml:5:13  organisation.timezone  "Europe/Tours" is not an IANA time zone; e.g. "Europe/Paris"',
     ]);
     const r2 = check(MINIMAL.replace('at: 2027-01-20T09:00', 'at: 2027-02-30T09:00'));
-    expect(lines(r2)).toEqual(['plan.yaml:29:7  sunset.at  "2027-02-30T09:00": 2027-02 has no day 30']);
+    expect(lines(r2)).toEqual(['plan.yaml:27:7  sunset.at  "2027-02-30T09:00": 2027-02 has no day 30']);
     const r3 = check(MINIMAL.replace('at: 2027-01-20T09:00', 'at: sunset + 1d'));
     expect(lines(r3)).toEqual([
-      'plan.yaml:29:7  sunset.at  "sunset + 1d" is relative to the sunset; the sunset itself needs a date and time',
+      'plan.yaml:27:7  sunset.at  "sunset + 1d" is relative to the sunset; the sunset itself needs a date and time',
     ]);
   });
 
@@ -159,8 +189,8 @@ describe('every problem is reported, with its place', () => {
       `${MINIMAL.replace('at: sunset\n', 'at: sunset + 1h\n')}mirror:\n  after_sunset: [x, bluesky]\n`,
     );
     expect(lines(r)).toEqual([
-      'plan.yaml:37:9  posts[1].on  this post is due after the sunset, when X takes crisis posts only (sunset.x_after: crisis-only); remove x from "on" or move the post before the sunset',
-      'plan.yaml:40:18  mirror.after_sunset[0]  after the sunset X takes no ordinary posts (sunset.x_after: crisis-only); remove x from mirror.after_sunset',
+      'plan.yaml:36:9  posts[1].on  this post is due after the sunset, when X takes crisis posts only (sunset.x_after: crisis-only); remove x from "on" or move the post before the sunset',
+      'plan.yaml:39:18  mirror.after_sunset[0]  after the sunset X takes no ordinary posts (sunset.x_after: crisis-only); remove x from mirror.after_sunset',
     ]);
   });
 
@@ -194,7 +224,7 @@ describe('warnings about time', () => {
     const r = check(MINIMAL, new Date('2027-01-15T00:00:00Z'));
     expect(r.ok).toBe(true);
     expect(lines(r)).toEqual([
-      'plan.yaml:33:9  posts[0].at  warning: 2027-01-13 09:00 (UTC+01:00) is in the past: this will run as soon as the plan is applied',
+      'plan.yaml:31:9  posts[0].at  warning: 2027-01-13 09:00 (UTC+01:00) is in the past: this will run as soon as the plan is applied',
     ]);
   });
 });
@@ -202,6 +232,8 @@ describe('warnings about time', () => {
 describe('input that is not a plan', () => {
   it('reports a list where a mapping belongs', () => {
     const r = validatePlan('- a\n- b\n', { file: 'p.yaml', baseDir: planDir('').dir });
-    expect(r.diagnostics.map(formatDiagnostic)).toEqual(['p.yaml:1:1  (plan)  must be a mapping (key: value lines), not a list']);
+    expect(r.diagnostics.map(formatDiagnostic)).toEqual([
+      'p.yaml:1:1  (plan)  must be a mapping (key: value lines), not a list',
+    ]);
   });
 });

@@ -9,12 +9,16 @@ import { CliExit } from '../exit.ts';
 
 function parseNow(value: string): Date {
   const d = new Date(value);
-  if (Number.isNaN(d.getTime())) throw new CliExit(2, `--now: "${value}" is not a date and time (e.g. 2027-01-13T08:00Z)`);
+  if (Number.isNaN(d.getTime()))
+    throw new CliExit(2, `--now: "${value}" is not a date and time (e.g. 2027-01-13T08:00Z)`);
   return d;
 }
 
 const nowOption = () =>
-  new Option('--now <instant>', 'check as if it were this instant (ISO 8601), e.g. to see which times will be past').argParser(parseNow);
+  new Option(
+    '--now <instant>',
+    'check as if it were this instant (ISO 8601), e.g. to see which times will be past',
+  ).argParser(parseNow);
 
 function displayName(file: string): string {
   const rel = path.relative(process.cwd(), path.resolve(file));
@@ -63,7 +67,9 @@ export function planCommand(io: Io): Command {
           if (r.ok) {
             io.out(`${c.green('✓')} ${r.file} is valid${warnings ? ` (${count(warnings, 'warning')})` : ''}`);
           } else {
-            io.out(`${c.red('✗')} ${r.file}: ${count(errors, 'error')}${warnings ? `, ${count(warnings, 'warning')}` : ''}`);
+            io.out(
+              `${c.red('✗')} ${r.file}: ${count(errors, 'error')}${warnings ? `, ${count(warnings, 'warning')}` : ''}`,
+            );
           }
         }
       }
@@ -72,7 +78,9 @@ export function planCommand(io: Io): Command {
 
   plan
     .command('preview')
-    .description('show what a plan will do: the timeline in local time and UTC, each post as it will read on each network with its length, thread splits, profile changes')
+    .description(
+      'show what a plan will do: the timeline in local time and UTC, each post as it will read on each network with its length, thread splits, profile changes',
+    )
     .argument('<file>', 'plan file (YAML)')
     .option('--json', 'print the compiled plan as JSON, for machines')
     .addOption(nowOption())
@@ -96,7 +104,9 @@ export function planCommand(io: Io): Command {
 
   plan
     .command('schema')
-    .description('print the JSON Schema of exit plans (the one in config/schema/plan.schema.json), for editors')
+    .description(
+      'print the JSON Schema of exit plans (the one in config/schema/plan.schema.json), for editors',
+    )
     .action(() => {
       io.out(planJsonSchemaText().trimEnd());
     });

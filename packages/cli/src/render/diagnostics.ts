@@ -8,6 +8,8 @@ export function renderDiagnostics(io: Io, diagnostics: Diagnostic[]): void {
     const line = formatDiagnostic(d);
     const [loc = '', where = '', ...rest] = line.split('  ');
     const message = rest.join('  ');
-    io.out(`${c.bold(loc)}  ${c.cyan(where)}  ${d.severity === 'error' ? c.red(message) : c.yellow(message)}`);
+    io.out(
+      `${c.bold(loc)}  ${c.cyan(where)}  ${d.severity === 'error' ? c.red(message) : c.yellow(message)}`,
+    );
   }
 }

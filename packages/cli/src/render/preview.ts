@@ -16,7 +16,12 @@ import { renderDiagnostics } from './diagnostics.ts';
 const X_AFTER_WORDS: Record<CompiledPlan['xAfter'], string> = {
   'crisis-only': 'crisis posts only',
   frozen: 'nothing more (frozen)',
-  leave: 'left: closed by hand',
+  leave: 'nothing more; the account is closed by hand',
+};
+const POLICY_LINE: Record<CompiledPlan['xAfter'], string> = {
+  'crisis-only': 'From now on X takes crisis posts only',
+  frozen: 'From now on X is frozen: nothing more is posted, not even crisis posts',
+  leave: 'From now on nothing more is posted on X; close the account by hand',
 };
 
 function networks(list: readonly Network[] | undefined): string {
@@ -65,7 +70,8 @@ function groups(compiled: CompiledPlan): Group[] {
   const result: Group[] = [];
   const byKey = new Map<string, Group>();
   for (const a of compiled.actions) {
-    const what = a.kind === 'post' ? `post ${a.postId}` : a.kind === 'profile' ? 'dormant profile' : 'X policy';
+    const what =
+      a.kind === 'post' ? `post ${a.postId}` : a.kind === 'profile' ? 'dormant profile' : 'X policy';
     const key = `${a.at.getTime()}|${what}`;
     let g = byKey.get(key);
     if (!g) {
@@ -112,11 +118,15 @@ export function renderPreview(io: Io, plan: Plan, compiled: CompiledPlan, diagno
   if (doc.crisis) {
     const cr = doc.crisis;
     io.out(c.bold('Crisis posts'));
-    io.out(`  to ${networks(cr.on)}${cr.on.includes('x') && doc.networks.x ? ` (X after the sunset: ${compiled.xAfter === 'crisis-only' ? 'yes' : 'no'})` : ''}`);
+    io.out(
+      `  to ${networks(cr.on)}${cr.on.includes('x') && doc.networks.x ? ` (X after the sunset: ${compiled.xAfter === 'crisis-only' ? 'yes' : 'no'})` : ''}`,
+    );
     if (cr.label) io.out(`  label "${cr.label}" before the text`);
     if (cr.link) io.out(`  link ${cr.link} when the message has none`);
     if (cr.hashtags?.length) io.out(`  hashtags ${cr.hashtags.join(' ')}`);
-    io.out(`  approval: ${cr.approval === 'second-person' ? 'a second person with a crisis token approves each post' : 'none'}`);
+    io.out(
+      `  approval: ${cr.approval === 'second-person' ? 'a second person with a crisis token approves each post' : 'none'}`,
+    );
   }
   const warnings = diagnostics.filter((d) => d.severity === 'warning');
   if (warnings.length) {
@@ -133,7 +143,9 @@ function renderAction(io: Io, a: Action, width: number): void {
     case 'post': {
       const fits = a.length.fits ? c.green : c.red;
       const thread = a.parts > 1 ? `thread ${a.part}/${a.parts}, ` : '';
-      io.out(`  ${c.bold(label)}  ${thread}${fits(`${a.length.length}/${a.length.limit} ${a.length.unit}`)}${c.dim(`  ${a.id}`)}`);
+      io.out(
+        `  ${c.bold(label)}  ${thread}${fits(`${a.length.length}/${a.length.limit} ${a.length.unit}`)}${c.dim(`  ${a.id}`)}`,
+      );
       for (const line of block(a.text, '    │ ', width)) io.out(line);
       for (const img of a.images) {
         io.out(`    ${c.magenta('▣')} ${img.source} (${Math.ceil(img.bytes / 1024)} KB, ${img.mediaType})`);
@@ -145,7 +157,9 @@ function renderAction(io: Io, a: Action, width: number): void {
       const p = a.profile;
       io.out(`  ${c.bold(label)}${c.dim(`  ${a.id}; the current profile is saved first, to be restored`)}`);
       if (p.name !== undefined) io.out(`    name      ${p.name}`);
-      if (p.bio !== undefined) for (const [i, line] of block(p.bio, '', width - 14).entries()) io.out(`    ${i ? '          ' : 'bio       '}${line}`);
+      if (p.bio !== undefined)
+        for (const [i, line] of block(p.bio, '', width - 14).entries())
+          io.out(`    ${i ? '          ' : 'bio       '}${line}`);
       if (p.url !== undefined) io.out(`    url       ${p.url}`);
       if (p.location !== undefined) io.out(`    location  ${p.location}`);
       for (const f of p.fields ?? []) io.out(`    field     ${f.name}: ${f.value}`);
@@ -154,9 +168,10 @@ function renderAction(io: Io, a: Action, width: number): void {
       return;
     }
     case 'policy': {
-      io.out(`  X now takes ${X_AFTER_WORDS[a.mode]}${c.dim(`  ${a.id}`)}`);
+      io.out(`  ${POLICY_LINE[a.mode]}${c.dim(`  ${a.id}`)}`);
       io.out('    to do by hand:');
-      for (const step of a.checklist) for (const [i, line] of block(step, '', width - 8).entries()) io.out(`    ${i ? '  ' : '☐ '}${line}`);
+      for (const step of a.checklist)
+        for (const [i, line] of block(step, '', width - 8).entries()) io.out(`    ${i ? '  ' : '☐ '}${line}`);
       return;
     }
   }
@@ -175,7 +190,9 @@ export function previewJson(plan: Plan, compiled: CompiledPlan, diagnostics: Dia
     actions: compiled.actions.map((a) => ({
       ...a,
       at: a.at.toISOString(),
-      ...(a.kind === 'post' ? { images: (a as PostAction).images.map(({ file: _file, ...img }) => img) } : {}),
+      ...(a.kind === 'post'
+        ? { images: (a as PostAction).images.map(({ file: _file, ...img }) => img) }
+        : {}),
     })),
     mirror: plan.document.mirror ?? {},
     crisis: plan.document.crisis ?? null,
