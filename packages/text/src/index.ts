@@ -1,1 +1,11 @@
-export const x: number = 1;
+export {
+  DEFAULT_MASTODON_LIMITS,
+  graphemeCount,
+  mastodonLength,
+  utf8Length,
+  xWeightedLength,
+  type MastodonLimits,
+} from './count.ts';
+export { describeLength, measure, type LengthReport, type TextLimits } from './measure.ts';
+export { splitThread, type ThreadOptions } from './thread.ts';
+export { blueskyFacets, type Facet } from './facets.ts';

@@ -1,0 +1,122 @@
+import fc from 'fast-check';
+import twitter from 'twitter-text';
+import { describe, expect, it } from 'vitest';
+import { graphemeCount, mastodonLength, utf8Length, xWeightedLength } from './index.ts';
+
+const FAMILY = '👨‍👩‍👧'; // man ZWJ woman ZWJ girl: 3 emoji, 2 joiners, 18 bytes
+const FAMILY4 = '👨‍👩‍👧‍👦'; // 4 emoji, 3 joiners, 25 bytes
+const LONG_URL = `https://example.org/${'a'.repeat(200)}`;
+const runs = Number(process.env.FC_NUM_RUNS ?? 1000);
+
+describe('xWeightedLength', () => {
+  it.each([
+    ['ASCII', 'Bonjour', 7],
+    ['French accents count 1', 'été à Noël', 10],
+    ['an emoji counts 2', '😀', 2],
+    ['a ZWJ family counts 2, like one emoji', FAMILY, 2],
+    ['a skin-toned emoji counts 2', '👍🏽', 2],
+    ['a flag counts 2', '🇫🇷', 2],
+    ['CJK counts 2 a character', '日本語', 6],
+    ['e + combining acute is normalised to é', 'e\u0301', 1],
+    ['a long URL counts 23', LONG_URL, 23],
+    ['a bare domain is a link on X', 'tours.fr', 23],
+    ['two URLs and words', 'Voir https://a.fr/x et https://b.fr/y', 5 + 23 + 4 + 23],
+  ])('%s', (_label, text, expected) => {
+    expect(xWeightedLength(text)).toBe(expected);
+  });
+
+  it('is exactly parseTweet().weightedLength', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 80 }), (text) => {
+        expect(xWeightedLength(text)).toBe(twitter.parseTweet(text).weightedLength);
+      }),
+      { numRuns: Math.min(runs, 300) },
+    );
+  });
+});
+
+describe('graphemeCount', () => {
+  it.each([
+    ['ASCII', 'Bonjour', 7],
+    ['accents', 'été', 3],
+    ['emoji', '😀', 1],
+    ['ZWJ family', FAMILY, 1],
+    ['skin tone', '👍🏽', 1],
+    ['flag', '🇫🇷', 1],
+    ['rainbow flag (VS16 + ZWJ)', '🏳️‍🌈', 1],
+    ['CJK', '日本語', 3],
+    ['e + combining acute', 'e\u0301', 1],
+    ['several combining marks', 'a\u0308\u0301\u0323', 1],
+    ['CR LF is one cluster', 'a\r\nb', 3],
+    ['empty', '', 0],
+  ])('%s', (_label, text, expected) => {
+    expect(graphemeCount(text)).toBe(expected);
+  });
+
+  it('agrees with Intl.Segmenter on any UTF-16 (fast path included)', () => {
+    const segmenter = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+    const utf16 = fc
+      .array(fc.oneof(fc.integer({ min: 0, max: 0x3ff }), fc.integer({ min: 0, max: 0xffff })), {
+        maxLength: 40,
+      })
+      .map((units) => String.fromCharCode(...units));
+    fc.assert(
+      fc.property(fc.oneof(utf16, fc.string({ unit: 'grapheme-composite', maxLength: 40 })), (text) => {
+        expect(graphemeCount(text)).toBe([...segmenter.segment(text)].length);
+      }),
+      { numRuns: runs },
+    );
+  });
+});
+
+describe('utf8Length', () => {
+  it.each([
+    ['ASCII', 'abc', 3],
+    ['é is 2 bytes', 'é', 2],
+    ['€ is 3 bytes', '€', 3],
+    ['an astral emoji is 4 bytes', '😀', 4],
+    ['ZWJ family', FAMILY, 18],
+    ['4-person family', FAMILY4, 25],
+    ['a lone surrogate is sent as U+FFFD, 3 bytes', '\ud83d', 3],
+  ])('%s', (_label, text, expected) => {
+    expect(utf8Length(text)).toBe(expected);
+  });
+
+  it('agrees with Buffer.byteLength on any UTF-16, lone surrogates included', () => {
+    const utf16 = fc
+      .array(fc.integer({ min: 0, max: 0xffff }), { maxLength: 40 })
+      .map((units) => String.fromCharCode(...units));
+    fc.assert(
+      fc.property(fc.oneof(utf16, fc.string({ unit: 'binary', maxLength: 40 })), (text) => {
+        expect(utf8Length(text)).toBe(Buffer.byteLength(text, 'utf8'));
+      }),
+      { numRuns: runs },
+    );
+  });
+});
+
+describe('mastodonLength', () => {
+  it.each([
+    ['ASCII', 'Bonjour', 7],
+    ['accents', 'été à Noël', 10],
+    ['an emoji is one character', '😀', 1],
+    ['a ZWJ family is one character (grapheme clusters)', FAMILY, 1],
+    ['CJK counts 1', '日本語', 3],
+    ['e + combining acute', 'e\u0301', 1],
+    ['a long URL counts 23', LONG_URL, 23],
+    ['a short URL counts 23 too', 'https://a.fr', 23],
+    ['a bare domain is not a link on Mastodon', 'tours.fr', 8],
+    ['a remote mention counts as @user', '@user@mastodon.social', 5],
+    ['a local mention counts in full', '@ville_de_tours', 15],
+    ['mention and URL in a sentence', 'Merci @mairie@tours.social ! https://tours.fr/agenda', 6 + 7 + 3 + 23],
+    ['an e-mail address is not a mention', 'contact@ville.fr', 16],
+    ['a mention followed by @ is not one', '@user@mastodon.social@', 22],
+    ["a URL path does not end with '=' for Mastodon", 'https://e.org/a=', 24],
+  ])('%s', (_label, text, expected) => {
+    expect(mastodonLength(text)).toBe(expected);
+  });
+
+  it('uses the per-instance URL length', () => {
+    expect(mastodonLength(`${LONG_URL} ${LONG_URL}`, { charactersReservedPerUrl: 30 })).toBe(61);
+  });
+});
