@@ -21,7 +21,13 @@ const networksImport = {
   message: 'Only the worker (and the operator CLI) talk to networks: enqueue a job instead.',
 };
 const relativeIntoPackage = {
-  group: ['**/packages/*/src/**', '**/services/*/src/**'],
+  group: [
+    '**/packages/*/src/**',
+    '**/services/*/src/**',
+    '../../*/src/**',
+    '../../../*/src/**',
+    '../../../../*/src/**',
+  ],
   message: 'Reach another workspace member through its package name, not a relative path.',
 };
 
@@ -37,6 +43,7 @@ export default tseslint.config(
     rules: {
       'import-x/no-cycle': ['error', { ignoreExternal: true }],
       'import-x/no-self-import': 'error',
+      'import-x/no-relative-packages': 'error',
       'import-x/no-duplicates': 'error',
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],

@@ -1,0 +1,73 @@
+import { fileURLToPath } from 'node:url';
+import { ESLint } from 'eslint';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const eslint = new ESLint({ cwd: root });
+
+/** The rule ids ESLint reports for `code` as if it were written at `file`. */
+async function violations(file: string, code: string): Promise<string[]> {
+  const [result] = await eslint.lintText(code, { filePath: `${root}${file}` });
+  return (result?.messages ?? []).map((m) => `${m.ruleId ?? 'fatal'}: ${m.message}`);
+}
+
+describe('module boundaries (ARCHITECTURE.md), enforced by lint', () => {
+  it('forbids deep imports into another package', async () => {
+    const v = await violations(
+      'packages/cli/src/example.ts',
+      "import { x } from '@sunset/plan/src/validate.ts';\nexport { x };\n",
+    );
+    expect(v).toContainEqual(expect.stringMatching(/^no-restricted-imports: .*entry point/));
+  });
+
+  it('forbids relative imports into another package', async () => {
+    const v = await violations(
+      'packages/cli/src/example.ts',
+      "import { x } from '../../plan/src/validate.ts';\nexport { x };\n",
+    );
+    expect(v).toContainEqual(
+      expect.stringMatching(/^(no-restricted-imports|import-x\/no-relative-packages): /),
+    );
+  });
+
+  it('forbids packages from importing services', async () => {
+    const v = await violations(
+      'packages/plan/src/example.ts',
+      "import { x } from '@sunset/worker';\nexport { x };\n",
+    );
+    expect(v).toContainEqual(
+      expect.stringMatching(/^no-restricted-imports: .*Packages never import services/),
+    );
+  });
+
+  it('lets only the worker and the CLI import the network connectors', async () => {
+    const code = "import { x } from '@sunset/networks';\nexport { x };\n";
+    expect(await violations('services/api/src/example.ts', code)).toContainEqual(
+      expect.stringMatching(/^no-restricted-imports: .*Only the worker/),
+    );
+    expect(await violations('packages/plan/src/example.ts', code)).toContainEqual(
+      expect.stringMatching(/^no-restricted-imports: .*Only the worker/),
+    );
+    expect(await violations('services/worker/src/example.ts', code)).toEqual([]);
+  });
+
+  it('lets only a config module read process.env', async () => {
+    const code = "export const port = process.env['PORT'];\n";
+    expect(await violations('packages/plan/src/example.ts', code)).toContainEqual(
+      expect.stringMatching(/^no-restricted-properties: /),
+    );
+    expect(await violations('services/api/src/routes.ts', code)).toContainEqual(
+      expect.stringMatching(/^no-restricted-properties: /),
+    );
+    expect(await violations('services/api/src/config.ts', code)).toEqual([]);
+    expect(await violations('packages/cli/src/config.ts', code)).toEqual([]);
+  });
+
+  it('accepts an import through a package entry point', async () => {
+    const v = await violations(
+      'packages/cli/src/example.ts',
+      "import { compile } from '@sunset/plan';\nexport { compile };\n",
+    );
+    expect(v).toEqual([]);
+  });
+});
