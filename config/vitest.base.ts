@@ -1,0 +1,12 @@
+// Shared vitest settings. The CI machine has 2 cores and turbo runs packages' suites side by
+// side, so tests that start processes or load ESLint get generous time limits: a limit here is a
+// hang detector, not a speed assertion (speed is measured in tests/bench).
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    include: ['src/**/*.test.ts', 'tests/**/*.test.ts', 'architecture/**/*.test.ts'],
+  },
+});
