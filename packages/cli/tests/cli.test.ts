@@ -82,7 +82,9 @@ describe('sunset plan validate', () => {
       expect.stringMatching(
         /^19:19 {2}posts\[0\]\.on\[1\] {2}this post is aimed at Mastodon, but the plan does not configure it/,
       ),
-      expect.stringMatching(/^20:11 {2}posts\[0\]\.text {2}unknown placeholder \{organisation\.nom\}/),
+      expect.stringMatching(
+        /^20:11 {2}posts\[0\]\.text {2}unknown placeholder \{organisation\.nom\}; did you mean \{organisation\.name\}\?/,
+      ),
     ]);
     expect(lines.at(-1)).toMatch(/plan\.yaml: 5 errors$/);
     expect(r.stdout).not.toContain('hunter2');

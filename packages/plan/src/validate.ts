@@ -11,7 +11,7 @@ import { describeLength, graphemeCount, measure, splitThread, type TextLimits } 
 import { DiagnosticBag, type Diagnostic } from './diagnostics.ts';
 import { expand, findPlaceholders, isPlaceholder, PLACEHOLDERS, placeholderValues } from './placeholders.ts';
 import type { PlanDocument } from './schema.ts';
-import { checkSchema } from './schema-errors.ts';
+import { checkSchema, closest } from './schema-errors.ts';
 import { PlanSource, type Path } from './source.ts';
 import {
   formatLocal,
@@ -323,9 +323,10 @@ class SemanticChecks {
     for (const use of findPlaceholders(text)) {
       if (!isPlaceholder(use.name)) {
         ok = false;
+        const guess = closest(use.name, PLACEHOLDERS);
         this.#bag.error(
           p,
-          `unknown placeholder {${use.name}}; the placeholders are ${PLACEHOLDERS.map((n) => `{${n}}`).join(', ')}`,
+          `unknown placeholder {${use.name}}${guess ? `; did you mean {${guess}}?` : ''} (placeholders: ${PLACEHOLDERS.map((n) => `{${n}}`).join(', ')})`,
         );
         continue;
       }

@@ -44,7 +44,7 @@ describe('every problem is reported, with its place', () => {
       'plan.yaml:26:21  networks.mastodon.credentials.access_token  this looks like a secret written into the plan; write where to read it instead: env:VARIABLE or file:/path (and revoke the secret if this file was shared)',
       'plan.yaml:32:9  posts[0].at  "sunset minus 7 days" is not a time expression: write a local time (2027-01-20T09:00) or one relative to the sunset (sunset, sunset - 7d, sunset + 2h)',
       expect.stringMatching(
-        /^plan\.yaml:34:11 {2}posts\[0\]\.text {2}unknown placeholder \{mastodon\.link\}; the placeholders are \{sunset\.date\}/,
+        /^plan\.yaml:34:11 {2}posts\[0\]\.text {2}unknown placeholder \{mastodon\.link\}; did you mean \{mastodon\.url\}\? \(placeholders: \{sunset\.date\}/,
       ),
       'plan.yaml:35:9  posts[1].id  duplicate post id "announce": posts[0] (line 31) already uses it',
     ]);
