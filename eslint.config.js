@@ -91,5 +91,10 @@ export default tseslint.config(
     ],
     rules: { 'no-restricted-properties': 'off' },
   },
+  {
+    // Tool configs extend the shared bases in config/, which is not a package.
+    files: ['**/vitest.config.ts'],
+    rules: { 'import-x/no-relative-packages': 'off', 'no-restricted-imports': 'off' },
+  },
   prettier,
 );

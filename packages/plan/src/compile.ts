@@ -249,11 +249,12 @@ export function compile(plan: Plan): CompiledPlan {
     });
   }
 
+  const postIndex = new Map((doc.posts ?? []).map((p, i) => [p.id, i]));
   actions.sort(
     (a, b) =>
       a.at.getTime() - b.at.getTime() ||
       KIND_ORDER[a.kind] - KIND_ORDER[b.kind] ||
-      postOrder(a, b, doc) ||
+      postOrder(a, b, postIndex) ||
       NETWORKS.indexOf(a.network) - NETWORKS.indexOf(b.network) ||
       (a.kind === 'post' && b.kind === 'post' ? a.part - b.part : 0),
   );
@@ -271,10 +272,9 @@ export function compile(plan: Plan): CompiledPlan {
 }
 
 /** Posts due at the same instant keep the order they have in the plan. */
-function postOrder(a: Action, b: Action, doc: PlanDocument): number {
+function postOrder(a: Action, b: Action, index: ReadonlyMap<string, number>): number {
   if (a.kind !== 'post' || b.kind !== 'post' || a.postId === b.postId) return 0;
-  const ids = (doc.posts ?? []).map((p) => p.id);
-  return ids.indexOf(a.postId) - ids.indexOf(b.postId);
+  return (index.get(a.postId) ?? 0) - (index.get(b.postId) ?? 0);
 }
 
 /** The content hash covers what a file holds, not where it lies on this machine. */

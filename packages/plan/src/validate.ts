@@ -305,7 +305,15 @@ class SemanticChecks {
     return false;
   }
 
+  #values: ReturnType<typeof placeholderValues> | undefined | null = null;
+
+  /** The placeholder values, computed once; undefined when the plan is too broken to say. */
   #placeholderValues(): ReturnType<typeof placeholderValues> | undefined {
+    if (this.#values === null) this.#values = this.#computeValues();
+    return this.#values;
+  }
+
+  #computeValues(): ReturnType<typeof placeholderValues> | undefined {
     if (!this.#sunset || !this.#zone) return undefined;
     const org = this.#d['organisation'];
     if (!isObj(org) || !isStr(org['locale'])) return undefined;
