@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import * as entry from './index.ts';
 import { blueskyFacets, type Facet } from './index.ts';
 
 function slice(text: string, facet: Facet): string {
@@ -80,5 +81,25 @@ describe('blueskyFacets', () => {
     const starts = blueskyFacets(text).map((f) => f.index.byteStart);
     expect(starts).toHaveLength(5);
     expect([...starts].sort((a, b) => a - b)).toEqual(starts);
+  });
+});
+
+describe('@sunset/text entry point', () => {
+  it('exports exactly the public API', () => {
+    expect(Object.keys(entry).sort()).toEqual([
+      'DEFAULT_MASTODON_LIMITS',
+      'blueskyFacets',
+      'describeLength',
+      'graphemeCount',
+      'mastodonLength',
+      'measure',
+      'splitThread',
+      'utf8Length',
+      'xWeightedLength',
+    ]);
+  });
+
+  it('freezes the default Mastodon limits', () => {
+    expect(Object.isFrozen(entry.DEFAULT_MASTODON_LIMITS)).toBe(true);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_MASTODON_LIMITS, describeLength, measure } from './index.ts';
+import { DEFAULT_MASTODON_LIMITS } from './count.ts';
+import { describeLength, measure } from './measure.ts';
 
 const FAMILY4 = '👨‍👩‍👧‍👦'; // 25 bytes, one grapheme
 const url = (n: number): string => `https://example.org/${'p'.repeat(n)}`;

@@ -1,6 +1,9 @@
 import { InputError } from '@sunset/core';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { graphemeCount, measure, splitThread } from './index.ts';
+import { graphemeCount } from './count.ts';
+import { measure } from './measure.ts';
+import { splitThread, tokenize, wordRuns } from './thread.ts';
 
 const NETWORKS = ['x', 'bluesky', 'mastodon'] as const;
 const SUFFIX = / (\d+)\/(\d+)$/;
@@ -146,6 +149,16 @@ describe('splitThread', () => {
     expect(parts[1]).toContain(link);
   });
 
+  it('keeps lone punctuation with its word, and lets go of it rather than cut a URL', () => {
+    const parts = splitThread(`${'Bienvenue ! '.repeat(40)}`, 'x');
+    expectWellFormed(parts, 'x');
+    for (const part of parts) expect(part).toMatch(/^Bienvenue ! .* \d+\/\d+$/);
+    // A 296-grapheme URL with " !" attached does not fit beside " 1/2" on Bluesky: the "!" goes.
+    const link = `https://example.org/${'a'.repeat(276)}`;
+    const thread = splitThread(`${link} ! Et la suite.`, 'bluesky');
+    expect(thread).toEqual([`${link} 1/2`, '! Et la suite. 2/2']);
+  });
+
   it('cuts a URL only when it cannot fit at all (Bluesky, over 300 graphemes)', () => {
     const link = `https://example.org/${'a'.repeat(400)}`;
     const parts = splitThread(`Voir ${link}`, 'bluesky');
@@ -183,6 +196,12 @@ describe('splitThread', () => {
     }
   });
 
+  it('breaks at a no-break space only when the words it binds cannot share a part', () => {
+    const link = `https://www.tours.fr/${'-'.repeat(250)}z.`;
+    const text = `${link}\u00a0@agent@mastodon.social. Suite`;
+    expect(splitThread(text, 'bluesky')).toEqual([`${link} 1/2`, '@agent@mastodon.social. Suite 2/2']);
+  });
+
   it('can leave the numbering out', () => {
     const parts = splitThread(FRENCH, 'x', { numbering: false });
     expect(parts).toEqual([`${S1} ${S2}`, S3]);
@@ -203,5 +222,76 @@ describe('splitThread', () => {
     expect(() => splitThread('abc def', 'mastodon', { limits: { mastodon: { maxCharacters: 4 } } })).toThrow(
       InputError,
     );
+  });
+});
+
+describe('tokenize', () => {
+  // Reference: walk every grapheme cluster; clusters made only of breakable white space separate
+  // tokens. tokenize() must agree while consulting the segmenter only around unusual characters.
+  function reference(text: string): [number, number][] {
+    const tokens: [number, number][] = [];
+    let start = -1;
+    for (const { index, segment } of new Intl.Segmenter(undefined, { granularity: 'grapheme' }).segment(
+      text,
+    )) {
+      if (/^[^\S\u00a0\u2007\u202f\ufeff]+$/u.test(segment)) {
+        if (start >= 0) tokens.push([start, index]);
+        start = -1;
+      } else if (start < 0) start = index;
+    }
+    if (start >= 0) tokens.push([start, text.length]);
+    return tokens;
+  }
+
+  it('agrees with a cluster-by-cluster reference', () => {
+    const pieces = fc.constantFrom(
+      ' ',
+      '  ',
+      '\n',
+      '\r\n',
+      '\t',
+      '\u00a0',
+      '\u2028',
+      '\u3000',
+      'mot',
+      'é',
+      'e\u0301',
+      '\u0301',
+      '\u0903',
+      '\u200d',
+      '\u0600',
+      '\u0600 ',
+      '😀',
+      '👍🏽',
+      '🏽',
+      '🇫🇷',
+      '🇫',
+      '日本',
+      '\ud83d',
+    );
+    fc.assert(
+      fc.property(fc.array(pieces, { maxLength: 30 }), (list) => {
+        const text = list.join('');
+        expect(wordRuns(text)).toEqual(reference(text));
+      }),
+      { numRuns: Number(process.env.FC_NUM_RUNS ?? 1000) },
+    );
+  });
+
+  it('marks sentence ends and line ends, and keeps lone punctuation with its word', () => {
+    const text = 'Fin. Suite « citée. » encore\nligne\n\n! autre… Bienvenue ! Ça va ? dernier';
+    expect(tokenize(text).map((t) => [text.slice(t.start, t.end), t.sentenceEnd])).toEqual([
+      ['Fin.', true],
+      ['Suite', false],
+      ['« citée. »', true],
+      ['encore', true],
+      ['ligne', true],
+      ['!', true],
+      ['autre…', true],
+      ['Bienvenue !', true],
+      ['Ça', false],
+      ['va ?', true],
+      ['dernier', true],
+    ]);
   });
 });
