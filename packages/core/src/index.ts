@@ -1,2 +1,10 @@
 export { NETWORKS, NETWORK_LABELS, isNetwork, type Network } from './network.ts';
 export { SunsetError, InputError } from './errors.ts';
+export {
+  createLogger,
+  silentLogger,
+  REDACTED_KEYS,
+  type Logger,
+  type CreateLoggerOptions,
+} from './logger.ts';
+export { resolveCredential, CredentialError, Secret } from './credentials.ts';
