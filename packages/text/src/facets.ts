@@ -1,4 +1,15 @@
-import { RichText } from '@atproto/api';
+import { createRequire } from 'node:module';
+import type { RichText as RichTextClass } from '@atproto/api';
+
+// @atproto/api takes about a second and 100 MB to load; most users of this package only measure
+// lengths, so it is loaded on the first call that needs facets. It is CommonJS, so `require`
+// keeps blueskyFacets synchronous.
+let richText: typeof RichTextClass | undefined;
+function loadRichText(): typeof RichTextClass {
+  richText ??= (createRequire(import.meta.url)('@atproto/api') as { RichText: typeof RichTextClass })
+    .RichText;
+  return richText;
+}
 
 export type FacetFeature =
   | { $type: 'app.bsky.richtext.facet#link'; uri: string }
@@ -37,7 +48,7 @@ function toFeature(raw: { $type: string }): FacetFeature | undefined {
  * as the Bluesky app.
  */
 export function blueskyFacets(text: string): Facet[] {
-  const rt = new RichText({ text });
+  const rt = new (loadRichText())({ text });
   rt.detectFacetsWithoutResolution();
   const facets: Facet[] = [];
   for (const facet of rt.facets ?? []) {
