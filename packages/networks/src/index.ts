@@ -31,3 +31,4 @@ export {
   type NetworkErrorDetails,
   type NetworkErrorKind,
 } from './errors.ts';
+export { connectorConfigsFromPlan, DEFAULT_BLUESKY_SERVICE, type FromPlanOptions, type FromPlanResult } from './from-plan.ts';
