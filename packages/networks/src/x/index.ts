@@ -1,0 +1,16 @@
+export { createXConnector, X_DEFAULT_API_BASE, X_LIMITS } from './connector.ts';
+export { mapXError, type XErrorContext } from './map-error.ts';
+export {
+  startXSandbox,
+  type XAccessSwitch,
+  type XSandbox,
+  type XSandboxAccountInput,
+  type XSandboxExchange,
+  type XSandboxFault,
+  type XSandboxImage,
+  type XSandboxInjectOptions,
+  type XSandboxMedia,
+  type XSandboxOptions,
+  type XSandboxPost,
+  type XSandboxProfile,
+} from './sandbox.ts';
