@@ -1,0 +1,12 @@
+export { BLUESKY_LIMITS, createBlueskyConnector } from './connector.ts';
+export { mapBlueskyError } from './map-error.ts';
+export { recordKeyFor } from './record-key.ts';
+export {
+  startBlueskySandbox,
+  type BlueskyFault,
+  type BlueskySandbox,
+  type BlueskySandboxOptions,
+  type InjectOptions,
+  type ReceivedRequest,
+  type SandboxAccount,
+} from './sandbox.ts';

@@ -1,0 +1,395 @@
+/**
+ * A real Bluesky PDS on loopback for tests and the demo: `@atproto/pds` in dev mode (SQLite and
+ * blobs in a temporary directory) with its own PLC directory (`@did-plc/server`, in memory),
+ * behind a small proxy that records every request and injects faults on demand, so connectors
+ * meet real server answers: the PDS's own errors and, through the proxy, rate limits, 5xx,
+ * resets and lost replies.
+ */
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { AtpAgent } from '@atproto/api';
+
+/** What the proxy can do to a request instead of (or on top of) forwarding it. */
+export type BlueskyFault =
+  /** Wait before forwarding. */
+  | { kind: 'latency'; ms: number }
+  /** Answer with this status and an XRPC error body, without forwarding. */
+  | { kind: 'status'; status: 500 | 502 | 503 }
+  /** Answer 429 with the PDS's rate-limit headers; `ratelimit-reset` is now + resetInSeconds. */
+  | { kind: 'rate-limit'; resetInSeconds: number }
+  /** Destroy the connection before forwarding: the PDS never sees the request. */
+  | { kind: 'reset' }
+  /** Forward, let the PDS apply the request, then destroy the connection instead of answering. */
+  | { kind: 'lost-reply' };
+
+export interface InjectOptions {
+  /** How many matching requests get the fault (default 1). */
+  times?: number;
+  /** Let this many matching requests through untouched first (default 0). */
+  after?: number;
+  /**
+   * Which requests: a string matches the path exactly, with or without "/xrpc/" (e.g.
+   * "com.atproto.repo.createRecord"); a RegExp is tested against path and query. Default: any.
+   */
+  path?: string | RegExp;
+}
+
+export interface ReceivedRequest {
+  method: string;
+  /** Path and query, e.g. "/xrpc/com.atproto.repo.getRecord?repo=…". */
+  path: string;
+  at: Date;
+  /** The fault applied to it, if any. */
+  fault?: BlueskyFault['kind'];
+}
+
+export interface SandboxAccount {
+  did: string;
+  handle: string;
+  /** An app password created through the API, what a connector logs in with. */
+  password: string;
+  /** The account's main password (the sandbox chose it or was given it). */
+  accountPassword: string;
+}
+
+export interface BlueskySandboxOptions {
+  /** Handle domain the PDS serves (default ".test"). */
+  handleDomain?: string;
+  /** Give up starting after this long (default 20 s). */
+  startTimeoutMs?: number;
+}
+
+export interface BlueskySandbox {
+  /** The fault-injecting proxy in front of the PDS: what connectors talk to. */
+  readonly url: string;
+  /** The PDS itself, bypassing the proxy. */
+  readonly pdsUrl: string;
+  readonly plcUrl: string;
+  readonly handleDomain: string;
+  /** The temporary directory holding the PDS's databases and blobs (removed by stop()). */
+  readonly directory: string;
+  /** Every request that went through the proxy, in arrival order. */
+  readonly received: ReceivedRequest[];
+  /** Creates an account (a bare name gets the handle domain appended) and an app password. */
+  createAccount(handle: string, password?: string): Promise<SandboxAccount>;
+  inject(fault: BlueskyFault, options?: InjectOptions): void;
+  /** Drops faults not yet used up. */
+  clearFaults(): void;
+  stop(): Promise<void>;
+}
+
+interface ArmedFault {
+  fault: BlueskyFault;
+  /** Matching requests still to let through before the fault applies. */
+  skip: number;
+  remaining: number;
+  path: string | RegExp | undefined;
+}
+
+function matches(armed: ArmedFault, url: string): boolean {
+  if (armed.path === undefined) return true;
+  if (armed.path instanceof RegExp) return armed.path.test(url);
+  const pathname = url.split('?')[0] ?? url;
+  return pathname === armed.path || pathname === `/xrpc/${armed.path}`;
+}
+
+// Headers that belong to one connection, not to the message: never copied across the proxy.
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+function endToEnd(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
+  const out: http.OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+  }
+  return out;
+}
+
+function listen(server: http.Server): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    // Loopback only: the sandbox must never be reachable from the network.
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function close(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+/** A secp256k1 private key as hex, what the PDS wants for its PLC rotation key. */
+function k256PrivateKeyHex(): string {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'secp256k1' });
+  const d = privateKey.export({ format: 'jwk' }).d;
+  if (!d) throw new Error('could not generate a secp256k1 key');
+  return Buffer.from(d, 'base64url').toString('hex').padStart(64, '0');
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not start within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export async function startBlueskySandbox(options: BlueskySandboxOptions = {}): Promise<BlueskySandbox> {
+  const handleDomain = options.handleDomain ?? '.test';
+  const cleanups: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    // In reverse order of start; every step runs even if one fails.
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      await cleanup().catch(() => undefined);
+    }
+  };
+  try {
+    return await withTimeout(
+      start(handleDomain, cleanups, stopAll),
+      options.startTimeoutMs ?? 20_000,
+      'the Bluesky sandbox',
+    );
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+async function start(
+  handleDomain: string,
+  cleanups: (() => Promise<void>)[],
+  stopAll: () => Promise<void>,
+): Promise<BlueskySandbox> {
+  // Loaded here, not at the top: the PDS is large and only tests and the demo need it.
+  const [{ PDS, envToCfg, envToSecrets }, plcModule] = await Promise.all([
+    import('@atproto/pds'),
+    import('@did-plc/server'),
+  ]);
+  const { PlcServer, Database: PlcDatabase } = plcModule;
+
+  const dir = await mkdtemp(path.join(tmpdir(), 'sunset-bluesky-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+
+  // Each server listens on its own loopback socket first, so its port is known before the
+  // application is built (the PDS writes its URL into every DID document it creates).
+  const plcServer = http.createServer();
+  cleanups.push(() => close(plcServer));
+  const plcPort = await listen(plcServer);
+  const plc = PlcServer.create({ db: PlcDatabase.mock(), port: plcPort });
+  plcServer.on('request', plc.app);
+  cleanups.push(() => plc.ctx.db.close());
+  const plcUrl = `http://127.0.0.1:${plcPort}`;
+
+  const pdsServer = http.createServer();
+  cleanups.push(() => close(pdsServer));
+  const pdsPort = await listen(pdsServer);
+  const env = {
+    devMode: true,
+    hostname: 'localhost',
+    port: pdsPort,
+    dataDirectory: dir,
+    blobstoreDiskLocation: path.join(dir, 'blobs'),
+    blobstoreDiskTmpLocation: path.join(dir, 'blobs-tmp'),
+    didPlcUrl: plcUrl,
+    serviceHandleDomains: [handleDomain],
+    inviteRequired: false,
+    rateLimitsEnabled: false,
+    crawlers: [],
+    jwtSecret: randomBytes(16).toString('hex'),
+    adminPassword: randomBytes(16).toString('hex'),
+    plcRotationKeyK256PrivateKeyHex: k256PrivateKeyHex(),
+  };
+  const pds = await PDS.create(envToCfg(env), envToSecrets(env));
+  cleanups.push(() => pds.destroy());
+  // What PDS#start does, minus its own listen() on every interface.
+  await pds.ctx.sequencer.start();
+  pdsServer.on('request', pds.app);
+  const pdsUrl = `http://127.0.0.1:${pdsPort}`;
+
+  const received: ReceivedRequest[] = [];
+  let faults: ArmedFault[] = [];
+  const upstream = new http.Agent({ keepAlive: true });
+  cleanups.push(async () => upstream.destroy());
+  const delays = new Set<NodeJS.Timeout>();
+  cleanups.push(async () => {
+    for (const timer of delays) clearTimeout(timer);
+    delays.clear();
+  });
+
+  const takeFault = (url: string): BlueskyFault | undefined => {
+    let armed: ArmedFault | undefined;
+    for (const candidate of faults) {
+      if (candidate.remaining <= 0 || !matches(candidate, url)) continue;
+      if (candidate.skip > 0) {
+        candidate.skip -= 1;
+        continue;
+      }
+      armed = candidate;
+      break;
+    }
+    if (!armed) return undefined;
+    armed.remaining -= 1;
+    faults = faults.filter((f) => f.remaining > 0);
+    return armed.fault;
+  };
+
+  const forward = (req: http.IncomingMessage, res: http.ServerResponse, loseReply: boolean) => {
+    const out = http.request(
+      {
+        host: '127.0.0.1',
+        port: pdsPort,
+        method: req.method,
+        path: req.url,
+        headers: { ...endToEnd(req.headers), host: `127.0.0.1:${pdsPort}` },
+        agent: upstream,
+      },
+      (answer) => {
+        if (loseReply) {
+          // Read the whole answer so the PDS has finished, then drop the client's connection.
+          answer.resume();
+          answer.on('end', () => req.socket.destroy());
+          return;
+        }
+        res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers));
+        answer.pipe(res);
+      },
+    );
+    out.on('error', () => req.socket.destroy());
+    req.pipe(out);
+  };
+
+  /** Reads and discards the request body, then answers. */
+  const answer = (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    status: number,
+    headers: http.OutgoingHttpHeaders,
+    body: object,
+  ) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+      res.end(JSON.stringify(body));
+    });
+  };
+
+  const proxy = http.createServer((req, res) => {
+    const url = req.url ?? '/';
+    const fault = takeFault(url);
+    received.push({
+      method: req.method ?? 'GET',
+      path: url,
+      at: new Date(),
+      ...(fault ? { fault: fault.kind } : {}),
+    });
+    switch (fault?.kind) {
+      case undefined:
+        return forward(req, res, false);
+      case 'latency': {
+        const timer = setTimeout(() => {
+          delays.delete(timer);
+          forward(req, res, false);
+        }, fault.ms);
+        delays.add(timer);
+        // A client that gives up during the delay must not get its request forwarded later.
+        req.socket.once('close', () => {
+          clearTimeout(timer);
+          delays.delete(timer);
+        });
+        return;
+      }
+      case 'status':
+        return answer(
+          req,
+          res,
+          fault.status,
+          {},
+          {
+            error: fault.status === 500 ? 'InternalServerError' : 'UpstreamFailure',
+            message: 'Injected fault',
+          },
+        );
+      case 'rate-limit': {
+        const reset = Math.ceil(Date.now() / 1000) + fault.resetInSeconds;
+        return answer(
+          req,
+          res,
+          429,
+          {
+            'ratelimit-limit': '3000',
+            'ratelimit-remaining': '0',
+            'ratelimit-reset': String(reset),
+            'ratelimit-policy': '3000;w=300',
+          },
+          { error: 'RateLimitExceeded', message: 'Rate Limit Exceeded' },
+        );
+      }
+      case 'reset':
+        req.socket.destroy();
+        return;
+      case 'lost-reply':
+        return forward(req, res, true);
+    }
+  });
+  cleanups.push(() => close(proxy));
+  const proxyPort = await listen(proxy);
+  const url = `http://127.0.0.1:${proxyPort}`;
+
+  const createAccount = async (handle: string, password?: string): Promise<SandboxAccount> => {
+    const fullHandle = handle.includes('.') ? handle : `${handle}${handleDomain}`;
+    const accountPassword = password ?? randomBytes(12).toString('base64url');
+    const agent = new AtpAgent({ service: pdsUrl });
+    const created = await agent.createAccount({
+      handle: fullHandle,
+      email: `${fullHandle.split('.')[0] ?? 'user'}-${randomBytes(4).toString('hex')}@example.test`,
+      password: accountPassword,
+    });
+    const app = await agent.com.atproto.server.createAppPassword({ name: 'sunset' });
+    return {
+      did: created.data.did,
+      handle: created.data.handle,
+      password: app.data.password,
+      accountPassword,
+    };
+  };
+
+  return {
+    url,
+    pdsUrl,
+    plcUrl,
+    handleDomain,
+    directory: dir,
+    received,
+    createAccount,
+    inject(fault, injectOptions = {}) {
+      faults.push({
+        fault,
+        skip: injectOptions.after ?? 0,
+        remaining: injectOptions.times ?? 1,
+        path: injectOptions.path,
+      });
+    },
+    clearFaults() {
+      faults = [];
+    },
+    stop: stopAll,
+  };
+}
