@@ -4,8 +4,10 @@ import { inspect } from 'node:util';
 import { createLogger, Secret } from '@sunset/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidPostError } from '../errors.ts';
+import { loadSpec, specMissingReason } from '../testing/openapi.ts';
 import type { Connector, PostImage } from '../types.ts';
 import { createMastodonConnector, mastodonLanguage } from './connector.ts';
+import { describedBySpec, specProblems } from './sandbox-spec.ts';
 import { startMastodonSandbox, type MastodonSandbox } from './sandbox.ts';
 
 const TOKEN = 'mastodon-token-7f3a9c1e5b';
@@ -344,4 +346,18 @@ describe('the Mastodon connector', () => {
     expect(rendered).not.toContain(TOKEN);
     expect(rendered).not.toContain(wrong);
   });
+});
+
+describe('the exchanges of these tests, against the Mastodon OpenAPI spec', () => {
+  const spec = loadSpec('mastodon');
+  const reason = specMissingReason('mastodon') ?? 'spec missing';
+
+  it.skipIf(!spec)(
+    `every exchange the sandbox saw matches the spec${spec ? '' : ` (skipped: ${reason})`}`,
+    () => {
+      if (!spec) return;
+      expect(sandbox.received.filter(describedBySpec).length).toBeGreaterThan(10);
+      expect(specProblems(spec, sandbox.received)).toEqual([]);
+    },
+  );
 });

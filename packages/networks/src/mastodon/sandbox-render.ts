@@ -21,6 +21,8 @@ export interface SandboxAccount {
   note: string;
   bot: boolean;
   fields: { name: string; value: string }[];
+  /** OAuth scopes granted to the token. */
+  scopes: string[];
   avatar?: SandboxFile;
   header?: SandboxFile;
   createdAt: Date;

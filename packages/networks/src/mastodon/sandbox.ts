@@ -76,7 +76,7 @@ export interface ReceivedRequest {
   query: Record<string, string | string[]>;
   /** Lower-case names; Authorization and Cookie are left out. */
   headers: Record<string, string>;
-  /** Parsed body; in a multipart body each file is replaced by a short description string. */
+  /** Parsed body; in a multipart body each file is described as `{ filename, mimetype, size }`. */
   body: unknown;
   files: ReceivedFile[];
   /** Undefined when the connection was reset without an answer. */
@@ -96,6 +96,8 @@ export interface AddAccountInput {
   note?: string;
   bot?: boolean;
   fields?: { name: string; value: string }[];
+  /** OAuth scopes of the token (default read and write); a missing one gives 403. */
+  scopes?: string[];
 }
 
 export interface MastodonSandboxOptions {
@@ -136,7 +138,10 @@ interface PendingFault {
 
 interface Exchange {
   entry: ReceivedRequest;
+  /** A fault that answers in the application's stead, applied once the body has been read. */
+  fault?: MastodonFault;
   lostReply: boolean;
+  parsed?: ParsedBody;
 }
 
 interface UploadedFile {
@@ -262,6 +267,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
       note: input.note ?? '',
       bot: input.bot ?? false,
       fields: input.fields ?? [],
+      scopes: input.scopes ?? ['read', 'write'],
       createdAt: new Date(),
     };
     accounts.set(account.id, account);
@@ -295,10 +301,17 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
     reply.header('x-ratelimit-reset', new Date(window.start + RATE_PERIOD_MS).toISOString());
   }
 
-  /** The account of the request's bearer token; throws 401 when it is missing or unknown. */
-  function authenticate(request: FastifyRequest, reply: FastifyReply): SandboxAccount {
+  /**
+   * The account of the request's bearer token; 401 when it is missing or unknown, 403 when the
+   * token lacks the scope (`write`, or its part such as `write:statuses`), as Doorkeeper answers.
+   */
+  function authenticate(request: FastifyRequest, reply: FastifyReply, scope: string): SandboxAccount {
     const account = optionalAccount(request, reply);
     if (!account) throw new HttpFailure(401, INVALID_TOKEN);
+    const family = scope.split(':')[0] ?? scope;
+    if (!account.scopes.includes(scope) && !account.scopes.includes(family)) {
+      throw new HttpFailure(403, 'This action is outside the authorized scopes');
+    }
     return account;
   }
 
@@ -319,10 +332,17 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
     return account;
   }
 
-  async function readBody(request: FastifyRequest): Promise<ParsedBody> {
-    const exchange = exchanges.get(request.raw);
+  /** The request's body, read once (in preHandler) whatever its encoding. */
+  function bodyOf(request: FastifyRequest): ParsedBody {
+    return exchanges.get(request.raw)?.parsed ?? { values: {}, files: new Map() };
+  }
+
+  async function parseBody(request: FastifyRequest, exchange: Exchange): Promise<ParsedBody> {
     const uploads = new Map<string, UploadedFile>();
     let values: Record<string, unknown>;
+    if (request.body === undefined && !request.isMultipart()) {
+      return { values: {}, files: uploads };
+    }
     if (request.isMultipart()) {
       const pairs: [string, string][] = [];
       for await (const part of request.parts()) {
@@ -345,19 +365,21 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
       const body: unknown = request.body;
       values = body && typeof body === 'object' ? (body as Record<string, unknown>) : {};
     }
-    if (exchange) {
-      const summary: Record<string, unknown> = { ...values };
-      for (const upload of uploads.values()) {
-        summary[upload.field] = `<file ${upload.mediaType}, ${upload.data.byteLength} bytes>`;
-        exchange.entry.files.push({
-          field: upload.field,
-          filename: upload.filename,
-          mediaType: upload.mediaType,
-          bytes: upload.data.byteLength,
-        });
-      }
-      exchange.entry.body = summary;
+    const summary: Record<string, unknown> = { ...values };
+    for (const upload of uploads.values()) {
+      summary[upload.field] = {
+        filename: upload.filename,
+        mimetype: upload.mediaType,
+        size: upload.data.byteLength,
+      };
+      exchange.entry.files.push({
+        field: upload.field,
+        filename: upload.filename,
+        mediaType: upload.mediaType,
+        bytes: upload.data.byteLength,
+      });
     }
+    exchange.entry.body = summary;
     return { values, files: uploads };
   }
 
@@ -423,6 +445,24 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
     const fault = takeFault(request);
     if (!fault) return;
     entry.fault = fault.kind;
+    if (fault.kind === 'reset') {
+      // Before the body is read: the request is not applied.
+      received.push(entry);
+      request.raw.socket.destroy();
+      reply.hijack();
+      return;
+    }
+    if (fault.kind === 'lost-reply') exchange.lostReply = true;
+    else exchange.fault = fault;
+  });
+
+  // Faults that answer are applied after the body is read, so that what was sent is recorded.
+  app.addHook('preHandler', async (request, reply) => {
+    const exchange = exchanges.get(request.raw);
+    if (!exchange) return;
+    exchange.parsed = await parseBody(request, exchange);
+    const fault = exchange.fault;
+    if (!fault) return;
     switch (fault.kind) {
       case 'latency':
         await sleep(fault.ms);
@@ -446,21 +486,8 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
         reply.header('x-ratelimit-remaining', '0');
         reply.header('x-ratelimit-reset', new Date(Date.now() + fault.resetInSeconds * 1000).toISOString());
         return reply.code(429).send({ error: 'Too many requests' });
-      case 'reset':
-        received.push(entry);
-        request.raw.socket.destroy();
-        reply.hijack();
+      default:
         return;
-      case 'lost-reply':
-        exchange.lostReply = true;
-        return;
-    }
-  });
-
-  app.addHook('preHandler', async (request) => {
-    const exchange = exchanges.get(request.raw);
-    if (exchange && exchange.entry.body === undefined && request.body !== undefined) {
-      exchange.entry.body = request.body;
     }
   });
 
@@ -500,13 +527,13 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
   app.get('/api/v2/instance', async () => instanceJson(context()));
 
   app.get('/api/v1/accounts/verify_credentials', async (request, reply) => {
-    const account = authenticate(request, reply);
+    const account = authenticate(request, reply, 'read:accounts');
     return credentialAccountJson(context(), account);
   });
 
   app.patch('/api/v1/accounts/update_credentials', async (request, reply) => {
-    const account = authenticate(request, reply);
-    const { values, files: uploads } = await readBody(request);
+    const account = authenticate(request, reply, 'write:accounts');
+    const { values, files: uploads } = bodyOf(request);
     const displayName = formString(values['display_name']);
     const note = formString(values['note']);
     const bot = formBoolean(values['bot']);
@@ -551,7 +578,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
   });
 
   app.post('/api/v1/statuses', async (request, reply) => {
-    const account = authenticate(request, reply);
+    const account = authenticate(request, reply, 'write:statuses');
     const key = request.headers['idempotency-key'];
     const idempotencyKey = Array.isArray(key) ? key[0] : key;
     if (idempotencyKey) {
@@ -559,11 +586,10 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
       const seen = idempotency.get(`${account.id}:${idempotencyKey}`);
       const existing = seen ? statuses.get(seen.statusId) : undefined;
       if (seen && existing && Date.now() - seen.at < idempotencyTtlMs) {
-        await readBody(request);
         return statusJson(context(), existing);
       }
     }
-    const { values } = await readBody(request);
+    const { values } = bodyOf(request);
     const text = formString(values['status']) ?? '';
     const inReplyToId = formString(values['in_reply_to_id']) || null;
     const mediaIds = formList(values['media_ids'] ?? values['media_ids[]']) ?? [];
@@ -634,7 +660,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
   });
 
   app.post<{ Params: { id: string } }>('/api/v1/statuses/:id/pin', async (request, reply) => {
-    const account = authenticate(request, reply);
+    const account = authenticate(request, reply, 'write:accounts');
     const status = statuses.get(request.params.id);
     if (!status) throw new HttpFailure(404, NOT_FOUND);
     if (status.accountId !== account.id) {
@@ -645,8 +671,8 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
   });
 
   app.post('/api/v2/media', async (request, reply) => {
-    const account = authenticate(request, reply);
-    const { values, files: uploads } = await readBody(request);
+    const account = authenticate(request, reply, 'write:media');
+    const { values, files: uploads } = bodyOf(request);
     const upload = uploads.get('file');
     if (!upload) throw new HttpFailure(422, "Validation failed: File can't be blank");
     checkImage(upload, 'File');
@@ -666,15 +692,15 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
   });
 
   app.get<{ Params: { id: string } }>('/api/v1/media/:id', async (request, reply) => {
-    const account = authenticate(request, reply);
+    const account = authenticate(request, reply, 'write:media');
     const item = ownMedia(account, request.params.id);
     return reply.code(Date.now() >= item.readyAt ? 200 : 206).send(mediaJson(context(), item));
   });
 
   app.put<{ Params: { id: string } }>('/api/v1/media/:id', async (request, reply) => {
-    const account = authenticate(request, reply);
+    const account = authenticate(request, reply, 'write:media');
     const item = ownMedia(account, request.params.id);
-    const { values } = await readBody(request);
+    const { values } = bodyOf(request);
     const description = formString(values['description']);
     checkDescription(description);
     if (description !== undefined) item.description = description;
