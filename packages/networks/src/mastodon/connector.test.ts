@@ -241,6 +241,15 @@ describe('the Mastodon connector', () => {
     expect(sandbox.statuses.length).toBe(before + 1);
   });
 
+  it('reads a new profile: plain text from the server, no image to restore', async () => {
+    const profile = await connector.getProfile();
+    expect(profile).toEqual({ name: 'Mairie', bio: 'Compte officiel', fields: [] });
+    // The placeholder images Mastodon shows are served, but not taken for the account's own.
+    const placeholder = await fetch(`${sandbox.url}/avatars/original/missing.png`);
+    expect(placeholder.headers.get('content-type')).toBe('image/png');
+    await placeholder.body?.cancel();
+  });
+
   it('updates the profile, then restores it byte for byte', async () => {
     const original = {
       name: 'Mairie de Sunset',

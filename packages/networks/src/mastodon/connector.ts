@@ -141,11 +141,15 @@ export function createMastodonConnector(
     }
   }
 
-  /** The server's instance description, fetched once; undefined when it has none (before 4.0). */
-  function fetchInstance(signal?: AbortSignal): Promise<mastodon.v2.Instance | undefined> {
+  /**
+   * The server's instance description, fetched once and shared; undefined when it has none
+   * (before Mastodon 4.0). The shared request is bounded by the time limit alone, so that one
+   * caller's abort does not fail the others; each caller stops waiting on its own signal.
+   */
+  async function fetchInstance(signal?: AbortSignal): Promise<mastodon.v2.Instance | undefined> {
     if (!instance) {
-      const pending = call('read the instance limits', signal, () =>
-        client.v2.instance.fetch(undefined, meta(signal)),
+      const pending = call('read the instance limits', undefined, () =>
+        client.v2.instance.fetch(undefined, meta()),
       ).catch((err: unknown) => {
         if ((err as { kind?: string }).kind === 'not-found') return undefined;
         throw err;
@@ -156,7 +160,14 @@ export function createMastodonConnector(
       });
       instance = pending;
     }
-    return instance;
+    const shared = instance;
+    if (!signal) return shared;
+    signal.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(signal.reason as Error);
+      signal.addEventListener('abort', onAbort, { once: true });
+      shared.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
   }
 
   async function limits(signal?: AbortSignal): Promise<NetworkLimits> {
@@ -215,6 +226,7 @@ export function createMastodonConnector(
         type: image.mediaType,
       },
     );
+    // masto sends `skipPolling` along as a form field (skip_polling); Mastodon ignores it.
     let attachment = await call(action, signal, () =>
       client.v2.media.create({ file, description: image.alt, skipPolling: true }, meta(signal)),
     );
@@ -346,7 +358,6 @@ export function createMastodonConnector(
     return {
       name: account.displayName,
       bio,
-      url: account.url ?? undefined,
       ...(avatar ? { avatar } : {}),
       ...(banner ? { banner } : {}),
       fields,

@@ -1,3 +1,5 @@
+import { crc32, deflateSync } from 'node:zlib';
+
 /**
  * The sandbox's records and how they are rendered as Mastodon's REST entities (Status, Account,
  * CredentialAccount, MediaAttachment, Instance v2), in the shapes the Mastodon OpenAPI spec gives,
@@ -314,4 +316,27 @@ export function instanceJson(ctx: RenderContext): Record<string, unknown> {
     contact: { email: 'sandbox@example.invalid', account: null },
     rules: [],
   };
+}
+
+function pngChunk(type: string, data: Uint8Array): Buffer {
+  const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(data.byteLength);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(body));
+  return Buffer.concat([length, body, crc]);
+}
+
+/** A 1×1 transparent PNG: what Mastodon serves as missing.png for an account without images. */
+export function placeholderPng(): Uint8Array {
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(1, 0);
+  header.writeUInt32BE(1, 4);
+  header.set([8, 6, 0, 0, 0], 8); // 8 bits, RGBA, deflate, no filter, no interlace
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk('IHDR', header),
+    pngChunk('IDAT', deflateSync(Buffer.from([0, 0, 0, 0, 0]))),
+    pngChunk('IEND', new Uint8Array()),
+  ]);
 }

@@ -6,7 +6,7 @@ import { checkExchange, type LoadedSpec } from '../testing/openapi.ts';
 import type { ReceivedRequest } from './sandbox.ts';
 
 /**
- * Which exchanges the spec describes. Left out: static files (/system/…), which are not API; a
+ * Which exchanges the spec describes. Left out: static files (/system/…, missing.png), which are not API; a
  * reset, which has no answer; a 500 or a proxy's 502 page, failures outside the application that
  * the spec does not list; and 403, which Doorkeeper answers on any endpoint when a token lacks
  * the scope, while the spec lists it for a few endpoints only.
@@ -15,6 +15,7 @@ export function describedBySpec(r: ReceivedRequest): boolean {
   return (
     r.status !== undefined &&
     !r.path.startsWith('/system/') &&
+    !r.path.endsWith('/missing.png') &&
     r.status !== 403 &&
     !(r.fault === 'status' && (r.status === 500 || r.status === 502))
   );

@@ -27,6 +27,7 @@ import {
   IMAGE_TYPES,
   instanceJson,
   mediaJson,
+  placeholderPng,
   statusJson,
   type InstanceLimits,
   type RenderContext,
@@ -706,6 +707,13 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
     if (description !== undefined) item.description = description;
     return reply.code(Date.now() >= item.readyAt ? 200 : 206).send(mediaJson(context(), item));
   });
+
+  const placeholder = Buffer.from(placeholderPng());
+  for (const kind of ['avatars', 'headers']) {
+    app.get(`/${kind}/original/missing.png`, async (_request, reply) =>
+      reply.type('image/png').send(placeholder),
+    );
+  }
 
   app.get('/system/*', async (request, reply) => {
     const file = files.get(request.url.split('?')[0] ?? '');
