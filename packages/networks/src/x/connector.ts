@@ -15,17 +15,9 @@
  * - `findRecent` reads the account's timeline, which lower access levels do not allow: then it
  *   throws `ForbiddenError` and the outcome must be checked by a person.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
-import { request as httpsRequest, Agent } from 'node:https';
-import { rootCertificates } from 'node:tls';
-import { InputError, silentLogger } from '@sunset/core';
-import {
-  TwitterApi,
-  type ITwitterApiClientPlugin,
-  type SendTweetV2Params,
-  type TweetV2,
-  type UserV1,
-} from 'twitter-api-v2';
+import { request as httpsRequest } from 'node:https';
+import { silentLogger } from '@sunset/core';
+import type { SendTweetV2Params, TweetV2, UserV1 } from 'twitter-api-v2';
 import { AuthError, InvalidPostError, TransientError } from '../errors.ts';
 import type {
   AccountInfo,
@@ -41,13 +33,10 @@ import type {
   RemoteRef,
   XConnectorConfig,
 } from '../types.ts';
+import { createXClient } from './client.ts';
 import { mapXError } from './map-error.ts';
 import { matchesSentText } from './match-text.ts';
 
-export const X_DEFAULT_API_BASE = 'https://api.x.com';
-const DEFAULT_TIMEOUT_MS = 30_000;
-// The hosts the library has hard-coded; all of them are sent to the configured base.
-const X_HOSTS = new Set(['api.x.com', 'upload.x.com', 'api.twitter.com', 'upload.twitter.com']);
 const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
 const MAX_PROFILE_IMAGE_BYTES = 10 * 1024 * 1024;
 const TIMELINE_PAGES = 3;
@@ -59,10 +48,6 @@ export const X_LIMITS: NetworkLimits = Object.freeze({
   maxImageBytes: 5 * 1024 * 1024,
   maxAltCharacters: 1000,
 });
-
-interface CallScope {
-  signal: AbortSignal | undefined;
-}
 
 interface Me {
   id: string;
@@ -110,65 +95,22 @@ function expandEntities(text: string, urls: readonly { url?: string; expanded_ur
 
 export function createXConnector(config: XConnectorConfig): Connector {
   const logger = (config.logger ?? silentLogger()).child({ subsystem: 'x-connector', network: 'x' });
-  const timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const base = new URL(config.apiBase ?? X_DEFAULT_API_BASE);
-  if (base.protocol !== 'https:') {
-    // The client library speaks https only; an http base would be silently upgraded.
-    throw new InputError(`X API base must be an https URL, not ${base.protocol}`);
-  }
-  const basePath = base.pathname.replace(/\/+$/, '');
-  const agent = new Agent({
-    keepAlive: true,
-    // `ca` replaces the default trust store: keep the public roots beside the extra certificate.
-    ...(config.ca ? { ca: [...rootCertificates, config.ca] } : {}),
-  });
-  const scope = new AsyncLocalStorage<CallScope>();
-
-  const routing: ITwitterApiClientPlugin = {
-    // Runs before the request is signed, so the signature covers the URL actually requested.
-    onBeforeRequestConfig({ params }) {
-      const url = new URL(params.url);
-      if (!X_HOSTS.has(url.hostname)) return;
-      // The library picks the body encoding from the host and path; keep its choice for the
-      // original URL before the host (and perhaps a path prefix) changes.
-      if (params.forceBodyMode === undefined) {
-        if (url.pathname.startsWith('/2/')) params.forceBodyMode = 'json';
-        else if (url.hostname.startsWith('upload.')) {
-          params.forceBodyMode = url.pathname === '/1.1/media/upload.json' ? 'form-data' : 'json';
-        }
-      }
-      params.url = `${base.origin}${basePath}${url.pathname}${url.search}`;
-    },
-    // Runs after signing: only transport options change here.
-    onBeforeRequest({ requestOptions }) {
-      const caller = scope.getStore()?.signal;
-      const deadline = AbortSignal.timeout(timeoutMs);
-      requestOptions.signal = caller ? AbortSignal.any([caller, deadline]) : deadline;
-    },
-    onAfterRequest({ computedParams, response }) {
-      logger.trace(
-        {
-          method: computedParams.method,
-          path: computedParams.url.pathname,
-          remaining: response.rateLimit?.remaining,
-        },
-        'x request',
-      );
-    },
-  };
-
   // Secrets are revealed here only, into the client, which keeps them for signing.
-  const client = new TwitterApi(
-    {
+  const x = createXClient({
+    tokens: {
       appKey: config.appKey.reveal(),
       appSecret: config.appSecret.reveal(),
       accessToken: config.accessToken.reveal(),
       accessSecret: config.accessSecret.reveal(),
     },
-    { httpAgent: agent, plugins: [routing] },
-  );
-  const v1 = client.v1;
-  const v2 = client.v2;
+    ...(config.apiBase === undefined ? {} : { apiBase: config.apiBase }),
+    ...(config.ca === undefined ? {} : { ca: config.ca }),
+    ...(config.timeoutMs === undefined ? {} : { timeoutMs: config.timeoutMs }),
+    logger,
+  });
+  const { agent, timeoutMs } = x;
+  const v1 = x.client.v1;
+  const v2 = x.client.v2;
 
   async function call<T>(
     action: string,
@@ -179,7 +121,7 @@ export function createXConnector(config: XConnectorConfig): Connector {
     const started = performance.now();
     try {
       if (signal?.aborted) throw new TransientError(`Cancelled before ${action}`, { network: 'x' });
-      const result = await scope.run({ signal }, run);
+      const result = await x.withSignal(signal, run);
       logger.debug({ action, ms: Math.round(performance.now() - started) }, 'x call done');
       return result;
     } catch (err) {
@@ -401,7 +343,7 @@ export function createXConnector(config: XConnectorConfig): Connector {
     },
 
     close(): Promise<void> {
-      agent.destroy();
+      x.close();
       return Promise.resolve();
     },
   };

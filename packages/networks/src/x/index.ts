@@ -1,4 +1,11 @@
-export { createXConnector, X_DEFAULT_API_BASE, X_LIMITS } from './connector.ts';
+export { createXConnector, X_LIMITS } from './connector.ts';
+export {
+  createXClient,
+  X_DEFAULT_API_BASE,
+  X_DEFAULT_TIMEOUT_MS,
+  type XClient,
+  type XClientOptions,
+} from './client.ts';
 export { mapXError, type XErrorContext } from './map-error.ts';
 export {
   startXSandbox,

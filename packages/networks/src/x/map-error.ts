@@ -57,8 +57,9 @@ export function xRemoteMessage(data: unknown): string | undefined {
   const add = (value: unknown) => {
     if (typeof value === 'string' && value.trim() !== '' && !parts.includes(value)) parts.push(value);
   };
-  add(body.detail);
+  // The `errors` list names what was wrong; `detail` is X's summary, or its only words.
   if (Array.isArray(body.errors)) for (const e of body.errors) add(record(e)?.message);
+  add(body.detail);
   if (parts.length === 0) add(body.title);
   if (parts.length === 0) add(body.error);
   return parts.length === 0 ? undefined : parts.join(' — ');
@@ -99,10 +100,20 @@ export function requestMayHaveArrived(request: ClientRequest | undefined, cause:
   return request?.writableFinished === true;
 }
 
+/**
+ * The network error under an ApiRequestError. The library stores it as `error` but its getter
+ * reads `requestError`, so the getter is always undefined in 1.29: read both.
+ */
+function requestCause(err: ApiRequestError): unknown {
+  const options: unknown = Reflect.get(err, '_options');
+  return err.requestError ?? record(options)?.error;
+}
+
 function describeCause(cause: unknown): string {
   const code = errorCode(cause);
   const name = record(cause)?.name;
-  if (name === 'AbortError' || name === 'TimeoutError') return 'timed out or was cancelled';
+  if (name === 'AbortError' || name === 'TimeoutError' || code === 'ABORT_ERR')
+    return 'timed out or was cancelled';
   return code ? `failed (${code})` : 'failed without an answer';
 }
 
@@ -159,7 +170,7 @@ export function mapXError(err: unknown, context: XErrorContext): unknown {
   }
 
   if (err instanceof ApiRequestError) {
-    const cause = err.requestError;
+    const cause = requestCause(err);
     const details = { network: 'x' as const, ...(cause === undefined ? {} : { cause }) };
     const what = describeCause(cause);
     if (creates && requestMayHaveArrived(err.request, cause)) {

@@ -284,10 +284,37 @@ function formBody(req: FastifyRequest): Map<string, string> {
   return typeof req.body === 'string' ? new Map(formPairs(req.body)) : new Map();
 }
 
-function fieldList(query: unknown, name: string): Set<string> {
-  const value = asRecord(query)?.[name];
-  return new Set(typeof value === 'string' ? value.split(',').filter(Boolean) : []);
+function fieldList(query: unknown, ...names: string[]): Set<string> {
+  const out = new Set<string>();
+  for (const name of names) {
+    const value = asRecord(query)?.[name];
+    if (typeof value === 'string') for (const field of value.split(',')) if (field) out.add(field);
+  }
+  return out;
 }
+
+// X documents and accepts `tweet.fields`; its OpenAPI document calls the same parameter
+// `post.fields`. Both are read.
+const POST_FIELDS = ['tweet.fields', 'post.fields'];
+const EXPANSION_FIELDS = ['expansions', 'user.fields', 'media.fields', 'poll.fields', 'place.fields'];
+/** The query parameters each v2 endpoint takes: X answers 400 to any other. */
+const V2_QUERY: Record<string, readonly string[]> = {
+  '/2/tweets': [],
+  '/2/tweets/:id': [...POST_FIELDS, ...EXPANSION_FIELDS],
+  '/2/users/me': [...POST_FIELDS, 'expansions', 'user.fields'],
+  '/2/users/:id/tweets': [
+    'max_results',
+    'pagination_token',
+    'start_time',
+    'end_time',
+    'since_id',
+    'until_id',
+    'exclude',
+    ...POST_FIELDS,
+    ...EXPANSION_FIELDS,
+  ],
+  '/2/media/upload': ['command', 'media_id'],
+};
 
 const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -401,9 +428,10 @@ class Sandbox implements XSandbox {
     await app.register(multipart, {
       attachFieldsToBody: 'keyValues',
       async onFile(part) {
+        // The client names no file ("form-data; name=media"): kept as an empty name.
         const value: UploadedFile = {
           data: await part.toBuffer(),
-          filename: part.filename,
+          filename: part.filename ?? '',
           mimetype: part.mimetype,
         };
         part.value = value;
@@ -525,12 +553,26 @@ class Sandbox implements XSandbox {
       if (!check.ok) return this.#finish(req, reply, exchange, unauthorized(exchange.path, check), undefined);
       account = this.#accountFor(check.consumerKey, check.token);
     }
+    const unknownQuery = this.#unknownQuery(req, exchange);
+    if (unknownQuery) return this.#finish(req, reply, exchange, unknownQuery, account);
     const answer = await (handler as Handler)(req, account as Account);
     if (fault?.kind === 'lost-reply') {
       exchange.status = undefined;
       return this.#destroy(req, reply);
     }
     return this.#finish(req, reply, exchange, answer, account);
+  }
+
+  #unknownQuery(req: FastifyRequest, exchange: XSandboxExchange): Answer | undefined {
+    const allowed = isV2(exchange.path) ? V2_QUERY[req.routeOptions.url ?? ''] : undefined;
+    if (!allowed) return undefined;
+    for (const [name, value] of Object.entries(exchange.query)) {
+      if (allowed.includes(name)) continue;
+      return invalidRequest(`The query parameter [${name}] is not one of [${allowed.join(',')}]`, {
+        [name]: [value],
+      });
+    }
+    return undefined;
   }
 
   #destroy(req: FastifyRequest, reply: FastifyReply): void {
@@ -818,7 +860,7 @@ class Sandbox implements XSandbox {
         },
       };
     }
-    return { status: 200, body: { data: this.#tweetV2(post, fieldList(req.query, 'tweet.fields')) } };
+    return { status: 200, body: { data: this.#tweetV2(post, fieldList(req.query, ...POST_FIELDS)) } };
   }
 
   #userTweets(req: FastifyRequest): Answer {
@@ -865,7 +907,7 @@ class Sandbox implements XSandbox {
       .filter((p) => sinceId === undefined || BigInt(p.id) > sinceId)
       .reverse();
     const page = all.slice(offset, offset + max);
-    const fields = fieldList(req.query, 'tweet.fields');
+    const fields = fieldList(req.query, ...POST_FIELDS);
     if (page.length === 0) return { status: 200, body: { meta: { result_count: 0 } } };
     const next = offset + max < all.length ? (offset + max).toString(36) : undefined;
     return {
