@@ -9,7 +9,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 const deepImport = {
-  group: ['@sunset/*/*'],
+  group: ['@sunset/*/*', '!@sunset/networks/sandbox'],
   message: 'Import a workspace package through its entry point only (e.g. "@sunset/plan").',
 };
 const serviceImport = {

@@ -4,6 +4,8 @@ export interface CliConfig {
   colour: boolean;
   /** Width to wrap long texts at in human output. */
   width: number;
+  /** The environment, where credential references (env:NAME) are resolved. */
+  env: Readonly<Record<string, string | undefined>>;
 }
 
 export function readCliConfig(
@@ -14,5 +16,5 @@ export function readCliConfig(
   let colour = Boolean(stdout.isTTY) && env['TERM'] !== 'dumb';
   if (env['NO_COLOR'] !== undefined && env['NO_COLOR'] !== '') colour = false;
   if (force !== undefined) colour = force !== '0' && force !== 'false';
-  return { colour, width: Math.max(60, Math.min(stdout.columns ?? 100, 120)) };
+  return { colour, width: Math.max(60, Math.min(stdout.columns ?? 100, 120)), env: { ...env } };
 }

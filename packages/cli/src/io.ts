@@ -19,7 +19,7 @@ export function processIo(config: CliConfig): Io {
 }
 
 export function bufferIo(
-  config: CliConfig = { colour: false, width: 100 },
+  config: CliConfig = { colour: false, width: 100, env: {} },
 ): Io & { stdout: string[]; stderr: string[] } {
   const stdout: string[] = [];
   const stderr: string[] = [];

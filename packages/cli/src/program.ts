@@ -1,4 +1,5 @@
 import { Command, CommanderError } from '@commander-js/extra-typings';
+import { networksCommand } from './commands/networks.ts';
 import { planCommand } from './commands/plan.ts';
 import { CliExit } from './exit.ts';
 import type { Io } from './io.ts';
@@ -13,6 +14,7 @@ export function buildProgram(io: Io): Command {
     )
     .version(VERSION, '-V, --version');
   program.addCommand(planCommand(io));
+  program.addCommand(networksCommand(io));
   // Commands added with addCommand do not inherit these settings: apply them to every level,
   // so that no command calls process.exit and all output goes through `io`.
   const configure = (cmd: Command<unknown[], Record<string, unknown>, Record<string, unknown>>): void => {

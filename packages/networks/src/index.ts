@@ -31,4 +31,10 @@ export {
   type NetworkErrorDetails,
   type NetworkErrorKind,
 } from './errors.ts';
-export { connectorConfigsFromPlan, DEFAULT_BLUESKY_SERVICE, type FromPlanOptions, type FromPlanResult } from './from-plan.ts';
+export {
+  connectorConfigsFromPlan,
+  DEFAULT_BLUESKY_SERVICE,
+  type FromPlanOptions,
+  type FromPlanResult,
+} from './from-plan.ts';
+export { createConnector } from './factory.ts';

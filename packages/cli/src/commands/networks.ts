@@ -1,0 +1,148 @@
+/** `sunset networks check <plan>`: log in to each network the plan configures and say who we are. */
+import { readFileSync } from 'node:fs';
+import { Command, Option } from '@commander-js/extra-typings';
+import { NETWORK_LABELS, NETWORKS, type Network } from '@sunset/core';
+import {
+  connectorConfigsFromPlan,
+  createConnector,
+  isNetworkError,
+  type AccountInfo,
+} from '@sunset/networks';
+import { readPlanFile } from '@sunset/plan';
+import { CliExit } from '../exit.ts';
+import type { Io } from '../io.ts';
+import { renderDiagnostics } from '../render/diagnostics.ts';
+
+interface CheckResult {
+  network: Network;
+  ok: boolean;
+  account?: AccountInfo;
+  problem?: string;
+}
+
+/** The account the plan names, in the form verifyCredentials gives, to catch a wrong token. */
+function expectedHandle(network: Network, plan: ReturnType<typeof readPlanFile>['plan']): string | undefined {
+  const n = plan?.document.networks;
+  if (network === 'x' && n?.x) return `@${n.x.account.replace(/^@/, '')}`;
+  if (network === 'bluesky' && n?.bluesky) return `@${n.bluesky.handle.replace(/^@/, '')}`;
+  if (network === 'mastodon' && n?.mastodon) return `@${n.mastodon.account.replace(/^@/, '')}`;
+  return undefined;
+}
+
+/**
+ * Mastodon accounts are compared by name only: an account's domain may differ from its server's
+ * host (WebFinger delegation), and the server the plan names is the one that answered.
+ */
+function sameAccount(network: Network, actual: string, expected: string): boolean {
+  const norm = (h: string) =>
+    (network === 'mastodon' ? h.replace(/^@/, '').split('@')[0] : h.replace(/^@/, ''))?.toLowerCase();
+  return norm(actual) === norm(expected);
+}
+
+export function networksCommand(io: Io): Command {
+  const networks = new Command('networks').description(
+    'check the accounts of the networks a plan configures',
+  );
+  networks
+    .command('check')
+    .description(
+      'log in to each configured network with the credentials the plan points to, and print who it is',
+    )
+    .argument('<plan>', 'plan file (YAML)')
+    .addOption(new Option('--network <name...>', 'only these networks').choices([...NETWORKS]))
+    .option(
+      '--timeout <ms>',
+      'time limit of each request, in milliseconds',
+      (v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n <= 0)
+          throw new CliExit(2, `--timeout: "${v}" is not a positive whole number`);
+        return n;
+      },
+      15_000,
+    )
+    .option('--ca-file <pem>', 'extra certificate authority to trust for X (a proxy or the sandbox)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      '\nCredentials are read from where the plan says (env:NAME or file:/path); nothing is posted.\n' +
+        'Exit status: 0 when every account answers and matches the plan, 1 otherwise.\n' +
+        '\nExample:\n  $ TOURS_MASTODON_TOKEN=… pnpm sunset networks check config/plans/ville-de-tours.yaml --network mastodon',
+    )
+    .action(async (file, options) => {
+      const r = readPlanFile(file);
+      if (!r.plan) {
+        renderDiagnostics(io, r.diagnostics);
+        throw new CliExit(1, `${file} is not valid: fix it first (sunset plan validate ${file})`);
+      }
+      let xCa: string | undefined;
+      if (options.caFile) {
+        try {
+          xCa = readFileSync(options.caFile, 'utf8');
+        } catch {
+          throw new CliExit(2, `--ca-file: cannot read ${options.caFile}`);
+        }
+      }
+      const { configs, problems } = connectorConfigsFromPlan(r.plan.document.networks, {
+        env: io.config.env,
+        timeoutMs: options.timeout,
+        ...(xCa ? { xCa } : {}),
+        ...(options.network ? { only: options.network } : {}),
+      });
+      const results: CheckResult[] = [];
+      for (const problem of problems) {
+        const network = NETWORKS.find((n) => problem.startsWith(`networks.${n}.`)) ?? 'x';
+        if (!results.some((x) => x.network === network)) results.push({ network, ok: false, problem });
+        else {
+          const prev = results.find((x) => x.network === network);
+          if (prev) prev.problem = `${prev.problem}; ${problem.replace(/^networks\.\w+\./, '')}`;
+        }
+      }
+      await Promise.all(
+        configs.map(async (config) => {
+          const connector = createConnector(config);
+          try {
+            const account = await connector.verifyCredentials();
+            const expected = expectedHandle(config.network, r.plan);
+            if (expected && !sameAccount(config.network, account.handle, expected)) {
+              results.push({
+                network: config.network,
+                ok: false,
+                account,
+                problem: `these credentials log in as ${account.handle}, but the plan names ${expected}`,
+              });
+            } else results.push({ network: config.network, ok: true, account });
+          } catch (err) {
+            const problem = isNetworkError(err)
+              ? `${err.message}${err.remoteMessage && !err.message.includes(err.remoteMessage) ? ` (${err.remoteMessage})` : ''}`
+              : err instanceof Error
+                ? err.message
+                : String(err);
+            results.push({ network: config.network, ok: false, problem });
+          } finally {
+            await connector.close();
+          }
+        }),
+      );
+      results.sort((a, b) => NETWORKS.indexOf(a.network) - NETWORKS.indexOf(b.network));
+      if (options.json) {
+        io.out(JSON.stringify({ plan: file, ok: results.every((x) => x.ok), networks: results }, null, 2));
+      } else {
+        const c = io.colours;
+        io.out(`${r.plan.document.organisation.name} (${file})`);
+        for (const x of results) {
+          const label = NETWORK_LABELS[x.network].padEnd(9);
+          if (x.ok && x.account) {
+            io.out(
+              `  ${c.green('✓')} ${label}${x.account.handle}${x.account.displayName ? ` “${x.account.displayName}”` : ''}  ${c.dim(`id ${x.account.id}`)}  ${x.account.url}`,
+            );
+          } else {
+            io.out(`  ${c.red('✗')} ${label}${c.red(x.problem ?? 'failed')}`);
+          }
+        }
+      }
+      if (results.length === 0) throw new CliExit(1, 'the plan configures none of the networks asked for');
+      if (results.some((x) => !x.ok)) throw new CliExit(1);
+    });
+  return networks;
+}
