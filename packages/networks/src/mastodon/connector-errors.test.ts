@@ -145,12 +145,12 @@ describe('Mastodon errors, from real answers', () => {
   });
 
   it('a slow post is retried once with its key: one status', async () => {
-    const impatient = connect('ville-token', 300);
+    const impatient = connect('ville-token', 500);
     const before = sandbox.statuses.length;
-    sandbox.inject({ kind: 'latency', ms: 700 }, { path: '/api/v1/statuses' });
+    sandbox.inject({ kind: 'latency', ms: 1_200 }, { path: '/api/v1/statuses' });
     const published = await impatient.publish({ text: 'Lent' }, { idempotencyKey: key() });
     // The first request, still held by the server, finds the key taken when it wakes.
-    await new Promise((resolve) => setTimeout(resolve, 800));
+    await new Promise((resolve) => setTimeout(resolve, 1_300));
     expect(sandbox.statuses.length).toBe(before + 1);
     expect(sandbox.statuses.at(-1)?.id).toBe(published.remoteId);
   });

@@ -32,6 +32,8 @@ const key = (label: string) => `${label}-${++keyCount}`;
 
 beforeAll(async () => {
   sandbox = await startMastodonSandbox({
+    // Long enough that the first check (after 100 ms) finds the images still processing.
+    mediaProcessingMs: 400,
     accounts: [{ username: 'mairie', token: TOKEN, displayName: 'Mairie', note: 'Compte officiel' }],
   });
   const logger = createLogger({

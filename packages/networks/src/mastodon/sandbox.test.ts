@@ -27,8 +27,8 @@ async function failure(promise: Promise<unknown>): Promise<MastoHttpError> {
 
 beforeAll(async () => {
   sandbox = await startMastodonSandbox({
-    mediaProcessingMs: 100,
-    idempotencyTtlMs: 300,
+    mediaProcessingMs: 600,
+    idempotencyTtlMs: 1_000,
     accounts: [
       { username: 'alice', token: 'alice-token' },
       { username: 'bob', token: 'bob-token' },
@@ -70,8 +70,8 @@ describe('the Mastodon sandbox', () => {
     // Keys belong to one account.
     const other = await bob.v1.statuses.create({ status: 'once' }, withKey('k-1'));
     expect(other.id).not.toBe(first.id);
-    // And they expire (an hour on Mastodon, 300 ms here).
-    await new Promise((resolve) => setTimeout(resolve, 350));
+    // And they expire (an hour on Mastodon, 1 s here).
+    await new Promise((resolve) => setTimeout(resolve, 1_050));
     const later = await alice.v1.statuses.create({ status: 'once' }, withKey('k-1'));
     expect(later.id).not.toBe(first.id);
   });
@@ -109,7 +109,7 @@ describe('the Mastodon sandbox', () => {
     // Not yet processed: the server will not attach it.
     const tooSoon = await failure(alice.v1.statuses.create({ status: 'x', mediaIds: [created.id] }));
     expect(tooSoon.message).toMatch(/not finished processing/);
-    await new Promise((resolve) => setTimeout(resolve, 120));
+    await new Promise((resolve) => setTimeout(resolve, 650));
     const ready = await alice.v1.media.$select(created.id).fetch();
     expect(ready.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/system\//);
     const updated = await alice.v1.media.$select(created.id).update({ description: 'a flat green line' });
