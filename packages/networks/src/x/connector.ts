@@ -283,6 +283,8 @@ export function createXConnector(config: XConnectorConfig): Connector {
         );
         mediaIds.push(id);
       }
+      // `language` and `linkCard` have no X counterpart: X detects the language and builds link
+      // cards itself.
       const payload: SendTweetV2Params = { text: part.text };
       if (options.replyTo) payload.reply = { in_reply_to_tweet_id: options.replyTo.remoteId };
       if (mediaIds.length > 0) payload.media = { media_ids: mediaIds as [string] };

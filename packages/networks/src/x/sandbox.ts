@@ -183,6 +183,7 @@ interface Fault {
 }
 
 type Handler = (req: FastifyRequest, account: Account) => Answer | Promise<Answer>;
+type RouteHandler = { auth: true; run: Handler } | { auth: false; run: (req: FastifyRequest) => Answer };
 
 interface MediaRecord extends XSandboxMedia {
   chunks: Map<number, Buffer>;
@@ -439,20 +440,25 @@ class Sandbox implements XSandbox {
       limits: { fileSize: 8 * 1024 * 1024, files: 2, fields: 20 },
     });
     app.setNotFoundHandler((req, reply) =>
-      this.#handle(req, reply, false, () => v1Error(404, 34, 'Sorry, that page does not exist')),
+      this.#handle(req, reply, {
+        auth: false,
+        run: () => v1Error(404, 34, 'Sorry, that page does not exist'),
+      }),
     );
     app.setErrorHandler((error: { statusCode?: number; message: string }, req, reply) => {
       const status =
         error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400;
       const answer = isV2(req.url) ? invalidRequest(error.message) : v1Error(status, 38, error.message);
-      return this.#finish(req, reply, this.#exchange(req), { ...answer, status }, undefined);
+      return this.#finish(reply, this.#exchange(req), { ...answer, status }, undefined);
     });
 
-    const route = (method: 'GET' | 'POST', url: string, handler: Handler, auth = true) =>
+    const route = (method: 'GET' | 'POST', url: string, run: Handler) =>
+      app.route({ method, url, handler: (req, reply) => this.#handle(req, reply, { auth: true, run }) });
+    const publicRoute = (url: string, run: (req: FastifyRequest) => Answer) =>
       app.route({
-        method,
+        method: 'GET',
         url,
-        handler: (req, reply) => this.#handle(req, reply, auth, handler),
+        handler: (req, reply) => this.#handle(req, reply, { auth: false, run }),
       });
     route('POST', '/2/tweets', (req, account) => this.#createTweet(req, account));
     route('GET', '/2/tweets/:id', (req) => this.#getTweet(req));
@@ -479,9 +485,9 @@ class Sandbox implements XSandbox {
       this.#updateBanner(req, account),
     );
     // Images are public (pbs.twimg.com on X): no signature.
-    route('GET', '/profile_images/:uid/:file', (req) => this.#serveAvatar(req), false);
-    route('GET', '/profile_banners/:uid/:stamp', (req) => this.#serveBanner(req), false);
-    route('GET', '/profile_banners/:uid/:stamp/:size', (req) => this.#serveBanner(req), false);
+    publicRoute('/profile_images/:uid/:file', (req) => this.#serveAvatar(req));
+    publicRoute('/profile_banners/:uid/:stamp', (req) => this.#serveBanner(req));
+    publicRoute('/profile_banners/:uid/:stamp/:size', (req) => this.#serveBanner(req));
 
     await app.listen({ host: '127.0.0.1', port: 0 });
     const address = app.server.address() as AddressInfo;
@@ -529,38 +535,31 @@ class Sandbox implements XSandbox {
     return entry.fault;
   }
 
-  async #handle(req: FastifyRequest, reply: FastifyReply, auth: boolean, handler: Handler | (() => Answer)) {
+  async #handle(req: FastifyRequest, reply: FastifyReply, route: RouteHandler) {
     const exchange = this.#exchange(req);
     const fault = this.#takeFault(req.method, exchange.path);
     if (fault) exchange.fault = fault.kind;
     if (fault?.kind === 'latency') await sleep(fault.ms);
     if (fault?.kind === 'reset') return this.#destroy(req, reply);
-    if (fault?.kind === 'status')
-      return this.#finish(req, reply, exchange, this.#serverError(exchange.path, fault.status), undefined);
+    if (fault?.kind === 'status') {
+      return this.#finish(reply, exchange, this.#serverError(exchange.path, fault.status), undefined);
+    }
     if (fault?.kind === 'rate-limit') {
-      return this.#finish(
-        req,
-        reply,
-        exchange,
-        this.#rateLimited(exchange.path, fault.resetInSeconds),
-        undefined,
-      );
+      return this.#finish(reply, exchange, this.#rateLimited(exchange.path, fault.resetInSeconds), undefined);
     }
 
     let account: Account | undefined;
-    if (auth) {
+    let answer: Answer;
+    if (route.auth) {
       const check = this.#verify(req, exchange.path);
-      if (!check.ok) return this.#finish(req, reply, exchange, unauthorized(exchange.path, check), undefined);
+      if (!check.ok) return this.#finish(reply, exchange, unauthorized(exchange.path, check), undefined);
       account = this.#accountFor(check.consumerKey, check.token);
+      answer = this.#unknownQuery(req, exchange) ?? (await route.run(req, account));
+    } else {
+      answer = route.run(req);
     }
-    const unknownQuery = this.#unknownQuery(req, exchange);
-    if (unknownQuery) return this.#finish(req, reply, exchange, unknownQuery, account);
-    const answer = await (handler as Handler)(req, account as Account);
-    if (fault?.kind === 'lost-reply') {
-      exchange.status = undefined;
-      return this.#destroy(req, reply);
-    }
-    return this.#finish(req, reply, exchange, answer, account);
+    if (fault?.kind === 'lost-reply') return this.#destroy(req, reply);
+    return this.#finish(reply, exchange, answer, account);
   }
 
   #unknownQuery(req: FastifyRequest, exchange: XSandboxExchange): Answer | undefined {
@@ -581,7 +580,6 @@ class Sandbox implements XSandbox {
   }
 
   #finish(
-    _req: FastifyRequest,
     reply: FastifyReply,
     exchange: XSandboxExchange,
     answer: Answer,
