@@ -14,7 +14,7 @@ import { loadSpec, specMissingReason } from '../testing/openapi.ts';
 import type { Connector } from '../types.ts';
 import { createMastodonConnector } from './connector.ts';
 import { parseReset } from './map-error.ts';
-import { describedBySpec, specProblems } from './sandbox-spec.ts';
+import { describedBySpec, specProblems } from './sandbox-spec.test-support.ts';
 import { startMastodonSandbox, type MastodonSandbox } from './sandbox.ts';
 
 let sandbox: MastodonSandbox;

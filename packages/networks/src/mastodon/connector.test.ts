@@ -7,7 +7,7 @@ import { InvalidPostError } from '../errors.ts';
 import { loadSpec, specMissingReason } from '../testing/openapi.ts';
 import type { Connector, PostImage } from '../types.ts';
 import { createMastodonConnector, mastodonLanguage } from './connector.ts';
-import { describedBySpec, specProblems } from './sandbox-spec.ts';
+import { describedBySpec, specProblems } from './sandbox-spec.test-support.ts';
 import { startMastodonSandbox, type MastodonSandbox } from './sandbox.ts';
 
 const TOKEN = 'mastodon-token-7f3a9c1e5b';

@@ -3,7 +3,7 @@
 import { createRestAPIClient, MastoHttpError, type mastodon } from 'masto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSpec, specMissingReason } from '../testing/openapi.ts';
-import { describedBySpec, specProblems } from './sandbox-spec.ts';
+import { describedBySpec, specProblems } from './sandbox-spec.test-support.ts';
 import { startMastodonSandbox, type MastodonSandbox } from './sandbox.ts';
 
 let sandbox: MastodonSandbox;
