@@ -368,8 +368,10 @@ describe('X errors, from the sandbox’s real answers', () => {
   it('a time-out after sending → UnknownOutcomeError; X applies it anyway and findRecent finds it', async () => {
     const text = 'Réponse trop lente';
     const since = new Date();
-    const slow = connector({ timeoutMs: 300 });
-    sandbox.inject({ kind: 'latency', ms: 1200 }, { path: '/2/tweets' });
+    const slow = connector({ timeoutMs: 1000 });
+    // A first call opens the kept-alive connection, so the deadline is spent waiting for X only.
+    await slow.verifyCredentials();
+    sandbox.inject({ kind: 'latency', ms: 2000 }, { path: '/2/tweets' });
     const err = await failure(slow.publish({ text }, options()));
     expect(err).toBeInstanceOf(UnknownOutcomeError);
     expect(err.message).toMatch(/timed out/);

@@ -15,7 +15,6 @@ import {
 } from './sandbox.test-support.ts';
 
 let sandbox: XSandbox;
-let stopped = false;
 const clients: XClient[] = [];
 
 function clientFor(
@@ -57,7 +56,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of clients) c.close();
-  if (!stopped) await sandbox?.stop();
+  await sandbox?.stop();
 });
 
 describe('X sandbox: OAuth 1.0a', () => {
@@ -66,6 +65,26 @@ describe('X sandbox: OAuth 1.0a', () => {
     expect(sandbox.ca).toMatch(/^-----BEGIN CERTIFICATE-----/);
     const viaLocalhost = clientFor(MAIN_ACCOUNT, { apiBase: sandbox.url.replace('127.0.0.1', 'localhost') });
     await expect(viaLocalhost.v2.me()).resolves.toMatchObject({ data: { username: 'VilleDeTest' } });
+  });
+
+  it('receives every X host the library has hard-coded, signed for the URL actually requested', async () => {
+    const client = clientFor(MAIN_ACCOUNT);
+    for (const prefix of [
+      'https://api.twitter.com/1.1/',
+      'https://upload.x.com/1.1/',
+      'https://upload.twitter.com/1.1/',
+    ]) {
+      await expect(
+        client.v1.get('account/verify_credentials.json', undefined, { prefix }),
+      ).resolves.toMatchObject({
+        screen_name: 'VilleDeTest',
+      });
+    }
+    await expect(
+      client.v2.get('users/me', undefined, { prefix: 'https://api.twitter.com/2/' }),
+    ).resolves.toMatchObject({
+      data: { id: MAIN_ACCOUNT.id },
+    });
   });
 
   it('refuses a request altered after it was signed (query)', async () => {
@@ -274,7 +293,6 @@ describe('X sandbox: faults', () => {
     await expect.poll(() => sandbox.received.at(-1)?.path).toBe('/2/users/me');
     const started = Date.now();
     await sandbox.stop();
-    stopped = true;
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(await held).toMatchObject({ kind: 'transient' });
     await connector.close();

@@ -7,6 +7,7 @@
  * start and its PEM is handed to the client's agent.
  */
 import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import multipart from '@fastify/multipart';
 import { fastify, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -201,8 +202,6 @@ function isUploadedFile(value: unknown): value is UploadedFile {
   return !!value && typeof value === 'object' && (value as Partial<UploadedFile>).data instanceof Buffer;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 function isV2(path: string): boolean {
   return path.startsWith('/2/');
 }
@@ -347,6 +346,8 @@ class Sandbox implements XSandbox {
   readonly #nonces = new Map<string, number>();
   readonly #media = new Map<string, MediaRecord>();
   readonly #faults: Fault[] = [];
+  readonly #closing = new AbortController();
+  #stopped: Promise<void> | undefined;
   #sequence = 0n;
   #tcoSerial = 0;
 
@@ -494,8 +495,11 @@ class Sandbox implements XSandbox {
     this.url = `https://127.0.0.1:${address.port}`;
   }
 
-  async stop(): Promise<void> {
-    await this.#app.close();
+  stop(): Promise<void> {
+    // Requests held by a latency fault end now rather than keep the process alive.
+    this.#closing.abort();
+    this.#stopped ??= this.#app.close();
+    return this.#stopped;
   }
 
   // ---- request pipeline -------------------------------------------------------------------
@@ -539,7 +543,10 @@ class Sandbox implements XSandbox {
     const exchange = this.#exchange(req);
     const fault = this.#takeFault(req.method, exchange.path);
     if (fault) exchange.fault = fault.kind;
-    if (fault?.kind === 'latency') await sleep(fault.ms);
+    if (fault?.kind === 'latency') {
+      await delay(fault.ms, undefined, { signal: this.#closing.signal }).catch(() => undefined);
+      if (this.#closing.signal.aborted) return this.#destroy(req, reply);
+    }
     if (fault?.kind === 'reset') return this.#destroy(req, reply);
     if (fault?.kind === 'status') {
       return this.#finish(reply, exchange, this.#serverError(exchange.path, fault.status), undefined);
