@@ -20,11 +20,19 @@ const POST = 'app.bsky.feed.post';
 let sandbox: BlueskySandbox;
 let reader: AtpAgent;
 const connectors: Connector[] = [];
+const NAMES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'henry'] as const;
+const accounts = {} as Record<(typeof NAMES)[number], SandboxAccount>;
 
 beforeAll(async () => {
   sandbox = await startBlueskySandbox();
   // Reads go straight to the PDS: what the tests check never depends on the proxy's faults.
   reader = new AtpAgent({ service: sandbox.pdsUrl });
+  // One account per group of tests, so that counting an account's posts is never disturbed.
+  const created = await Promise.all(NAMES.map((name) => sandbox.createAccount(name)));
+  NAMES.forEach((name, i) => {
+    const account = created[i];
+    if (account) accounts[name] = account;
+  });
 });
 
 afterEach(() => sandbox.clearFaults());
@@ -52,14 +60,23 @@ class MemoryStore implements SessionStore {
 
 type Overrides = Partial<Omit<BlueskyConnectorConfig, 'network'>>;
 
+// Connectors of one account share a store, as the worker's do (and logins, which hash the
+// password on the PDS, stay few); tests about sessions pass their own.
+const stores = new Map<string, MemoryStore>();
+
 function connect(account: SandboxAccount, overrides: Overrides = {}): Connector {
+  let store = stores.get(account.did);
+  if (!store) {
+    store = new MemoryStore();
+    stores.set(account.did, store);
+  }
   const connector = createBlueskyConnector({
     network: 'bluesky',
     handle: account.handle,
     service: sandbox.url,
     identifier: new Secret(account.handle, 'test'),
     appPassword: new Secret(account.password, 'test'),
-    sessionStore: new MemoryStore(),
+    sessionStore: store,
     // The open web is out of reach in tests: only the link-card tests turn cards on.
     fetchLinkCard: false,
     timeoutMs: 10_000,
@@ -149,7 +166,7 @@ describe('publish', () => {
   let alice: SandboxAccount;
   let bob: SandboxAccount;
   beforeAll(async () => {
-    [alice, bob] = await Promise.all([sandbox.createAccount('alice'), sandbox.createAccount('bob')]);
+    ({ alice, bob } = accounts);
   });
 
   it('posts text with langs and facets at UTF-8 byte offsets, mentions resolved to DIDs', async () => {
@@ -350,7 +367,7 @@ describe('link cards', () => {
   let cardImage: Buffer;
 
   beforeAll(async () => {
-    carol = await sandbox.createAccount('carol');
+    carol = accounts.carol;
     cardImage = await noisyPng(1200, 630, 3);
     site = http.createServer((req, res) => {
       switch (req.url) {
@@ -437,7 +454,7 @@ describe('link cards', () => {
 describe('profile', () => {
   let dave: SandboxAccount;
   beforeAll(async () => {
-    dave = await sandbox.createAccount('dave');
+    dave = accounts.dave;
   });
 
   it('updates the profile, returns the old one with its images, and restores it byte for byte', async () => {
@@ -521,7 +538,7 @@ describe('errors from real server answers', () => {
   let erin: SandboxAccount;
   let connector: Connector;
   beforeAll(async () => {
-    erin = await sandbox.createAccount('erin');
+    erin = accounts.erin;
     connector = connect(erin);
     await connector.verifyCredentials();
   });
@@ -579,7 +596,7 @@ describe('errors from real server answers', () => {
   });
 
   it('a request slower than timeoutMs → TransientError', async () => {
-    const impatient = connect(erin, { timeoutMs: 300 });
+    const impatient = connect(erin, { timeoutMs: 300, sessionStore: new MemoryStore() });
     sandbox.inject({ kind: 'latency', ms: 5_000 }, { path: 'com.atproto.server.createSession' });
     const started = Date.now();
     const err = await failure(impatient.verifyCredentials());
@@ -617,7 +634,7 @@ describe('idempotent retries', () => {
   let frank: SandboxAccount;
   let direct: AtpAgent;
   beforeAll(async () => {
-    frank = await sandbox.createAccount('frank');
+    frank = accounts.frank;
     direct = new AtpAgent({ service: sandbox.pdsUrl });
     await direct.login({ identifier: frank.handle, password: frank.accountPassword });
   });
@@ -677,7 +694,7 @@ describe('idempotent retries', () => {
 describe('session', () => {
   let grace: SandboxAccount;
   beforeAll(async () => {
-    grace = await sandbox.createAccount('grace');
+    grace = accounts.grace;
   });
 
   it('logs in once, then later connectors resume the stored session without createSession', async () => {
@@ -732,7 +749,7 @@ describe('session', () => {
 
 describe('secrets', () => {
   it('never appear in a log line (level trace) or an error', async () => {
-    const henry = await sandbox.createAccount('henry');
+    const { henry } = accounts;
     const { lines, logger } = capture();
     const store = new MemoryStore();
     const connector = connect(henry, { logger, sessionStore: store });

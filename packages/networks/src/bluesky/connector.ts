@@ -129,12 +129,15 @@ export function createBlueskyConnector(config: BlueskyConnectorConfig): Connecto
     const started = Date.now();
     try {
       const response = await fetch(request, { signal });
-      log.trace({
-        method: request.method,
-        path: pathname,
-        status: response.status,
-        ms: Date.now() - started,
-      });
+      log.trace(
+        {
+          method: request.method,
+          path: pathname,
+          status: response.status,
+          ms: Date.now() - started,
+        },
+        'request',
+      );
       return response;
     } catch (err) {
       log.debug({ method: request.method, path: pathname, reason: errorText(err) }, 'request failed');

@@ -1,5 +1,4 @@
 export { BLUESKY_LIMITS, createBlueskyConnector } from './connector.ts';
-export { mapBlueskyError } from './map-error.ts';
 export { recordKeyFor } from './record-key.ts';
 export {
   startBlueskySandbox,

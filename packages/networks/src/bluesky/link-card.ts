@@ -146,8 +146,12 @@ export function parseCard(html: string, pageUrl: string): Omit<PageCard, 'uri'> 
 }
 
 /** The card for `url`; throws CardFetchError (or a fetch error) when there is none to make. */
-export async function fetchPageCard(url: string, signal?: AbortSignal): Promise<PageCard> {
-  const page = await boundedGet(url, 'text/html,application/xhtml+xml', { ...PAGE_LIMITS, signal }, true);
+export async function fetchPageCard(
+  url: string,
+  signal?: AbortSignal,
+  limits: Omit<FetchLimits, 'signal'> = PAGE_LIMITS,
+): Promise<PageCard> {
+  const page = await boundedGet(url, 'text/html,application/xhtml+xml', { ...limits, signal }, true);
   if (!/html/i.test(page.contentType)) throw new CardFetchError(`not an HTML page (${page.contentType})`);
   const card = parseCard(decode(page.body, page.contentType), page.finalUrl);
   if (!card.title && !card.description) throw new CardFetchError('the page has no title');
@@ -157,8 +161,9 @@ export async function fetchPageCard(url: string, signal?: AbortSignal): Promise<
 export async function fetchCardImage(
   url: string,
   signal?: AbortSignal,
+  limits: Omit<FetchLimits, 'signal'> = CARD_IMAGE_LIMITS,
 ): Promise<{ data: Uint8Array; mediaType: string }> {
-  const image = await boundedGet(url, 'image/*', { ...CARD_IMAGE_LIMITS, signal }, false);
+  const image = await boundedGet(url, 'image/*', { ...limits, signal }, false);
   const mediaType = image.contentType.split(';')[0]?.trim() ?? '';
   if (!mediaType.startsWith('image/')) throw new CardFetchError(`not an image (${mediaType})`);
   return { data: image.body, mediaType };

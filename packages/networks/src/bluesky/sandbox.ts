@@ -1,16 +1,18 @@
 /**
  * A real Bluesky PDS on loopback for tests and the demo: `@atproto/pds` in dev mode (SQLite and
- * blobs in a temporary directory) with its own PLC directory (`@did-plc/server`, in memory),
- * behind a small proxy that records every request and injects faults on demand, so connectors
- * meet real server answers: the PDS's own errors and, through the proxy, rate limits, 5xx,
- * resets and lost replies.
+ * blobs in a temporary directory) with its own PLC directory (`@did-plc/server`, in memory), in
+ * a child process (see pds-process.ts for why), behind a small proxy in this process that
+ * records every request and injects faults on demand, so connectors meet real server answers:
+ * the PDS's own errors and, through the proxy, rate limits, 5xx, resets and lost replies.
  */
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { AtpAgent } from '@atproto/api';
 
 /** What the proxy can do to a request instead of (or on top of) forwarding it. */
@@ -136,14 +138,6 @@ function close(server: http.Server): Promise<void> {
   });
 }
 
-/** A secp256k1 private key as hex, what the PDS wants for its PLC rotation key. */
-function k256PrivateKeyHex(): string {
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'secp256k1' });
-  const d = privateKey.export({ format: 'jwk' }).d;
-  if (!d) throw new Error('could not generate a secp256k1 key');
-  return Buffer.from(d, 'base64url').toString('hex').padStart(64, '0');
-}
-
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -173,56 +167,76 @@ export async function startBlueskySandbox(options: BlueskySandboxOptions = {}): 
   }
 }
 
+/** Where the child process's code is: beside this file, .ts in the sources, .js once built. */
+function childScript(): string {
+  const extension = path.extname(fileURLToPath(import.meta.url));
+  return fileURLToPath(new URL(`./pds-process${extension}`, import.meta.url));
+}
+
+interface ChildReady {
+  pdsPort: number;
+  plcPort: number;
+}
+
+/** Starts pds-process.ts and waits for its ports; its stderr is kept to explain a failure. */
+async function startChild(
+  directory: string,
+  handleDomain: string,
+  cleanups: (() => Promise<void>)[],
+): Promise<ChildReady> {
+  const child: ChildProcess = fork(childScript(), [JSON.stringify({ directory, handleDomain })], {
+    // Not the parent's flags (a test runner's loaders and conditions): the child needs none.
+    execArgv: [],
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    serialization: 'json',
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      if (child.connected) child.send({ type: 'stop' });
+      else child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+  });
+  // The child must not keep the caller's process alive on its own (it stops when we go); until
+  // it is ready, the start-up time limit's timer does.
+  child.unref();
+  child.channel?.unref();
+  (child.stderr as Socket | null)?.unref();
+  return new Promise<ChildReady>((resolve, reject) => {
+    child.once('message', (message: { type?: string; message?: string } & Partial<ChildReady>) => {
+      if (message.type === 'ready' && message.pdsPort && message.plcPort) {
+        resolve({ pdsPort: message.pdsPort, plcPort: message.plcPort });
+      } else {
+        reject(new Error(`the PDS could not start: ${message.message ?? JSON.stringify(message)}`));
+      }
+    });
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      reject(new Error(`the PDS process exited (${signal ?? code}) before it was ready: ${stderr.trim()}`));
+    });
+  });
+}
+
 async function start(
   handleDomain: string,
   cleanups: (() => Promise<void>)[],
   stopAll: () => Promise<void>,
 ): Promise<BlueskySandbox> {
-  // Loaded here, not at the top: the PDS is large and only tests and the demo need it.
-  const [{ PDS, envToCfg, envToSecrets }, plcModule] = await Promise.all([
-    import('@atproto/pds'),
-    import('@did-plc/server'),
-  ]);
-  const { PlcServer, Database: PlcDatabase } = plcModule;
-
   const dir = await mkdtemp(path.join(tmpdir(), 'sunset-bluesky-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
-
-  // Each server listens on its own loopback socket first, so its port is known before the
-  // application is built (the PDS writes its URL into every DID document it creates).
-  const plcServer = http.createServer();
-  cleanups.push(() => close(plcServer));
-  const plcPort = await listen(plcServer);
-  const plc = PlcServer.create({ db: PlcDatabase.mock(), port: plcPort });
-  plcServer.on('request', plc.app);
-  cleanups.push(() => plc.ctx.db.close());
-  const plcUrl = `http://127.0.0.1:${plcPort}`;
-
-  const pdsServer = http.createServer();
-  cleanups.push(() => close(pdsServer));
-  const pdsPort = await listen(pdsServer);
-  const env = {
-    devMode: true,
-    hostname: 'localhost',
-    port: pdsPort,
-    dataDirectory: dir,
-    blobstoreDiskLocation: path.join(dir, 'blobs'),
-    blobstoreDiskTmpLocation: path.join(dir, 'blobs-tmp'),
-    didPlcUrl: plcUrl,
-    serviceHandleDomains: [handleDomain],
-    inviteRequired: false,
-    rateLimitsEnabled: false,
-    crawlers: [],
-    jwtSecret: randomBytes(16).toString('hex'),
-    adminPassword: randomBytes(16).toString('hex'),
-    plcRotationKeyK256PrivateKeyHex: k256PrivateKeyHex(),
-  };
-  const pds = await PDS.create(envToCfg(env), envToSecrets(env));
-  cleanups.push(() => pds.destroy());
-  // What PDS#start does, minus its own listen() on every interface.
-  await pds.ctx.sequencer.start();
-  pdsServer.on('request', pds.app);
+  const { pdsPort, plcPort } = await startChild(dir, handleDomain, cleanups);
   const pdsUrl = `http://127.0.0.1:${pdsPort}`;
+  const plcUrl = `http://127.0.0.1:${plcPort}`;
 
   const received: ReceivedRequest[] = [];
   let faults: ArmedFault[] = [];
