@@ -311,24 +311,22 @@ export function createBlueskyConnector(config: BlueskyConnectorConfig): Connecto
       return out.blob;
     });
 
+  /** Refuses, before any request, what Bluesky would refuse or what must not be posted. */
   const checkImages = (images: PostImage[]) => {
-    if (images.length > BLUESKY_LIMITS.maxImages) {
-      throw new InvalidPostError(
-        `Bluesky takes at most ${BLUESKY_LIMITS.maxImages} images, not ${images.length}`,
-        {
-          network,
-        },
-      );
+    const { maxImages, maxAltCharacters } = BLUESKY_LIMITS;
+    if (images.length > maxImages) {
+      throw new InvalidPostError(`Bluesky takes at most ${maxImages} images, not ${images.length}`, {
+        network,
+      });
     }
     images.forEach((image, i) => {
       if (!image.alt.trim()) {
         throw new InvalidPostError(`image ${i + 1} has no alternative text (required)`, { network });
       }
-      if (graphemeCount(image.alt) > BLUESKY_LIMITS.maxAltCharacters) {
-        throw new InvalidPostError(
-          `image ${i + 1}: alternative text longer than ${BLUESKY_LIMITS.maxAltCharacters} characters`,
-          { network },
-        );
+      if (graphemeCount(image.alt) > maxAltCharacters) {
+        throw new InvalidPostError(`image ${i + 1}: alternative text over ${maxAltCharacters} characters`, {
+          network,
+        });
       }
     });
   };
@@ -572,7 +570,7 @@ export function createBlueskyConnector(config: BlueskyConnectorConfig): Connecto
   return {
     network,
     verifyCredentials,
-    limits: async () => BLUESKY_LIMITS,
+    limits: async () => ({ ...BLUESKY_LIMITS }),
     publish,
     getProfile,
     updateProfile,

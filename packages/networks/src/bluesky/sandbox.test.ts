@@ -113,6 +113,10 @@ describe('startBlueskySandbox', () => {
     expect(((await resolve.json()) as { did: string }).did).toMatch(/^did:plc:/);
   });
 
+  it('gives up starting after startTimeoutMs', async () => {
+    await expect(startBlueskySandbox({ startTimeoutMs: 50 })).rejects.toThrow(/did not start within 50 ms/);
+  });
+
   it('stops everything it started and removes its directory', async () => {
     const other = await startBlueskySandbox();
     expect(existsSync(other.directory)).toBe(true);

@@ -155,14 +155,13 @@ export async function startBlueskySandbox(options: BlueskySandboxOptions = {}): 
       await cleanup().catch(() => undefined);
     }
   };
+  const starting = start(handleDomain, cleanups, stopAll);
   try {
-    return await withTimeout(
-      start(handleDomain, cleanups, stopAll),
-      options.startTimeoutMs ?? 20_000,
-      'the Bluesky sandbox',
-    );
+    return await withTimeout(starting, options.startTimeoutMs ?? 20_000, 'the Bluesky sandbox');
   } catch (err) {
     await stopAll();
+    // After a time-out the start goes on: whatever it still opens is closed when it ends.
+    starting.then(stopAll, stopAll);
     throw err;
   }
 }
