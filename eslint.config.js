@@ -9,7 +9,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 const deepImport = {
-  group: ['@sunset/*/*', '!@sunset/networks/sandbox'],
+  group: ['@sunset/*/*', '!@sunset/networks/sandbox', '!@sunset/store/testing', '!@sunset/queue/testing'],
   message: 'Import a workspace package through its entry point only (e.g. "@sunset/plan").',
 };
 const serviceImport = {
@@ -18,7 +18,8 @@ const serviceImport = {
 };
 const networksImport = {
   group: ['@sunset/networks', '@sunset/networks/*'],
-  message: 'Only the worker (and the operator CLI) talk to networks: enqueue a job instead.',
+  message:
+    'Only the worker (through packages/engine) and the operator CLI talk to networks: enqueue a job instead.',
 };
 const relativeIntoPackage = {
   group: [
@@ -61,12 +62,19 @@ export default tseslint.config(
   },
   {
     files: ['packages/**/*.ts'],
-    ignores: ['packages/networks/**', 'packages/cli/**'],
+    ignores: ['packages/networks/**', 'packages/cli/**', 'packages/engine/**'],
     rules: {
       'no-restricted-imports': [
         'error',
         { patterns: [deepImport, relativeIntoPackage, serviceImport, networksImport] },
       ],
+    },
+  },
+  {
+    // The engine is the worker's logic, kept in a package: it may talk to networks.
+    files: ['packages/engine/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [deepImport, relativeIntoPackage, serviceImport] }],
     },
   },
   {
@@ -86,6 +94,7 @@ export default tseslint.config(
       'services/*/src/config.ts',
       'packages/cli/src/config.ts',
       '**/*.test.ts',
+      'packages/*/src/testing/**',
       'tests/**',
       'scripts/**',
     ],

@@ -20,14 +20,26 @@ say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 fetch_pkg() { # name version dir -> path of the .tgz
-  if command -v npm >/dev/null 2>&1; then
-    (cd "$3" && npm pack --silent "$1@$2" >/dev/null) || die "npm pack $1@$2 failed"
-  else
-    registry="${npm_config_registry:-https://registry.npmjs.org}"
-    curl -fsSL "${registry%/}/$1/-/${1##*/}-$2.tgz" -o "$3/${1##*/}-$2.tgz" ||
-      die "could not download $1@$2 from $registry"
+  # A registry tarball has a fixed address: curl first (quick, with retries), npm pack when curl
+  # is missing or fails (npm pack has been seen to stall when run under a newer Node).
+  local attempt file="$3/${1##*/}-$2.tgz"
+  local registry="${npm_config_registry:-https://registry.npmjs.org}"
+  if command -v curl >/dev/null 2>&1 &&
+    curl -fsSL --retry 3 --retry-delay 2 --connect-timeout 20 --max-time 600 \
+      "${registry%/}/$1/-/${1##*/}-$2.tgz" -o "$file" && [ -s "$file" ]; then
+    echo "$file"
+    return 0
   fi
-  echo "$3/${1##*/}-$2.tgz"
+  command -v npm >/dev/null 2>&1 || die "could not download $1@$2 from $registry (no npm to try next)"
+  for attempt in 1 2 3; do
+    if (cd "$3" && timeout 600 npm pack --silent "$1@$2" >/dev/null 2>"$3/npm-pack.log") && [ -s "$file" ]; then
+      echo "$file"
+      return 0
+    fi
+    say "npm pack $1@$2 failed (try $attempt of 3): $(tail -n 1 "$3/npm-pack.log" 2>/dev/null)"
+    sleep $((attempt * 3))
+  done
+  die "could not download $1@$2 from $registry"
 }
 
 # --- Node ---------------------------------------------------------------------------------------

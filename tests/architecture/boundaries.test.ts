@@ -49,6 +49,10 @@ describe('module boundaries (ARCHITECTURE.md), enforced by lint', () => {
       expect.stringMatching(/^no-restricted-imports: .*Only the worker/),
     );
     expect(await violations('services/worker/src/example.ts', code)).toEqual([]);
+    expect(await violations('packages/engine/src/example.ts', code)).toEqual([]);
+    expect(await violations('packages/store/src/example.ts', code)).toContainEqual(
+      expect.stringMatching(/^no-restricted-imports: .*Only the worker/),
+    );
   });
 
   it('lets only a config module read process.env', async () => {

@@ -8,3 +8,4 @@ export {
   type CreateLoggerOptions,
 } from './logger.ts';
 export { resolveCredential, CredentialError, Secret } from './credentials.ts';
+export { canonicalJson } from './canonical-json.ts';

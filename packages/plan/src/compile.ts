@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { NETWORKS, type Network } from '@sunset/core';
+import { NETWORKS, canonicalJson, type Network } from '@sunset/core';
 import { measure, splitThread, type LengthReport } from '@sunset/text';
 import { expand, placeholderValues } from './placeholders.ts';
 import type { AvatarDocument, BannerDocument, PlanDocument } from './schema.ts';
@@ -105,19 +105,8 @@ function hash(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('hex');
 }
 
-/** JSON with sorted keys and no undefined members, so equal content always hashes the same. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date)) {
-      return Object.fromEntries(
-        Object.entries(v as Record<string, unknown>)
-          .filter(([, x]) => x !== undefined)
-          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-      );
-    }
-    return v;
-  });
-}
+/** Re-exported for callers that already import it from here. */
+export { canonicalJson };
 
 export function compile(plan: Plan): CompiledPlan {
   const doc = plan.document;

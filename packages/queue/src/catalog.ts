@@ -1,0 +1,122 @@
+/**
+ * The job catalog: which queues exist, what each job carries (ids only: the store is the
+ * truth), how often and how patiently it is retried, and how job ids are made.
+ */
+import { InputError, NETWORKS, isNetwork, type Network } from '@sunset/core';
+
+/** One queue per network: BullMQ's limiter works per queue, and each network has its own limits. */
+export function queueName(network: Network): string {
+  return `sunset-${network}`;
+}
+
+export const QUEUE_NAMES: Readonly<Record<Network, string>> = Object.fromEntries(
+  NETWORKS.map((n) => [n, queueName(n)]),
+) as Record<Network, string>;
+
+/**
+ * Lower runs first. Every job gets one: BullMQ serves jobs without a priority before all
+ * prioritised ones, and a crisis must never wait behind anything.
+ */
+export const PRIORITY = { crisis: 1, ordinary: 5, plan: 10 } as const;
+export type PriorityClass = keyof typeof PRIORITY;
+
+export interface DeliverJobData {
+  organisationId: string;
+  deliveryId: string;
+}
+
+export const BACKOFF_TYPE = 'sunset-jitter';
+
+export const JOBS = {
+  deliver: {
+    name: 'deliver',
+    /** Transient failures are retried this many times in all (about 45 minutes with the backoff). */
+    attempts: 12,
+    backoff: { type: BACKOFF_TYPE, delay: 2_000 },
+    /** Finished jobs stay a while (so a repeated add with the same id is a no-op), then go. */
+    removeOnComplete: { age: 7 * 24 * 3600, count: 50_000 },
+    removeOnFail: { age: 30 * 24 * 3600, count: 50_000 },
+  },
+} as const;
+
+const ID = /^[A-Za-z0-9._~-]{1,200}$/;
+
+/** Checks a deliver job's data, from a producer or from Redis; a bad one says what is wrong. */
+export function parseDeliverJob(data: unknown): DeliverJobData {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new InputError('deliver job: the data must be an object { organisationId, deliveryId }');
+  }
+  const d = data as Record<string, unknown>;
+  const extra = Object.keys(d).filter((k) => k !== 'organisationId' && k !== 'deliveryId');
+  if (extra.length > 0)
+    throw new InputError(`deliver job: unexpected field(s) ${extra.join(', ')} (ids only)`);
+  for (const key of ['organisationId', 'deliveryId'] as const) {
+    const v = d[key];
+    if (typeof v !== 'string' || !ID.test(v)) {
+      throw new InputError(`deliver job: ${key} must be an id of letters, digits, ".", "_", "~" or "-"`);
+    }
+  }
+  return { organisationId: d['organisationId'] as string, deliveryId: d['deliveryId'] as string };
+}
+
+/**
+ * `<deliveryId>.g<generation>`: a replaced delivery gets the next generation, so its new job
+ * never collides with the old one (BullMQ ignores an add whose id it already holds). No ":".
+ */
+export function jobIdFor(deliveryId: string, generation = 1): string {
+  if (!ID.test(deliveryId)) throw new InputError(`delivery id "${deliveryId}" cannot be used in a job id`);
+  return `${deliveryId}.g${generation}`;
+}
+
+export function nextJobId(jobId: string): string {
+  const m = /^(.*)\.g(\d+)$/.exec(jobId);
+  return m ? `${m[1]}.g${Number(m[2]) + 1}` : `${jobId}.g2`;
+}
+
+/**
+ * Exponential backoff with full jitter: attempt n waits a random time up to base·2^(n−1),
+ * capped at 10 minutes, never less than half of it — so many jobs that failed together (an
+ * outage) do not all come back at the same instant.
+ */
+export function backoffStrategy(attemptsMade: number, type?: string): number {
+  if (type !== undefined && type !== BACKOFF_TYPE) return -1;
+  const base = JOBS.deliver.backoff.delay;
+  const ceiling = Math.min(10 * 60_000, base * 2 ** Math.max(0, attemptsMade - 1));
+  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+}
+
+export interface Limiter {
+  /** Jobs started per `duration` ms. */
+  max: number;
+  duration: number;
+}
+
+/**
+ * Posting rates each network allows, per account (../shared/NETWORKS.md): X has 24-hour caps,
+ * Bluesky 5,000 write points an hour (a post costs 3), Mastodon 300 requests per 5 minutes (a
+ * post with images takes several). A 429 still pauses the queue until the network's reset.
+ */
+export const DEFAULT_LIMITS: Readonly<Record<Network, Limiter>> = {
+  x: { max: 50, duration: 15 * 60_000 },
+  bluesky: { max: 400, duration: 15 * 60_000 },
+  mastodon: { max: 60, duration: 5 * 60_000 },
+};
+
+/** Parses "x=10/60s,bluesky=100/1m" style overrides (the worker's SUNSET_LIMITS). */
+export function parseLimits(spec: string): Partial<Record<Network, Limiter>> {
+  const out: Partial<Record<Network, Limiter>> = {};
+  for (const item of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const m = /^([a-z]+)=(\d+)\/(\d+)(ms|s|m|h)$/.exec(item);
+    if (!m || !isNetwork(m[1] ?? '')) {
+      throw new InputError(
+        `limit "${item}": write network=count/duration, e.g. x=50/15m or bluesky=1000/1s (networks: ${NETWORKS.join(', ')})`,
+      );
+    }
+    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[4] as 'ms' | 's' | 'm' | 'h'];
+    out[m[1] as Network] = { max: Number(m[2]), duration: Number(m[3]) * unit };
+  }
+  return out;
+}

@@ -1,0 +1,163 @@
+import { Worker } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  backoffStrategy,
+  checkRedis,
+  createRedis,
+  jobIdFor,
+  nextJobId,
+  parseDeliverJob,
+  parseLimits,
+  PRIORITY,
+  Queues,
+  queueName,
+  RedisSetupError,
+  waitForRedis,
+} from './index.ts';
+import {
+  removePrefix,
+  startRedisServer,
+  TEST_REDIS_URL,
+  testPrefix,
+  type PrivateRedis,
+} from './testing/index.ts';
+
+describe('the job catalog', () => {
+  it('makes job ids without ":" and gives a replaced delivery the next generation', () => {
+    expect(jobIdFor('ville-de-tours.post.farewell.x')).toBe('ville-de-tours.post.farewell.x.g1');
+    expect(nextJobId('ville-de-tours.post.farewell.x.g1')).toBe('ville-de-tours.post.farewell.x.g2');
+    expect(nextJobId('a.g9')).toBe('a.g10');
+    expect(() => jobIdFor('org:post')).toThrow(/cannot be used in a job id/);
+  });
+
+  it('refuses job data that is not ids only', () => {
+    expect(parseDeliverJob({ organisationId: 'o', deliveryId: 'o.post.a.x' })).toEqual({
+      organisationId: 'o',
+      deliveryId: 'o.post.a.x',
+    });
+    expect(() => parseDeliverJob({ organisationId: 'o', deliveryId: 'd', text: 'a whole post' })).toThrow(
+      /unexpected field\(s\) text \(ids only\)/,
+    );
+    expect(() => parseDeliverJob({ organisationId: 'o' })).toThrow(/deliveryId must be an id/);
+    expect(() => parseDeliverJob('o')).toThrow(/must be an object/);
+  });
+
+  it('backs off exponentially with jitter, capped at ten minutes', () => {
+    for (let attempt = 1; attempt <= 20; attempt++) {
+      const ceiling = Math.min(600_000, 2000 * 2 ** (attempt - 1));
+      for (let i = 0; i < 50; i++) {
+        const wait = backoffStrategy(attempt);
+        expect(wait).toBeGreaterThanOrEqual(ceiling / 2);
+        expect(wait).toBeLessThanOrEqual(ceiling);
+      }
+    }
+    expect(backoffStrategy(1, 'fixed')).toBe(-1);
+  });
+
+  it('parses limit overrides and says what is wrong with a bad one', () => {
+    expect(parseLimits('x=10/60s, bluesky=1000/1s')).toEqual({
+      x: { max: 10, duration: 60_000 },
+      bluesky: { max: 1000, duration: 1000 },
+    });
+    expect(() => parseLimits('myspace=1/1s')).toThrow(/limit "myspace=1\/1s": write network=count\/duration/);
+  });
+});
+
+describe('queues on a real Redis', () => {
+  const prefix = testPrefix();
+  const redis = createRedis(TEST_REDIS_URL, { role: 'producer' });
+  const queues = new Queues({ connection: redis, prefix });
+  afterAll(async () => {
+    await queues.close();
+    redis.disconnect();
+    await removePrefix(TEST_REDIS_URL, prefix);
+  });
+
+  const spec = (id: string, priority: number, dueInMs = 0) => ({
+    id,
+    organisationId: 'org',
+    network: 'mastodon' as const,
+    dueAt: new Date(Date.now() + dueInMs),
+    priority,
+    jobId: jobIdFor(id),
+  });
+
+  it('runs a crisis before ordinary and plan jobs that were queued earlier', async () => {
+    await waitForRedis(redis, TEST_REDIS_URL);
+    await queues.enqueueMany([spec('org.plan.1', PRIORITY.plan), spec('org.plan.2', PRIORITY.plan)]);
+    await queues.enqueue(spec('org.ordinary.1', PRIORITY.ordinary));
+    await queues.enqueue(spec('org.crisis.1', PRIORITY.crisis));
+    const order: string[] = [];
+    const workerRedis = createRedis(TEST_REDIS_URL, { role: 'worker' });
+    const worker = new Worker(
+      queueName('mastodon'),
+      (job) => {
+        order.push((job.data as { deliveryId: string }).deliveryId);
+        return Promise.resolve();
+      },
+      { connection: workerRedis, prefix, concurrency: 1, autorun: true },
+    );
+    await expect.poll(() => order.length, { timeout: 10_000 }).toBe(4);
+    await worker.close();
+    workerRedis.disconnect();
+    expect(order[0]).toBe('org.crisis.1');
+    expect(order[1]).toBe('org.ordinary.1');
+  });
+
+  it('delays a job until its time, ignores a second add of the same id, and removes a waiting one', async () => {
+    const s = spec('org.later.1', PRIORITY.plan, 60_000);
+    await queues.enqueue(s);
+    await queues.enqueue(s);
+    expect(await queues.jobState('mastodon', s.jobId)).toBe('delayed');
+    const job = await queues.queue('mastodon').getJob(s.jobId);
+    expect(job?.delay).toBeGreaterThan(55_000);
+    expect((await queues.queue('mastodon').getDelayed()).filter((j) => j.id === s.jobId)).toHaveLength(1);
+    expect(await queues.remove('mastodon', s.jobId)).toBe(true);
+    expect(await queues.jobState('mastodon', s.jobId)).toBeUndefined();
+    expect(await queues.remove('mastodon', s.jobId)).toBe(false);
+  });
+});
+
+describe('Redis checks (a private redis-server)', () => {
+  let server: PrivateRedis;
+  beforeAll(async () => {
+    server = await startRedisServer();
+  });
+  afterAll(async () => {
+    await server?.cleanup();
+  });
+
+  it('refuses an evicting Redis in production and warns otherwise', async () => {
+    const redis = createRedis(server.url, { role: 'producer' });
+    await waitForRedis(redis, server.url);
+    expect(await checkRedis(redis, { production: true })).toEqual({ policy: 'noeviction' });
+    await redis.config('SET', 'maxmemory-policy', 'allkeys-lru');
+    await expect(checkRedis(redis, { production: true })).rejects.toThrow(
+      /refusing to run: Redis' maxmemory-policy is "allkeys-lru"/,
+    );
+    const check = await checkRedis(redis, { production: false });
+    expect(check.warning).toMatch(/^WARNING: .*would delete queued jobs.*noeviction/);
+    redis.disconnect();
+  });
+
+  it('makes a producer fail fast when Redis is down, with how to start it', async () => {
+    await server.stop();
+    const redis = createRedis(server.url, { role: 'producer' });
+    const queues = new Queues({ connection: redis, prefix: testPrefix() });
+    await expect(
+      queues.enqueue({
+        id: 'o.d',
+        organisationId: 'o',
+        network: 'x',
+        dueAt: new Date(),
+        priority: 1,
+        jobId: 'o.d.g1',
+      }),
+    ).rejects.toThrow(/Redis is not connected \((connecting|reconnecting|close|end)\); cannot add 1 job/);
+    await expect(waitForRedis(redis, server.url, 500)).rejects.toThrow(RedisSetupError);
+    await expect(waitForRedis(redis, server.url, 500)).rejects.toThrow(/redis-server --daemonize yes/);
+    await queues.close().catch(() => undefined);
+    redis.disconnect();
+    await server.start();
+  });
+});

@@ -1,0 +1,167 @@
+/**
+ * The producer side: adds, replaces and removes delivery jobs on the per-network queues. The
+ * API, plan apply and the worker's reconciler all go through here.
+ */
+import { Queue, type JobsOptions, type JobState } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { NETWORKS, type Network } from '@sunset/core';
+import { JOBS, parseDeliverJob, queueName, type DeliverJobData } from './catalog.ts';
+import { RedisSetupError } from './redis.ts';
+
+/** What a job needs to know of a delivery (the store's Delivery fits). */
+export interface DeliveryJobSpec {
+  id: string;
+  organisationId: string;
+  network: Network;
+  dueAt: Date;
+  priority: number;
+  jobId: string;
+}
+
+export interface QueuesOptions {
+  connection: Redis;
+  /** Key prefix in Redis (default "bull"); tests and several deployments sharing a Redis use their own. */
+  prefix?: string;
+  /** How long an add or remove may wait for Redis before it fails (default 5 s). */
+  timeoutMs?: number;
+}
+
+export function deliverJobOptions(spec: DeliveryJobSpec, now = Date.now()): JobsOptions {
+  return {
+    jobId: spec.jobId,
+    delay: Math.max(0, spec.dueAt.getTime() - now),
+    priority: spec.priority,
+    attempts: JOBS.deliver.attempts,
+    backoff: { ...JOBS.deliver.backoff },
+    removeOnComplete: { ...JOBS.deliver.removeOnComplete },
+    removeOnFail: { ...JOBS.deliver.removeOnFail },
+  };
+}
+
+export class Queues {
+  readonly prefix: string | undefined;
+  private readonly queues = new Map<Network, Queue<DeliverJobData>>();
+  private readonly connection: Redis;
+  private readonly timeoutMs: number;
+
+  constructor(options: QueuesOptions) {
+    this.connection = options.connection;
+    this.prefix = options.prefix;
+    this.timeoutMs = options.timeoutMs ?? 5_000;
+  }
+
+  /**
+   * Fails at once when the connection is down and after `timeoutMs` otherwise: a producer must
+   * learn that Redis is away (and answer 503) instead of waiting for it to come back.
+   */
+  private async bounded<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (this.connection.status !== 'ready') {
+      throw new RedisSetupError(`Redis is not connected (${this.connection.status}); cannot ${what}`);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        fn(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(new RedisSetupError(`Redis did not answer within ${this.timeoutMs} ms; cannot ${what}`)),
+            this.timeoutMs,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  queue(network: Network): Queue<DeliverJobData> {
+    let q = this.queues.get(network);
+    if (!q) {
+      q = new Queue<DeliverJobData>(queueName(network), {
+        connection: this.connection,
+        ...(this.prefix !== undefined ? { prefix: this.prefix } : {}),
+      });
+      q.on('error', () => undefined);
+      this.queues.set(network, q);
+    }
+    return q;
+  }
+
+  async enqueue(spec: DeliveryJobSpec): Promise<void> {
+    await this.enqueueMany([spec]);
+  }
+
+  /** Adds many jobs, one atomic batch per network queue. */
+  async enqueueMany(specs: readonly DeliveryJobSpec[]): Promise<void> {
+    if (specs.length === 0) return;
+    await this.bounded(`add ${specs.length} job(s)`, () => this.addAll(specs));
+  }
+
+  private async addAll(specs: readonly DeliveryJobSpec[]): Promise<void> {
+    const now = Date.now();
+    for (const network of NETWORKS) {
+      const mine = specs.filter((s) => s.network === network);
+      for (let i = 0; i < mine.length; i += 1000) {
+        await this.queue(network).addBulk(
+          mine.slice(i, i + 1000).map((s) => ({
+            name: JOBS.deliver.name,
+            data: parseDeliverJob({ organisationId: s.organisationId, deliveryId: s.id }),
+            opts: deliverJobOptions(s, now),
+          })),
+        );
+      }
+    }
+  }
+
+  /**
+   * Removes a job that is still waiting or delayed. An active one is left alone: it finds out
+   * from the store that it is stale and does nothing. Returns whether a job was removed.
+   */
+  async remove(network: Network, jobId: string): Promise<boolean> {
+    return this.bounded(`remove job ${jobId}`, () => this.removeJob(network, jobId));
+  }
+
+  private async removeJob(network: Network, jobId: string): Promise<boolean> {
+    const job = await this.queue(network).getJob(jobId);
+    if (!job) return false;
+    const state = await job.getState();
+    if (state === 'active') return false;
+    try {
+      await job.remove();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The job's state, or undefined when Redis does not have it. */
+  async jobState(network: Network, jobId: string): Promise<JobState | 'unknown' | undefined> {
+    return this.bounded(`read job ${jobId}`, async () => {
+      const job = await this.queue(network).getJob(jobId);
+      if (!job) return undefined;
+      return job.getState();
+    });
+  }
+
+  /** Jobs waiting, delayed, active or prioritised, per network. */
+  async depths(): Promise<Record<Network, Record<string, number>>> {
+    const out = {} as Record<Network, Record<string, number>>;
+    for (const network of NETWORKS) {
+      out[network] = await this.queue(network).getJobCounts(
+        'waiting',
+        'delayed',
+        'active',
+        'prioritized',
+        'failed',
+        'completed',
+      );
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    this.queues.clear();
+  }
+}

@@ -1,0 +1,5 @@
+export type * from './types.ts';
+export { FINAL_STATUSES } from './types.ts';
+export { openStore, StoreError, describeUrl, dialectOf } from './open.ts';
+export { auditBody, auditHash } from './audit.ts';
+export { GENESIS_HASH } from './migrations.ts';

@@ -1,0 +1,220 @@
+/**
+ * Migrations, in code so they ship inside the build. Each one works on SQLite and PostgreSQL;
+ * where the two differ (binary columns, serial ids, triggers) the dialect is passed in.
+ */
+import { sql, type Kysely } from 'kysely';
+import type { Migration, MigrationProvider } from 'kysely/migration';
+import type { Dialect } from './types.ts';
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+type Db = Kysely<unknown>;
+
+function initial(dialect: Dialect): Migration {
+  const binary = dialect === 'postgres' ? 'bytea' : 'blob';
+  return {
+    async up(db: Db) {
+      await db.schema
+        .createTable('organisations')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('plans')
+        .addColumn('organisation_id', 'text', (c) => c.notNull().references('organisations.id'))
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .addColumn('yaml', 'text', (c) => c.notNull())
+        .addColumn('source_name', 'text', (c) => c.notNull())
+        .addColumn('applied_at', 'text', (c) => c.notNull())
+        .addColumn('applied_by', 'text', (c) => c.notNull())
+        .addColumn('diff', 'text')
+        .addPrimaryKeyConstraint('plans_pk', ['organisation_id', 'version'])
+        .execute();
+
+      await db.schema
+        .createTable('blobs')
+        .addColumn('sha256', 'text', (c) => c.primaryKey())
+        .addColumn('media_type', 'text', (c) => c.notNull())
+        .addColumn('size', 'integer', (c) => c.notNull())
+        .addColumn('data', sql.raw(binary), (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('posts')
+        .addColumn('organisation_id', 'text', (c) => c.notNull().references('organisations.id'))
+        .addColumn('id', 'text', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('reply_to_post_id', 'text')
+        .addColumn('content', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('posts_pk', ['organisation_id', 'id'])
+        .execute();
+
+      await db.schema
+        .createTable('deliveries')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('organisation_id', 'text', (c) => c.notNull().references('organisations.id'))
+        .addColumn('action_key', 'text', (c) => c.notNull())
+        .addColumn('post_id', 'text')
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('network', 'text', (c) => c.notNull())
+        .addColumn('plan_version', 'integer')
+        .addColumn('due_at', 'text', (c) => c.notNull())
+        .addColumn('priority', 'integer', (c) => c.notNull())
+        .addColumn('content_hash', 'text', (c) => c.notNull())
+        .addColumn('payload', 'text')
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('last_error', 'text')
+        .addColumn('checklist', 'text')
+        .addColumn('job_id', 'text', (c) => c.notNull())
+        .addColumn('remote_id', 'text')
+        .addColumn('url', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('deliveries_org_status_due')
+        .on('deliveries')
+        .columns(['organisation_id', 'status', 'due_at'])
+        .execute();
+      await db.schema
+        .createIndex('deliveries_status_due')
+        .on('deliveries')
+        .columns(['status', 'due_at'])
+        .execute();
+      await db.schema
+        .createIndex('deliveries_org_post')
+        .on('deliveries')
+        .columns(['organisation_id', 'post_id'])
+        .execute();
+
+      await db.schema
+        .createTable('delivery_parts')
+        .addColumn('delivery_id', 'text', (c) => c.notNull().references('deliveries.id'))
+        .addColumn('organisation_id', 'text', (c) => c.notNull())
+        .addColumn('part', 'integer', (c) => c.notNull())
+        .addColumn('text', 'text', (c) => c.notNull())
+        .addColumn('images', 'text', (c) => c.notNull())
+        .addColumn('language', 'text', (c) => c.notNull())
+        .addColumn('remote_id', 'text')
+        .addColumn('url', 'text')
+        .addColumn('remote_ref', 'text')
+        .addColumn('published_at', 'text')
+        .addColumn('outcome_unknown', 'integer', (c) => c.notNull().defaultTo(0))
+        .addPrimaryKeyConstraint('delivery_parts_pk', ['delivery_id', 'part'])
+        .execute();
+
+      const snapshots = db.schema.createTable('profile_snapshots');
+      await (
+        dialect === 'postgres'
+          ? snapshots.addColumn('id', 'serial', (c) => c.primaryKey())
+          : snapshots.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+      )
+        .addColumn('organisation_id', 'text', (c) => c.notNull().references('organisations.id'))
+        .addColumn('network', 'text', (c) => c.notNull())
+        .addColumn('delivery_id', 'text')
+        .addColumn('profile', 'text', (c) => c.notNull())
+        .addColumn('taken_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('profile_snapshots_org_network')
+        .on('profile_snapshots')
+        .columns(['organisation_id', 'network', 'id'])
+        .execute();
+
+      await db.schema
+        .createTable('api_tokens')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('organisation_id', 'text', (c) => c.notNull().references('organisations.id'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('last_used_at', 'text')
+        .addColumn('revoked_at', 'text')
+        .execute();
+      // A name is reusable once its token is revoked.
+      await db.schema
+        .createIndex('api_tokens_live_name')
+        .on('api_tokens')
+        .columns(['organisation_id', 'name'])
+        .unique()
+        .where(sql.ref('revoked_at'), 'is', null)
+        .execute();
+
+      await db.schema
+        .createTable('kv')
+        .addColumn('organisation_id', 'text', (c) => c.notNull())
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('kv_pk', ['organisation_id', 'key'])
+        .execute();
+
+      await db.schema
+        .createTable('audit_log')
+        .addColumn('seq', 'integer', (c) => c.primaryKey())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('organisation_id', 'text')
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('network', 'text')
+        .addColumn('post_id', 'text')
+        .addColumn('delivery_id', 'text')
+        .addColumn('remote_id', 'text')
+        .addColumn('before', 'text')
+        .addColumn('after', 'text')
+        .addColumn('request_id', 'text')
+        .addColumn('job_id', 'text')
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('error', 'text')
+        .addColumn('details', 'text')
+        .addColumn('prev_hash', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('audit_log_org_at')
+        .on('audit_log')
+        .columns(['organisation_id', 'at'])
+        .execute();
+      await db.schema.createIndex('audit_log_at').on('audit_log').columns(['at']).execute();
+
+      await db.schema
+        .createTable('audit_head')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .execute();
+      await sql`insert into audit_head (id, seq, hash) values (1, 0, ${GENESIS_HASH})`.execute(db);
+
+      // The log is append-only in the database too, not only in the code.
+      if (dialect === 'postgres') {
+        await sql`create or replace function sunset_audit_append_only() returns trigger language plpgsql as $$
+          begin raise exception 'audit_log is append-only: % refused', tg_op; end $$`.execute(db);
+        await sql`create trigger audit_log_append_only before update or delete on audit_log
+          for each row execute function sunset_audit_append_only()`.execute(db);
+      } else {
+        await sql`create trigger audit_log_no_update before update on audit_log
+          begin select raise(abort, 'audit_log is append-only: UPDATE refused'); end`.execute(db);
+        await sql`create trigger audit_log_no_delete before delete on audit_log
+          begin select raise(abort, 'audit_log is append-only: DELETE refused'); end`.execute(db);
+      }
+    },
+    async down() {
+      throw new Error('the initial migration cannot be undone: the audit log is kept');
+    },
+  };
+}
+
+export function migrationProvider(dialect: Dialect): MigrationProvider {
+  return {
+    getMigrations: () => Promise.resolve({ '0001-initial': initial(dialect) }),
+  };
+}

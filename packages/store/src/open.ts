@@ -1,0 +1,222 @@
+/**
+ * Opens the store: SQLite (a file, WAL) by default, PostgreSQL for a postgres:// URL. Runs the
+ * migrations, then hands out repositories and transactions over the same schema.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type Dialect as KyselyDialect } from 'kysely';
+import { Migrator } from 'kysely/migration';
+import pg from 'pg';
+import { SunsetError } from '@sunset/core';
+import { auditBody, auditFromRow, auditHash } from './audit.ts';
+import { GENESIS_HASH, migrationProvider } from './migrations.ts';
+import { createRepositories } from './repositories.ts';
+import type { Database } from './schema.ts';
+import type { AuditVerifyResult, Dialect, OpenStoreOptions, Store } from './types.ts';
+
+export class StoreError extends SunsetError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('store', message, options);
+  }
+}
+
+/** The URL as it may be shown: without its password. */
+export function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+export function dialectOf(url: string): Dialect {
+  return /^postgres(ql)?:\/\//i.test(url) ? 'postgres' : 'sqlite';
+}
+
+function sqlitePath(url: string): string {
+  return url.replace(/^sqlite:(\/\/)?/i, '');
+}
+
+export async function openStore(options: OpenStoreOptions): Promise<Store> {
+  const dialect = dialectOf(options.url);
+  let kyselyDialect: KyselyDialect;
+  let pool: pg.Pool | undefined;
+  if (dialect === 'postgres') {
+    const schema = options.schema;
+    if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) {
+      throw new StoreError(`bad schema name "${schema}": use lower-case letters, digits and _`);
+    }
+    pool = new pg.Pool({
+      connectionString: options.url,
+      max: 10,
+      connectionTimeoutMillis: 10_000,
+      ...(schema !== undefined ? { options: `-c search_path=${schema}` } : {}),
+    });
+    // An idle client that loses its server must not crash the process.
+    pool.on('error', () => undefined);
+    if (schema !== undefined) {
+      const client = await pool.connect().catch((err: unknown) => {
+        throw new StoreError(`cannot connect to PostgreSQL at ${describeUrl(options.url)}: ${String(err)}`, {
+          cause: err,
+        });
+      });
+      try {
+        await client.query(`create schema if not exists ${schema}`);
+      } finally {
+        client.release();
+      }
+    }
+    kyselyDialect = new PostgresDialect({ pool });
+  } else {
+    const file = sqlitePath(options.url);
+    let database: BetterSqlite3.Database;
+    try {
+      if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+      database = new BetterSqlite3(file, { timeout: 15_000 });
+      database.pragma('journal_mode = WAL');
+      database.pragma('synchronous = NORMAL');
+      database.pragma('foreign_keys = ON');
+    } catch (err) {
+      throw new StoreError(`cannot open the SQLite database ${file}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    kyselyDialect = new SqliteDialect({ database });
+  }
+
+  const db = new Kysely<Database>({ dialect: kyselyDialect });
+  try {
+    await sql`select 1`.execute(db);
+  } catch (err) {
+    await db.destroy().catch(() => undefined);
+    throw new StoreError(
+      `cannot reach the database at ${describeUrl(options.url)}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+
+  if (options.migrate !== false) {
+    const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
+    const { error, results } = await migrator.migrateToLatest();
+    if (error) {
+      await db.destroy().catch(() => undefined);
+      const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+      throw new StoreError(`database migration ${failed} failed: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+
+  const now = () => new Date();
+  const runTransaction = <T>(fn: (tx: Kysely<Database>) => Promise<T>): Promise<T> =>
+    db.connection().execute(async (conn) => {
+      // SQLite: take the write lock at once, so two writers queue instead of failing to upgrade.
+      await sql.raw(dialect === 'sqlite' ? 'begin immediate' : 'begin').execute(conn);
+      try {
+        const result = await fn(conn);
+        await sql.raw('commit').execute(conn);
+        return result;
+      } catch (err) {
+        await sql
+          .raw('rollback')
+          .execute(conn)
+          .catch(() => undefined);
+        throw err;
+      }
+    });
+
+  const repos = createRepositories({ db, dialect, atomic: runTransaction, now });
+
+  const store: Store = {
+    ...repos,
+    dialect,
+    transaction: (fn) =>
+      runTransaction((tx) => fn(createRepositories({ db: tx, dialect, atomic: (f) => f(tx), now }))),
+
+    async verifyAudit(opts = {}): Promise<AuditVerifyResult> {
+      const batch = opts.batchSize ?? 5000;
+      let prevHash = GENESIS_HASH;
+      let expected = 1;
+      let checked = 0;
+      for (;;) {
+        const rows = await db
+          .selectFrom('audit_log')
+          .selectAll()
+          .where('seq', '>=', expected)
+          .orderBy('seq')
+          .limit(batch)
+          .execute();
+        for (const row of rows) {
+          const entry = auditFromRow(row);
+          if (entry.seq !== expected) {
+            return {
+              ok: false,
+              checked,
+              firstBad: {
+                seq: expected,
+                reason: `entry ${expected} is missing (the next one is ${entry.seq})`,
+              },
+            };
+          }
+          if (entry.prevHash !== prevHash) {
+            return {
+              ok: false,
+              checked,
+              firstBad: { seq: entry.seq, reason: 'its previous-hash does not link to the entry before it' },
+            };
+          }
+          const hash = auditHash(prevHash, auditBody(entry));
+          if (hash !== entry.hash) {
+            return {
+              ok: false,
+              checked,
+              firstBad: {
+                seq: entry.seq,
+                reason: 'its content does not match its hash (edited after it was written)',
+              },
+            };
+          }
+          prevHash = hash;
+          expected += 1;
+          checked += 1;
+        }
+        opts.onProgress?.(checked);
+        if (rows.length < batch) break;
+      }
+      const head = await repos.audit.head();
+      if (head.seq !== checked || head.hash !== prevHash) {
+        return {
+          ok: false,
+          checked,
+          firstBad: {
+            seq: checked + 1 > head.seq ? head.seq : checked + 1,
+            reason:
+              head.seq > checked
+                ? `the chain head says ${head.seq} entries but entries after ${checked} are missing`
+                : `the chain head (${head.seq}) does not match the last entry (${checked})`,
+          },
+        };
+      }
+      return { ok: true, checked };
+    },
+
+    async ping() {
+      try {
+        await sql`select 1`.execute(db);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+
+    async close() {
+      await db.destroy();
+    },
+  };
+  return store;
+}

@@ -1,0 +1,665 @@
+/**
+ * The repositories over one Kysely handle: the pool (each call its own statement or short
+ * transaction) or a transaction's connection (every call inside it).
+ */
+import type { Kysely, Selectable } from 'kysely';
+import type { Network } from '@sunset/core';
+import { auditBody, auditFromRow, auditHash, auditToRow, jsonSafe } from './audit.ts';
+import type { Database, DeliveriesTable, DeliveryPartsTable } from './schema.ts';
+import type {
+  ApiToken,
+  AppliedPlan,
+  AuditEntry,
+  AuditInput,
+  Delivery,
+  DeliveryFilter,
+  DeliveryImage,
+  DeliveryPart,
+  DeliveryStatus,
+  Dialect,
+  Post,
+  PostSource,
+  ProfileSnapshot,
+  Repositories,
+  TokenRole,
+} from './types.ts';
+
+export interface RepoContext {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  /** Runs fn in a transaction, or directly when `db` is already one. */
+  atomic<T>(fn: (db: Kysely<Database>) => Promise<T>): Promise<T>;
+  now(): Date;
+}
+
+const iso = (d: Date) => d.toISOString();
+const text = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+const parse = (v: string | null): unknown => (v === null ? undefined : (JSON.parse(v) as unknown));
+const CHUNK = 500;
+
+function partFromRow(row: Selectable<DeliveryPartsTable>): DeliveryPart {
+  const part: DeliveryPart = {
+    part: Number(row.part),
+    text: row.text,
+    images: JSON.parse(row.images) as DeliveryImage[],
+    language: row.language,
+    outcomeUnknown: Number(row.outcome_unknown) === 1,
+  };
+  if (row.remote_id !== null) part.remoteId = row.remote_id;
+  if (row.url !== null) part.url = row.url;
+  if (row.remote_ref !== null) part.remoteRef = JSON.parse(row.remote_ref) as unknown;
+  if (row.published_at !== null) part.publishedAt = new Date(row.published_at);
+  return part;
+}
+
+function deliveryFromRow(row: Selectable<DeliveriesTable>, parts: DeliveryPart[]): Delivery {
+  const d: Delivery = {
+    id: row.id,
+    organisationId: row.organisation_id,
+    actionKey: row.action_key,
+    kind: row.kind as Delivery['kind'],
+    source: row.source as PostSource,
+    network: row.network as Network,
+    dueAt: new Date(row.due_at),
+    priority: Number(row.priority),
+    contentHash: row.content_hash,
+    parts,
+    status: row.status as DeliveryStatus,
+    attempts: Number(row.attempts),
+    jobId: row.job_id,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+  };
+  if (row.post_id !== null) d.postId = row.post_id;
+  if (row.plan_version !== null) d.planVersion = Number(row.plan_version);
+  if (row.payload !== null) d.payload = JSON.parse(row.payload) as unknown;
+  if (row.last_error !== null) d.lastError = row.last_error;
+  if (row.checklist !== null) d.checklist = JSON.parse(row.checklist) as string[];
+  if (row.remote_id !== null) d.remoteId = row.remote_id;
+  if (row.url !== null) d.url = row.url;
+  return d;
+}
+
+async function withParts(db: Kysely<Database>, rows: Selectable<DeliveriesTable>[]): Promise<Delivery[]> {
+  const byId = new Map<string, DeliveryPart[]>(rows.map((r) => [r.id, []]));
+  const ids = [...byId.keys()];
+  for (let i = 0; i < ids.length; i += CHUNK) {
+    const parts = await db
+      .selectFrom('delivery_parts')
+      .selectAll()
+      .where('delivery_id', 'in', ids.slice(i, i + CHUNK))
+      .orderBy('delivery_id')
+      .orderBy('part')
+      .execute();
+    for (const p of parts) byId.get(p.delivery_id)?.push(partFromRow(p));
+  }
+  return rows.map((r) => deliveryFromRow(r, byId.get(r.id) ?? []));
+}
+
+function tokenFromRow(row: Selectable<Database['api_tokens']>): ApiToken {
+  const t: ApiToken = {
+    id: row.id,
+    organisationId: row.organisation_id,
+    name: row.name,
+    role: row.role as TokenRole,
+    hash: row.hash,
+    createdAt: new Date(row.created_at),
+    createdBy: row.created_by,
+  };
+  if (row.last_used_at !== null) t.lastUsedAt = new Date(row.last_used_at);
+  if (row.revoked_at !== null) t.revokedAt = new Date(row.revoked_at);
+  return t;
+}
+
+function planFromRow(row: Selectable<Database['plans']>): AppliedPlan {
+  return {
+    organisationId: row.organisation_id,
+    version: Number(row.version),
+    hash: row.hash,
+    yaml: row.yaml,
+    sourceName: row.source_name,
+    appliedAt: new Date(row.applied_at),
+    appliedBy: row.applied_by,
+    diff: parse(row.diff),
+  };
+}
+
+function postFromRow(row: Selectable<Database['posts']>): Post {
+  const p: Post = {
+    organisationId: row.organisation_id,
+    id: row.id,
+    source: row.source as PostSource,
+    content: JSON.parse(row.content) as unknown,
+    createdAt: new Date(row.created_at),
+    createdBy: row.created_by,
+  };
+  if (row.reply_to_post_id !== null) p.replyToPostId = row.reply_to_post_id;
+  return p;
+}
+
+function snapshotFromRow(row: Selectable<Database['profile_snapshots']>): ProfileSnapshot {
+  const s: ProfileSnapshot = {
+    id: Number(row.id),
+    organisationId: row.organisation_id,
+    network: row.network as Network,
+    profile: JSON.parse(row.profile) as unknown,
+    takenAt: new Date(row.taken_at),
+  };
+  if (row.delivery_id !== null) s.deliveryId = row.delivery_id;
+  return s;
+}
+
+export function createRepositories(ctx: RepoContext): Repositories {
+  const { db, dialect, atomic, now } = ctx;
+  const forUpdate = dialect === 'postgres';
+
+  const getDelivery = async (q: Kysely<Database>, id: string): Promise<Delivery | undefined> => {
+    const row = await q.selectFrom('deliveries').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? (await withParts(q, [row]))[0] : undefined;
+  };
+
+  const appendAudit = (input: AuditInput): Promise<AuditEntry> =>
+    atomic(async (q) => {
+      let head = q.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1);
+      if (forUpdate) head = head.forUpdate();
+      const h = await head.executeTakeFirstOrThrow();
+      const seq = Number(h.seq) + 1;
+      const at = now();
+      const clean: AuditInput = { ...input };
+      for (const key of ['before', 'after', 'details'] as const) {
+        if (clean[key] === undefined) delete clean[key];
+        else clean[key] = jsonSafe(clean[key]);
+      }
+      for (const key of Object.keys(clean) as (keyof AuditInput)[]) {
+        if (clean[key] === undefined) delete clean[key];
+      }
+      const hash = auditHash(h.hash, auditBody({ ...clean, seq, at }));
+      const entry: AuditEntry = { ...clean, seq, at, prevHash: h.hash, hash };
+      await q.insertInto('audit_log').values(auditToRow(entry)).execute();
+      await q.updateTable('audit_head').set({ seq, hash }).where('id', '=', 1).execute();
+      return entry;
+    });
+
+  return {
+    organisations: {
+      async ensure(org) {
+        const existing = await db
+          .selectFrom('organisations')
+          .selectAll()
+          .where('id', '=', org.id)
+          .executeTakeFirst();
+        if (existing && existing.name === org.name) {
+          return { id: existing.id, name: existing.name, createdAt: new Date(existing.created_at) };
+        }
+        if (existing) {
+          await db.updateTable('organisations').set({ name: org.name }).where('id', '=', org.id).execute();
+          return { id: existing.id, name: org.name, createdAt: new Date(existing.created_at) };
+        }
+        const createdAt = now();
+        await db
+          .insertInto('organisations')
+          .values({ id: org.id, name: org.name, created_at: iso(createdAt) })
+          .onConflict((oc) => oc.column('id').doNothing())
+          .execute();
+        return { id: org.id, name: org.name, createdAt };
+      },
+      async get(id) {
+        const row = await db.selectFrom('organisations').selectAll().where('id', '=', id).executeTakeFirst();
+        return row ? { id: row.id, name: row.name, createdAt: new Date(row.created_at) } : undefined;
+      },
+      async list() {
+        const rows = await db.selectFrom('organisations').selectAll().orderBy('id').execute();
+        return rows.map((row) => ({ id: row.id, name: row.name, createdAt: new Date(row.created_at) }));
+      },
+      async lock(id) {
+        // SQLite transactions already hold the database's write lock (BEGIN IMMEDIATE).
+        if (forUpdate)
+          await db.selectFrom('organisations').select('id').where('id', '=', id).forUpdate().execute();
+      },
+    },
+
+    plans: {
+      async latest(organisationId) {
+        const row = await db
+          .selectFrom('plans')
+          .selectAll()
+          .where('organisation_id', '=', organisationId)
+          .orderBy('version', 'desc')
+          .limit(1)
+          .executeTakeFirst();
+        return row ? planFromRow(row) : undefined;
+      },
+      insert(plan) {
+        return atomic(async (q) => {
+          const last = await q
+            .selectFrom('plans')
+            .select((eb) => eb.fn.max('version').as('v'))
+            .where('organisation_id', '=', plan.organisationId)
+            .executeTakeFirst();
+          const version = Number(last?.v ?? 0) + 1;
+          const appliedAt = now();
+          await q
+            .insertInto('plans')
+            .values({
+              organisation_id: plan.organisationId,
+              version,
+              hash: plan.hash,
+              yaml: plan.yaml,
+              source_name: plan.sourceName,
+              applied_at: iso(appliedAt),
+              applied_by: plan.appliedBy,
+              diff: text(plan.diff),
+            })
+            .execute();
+          return { ...plan, version, appliedAt };
+        });
+      },
+      async list(organisationId) {
+        const rows = await db
+          .selectFrom('plans')
+          .selectAll()
+          .where('organisation_id', '=', organisationId)
+          .orderBy('version')
+          .execute();
+        return rows.map(planFromRow);
+      },
+      async setDiff(organisationId, version, diff) {
+        await db
+          .updateTable('plans')
+          .set({ diff: text(diff) })
+          .where('organisation_id', '=', organisationId)
+          .where('version', '=', version)
+          .execute();
+      },
+    },
+
+    blobs: {
+      async put(blob) {
+        await db
+          .insertInto('blobs')
+          .values({
+            sha256: blob.sha256,
+            media_type: blob.mediaType,
+            size: blob.data.byteLength,
+            data: blob.data,
+          })
+          .onConflict((oc) => oc.column('sha256').doNothing())
+          .execute();
+      },
+      async get(sha256) {
+        const row = await db.selectFrom('blobs').selectAll().where('sha256', '=', sha256).executeTakeFirst();
+        return row
+          ? { sha256: row.sha256, mediaType: row.media_type, data: new Uint8Array(row.data) }
+          : undefined;
+      },
+    },
+
+    posts: {
+      async insert(post) {
+        const createdAt = now();
+        await db
+          .insertInto('posts')
+          .values({
+            organisation_id: post.organisationId,
+            id: post.id,
+            source: post.source,
+            reply_to_post_id: post.replyToPostId ?? null,
+            content: JSON.stringify(post.content ?? null),
+            created_at: iso(createdAt),
+            created_by: post.createdBy,
+          })
+          .execute();
+        return { ...post, createdAt };
+      },
+      async get(organisationId, id) {
+        const row = await db
+          .selectFrom('posts')
+          .selectAll()
+          .where('organisation_id', '=', organisationId)
+          .where('id', '=', id)
+          .executeTakeFirst();
+        return row ? postFromRow(row) : undefined;
+      },
+    },
+
+    deliveries: {
+      insert(d) {
+        return atomic(async (q) => {
+          const t = iso(now());
+          await q
+            .insertInto('deliveries')
+            .values({
+              id: d.id,
+              organisation_id: d.organisationId,
+              action_key: d.actionKey,
+              post_id: d.postId ?? null,
+              kind: d.kind,
+              source: d.source,
+              network: d.network,
+              plan_version: d.planVersion ?? null,
+              due_at: iso(d.dueAt),
+              priority: d.priority,
+              content_hash: d.contentHash,
+              payload: text(d.payload),
+              status: 'queued',
+              attempts: 0,
+              job_id: d.jobId,
+              created_at: t,
+              updated_at: t,
+            })
+            .execute();
+          await insertParts(q, d.id, d.organisationId, d.parts);
+          const inserted = await getDelivery(q, d.id);
+          if (!inserted) throw new Error(`delivery ${d.id} vanished after insert`);
+          return inserted;
+        });
+      },
+      get: (id) => getDelivery(db, id),
+      async list(filter: DeliveryFilter) {
+        let query = db.selectFrom('deliveries').selectAll();
+        if (filter.organisationId !== undefined)
+          query = query.where('organisation_id', '=', filter.organisationId);
+        if (filter.postId !== undefined) query = query.where('post_id', '=', filter.postId);
+        if (filter.network !== undefined) query = query.where('network', '=', filter.network);
+        if (filter.source !== undefined) query = query.where('source', '=', filter.source);
+        if (filter.status !== undefined) {
+          const statuses = Array.isArray(filter.status) ? filter.status : [filter.status];
+          query = query.where('status', 'in', statuses);
+        }
+        if (filter.dueBefore !== undefined) query = query.where('due_at', '<=', iso(filter.dueBefore));
+        query = query.orderBy('due_at').orderBy('id');
+        if (filter.limit !== undefined) query = query.limit(filter.limit);
+        return withParts(db, await query.execute());
+      },
+      claim(id, jobId) {
+        return atomic(async (q) => {
+          const res = await q
+            .updateTable('deliveries')
+            .set((eb) => ({ status: 'sending', attempts: eb('attempts', '+', 1), updated_at: iso(now()) }))
+            .where('id', '=', id)
+            .where('job_id', '=', jobId)
+            .where('status', 'in', ['queued', 'sending'])
+            .executeTakeFirst();
+          if (Number(res.numUpdatedRows) === 0) return undefined;
+          return getDelivery(q, id);
+        });
+      },
+      partPublished(id, part, ref) {
+        return atomic(async (q) => {
+          const t = iso(now());
+          await q
+            .updateTable('delivery_parts')
+            .set({
+              remote_id: ref.remoteId,
+              url: ref.url,
+              remote_ref: text(ref.remoteRef),
+              published_at: t,
+              outcome_unknown: 0,
+            })
+            .where('delivery_id', '=', id)
+            .where('part', '=', part)
+            .execute();
+          if (part === 1) {
+            await q
+              .updateTable('deliveries')
+              .set({ remote_id: ref.remoteId, url: ref.url, updated_at: t })
+              .where('id', '=', id)
+              .execute();
+          }
+        });
+      },
+      async partOutcomeUnknown(id, part, unknown) {
+        await db
+          .updateTable('delivery_parts')
+          .set({ outcome_unknown: unknown ? 1 : 0 })
+          .where('delivery_id', '=', id)
+          .where('part', '=', part)
+          .execute();
+      },
+      finish(id, status, details) {
+        return atomic(async (q) => {
+          await q
+            .updateTable('deliveries')
+            .set({
+              status,
+              updated_at: iso(now()),
+              ...(details?.lastError !== undefined ? { last_error: details.lastError } : {}),
+              ...(details?.checklist !== undefined ? { checklist: JSON.stringify(details.checklist) } : {}),
+            })
+            .where('id', '=', id)
+            .execute();
+          const d = await getDelivery(q, id);
+          if (!d) throw new Error(`no delivery ${id}`);
+          return d;
+        });
+      },
+      async retryLater(id, lastError) {
+        await db
+          .updateTable('deliveries')
+          .set({ status: 'queued', last_error: lastError, updated_at: iso(now()) })
+          .where('id', '=', id)
+          .where('status', 'in', ['queued', 'sending'])
+          .execute();
+      },
+      replace(id, change) {
+        return atomic(async (q) => {
+          const current = await getDelivery(q, id);
+          if (!current) throw new Error(`no delivery ${id}`);
+          await q
+            .updateTable('deliveries')
+            .set({
+              due_at: iso(change.dueAt),
+              priority: change.priority,
+              content_hash: change.contentHash,
+              payload: text(change.payload),
+              job_id: change.jobId,
+              plan_version: change.planVersion ?? null,
+              status: current.status === 'cancelled' ? 'queued' : current.status,
+              updated_at: iso(now()),
+            })
+            .where('id', '=', id)
+            .execute();
+          // Parts that have landed stay as they are: they cannot be taken back.
+          const published = new Set(current.parts.filter((p) => p.remoteId !== undefined).map((p) => p.part));
+          await q
+            .deleteFrom('delivery_parts')
+            .where('delivery_id', '=', id)
+            .where('remote_id', 'is', null)
+            .execute();
+          await insertParts(
+            q,
+            id,
+            current.organisationId,
+            change.parts.filter((p) => !published.has(p.part)),
+          );
+          const replaced = await getDelivery(q, id);
+          if (!replaced) throw new Error(`no delivery ${id}`);
+          return replaced;
+        });
+      },
+      async setJob(id, jobId, status) {
+        await db
+          .updateTable('deliveries')
+          .set({ job_id: jobId, updated_at: iso(now()), ...(status ? { status } : {}) })
+          .where('id', '=', id)
+          .execute();
+      },
+    },
+
+    profiles: {
+      async saveSnapshot(s) {
+        const takenAt = now();
+        const row = await db
+          .insertInto('profile_snapshots')
+          .values({
+            organisation_id: s.organisationId,
+            network: s.network,
+            delivery_id: s.deliveryId ?? null,
+            profile: JSON.stringify(s.profile ?? null),
+            taken_at: iso(takenAt),
+          })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        return { ...s, id: Number(row.id), takenAt };
+      },
+      async latestSnapshot(organisationId, network) {
+        const row = await db
+          .selectFrom('profile_snapshots')
+          .selectAll()
+          .where('organisation_id', '=', organisationId)
+          .where('network', '=', network)
+          .orderBy('id', 'desc')
+          .limit(1)
+          .executeTakeFirst();
+        return row ? snapshotFromRow(row) : undefined;
+      },
+      async snapshotOfDelivery(deliveryId) {
+        const row = await db
+          .selectFrom('profile_snapshots')
+          .selectAll()
+          .where('delivery_id', '=', deliveryId)
+          .orderBy('id')
+          .limit(1)
+          .executeTakeFirst();
+        return row ? snapshotFromRow(row) : undefined;
+      },
+    },
+
+    tokens: {
+      async create(t) {
+        const createdAt = now();
+        await db
+          .insertInto('api_tokens')
+          .values({
+            id: t.id,
+            organisation_id: t.organisationId,
+            name: t.name,
+            role: t.role,
+            hash: t.hash,
+            created_at: iso(createdAt),
+            created_by: t.createdBy,
+          })
+          .execute();
+        return { ...t, createdAt };
+      },
+      async findByHash(hash) {
+        const row = await db.selectFrom('api_tokens').selectAll().where('hash', '=', hash).executeTakeFirst();
+        return row ? tokenFromRow(row) : undefined;
+      },
+      async list(organisationId) {
+        const rows = await db
+          .selectFrom('api_tokens')
+          .selectAll()
+          .where('organisation_id', '=', organisationId)
+          .orderBy('created_at')
+          .execute();
+        return rows.map(tokenFromRow);
+      },
+      revoke(organisationId, idOrName) {
+        return atomic(async (q) => {
+          const row = await q
+            .selectFrom('api_tokens')
+            .selectAll()
+            .where('organisation_id', '=', organisationId)
+            .where('revoked_at', 'is', null)
+            .where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)]))
+            .executeTakeFirst();
+          if (!row) return undefined;
+          const revokedAt = iso(now());
+          await q.updateTable('api_tokens').set({ revoked_at: revokedAt }).where('id', '=', row.id).execute();
+          return tokenFromRow({ ...row, revoked_at: revokedAt });
+        });
+      },
+      async touch(id) {
+        await db
+          .updateTable('api_tokens')
+          .set({ last_used_at: iso(now()) })
+          .where('id', '=', id)
+          .execute();
+      },
+    },
+
+    kv: {
+      async get(organisationId, key) {
+        const row = await db
+          .selectFrom('kv')
+          .select('value')
+          .where('organisation_id', '=', organisationId)
+          .where('key', '=', key)
+          .executeTakeFirst();
+        return row?.value;
+      },
+      async set(organisationId, key, value) {
+        const t = iso(now());
+        await db
+          .insertInto('kv')
+          .values({ organisation_id: organisationId, key, value, updated_at: t })
+          .onConflict((oc) => oc.columns(['organisation_id', 'key']).doUpdateSet({ value, updated_at: t }))
+          .execute();
+      },
+      async delete(organisationId, key) {
+        await db
+          .deleteFrom('kv')
+          .where('organisation_id', '=', organisationId)
+          .where('key', '=', key)
+          .execute();
+      },
+    },
+
+    audit: {
+      append: appendAudit,
+      async list(filter) {
+        let query = db.selectFrom('audit_log').selectAll();
+        if (filter.organisationId !== undefined)
+          query = query.where('organisation_id', '=', filter.organisationId);
+        if (filter.from !== undefined) query = query.where('at', '>=', iso(filter.from));
+        if (filter.to !== undefined) query = query.where('at', '<', iso(filter.to));
+        if (filter.actor !== undefined) query = query.where('actor', '=', filter.actor);
+        if (filter.action !== undefined) {
+          query = filter.action.endsWith('*')
+            ? query.where('action', 'like', `${filter.action.slice(0, -1)}%`)
+            : query.where('action', '=', filter.action);
+        }
+        if (filter.network !== undefined) query = query.where('network', '=', filter.network);
+        if (filter.postId !== undefined) query = query.where('post_id', '=', filter.postId);
+        if (filter.afterSeq !== undefined) query = query.where('seq', '>', filter.afterSeq);
+        const rows = await query
+          .orderBy('seq')
+          .limit(filter.limit ?? 1000)
+          .execute();
+        return rows.map(auditFromRow);
+      },
+      async head() {
+        const h = await db
+          .selectFrom('audit_head')
+          .select(['seq', 'hash'])
+          .where('id', '=', 1)
+          .executeTakeFirstOrThrow();
+        return { seq: Number(h.seq), hash: h.hash };
+      },
+    },
+  };
+}
+
+async function insertParts(
+  q: Kysely<Database>,
+  deliveryId: string,
+  organisationId: string,
+  parts: readonly { part: number; text: string; images: DeliveryImage[]; language: string }[],
+): Promise<void> {
+  if (parts.length === 0) return;
+  await q
+    .insertInto('delivery_parts')
+    .values(
+      parts.map((p) => ({
+        delivery_id: deliveryId,
+        organisation_id: organisationId,
+        part: p.part,
+        text: p.text,
+        images: JSON.stringify(p.images),
+        language: p.language,
+        outcome_unknown: 0,
+      })),
+    )
+    .execute();
+}

@@ -1,0 +1,147 @@
+import type { Generated } from 'kysely';
+
+/**
+ * Table shapes as Kysely sees them. Times are ISO 8601 UTC text; JSON is text (parsed by the
+ * repositories), so both dialects store and return exactly the same values.
+ */
+export interface OrganisationsTable {
+  id: string;
+  name: string;
+  created_at: string;
+}
+
+export interface PlansTable {
+  organisation_id: string;
+  version: number;
+  hash: string;
+  yaml: string;
+  source_name: string;
+  applied_at: string;
+  applied_by: string;
+  diff: string | null;
+}
+
+export interface BlobsTable {
+  sha256: string;
+  media_type: string;
+  size: number;
+  data: Uint8Array;
+}
+
+export interface PostsTable {
+  organisation_id: string;
+  id: string;
+  source: string;
+  reply_to_post_id: string | null;
+  content: string;
+  created_at: string;
+  created_by: string;
+}
+
+export interface DeliveriesTable {
+  id: string;
+  organisation_id: string;
+  action_key: string;
+  post_id: string | null;
+  kind: string;
+  source: string;
+  network: string;
+  plan_version: number | null;
+  due_at: string;
+  priority: number;
+  content_hash: string;
+  payload: string | null;
+  status: string;
+  attempts: number;
+  last_error: string | null;
+  checklist: string | null;
+  job_id: string;
+  remote_id: string | null;
+  url: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface DeliveryPartsTable {
+  delivery_id: string;
+  organisation_id: string;
+  part: number;
+  text: string;
+  images: string;
+  language: string;
+  remote_id: string | null;
+  url: string | null;
+  remote_ref: string | null;
+  published_at: string | null;
+  outcome_unknown: number;
+}
+
+export interface ProfileSnapshotsTable {
+  id: Generated<number>;
+  organisation_id: string;
+  network: string;
+  delivery_id: string | null;
+  profile: string;
+  taken_at: string;
+}
+
+export interface ApiTokensTable {
+  id: string;
+  organisation_id: string;
+  name: string;
+  role: string;
+  hash: string;
+  created_at: string;
+  created_by: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface KvTable {
+  organisation_id: string;
+  key: string;
+  value: string;
+  updated_at: string;
+}
+
+export interface AuditLogTable {
+  seq: number;
+  at: string;
+  organisation_id: string | null;
+  actor: string;
+  action: string;
+  network: string | null;
+  post_id: string | null;
+  delivery_id: string | null;
+  remote_id: string | null;
+  before: string | null;
+  after: string | null;
+  request_id: string | null;
+  job_id: string | null;
+  outcome: string;
+  error: string | null;
+  details: string | null;
+  prev_hash: string;
+  hash: string;
+}
+
+/** One row (id 1): the chain's last seq and hash; locking it serialises appends. */
+export interface AuditHeadTable {
+  id: number;
+  seq: number;
+  hash: string;
+}
+
+export interface Database {
+  organisations: OrganisationsTable;
+  plans: PlansTable;
+  blobs: BlobsTable;
+  posts: PostsTable;
+  deliveries: DeliveriesTable;
+  delivery_parts: DeliveryPartsTable;
+  profile_snapshots: ProfileSnapshotsTable;
+  api_tokens: ApiTokensTable;
+  kv: KvTable;
+  audit_log: AuditLogTable;
+  audit_head: AuditHeadTable;
+}

@@ -1,0 +1,331 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestStore, rawSql, testDialects, type TestStore } from './testing/index.ts';
+import type { NewDelivery, Store } from './types.ts';
+
+const dialects = await testDialects();
+const packageDir = fileURLToPath(new URL('..', import.meta.url));
+
+function delivery(id: string, over: Partial<NewDelivery> = {}): NewDelivery {
+  return {
+    id: `org-a.${id}`,
+    organisationId: 'org-a',
+    actionKey: id,
+    postId: id.split('.')[1] ?? id,
+    kind: 'post',
+    source: 'plan',
+    network: 'bluesky',
+    planVersion: 1,
+    dueAt: new Date('2030-01-20T08:00:00.000Z'),
+    priority: 10,
+    contentHash: 'h1',
+    parts: [
+      {
+        part: 1,
+        text: 'Part one',
+        images: [{ sha256: 'abc', mediaType: 'image/png', alt: 'A map' }],
+        language: 'fr',
+      },
+      { part: 2, text: 'Part two', images: [], language: 'fr' },
+    ],
+    jobId: `org-a.${id}.g1`,
+    ...over,
+  };
+}
+
+for (const { dialect, skip } of dialects) {
+  describe.skipIf(skip !== undefined)(`store on ${dialect}${skip ? ` (skipped: ${skip})` : ''}`, () => {
+    let t: TestStore;
+    let store: Store;
+    beforeAll(async () => {
+      t = await openTestStore(dialect);
+      store = t.store;
+      await store.organisations.ensure({ id: 'org-a', name: 'Organisation A' });
+    });
+    afterAll(async () => {
+      await t?.cleanup();
+    });
+
+    it('keeps every plan version with its YAML and diff', async () => {
+      const v1 = await store.plans.insert({
+        organisationId: 'org-a',
+        hash: 'aa',
+        yaml: 'version: 1\n',
+        sourceName: 'a.yaml',
+        appliedBy: 'cli:test',
+        diff: [{ mark: '+' }],
+      });
+      const v2 = await store.plans.insert({
+        organisationId: 'org-a',
+        hash: 'bb',
+        yaml: 'version: 1 # two\n',
+        sourceName: 'a.yaml',
+        appliedBy: 'cli:test',
+        diff: null,
+      });
+      expect([v1.version, v2.version]).toEqual([1, 2]);
+      await store.plans.setDiff('org-a', 2, [{ mark: '=' }]);
+      const latest = await store.plans.latest('org-a');
+      expect(latest).toMatchObject({
+        version: 2,
+        hash: 'bb',
+        yaml: 'version: 1 # two\n',
+        diff: [{ mark: '=' }],
+      });
+      expect((await store.plans.list('org-a')).map((p) => p.version)).toEqual([1, 2]);
+    });
+
+    it('stores image bytes once per hash and gives them back exactly', async () => {
+      const data = new Uint8Array([0, 1, 2, 250, 255]);
+      await store.blobs.put({ sha256: 'h-bytes', mediaType: 'image/png', data });
+      await store.blobs.put({ sha256: 'h-bytes', mediaType: 'image/png', data: new Uint8Array([9]) });
+      const blob = await store.blobs.get('h-bytes');
+      expect(blob?.mediaType).toBe('image/png');
+      expect([...(blob?.data ?? [])]).toEqual([0, 1, 2, 250, 255]);
+      expect(await store.blobs.get('missing')).toBeUndefined();
+    });
+
+    it('round-trips a delivery with its parts, and lists by filter in time order', async () => {
+      const d = await store.deliveries.insert(delivery('post.one.bluesky'));
+      expect(d).toMatchObject({
+        status: 'queued',
+        attempts: 0,
+        priority: 10,
+        network: 'bluesky',
+        postId: 'one',
+      });
+      expect(d.parts.map((p) => p.text)).toEqual(['Part one', 'Part two']);
+      expect(d.parts[0]?.images).toEqual([{ sha256: 'abc', mediaType: 'image/png', alt: 'A map' }]);
+      await store.deliveries.insert(
+        delivery('post.early.x', { network: 'x', dueAt: new Date('2030-01-19T08:00:00.000Z') }),
+      );
+      const listed = await store.deliveries.list({ organisationId: 'org-a', status: 'queued' });
+      expect(listed.map((x) => x.id)).toEqual(['org-a.post.early.x', 'org-a.post.one.bluesky']);
+      expect(await store.deliveries.list({ organisationId: 'org-a', network: 'x' })).toHaveLength(1);
+      expect(
+        await store.deliveries.list({ organisationId: 'org-a', dueBefore: new Date('2030-01-19T12:00:00Z') }),
+      ).toHaveLength(1);
+    });
+
+    it('lets exactly one of two concurrent claims win, and ignores a stale job', async () => {
+      await store.deliveries.insert(delivery('post.claim.mastodon', { network: 'mastodon' }));
+      const id = 'org-a.post.claim.mastodon';
+      expect(await store.deliveries.claim(id, 'some-old-job')).toBeUndefined();
+      const [a, b] = await Promise.all([
+        store.deliveries.claim(id, 'org-a.post.claim.mastodon.g1'),
+        store.deliveries.claim(id, 'org-a.post.claim.mastodon.g1'),
+      ]);
+      // Both may see "sending" (a crashed holder is retried), but the attempts count both.
+      expect([a?.status, b?.status]).toEqual(['sending', 'sending']);
+      expect((await store.deliveries.get(id))?.attempts).toBe(2);
+      await store.deliveries.finish(id, 'published');
+      expect(await store.deliveries.claim(id, 'org-a.post.claim.mastodon.g1')).toBeUndefined();
+    });
+
+    it('records landed parts, the outcome-unknown mark, retries and final states', async () => {
+      const id = 'org-a.post.parts.x';
+      await store.deliveries.insert(delivery('post.parts.x', { network: 'x', jobId: 'j1' }));
+      await store.deliveries.claim(id, 'j1');
+      await store.deliveries.partOutcomeUnknown(id, 1, true);
+      expect((await store.deliveries.get(id))?.parts[0]?.outcomeUnknown).toBe(true);
+      await store.deliveries.partPublished(id, 1, {
+        remoteId: '123',
+        url: 'https://x.example/1',
+        remoteRef: { remoteId: '123', url: 'https://x.example/1' },
+      });
+      await store.deliveries.retryLater(id, 'HTTP 503');
+      const d = await store.deliveries.get(id);
+      expect(d).toMatchObject({
+        status: 'queued',
+        lastError: 'HTTP 503',
+        remoteId: '123',
+        url: 'https://x.example/1',
+      });
+      expect(d?.parts[0]).toMatchObject({ remoteId: '123', outcomeUnknown: false });
+      expect(d?.parts[0]?.remoteRef).toEqual({ remoteId: '123', url: 'https://x.example/1' });
+      expect(d?.parts[0]?.publishedAt).toBeInstanceOf(Date);
+      const failed = await store.deliveries.finish(id, 'needs-attention', {
+        lastError: 'profile API refused',
+        checklist: ['Paste the bio by hand'],
+      });
+      expect(failed).toMatchObject({ status: 'needs-attention', checklist: ['Paste the bio by hand'] });
+    });
+
+    it('replaces a pending delivery but keeps the parts that already landed', async () => {
+      const id = 'org-a.post.replace.bluesky';
+      await store.deliveries.insert(delivery('post.replace.bluesky', { jobId: 'g1' }));
+      await store.deliveries.partPublished(id, 1, { remoteId: 'at://one', url: 'https://bsky.example/1' });
+      const replaced = await store.deliveries.replace(id, {
+        dueAt: new Date('2030-02-01T00:00:00.000Z'),
+        priority: 10,
+        contentHash: 'h2',
+        parts: [
+          { part: 1, text: 'Changed one', images: [], language: 'fr' },
+          { part: 2, text: 'Changed two', images: [], language: 'fr' },
+          { part: 3, text: 'New three', images: [], language: 'fr' },
+        ],
+        jobId: 'g2',
+        planVersion: 2,
+      });
+      expect(replaced.parts.map((p) => p.text)).toEqual(['Part one', 'Changed two', 'New three']);
+      expect(replaced).toMatchObject({ jobId: 'g2', contentHash: 'h2', planVersion: 2 });
+      expect(replaced.dueAt.toISOString()).toBe('2030-02-01T00:00:00.000Z');
+    });
+
+    it('rolls back a transaction with its audit entry', async () => {
+      const before = await store.audit.head();
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.deliveries.insert(delivery('post.rollback.x', { network: 'x' }));
+          await tx.audit.append({ actor: 'system', action: 'delivery.added', outcome: 'ok' });
+          throw new Error('boom');
+        }),
+      ).rejects.toThrow('boom');
+      expect(await store.deliveries.get('org-a.post.rollback.x')).toBeUndefined();
+      expect(await store.audit.head()).toEqual(before);
+      await store.transaction(async (tx) => {
+        await tx.deliveries.insert(delivery('post.commit.x', { network: 'x' }));
+        await tx.audit.append({ actor: 'system', action: 'delivery.added', outcome: 'ok', deliveryId: 'x' });
+      });
+      expect(await store.deliveries.get('org-a.post.commit.x')).toBeDefined();
+      expect((await store.audit.head()).seq).toBe(before.seq + 1);
+    });
+
+    it('keeps posts, profile snapshots and key-value state', async () => {
+      await store.posts.insert({
+        organisationId: 'org-a',
+        id: 'crisis-1',
+        source: 'crisis',
+        content: { text: 'Alerte' },
+        createdBy: 'token:duty',
+      });
+      expect(await store.posts.get('org-a', 'crisis-1')).toMatchObject({
+        source: 'crisis',
+        content: { text: 'Alerte' },
+      });
+      const s1 = await store.profiles.saveSnapshot({
+        organisationId: 'org-a',
+        network: 'x',
+        deliveryId: 'org-a.profile.x',
+        profile: { name: 'Before' },
+      });
+      await store.profiles.saveSnapshot({
+        organisationId: 'org-a',
+        network: 'x',
+        profile: { name: 'Later' },
+      });
+      expect((await store.profiles.latestSnapshot('org-a', 'x'))?.profile).toEqual({ name: 'Later' });
+      expect((await store.profiles.snapshotOfDelivery('org-a.profile.x'))?.id).toBe(s1.id);
+      await store.kv.set('org-a', 'bluesky.session', '{"a":1}');
+      await store.kv.set('org-a', 'bluesky.session', '{"a":2}');
+      expect(await store.kv.get('org-a', 'bluesky.session')).toBe('{"a":2}');
+      await store.kv.delete('org-a', 'bluesky.session');
+      expect(await store.kv.get('org-a', 'bluesky.session')).toBeUndefined();
+    });
+
+    it('keeps tokens as hashes, revokes them and lets a revoked name be reused', async () => {
+      await store.tokens.create({
+        id: 'tok1',
+        organisationId: 'org-a',
+        name: 'duty',
+        role: 'crisis',
+        hash: 'f'.repeat(64),
+        createdBy: 'cli:test',
+      });
+      await expect(
+        store.tokens.create({
+          id: 'tok2',
+          organisationId: 'org-a',
+          name: 'duty',
+          role: 'crisis',
+          hash: 'e'.repeat(64),
+          createdBy: 'cli:test',
+        }),
+      ).rejects.toThrow();
+      expect((await store.tokens.findByHash('f'.repeat(64)))?.name).toBe('duty');
+      expect((await store.tokens.revoke('org-a', 'duty'))?.revokedAt).toBeInstanceOf(Date);
+      await store.tokens.create({
+        id: 'tok3',
+        organisationId: 'org-a',
+        name: 'duty',
+        role: 'crisis',
+        hash: 'd'.repeat(64),
+        createdBy: 'cli:test',
+      });
+      expect((await store.tokens.list('org-a')).map((x) => [x.id, x.revokedAt !== undefined])).toEqual([
+        ['tok1', true],
+        ['tok3', false],
+      ]);
+    });
+
+    it('appends a gapless chain under concurrency, and verify names an edited or deleted entry', async () => {
+      const start = (await store.audit.head()).seq;
+      // A second process appends at the same time (two processes on one SQLite file, or two
+      // PostgreSQL sessions): the chain must stay gapless and linked.
+      const child = appendFromAnotherProcess(t, 100);
+      await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          store.audit.append({
+            organisationId: 'org-a',
+            actor: 'system',
+            action: 'test.append',
+            outcome: 'ok',
+            details: { i, at: new Date(0) },
+          }),
+        ),
+      );
+      await child;
+      const entries = await store.audit.list({ afterSeq: start, limit: 1000 });
+      expect(entries.map((e) => e.seq)).toEqual(Array.from({ length: 200 }, (_, i) => start + i + 1));
+      expect(await store.verifyAudit()).toEqual({ ok: true, checked: start + 200 });
+
+      await expect(rawSql(t, `update audit_log set actor = 'x' where seq = ${start + 5}`)).rejects.toThrow(
+        /append-only/,
+      );
+      await expect(rawSql(t, `delete from audit_log where seq = ${start + 5}`)).rejects.toThrow(
+        /append-only/,
+      );
+
+      const target = start + 42;
+      const disable =
+        dialect === 'postgres'
+          ? 'alter table audit_log disable trigger audit_log_append_only'
+          : 'drop trigger audit_log_no_update';
+      await rawSql(t, `${disable}; update audit_log set actor = 'mallory' where seq = ${target}`);
+      expect(await store.verifyAudit()).toEqual({
+        ok: false,
+        checked: target - 1,
+        firstBad: { seq: target, reason: expect.stringContaining('does not match its hash') },
+      });
+      await rawSql(t, `update audit_log set actor = 'system' where seq = ${target}`);
+      expect((await store.verifyAudit()).ok).toBe(true);
+      const drop = dialect === 'postgres' ? '' : 'drop trigger audit_log_no_delete;';
+      await rawSql(t, `${drop} delete from audit_log where seq = ${start + 100}`);
+      expect((await store.verifyAudit()).firstBad).toEqual({
+        seq: start + 100,
+        reason: expect.stringContaining('missing'),
+      });
+    });
+  });
+}
+
+/** Appends `count` entries from a child process, through the same public API. */
+function appendFromAnotherProcess(t: TestStore, count: number): Promise<void> {
+  const script = `
+    const { openStore } = await import('@sunset/store');
+    const store = await openStore(${JSON.stringify({ url: t.url, ...(t.schema ? { schema: t.schema } : {}) })});
+    for (let i = 0; i < ${count}; i++) {
+      await store.audit.append({ organisationId: 'org-a', actor: 'system', action: 'test.child', outcome: 'ok', details: { i } });
+    }
+    await store.close();
+  `;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--conditions=development', '--input-type=module', '-e', script], {
+      cwd: packageDir,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`appender exited with ${code}`))));
+  });
+}

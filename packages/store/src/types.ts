@@ -1,0 +1,376 @@
+/**
+ * The store's contract: what the engine, the worker, the API and the CLI may ask of it. The
+ * store is the truth (Redis is only the transport), so every state change a job makes goes
+ * through here, together with the audit entry that records it, in one transaction.
+ *
+ * Times are JavaScript Dates in and out (kept as ISO 8601 UTC text with milliseconds in both
+ * SQLite and PostgreSQL, which sorts correctly and reads plainly in an audit export).
+ */
+import type { Network } from '@sunset/core';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+// --- organisations and plans -------------------------------------------------------------------
+
+export interface Organisation {
+  id: string;
+  name: string;
+  createdAt: Date;
+}
+
+export interface AppliedPlan {
+  organisationId: string;
+  /** 1, 2, 3… per organisation. */
+  version: number;
+  /** sha256 of the YAML, hex. */
+  hash: string;
+  yaml: string;
+  /** The file name it came from, for messages ("ville-de-tours.yaml"). */
+  sourceName: string;
+  appliedAt: Date;
+  appliedBy: string;
+  /** The diff the apply produced, as the engine returned it (JSON). */
+  diff: unknown;
+}
+
+// --- images --------------------------------------------------------------------------------------
+
+/** Image bytes kept by content hash, so the worker never depends on the plan's files. */
+export interface Blob {
+  sha256: string;
+  mediaType: string;
+  data: Uint8Array;
+}
+
+// --- posts and deliveries (the outbox) -----------------------------------------------------------
+
+/** plan: from an applied plan; ordinary: POST /v1/posts; crisis: POST /v1/crisis. */
+export type PostSource = 'plan' | 'ordinary' | 'crisis';
+
+export interface Post {
+  organisationId: string;
+  /** Plan posts: the plan's post id; API posts: a generated id. Unique per organisation. */
+  id: string;
+  source: PostSource;
+  /** The post this one follows up (crisis Update/Cancel), whose remote posts it replies to. */
+  replyToPostId?: string;
+  /** Free-form description of what was asked (texts, variants, CAP fields…), JSON. */
+  content: unknown;
+  createdAt: Date;
+  createdBy: string;
+}
+
+/**
+ * queued: waiting for its time or for a worker. sending: a worker holds it (a crash leaves it
+ * so; the next attempt treats it as "maybe sent"). published: every part landed. failed: a
+ * permanent error or attempts exhausted. needs-attention: a person must act (checklist).
+ * skipped: the policy refused it (X after the sunset). cancelled: removed from the plan.
+ */
+export type DeliveryStatus =
+  'queued' | 'sending' | 'published' | 'failed' | 'needs-attention' | 'skipped' | 'cancelled';
+
+export const FINAL_STATUSES: readonly DeliveryStatus[] = [
+  'published',
+  'failed',
+  'needs-attention',
+  'skipped',
+  'cancelled',
+];
+
+/** post: text (one part, or a thread); profile: the dormant profile; policy: the X switch at sunset. */
+export type DeliveryKind = 'post' | 'profile' | 'policy';
+
+export interface DeliveryImage {
+  sha256: string;
+  mediaType: string;
+  alt: string;
+}
+
+export interface DeliveryPart {
+  /** 1-based. */
+  part: number;
+  text: string;
+  images: DeliveryImage[];
+  language: string;
+  /** Set once this part has landed; a retry resumes after the last published part. */
+  remoteId?: string;
+  url?: string;
+  /** The connector's RemoteRef as JSON (Bluesky needs CIDs to reply). */
+  remoteRef?: unknown;
+  publishedAt?: Date;
+  /**
+   * The last attempt at this part ended without knowing whether it landed (X: timeout or
+   * reset after sending); the next attempt must reconcile before posting again.
+   */
+  outcomeUnknown: boolean;
+}
+
+export interface Delivery {
+  /**
+   * Unique in the deployment and safe as a BullMQ job id (no ":"):
+   * `<org>.<actionKey>` for plan actions, `<org>.<postId>.<network>` for API posts.
+   */
+  id: string;
+  organisationId: string;
+  /** The plan's action key without its part: `post.<postId>.<network>`, `profile.<network>`, `policy.x`. */
+  actionKey: string;
+  postId?: string;
+  kind: DeliveryKind;
+  source: PostSource;
+  network: Network;
+  /** The applied plan version that last wrote it (plan deliveries). */
+  planVersion?: number;
+  dueAt: Date;
+  /** BullMQ priority: lower runs first (crisis 1, ordinary 5, plan 10). */
+  priority: number;
+  /** sha256 over the parts' content hashes (or the payload's), not the time. */
+  contentHash: string;
+  /** profile: the compiled profile spec; policy: { mode, checklist }. JSON. */
+  payload?: unknown;
+  parts: DeliveryPart[];
+  status: DeliveryStatus;
+  attempts: number;
+  lastError?: string;
+  /** What a person must do when status is needs-attention. */
+  checklist?: string[];
+  /** The job that currently carries it; a job whose id differs is stale and does nothing. */
+  jobId: string;
+  /** Remote id and URL of the first part, once published. */
+  remoteId?: string;
+  url?: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface NewDelivery {
+  id: string;
+  organisationId: string;
+  actionKey: string;
+  postId?: string;
+  kind: DeliveryKind;
+  source: PostSource;
+  network: Network;
+  planVersion?: number;
+  dueAt: Date;
+  priority: number;
+  contentHash: string;
+  payload?: unknown;
+  parts: Omit<DeliveryPart, 'remoteId' | 'url' | 'remoteRef' | 'publishedAt' | 'outcomeUnknown'>[];
+  jobId: string;
+}
+
+export interface DeliveryFilter {
+  organisationId?: string;
+  postId?: string;
+  network?: Network;
+  source?: PostSource;
+  status?: DeliveryStatus | DeliveryStatus[];
+  /** Only deliveries due at or before this instant. */
+  dueBefore?: Date;
+  limit?: number;
+}
+
+// --- profile snapshots ---------------------------------------------------------------------------
+
+export interface ProfileSnapshot {
+  id: number;
+  organisationId: string;
+  network: Network;
+  /** The delivery that took it (the dormant-profile step), if any. */
+  deliveryId?: string;
+  /** The connector's Profile as JSON, images replaced by blob hashes. */
+  profile: unknown;
+  takenAt: Date;
+}
+
+// --- API tokens ----------------------------------------------------------------------------------
+
+export type TokenRole = 'admin' | 'planner' | 'editor' | 'crisis' | 'auditor';
+
+export interface ApiToken {
+  id: string;
+  organisationId: string;
+  name: string;
+  role: TokenRole;
+  /** sha256 of the token, hex; the token itself is never stored. */
+  hash: string;
+  createdAt: Date;
+  createdBy: string;
+  lastUsedAt?: Date;
+  revokedAt?: Date;
+}
+
+// --- the audit log -------------------------------------------------------------------------------
+
+export type AuditOutcome = 'ok' | 'error' | 'skipped' | 'refused';
+
+/** What a caller gives; the store adds seq, time and the hashes. */
+export interface AuditInput {
+  organisationId?: string;
+  /** `token:<name>`, `system`, `cli:<user>`. */
+  actor: string;
+  /** Dotted verb: plan.applied, delivery.published, delivery.failed, delivery.skipped, profile.snapshot… */
+  action: string;
+  network?: Network;
+  postId?: string;
+  deliveryId?: string;
+  remoteId?: string;
+  before?: unknown;
+  after?: unknown;
+  requestId?: string;
+  jobId?: string;
+  outcome: AuditOutcome;
+  error?: string;
+  /** Anything else worth keeping (diff, checklist, reason), JSON. */
+  details?: unknown;
+}
+
+export interface AuditEntry extends AuditInput {
+  /** 1, 2, 3… over the whole deployment, without gaps. */
+  seq: number;
+  at: Date;
+  /** Hash of the previous entry (64 zeros before the first). */
+  prevHash: string;
+  /** sha256(prevHash + "\n" + canonical JSON of the entry without its hashes), hex. */
+  hash: string;
+}
+
+export interface AuditFilter {
+  organisationId?: string;
+  from?: Date;
+  to?: Date;
+  actor?: string;
+  action?: string;
+  network?: Network;
+  postId?: string;
+  /** Entries with seq greater than this (cursor pagination). */
+  afterSeq?: number;
+  limit?: number;
+}
+
+export interface AuditVerifyResult {
+  ok: boolean;
+  /** Entries checked. */
+  checked: number;
+  /** The first entry that does not match, and why. */
+  firstBad?: { seq: number; reason: string };
+}
+
+// --- repositories --------------------------------------------------------------------------------
+
+export interface Repositories {
+  organisations: {
+    ensure(org: { id: string; name: string }): Promise<Organisation>;
+    get(id: string): Promise<Organisation | undefined>;
+    list(): Promise<Organisation[]>;
+    /** Inside a transaction: holds the organisation until commit, so two plan applies never interleave. */
+    lock(id: string): Promise<void>;
+  };
+  plans: {
+    latest(organisationId: string): Promise<AppliedPlan | undefined>;
+    insert(plan: Omit<AppliedPlan, 'version' | 'appliedAt'>): Promise<AppliedPlan>;
+    list(organisationId: string): Promise<AppliedPlan[]>;
+    /** Stores the diff once the engine has computed it against the new version. */
+    setDiff(organisationId: string, version: number, diff: unknown): Promise<void>;
+  };
+  blobs: {
+    /** Keeps the bytes once per hash; a second put of the same hash does nothing. */
+    put(blob: Blob): Promise<void>;
+    get(sha256: string): Promise<Blob | undefined>;
+  };
+  posts: {
+    insert(post: Omit<Post, 'createdAt'>): Promise<Post>;
+    get(organisationId: string, id: string): Promise<Post | undefined>;
+  };
+  deliveries: {
+    insert(delivery: NewDelivery): Promise<Delivery>;
+    get(id: string): Promise<Delivery | undefined>;
+    list(filter: DeliveryFilter): Promise<Delivery[]>;
+    /**
+     * Takes the delivery for a job: only when its status is queued or sending and `jobId`
+     * matches; sets sending and counts the attempt. Undefined when the job is stale or the
+     * delivery is already final (the job then does nothing).
+     */
+    claim(id: string, jobId: string): Promise<Delivery | undefined>;
+    /** Records one landed part (and the delivery's remote id/URL when it is part 1). */
+    partPublished(
+      id: string,
+      part: number,
+      ref: { remoteId: string; url: string; remoteRef?: unknown },
+    ): Promise<void>;
+    /** Marks a part as "outcome unknown" (or clears the mark). */
+    partOutcomeUnknown(id: string, part: number, unknown: boolean): Promise<void>;
+    /** Sets a final status (published, failed, needs-attention, skipped, cancelled). */
+    finish(
+      id: string,
+      status: DeliveryStatus,
+      details?: { lastError?: string; checklist?: string[] },
+    ): Promise<Delivery>;
+    /** Back to queued after a retryable error, keeping its job. */
+    retryLater(id: string, lastError: string): Promise<void>;
+    /**
+     * Replaces a not-yet-final delivery's time, priority, content and parts (plan re-apply),
+     * and gives it a new job id. Parts already published are kept as they are.
+     */
+    replace(
+      id: string,
+      change: Pick<
+        NewDelivery,
+        'dueAt' | 'priority' | 'contentHash' | 'payload' | 'parts' | 'jobId' | 'planVersion'
+      >,
+    ): Promise<Delivery>;
+    /** Gives a queued delivery a new job id (the reconciler, or a manual retry of a failed one). */
+    setJob(id: string, jobId: string, status?: 'queued'): Promise<void>;
+  };
+  profiles: {
+    saveSnapshot(snapshot: Omit<ProfileSnapshot, 'id' | 'takenAt'>): Promise<ProfileSnapshot>;
+    latestSnapshot(organisationId: string, network: Network): Promise<ProfileSnapshot | undefined>;
+    /** The snapshot a given dormant-profile delivery took, so a retry never snapshots its own change. */
+    snapshotOfDelivery(deliveryId: string): Promise<ProfileSnapshot | undefined>;
+  };
+  tokens: {
+    create(token: Omit<ApiToken, 'createdAt' | 'lastUsedAt' | 'revokedAt'>): Promise<ApiToken>;
+    findByHash(hash: string): Promise<ApiToken | undefined>;
+    list(organisationId: string): Promise<ApiToken[]>;
+    revoke(organisationId: string, idOrName: string): Promise<ApiToken | undefined>;
+    touch(id: string): Promise<void>;
+  };
+  /** Key-value state (Bluesky sessions), per organisation. */
+  kv: {
+    get(organisationId: string, key: string): Promise<string | undefined>;
+    set(organisationId: string, key: string, value: string): Promise<void>;
+    delete(organisationId: string, key: string): Promise<void>;
+  };
+  audit: {
+    /** Appends one entry to the chain; inside a transaction it commits or rolls back with it. */
+    append(entry: AuditInput): Promise<AuditEntry>;
+    list(filter: AuditFilter): Promise<AuditEntry[]>;
+    head(): Promise<{ seq: number; hash: string }>;
+  };
+}
+
+export interface Store extends Repositories {
+  readonly dialect: Dialect;
+  /** Runs `fn` in one transaction: every change and audit entry inside commits together or not at all. */
+  transaction<T>(fn: (tx: Repositories) => Promise<T>): Promise<T>;
+  /** Recomputes the whole chain, in batches; `onProgress` gets the count checked so far. */
+  verifyAudit(options?: {
+    onProgress?: (checked: number) => void;
+    batchSize?: number;
+  }): Promise<AuditVerifyResult>;
+  /** True when the database answers (for /readyz). */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface OpenStoreOptions {
+  /**
+   * `postgres://…` or `postgresql://…` for PostgreSQL; otherwise a SQLite file path (or
+   * `sqlite:<path>`, or `:memory:`). Default for services: `./data/sunset.db`.
+   */
+  url: string;
+  /** Run pending migrations on open (default true). */
+  migrate?: boolean;
+  /** PostgreSQL: a schema to use instead of public (tests give each run its own). */
+  schema?: string;
+}
