@@ -1,4 +1,5 @@
 import { Command, CommanderError } from '@commander-js/extra-typings';
+import { assetsCommand } from './commands/assets.ts';
 import { networksCommand } from './commands/networks.ts';
 import { planCommand } from './commands/plan.ts';
 import { CliExit } from './exit.ts';
@@ -15,6 +16,7 @@ export function buildProgram(io: Io): Command {
     .version(VERSION, '-V, --version');
   program.addCommand(planCommand(io));
   program.addCommand(networksCommand(io));
+  program.addCommand(assetsCommand(io));
   // Commands added with addCommand do not inherit these settings: apply them to every level,
   // so that no command calls process.exit and all output goes through `io`.
   const configure = (cmd: Command<unknown[], Record<string, unknown>, Record<string, unknown>>): void => {

@@ -20,7 +20,7 @@ const nowOption = () =>
     'check as if it were this instant (ISO 8601), e.g. to see which times will be past',
   ).argParser(parseNow);
 
-function displayName(file: string): string {
+export function displayName(file: string): string {
   const rel = path.relative(process.cwd(), path.resolve(file));
   return rel.startsWith('..') ? file : rel;
 }

@@ -1,4 +1,5 @@
 /** The human and JSON forms of `sunset plan preview`. */
+import { PROFILE_IMAGE_SIZES, type ProfileImageSlot } from '@sunset/assets';
 import { NETWORK_LABELS, type Network } from '@sunset/core';
 import {
   formatLocal,
@@ -39,6 +40,13 @@ function imageSpecWords(spec: CompiledImageSpec): string {
         spec.caption ? ` with caption "${spec.caption}"` : ''
       }${spec.colour ? `, colour ${spec.colour}` : ''}`;
   }
+}
+
+/** The file `sunset assets render` writes for a generated image, and its size in pixels. */
+function generatedFile(network: Network, slot: ProfileImageSlot, spec: CompiledImageSpec): string {
+  if (spec.kind !== 'generate') return '';
+  const { width, height } = PROFILE_IMAGE_SIZES[network][slot];
+  return `  → ${network}-${slot}, ${width}×${height} px`;
 }
 
 /** Wraps `text` to `width`, keeping its own line breaks, each line behind `prefix`. */
@@ -163,8 +171,12 @@ function renderAction(io: Io, a: Action, width: number): void {
       if (p.url !== undefined) io.out(`    url       ${p.url}`);
       if (p.location !== undefined) io.out(`    location  ${p.location}`);
       for (const f of p.fields ?? []) io.out(`    field     ${f.name}: ${f.value}`);
-      io.out(`    banner    ${imageSpecWords(p.banner)}`);
-      io.out(`    avatar    ${imageSpecWords(p.avatar)}`);
+      io.out(
+        `    banner    ${imageSpecWords(p.banner)}${c.dim(generatedFile(a.network, 'banner', p.banner))}`,
+      );
+      io.out(
+        `    avatar    ${imageSpecWords(p.avatar)}${c.dim(generatedFile(a.network, 'avatar', p.avatar))}`,
+      );
       return;
     }
     case 'policy': {
