@@ -9,3 +9,4 @@ export {
 } from './logger.ts';
 export { resolveCredential, CredentialError, Secret } from './credentials.ts';
 export { canonicalJson } from './canonical-json.ts';
+export { ConfigError, EnvReader } from './config.ts';

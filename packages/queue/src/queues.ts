@@ -144,6 +144,23 @@ export class Queues {
     });
   }
 
+  /**
+   * The states of many jobs of one queue ('unknown' for a job Redis does not hold), looked up
+   * a batch at a time so that checking thousands of deliveries stays quick.
+   */
+  async jobStates(network: Network, jobIds: readonly string[]): Promise<Map<string, JobState | 'unknown'>> {
+    const queue = this.queue(network);
+    const out = new Map<string, JobState | 'unknown'>();
+    for (let i = 0; i < jobIds.length; i += 200) {
+      const batch = jobIds.slice(i, i + 200);
+      const states = await this.bounded(`read ${batch.length} job state(s)`, () =>
+        Promise.all(batch.map((id) => queue.getJobState(id))),
+      );
+      batch.forEach((id, j) => out.set(id, states[j] ?? 'unknown'));
+    }
+    return out;
+  }
+
   /** Jobs waiting, delayed, active or prioritised, per network. */
   async depths(): Promise<Record<Network, Record<string, number>>> {
     const out = {} as Record<Network, Record<string, number>>;

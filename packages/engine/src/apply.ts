@@ -1,0 +1,373 @@
+/**
+ * Applying a plan: compile it, compare with what the store holds for the organisation, and in
+ * one transaction add, replace or cancel deliveries and record the new version with its audit
+ * entry. Redis is told afterwards; if it is away, the store stays right and the worker's
+ * reconciler enqueues what is missing when it next runs.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { canonicalJson, type Network } from '@sunset/core';
+import { compile, type Action, type CompiledImageSpec, type Plan, type PostAction } from '@sunset/plan';
+import { jobIdFor, nextJobId, PRIORITY, type Queues } from '@sunset/queue';
+import type { Delivery, DeliveryKind, DeliveryStatus, NewDelivery, Repositories, Store } from '@sunset/store';
+
+export type DiffMark = '+' | '~' | '-' | '=' | '✓';
+
+export interface DiffEntry {
+  mark: DiffMark;
+  deliveryId: string;
+  actionKey: string;
+  kind: DeliveryKind;
+  network: Network;
+  postId?: string;
+  /** ISO 8601 UTC. */
+  dueAt: string;
+  parts: number;
+  /** The delivery's status in the store (for ✓ and =). */
+  status?: DeliveryStatus;
+  /** Why, where the mark alone does not say (✓ of a changed post, ~ of a failed one). */
+  reason?: string;
+}
+
+export type DiffCounts = Record<DiffMark, number>;
+
+export interface ApplyResult {
+  organisationId: string;
+  /** The version recorded, or undefined when nothing changed (or on a dry run). */
+  version?: number;
+  /** The YAML differs from the last applied version. */
+  planChanged: boolean;
+  dryRun: boolean;
+  diff: DiffEntry[];
+  counts: DiffCounts;
+  /** Set when the store was updated but Redis could not be told (the reconciler will). */
+  queueError?: string;
+}
+
+export interface ApplyOptions {
+  store: Store;
+  /** Without queues (or on a dry run) only the store changes; the worker's reconciler enqueues. */
+  queues?: Queues;
+  plan: Plan;
+  /** `cli:<user>`, `token:<name>`. */
+  actor: string;
+  requestId?: string;
+  dryRun?: boolean;
+}
+
+/** A delivery as the plan wants it, before it meets the store. */
+interface Wanted {
+  delivery: Omit<NewDelivery, 'jobId'>;
+  images: { sha256: string; file: string; mediaType: string }[];
+}
+
+const MARKS: DiffMark[] = ['+', '~', '-', '=', '✓'];
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** The plan's image specs without local paths: the worker reads bytes from the store's blobs. */
+function portableImage(spec: CompiledImageSpec): unknown {
+  return spec.kind === 'file' ? { kind: 'file', sha256: spec.sha256, mediaType: spec.mediaType } : spec;
+}
+
+/** Groups the compiled actions into deliveries: one per post per network, one per profile, one for the policy. */
+export function wantedDeliveries(plan: Plan): Wanted[] {
+  const compiled = compile(plan);
+  const org = compiled.organisationId;
+  const out: Wanted[] = [];
+  const posts = new Map<string, PostAction[]>();
+  for (const action of compiled.actions) {
+    if (action.kind === 'post') {
+      const key = `post.${action.postId}.${action.network}`;
+      const list = posts.get(key) ?? [];
+      list.push(action);
+      posts.set(key, list);
+    }
+  }
+  const seen = new Set<string>();
+  for (const action of compiled.actions) {
+    const base = (actionKey: string, kind: DeliveryKind, network: Network, a: Action) => ({
+      id: `${org}.${actionKey}`,
+      organisationId: org,
+      actionKey,
+      kind,
+      source: 'plan' as const,
+      network,
+      dueAt: a.at,
+      priority: PRIORITY.plan,
+    });
+    if (action.kind === 'post') {
+      const key = `post.${action.postId}.${action.network}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const parts = (posts.get(key) ?? []).sort((a, b) => a.part - b.part);
+      out.push({
+        delivery: {
+          ...base(key, 'post', action.network, action),
+          postId: action.postId,
+          contentHash: sha256(canonicalJson(parts.map((p) => p.contentHash))),
+          parts: parts.map((p) => ({
+            part: p.part,
+            text: p.text,
+            language: p.language,
+            images: p.images.map((im) => ({ sha256: im.sha256, mediaType: im.mediaType, alt: im.alt })),
+          })),
+        },
+        images: parts.flatMap((p) =>
+          p.images.map((im) => ({ sha256: im.sha256, file: im.file, mediaType: im.mediaType })),
+        ),
+      });
+    } else if (action.kind === 'profile') {
+      const files = [action.profile.banner, action.profile.avatar].flatMap((s) =>
+        s.kind === 'file' ? [{ sha256: s.sha256, file: s.file, mediaType: s.mediaType }] : [],
+      );
+      out.push({
+        delivery: {
+          ...base(action.id, 'profile', action.network, action),
+          contentHash: action.contentHash,
+          payload: {
+            profile: {
+              ...action.profile,
+              banner: portableImage(action.profile.banner),
+              avatar: portableImage(action.profile.avatar),
+            },
+          },
+          parts: [],
+        },
+        images: files,
+      });
+    } else {
+      out.push({
+        delivery: {
+          ...base(action.id, 'policy', action.network, action),
+          contentHash: action.contentHash,
+          payload: { mode: action.mode, checklist: action.checklist },
+          parts: [],
+        },
+        images: [],
+      });
+    }
+  }
+  return out;
+}
+
+function entry(
+  mark: DiffMark,
+  d: Pick<Delivery, 'id' | 'actionKey' | 'kind' | 'network' | 'postId' | 'dueAt'> & { parts: unknown[] },
+  extra: Partial<DiffEntry> = {},
+): DiffEntry {
+  return {
+    mark,
+    deliveryId: d.id,
+    actionKey: d.actionKey,
+    kind: d.kind,
+    network: d.network,
+    ...(d.postId !== undefined ? { postId: d.postId } : {}),
+    dueAt: d.dueAt.toISOString(),
+    parts: d.parts.length,
+    ...extra,
+  };
+}
+
+interface Plan2Store {
+  diff: DiffEntry[];
+  add: Wanted[];
+  /** Existing rows to bring back or replace, with the wanted content. */
+  replace: { current: Delivery; wanted: Wanted }[];
+  cancel: Delivery[];
+}
+
+/** Compares what the plan wants with what the store has; pure. */
+export function planDiff(wanted: Wanted[], existing: Delivery[]): Plan2Store {
+  const byId = new Map(existing.map((d) => [d.id, d]));
+  const result: Plan2Store = { diff: [], add: [], replace: [], cancel: [] };
+  const wantedIds = new Set<string>();
+  for (const w of wanted) {
+    const d = w.delivery;
+    wantedIds.add(d.id);
+    const current = byId.get(d.id);
+    const same =
+      current !== undefined &&
+      current.contentHash === d.contentHash &&
+      current.dueAt.getTime() === d.dueAt.getTime();
+    if (!current) {
+      result.add.push(w);
+      result.diff.push(entry('+', { ...d, postId: d.postId }));
+    } else if (current.status === 'cancelled') {
+      result.replace.push({ current, wanted: w });
+      result.diff.push(entry('+', { ...d }, { reason: 'back in the plan' }));
+    } else if (current.status === 'queued' || current.status === 'sending') {
+      if (same) {
+        result.diff.push(entry('=', current, { status: current.status }));
+      } else {
+        result.replace.push({ current, wanted: w });
+        const what = current.contentHash !== d.contentHash ? 'content' : 'time';
+        result.diff.push(entry('~', { ...d }, { reason: `${what} changed`, status: current.status }));
+      }
+    } else if (current.status === 'failed' && !same) {
+      result.replace.push({ current, wanted: w });
+      result.diff.push(
+        entry('~', { ...d }, { reason: 'failed before; changed, so it is tried again', status: 'failed' }),
+      );
+    } else {
+      result.diff.push(
+        entry('✓', current, {
+          status: current.status,
+          ...(same ? {} : { reason: `already ${current.status}: the change is not sent again` }),
+        }),
+      );
+    }
+  }
+  for (const d of existing) {
+    if (wantedIds.has(d.id) || d.status === 'cancelled') continue;
+    if (d.status === 'queued' || d.status === 'sending') {
+      result.cancel.push(d);
+      result.diff.push(entry('-', d, { status: d.status }));
+    } else {
+      result.diff.push(entry('✓', d, { status: d.status, reason: 'no longer in the plan; already done' }));
+    }
+  }
+  result.diff.sort((a, b) =>
+    a.dueAt < b.dueAt ? -1 : a.dueAt > b.dueAt ? 1 : a.deliveryId < b.deliveryId ? -1 : 1,
+  );
+  return result;
+}
+
+export function countMarks(diff: readonly DiffEntry[]): DiffCounts {
+  const counts = Object.fromEntries(MARKS.map((m) => [m, 0])) as DiffCounts;
+  for (const e of diff) counts[e.mark] += 1;
+  return counts;
+}
+
+export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
+  const { store, plan, actor } = options;
+  const doc = plan.document;
+  const org = doc.organisation.id;
+  const dryRun = options.dryRun ?? false;
+  const wanted = wantedDeliveries(plan);
+
+  // Image bytes are read before the transaction: the store keeps them so the worker never
+  // depends on the plan's folder.
+  const imageFiles = new Map<string, { file: string; mediaType: string }>();
+  for (const w of wanted) for (const im of w.images) imageFiles.set(im.sha256, im);
+
+  if (dryRun) {
+    const existing = await store.deliveries.list({ organisationId: org, source: 'plan' });
+    const { diff } = planDiff(wanted, existing);
+    const latest = await store.plans.latest(org);
+    return {
+      organisationId: org,
+      planChanged: latest?.hash !== plan.sourceHash,
+      dryRun,
+      diff,
+      counts: countMarks(diff),
+    };
+  }
+  const blobs = [...imageFiles.entries()].map(([sha, im]) => ({
+    sha256: sha,
+    mediaType: im.mediaType,
+    data: new Uint8Array(readFileSync(im.file)),
+  }));
+
+  const toEnqueue: Delivery[] = [];
+  const toRemove: { network: Network; jobId: string }[] = [];
+  const result = await store.transaction(async (tx: Repositories) => {
+    await tx.organisations.ensure({ id: org, name: doc.organisation.name });
+    await tx.organisations.lock(org);
+    for (const b of blobs) await tx.blobs.put(b);
+    const existing = await tx.deliveries.list({ organisationId: org, source: 'plan' });
+    const latest = await tx.plans.latest(org);
+    const change = planDiff(wanted, existing);
+    const counts = countMarks(change.diff);
+    const planChanged = latest?.hash !== plan.sourceHash;
+    const deliveriesChanged = counts['+'] + counts['~'] + counts['-'] > 0;
+    if (!planChanged && !deliveriesChanged) {
+      await tx.audit.append({
+        organisationId: org,
+        actor,
+        action: 'plan.reapplied',
+        outcome: 'ok',
+        ...(options.requestId ? { requestId: options.requestId } : {}),
+        details: { version: latest?.version, hash: plan.sourceHash, counts },
+      });
+      return { organisationId: org, planChanged, dryRun, diff: change.diff, counts } satisfies ApplyResult;
+    }
+    const applied = await tx.plans.insert({
+      organisationId: org,
+      hash: plan.sourceHash,
+      yaml: plan.source,
+      sourceName: plan.file,
+      appliedBy: actor,
+      diff: change.diff,
+    });
+    for (const w of change.add) {
+      const d = await tx.deliveries.insert({
+        ...w.delivery,
+        planVersion: applied.version,
+        jobId: jobIdFor(w.delivery.id),
+      });
+      toEnqueue.push(d);
+    }
+    for (const { current, wanted: w } of change.replace) {
+      const d = await tx.deliveries.replace(current.id, {
+        dueAt: w.delivery.dueAt,
+        priority: w.delivery.priority,
+        contentHash: w.delivery.contentHash,
+        payload: w.delivery.payload,
+        parts: w.delivery.parts,
+        jobId: nextJobId(current.jobId),
+        planVersion: applied.version,
+      });
+      if (current.status === 'failed') await tx.deliveries.setJob(d.id, d.jobId, 'queued');
+      toEnqueue.push({ ...d, status: 'queued' });
+      toRemove.push({ network: current.network, jobId: current.jobId });
+    }
+    for (const d of change.cancel) {
+      await tx.deliveries.finish(d.id, 'cancelled');
+      toRemove.push({ network: d.network, jobId: d.jobId });
+    }
+    await tx.audit.append({
+      organisationId: org,
+      actor,
+      action: 'plan.applied',
+      outcome: 'ok',
+      ...(options.requestId ? { requestId: options.requestId } : {}),
+      ...(latest ? { before: { version: latest.version, hash: latest.hash } } : {}),
+      after: { version: applied.version, hash: plan.sourceHash },
+      details: {
+        source: plan.file,
+        counts,
+        changes: change.diff
+          .filter((e) => e.mark !== '=')
+          .map((e) => ({
+            mark: e.mark,
+            delivery: e.deliveryId,
+            dueAt: e.dueAt,
+            ...(e.reason ? { reason: e.reason } : {}),
+          })),
+      },
+    });
+    return {
+      organisationId: org,
+      version: applied.version,
+      planChanged,
+      dryRun,
+      diff: change.diff,
+      counts,
+    } satisfies ApplyResult;
+  });
+
+  if (options.queues && (toEnqueue.length > 0 || toRemove.length > 0)) {
+    try {
+      for (const r of toRemove) await options.queues.remove(r.network, r.jobId);
+      await options.queues.enqueueMany(toEnqueue);
+    } catch (err) {
+      return { ...result, queueError: (err as Error).message };
+    }
+  } else if (!options.queues && toEnqueue.length > 0) {
+    return { ...result, queueError: 'no queue connection: the worker will enqueue the jobs when it starts' };
+  }
+  return result;
+}

@@ -1,0 +1,92 @@
+/**
+ * Connectors per organisation and network, built from the applied plan's network settings and
+ * the worker's environment (where credential references are resolved), kept until the plan
+ * changes, closed on shutdown. Bluesky sessions live in the store, so a restart resumes them.
+ */
+import { SunsetError, type Logger, type Network } from '@sunset/core';
+import {
+  connectorConfigsFromPlan,
+  createConnector,
+  type Connector,
+  type SessionStore,
+} from '@sunset/networks';
+import type { Store } from '@sunset/store';
+import type { OrgSettings } from './org-settings.ts';
+
+/** The plan or the environment does not let the worker reach a network: a person must fix it. */
+export class ConfigurationError extends SunsetError {
+  constructor(message: string) {
+    super('engine.configuration', message);
+  }
+}
+
+export interface ConnectorOptions {
+  store: Store;
+  env: Readonly<Record<string, string | undefined>>;
+  logger: Logger;
+  /** Extra CA (PEM) for X (a sandbox's self-signed certificate). */
+  xCa?: string;
+  timeoutMs?: number;
+}
+
+export function kvSessionStore(store: Store, organisationId: string): SessionStore {
+  return {
+    load: (key) => store.kv.get(organisationId, `session.${key}`),
+    save: (key, value) => store.kv.set(organisationId, `session.${key}`, value),
+    remove: (key) => store.kv.delete(organisationId, `session.${key}`),
+  };
+}
+
+export class ConnectorRegistry {
+  private readonly connectors = new Map<string, Promise<Connector>>();
+  private readonly options: ConnectorOptions;
+  constructor(options: ConnectorOptions) {
+    this.options = options;
+  }
+
+  get(settings: OrgSettings, network: Network): Promise<Connector> {
+    const key = `${settings.organisationId}@${settings.version}/${network}`;
+    let c = this.connectors.get(key);
+    if (!c) {
+      c = this.build(settings, network);
+      this.connectors.set(key, c);
+      c.catch(() => this.connectors.delete(key));
+      // Connectors of older plan versions of this organisation are no longer needed.
+      for (const [k, old] of this.connectors) {
+        if (k.startsWith(`${settings.organisationId}@`) && k.endsWith(`/${network}`) && k !== key) {
+          this.connectors.delete(k);
+          void old.then((x) => x.close()).catch(() => undefined);
+        }
+      }
+    }
+    return c;
+  }
+
+  private build(settings: OrgSettings, network: Network): Promise<Connector> {
+    const { configs, problems } = connectorConfigsFromPlan(settings.document.networks, {
+      env: this.options.env,
+      logger: this.options.logger.child({ network, organisationId: settings.organisationId }),
+      sessionStore: kvSessionStore(this.options.store, settings.organisationId),
+      only: [network],
+      ...(this.options.xCa ? { xCa: this.options.xCa } : {}),
+      ...(this.options.timeoutMs ? { timeoutMs: this.options.timeoutMs } : {}),
+    });
+    const config = configs[0];
+    if (!config) {
+      return Promise.reject(
+        new ConfigurationError(
+          problems.length > 0
+            ? `cannot post to ${network} for ${settings.organisationId}: ${problems.join('; ')}`
+            : `the plan of ${settings.organisationId} does not configure ${network}`,
+        ),
+      );
+    }
+    return Promise.resolve(createConnector(config));
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.connectors.values()];
+    this.connectors.clear();
+    await Promise.all(all.map((c) => c.then((x) => x.close()).catch(() => undefined)));
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * What every job step shares: the context the worker builds once, what it knows of the job,
+ * and the one way a delivery reaches a final status (with its audit entry, in one transaction).
+ */
+import type { Logger, Network } from '@sunset/core';
+import type { Delivery, Store } from '@sunset/store';
+import type { ConnectorRegistry } from './connectors.ts';
+import type { OrgSettingsCache } from './org-settings.ts';
+
+export type ImageSlot = 'banner' | 'avatar';
+
+/** What packages/assets renders; injected so the engine runs (and is tested) with the real one. */
+export type ImageRenderer = (request: {
+  network: Network;
+  slot: ImageSlot;
+  spec: { generator: 'flat-ecg' | 'flat-ecg-avatar'; caption?: string; colour?: string };
+  organisationName: string;
+  whereToFind?: string;
+  current?: { data: Uint8Array; mediaType: string };
+}) => Promise<{ data: Uint8Array; mediaType: string }>;
+
+export interface ProcessContext {
+  store: Store;
+  settings: OrgSettingsCache;
+  connectors: ConnectorRegistry;
+  logger: Logger;
+  /** Renders `{ generate: … }` profile images (packages/assets). */
+  renderImage?: ImageRenderer;
+  /** Where files for people (needs-attention checklists) are written. */
+  dataDir: string;
+  /**
+   * Called just before each request that posts or changes a profile: throws a RateLimitedError
+   * while the network's window is closed, so that a job already running when a 429 came back
+   * waits for the reset like the queued ones instead of knocking again.
+   */
+  gate?: (network: Network) => void;
+}
+
+export interface JobInfo {
+  id: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+}
+
+export type ProcessResult =
+  | { status: 'stale' }
+  | { status: 'published' | 'skipped' | 'needs-attention' | 'failed'; delivery: Delivery };
+
+export async function finishWithAudit(
+  store: Store,
+  delivery: Delivery,
+  status: 'published' | 'skipped' | 'needs-attention' | 'failed',
+  job: JobInfo,
+  details: { reason?: string; checklist?: string[]; error?: string; extra?: unknown } = {},
+): Promise<Delivery> {
+  return store.transaction(async (tx) => {
+    const done = await tx.deliveries.finish(delivery.id, status, {
+      ...(details.error !== undefined ? { lastError: details.error } : {}),
+      ...(details.reason !== undefined && details.error === undefined ? { lastError: details.reason } : {}),
+      ...(details.checklist ? { checklist: details.checklist } : {}),
+    });
+    await tx.audit.append({
+      organisationId: delivery.organisationId,
+      actor: 'system',
+      action: `delivery.${status}`,
+      network: delivery.network,
+      deliveryId: delivery.id,
+      ...(delivery.postId ? { postId: delivery.postId } : {}),
+      ...(done.remoteId ? { remoteId: done.remoteId } : {}),
+      jobId: job.id,
+      outcome: status === 'published' ? 'ok' : status === 'skipped' ? 'skipped' : 'error',
+      ...(details.error ? { error: details.error } : {}),
+      details: {
+        attempt: job.attempt,
+        ...(details.reason ? { reason: details.reason } : {}),
+        ...(details.checklist ? { checklist: details.checklist } : {}),
+        ...(status === 'published'
+          ? { parts: done.parts.map((p) => ({ part: p.part, remoteId: p.remoteId, url: p.url })) }
+          : {}),
+        ...(details.extra !== undefined ? { more: details.extra } : {}),
+      },
+    });
+    return done;
+  });
+}

@@ -1,0 +1,54 @@
+/**
+ * What the worker needs to know of an organisation's applied plan: its networks (credential
+ * references only), the sunset and what X takes after it. Read from the YAML the store keeps,
+ * so the worker never depends on the plan's file.
+ */
+import { parse } from 'yaml';
+import { SunsetError } from '@sunset/core';
+import type { PlanDocument } from '@sunset/plan';
+import { sunsetOf } from '@sunset/plan';
+import type { Store } from '@sunset/store';
+
+export interface OrgSettings {
+  organisationId: string;
+  organisationName: string;
+  version: number;
+  sunset: Date;
+  xAfter: PlanDocument['sunset']['x_after'];
+  document: PlanDocument;
+}
+
+export class NoPlanError extends SunsetError {
+  constructor(organisationId: string) {
+    super('engine.no-plan', `organisation "${organisationId}" has no applied plan`);
+  }
+}
+
+/** Caches the parsed plan per organisation and version. */
+export class OrgSettingsCache {
+  private readonly cache = new Map<string, OrgSettings>();
+  private readonly store: Store;
+  constructor(store: Store) {
+    this.store = store;
+  }
+
+  async get(organisationId: string): Promise<OrgSettings> {
+    const latest = await this.store.plans.latest(organisationId);
+    if (!latest) throw new NoPlanError(organisationId);
+    const key = `${organisationId}@${latest.version}`;
+    let settings = this.cache.get(key);
+    if (!settings) {
+      const document = parse(latest.yaml) as PlanDocument;
+      settings = {
+        organisationId,
+        organisationName: document.organisation.name,
+        version: latest.version,
+        sunset: sunsetOf(document),
+        xAfter: document.sunset.x_after,
+        document,
+      };
+      this.cache.set(key, settings);
+    }
+    return settings;
+  }
+}

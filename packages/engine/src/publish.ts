@@ -1,0 +1,212 @@
+/**
+ * Sending one delivery. The store says what is left to do: parts already published are
+ * skipped, so a retry (or a restart after a crash) resumes a thread after its last landed part.
+ * Before each part is posted it is marked "outcome unknown"; the mark is cleared when the
+ * result is recorded. A mark found at the start of an attempt means the previous attempt died
+ * mid-post: Bluesky and Mastodon are asked again with the same idempotency key (they return the
+ * existing post), X is searched for the text before anything is posted again.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from '@sunset/core';
+import {
+  DuplicateError,
+  ForbiddenError,
+  type Connector,
+  type PostImage,
+  type RemoteRef,
+} from '@sunset/networks';
+import type { DeliverJobData } from '@sunset/queue';
+import type { Delivery, DeliveryPart, Store } from '@sunset/store';
+import type { OrgSettings } from './org-settings.ts';
+import { policyRefusal } from './policy.ts';
+import { applyDormantProfile } from './profile.ts';
+import { finishWithAudit, type JobInfo, type ProcessContext, type ProcessResult } from './job.ts';
+
+/** Mastodon's Idempotency-Key and Bluesky's record key come from this: stable per part, ≤ 64 characters. */
+export function idempotencyKey(deliveryId: string, part: number): string {
+  const key = `${deliveryId}.${part}`;
+  if (key.length <= 64 && /^[A-Za-z0-9._-]+$/.test(key)) return key;
+  return `k${createHash('sha256').update(deliveryId).digest('hex').slice(0, 40)}.${part}`;
+}
+
+async function loadImages(store: Store, part: DeliveryPart): Promise<PostImage[]> {
+  const images: PostImage[] = [];
+  for (const im of part.images) {
+    const blob = await store.blobs.get(im.sha256);
+    if (!blob) throw new Error(`image ${im.sha256.slice(0, 12)}… is missing from the store`);
+    images.push({ data: blob.data, mediaType: im.mediaType, alt: im.alt });
+  }
+  return images;
+}
+
+/** The post a crisis follow-up answers: the last landed part of the original on this network. */
+async function replyTargetOf(store: Store, delivery: Delivery): Promise<RemoteRef | undefined> {
+  if (!delivery.postId) return undefined;
+  const post = await store.posts.get(delivery.organisationId, delivery.postId);
+  if (!post?.replyToPostId) return undefined;
+  const originals = await store.deliveries.list({
+    organisationId: delivery.organisationId,
+    postId: post.replyToPostId,
+    network: delivery.network,
+  });
+  const landed = originals.flatMap((d) => d.parts).filter((p) => p.remoteRef !== undefined);
+  const last = landed[landed.length - 1];
+  return last ? (last.remoteRef as RemoteRef) : undefined;
+}
+
+async function publishParts(
+  ctx: ProcessContext,
+  delivery: Delivery,
+  connector: Connector,
+  job: JobInfo,
+  log: Logger,
+): Promise<ProcessResult> {
+  const { store } = ctx;
+  let previous: RemoteRef | undefined = await replyTargetOf(store, delivery);
+  for (const part of delivery.parts) {
+    if (part.remoteId !== undefined) {
+      previous = (part.remoteRef as RemoteRef | undefined) ?? {
+        remoteId: part.remoteId,
+        url: part.url ?? '',
+      };
+      continue;
+    }
+    if (part.outcomeUnknown && delivery.network === 'x') {
+      const found = await reconcileX(connector, delivery, part, log);
+      if (found === 'unknowable') {
+        return {
+          status: 'needs-attention',
+          delivery: await finishWithAudit(store, delivery, 'needs-attention', job, {
+            reason:
+              'an earlier attempt may have posted this on X, and X does not let this account read its posts',
+            checklist: [
+              `Open the X account and look for this post (part ${part.part} of ${delivery.parts.length}): "${part.text}"`,
+              'If it is there, nothing more is needed; if not, post it by hand or apply the plan again with a new post id.',
+            ],
+          }),
+        };
+      }
+      if (found) {
+        await store.deliveries.partPublished(delivery.id, part.part, { ...found, remoteRef: found });
+        previous = found;
+        continue;
+      }
+    }
+    await store.deliveries.partOutcomeUnknown(delivery.id, part.part, true);
+    const images = await loadImages(store, part);
+    let published: RemoteRef;
+    // Checked at the last moment: the store writes above may have waited on a lock meanwhile.
+    ctx.gate?.(delivery.network);
+    try {
+      published = await connector.publish(
+        { text: part.text, ...(images.length ? { images } : {}), language: part.language },
+        {
+          idempotencyKey: idempotencyKey(delivery.id, part.part),
+          ...(previous ? { replyTo: previous } : {}),
+        },
+      );
+    } catch (err) {
+      // X refuses a repeated text: an attempt before this one landed. Find it instead.
+      if (err instanceof DuplicateError && delivery.network === 'x') {
+        const found = await reconcileX(connector, delivery, part, log);
+        if (found && found !== 'unknowable') {
+          published = found;
+        } else {
+          throw err;
+        }
+      } else {
+        throw err;
+      }
+    }
+    const ref: RemoteRef = {
+      remoteId: published.remoteId,
+      url: published.url,
+      ...(published.bluesky ? { bluesky: published.bluesky } : {}),
+    };
+    await store.deliveries.partPublished(delivery.id, part.part, {
+      remoteId: ref.remoteId,
+      url: ref.url,
+      remoteRef: ref,
+    });
+    log.info({ part: part.part, remoteId: ref.remoteId, url: ref.url }, 'part published');
+    previous = ref;
+  }
+  const fresh = await store.deliveries.get(delivery.id);
+  return { status: 'published', delivery: await finishWithAudit(store, fresh ?? delivery, 'published', job) };
+}
+
+/** X after an unknown outcome: the post if it landed, undefined if it did not, 'unknowable' if X will not say. */
+async function reconcileX(
+  connector: Connector,
+  delivery: Delivery,
+  part: DeliveryPart,
+  log: Logger,
+): Promise<RemoteRef | undefined | 'unknowable'> {
+  if (!connector.findRecent) return 'unknowable';
+  try {
+    const since = new Date(Math.min(delivery.dueAt.getTime(), delivery.updatedAt.getTime()) - 60 * 60_000);
+    const found = await connector.findRecent(part.text, { since });
+    log.info({ part: part.part, found: found?.remoteId }, 'X searched after an unknown outcome');
+    return found;
+  } catch (err) {
+    if (err instanceof ForbiddenError) return 'unknowable';
+    throw err;
+  }
+}
+
+/**
+ * Runs one deliver job. Network errors are thrown to the caller (the worker maps them to
+ * BullMQ); everything the store must remember is written before they are.
+ */
+export async function processDelivery(
+  ctx: ProcessContext,
+  data: DeliverJobData,
+  job: JobInfo,
+): Promise<ProcessResult> {
+  const { store } = ctx;
+  const delivery = await store.deliveries.claim(data.deliveryId, job.id);
+  if (!delivery) return { status: 'stale' };
+  const log = ctx.logger.child({
+    jobId: job.id,
+    deliveryId: delivery.id,
+    network: delivery.network,
+    organisationId: delivery.organisationId,
+    attempt: job.attempt,
+  });
+  let settings: OrgSettings;
+  try {
+    settings = await ctx.settings.get(delivery.organisationId);
+  } catch (err) {
+    return {
+      status: 'failed',
+      delivery: await finishWithAudit(store, delivery, 'failed', job, { error: (err as Error).message }),
+    };
+  }
+
+  if (delivery.kind === 'policy') {
+    const payload = delivery.payload as { mode: string; checklist: string[] };
+    log.info({ mode: payload.mode }, 'X policy switched at the sunset');
+    return {
+      status: 'needs-attention',
+      delivery: await finishWithAudit(store, delivery, 'needs-attention', job, {
+        reason: `the sunset has come: X is now ${payload.mode}; these steps are done by hand`,
+        checklist: payload.checklist,
+      }),
+    };
+  }
+
+  const refusal = policyRefusal(delivery, settings);
+  if (refusal) {
+    log.info({ reason: refusal }, 'skipped by the sunset policy');
+    return {
+      status: 'skipped',
+      delivery: await finishWithAudit(store, delivery, 'skipped', job, { reason: refusal }),
+    };
+  }
+
+  const connector = await ctx.connectors.get(settings, delivery.network);
+  if (delivery.kind === 'profile') {
+    return applyDormantProfile(ctx, delivery, settings, connector, job, log);
+  }
+  return publishParts(ctx, delivery, connector, job, log);
+}

@@ -1,0 +1,92 @@
+/**
+ * The outbox reconciler: the store is the truth, Redis only the transport. A delivery the store
+ * has as queued or sending whose job Redis no longer holds (flushed, evicted, lost with a
+ * crashed Redis, or never added because Redis was away during an apply) is enqueued again. A
+ * job that ended while its delivery is still open (a crash between the network's answer and
+ * the store's update, stalled too often) gets a fresh job id, since BullMQ ignores an add whose
+ * id it already holds.
+ */
+import { NETWORKS, type Logger } from '@sunset/core';
+import { nextJobId, type Queues } from '@sunset/queue';
+import type { Delivery, Store } from '@sunset/store';
+
+export interface ReconcileResult {
+  /** Open deliveries looked at. */
+  checked: number;
+  /** Enqueued again because Redis had no job for them. */
+  requeued: number;
+  /** Given a new job because their job had ended while they were still open. */
+  renewed: number;
+}
+
+export async function reconcileOutbox(options: {
+  store: Store;
+  queues: Queues;
+  logger?: Logger;
+  organisationId?: string;
+}): Promise<ReconcileResult> {
+  const { store, queues, logger } = options;
+  const open = await store.deliveries.list({
+    status: ['queued', 'sending'],
+    ...(options.organisationId ? { organisationId: options.organisationId } : {}),
+  });
+  const result: ReconcileResult = { checked: open.length, requeued: 0, renewed: 0 };
+  const toEnqueue: Delivery[] = [];
+  for (const network of NETWORKS) {
+    const mine = open.filter((d) => d.network === network);
+    if (mine.length === 0) continue;
+    const states = await queues.jobStates(
+      network,
+      mine.map((d) => d.jobId),
+    );
+    for (const d of mine) {
+      const state = states.get(d.jobId) ?? 'unknown';
+      if (state === 'unknown') {
+        await store.audit.append({
+          organisationId: d.organisationId,
+          actor: 'system',
+          action: 'delivery.requeued',
+          network: d.network,
+          deliveryId: d.id,
+          ...(d.postId ? { postId: d.postId } : {}),
+          jobId: d.jobId,
+          outcome: 'ok',
+          details: { reason: 'Redis held no job for this open delivery', status: d.status },
+        });
+        toEnqueue.push(d);
+        result.requeued += 1;
+      } else if (state === 'completed' || state === 'failed') {
+        const jobId = nextJobId(d.jobId);
+        const renewed = await store.transaction(async (tx) => {
+          // The job may have finished the delivery between the two reads: look again.
+          const now = await tx.deliveries.get(d.id);
+          if (!now || now.jobId !== d.jobId || (now.status !== 'queued' && now.status !== 'sending')) {
+            return false;
+          }
+          await tx.deliveries.setJob(d.id, jobId);
+          await tx.audit.append({
+            organisationId: d.organisationId,
+            actor: 'system',
+            action: 'delivery.requeued',
+            network: d.network,
+            deliveryId: d.id,
+            ...(d.postId ? { postId: d.postId } : {}),
+            jobId,
+            outcome: 'ok',
+            before: { jobId: d.jobId, jobState: state },
+            after: { jobId },
+            details: { reason: `its job had ${state} while the delivery was still ${d.status}` },
+          });
+          return true;
+        });
+        if (!renewed) continue;
+        toEnqueue.push({ ...d, jobId });
+        result.renewed += 1;
+      }
+    }
+  }
+  await queues.enqueueMany(toEnqueue);
+  if (toEnqueue.length > 0) logger?.warn(result, 'reconciler put back deliveries that Redis did not hold');
+  else logger?.debug(result, 'reconciler: every open delivery has its job');
+  return result;
+}

@@ -1,0 +1,262 @@
+/**
+ * The worker runtime: one BullMQ worker per network queue (BullMQ's limiter is per queue, and
+ * each network has its own posting limits), the processor, the one place where errors become
+ * BullMQ behaviour, the outbox reconciler on a timer, and a shutdown that lets running jobs end.
+ *
+ *   rate-limited     → the queue waits until the network's reset (queue.rateLimit), no attempt spent
+ *   transient        → retried with exponential backoff and jitter, until attempts run out
+ *   unknown outcome  → retried; the next attempt reconciles before posting (publish.ts)
+ *   permanent        → failed at once with the network's message (UnrecoverableError)
+ */
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { InputError, NETWORKS, NETWORK_LABELS, type Logger, type Network } from '@sunset/core';
+import { isNetworkError, RateLimitedError } from '@sunset/networks';
+import {
+  backoffStrategy,
+  DEFAULT_LIMITS,
+  JOBS,
+  parseDeliverJob,
+  queueName,
+  Queues,
+  type DeliverJobData,
+  type Limiter,
+  waitForRedis,
+} from '@sunset/queue';
+import type { Store } from '@sunset/store';
+import { ConfigurationError, ConnectorRegistry } from './connectors.ts';
+import { finishWithAudit, type ImageRenderer, type JobInfo, type ProcessContext } from './job.ts';
+import { NoPlanError, OrgSettingsCache } from './org-settings.ts';
+import { ProfileError } from './profile.ts';
+import { processDelivery } from './publish.ts';
+import { reconcileOutbox, type ReconcileResult } from './reconcile.ts';
+
+export interface WorkerRuntimeOptions {
+  store: Store;
+  /** A worker-role connection (maxRetriesPerRequest: null), from @sunset/queue's createRedis. */
+  connection: Redis;
+  prefix?: string;
+  logger: Logger;
+  /** Where credential references (env:NAME) are resolved. */
+  env: Readonly<Record<string, string | undefined>>;
+  /** Where files for people are written (needs-attention checklists). */
+  dataDir: string;
+  renderImage?: ImageRenderer;
+  /** Networks whose queues this process serves (default all three). */
+  networks?: readonly Network[];
+  /** Jobs run at once per network queue (default 4). */
+  concurrency?: number;
+  limits?: Partial<Record<Network, Limiter>>;
+  /** How long a job's lock lasts before a crashed worker's job is taken over (default 30 s). */
+  lockDurationMs?: number;
+  /** How often open deliveries are checked against Redis (default 60 s; 0: only at start). */
+  reconcileIntervalMs?: number;
+  /** Extra CA (PEM) for X (a sandbox's self-signed certificate). */
+  xCa?: string;
+  /** Per-request time limit towards the networks (default the connectors' 30 s). */
+  networkTimeoutMs?: number;
+}
+
+export interface WorkerRuntime {
+  /** The reconciler's first pass, done before the workers started taking jobs. */
+  readonly firstReconcile: ReconcileResult;
+  reconcile(): Promise<ReconcileResult>;
+  /** Stops taking jobs, waits up to `graceMs` for running ones, then closes everything. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** A message safe for the audit log and the store: the network's words, never a stack. */
+function describe(err: unknown): string {
+  if (isNetworkError(err)) {
+    const remote =
+      err.remoteMessage && !err.message.includes(err.remoteMessage) ? ` (${err.remoteMessage})` : '';
+    return `${NETWORK_LABELS[err.network]}: ${err.message}${remote}`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Errors no retry can mend: a person must change the plan, the credentials or the access level. */
+function isPermanent(err: unknown): boolean {
+  if (isNetworkError(err)) return !err.retryable && err.kind !== 'unknown-outcome';
+  return (
+    err instanceof ConfigurationError ||
+    err instanceof NoPlanError ||
+    err instanceof ProfileError ||
+    err instanceof InputError
+  );
+}
+
+export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise<WorkerRuntime> {
+  const { store, logger } = options;
+  const log = logger.child({ subsystem: 'worker' });
+  const networks = options.networks ?? NETWORKS;
+  const queues = new Queues({
+    connection: options.connection,
+    ...(options.prefix !== undefined ? { prefix: options.prefix } : {}),
+  });
+  const connectors = new ConnectorRegistry({
+    store,
+    env: options.env,
+    logger,
+    ...(options.xCa ? { xCa: options.xCa } : {}),
+    ...(options.networkTimeoutMs ? { timeoutMs: options.networkTimeoutMs } : {}),
+  });
+  // Until when each network's window is closed (a 429's reset), for jobs already running.
+  const closedUntil = new Map<Network, number>();
+  const gate = (network: Network) => {
+    const until = closedUntil.get(network) ?? 0;
+    if (until > Date.now()) {
+      throw new RateLimitedError('waiting for the rate-limit window to reopen', {
+        network,
+        resetAt: new Date(until),
+      });
+    }
+  };
+  const ctx: ProcessContext = {
+    gate,
+    store,
+    settings: new OrgSettingsCache(store),
+    connectors,
+    logger,
+    dataDir: options.dataDir,
+    ...(options.renderImage ? { renderImage: options.renderImage } : {}),
+  };
+
+  await waitForRedis(options.connection, 'the worker connection', 30_000);
+  const reconcile = () => reconcileOutbox({ store, queues, logger: log.child({ subsystem: 'reconciler' }) });
+  // Before taking any job: whatever Redis lost while this process was down goes back first.
+  const firstReconcile = await reconcile();
+  log.info(firstReconcile, 'outbox reconciled at start');
+
+  const failAttempt = async (job: Job<DeliverJobData>, info: JobInfo, err: unknown): Promise<never> => {
+    const data = job.data;
+    const message = describe(err);
+    const jobLog = log.child({ jobId: job.id, deliveryId: data.deliveryId, queue: job.queueName });
+    const delivery = await store.deliveries.get(data.deliveryId).catch(() => undefined);
+    const audit = async (action: string, extra: Record<string, unknown>) => {
+      if (!delivery) return;
+      await store.audit.append({
+        organisationId: delivery.organisationId,
+        actor: 'system',
+        action,
+        network: delivery.network,
+        deliveryId: delivery.id,
+        ...(delivery.postId ? { postId: delivery.postId } : {}),
+        jobId: info.id,
+        outcome: 'error',
+        error: message,
+        details: { attempt: info.attempt, ...extra },
+      });
+    };
+
+    if (err instanceof RateLimitedError) {
+      const waitMs = Math.max(1_000, err.retryAfterMs() ?? 60_000);
+      // First of all, before any await: no other running job may knock on this network now.
+      const until = Date.now() + waitMs;
+      if (until > (closedUntil.get(err.network) ?? 0)) closedUntil.set(err.network, until);
+      jobLog.warn(
+        { waitMs, resetAt: err.resetAt?.toISOString() },
+        'rate limited: the queue waits for the reset',
+      );
+      await store.deliveries.retryLater(data.deliveryId, message).catch(() => undefined);
+      await audit('delivery.rate-limited', { waitMs, resetAt: err.resetAt?.toISOString() }).catch(
+        () => undefined,
+      );
+      await queues.queue(networkOfQueue(job.queueName)).rateLimit(waitMs);
+      throw Worker.RateLimitError();
+    }
+
+    const attempts = job.opts.attempts ?? JOBS.deliver.attempts;
+    if (isPermanent(err) || info.attempt >= attempts) {
+      jobLog.error({ err: message, attempt: info.attempt }, 'delivery failed');
+      if (delivery && delivery.status !== 'published') {
+        await finishWithAudit(store, delivery, 'failed', info, {
+          error: isPermanent(err) ? message : `${message} (gave up after ${info.attempt} attempts)`,
+        });
+      }
+      throw new UnrecoverableError(message);
+    }
+    jobLog.warn({ err: message, attempt: info.attempt, of: attempts }, 'attempt failed; retrying later');
+    await store.deliveries.retryLater(data.deliveryId, message).catch(() => undefined);
+    await audit('delivery.attempt-failed', { retryable: true }).catch(() => undefined);
+    throw err instanceof Error ? err : new Error(message);
+  };
+
+  const processor = async (job: Job<DeliverJobData>): Promise<string> => {
+    const data = parseDeliverJob(job.data);
+    const info: JobInfo = { id: job.id ?? '', attempt: job.attemptsMade + 1 };
+    try {
+      const result = await processDelivery(ctx, data, info);
+      return result.status;
+    } catch (err) {
+      return failAttempt(job, info, err);
+    }
+  };
+
+  const workers = networks.map((network) => {
+    const limiter = options.limits?.[network] ?? DEFAULT_LIMITS[network];
+    const worker = new Worker<DeliverJobData, string>(queueName(network), processor, {
+      connection: options.connection,
+      ...(options.prefix !== undefined ? { prefix: options.prefix } : {}),
+      concurrency: options.concurrency ?? 4,
+      limiter,
+      lockDuration: options.lockDurationMs ?? 30_000,
+      // A crash mid-job is not the job's fault: let it be taken over several times.
+      maxStalledCount: 10,
+      settings: { backoffStrategy },
+    });
+    worker.on('error', (err) => log.error({ err: err.message, network }, 'worker error'));
+    return worker;
+  });
+  await Promise.all(workers.map((w) => w.waitUntilReady()));
+  log.info({ networks, concurrency: options.concurrency ?? 4 }, 'worker started');
+
+  const interval = options.reconcileIntervalMs ?? 60_000;
+  let reconciling: Promise<unknown> = Promise.resolve();
+  const timer =
+    interval > 0
+      ? setInterval(() => {
+          reconciling = reconcile().catch((err: unknown) =>
+            log.error({ err: describe(err) }, 'reconciler pass failed; next one in a minute'),
+          );
+        }, interval)
+      : undefined;
+  timer?.unref();
+
+  let closed: Promise<void> | undefined;
+  return {
+    firstReconcile,
+    reconcile,
+    close(graceMs = 10_000) {
+      closed ??= (async () => {
+        if (timer) clearInterval(timer);
+        log.info({ graceMs }, 'stopping: waiting for running jobs');
+        let timedOut = false;
+        const graceful = Promise.all(workers.map((w) => w.close()));
+        const limit = new Promise<void>((resolve) =>
+          setTimeout(() => {
+            timedOut = true;
+            resolve();
+          }, graceMs).unref(),
+        );
+        await Promise.race([graceful, limit]);
+        if (timedOut) {
+          // Jobs still running keep their "sending" mark; the next worker takes them over.
+          log.warn('grace period over: closing with jobs still running');
+          await Promise.all(workers.map((w) => w.close(true)));
+        }
+        await reconciling;
+        await queues.close();
+        await connectors.close();
+        log.info('worker stopped');
+      })();
+      return closed;
+    },
+  };
+}
+
+function networkOfQueue(name: string): Network {
+  const network = NETWORKS.find((n) => queueName(n) === name);
+  if (!network) throw new Error(`queue ${name} belongs to no network`);
+  return network;
+}

@@ -1,0 +1,99 @@
+/**
+ * The worker's settings: read from the environment once, here only, checked at start-up; a bad
+ * value stops the process with one message naming every variable at fault.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { EnvReader, NETWORKS, type Network } from '@sunset/core';
+import { parseLimits, type Limiter } from '@sunset/queue';
+
+export interface WorkerConfig {
+  /** SQLite file path or postgres:// URL. */
+  databaseUrl: string;
+  redisUrl: string;
+  /** Key prefix in Redis (several deployments can share one Redis). */
+  queuePrefix?: string;
+  production: boolean;
+  networks: readonly Network[];
+  concurrency: number;
+  limits: Partial<Record<Network, Limiter>>;
+  shutdownGraceMs: number;
+  reconcileIntervalMs: number;
+  lockDurationMs: number;
+  networkTimeoutMs?: number;
+  dataDir: string;
+  /** PEM to trust for X (a sandbox's self-signed certificate), from SUNSET_X_CA_FILE. */
+  xCa?: string;
+  logLevel: string;
+  /** The environment, where the plans' credential references (env:NAME) are resolved. */
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+export const WORKER_ENV_HELP = `
+  DATABASE_URL                  SQLite file or postgres:// URL (default ./data/sunset.db)
+  REDIS_URL                     default redis://127.0.0.1:6379
+  SUNSET_QUEUE_PREFIX           Redis key prefix (default bull)
+  SUNSET_ENV                    production refuses a Redis that may evict keys (default development)
+  SUNSET_WORKER_NETWORKS        networks this process serves, e.g. x,bluesky (default all)
+  SUNSET_WORKER_CONCURRENCY     jobs at once per network (default 4)
+  SUNSET_LIMITS                 posting rates, e.g. x=50/15m,mastodon=60/5m
+  SUNSET_SHUTDOWN_GRACE_MS      how long running jobs may take to end on SIGTERM (default 10000)
+  SUNSET_RECONCILE_INTERVAL_MS  how often the outbox is checked against Redis (default 60000)
+  SUNSET_LOCK_DURATION_MS       after a crash, a job is taken over once this has passed (default 30000)
+  SUNSET_NETWORK_TIMEOUT_MS     time limit of each request to a network (default 30000)
+  SUNSET_DATA_DIR               files for people (manual checklists) (default ./data)
+  SUNSET_X_CA_FILE              extra CA certificate (PEM) to trust for the X API
+  LOG_LEVEL                     trace, debug, info, warn, error (default info)`;
+
+export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  const r = new EnvReader(env);
+  const dataDir = path.resolve(r.string('SUNSET_DATA_DIR', 'data'));
+  const databaseUrl = r.string('DATABASE_URL', path.join(dataDir, 'sunset.db'));
+  const redisUrl = r.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']);
+  const mode = r.oneOf(
+    'SUNSET_ENV',
+    ['production', 'development', 'test'],
+    env['NODE_ENV'] === 'production' ? 'production' : 'development',
+  );
+  let limits: Partial<Record<Network, Limiter>> = {};
+  const limitSpec = r.string('SUNSET_LIMITS');
+  if (limitSpec) {
+    try {
+      limits = parseLimits(limitSpec);
+    } catch (err) {
+      r.problem(`SUNSET_LIMITS: ${(err as Error).message}`);
+    }
+  }
+  let xCa: string | undefined;
+  const caFile = r.string('SUNSET_X_CA_FILE');
+  if (caFile) {
+    try {
+      xCa = readFileSync(caFile, 'utf8');
+    } catch (err) {
+      r.problem(
+        `SUNSET_X_CA_FILE: cannot read ${caFile} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`,
+      );
+    }
+  }
+  const timeout = r.int('SUNSET_NETWORK_TIMEOUT_MS', 0, { min: 0, max: 600_000 });
+  const prefix = r.string('SUNSET_QUEUE_PREFIX');
+  const config: WorkerConfig = {
+    databaseUrl,
+    redisUrl,
+    ...(prefix ? { queuePrefix: prefix } : {}),
+    production: mode === 'production',
+    networks: r.list('SUNSET_WORKER_NETWORKS', NETWORKS, NETWORKS),
+    concurrency: r.int('SUNSET_WORKER_CONCURRENCY', 4, { min: 1, max: 256 }),
+    limits,
+    shutdownGraceMs: r.int('SUNSET_SHUTDOWN_GRACE_MS', 10_000, { min: 0, max: 3_600_000 }),
+    reconcileIntervalMs: r.int('SUNSET_RECONCILE_INTERVAL_MS', 60_000, { min: 0, max: 86_400_000 }),
+    lockDurationMs: r.int('SUNSET_LOCK_DURATION_MS', 30_000, { min: 1_000, max: 600_000 }),
+    ...(timeout > 0 ? { networkTimeoutMs: timeout } : {}),
+    dataDir,
+    ...(xCa ? { xCa } : {}),
+    logLevel: r.oneOf('LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info'),
+    env: { ...env },
+  };
+  r.done();
+  return config;
+}

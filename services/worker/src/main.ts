@@ -1,0 +1,87 @@
+/**
+ * The worker process: reads its configuration, opens the store and Redis, checks Redis will
+ * not evict jobs, then runs the engine's worker runtime until SIGTERM or SIGINT.
+ */
+import { renderProfileImage } from '@sunset/assets';
+import { ConfigError, createLogger } from '@sunset/core';
+import { startWorkerRuntime } from '@sunset/engine';
+import { checkRedis, createRedis, RedisSetupError, waitForRedis } from '@sunset/queue';
+import { openStore, StoreError } from '@sunset/store';
+import { readWorkerConfig, WORKER_ENV_HELP } from './config.ts';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = readWorkerConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`sunset worker: ${err.message}\nVariables:${WORKER_ENV_HELP}\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
+  const logger = createLogger({ name: 'sunset-worker', level: config.logLevel });
+  const redis = createRedis(config.redisUrl, { role: 'worker', name: 'sunset-worker' });
+  try {
+    await waitForRedis(redis, config.redisUrl, 10_000);
+    const check = await checkRedis(redis, { production: config.production });
+    if (check.warning) logger.warn(check.warning);
+  } catch (err) {
+    logger.fatal({ err: (err as Error).message }, 'cannot start: Redis');
+    redis.disconnect();
+    process.exit(69);
+  }
+  let store;
+  try {
+    store = await openStore({ url: config.databaseUrl });
+  } catch (err) {
+    logger.fatal({ err: (err as Error).message }, 'cannot start: store');
+    redis.disconnect();
+    process.exit(err instanceof StoreError ? 69 : 70);
+  }
+  const runtime = await startWorkerRuntime({
+    store,
+    connection: redis,
+    ...(config.queuePrefix ? { prefix: config.queuePrefix } : {}),
+    logger,
+    env: config.env,
+    dataDir: config.dataDir,
+    renderImage: renderProfileImage,
+    networks: config.networks,
+    concurrency: config.concurrency,
+    limits: config.limits,
+    lockDurationMs: config.lockDurationMs,
+    reconcileIntervalMs: config.reconcileIntervalMs,
+    ...(config.xCa ? { xCa: config.xCa } : {}),
+    ...(config.networkTimeoutMs ? { networkTimeoutMs: config.networkTimeoutMs } : {}),
+  });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'signal received');
+    void runtime
+      .close(config.shutdownGraceMs)
+      .then(() => store.close())
+      .then(() => redis.quit())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error({ err: (err as Error).message }, 'error while stopping');
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  const message =
+    err instanceof RedisSetupError || err instanceof StoreError
+      ? err.message
+      : String((err as Error).stack ?? err);
+  process.stderr.write(`sunset worker: ${message}\n`);
+  process.exit(70);
+});

@@ -1,0 +1,207 @@
+/**
+ * A whole exit on loopback, for the engine's integration tests: the three sandbox networks
+ * (a real PDS for Bluesky), a store (SQLite file or a PostgreSQL schema of the test's own),
+ * a Redis key prefix of the test's own, and exit plans written to a temporary folder whose
+ * networks point at the sandboxes. Credentials reach the worker through the environment only.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { AtpAgent } from '@atproto/api';
+import { readPlanFile, type Plan } from '@sunset/plan';
+import {
+  startBlueskySandbox,
+  startMastodonSandbox,
+  startXSandbox,
+  type BlueskySandbox,
+  type MastodonSandbox,
+  type XSandbox,
+} from '@sunset/networks/sandbox';
+import { removePrefix, testPrefix, TEST_REDIS_URL } from '@sunset/queue/testing';
+import { stringify } from 'yaml';
+
+export const ORG = 'ville-de-test';
+
+export interface Sandboxes {
+  x: XSandbox;
+  bluesky: BlueskySandbox;
+  mastodon: MastodonSandbox;
+  /** Reads straight from the PDS, past the fault-injecting proxy. */
+  pds: AtpAgent;
+  blueskyDid: string;
+  blueskyHandle: string;
+  mastodonAccount: string;
+  /** The environment the worker resolves the plan's credential references in. */
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export async function startSandboxes(): Promise<Sandboxes> {
+  const [x, bluesky, mastodon] = await Promise.all([
+    startXSandbox(),
+    startBlueskySandbox(),
+    startMastodonSandbox({ mediaProcessingMs: 20, domain: 'social.ville.test' }),
+  ]);
+  x.addAccount({
+    id: '1500000000000000001',
+    username: 'VilleDeTest',
+    name: 'Ville de Test',
+    appKey: 'x-app-key',
+    appSecret: 'x-app-secret',
+    accessToken: '1500000000000000001-x-access',
+    accessSecret: 'x-access-secret',
+  });
+  const account = await bluesky.createAccount('ville');
+  mastodon.addAccount({ username: 'ville', token: 'mastodon-token-ville', displayName: 'Ville de Test' });
+  const pds = new AtpAgent({ service: bluesky.pdsUrl });
+  return {
+    x,
+    bluesky,
+    mastodon,
+    pds,
+    blueskyDid: account.did,
+    blueskyHandle: account.handle,
+    mastodonAccount: '@ville@social.ville.test',
+    env: {
+      TEST_X_APP_KEY: 'x-app-key',
+      TEST_X_APP_SECRET: 'x-app-secret',
+      TEST_X_ACCESS_TOKEN: '1500000000000000001-x-access',
+      TEST_X_ACCESS_SECRET: 'x-access-secret',
+      TEST_BSKY_IDENTIFIER: account.handle,
+      TEST_BSKY_APP_PASSWORD: account.password,
+      TEST_MASTODON_TOKEN: 'mastodon-token-ville',
+    },
+    async stop() {
+      await Promise.allSettled([x.stop(), bluesky.stop(), mastodon.stop()]);
+    },
+  };
+}
+
+/** Texts of the posts each sandbox holds for the test account, read from the servers. */
+export async function postedTexts(
+  s: Sandboxes,
+): Promise<{ x: string[]; bluesky: string[]; mastodon: string[] }> {
+  const bluesky: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await s.pds.com.atproto.repo.listRecords({
+      repo: s.blueskyDid,
+      collection: 'app.bsky.feed.post',
+      limit: 100,
+      ...(cursor ? { cursor } : {}),
+    });
+    for (const r of page.data.records) bluesky.push(String((r.value as { text?: unknown }).text));
+    cursor = page.data.records.length === 100 ? page.data.cursor : undefined;
+  } while (cursor);
+  return {
+    x: s.x.posts.map((p) => p.text),
+    bluesky,
+    mastodon: s.mastodon.statuses.map((st) => st.text),
+  };
+}
+
+export interface PlanPost {
+  id: string;
+  at: string;
+  on: ('x' | 'bluesky' | 'mastodon')[];
+  text: string;
+  overflow?: 'thread' | 'error';
+}
+
+export interface PlanOptions {
+  /** ISO instant with Z. */
+  sunset: string;
+  posts: PlanPost[];
+  xAfter?: 'crisis-only' | 'frozen' | 'leave';
+  dormantProfile?: Record<string, unknown>;
+}
+
+export class PlanFolder {
+  readonly dir = mkdtempSync(path.join(os.tmpdir(), 'sunset-plan-'));
+  readonly #s: Sandboxes;
+  constructor(s: Sandboxes) {
+    this.#s = s;
+  }
+
+  document(options: PlanOptions): Record<string, unknown> {
+    const s = this.#s;
+    return {
+      version: 1,
+      organisation: {
+        id: ORG,
+        name: 'Ville de Test',
+        timezone: 'Europe/Paris',
+        locale: 'fr-FR',
+        website: 'https://www.ville.test',
+      },
+      networks: {
+        x: {
+          account: '@VilleDeTest',
+          api_base: s.x.url,
+          credentials: {
+            app_key: 'env:TEST_X_APP_KEY',
+            app_secret: 'env:TEST_X_APP_SECRET',
+            access_token: 'env:TEST_X_ACCESS_TOKEN',
+            access_secret: 'env:TEST_X_ACCESS_SECRET',
+          },
+        },
+        bluesky: {
+          handle: s.blueskyHandle,
+          service: s.bluesky.url,
+          credentials: { identifier: 'env:TEST_BSKY_IDENTIFIER', app_password: 'env:TEST_BSKY_APP_PASSWORD' },
+        },
+        mastodon: {
+          instance: s.mastodon.url,
+          account: s.mastodonAccount,
+          credentials: { access_token: 'env:TEST_MASTODON_TOKEN' },
+        },
+      },
+      sunset: { at: options.sunset, x_after: options.xAfter ?? 'crisis-only' },
+      posts: options.posts.map((p) => ({ ...p, overflow: p.overflow ?? 'thread' })),
+      ...(options.dormantProfile ? { dormant_profile: options.dormantProfile } : {}),
+    };
+  }
+
+  /** Writes the plan and validates it as `sunset plan apply` would; throws with the diagnostics. */
+  write(options: PlanOptions, name = 'plan.yaml'): Plan {
+    const file = path.join(this.dir, name);
+    writeFileSync(file, stringify(this.document(options), { lineWidth: 0 }));
+    const result = readPlanFile(file, { now: new Date(0) });
+    if (!result.plan) {
+      throw new Error(
+        `test plan is invalid:\n${result.diagnostics.map((d) => `${d.path} ${d.message}`).join('\n')}`,
+      );
+    }
+    return result.plan;
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export interface TestRedis {
+  url: string;
+  prefix: string;
+  cleanup(): Promise<void>;
+}
+
+export function testRedis(url = TEST_REDIS_URL): TestRedis {
+  const prefix = testPrefix();
+  return { url, prefix, cleanup: async () => void (await removePrefix(url, prefix)) };
+}
+
+/** Polls until `check` is true or the time is up (then fails with `what`). */
+export async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 60_000,
+  everyMs = 100,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
