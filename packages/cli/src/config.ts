@@ -1,3 +1,6 @@
+import os from 'node:os';
+import path from 'node:path';
+
 /** Everything the CLI reads from its environment, read once at start-up. */
 export interface CliConfig {
   /** Colours on stdout: only on a terminal, unless NO_COLOR or FORCE_COLOR say otherwise. */
@@ -6,6 +9,20 @@ export interface CliConfig {
   width: number;
   /** The environment, where credential references (env:NAME) are resolved. */
   env: Readonly<Record<string, string | undefined>>;
+  /** The store: a SQLite file (default ./data/sunset.db) or a postgres:// URL (DATABASE_URL). */
+  databaseUrl: string;
+  /** PostgreSQL schema to use instead of public (DATABASE_SCHEMA). */
+  databaseSchema?: string;
+  /** REDIS_URL (default redis://127.0.0.1:6379). */
+  redisUrl: string;
+  /** SUNSET_QUEUE_PREFIX, as the worker has it. */
+  queuePrefix?: string;
+  /** Who runs the command, for the audit log: `cli:<user>`. */
+  actor: string;
+  /** SUNSET_X_CA_FILE: an extra CA (PEM file) to trust for the X API (a sandbox). */
+  xCaFile?: string;
+  /** SUNSET_DATA_DIR (default ./data). */
+  dataDir: string;
 }
 
 export function readCliConfig(
@@ -16,5 +33,26 @@ export function readCliConfig(
   let colour = Boolean(stdout.isTTY) && env['TERM'] !== 'dumb';
   if (env['NO_COLOR'] !== undefined && env['NO_COLOR'] !== '') colour = false;
   if (force !== undefined) colour = force !== '0' && force !== 'false';
-  return { colour, width: Math.max(60, Math.min(stdout.columns ?? 100, 120)), env: { ...env } };
+  const dataDir = path.resolve(env['SUNSET_DATA_DIR'] || 'data');
+  const user = env['SUNSET_ACTOR'] || env['USER'] || env['LOGNAME'] || safeUser();
+  return {
+    colour,
+    width: Math.max(60, Math.min(stdout.columns ?? 100, 120)),
+    env: { ...env },
+    databaseUrl: env['DATABASE_URL'] || path.join(dataDir, 'sunset.db'),
+    ...(env['DATABASE_SCHEMA'] ? { databaseSchema: env['DATABASE_SCHEMA'] } : {}),
+    redisUrl: env['REDIS_URL'] || 'redis://127.0.0.1:6379',
+    ...(env['SUNSET_QUEUE_PREFIX'] ? { queuePrefix: env['SUNSET_QUEUE_PREFIX'] } : {}),
+    actor: `cli:${user}`,
+    ...(env['SUNSET_X_CA_FILE'] ? { xCaFile: env['SUNSET_X_CA_FILE'] } : {}),
+    dataDir,
+  };
+}
+
+function safeUser(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return 'unknown';
+  }
 }

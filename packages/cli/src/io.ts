@@ -1,5 +1,5 @@
 import pc from 'picocolors';
-import type { CliConfig } from './config.ts';
+import { readCliConfig, type CliConfig } from './config.ts';
 
 /** Where a command writes, and how: kept apart from process.* so commands can be run in tests. */
 export interface Io {
@@ -19,7 +19,7 @@ export function processIo(config: CliConfig): Io {
 }
 
 export function bufferIo(
-  config: CliConfig = { colour: false, width: 100, env: {} },
+  config: CliConfig = { ...readCliConfig({}, {}), colour: false, width: 100 },
 ): Io & { stdout: string[]; stderr: string[] } {
   const stdout: string[] = [];
   const stderr: string[] = [];

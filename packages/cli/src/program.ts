@@ -1,7 +1,9 @@
 import { Command, CommanderError } from '@commander-js/extra-typings';
 import { assetsCommand } from './commands/assets.ts';
+import { auditCommand } from './commands/audit.ts';
 import { networksCommand } from './commands/networks.ts';
 import { planCommand } from './commands/plan.ts';
+import { profileCommand } from './commands/profile.ts';
 import { CliExit } from './exit.ts';
 import type { Io } from './io.ts';
 
@@ -16,6 +18,8 @@ export function buildProgram(io: Io): Command {
     .version(VERSION, '-V, --version');
   program.addCommand(planCommand(io));
   program.addCommand(networksCommand(io));
+  program.addCommand(profileCommand(io));
+  program.addCommand(auditCommand(io));
   program.addCommand(assetsCommand(io));
   // Commands added with addCommand do not inherit these settings: apply them to every level,
   // so that no command calls process.exit and all output goes through `io`.

@@ -201,6 +201,8 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
       concurrency: options.concurrency ?? 4,
       limiter,
       lockDuration: options.lockDurationMs ?? 30_000,
+      // Look for jobs of crashed workers as often as their locks can expire.
+      stalledInterval: options.lockDurationMs ?? 30_000,
       // A crash mid-job is not the job's fault: let it be taken over several times.
       maxStalledCount: 10,
       settings: { backoffStrategy },

@@ -101,7 +101,12 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   }
 
   if (options.migrate !== false) {
-    const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
+    const migrator = new Migrator({
+      db,
+      provider: migrationProvider(dialect),
+      // Kysely's own bookkeeping tables go in the same schema, not in public.
+      ...(dialect === 'postgres' && options.schema ? { migrationTableSchema: options.schema } : {}),
+    });
     const { error, results } = await migrator.migrateToLatest();
     if (error) {
       await db.destroy().catch(() => undefined);

@@ -10,6 +10,8 @@ import { parseLimits, type Limiter } from '@sunset/queue';
 export interface WorkerConfig {
   /** SQLite file path or postgres:// URL. */
   databaseUrl: string;
+  /** PostgreSQL schema instead of public. */
+  databaseSchema?: string;
   redisUrl: string;
   /** Key prefix in Redis (several deployments can share one Redis). */
   queuePrefix?: string;
@@ -31,6 +33,7 @@ export interface WorkerConfig {
 
 export const WORKER_ENV_HELP = `
   DATABASE_URL                  SQLite file or postgres:// URL (default ./data/sunset.db)
+  DATABASE_SCHEMA               PostgreSQL schema to use instead of public
   REDIS_URL                     default redis://127.0.0.1:6379
   SUNSET_QUEUE_PREFIX           Redis key prefix (default bull)
   SUNSET_ENV                    production refuses a Redis that may evict keys (default development)
@@ -77,8 +80,10 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   }
   const timeout = r.int('SUNSET_NETWORK_TIMEOUT_MS', 0, { min: 0, max: 600_000 });
   const prefix = r.string('SUNSET_QUEUE_PREFIX');
+  const schema = r.string('DATABASE_SCHEMA');
   const config: WorkerConfig = {
     databaseUrl,
+    ...(schema ? { databaseSchema: schema } : {}),
     redisUrl,
     ...(prefix ? { queuePrefix: prefix } : {}),
     production: mode === 'production',

@@ -33,7 +33,10 @@ async function main(): Promise<void> {
   }
   let store;
   try {
-    store = await openStore({ url: config.databaseUrl });
+    store = await openStore({
+      url: config.databaseUrl,
+      ...(config.databaseSchema ? { schema: config.databaseSchema } : {}),
+    });
   } catch (err) {
     logger.fatal({ err: (err as Error).message }, 'cannot start: store');
     redis.disconnect();

@@ -1,10 +1,13 @@
 /** `sunset plan validate | preview | schema`. */
 import path from 'node:path';
 import { Command, Option } from '@commander-js/extra-typings';
+import { applyPlan, OrgSettingsCache, planStatus } from '@sunset/engine';
 import { compile, planJsonSchemaText, readPlanFile } from '@sunset/plan';
 import type { Io } from '../io.ts';
 import { renderDiagnostics } from '../render/diagnostics.ts';
+import { renderApply, renderStatus } from '../render/engine.ts';
 import { previewJson, renderPreview } from '../render/preview.ts';
+import { withQueues, withStore } from '../state.ts';
 import { CliExit } from '../exit.ts';
 
 function parseNow(value: string): Date {
@@ -30,7 +33,9 @@ function count(n: number, word: string): string {
 }
 
 export function planCommand(io: Io): Command {
-  const plan = new Command('plan').description('check, preview and (later) apply an exit plan');
+  const plan = new Command('plan').description(
+    'check, preview, apply an exit plan and follow where it stands',
+  );
 
   plan
     .command('validate')
@@ -100,6 +105,86 @@ export function planCommand(io: Io): Command {
       const compiled = compile(r.plan);
       if (options.json) io.out(JSON.stringify(previewJson(r.plan, compiled, r.diagnostics), null, 2));
       else renderPreview(io, r.plan, compiled, r.diagnostics);
+    });
+
+  plan
+    .command('apply')
+    .description(
+      'apply an exit plan: schedule its posts and profile changes, replace what changed, cancel what was removed; prints the diff',
+    )
+    .argument('<file>', 'plan file (YAML)')
+    .option('--dry-run', 'show the diff without changing anything')
+    .option('--json', 'print the result as JSON, for machines')
+    .addOption(nowOption())
+    .addHelpText(
+      'after',
+      '\nThe diff marks each action: + added, ~ changed (rescheduled), - cancelled, = unchanged, ✓ already done\n' +
+        '(never posted again, even if the plan changed it).\n' +
+        '\nIt works on the store (DATABASE_URL, default ./data/sunset.db) and Redis (REDIS_URL, default\n' +
+        'redis://127.0.0.1:6379). With Redis away the store is still updated and the worker queues the jobs\n' +
+        'when it next reconciles.\n' +
+        '\nExit status: 0 applied (or nothing to change), 1 the plan is not valid (nothing changed), 69 the\n' +
+        'store cannot be opened.\n' +
+        '\nExample:\n  $ pnpm sunset plan apply config/plans/ville-de-tours.yaml',
+    )
+    .action(async (file, options) => {
+      const name = displayName(file);
+      const r = readPlanFile(name, options.now ? { now: options.now } : {});
+      if (!r.plan) {
+        if (options.json)
+          io.out(JSON.stringify({ file: name, valid: false, diagnostics: r.diagnostics }, null, 2));
+        else {
+          renderDiagnostics(io, r.diagnostics);
+          io.out(`${io.colours.red('✗')} ${name} is not valid: nothing was changed`);
+        }
+        throw new CliExit(1);
+      }
+      const valid = r.plan;
+      if (!options.json) renderDiagnostics(io, r.diagnostics);
+      const result = await withStore(io, (store) =>
+        withQueues(io, async (queues, problem) => {
+          const applied = await applyPlan({
+            store,
+            ...(queues ? { queues } : {}),
+            plan: valid,
+            actor: io.config.actor,
+            dryRun: options.dryRun ?? false,
+          });
+          return problem && !applied.dryRun ? { ...applied, queueError: problem } : applied;
+        }),
+      );
+      if (options.json) io.out(JSON.stringify({ file: name, valid: true, ...result }, null, 2));
+      else renderApply(io, result, valid.document.organisation.timezone, name);
+    });
+
+  plan
+    .command('status')
+    .description(
+      "show where an organisation's exit stands: each action with its state on every network, links and errors",
+    )
+    .argument('<organisation>', 'the organisation id of the plan (organisation.id)')
+    .option('--json', 'print the status as JSON, for machines')
+    .addHelpText(
+      'after',
+      '\nReads the store only (DATABASE_URL). Exit status: 0, or 1 when the organisation has no applied plan.\n' +
+        '\nExample:\n  $ pnpm sunset plan status ville-de-tours',
+    )
+    .action(async (organisation, options) => {
+      const found = await withStore(io, async (store) => {
+        const status = await planStatus(store, organisation);
+        if (status.version === undefined) return undefined;
+        const settings = await new OrgSettingsCache(store).get(organisation);
+        return { status, zone: settings.document.organisation.timezone };
+      });
+      if (!found) {
+        if (options.json) io.out(JSON.stringify({ organisationId: organisation, applied: false }, null, 2));
+        throw new CliExit(
+          1,
+          `sunset: ${organisation} has no applied plan (run sunset plan apply <file> first)`,
+        );
+      }
+      if (options.json) io.out(JSON.stringify(found.status, null, 2));
+      else renderStatus(io, found.status, found.zone);
     });
 
   plan

@@ -1,0 +1,68 @@
+/** `sunset profile restore`: puts back the profile a network had before the dormant profile. */
+import { readFileSync } from 'node:fs';
+import { Command } from '@commander-js/extra-typings';
+import { isNetwork, NETWORK_LABELS, NETWORKS, silentLogger } from '@sunset/core';
+import { ConnectorRegistry, OrgSettingsCache, restoreProfile } from '@sunset/engine';
+import { CliExit } from '../exit.ts';
+import type { Io } from '../io.ts';
+import { withStore } from '../state.ts';
+
+export function profileCommand(io: Io): Command {
+  const profile = new Command('profile').description('the dormant profile: put the old one back');
+
+  profile
+    .command('restore')
+    .description(
+      'put back the profile a network had just before the dormant profile was applied (the snapshot the worker kept)',
+    )
+    .argument('<organisation>', 'the organisation id of the plan')
+    .argument('<network>', `one of ${NETWORKS.join(', ')}`)
+    .addHelpText(
+      'after',
+      '\nIt logs in with the credentials of the applied plan (resolved from this environment), then sets the\n' +
+        'name, bio, link, location, fields, avatar and banner of the snapshot. The change is in the audit log.\n' +
+        '\nExit status: 0 restored, 1 no snapshot or the network refused, 2 bad usage.\n' +
+        '\nExample:\n  $ pnpm sunset profile restore region-bretagne x',
+    )
+    .action(async (organisation, network) => {
+      if (!isNetwork(network))
+        throw new CliExit(2, `sunset: "${network}" is not one of ${NETWORKS.join(', ')}`);
+      const xCa = io.config.xCaFile ? readFileSync(io.config.xCaFile, 'utf8') : undefined;
+      const result = await withStore(io, async (store) => {
+        let settings;
+        try {
+          settings = await new OrgSettingsCache(store).get(organisation);
+        } catch (err) {
+          throw new CliExit(1, `sunset: ${(err as Error).message}`);
+        }
+        const registry = new ConnectorRegistry({
+          store,
+          env: io.config.env,
+          logger: silentLogger(),
+          ...(xCa ? { xCa } : {}),
+        });
+        try {
+          const connector = await registry.get(settings, network);
+          return await restoreProfile({
+            store,
+            connector,
+            organisationId: organisation,
+            actor: io.config.actor,
+          });
+        } catch (err) {
+          throw new CliExit(
+            1,
+            `sunset: cannot restore the ${NETWORK_LABELS[network]} profile of ${organisation}: ${(err as Error).message}`,
+          );
+        } finally {
+          await registry.close();
+        }
+      });
+      io.out(
+        `${io.colours.green('✓')} ${NETWORK_LABELS[network]} profile of ${organisation} restored from the snapshot of ${result.takenAt.toISOString()}: ${result.restored.join(', ')}`,
+      );
+      for (const note of result.notes) io.out(`  note: ${note}`);
+    });
+
+  return profile;
+}
