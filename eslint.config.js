@@ -9,7 +9,13 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 const deepImport = {
-  group: ['@sunset/*/*', '!@sunset/networks/sandbox', '!@sunset/store/testing', '!@sunset/queue/testing'],
+  group: [
+    '@sunset/*/*',
+    '!@sunset/networks/sandbox',
+    '!@sunset/store/testing',
+    '!@sunset/queue/testing',
+    '!@sunset/engine/outbox',
+  ],
   message: 'Import a workspace package through its entry point only (e.g. "@sunset/plan").',
 };
 const serviceImport = {
@@ -20,6 +26,11 @@ const networksImport = {
   group: ['@sunset/networks', '@sunset/networks/*'],
   message:
     'Only the worker (through packages/engine) and the operator CLI talk to networks: enqueue a job instead.',
+};
+const engineWorkerImport = {
+  regex: '^@sunset/engine$',
+  message:
+    'The API never reaches a network: import "@sunset/engine/outbox" (the producer side of the engine).',
 };
 const relativeIntoPackage = {
   group: [
@@ -78,6 +89,24 @@ export default tseslint.config(
     },
   },
   {
+    // The engine's producer side (its outbox entry point) is what the API uses: no network there.
+    files: [
+      'packages/engine/src/outbox.ts',
+      'packages/engine/src/apply.ts',
+      'packages/engine/src/org-settings.ts',
+      'packages/engine/src/policy.ts',
+      'packages/engine/src/posts.ts',
+      'packages/engine/src/reconcile.ts',
+      'packages/engine/src/status.ts',
+    ],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [deepImport, relativeIntoPackage, serviceImport, networksImport] },
+      ],
+    },
+  },
+  {
     files: ['packages/cli/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [deepImport, relativeIntoPackage, serviceImport] }],
@@ -86,7 +115,10 @@ export default tseslint.config(
   {
     files: ['services/api/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [deepImport, relativeIntoPackage, networksImport] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: [deepImport, relativeIntoPackage, networksImport, engineWorkerImport] },
+      ],
     },
   },
   {

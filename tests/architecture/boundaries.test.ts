@@ -55,6 +55,21 @@ describe('module boundaries (ARCHITECTURE.md), enforced by lint', () => {
     );
   });
 
+  it('keeps the API on the producer side of the engine, which never reaches a network', async () => {
+    const whole = "import { x } from '@sunset/engine';\nexport { x };\n";
+    const outbox = "import { x } from '@sunset/engine/outbox';\nexport { x };\n";
+    expect(await violations('services/api/src/example.ts', whole)).toContainEqual(
+      expect.stringMatching(/^no-restricted-imports: .*engine\/outbox/),
+    );
+    expect(await violations('services/api/src/example.ts', outbox)).toEqual([]);
+    expect(
+      await violations(
+        'packages/engine/src/posts.ts',
+        "import { x } from '@sunset/networks';\nexport { x };\n",
+      ),
+    ).toContainEqual(expect.stringMatching(/^no-restricted-imports: .*Only the worker/));
+  });
+
   it('lets only a config module read process.env', async () => {
     const code = "export const port = process.env['PORT'];\n";
     expect(await violations('packages/plan/src/example.ts', code)).toContainEqual(

@@ -164,8 +164,13 @@ export class PlanFolder {
 
   /** Writes the plan and validates it as `sunset plan apply` would; throws with the diagnostics. */
   write(options: PlanOptions, name = 'plan.yaml'): Plan {
+    return this.writeDocument(this.document(options), name);
+  }
+
+  /** Writes a plan document (from `document()`, changed as a test needs) and validates it. */
+  writeDocument(document: Record<string, unknown>, name = 'plan.yaml'): Plan {
     const file = path.join(this.dir, name);
-    writeFileSync(file, stringify(this.document(options), { lineWidth: 0 }));
+    writeFileSync(file, stringify(document, { lineWidth: 0 }));
     const result = readPlanFile(file, { now: new Date(0) });
     if (!result.plan) {
       throw new Error(

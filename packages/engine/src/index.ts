@@ -1,14 +1,6 @@
-export {
-  applyPlan,
-  wantedDeliveries,
-  planDiff,
-  countMarks,
-  type ApplyOptions,
-  type ApplyResult,
-  type DiffEntry,
-  type DiffMark,
-  type DiffCounts,
-} from './apply.ts';
+// Everything of the engine, the worker side (which talks to networks) included. Services that
+// must never reach a network (the API) import '@sunset/engine/outbox' instead.
+export * from './outbox.ts';
 export {
   ConnectorRegistry,
   ConfigurationError,
@@ -23,10 +15,6 @@ export {
   type ProcessContext,
   type ProcessResult,
 } from './job.ts';
-export { OrgSettingsCache, NoPlanError, type OrgSettings } from './org-settings.ts';
-export { policyRefusal } from './policy.ts';
 export { restoreProfile, whereToFindOf, ProfileError, type RestoreResult } from './profile.ts';
-export { processDelivery, idempotencyKey } from './publish.ts';
-export { reconcileOutbox, type ReconcileResult } from './reconcile.ts';
+export { processDelivery, idempotencyKey, WaitingForOriginalError } from './publish.ts';
 export { startWorkerRuntime, type WorkerRuntime, type WorkerRuntimeOptions } from './runtime.ts';
-export { planStatus, type PlanStatus, type StatusRow } from './status.ts';

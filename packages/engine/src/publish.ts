@@ -7,7 +7,7 @@
  * existing post), X is searched for the text before anything is posted again.
  */
 import { createHash } from 'node:crypto';
-import type { Logger } from '@sunset/core';
+import { SunsetError, type Logger } from '@sunset/core';
 import {
   DuplicateError,
   ForbiddenError,
@@ -49,9 +49,23 @@ async function replyTargetOf(store: Store, delivery: Delivery): Promise<RemoteRe
     postId: post.replyToPostId,
     network: delivery.network,
   });
+  // An update sent while its original is still on its way waits for it (retried with backoff),
+  // so that it lands under the original instead of beside it.
+  if (originals.some((d) => d.status === 'queued' || d.status === 'sending')) {
+    throw new WaitingForOriginalError(
+      `waiting for the original post ${post.replyToPostId} to be published on ${delivery.network} first`,
+    );
+  }
   const landed = originals.flatMap((d) => d.parts).filter((p) => p.remoteRef !== undefined);
   const last = landed[landed.length - 1];
   return last ? (last.remoteRef as RemoteRef) : undefined;
+}
+
+/** Retryable: a follow-up's original has not landed yet. */
+export class WaitingForOriginalError extends SunsetError {
+  constructor(message: string) {
+    super('engine.waiting-for-original', message);
+  }
 }
 
 async function publishParts(

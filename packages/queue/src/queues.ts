@@ -75,6 +75,11 @@ export class Queues {
     }
   }
 
+  /** Whether Redis is connected now: producers refuse to accept work when it is not. */
+  ready(): boolean {
+    return this.connection.status === 'ready';
+  }
+
   queue(network: Network): Queue<DeliverJobData> {
     let q = this.queues.get(network);
     if (!q) {

@@ -53,6 +53,11 @@ function initial(dialect: Dialect): Migration {
         .addColumn('created_by', 'text', (c) => c.notNull())
         .addPrimaryKeyConstraint('posts_pk', ['organisation_id', 'id'])
         .execute();
+      await db.schema
+        .createIndex('posts_org_source_created')
+        .on('posts')
+        .columns(['organisation_id', 'source', 'created_at'])
+        .execute();
 
       await db.schema
         .createTable('deliveries')

@@ -320,6 +320,25 @@ export function createRepositories(ctx: RepoContext): Repositories {
           .executeTakeFirst();
         return row ? postFromRow(row) : undefined;
       },
+      async list(organisationId, filter = {}) {
+        let query = db.selectFrom('posts').selectAll().where('organisation_id', '=', organisationId);
+        if (filter.source) query = query.where('source', '=', filter.source);
+        if (filter.before) query = query.where('created_at', '<', iso(filter.before));
+        const rows = await query
+          .orderBy('created_at', 'desc')
+          .orderBy('id', 'desc')
+          .limit(filter.limit ?? 100)
+          .execute();
+        return rows.map(postFromRow);
+      },
+      async setContent(organisationId, id, content) {
+        await db
+          .updateTable('posts')
+          .set({ content: JSON.stringify(content ?? null) })
+          .where('organisation_id', '=', organisationId)
+          .where('id', '=', id)
+          .execute();
+      },
     },
 
     deliveries: {

@@ -281,6 +281,13 @@ export interface Repositories {
   posts: {
     insert(post: Omit<Post, 'createdAt'>): Promise<Post>;
     get(organisationId: string, id: string): Promise<Post | undefined>;
+    /** Newest first; `before` pages on by creation time. */
+    list(
+      organisationId: string,
+      filter?: { source?: PostSource; before?: Date; limit?: number },
+    ): Promise<Post[]>;
+    /** Replaces what is kept of the request (a crisis post's approval). */
+    setContent(organisationId: string, id: string, content: unknown): Promise<void>;
   };
   deliveries: {
     insert(delivery: NewDelivery): Promise<Delivery>;

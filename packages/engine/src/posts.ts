@@ -1,0 +1,506 @@
+/**
+ * Posts that come through the API rather than the plan: ordinary posts mirrored to the networks
+ * the plan allows at that moment, and crisis posts (JSON or CAP) that reach every crisis network
+ * with top priority. Each is stored (post, one delivery per network with its thread parts, the
+ * images, the audit entry) in one transaction, then queued. It is accepted only once both are
+ * done: when Redis cannot take the jobs, the deliveries are cancelled again and the caller is
+ * told, so that no client is ever told "accepted" for a post that may never go out, and no
+ * retry by the client can post it twice.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { canonicalJson, InputError, NETWORKS, NETWORK_LABELS, SunsetError, type Network } from '@sunset/core';
+import { textLimitsOf } from '@sunset/plan';
+import { jobIdFor, PRIORITY, RedisSetupError, type Queues } from '@sunset/queue';
+import type { Delivery, DeliveryStatus, NewDelivery, Post, Repositories, Store } from '@sunset/store';
+import { splitThread } from '@sunset/text';
+import type { OrgSettings, OrgSettingsCache } from './org-settings.ts';
+
+/** The 503 case: the post was not accepted and nothing of it will be sent. */
+export class NotAcceptedError extends SunsetError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('engine.not-accepted', message, options);
+  }
+}
+
+export interface PostImageInput {
+  data: Uint8Array;
+  mediaType: string;
+  alt: string;
+}
+
+/** What CAP 1.2 brought, kept with the post for the record. */
+export interface CapInfo {
+  identifier: string;
+  sender: string;
+  sent: string;
+  status: 'Actual' | 'Exercise' | 'System' | 'Test' | 'Draft';
+  msgType: 'Alert' | 'Update' | 'Cancel' | 'Ack' | 'Error';
+  /** `sender,identifier,sent` triples of the alerts this one follows up. */
+  references?: string[];
+}
+
+export interface SubmitPostInput {
+  organisationId: string;
+  source: 'ordinary' | 'crisis';
+  text: string;
+  variants?: Partial<Record<Network, string>>;
+  images?: PostImageInput[];
+  /** BCP 47; default the plan's locale. */
+  language?: string;
+  /** Crisis: the official page to link (default the plan's crisis.link), appended when the text has none. */
+  link?: string;
+  /** Only these networks (each must be configured in the plan); default the plan's choice. */
+  networks?: Network[];
+  /** Ordinary posts may be scheduled; default now. */
+  at?: Date;
+  /** The post this one follows up: its parts are posted as replies under the original's. */
+  replyToPostId?: string;
+  cap?: CapInfo;
+  /** A key the client sends again on a retry (Idempotency-Key): the same post, never a second. */
+  clientKey?: string;
+  /** `token:<name>`, `cli:<user>`. */
+  actor: string;
+  requestId?: string;
+}
+
+export type SubmitState = 'accepted' | 'awaiting-approval' | 'recorded';
+
+export interface SubmitResult {
+  postId: string;
+  state: SubmitState;
+  /** True when the client key matched a post already accepted: nothing new was created. */
+  duplicate: boolean;
+  deliveries: { network: Network; deliveryId: string; parts: number }[];
+  /** Why a network asked for gets nothing (recorded-only CAP statuses…). */
+  notes: string[];
+}
+
+interface StoredContent {
+  text: string;
+  variants?: Partial<Record<Network, string>>;
+  images: { sha256: string; mediaType: string; alt: string }[];
+  language: string;
+  link?: string;
+  networks: Network[];
+  at: string;
+  cap?: CapInfo;
+  /** Set while a crisis post waits for a second person. */
+  awaitingApproval?: boolean;
+  approvedBy?: string;
+  /** Test, Exercise, Draft: kept for the record, never posted. */
+  recordOnly?: boolean;
+  clientKey?: string;
+}
+
+/** Images each network takes (NETWORKS.md): count, bytes, alt text. */
+const IMAGE_RULES: Record<Network, { bytes: number; alt: number }> = {
+  x: { bytes: 5_000_000, alt: 1000 },
+  bluesky: { bytes: 2_000_000, alt: 2000 },
+  mastodon: { bytes: 16_000_000, alt: 1500 },
+};
+const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
+const URL_IN_TEXT = /\bhttps?:\/\/\S+/i;
+const RECORD_ONLY: readonly CapInfo['status'][] = ['Test', 'Exercise', 'Draft', 'System'];
+
+function sha256(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function newPostId(source: SubmitPostInput['source'], organisationId: string, clientKey?: string): string {
+  const prefix = source === 'crisis' ? 'c' : 'p';
+  if (clientKey !== undefined) return `${prefix}-k${sha256(`${organisationId}\n${clientKey}`).slice(0, 24)}`;
+  return `${prefix}-${Date.now().toString(36)}${randomBytes(5).toString('hex')}`;
+}
+
+/** The networks configured in the plan. */
+function configured(settings: OrgSettings): Network[] {
+  return NETWORKS.filter((n) => settings.document.networks[n] !== undefined);
+}
+
+/** Where a post goes by default: the plan's mirror (ordinary) or crisis networks. */
+function defaultNetworks(settings: OrgSettings, source: SubmitPostInput['source'], at: Date): Network[] {
+  const doc = settings.document;
+  const all = configured(settings);
+  if (source === 'crisis') return (doc.crisis?.on ?? all).filter((n) => all.includes(n));
+  const afterSunset = at.getTime() > settings.sunset.getTime();
+  const mirror = afterSunset ? doc.mirror?.after_sunset : doc.mirror?.before_sunset;
+  return (mirror ?? all.filter((n) => !afterSunset || n !== 'x')).filter((n) => all.includes(n));
+}
+
+/** Checks everything about the request before anything is written; every problem at once. */
+function check(input: SubmitPostInput, settings: OrgSettings): Network[] {
+  const problems: string[] = [];
+  const all = configured(settings);
+  if (input.text.trim() === '' && !Object.values(input.variants ?? {}).some((v) => v?.trim())) {
+    problems.push('text: empty; write the message to post');
+  }
+  for (const n of Object.keys(input.variants ?? {})) {
+    if (!(NETWORKS as readonly string[]).includes(n))
+      problems.push(`variants.${n}: not a network (${NETWORKS.join(', ')})`);
+  }
+  for (const n of input.networks ?? []) {
+    if (!all.includes(n))
+      problems.push(
+        `networks: ${NETWORK_LABELS[n]} is not configured in the plan of ${input.organisationId}`,
+      );
+  }
+  const images = input.images ?? [];
+  if (images.length > 4) problems.push(`images: ${images.length} images; at most 4`);
+  images.forEach((im, i) => {
+    if (!im.alt || im.alt.trim() === '')
+      problems.push(`images[${i}].alt: missing; every image needs alternative text`);
+    if (!IMAGE_TYPES.includes(im.mediaType)) {
+      problems.push(`images[${i}]: type ${im.mediaType} is not one of ${IMAGE_TYPES.join(', ')}`);
+    }
+  });
+  if (input.link !== undefined && !/^https?:\/\/\S+$/.test(input.link))
+    problems.push('link: not an http(s) URL');
+  const targets = input.networks ?? defaultNetworks(settings, input.source, input.at ?? new Date());
+  for (const n of targets) {
+    images.forEach((im, i) => {
+      if (im.data.byteLength > IMAGE_RULES[n].bytes) {
+        problems.push(
+          `images[${i}]: ${im.data.byteLength} bytes; ${NETWORK_LABELS[n]} takes at most ${IMAGE_RULES[n].bytes}`,
+        );
+      }
+      if (im.alt.length > IMAGE_RULES[n].alt) {
+        problems.push(
+          `images[${i}].alt: ${im.alt.length} characters; ${NETWORK_LABELS[n]} takes at most ${IMAGE_RULES[n].alt}`,
+        );
+      }
+    });
+  }
+  if (problems.length > 0) throw new InputError(problems.join('; '));
+  return targets;
+}
+
+/** The text one network gets: crisis posts carry the plan's label, the official link and hashtags. */
+export function composeText(
+  settings: OrgSettings,
+  content: Pick<StoredContent, 'text' | 'variants' | 'link'>,
+  source: SubmitPostInput['source'],
+  network: Network,
+): string {
+  let text = (content.variants?.[network] ?? content.text).trim();
+  if (source !== 'crisis') return text;
+  const crisis = settings.document.crisis;
+  if (crisis?.label && !text.startsWith(crisis.label)) text = `${crisis.label} ${text}`;
+  const link = content.link ?? crisis?.link;
+  if (link && !URL_IN_TEXT.test(text)) text = `${text}\n${link}`;
+  const tags = (crisis?.hashtags ?? []).filter((t) => !text.toLowerCase().includes(t.toLowerCase()));
+  if (tags.length > 0) text = `${text} ${tags.join(' ')}`;
+  return text;
+}
+
+function deliveriesFor(
+  settings: OrgSettings,
+  post: { id: string; source: SubmitPostInput['source'] },
+  content: StoredContent,
+  targets: readonly Network[],
+): Omit<NewDelivery, 'jobId'>[] {
+  const limits = textLimitsOf(settings.document);
+  return targets.map((network) => {
+    const text = composeText(settings, content, post.source, network);
+    const parts = splitThread(text, network, { limits }).map((partText, i) => ({
+      part: i + 1,
+      text: partText,
+      language: content.language,
+      images: i === 0 ? content.images : [],
+    }));
+    return {
+      id: `${settings.organisationId}.${post.id}.${network}`,
+      organisationId: settings.organisationId,
+      actionKey: `post.${post.id}.${network}`,
+      postId: post.id,
+      kind: 'post' as const,
+      source: post.source,
+      network,
+      dueAt: new Date(content.at),
+      priority: post.source === 'crisis' ? PRIORITY.crisis : PRIORITY.ordinary,
+      contentHash: sha256(canonicalJson(parts)),
+      parts,
+    };
+  });
+}
+
+export interface PostsContext {
+  store: Store;
+  /** Without queues nothing is accepted: the caller answers 503. */
+  queues: Queues | undefined;
+  settings: OrgSettingsCache;
+}
+
+/** The networks where the original of a follow-up went out (or is going out): the follow-up goes there. */
+async function followUpTargets(
+  store: Store,
+  organisationId: string,
+  originalId: string,
+  wanted: readonly Network[],
+): Promise<Network[]> {
+  const original = await store.posts.get(organisationId, originalId);
+  if (!original) throw new InputError(`replyTo: there is no post ${originalId} in ${organisationId}`);
+  const live: DeliveryStatus[] = ['queued', 'sending', 'published'];
+  const deliveries = await store.deliveries.list({ organisationId, postId: originalId });
+  return wanted.filter((n) => deliveries.some((d) => d.network === n && live.includes(d.status)));
+}
+
+async function enqueueOrWithdraw(
+  ctx: PostsContext,
+  deliveries: Delivery[],
+  input: { actor: string; requestId?: string },
+) {
+  try {
+    if (!ctx.queues) throw new RedisSetupError('no connection to Redis');
+    await ctx.queues.enqueueMany(deliveries);
+  } catch (err) {
+    // Not accepted: take the deliveries back so that the reconciler never sends them later.
+    await ctx.store.transaction(async (tx) => {
+      for (const d of deliveries) {
+        await tx.deliveries.finish(d.id, 'cancelled', {
+          lastError: 'not accepted: the job queue was unavailable',
+        });
+        await tx.audit.append({
+          organisationId: d.organisationId,
+          actor: input.actor,
+          action: 'delivery.withdrawn',
+          network: d.network,
+          postId: d.postId,
+          deliveryId: d.id,
+          ...(input.requestId ? { requestId: input.requestId } : {}),
+          outcome: 'error',
+          error: (err as Error).message,
+        });
+      }
+    });
+    throw new NotAcceptedError(
+      `the post was not accepted: the job queue is unavailable (${(err as Error).message})`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+async function insertDeliveries(tx: Repositories, wanted: Omit<NewDelivery, 'jobId'>[]): Promise<Delivery[]> {
+  const out: Delivery[] = [];
+  for (const w of wanted) out.push(await tx.deliveries.insert({ ...w, jobId: jobIdFor(w.id) }));
+  return out;
+}
+
+function resultOf(
+  post: Post,
+  state: SubmitState,
+  deliveries: Delivery[],
+  duplicate: boolean,
+  notes: string[],
+): SubmitResult {
+  return {
+    postId: post.id,
+    state,
+    duplicate,
+    deliveries: deliveries.map((d) => ({ network: d.network, deliveryId: d.id, parts: d.parts.length })),
+    notes,
+  };
+}
+
+/** Stores and queues an ordinary or crisis post; see the module comment for what "accepted" means. */
+export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Promise<SubmitResult> {
+  const settings = await ctx.settings.get(input.organisationId);
+  let targets = check(input, settings);
+  const postId = newPostId(input.source, input.organisationId, input.clientKey);
+
+  const existing = await ctx.store.posts.get(input.organisationId, postId);
+  if (existing) {
+    const deliveries = await ctx.store.deliveries.list({ organisationId: input.organisationId, postId });
+    const c = existing.content as StoredContent;
+    const state: SubmitState = c.recordOnly
+      ? 'recorded'
+      : c.awaitingApproval
+        ? 'awaiting-approval'
+        : 'accepted';
+    return resultOf(existing, state, deliveries, true, []);
+  }
+  const notes: string[] = [];
+  if (input.replyToPostId) {
+    const before = targets;
+    targets = await followUpTargets(ctx.store, input.organisationId, input.replyToPostId, targets);
+    for (const n of before.filter((x) => !targets.includes(x))) {
+      notes.push(
+        `${NETWORK_LABELS[n]}: the original post did not go out there, so its follow-up does not either`,
+      );
+    }
+  }
+  const recordOnly = input.cap !== undefined && RECORD_ONLY.includes(input.cap.status);
+  if (recordOnly) notes.push(`CAP status ${input.cap?.status}: recorded, not posted to the accounts`);
+  const awaitingApproval =
+    !recordOnly && input.source === 'crisis' && settings.document.crisis?.approval === 'second-person';
+  if (awaitingApproval) notes.push('waiting for a second person to approve it (approval: second-person)');
+  // Without Redis nothing can be accepted: say so before writing anything.
+  if (!recordOnly && !awaitingApproval && (!ctx.queues || !ctx.queues.ready())) {
+    throw new NotAcceptedError('the post was not accepted: the job queue (Redis) is not answering');
+  }
+
+  const images = (input.images ?? []).map((im) => ({ ...im, sha256: sha256(im.data) }));
+  const content: StoredContent = {
+    text: input.text,
+    ...(input.variants ? { variants: input.variants } : {}),
+    images: images.map((im) => ({ sha256: im.sha256, mediaType: im.mediaType, alt: im.alt })),
+    language: input.language ?? settings.document.organisation.locale,
+    ...(input.link ? { link: input.link } : {}),
+    networks: targets,
+    at: (input.at ?? new Date()).toISOString(),
+    ...(input.cap ? { cap: input.cap } : {}),
+    ...(awaitingApproval ? { awaitingApproval: true } : {}),
+    ...(recordOnly ? { recordOnly: true } : {}),
+    ...(input.clientKey !== undefined ? { clientKey: input.clientKey } : {}),
+  };
+  const wanted =
+    recordOnly || awaitingApproval
+      ? []
+      : deliveriesFor(settings, { id: postId, source: input.source }, content, targets);
+  const state: SubmitState = recordOnly ? 'recorded' : awaitingApproval ? 'awaiting-approval' : 'accepted';
+
+  const { post, deliveries } = await ctx.store.transaction(async (tx) => {
+    for (const im of images)
+      await tx.blobs.put({ sha256: im.sha256, mediaType: im.mediaType, data: im.data });
+    const post = await tx.posts.insert({
+      organisationId: input.organisationId,
+      id: postId,
+      source: input.source,
+      ...(input.replyToPostId ? { replyToPostId: input.replyToPostId } : {}),
+      content,
+      createdBy: input.actor,
+    });
+    const deliveries = await insertDeliveries(tx, wanted);
+    await tx.audit.append({
+      organisationId: input.organisationId,
+      actor: input.actor,
+      action: `${input.source === 'crisis' ? 'crisis' : 'post'}.${state}`,
+      postId,
+      ...(input.requestId ? { requestId: input.requestId } : {}),
+      outcome: 'ok',
+      after: {
+        text: input.text,
+        ...(input.variants ? { variants: input.variants } : {}),
+        networks: targets,
+        images: content.images,
+        ...(input.replyToPostId ? { replyTo: input.replyToPostId } : {}),
+      },
+      details: {
+        deliveries: deliveries.map((d) => ({ id: d.id, parts: d.parts.length })),
+        ...(input.cap ? { cap: input.cap } : {}),
+        ...(notes.length ? { notes } : {}),
+      },
+    });
+    return { post, deliveries };
+  });
+  if (deliveries.length > 0) await enqueueOrWithdraw(ctx, deliveries, input);
+  return resultOf(post, state, deliveries, false, notes);
+}
+
+/** The second person's approval of a crisis post: its deliveries are created and queued now. */
+export async function approveCrisis(
+  ctx: PostsContext,
+  input: { organisationId: string; postId: string; actor: string; requestId?: string },
+): Promise<SubmitResult> {
+  const settings = await ctx.settings.get(input.organisationId);
+  const post = await ctx.store.posts.get(input.organisationId, input.postId);
+  if (!post || post.source !== 'crisis')
+    throw new InputError(`there is no crisis post ${input.postId} in ${input.organisationId}`);
+  const content = post.content as StoredContent;
+  if (!content.awaitingApproval) {
+    const deliveries = await ctx.store.deliveries.list({
+      organisationId: input.organisationId,
+      postId: post.id,
+    });
+    return resultOf(post, content.recordOnly ? 'recorded' : 'accepted', deliveries, true, [
+      'already approved',
+    ]);
+  }
+  if (post.createdBy === input.actor) {
+    throw new ApprovalError(
+      `${input.actor} sent this crisis post and cannot approve it: a second person must`,
+    );
+  }
+  if (!ctx.queues || !ctx.queues.ready()) {
+    throw new NotAcceptedError('the approval was not accepted: the job queue (Redis) is not answering');
+  }
+  const wanted = deliveriesFor(settings, { id: post.id, source: 'crisis' }, content, content.networks);
+  const deliveries = await ctx.store.transaction(async (tx) => {
+    const inserted = await insertDeliveries(tx, wanted);
+    await tx.posts.setContent(post.organisationId, post.id, {
+      ...content,
+      awaitingApproval: false,
+      approvedBy: input.actor,
+    });
+    await tx.audit.append({
+      organisationId: input.organisationId,
+      actor: input.actor,
+      action: 'crisis.approved',
+      postId: post.id,
+      ...(input.requestId ? { requestId: input.requestId } : {}),
+      outcome: 'ok',
+      before: { awaitingApproval: true, createdBy: post.createdBy },
+      after: { approvedBy: input.actor },
+      details: { deliveries: inserted.map((d) => ({ id: d.id, parts: d.parts.length })) },
+    });
+    return inserted;
+  });
+  await enqueueOrWithdraw(ctx, deliveries, input);
+  return resultOf(post, 'accepted', deliveries, false, []);
+}
+
+/** A person may not approve their own crisis post. */
+export class ApprovalError extends SunsetError {
+  constructor(message: string) {
+    super('engine.approval', message);
+  }
+}
+
+export interface PostState {
+  post: Post;
+  state: SubmitState;
+  networks: Partial<
+    Record<
+      Network,
+      {
+        status: DeliveryStatus;
+        url?: string;
+        urls: string[];
+        attempts: number;
+        lastError?: string;
+        parts: number;
+        published: number;
+      }
+    >
+  >;
+}
+
+/** A post with its state on every network: for GET /v1/posts/:id and /v1/crisis/:id. */
+export async function postState(
+  store: Store,
+  organisationId: string,
+  postId: string,
+): Promise<PostState | undefined> {
+  const post = await store.posts.get(organisationId, postId);
+  if (!post) return undefined;
+  const content = post.content as StoredContent;
+  const deliveries = await store.deliveries.list({ organisationId, postId });
+  const networks: PostState['networks'] = {};
+  for (const d of deliveries) {
+    networks[d.network] = {
+      status: d.status,
+      ...(d.url ? { url: d.url } : {}),
+      urls: d.parts.flatMap((p) => (p.url ? [p.url] : [])),
+      attempts: d.attempts,
+      ...(d.lastError ? { lastError: d.lastError } : {}),
+      parts: d.parts.length,
+      published: d.parts.filter((p) => p.remoteId !== undefined).length,
+    };
+  }
+  return {
+    post,
+    state: content.recordOnly ? 'recorded' : content.awaitingApproval ? 'awaiting-approval' : 'accepted',
+    networks,
+  };
+}
