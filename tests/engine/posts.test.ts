@@ -250,7 +250,7 @@ describe('posts through the engine', () => {
       { times: 10_000, path: '/api/v1/statuses', method: 'POST' },
     );
     try {
-      const backlog = [];
+      const backlog: Awaited<ReturnType<typeof submitPost>>[] = [];
       for (let i = 0; i < 60; i++) {
         backlog.push(
           await submitPost(ctx, {
