@@ -12,7 +12,14 @@ import { fileURLToPath } from 'node:url';
 import { AtpAgent } from '@atproto/api';
 import { renderProfileImage } from '@sunset/assets';
 import { createLogger, silentLogger, type Network } from '@sunset/core';
-import { applyPlan, startWorkerRuntime, type WorkerRuntime } from '@sunset/engine';
+import {
+  applyPlan,
+  ConnectorRegistry,
+  OrgSettingsCache,
+  restoreProfile,
+  startWorkerRuntime,
+  type WorkerRuntime,
+} from '@sunset/engine';
 import { createRedis, Queues } from '@sunset/queue';
 import { openTestStore, testDialects, type TestStore } from '@sunset/store/testing';
 import type { Redis } from 'ioredis';
@@ -317,6 +324,61 @@ for (const { dialect, skip } of await testDialects()) {
         const none = await sunset(env, 'profile', 'restore', 'ville-inconnue', 'x');
         expect(none.code).toBe(1);
         expect(none.stderr).toMatch(/ville-inconnue/);
+      });
+
+      it('restores a profile that had no website, display name or bio: what the dormant profile added is cleared', async () => {
+        await start();
+        const tag = `e${dialect}`;
+        const before = await setProfilesBefore(tag);
+        // No website on X, and a Bluesky profile with neither display name nor description.
+        sandboxes.x.profile!.url = undefined;
+        await owner.upsertProfile((old) => {
+          const next = { ...(old ?? {}) };
+          delete next.displayName;
+          delete next.description;
+          return next;
+        });
+        const dueAt = Date.now() + 3_000;
+        const dp = dormantProfile(iso(dueAt), tag);
+        await applyPlan({
+          store: t.store,
+          queues,
+          plan: plans.write({ sunset: iso(dueAt - 1_000), posts: [], dormantProfile: dp }),
+          actor: 'cli:test',
+        });
+        await waitFor(
+          'the three profile deliveries to be published',
+          settled({ x: 'published', bluesky: 'published', mastodon: 'published' }),
+          40_000,
+        );
+        expect(sandboxes.x.profile!.url).toBe(dp.x.url);
+        expect((await blueskyProfile())?.displayName).toBe(dp.bluesky.name);
+
+        const connectors = new ConnectorRegistry({
+          store: t.store,
+          env: sandboxes.env,
+          logger,
+          xCa: sandboxes.x.ca,
+        });
+        try {
+          const settings = await new OrgSettingsCache(t.store).get(ORG);
+          for (const network of ['x', 'bluesky'] as const) {
+            await restoreProfile({
+              store: t.store,
+              connector: await connectors.get(settings, network),
+              organisationId: ORG,
+              actor: 'cli:test',
+            });
+          }
+        } finally {
+          await connectors.close();
+        }
+        expect(sandboxes.x.profile!.name).toBe(before.name);
+        expect(sandboxes.x.profile!.description).toBe(before.bio);
+        expect(sandboxes.x.profile!.url).toBeUndefined();
+        const restored = await blueskyProfile();
+        expect(restored?.displayName).toBeUndefined();
+        expect(restored?.description).toBeUndefined();
       });
 
       it('turns the X step into a checklist with image files when X refuses its profile API; Bluesky and Mastodon go on', async () => {

@@ -312,6 +312,18 @@ async function imageOfSnapshot(
   return blob ? { data: blob.data, mediaType: blob.mediaType } : undefined;
 }
 
+/** The text fields the dormant-profile step that took this snapshot set. */
+async function textsSetBy(
+  store: Store,
+  snapshot: ProfileSnapshot,
+): Promise<('name' | 'bio' | 'url' | 'location')[]> {
+  if (!snapshot.deliveryId) return [];
+  const delivery = await store.deliveries.get(snapshot.deliveryId);
+  const spec = (delivery?.payload as ProfilePayload | undefined)?.profile;
+  if (!spec) return [];
+  return (['name', 'bio', 'url', 'location'] as const).filter((f) => spec[f] !== undefined);
+}
+
 export interface RestoreResult {
   network: Network;
   snapshotId: number;
@@ -344,6 +356,11 @@ export async function restoreProfile(options: {
     ...(stored.location !== undefined ? { location: stored.location } : {}),
     ...(stored.fields ? { fields: stored.fields } : {}),
   };
+  // A text the profile did not have before (no website, no Bluesky display name or bio) is
+  // absent from the snapshot; if the dormant profile set it, it is cleared, not left in place.
+  for (const field of await textsSetBy(store, snapshot)) {
+    if (update[field] === undefined) update[field] = '';
+  }
   const notes: string[] = [];
   for (const slot of ['avatar', 'banner'] as const) {
     const image = await imageOfSnapshot(store, snapshot, slot);
