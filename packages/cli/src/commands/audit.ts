@@ -71,7 +71,7 @@ export function auditCommand(io: Io): Command {
         const bad = result.firstBad;
         io.out(
           `${io.colours.red('✗')} the audit log is broken at entry ${bad?.seq}: ${bad?.reason}` +
-            ` (${result.checked.toLocaleString('en')} entries before it are intact)`,
+            ` (${result.checked.toLocaleString('en')} ${result.checked === 1 ? 'entry before it is' : 'entries before it are'} intact)`,
         );
       }
       if (!result.ok) throw new CliExit(1);
