@@ -4,6 +4,7 @@ import { auditCommand } from './commands/audit.ts';
 import { networksCommand } from './commands/networks.ts';
 import { planCommand } from './commands/plan.ts';
 import { profileCommand } from './commands/profile.ts';
+import { tokenCommand } from './commands/token.ts';
 import { CliExit } from './exit.ts';
 import type { Io } from './io.ts';
 
@@ -20,6 +21,7 @@ export function buildProgram(io: Io): Command {
   program.addCommand(networksCommand(io));
   program.addCommand(profileCommand(io));
   program.addCommand(auditCommand(io));
+  program.addCommand(tokenCommand(io));
   program.addCommand(assetsCommand(io));
   // Commands added with addCommand do not inherit these settings: apply them to every level,
   // so that no command calls process.exit and all output goes through `io`.

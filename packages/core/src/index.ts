@@ -10,3 +10,4 @@ export {
 export { resolveCredential, CredentialError, Secret } from './credentials.ts';
 export { canonicalJson } from './canonical-json.ts';
 export { ConfigError, EnvReader } from './config.ts';
+export { mintToken, hashToken, looksLikeToken, sameHash, TOKEN_PREFIX } from './tokens.ts';

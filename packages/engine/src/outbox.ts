@@ -15,6 +15,7 @@ export { OrgSettingsCache, NoPlanError, type OrgSettings } from './org-settings.
 export { policyRefusal } from './policy.ts';
 export {
   submitPost,
+  postIdForKey,
   approveCrisis,
   postState,
   composeText,

@@ -106,6 +106,15 @@ function sha256(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/** The id a post sent with this client key gets (CAP: `cap:<sender>,<identifier>,<sent>`). */
+export function postIdForKey(
+  source: SubmitPostInput['source'],
+  organisationId: string,
+  clientKey: string,
+): string {
+  return newPostId(source, organisationId, clientKey);
+}
+
 function newPostId(source: SubmitPostInput['source'], organisationId: string, clientKey?: string): string {
   const prefix = source === 'crisis' ? 'c' : 'p';
   if (clientKey !== undefined) return `${prefix}-k${sha256(`${organisationId}\n${clientKey}`).slice(0, 24)}`;
@@ -330,8 +339,17 @@ export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Pro
       );
     }
   }
-  const recordOnly = input.cap !== undefined && RECORD_ONLY.includes(input.cap.status);
-  if (recordOnly) notes.push(`CAP status ${input.cap?.status}: recorded, not posted to the accounts`);
+  const cap = input.cap;
+  const recordOnly =
+    cap !== undefined &&
+    (RECORD_ONLY.includes(cap.status) || cap.msgType === 'Ack' || cap.msgType === 'Error');
+  if (cap && recordOnly) {
+    notes.push(
+      RECORD_ONLY.includes(cap.status)
+        ? `CAP status ${cap.status}: recorded, not posted to the accounts`
+        : `CAP ${cap.msgType} message: recorded, not posted (it is meant for the alerting system, not the public)`,
+    );
+  }
   const awaitingApproval =
     !recordOnly && input.source === 'crisis' && settings.document.crisis?.approval === 'second-person';
   if (awaitingApproval) notes.push('waiting for a second person to approve it (approval: second-person)');

@@ -114,6 +114,11 @@ function initial(dialect: Dialect): Migration {
         .addColumn('outcome_unknown', 'integer', (c) => c.notNull().defaultTo(0))
         .addPrimaryKeyConstraint('delivery_parts_pk', ['delivery_id', 'part'])
         .execute();
+      await db.schema
+        .createIndex('delivery_parts_published')
+        .on('delivery_parts')
+        .columns(['published_at'])
+        .execute();
 
       const snapshots = db.schema.createTable('profile_snapshots');
       await (

@@ -496,6 +496,40 @@ export function createRepositories(ctx: RepoContext): Repositories {
           return replaced;
         });
       },
+      async countByStatus() {
+        const rows = await db
+          .selectFrom('deliveries')
+          .select(['network', 'status', (eb) => eb.fn.countAll<string | number>().as('n')])
+          .groupBy(['network', 'status'])
+          .execute();
+        return rows.map((r) => ({
+          network: r.network as Network,
+          status: r.status as DeliveryStatus,
+          count: Number(r.n),
+        }));
+      },
+      async publishedSince(since) {
+        const rows = await db
+          .selectFrom('deliveries')
+          .innerJoin('delivery_parts', 'delivery_parts.delivery_id', 'deliveries.id')
+          .select([
+            'deliveries.network',
+            'deliveries.source',
+            'deliveries.created_at',
+            'deliveries.due_at',
+            'delivery_parts.published_at',
+          ])
+          .where('delivery_parts.part', '=', 1)
+          .where('delivery_parts.published_at', '>=', iso(since))
+          .execute();
+        return rows.map((r) => ({
+          network: r.network as Network,
+          source: r.source as PostSource,
+          createdAt: new Date(r.created_at),
+          dueAt: new Date(r.due_at),
+          publishedAt: new Date(r.published_at ?? r.due_at),
+        }));
+      },
       async setJob(id, jobId, status) {
         await db
           .updateTable('deliveries')

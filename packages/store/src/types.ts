@@ -328,6 +328,12 @@ export interface Repositories {
     ): Promise<Delivery>;
     /** Gives a queued delivery a new job id (the reconciler, or a manual retry of a failed one). */
     setJob(id: string, jobId: string, status?: 'queued'): Promise<void>;
+    /** How many deliveries are in each status, per network (for metrics). */
+    countByStatus(): Promise<{ network: Network; status: DeliveryStatus; count: number }[]>;
+    /** Deliveries whose first part was published at or after `since`, with their times (for metrics). */
+    publishedSince(
+      since: Date,
+    ): Promise<{ network: Network; source: PostSource; createdAt: Date; dueAt: Date; publishedAt: Date }[]>;
   };
   profiles: {
     saveSnapshot(snapshot: Omit<ProfileSnapshot, 'id' | 'takenAt'>): Promise<ProfileSnapshot>;

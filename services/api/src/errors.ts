@@ -1,0 +1,70 @@
+/**
+ * One error handler for every route: the status says what kind of problem it is, the body says
+ * what to do about it, and nothing internal (stack, SQL, file paths) ever leaves the process.
+ *
+ *   { "error": { "code": "…", "message": "…", "details": … }, "requestId": "…" }
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { InputError, SunsetError } from '@sunset/core';
+import { ApprovalError, NoPlanError, NotAcceptedError } from '@sunset/engine/outbox';
+
+/** A refusal a route decides on itself, with its status. */
+export class HttpError extends SunsetError {
+  readonly status: number;
+  readonly details: unknown;
+  constructor(status: number, code: string, message: string, details?: unknown) {
+    super(code, message);
+    this.status = status;
+    this.details = details;
+  }
+}
+
+export function errorBody(request: FastifyRequest, code: string, message: string, details?: unknown) {
+  return { error: { code, message, ...(details !== undefined ? { details } : {}) }, requestId: request.id };
+}
+
+function classify(err: FastifyError | Error): {
+  status: number;
+  code: string;
+  message: string;
+  details?: unknown;
+} {
+  if (err instanceof HttpError)
+    return { status: err.status, code: err.code, message: err.message, details: err.details };
+  const fe = err as FastifyError & { validation?: unknown; validationContext?: string };
+  if (fe.validation) {
+    return { status: 400, code: 'bad-request', message: fe.message, details: fe.validation };
+  }
+  if (err instanceof NotAcceptedError) return { status: 503, code: 'not-accepted', message: err.message };
+  if (err instanceof ApprovalError) return { status: 403, code: 'approval', message: err.message };
+  if (err instanceof NoPlanError) return { status: 409, code: 'no-plan', message: err.message };
+  if (err instanceof InputError) {
+    const problems = (err as InputError & { problems?: unknown }).problems;
+    return {
+      status: 422,
+      code: 'invalid',
+      message: err.message,
+      ...(problems !== undefined ? { details: problems } : {}),
+    };
+  }
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    // Fastify's own refusals (body too large, bad JSON, unsupported type): their words are safe.
+    return { status: fe.statusCode, code: (fe.code ?? 'bad-request').toLowerCase(), message: fe.message };
+  }
+  return { status: 500, code: 'internal', message: 'internal error; the request id is in the server log' };
+}
+
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) => {
+    const c = classify(err);
+    if (c.status >= 500 && c.status !== 503) request.log.error({ err }, 'request failed');
+    else request.log.info({ status: c.status, code: c.code, msg: c.message }, 'request refused');
+    if (c.status === 503) void reply.header('retry-after', '5');
+    return reply.status(c.status).send(errorBody(request, c.code, c.message, c.details));
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply
+      .status(404)
+      .send(errorBody(request, 'not-found', `no route ${request.method} ${request.url.split('?')[0]}`)),
+  );
+}

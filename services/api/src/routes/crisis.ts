@@ -1,0 +1,258 @@
+/**
+ * The crisis endpoint: JSON from a person or CAP 1.2 from the alerting system. A crisis reaches
+ * every crisis network of the plan (X too after the sunset, unless frozen) with top priority;
+ * CAP Update and Cancel go under the original; Test, Exercise and Draft are kept, not posted.
+ * The 202 comes only once the post is stored and queued; otherwise 503, and nothing goes out.
+ */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { NETWORKS, NETWORK_LABELS, type Network } from '@sunset/core';
+import { approveCrisis, composeText, submitPost, type SubmitPostInput } from '@sunset/engine/outbox';
+import { textLimitsOf } from '@sunset/plan';
+import { measure, splitThread } from '@sunset/text';
+import { Type, type Static } from 'typebox';
+import { principalOf } from '../auth.ts';
+import { capSubmission, CAP_TYPES } from '../cap.ts';
+import { HttpError } from '../errors.ts';
+import { ErrorReply, Language, NetworkName, PostReply, SubmitReply, Variants } from '../schemas.ts';
+import { listPosts, loadPost, submitReply } from './posts.ts';
+
+const CAP_LIMIT = 256 * 1024;
+
+const CrisisBody = Type.Object(
+  {
+    text: Type.String({
+      minLength: 1,
+      maxLength: 20_000,
+      description: 'The message; never truncated (long ones become threads).',
+    }),
+    variants: Type.Optional(Variants),
+    link: Type.Optional(
+      Type.String({
+        pattern: '^https?://\\S+$',
+        maxLength: 2000,
+        description: "Official page; default the plan's crisis.link",
+      }),
+    ),
+    language: Type.Optional(Language),
+    networks: Type.Optional(Type.Array(NetworkName, { minItems: 1, uniqueItems: true })),
+    replyTo: Type.Optional(
+      Type.String({ pattern: '^[A-Za-z0-9._~-]{1,100}$', description: 'A crisis post this one follows up' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const Id = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9._~-]{1,100}$' }) });
+
+export async function crisisRoutes(app: FastifyInstance) {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+  // CAP arrives as bytes: the parser checks the size, the encoding and the structure itself.
+  app.addContentTypeParser(CAP_TYPES, { parseAs: 'buffer', bodyLimit: CAP_LIMIT }, (_request, body, done) =>
+    done(null, body),
+  );
+
+  r.post(
+    '/crisis',
+    {
+      onRequest: app.requireRole('crisis'),
+      schema: {
+        tags: ['crisis'],
+        summary: 'Send a crisis message (JSON, or a CAP 1.2 alert as application/cap+xml)',
+        description:
+          'JSON: text, optional per-network variants, link, language, networks, replyTo. CAP 1.2: headline, description, ' +
+          'instruction and web become the text; Update and Cancel are posted as replies under the original (matched by ' +
+          "references); status Test, Exercise and Draft are recorded and never posted. The plan's crisis label, link and " +
+          'hashtags are applied. 202 only once stored and queued; 503 when the store or Redis is down.',
+        headers: Type.Object({
+          'idempotency-key': Type.Optional(Type.String({ pattern: '^[\\x21-\\x7e]{1,200}$' })),
+        }),
+        body: Type.Union([CrisisBody, Type.Unknown({ description: 'CAP 1.2 XML (application/cap+xml)' })]),
+        response: {
+          202: SubmitReply,
+          400: ErrorReply,
+          401: ErrorReply,
+          403: ErrorReply,
+          409: ErrorReply,
+          413: ErrorReply,
+          415: ErrorReply,
+          422: ErrorReply,
+          429: ErrorReply,
+          503: ErrorReply,
+        },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const common = {
+        organisationId: principal.organisationId,
+        actor: principal.actor,
+        requestId: request.id,
+      };
+      let input: SubmitPostInput;
+      if (Buffer.isBuffer(request.body)) {
+        const settings = await app.settings.get(principal.organisationId);
+        input = await capSubmission(app.store, request.body, settings.document.organisation.locale, common);
+      } else {
+        const body = request.body as Static<typeof CrisisBody>;
+        input = {
+          ...common,
+          source: 'crisis',
+          text: body.text,
+          ...(body.variants ? { variants: body.variants as Partial<Record<Network, string>> } : {}),
+          ...(body.link ? { link: body.link } : {}),
+          ...(body.language ? { language: body.language } : {}),
+          ...(body.networks ? { networks: body.networks } : {}),
+          ...(body.replyTo ? { replyToPostId: body.replyTo } : {}),
+          ...(request.headers['idempotency-key'] ? { clientKey: request.headers['idempotency-key'] } : {}),
+        };
+      }
+      const result = await submitPost(
+        { store: app.store, queues: app.queues, settings: app.settings },
+        input,
+      );
+      return reply.status(202).send(submitReply(result, `/v1/crisis/${result.postId}`));
+    },
+  );
+
+  r.post(
+    '/crisis/preview',
+    {
+      onRequest: app.requireRole('crisis'),
+      schema: {
+        tags: ['crisis'],
+        summary:
+          'How a crisis message will read on each network, with lengths and thread parts; nothing is sent',
+        body: CrisisBody,
+        response: {
+          200: Type.Object({
+            networks: Type.Array(
+              Type.Object({
+                network: NetworkName,
+                label: Type.String(),
+                text: Type.String(),
+                parts: Type.Array(
+                  Type.Object({
+                    text: Type.String(),
+                    length: Type.Integer(),
+                    limit: Type.Integer(),
+                    unit: Type.String(),
+                  }),
+                ),
+              }),
+            ),
+          }),
+          400: ErrorReply,
+          401: ErrorReply,
+          403: ErrorReply,
+          409: ErrorReply,
+        },
+      },
+    },
+    async (request) => {
+      const { organisationId } = principalOf(request);
+      const settings = await app.settings.get(organisationId);
+      const body = request.body;
+      const limits = textLimitsOf(settings.document);
+      const targets = (body.networks ?? settings.document.crisis?.on ?? NETWORKS).filter(
+        (n) => settings.document.networks[n],
+      );
+      return {
+        networks: targets.map((network) => {
+          const text = composeText(
+            settings,
+            {
+              text: body.text,
+              ...(body.variants ? { variants: body.variants as Partial<Record<Network, string>> } : {}),
+              ...(body.link ? { link: body.link } : {}),
+            },
+            'crisis',
+            network,
+          );
+          return {
+            network,
+            label: NETWORK_LABELS[network],
+            text,
+            parts: splitThread(text, network, { limits }).map((part) => {
+              const m = measure(part, network, limits);
+              return { text: part, length: m.length, limit: m.limit, unit: m.unit };
+            }),
+          };
+        }),
+      };
+    },
+  );
+
+  r.get(
+    '/crisis',
+    {
+      onRequest: app.requireRole('crisis', 'auditor', 'editor', 'planner'),
+      schema: {
+        tags: ['crisis'],
+        summary: 'Crisis history, newest first',
+        querystring: Type.Object({
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+          before: Type.Optional(Type.String({ format: 'date-time' })),
+        }),
+        response: {
+          200: Type.Object({ posts: Type.Array(PostReply) }),
+          400: ErrorReply,
+          401: ErrorReply,
+          403: ErrorReply,
+        },
+      },
+    },
+    async (request) => listPosts(app, request, 'crisis', request.query),
+  );
+
+  r.get(
+    '/crisis/:id',
+    {
+      onRequest: app.requireRole('crisis', 'auditor', 'editor', 'planner'),
+      schema: {
+        tags: ['crisis'],
+        summary: 'A crisis post and its state and links on every network',
+        params: Id,
+        response: { 200: PostReply, 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply },
+      },
+    },
+    async (request) => loadPost(app, request, request.params.id, 'crisis'),
+  );
+
+  r.post(
+    '/crisis/:id/approve',
+    {
+      onRequest: app.requireRole('crisis'),
+      schema: {
+        tags: ['crisis'],
+        summary: 'Approve a crisis post waiting for a second person (approval: second-person)',
+        params: Id,
+        response: {
+          202: SubmitReply,
+          400: ErrorReply,
+          401: ErrorReply,
+          403: ErrorReply,
+          404: ErrorReply,
+          422: ErrorReply,
+          503: ErrorReply,
+        },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const existing = await app.store.posts.get(principal.organisationId, request.params.id);
+      if (!existing || existing.source !== 'crisis')
+        throw new HttpError(404, 'not-found', `there is no crisis post ${request.params.id}`);
+      const result = await approveCrisis(
+        { store: app.store, queues: app.queues, settings: app.settings },
+        {
+          organisationId: principal.organisationId,
+          postId: request.params.id,
+          actor: principal.actor,
+          requestId: request.id,
+        },
+      );
+      return reply.status(202).send(submitReply(result, `/v1/crisis/${result.postId}`));
+    },
+  );
+}

@@ -1,0 +1,186 @@
+/** POST /v1/posts (an ordinary post, mirrored) and GET /v1/posts, /v1/posts/:id. */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Network } from '@sunset/core';
+import { postState, submitPost, type PostState, type SubmitResult } from '@sunset/engine/outbox';
+import { Type, type Static } from 'typebox';
+import { principalOf } from '../auth.ts';
+import { HttpError } from '../errors.ts';
+import { recordRead } from '../reads.ts';
+import {
+  ErrorReply,
+  ImageInput,
+  Language,
+  NetworkName,
+  PostReply,
+  SubmitReply,
+  Variants,
+} from '../schemas.ts';
+
+const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({
+      pattern: '^[\\x21-\\x7e]{1,200}$',
+      description: 'Send the same key again on a retry: the post is never made twice.',
+    }),
+  ),
+});
+
+const PostBody = Type.Object(
+  {
+    text: Type.String({ minLength: 1, maxLength: 20_000 }),
+    variants: Type.Optional(Variants),
+    networks: Type.Optional(Type.Array(NetworkName, { minItems: 1, uniqueItems: true })),
+    language: Type.Optional(Language),
+    at: Type.Optional(Type.String({ format: 'date-time', description: 'When to post (default now)' })),
+    images: Type.Optional(Type.Array(ImageInput, { maxItems: 4 })),
+  },
+  { additionalProperties: false },
+);
+
+export function decodeImages(images: Static<typeof ImageInput>[] | undefined) {
+  return (images ?? []).map((im, i) => {
+    const data = Buffer.from(im.data, 'base64');
+    if (data.length === 0) throw new HttpError(422, 'invalid', `images[${i}].data: not base64 image bytes`);
+    return { data: new Uint8Array(data), mediaType: im.mediaType, alt: im.alt };
+  });
+}
+
+export function submitReply(result: SubmitResult, self: string) {
+  return {
+    id: result.postId,
+    state: result.state,
+    duplicate: result.duplicate,
+    deliveries: result.deliveries,
+    notes: result.notes,
+    links: { self },
+  };
+}
+
+export function postReply(s: PostState) {
+  return {
+    id: s.post.id,
+    source: s.post.source,
+    state: s.state,
+    createdAt: s.post.createdAt.toISOString(),
+    createdBy: s.post.createdBy,
+    ...(s.post.replyToPostId ? { replyTo: s.post.replyToPostId } : {}),
+    content: s.post.content,
+    networks: s.networks,
+  };
+}
+
+export async function loadPost(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  id: string,
+  source: 'ordinary' | 'crisis',
+) {
+  const { organisationId } = principalOf(request);
+  const state = await postState(app.store, organisationId, id);
+  if (!state || state.post.source !== source)
+    throw new HttpError(404, 'not-found', `there is no ${source === 'crisis' ? 'crisis ' : ''}post ${id}`);
+  recordRead(app, request, { postId: id });
+  return postReply(state);
+}
+
+export async function postRoutes(app: FastifyInstance) {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+  r.post(
+    '/posts',
+    {
+      onRequest: app.requireRole('editor'),
+      schema: {
+        tags: ['posts'],
+        summary: 'An ordinary post, mirrored to the networks the plan allows now',
+        headers: IdempotencyHeaders,
+        body: PostBody,
+        response: {
+          202: SubmitReply,
+          400: ErrorReply,
+          401: ErrorReply,
+          403: ErrorReply,
+          409: ErrorReply,
+          413: ErrorReply,
+          422: ErrorReply,
+          503: ErrorReply,
+        },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const body = request.body;
+      const at = body.at ? new Date(body.at) : undefined;
+      const result = await submitPost(
+        { store: app.store, queues: app.queues, settings: app.settings },
+        {
+          organisationId: principal.organisationId,
+          source: 'ordinary',
+          text: body.text,
+          ...(body.variants ? { variants: body.variants as Partial<Record<Network, string>> } : {}),
+          ...(body.networks ? { networks: body.networks } : {}),
+          ...(body.language ? { language: body.language } : {}),
+          ...(at ? { at } : {}),
+          images: decodeImages(body.images),
+          ...(request.headers['idempotency-key'] ? { clientKey: request.headers['idempotency-key'] } : {}),
+          actor: principal.actor,
+          requestId: request.id,
+        },
+      );
+      return reply.status(202).send(submitReply(result, `/v1/posts/${result.postId}`));
+    },
+  );
+
+  r.get(
+    '/posts/:id',
+    {
+      onRequest: app.requireRole('editor', 'crisis', 'auditor', 'planner'),
+      schema: {
+        tags: ['posts'],
+        summary: 'An ordinary post and its state on every network',
+        params: Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9._~-]{1,100}$' }) }),
+        response: { 200: PostReply, 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply },
+      },
+    },
+    async (request) => loadPost(app, request, request.params.id, 'ordinary'),
+  );
+
+  r.get(
+    '/posts',
+    {
+      onRequest: app.requireRole('editor', 'crisis', 'auditor', 'planner'),
+      schema: {
+        tags: ['posts'],
+        summary: 'Recent ordinary posts, newest first',
+        querystring: Type.Object({
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+          before: Type.Optional(Type.String({ format: 'date-time' })),
+        }),
+        response: {
+          200: Type.Object({ posts: Type.Array(PostReply) }),
+          400: ErrorReply,
+          401: ErrorReply,
+          403: ErrorReply,
+        },
+      },
+    },
+    async (request) => listPosts(app, request, 'ordinary', request.query),
+  );
+}
+
+export async function listPosts(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  source: 'ordinary' | 'crisis',
+  query: { limit?: number; before?: string },
+) {
+  const { organisationId } = principalOf(request);
+  const posts = await app.store.posts.list(organisationId, {
+    source,
+    limit: query.limit ?? 50,
+    ...(query.before ? { before: new Date(query.before) } : {}),
+  });
+  const states = await Promise.all(posts.map((p) => postState(app.store, organisationId, p.id)));
+  recordRead(app, request, { list: source });
+  return { posts: states.filter((s): s is PostState => s !== undefined).map(postReply) };
+}
