@@ -1,0 +1,67 @@
+export const CAP_NAMESPACE = 'urn:oasis:names:tc:emergency:cap:1.2';
+
+export const STATUSES = ['Actual', 'Exercise', 'System', 'Test', 'Draft'] as const;
+export const MSG_TYPES = ['Alert', 'Update', 'Cancel', 'Ack', 'Error'] as const;
+export const SCOPES = ['Public', 'Restricted', 'Private'] as const;
+export const CATEGORIES = [
+  'Geo',
+  'Met',
+  'Safety',
+  'Security',
+  'Rescue',
+  'Fire',
+  'Health',
+  'Env',
+  'Transport',
+  'Infra',
+  'CBRNE',
+  'Other',
+] as const;
+export const URGENCIES = ['Immediate', 'Expected', 'Future', 'Past', 'Unknown'] as const;
+export const SEVERITIES = ['Extreme', 'Severe', 'Moderate', 'Minor', 'Unknown'] as const;
+export const CERTAINTIES = ['Observed', 'Likely', 'Possible', 'Unlikely', 'Unknown'] as const;
+
+export type CapStatus = (typeof STATUSES)[number];
+export type CapMsgType = (typeof MSG_TYPES)[number];
+export type CapCategory = (typeof CATEGORIES)[number];
+export type CapUrgency = (typeof URGENCIES)[number];
+export type CapSeverity = (typeof SEVERITIES)[number];
+export type CapCertainty = (typeof CERTAINTIES)[number];
+
+/** An earlier message this one refers to (an Update or Cancel names the alert it replaces). */
+export interface CapReference {
+  sender: string;
+  identifier: string;
+  sent: string;
+}
+
+/** One `<info>` block: the alert's content in one language. Text is trimmed, otherwise as sent. */
+export interface CapInfoBlock {
+  /** RFC 3066 code; CAP's default "en-US" when the block has none. */
+  language: string;
+  categories: CapCategory[];
+  event: string;
+  urgency: CapUrgency;
+  severity: CapSeverity;
+  certainty: CapCertainty;
+  headline?: string;
+  description?: string;
+  instruction?: string;
+  /** An absolute http(s) address with more information. */
+  web?: string;
+  contact?: string;
+  /** Each `<area>`'s areaDesc, in document order. */
+  areas: string[];
+}
+
+export interface CapAlert {
+  identifier: string;
+  sender: string;
+  /** As written: ISO 8601 with an explicit offset, e.g. "2025-01-20T08:30:00+01:00". */
+  sent: string;
+  status: CapStatus;
+  msgType: CapMsgType;
+  scope: string;
+  references: CapReference[];
+  infos: CapInfoBlock[];
+}
