@@ -23,7 +23,10 @@ export function errorBody(request: FastifyRequest, code: string, message: string
   return { error: { code, message, ...(details !== undefined ? { details } : {}) }, requestId: request.id };
 }
 
-function classify(err: FastifyError | Error): {
+function classify(
+  err: FastifyError | Error,
+  contentType: string,
+): {
   status: number;
   code: string;
   message: string;
@@ -47,6 +50,13 @@ function classify(err: FastifyError | Error): {
       ...(problems !== undefined ? { details: problems } : {}),
     };
   }
+  if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return {
+      status: 415,
+      code: 'unsupported-media-type',
+      message: `this route does not take the Content-Type ${contentType || '(none)'}`,
+    };
+  }
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     // Fastify's own refusals (body too large, bad JSON, unsupported type): their words are safe.
     return { status: fe.statusCode, code: (fe.code ?? 'bad-request').toLowerCase(), message: fe.message };
@@ -56,7 +66,7 @@ function classify(err: FastifyError | Error): {
 
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) => {
-    const c = classify(err);
+    const c = classify(err, String(request.headers['content-type'] ?? '').split(';')[0] ?? '');
     if (c.status >= 500 && c.status !== 503) request.log.error({ err }, 'request failed');
     else request.log.info({ status: c.status, code: c.code, msg: c.message }, 'request refused');
     if (c.status === 503) void reply.header('retry-after', '5');

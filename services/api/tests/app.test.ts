@@ -224,7 +224,7 @@ describe('posts', () => {
     expect(body.state).toBe('accepted');
     expect(body.deliveries.map((d: { network: string }) => d.network)).toEqual(['x', 'bluesky', 'mastodon']);
     const jobs = await f.queues.depths();
-    expect(jobs.mastodon.prioritized + jobs.mastodon.waiting).toBeGreaterThan(0);
+    expect((jobs.mastodon.prioritized ?? 0) + (jobs.mastodon.waiting ?? 0)).toBeGreaterThan(0);
     const got = await f.app.inject({ url: body.links.self, headers: f.auth('editor') });
     expect(got.statusCode).toBe(200);
     expect(got.json()).toMatchObject({

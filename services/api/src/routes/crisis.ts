@@ -67,7 +67,15 @@ export async function crisisRoutes(app: FastifyInstance) {
         headers: Type.Object({
           'idempotency-key': Type.Optional(Type.String({ pattern: '^[\\x21-\\x7e]{1,200}$' })),
         }),
-        body: Type.Union([CrisisBody, Type.Unknown({ description: 'CAP 1.2 XML (application/cap+xml)' })]),
+        // One schema per content type: JSON is checked field by field; CAP is checked by its parser.
+        body: {
+          content: {
+            'application/json': { schema: CrisisBody },
+            ...Object.fromEntries(
+              CAP_TYPES.map((t) => [t, { schema: Type.Unknown({ description: 'A CAP 1.2 alert' }) }]),
+            ),
+          },
+        },
         response: {
           202: SubmitReply,
           400: ErrorReply,
@@ -90,6 +98,14 @@ export async function crisisRoutes(app: FastifyInstance) {
         requestId: request.id,
       };
       let input: SubmitPostInput;
+      const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+      if (type !== 'application/json' && !CAP_TYPES.includes(type)) {
+        throw new HttpError(
+          415,
+          'unsupported-media-type',
+          `send application/json or application/cap+xml, not ${type || 'no Content-Type'}`,
+        );
+      }
       if (Buffer.isBuffer(request.body)) {
         const settings = await app.settings.get(principal.organisationId);
         input = await capSubmission(app.store, request.body, settings.document.organisation.locale, common);
