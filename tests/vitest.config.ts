@@ -7,7 +7,7 @@ export default mergeConfig(
   base,
   defineConfig({
     test: {
-      include: ['architecture/**/*.test.ts', 'engine/**/*.test.ts'],
+      include: ['architecture/**/*.test.ts', 'engine/**/*.test.ts', 'e2e/**/*.test.ts'],
       fileParallelism: false,
       testTimeout: 180_000,
       hookTimeout: 120_000,
