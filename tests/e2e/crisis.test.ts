@@ -164,9 +164,6 @@ async function landed(id: string): Promise<Landed | undefined> {
   const r = await fetch(`${base}/v1/crisis/${id}`, { headers: { authorization: `Bearer ${token}` } });
   const body = (await r.json()) as { networks: Record<string, { status: string }> };
   if (!['x', 'bluesky', 'mastodon'].every((n) => body.networks[n]?.status === 'published')) return undefined;
-  const last = async (network: 'x' | 'bluesky' | 'mastodon') =>
-    (await t.store.deliveries.list({ organisationId: ORG, postId: id, network }))[0]?.parts.at(-1)
-      ?.remoteId ?? '';
   const first = async (network: 'x' | 'bluesky' | 'mastodon') =>
     (await t.store.deliveries.list({ organisationId: ORG, postId: id, network }))[0]?.parts[0]?.remoteId ??
     '';
