@@ -133,6 +133,21 @@ export default tseslint.config(
     rules: { 'no-restricted-properties': 'off' },
   },
   {
+    // The dashboard's ES modules run in the browser, with no build step: browser globals, and
+    // Node's own (process, Buffer, require…) turned off, since globals merge with the block above.
+    files: ['services/api/public/**/*.js'],
+    languageOptions: {
+      globals: {
+        ...Object.fromEntries(
+          Object.keys(globals.node)
+            .filter((name) => !(name in globals.browser))
+            .map((name) => [name, 'off']),
+        ),
+        ...globals.browser,
+      },
+    },
+  },
+  {
     // Tool configs extend the shared bases in config/, which is not a package.
     files: ['**/vitest.config.ts'],
     rules: { 'import-x/no-relative-packages': 'off', 'no-restricted-imports': 'off' },

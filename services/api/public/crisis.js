@@ -1,0 +1,414 @@
+// The crisis screen: the history of crisis messages for everyone, and for the crisis cell (and
+// admin) a form with a live preview of what each network will show, the send, the follow-up of
+// its state, and the second-person approval when the plan asks for one.
+
+import { getJson, postJson, query, request } from './api.js';
+import {
+  announce,
+  errorBlock,
+  h,
+  NETWORK_LABELS,
+  NETWORKS,
+  replace,
+  showError,
+  showProblem,
+  stateBadge,
+  statusBadge,
+  timeEl,
+  unitLabel,
+} from './dom.js';
+
+const PREVIEW_DELAY_MS = 400;
+const FOLLOW_MS = 5_000;
+const MOVING = new Set(['queued', 'sending']);
+// The API's own pattern for the link (CrisisBody.link): checked here so the preview can say why
+// the link is left out while it is still being typed, instead of a 400 at every keystroke.
+const LINK = /^https?:\/\/\S+$/;
+
+let ctx;
+let visible = false;
+let previewTimer;
+let previewSeq = 0;
+let followTimer;
+// One key per message being composed: a double click or a retry after a lost answer sends the
+// same key, and the API then returns the first post instead of posting twice.
+let idempotencyKey = newKey();
+
+// crypto.randomUUID exists only on https or localhost; getRandomValues works on a plain-http
+// intranet address too, where the dashboard may well be served.
+function newKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return `dash-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
+
+const $ = (id) => document.getElementById(id);
+const canSend = () => ctx && (ctx.me.role === 'crisis' || ctx.me.role === 'admin');
+
+function draft() {
+  const text = $('crisis-text').value.trim();
+  const link = $('crisis-link').value.trim();
+  const variants = {};
+  for (const n of NETWORKS) {
+    const v = $(`variant-${n}`).value.trim();
+    if (v) variants[n] = v;
+  }
+  return { text, link, variants };
+}
+
+function bodyOf(d, { forPreview }) {
+  const body = { text: d.text };
+  if (d.link && (!forPreview || LINK.test(d.link))) body.link = d.link;
+  if (Object.keys(d.variants).length) body.variants = d.variants;
+  return body;
+}
+
+function renderPreview(result, d) {
+  const blocks = result.networks.map((n) => {
+    const thread = n.parts.length > 1;
+    return h(
+      'article',
+      { class: 'preview-network' },
+      h('h3', {}, n.label),
+      thread
+        ? h('p', {}, `Devient un fil de ${n.parts.length} messages.`)
+        : h('p', { class: 'small' }, 'Un seul message.'),
+      h(
+        'ol',
+        { class: 'parts' },
+        n.parts.map((p, i) =>
+          h(
+            'li',
+            {},
+            h('p', { class: 'post-text' }, p.text),
+            h(
+              'p',
+              { class: `length${p.length > p.limit ? ' over' : ''}` },
+              thread ? `Partie ${i + 1} : ` : 'Longueur : ',
+              `${p.length}/${p.limit} ${unitLabel(p.unit)}`,
+              p.length > p.limit ? ' — trop long' : '',
+            ),
+          ),
+        ),
+      ),
+    );
+  });
+  const notes = [];
+  if (d.link && !LINK.test(d.link))
+    notes.push(
+      h(
+        'p',
+        { class: 'warning' },
+        'Le lien saisi n’est pas encore une adresse complète (https://…) : il n’est pas dans l’aperçu.',
+      ),
+    );
+  replace(
+    $('crisis-preview'),
+    notes,
+    blocks.length ? blocks : h('p', {}, 'Aucun réseau du plan ne reçoit les messages de crise.'),
+  );
+}
+
+async function preview() {
+  const d = draft();
+  const seq = ++previewSeq;
+  if (!d.text) {
+    replace(
+      $('crisis-preview'),
+      h('p', { class: 'hint' }, 'Saisissez un message pour voir comment il paraîtra sur chaque réseau.'),
+    );
+    return;
+  }
+  $('crisis-preview').setAttribute('aria-busy', 'true');
+  try {
+    const result = await postJson('/v1/crisis/preview', bodyOf(d, { forPreview: true }));
+    // An older answer arriving after a newer one must not overwrite it.
+    if (seq === previewSeq) renderPreview(result, d);
+  } catch (err) {
+    if (err.name !== 'ApiError') throw err;
+    if (err.status === 401) return ctx.onUnauthorised(err);
+    // Shown in place, not in the alert region: it would interrupt the typing at every keystroke.
+    if (seq === previewSeq) replace($('crisis-preview'), errorBlock(err, 'Aperçu'));
+  } finally {
+    if (seq === previewSeq) $('crisis-preview').removeAttribute('aria-busy');
+  }
+}
+
+function schedulePreview() {
+  clearTimeout(previewTimer);
+  previewTimer = setTimeout(() => void preview(), PREVIEW_DELAY_MS);
+}
+
+function networkStates(post) {
+  const entries = NETWORKS.filter((n) => post.networks[n]);
+  if (!entries.length)
+    return h(
+      'p',
+      { class: 'small' },
+      post.state === 'awaiting-approval'
+        ? 'Rien n’est envoyé aux réseaux avant l’approbation.'
+        : 'Aucun envoi vers un réseau.',
+    );
+  return h(
+    'ul',
+    { class: 'net-states' },
+    entries.map((n) => {
+      const s = post.networks[n];
+      return h(
+        'li',
+        {},
+        h('strong', {}, `${NETWORK_LABELS[n]} : `),
+        statusBadge(s.status),
+        s.parts > 1 ? ` (${s.published}/${s.parts} parties)` : '',
+        s.url
+          ? [
+              ' — ',
+              h(
+                'a',
+                { href: s.url, rel: 'noopener noreferrer', target: '_blank' },
+                `voir sur ${NETWORK_LABELS[n]}`,
+                h('span', { class: 'visually-hidden' }, ' (nouvel onglet)'),
+              ),
+            ]
+          : '',
+        s.lastError
+          ? h('span', { class: 'error-text' }, ' — erreur : ', h('span', { lang: 'en' }, s.lastError))
+          : '',
+      );
+    }),
+  );
+}
+
+function isMoving(post) {
+  return Object.values(post.networks).some((s) => MOVING.has(s.status));
+}
+
+function approveButton(post, where) {
+  if (post.state !== 'awaiting-approval' || !canSend()) return null;
+  const out = h('div', { class: 'approve-result' });
+  const button = h(
+    'button',
+    {
+      type: 'button',
+      'aria-describedby': `approve-hint-${where}-${post.id}`,
+      onclick: async () => {
+        button.disabled = true;
+        try {
+          const r = await postJson(`/v1/crisis/${encodeURIComponent(post.id)}/approve`, {});
+          announce(`Message ${r.id} approuvé : état ${r.state === 'accepted' ? 'accepté' : r.state}.`);
+          void loadHistory();
+          if (where === 'result') void follow(r.id);
+        } catch (err) {
+          if (err.status === 401) return ctx.onUnauthorised(err);
+          replace(out, errorBlock(err, 'Approbation'));
+          showError(err, 'Approbation');
+        } finally {
+          button.disabled = false;
+        }
+      },
+    },
+    'Approuver',
+  );
+  return h(
+    'div',
+    { class: 'approve' },
+    h(
+      'p',
+      { id: `approve-hint-${where}-${post.id}`, class: 'small' },
+      'Ce message attend l’accord d’une seconde personne de la cellule de crise, avec son propre jeton.',
+    ),
+    button,
+    out,
+  );
+}
+
+function postCard(post) {
+  const content = post.content ?? {};
+  return h(
+    'article',
+    { class: 'crisis-card', dataset: { postId: post.id } },
+    h('h3', {}, timeEl(post.createdAt, undefined, { withZone: true }), ' — ', stateBadge(post.state)),
+    h('p', { class: 'post-text' }, content.text ?? ''),
+    h(
+      'p',
+      { class: 'small' },
+      `Identifiant : ${post.id} · envoyé par ${post.createdBy}`,
+      content.approvedBy ? ` · approuvé par ${content.approvedBy}` : '',
+      post.replyTo ? ` · suite de ${post.replyTo}` : '',
+    ),
+    networkStates(post),
+    approveButton(post, 'history'),
+  );
+}
+
+async function loadHistory() {
+  const box = $('crisis-history');
+  box.setAttribute('aria-busy', 'true');
+  try {
+    const { posts } = await getJson(`/v1/crisis${query({ limit: 50 })}`);
+    if (!visible) return false;
+    replace(
+      box,
+      posts.length
+        ? h(
+            'ol',
+            { class: 'cards', 'aria-label': 'Messages de crise, du plus récent au plus ancien' },
+            posts.map((p) => h('li', {}, postCard(p))),
+          )
+        : h('p', {}, 'Aucun message de crise n’a encore été envoyé.'),
+    );
+    return true;
+  } catch (err) {
+    if (!visible) return false;
+    if (err.status === 401) return ctx.onUnauthorised(err);
+    showError(err, 'Historique des messages de crise');
+    return false;
+  } finally {
+    box.removeAttribute('aria-busy');
+  }
+}
+
+const SUBMIT_STATE_TEXT = {
+  accepted: 'Message accepté : il part sur chaque réseau en priorité.',
+  'awaiting-approval':
+    'Message enregistré, en attente d’approbation : une seconde personne de la cellule de crise doit l’approuver avant envoi.',
+  recorded: 'Message enregistré pour mémoire (test ou exercice) : il n’est publié sur aucun réseau.',
+};
+
+function renderSubmitResult(r) {
+  replace(
+    $('crisis-result'),
+    h('p', {}, stateBadge(r.state), ' ', SUBMIT_STATE_TEXT[r.state] ?? ''),
+    r.duplicate ? h('p', {}, 'Ce message avait déjà été reçu : il n’est pas envoyé une seconde fois.') : null,
+    h('p', { class: 'small' }, 'Identifiant : ', h('code', { class: 'post-id' }, r.id)),
+    r.deliveries.length
+      ? h(
+          'ul',
+          { class: 'net-states' },
+          r.deliveries.map((d) =>
+            h(
+              'li',
+              {},
+              `${NETWORK_LABELS[d.network] ?? d.network} : ${d.parts} ${d.parts > 1 ? 'messages (fil)' : 'message'}`,
+            ),
+          ),
+        )
+      : null,
+    r.notes.length
+      ? h(
+          'ul',
+          { class: 'notes', 'aria-label': 'Remarques' },
+          r.notes.map((n) => h('li', { lang: 'en' }, n)),
+        )
+      : null,
+    h('div', { id: 'crisis-followup' }),
+  );
+}
+
+/** Follows one post's state until nothing is queued or sending any more. */
+async function follow(id) {
+  clearTimeout(followTimer);
+  followTimer = undefined;
+  try {
+    const post = await getJson(`/v1/crisis/${encodeURIComponent(id)}`);
+    const box = $('crisis-followup');
+    if (!visible || !box) return;
+    replace(
+      box,
+      h('h3', {}, 'État sur chaque réseau'),
+      h('p', {}, 'État : ', stateBadge(post.state)),
+      networkStates(post),
+      approveButton(post, 'result'),
+      h(
+        'p',
+        { class: 'small' },
+        isMoving(post)
+          ? `Mis à jour à ${new Date().toLocaleTimeString('fr-FR')} ; suivi automatique toutes les 5 secondes.`
+          : `Mis à jour à ${new Date().toLocaleTimeString('fr-FR')}.`,
+      ),
+    );
+    if (isMoving(post)) followTimer = setTimeout(() => void follow(id), FOLLOW_MS);
+    else void loadHistory();
+  } catch (err) {
+    if (!visible) return;
+    if (err.status === 401) return ctx.onUnauthorised(err);
+    showError(err, 'Suivi du message');
+  }
+}
+
+async function send(event) {
+  event.preventDefault();
+  const d = draft();
+  const textField = $('crisis-text');
+  const linkField = $('crisis-link');
+  textField.removeAttribute('aria-invalid');
+  linkField.removeAttribute('aria-invalid');
+  if (!d.text) {
+    textField.setAttribute('aria-invalid', 'true');
+    showProblem('Le message est vide : saisissez le texte à publier.');
+    textField.focus();
+    return;
+  }
+  if (d.link && !LINK.test(d.link)) {
+    linkField.setAttribute('aria-invalid', 'true');
+    showProblem('Le lien officiel doit être une adresse complète commençant par https:// (ou http://).');
+    linkField.focus();
+    return;
+  }
+  const button = $('crisis-send');
+  button.disabled = true;
+  announce('Envoi du message de crise…');
+  try {
+    const res = await request('/v1/crisis', {
+      method: 'POST',
+      body: bodyOf(d, { forPreview: false }),
+      headers: { 'idempotency-key': idempotencyKey },
+    });
+    const r = await res.json();
+    $('crisis-result-section').hidden = false;
+    renderSubmitResult(r);
+    announce(`${SUBMIT_STATE_TEXT[r.state] ?? r.state} Identifiant ${r.id}.`);
+    // The next message is a new one: new key, empty form.
+    idempotencyKey = newKey();
+    $('crisis-form').reset();
+    void preview();
+    void loadHistory();
+    void follow(r.id);
+  } catch (err) {
+    if (err.name !== 'ApiError') throw err;
+    if (err.status === 401) return ctx.onUnauthorised(err);
+    showError(err, 'Envoi du message de crise');
+  } finally {
+    button.disabled = false;
+  }
+}
+
+$('crisis-form').addEventListener('input', schedulePreview);
+$('crisis-form').addEventListener('submit', (event) => void send(event));
+$('crisis-refresh').addEventListener('click', async () => {
+  if (await loadHistory()) announce('Historique actualisé.');
+});
+
+export const crisisScreen = {
+  show(context) {
+    ctx = context;
+    visible = true;
+    $('crisis-compose').hidden = !canSend();
+    void loadHistory();
+  },
+  hide() {
+    visible = false;
+    clearTimeout(followTimer);
+    clearTimeout(previewTimer);
+  },
+  reset() {
+    $('crisis-form').reset();
+    $('crisis-result-section').hidden = true;
+    replace($('crisis-result'));
+    replace($('crisis-history'));
+    replace(
+      $('crisis-preview'),
+      h('p', { class: 'hint' }, 'Saisissez un message pour voir comment il paraîtra sur chaque réseau.'),
+    );
+    idempotencyKey = newKey();
+  },
+};
