@@ -23,6 +23,11 @@ export interface CliConfig {
   xCaFile?: string;
   /** SUNSET_DATA_DIR (default ./data). */
   dataDir: string;
+  /** SUNSET_API_URL: talk to a deployment's API instead of its store. */
+  apiUrl?: string;
+  /** SUNSET_TOKEN or SUNSET_TOKEN_FILE: the API token to use. */
+  token?: string;
+  tokenFile?: string;
 }
 
 export function readCliConfig(
@@ -46,6 +51,9 @@ export function readCliConfig(
     actor: `cli:${user}`,
     ...(env['SUNSET_X_CA_FILE'] ? { xCaFile: env['SUNSET_X_CA_FILE'] } : {}),
     dataDir,
+    ...(env['SUNSET_API_URL'] ? { apiUrl: env['SUNSET_API_URL'] } : {}),
+    ...(env['SUNSET_TOKEN'] ? { token: env['SUNSET_TOKEN'] } : {}),
+    ...(env['SUNSET_TOKEN_FILE'] ? { tokenFile: env['SUNSET_TOKEN_FILE'] } : {}),
   };
 }
 

@@ -1,8 +1,10 @@
 import { Command, CommanderError } from '@commander-js/extra-typings';
 import { assetsCommand } from './commands/assets.ts';
 import { auditCommand } from './commands/audit.ts';
+import { crisisCommand } from './commands/crisis.ts';
 import { networksCommand } from './commands/networks.ts';
 import { planCommand } from './commands/plan.ts';
+import { postCommand } from './commands/post.ts';
 import { profileCommand } from './commands/profile.ts';
 import { tokenCommand } from './commands/token.ts';
 import { CliExit } from './exit.ts';
@@ -22,6 +24,8 @@ export function buildProgram(io: Io): Command {
   program.addCommand(profileCommand(io));
   program.addCommand(auditCommand(io));
   program.addCommand(tokenCommand(io));
+  program.addCommand(crisisCommand(io));
+  program.addCommand(postCommand(io));
   program.addCommand(assetsCommand(io));
   // Commands added with addCommand do not inherit these settings: apply them to every level,
   // so that no command calls process.exit and all output goes through `io`.

@@ -3,3 +3,4 @@ export { FINAL_STATUSES } from './types.ts';
 export { openStore, StoreError, describeUrl, dialectOf } from './open.ts';
 export { auditBody, auditHash } from './audit.ts';
 export { GENESIS_HASH } from './migrations.ts';
+export { AUDIT_COLUMNS, auditCsvHeader, auditCsvRows, auditJson, auditNdjson } from './export.ts';

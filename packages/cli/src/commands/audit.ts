@@ -1,7 +1,16 @@
+import { appendFileSync, writeFileSync } from 'node:fs';
 /** `sunset audit verify | list`: the audit log, checked and read straight from the store. */
 import { Command, Option } from '@commander-js/extra-typings';
 import { NETWORKS, isNetwork, type Network } from '@sunset/core';
-import type { AuditEntry } from '@sunset/store';
+import {
+  auditCsvHeader,
+  auditCsvRows,
+  auditNdjson,
+  type AuditEntry,
+  type AuditFilter,
+  type AuditVerifyResult,
+} from '@sunset/store';
+import { apiClientOf } from '../api-client.ts';
 import { CliExit } from '../exit.ts';
 import type { Io } from '../io.ts';
 import { withStore } from '../state.ts';
@@ -48,18 +57,22 @@ export function auditCommand(io: Io): Command {
       "\nEach entry's hash covers the previous hash and the entry itself: an entry edited, removed or\n" +
         'reordered after it was written breaks the chain from there on.\n' +
         '\nExit status: 0 the chain is intact, 1 it is broken (the entry and the reason are printed).\n' +
+        'With SUNSET_API_URL set, the API checks its own store (auditor token).\n' +
         '\nExample:\n  $ pnpm sunset audit verify',
     )
     .action(async (options) => {
       const started = Date.now();
-      const result = await withStore(io, (store) =>
-        store.verifyAudit({
-          onProgress: (checked) => {
-            if (!options.json && checked > 0 && checked % 100_000 === 0)
-              io.err(io.colours.dim(`  ${checked.toLocaleString('en')} entries checked…`));
-          },
-        }),
-      );
+      const client = apiClientOf(io);
+      const result: AuditVerifyResult = client
+        ? await client.json<AuditVerifyResult>('GET', '/v1/audit/verify')
+        : await withStore(io, (store) =>
+            store.verifyAudit({
+              onProgress: (checked) => {
+                if (!options.json && checked > 0 && checked % 100_000 === 0)
+                  io.err(io.colours.dim(`  ${checked.toLocaleString('en')} entries checked…`));
+              },
+            }),
+          );
       const ms = Date.now() - started;
       if (options.json) {
         io.out(JSON.stringify({ ...result, ms }, null, 2));
@@ -122,6 +135,88 @@ export function auditCommand(io: Io): Command {
       if (!options.json && entries.length === options.limit) {
         io.err(
           io.colours.dim(`(first ${options.limit}; next page: --after ${entries[entries.length - 1]?.seq})`),
+        );
+      }
+    });
+
+  audit
+    .command('export')
+    .description('write the audit log (or part of it) to a file, CSV or NDJSON, for the archives')
+    .addOption(
+      new Option('--format <format>', 'csv or ndjson')
+        .choices(['csv', 'ndjson'] as const)
+        .default('csv' as const),
+    )
+    .option('--out <file>', 'where to write it (default standard output)')
+    .option('--org <id>', "only this organisation (with SUNSET_API_URL: always the token's)")
+    .option('--action <action>', 'only this action')
+    .addOption(
+      new Option('--since <instant>', 'entries at or after this instant').argParser(parseInstant('--since')),
+    )
+    .addOption(
+      new Option('--until <instant>', 'entries before this instant').argParser(parseInstant('--until')),
+    )
+    .addHelpText(
+      'after',
+      '\nColumns: seq, at, organisationId, actor, action, network, postId, deliveryId, remoteId, outcome, error,\n' +
+        'requestId, jobId, before, after, details, prevHash, hash. The hashes let anyone recompute the chain.\n' +
+        'Reads the store (DATABASE_URL), or the API with SUNSET_API_URL and an auditor token.\n' +
+        '\nExample:\n  $ pnpm sunset audit export --org ville-de-tours --since 2025-01-01 --out audit-2025.csv',
+    )
+    .action(async (options) => {
+      let count = 0;
+      // Page by page, so a million entries never sit in memory at once.
+      if (options.out) writeFileSync(options.out, '');
+      const write = (text: string) => {
+        if (text === '') return;
+        if (options.out) appendFileSync(options.out, text);
+        else io.out(text.replace(/\r?\n$/, ''));
+      };
+      if (options.format === 'csv') write(auditCsvHeader());
+      const page = (entries: AuditEntry[]) => {
+        count += entries.length;
+        write(options.format === 'csv' ? auditCsvRows(entries) : auditNdjson(entries));
+        if (options.out) io.err(io.colours.dim(`  ${count.toLocaleString('en')} entries…`));
+      };
+      const client = apiClientOf(io);
+      if (client) {
+        let cursor: number | undefined;
+        for (;;) {
+          const q = new URLSearchParams({ limit: '10000' });
+          if (options.action) q.set('action', options.action);
+          if (options.since) q.set('from', options.since.toISOString());
+          if (options.until) q.set('to', options.until.toISOString());
+          if (cursor !== undefined) q.set('cursor', String(cursor));
+          const got = await client.json<{
+            entries: (Omit<AuditEntry, 'at'> & { at: string })[];
+            nextCursor?: number;
+          }>('GET', `/v1/audit?${q.toString()}`);
+          page(got.entries.map((e) => ({ ...e, at: new Date(e.at) })));
+          if (got.nextCursor === undefined) break;
+          cursor = got.nextCursor;
+        }
+      } else {
+        await withStore(io, async (store) => {
+          let afterSeq: number | undefined;
+          for (;;) {
+            const filter: AuditFilter = {
+              ...(options.org ? { organisationId: options.org } : {}),
+              ...(options.action ? { action: options.action } : {}),
+              ...(options.since ? { from: options.since } : {}),
+              ...(options.until ? { to: options.until } : {}),
+              ...(afterSeq !== undefined ? { afterSeq } : {}),
+              limit: 10_000,
+            };
+            const entries = await store.audit.list(filter);
+            page(entries);
+            if (entries.length < 10_000) break;
+            afterSeq = entries[entries.length - 1]?.seq;
+          }
+        });
+      }
+      if (options.out) {
+        io.out(
+          `${io.colours.green('✓')} ${count.toLocaleString('en')} entries written to ${options.out} (${options.format})`,
         );
       }
     });

@@ -1,7 +1,8 @@
 /** `sunset plan validate | preview | schema`. */
 import path from 'node:path';
 import { Command, Option } from '@commander-js/extra-typings';
-import { applyPlan, OrgSettingsCache, planStatus } from '@sunset/engine';
+import { applyPlan, OrgSettingsCache, planStatus, type ApplyResult, type PlanStatus } from '@sunset/engine';
+import { apiClientOf } from '../api-client.ts';
 import { compile, planJsonSchemaText, readPlanFile } from '@sunset/plan';
 import type { Io } from '../io.ts';
 import { renderDiagnostics } from '../render/diagnostics.ts';
@@ -120,7 +121,8 @@ export function planCommand(io: Io): Command {
       'after',
       '\nThe diff marks each action: + added, ~ changed (rescheduled), - cancelled, = unchanged, ✓ already done\n' +
         '(never posted again, even if the plan changed it).\n' +
-        '\nIt works on the store (DATABASE_URL, default ./data/sunset.db) and Redis (REDIS_URL, default\n' +
+        '\nWith SUNSET_API_URL and a planner token it goes through the API (images are read from the\n' +
+        "server's plans folder). Otherwise it works on the store (DATABASE_URL, default ./data/sunset.db) and Redis (REDIS_URL, default\n" +
         'redis://127.0.0.1:6379). With Redis away the store is still updated and the worker queues the jobs\n' +
         'when it next reconciles.\n' +
         '\nExit status: 0 applied (or nothing to change), 1 the plan is not valid (nothing changed), 69 the\n' +
@@ -141,18 +143,25 @@ export function planCommand(io: Io): Command {
       }
       const valid = r.plan;
       if (!options.json) renderDiagnostics(io, r.diagnostics);
-      const result = await withStore(io, (store) =>
-        withQueues(io, async (queues, problem) => {
-          const applied = await applyPlan({
-            store,
-            ...(queues ? { queues } : {}),
-            plan: valid,
-            actor: io.config.actor,
-            dryRun: options.dryRun ?? false,
-          });
-          return problem && !applied.dryRun ? { ...applied, queueError: problem } : applied;
-        }),
-      );
+      const client = apiClientOf(io);
+      const result: ApplyResult = client
+        ? await client.json<ApplyResult>(
+            'POST',
+            `/v1/plans?file=${encodeURIComponent(path.basename(name))}${options.dryRun ? '&dryRun=true' : ''}`,
+            { body: valid.source, type: 'application/yaml' },
+          )
+        : await withStore(io, (store) =>
+            withQueues(io, async (queues, problem) => {
+              const applied = await applyPlan({
+                store,
+                ...(queues ? { queues } : {}),
+                plan: valid,
+                actor: io.config.actor,
+                dryRun: options.dryRun ?? false,
+              });
+              return problem && !applied.dryRun ? { ...applied, queueError: problem } : applied;
+            }),
+          );
       if (options.json) io.out(JSON.stringify({ file: name, valid: true, ...result }, null, 2));
       else renderApply(io, result, valid.document.organisation.timezone, name);
     });
@@ -170,6 +179,19 @@ export function planCommand(io: Io): Command {
         '\nExample:\n  $ pnpm sunset plan status ville-de-tours',
     )
     .action(async (organisation, options) => {
+      const client = apiClientOf(io);
+      if (client) {
+        const current = await client.json<PlanStatus & { timezone: string }>('GET', '/v1/plans/current');
+        if (current.organisationId !== organisation) {
+          throw new CliExit(
+            1,
+            `sunset: this token belongs to ${current.organisationId}, not ${organisation}`,
+          );
+        }
+        if (options.json) io.out(JSON.stringify(current, null, 2));
+        else renderStatus(io, current, current.timezone);
+        return;
+      }
       const found = await withStore(io, async (store) => {
         const status = await planStatus(store, organisation);
         if (status.version === undefined) return undefined;

@@ -4,49 +4,11 @@
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import type { AuditEntry, AuditFilter } from '@sunset/store';
+import { auditCsvHeader, auditCsvRows, auditJson, auditNdjson, type AuditFilter } from '@sunset/store';
 import { Type } from 'typebox';
 import { principalOf } from '../auth.ts';
 import { recordRead } from '../reads.ts';
 import { ErrorReply, NetworkName } from '../schemas.ts';
-
-const COLUMNS = [
-  'seq',
-  'at',
-  'organisationId',
-  'actor',
-  'action',
-  'network',
-  'postId',
-  'deliveryId',
-  'remoteId',
-  'outcome',
-  'error',
-  'requestId',
-  'jobId',
-  'before',
-  'after',
-  'details',
-  'prevHash',
-  'hash',
-] as const;
-
-/** RFC 4180 quoting; a leading = + - @ is neutralised so that a spreadsheet never runs a cell as a formula. */
-function csvCell(value: unknown): string {
-  if (value === undefined || value === null) return '';
-  let text =
-    value instanceof Date
-      ? value.toISOString()
-      : typeof value === 'object'
-        ? JSON.stringify(value)
-        : String(value);
-  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
-function entryJson(e: AuditEntry) {
-  return { ...e, at: e.at.toISOString() };
-}
 
 const Query = Type.Object({
   from: Type.Optional(Type.String({ format: 'date-time' })),
@@ -105,21 +67,15 @@ export async function auditRoutes(app: FastifyInstance) {
       const next = entries.length === limit ? entries[entries.length - 1]?.seq : undefined;
       if (next !== undefined) void reply.header('x-next-cursor', String(next));
       if (format === 'csv') {
-        const lines = [COLUMNS.join(','), ...entries.map((e) => COLUMNS.map((c) => csvCell(e[c])).join(','))];
         return reply
           .type('text/csv; charset=utf-8')
           .header('content-disposition', `attachment; filename="audit-${organisationId}.csv"`)
-          .send(`${lines.join('\r\n')}\r\n` as never);
+          .send((auditCsvHeader() + auditCsvRows(entries)) as never);
       }
       if (format === 'ndjson') {
-        return reply
-          .type('application/x-ndjson; charset=utf-8')
-          .send(
-            (entries.map((e) => JSON.stringify(entryJson(e))).join('\n') +
-              (entries.length ? '\n' : '')) as never,
-          );
+        return reply.type('application/x-ndjson; charset=utf-8').send(auditNdjson(entries) as never);
       }
-      return { entries: entries.map(entryJson), ...(next !== undefined ? { nextCursor: next } : {}) };
+      return { entries: entries.map(auditJson), ...(next !== undefined ? { nextCursor: next } : {}) };
     },
   );
 
