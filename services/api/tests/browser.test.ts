@@ -2,7 +2,7 @@
  * The dashboard in a real browser (Debian's chromium, driven by playwright-core) against the
  * real app on a real port: what a duty officer and an auditor do with it, end to end, under the
  * app's own CSP. Screenshots of every screen go to test-artifacts/; the timeline and the crisis
- * form are copied to docs/images/ for the README.
+ * form are copied to docs/images/ for the README when SUNSET_UPDATE_SCREENSHOTS=1.
  *
  * Without /usr/bin/chromium the suite is skipped and says why (never a silent pass): CI installs
  * it from apt in .ci/run. Nothing here ever downloads a browser.
@@ -100,7 +100,9 @@ describe.skipIf(!HAVE_CHROMIUM)(`dashboard in ${CHROMIUM} (skipped when it is mi
   afterAll(async () => {
     await browser?.close();
     await f?.close();
-    // For the README: what the timeline and the crisis form look like.
+    // For the README: what the timeline and the crisis form look like, refreshed on request only
+    // (SUNSET_UPDATE_SCREENSHOTS=1) so that a test run leaves the tree as it found it.
+    if (!process.env['SUNSET_UPDATE_SCREENSHOTS']) return;
     mkdirSync(DOC_IMAGES, { recursive: true });
     for (const [from, to] of [
       ['02-calendrier', 'dashboard-timeline'],
