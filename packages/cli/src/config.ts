@@ -1,5 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
+import { EnvReader } from '@sunset/core';
 
 /** Everything the CLI reads from its environment, read once at start-up. */
 export interface CliConfig {
@@ -11,6 +12,8 @@ export interface CliConfig {
   env: Readonly<Record<string, string | undefined>>;
   /** The store: a SQLite file (default ./data/sunset.db) or a postgres:// URL (DATABASE_URL). */
   databaseUrl: string;
+  /** Why the store settings cannot be used (an unreadable DATABASE_PASSWORD_FILE), if so. */
+  databaseProblem?: string;
   /** PostgreSQL schema to use instead of public (DATABASE_SCHEMA). */
   databaseSchema?: string;
   /** REDIS_URL (default redis://127.0.0.1:6379). */
@@ -39,12 +42,15 @@ export function readCliConfig(
   if (env['NO_COLOR'] !== undefined && env['NO_COLOR'] !== '') colour = false;
   if (force !== undefined) colour = force !== '0' && force !== 'false';
   const dataDir = path.resolve(env['SUNSET_DATA_DIR'] || 'data');
+  // Read now, reported only by commands that open the store.
+  const db = new EnvReader(env);
   const user = env['SUNSET_ACTOR'] || env['USER'] || env['LOGNAME'] || safeUser();
   return {
     colour,
     width: Math.max(60, Math.min(stdout.columns ?? 100, 120)),
     env: { ...env },
-    databaseUrl: env['DATABASE_URL'] || path.join(dataDir, 'sunset.db'),
+    databaseUrl: db.databaseUrl(path.join(dataDir, 'sunset.db')),
+    ...(db.problems.length ? { databaseProblem: db.problems.join('; ') } : {}),
     ...(env['DATABASE_SCHEMA'] ? { databaseSchema: env['DATABASE_SCHEMA'] } : {}),
     redisUrl: env['REDIS_URL'] || 'redis://127.0.0.1:6379',
     ...(env['SUNSET_QUEUE_PREFIX'] ? { queuePrefix: env['SUNSET_QUEUE_PREFIX'] } : {}),

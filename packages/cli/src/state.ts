@@ -10,6 +10,7 @@ import { CliExit } from './exit.ts';
 import type { Io } from './io.ts';
 
 export async function withStore<T>(io: Io, fn: (store: Store) => Promise<T>): Promise<T> {
+  if (io.config.databaseProblem) throw new CliExit(78, `sunset: ${io.config.databaseProblem}`);
   let store: Store;
   try {
     store = await openStore({

@@ -3,6 +3,7 @@
  * configuration stops start-up with one message that names each variable and what is wrong.
  * The environment is passed in; only a service's config module hands process.env over.
  */
+import { readFileSync } from 'node:fs';
 import { SunsetError } from './errors.ts';
 
 export class ConfigError extends SunsetError {
@@ -89,6 +90,44 @@ export class EnvReader {
       this.#problems.push(`${name}: not a URL`);
     }
     return raw;
+  }
+
+  /** The contents of the file named by `name` (a secret mounted as a file), trimmed. */
+  fileContents(name: string): string | undefined {
+    const file = this.#raw(name);
+    if (file === undefined) return undefined;
+    try {
+      const value = readFileSync(file, 'utf8').trim();
+      if (value === '') this.#problems.push(`${name}: ${file} is empty`);
+      return value;
+    } catch (err) {
+      this.#problems.push(
+        `${name}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`,
+      );
+      return undefined;
+    }
+  }
+
+  /**
+   * DATABASE_URL, with the password from DATABASE_PASSWORD_FILE when that is set (so the URL in
+   * the environment never carries the secret), or the SQLite file under `dataDir` by default.
+   */
+  databaseUrl(defaultUrl: string): string {
+    const url = this.string('DATABASE_URL', defaultUrl);
+    const password = this.fileContents('DATABASE_PASSWORD_FILE');
+    if (password === undefined) return url;
+    if (!/^postgres(ql)?:\/\//i.test(url)) {
+      this.#problems.push('DATABASE_PASSWORD_FILE: only a postgres:// DATABASE_URL takes a password');
+      return url;
+    }
+    const u = new URL(url);
+    u.password = password;
+    return u.toString();
+  }
+
+  /** The problems found so far. */
+  get problems(): readonly string[] {
+    return this.#problems;
   }
 
   /** Throws one ConfigError naming every problem found. */

@@ -32,6 +32,7 @@ export const API_ENV_HELP = `
   SUNSET_API_PORT               port (default 8080)
   DATABASE_URL                  SQLite file or postgres:// URL (default ./data/sunset.db)
   DATABASE_SCHEMA               PostgreSQL schema to use instead of public
+  DATABASE_PASSWORD_FILE        file holding the PostgreSQL password (kept out of DATABASE_URL)
   REDIS_URL                     default redis://127.0.0.1:6379
   SUNSET_QUEUE_PREFIX           Redis key prefix (default bull)
   SUNSET_ENV                    production or development (default development)
@@ -56,7 +57,7 @@ export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   const config: ApiConfig = {
     host: r.string('SUNSET_API_HOST', '127.0.0.1'),
     port: r.int('SUNSET_API_PORT', 8080, { min: 0, max: 65_535 }),
-    databaseUrl: r.string('DATABASE_URL', path.join(dataDir, 'sunset.db')),
+    databaseUrl: r.databaseUrl(path.join(dataDir, 'sunset.db')),
     ...(schema ? { databaseSchema: schema } : {}),
     redisUrl: r.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
     ...(prefix ? { queuePrefix: prefix } : {}),

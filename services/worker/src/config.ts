@@ -34,6 +34,7 @@ export interface WorkerConfig {
 export const WORKER_ENV_HELP = `
   DATABASE_URL                  SQLite file or postgres:// URL (default ./data/sunset.db)
   DATABASE_SCHEMA               PostgreSQL schema to use instead of public
+  DATABASE_PASSWORD_FILE        file holding the PostgreSQL password (kept out of DATABASE_URL)
   REDIS_URL                     default redis://127.0.0.1:6379
   SUNSET_QUEUE_PREFIX           Redis key prefix (default bull)
   SUNSET_ENV                    production refuses a Redis that may evict keys (default development)
@@ -51,7 +52,7 @@ export const WORKER_ENV_HELP = `
 export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
   const r = new EnvReader(env);
   const dataDir = path.resolve(r.string('SUNSET_DATA_DIR', 'data'));
-  const databaseUrl = r.string('DATABASE_URL', path.join(dataDir, 'sunset.db'));
+  const databaseUrl = r.databaseUrl(path.join(dataDir, 'sunset.db'));
   const redisUrl = r.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']);
   const mode = r.oneOf(
     'SUNSET_ENV',
