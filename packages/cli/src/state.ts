@@ -3,7 +3,7 @@
  * changes what is scheduled, the job queues in Redis. Each is opened for one command and
  * closed after it, with errors that say what to start or set.
  */
-import { createRedis, Queues, START_REDIS_HINT, describeRedisUrl, waitForRedis } from '@sunset/queue';
+import { createRedis, Queues, describeRedisUrl, startRedisHint, waitForRedis } from '@sunset/queue';
 import { describeUrl, openStore, type Store } from '@sunset/store';
 import type { Redis } from 'ioredis';
 import { CliExit } from './exit.ts';
@@ -50,7 +50,7 @@ export async function withQueues<T>(
         ...(io.config.queuePrefix ? { prefix: io.config.queuePrefix } : {}),
       });
     } catch {
-      problem = `Redis is not answering at ${describeRedisUrl(io.config.redisUrl)}; ${START_REDIS_HINT}`;
+      problem = `Redis is not answering at ${describeRedisUrl(io.config.redisUrl)}; ${startRedisHint(io.config.redisUrl)}`;
     }
     try {
       return await fn(queues, problem);

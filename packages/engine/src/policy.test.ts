@@ -28,7 +28,7 @@ describe('the sunset policy', () => {
     );
   });
 
-  it('after the sunset, frozen and leave take nothing on X, not even a crisis', () => {
+  it('after the sunset, frozen takes nothing on X, and leave no crisis or ordinary post', () => {
     expect(
       policyRefusal(
         { network: 'x', source: 'crisis', kind: 'post', dueAt: after },
@@ -41,6 +41,27 @@ describe('the sunset policy', () => {
         { sunset, xAfter: 'leave' },
       ),
     ).toMatch(/being closed/);
+    expect(
+      policyRefusal(
+        { network: 'x', source: 'plan', kind: 'post', dueAt: after },
+        { sunset, xAfter: 'frozen' },
+      ),
+    ).toMatch(/frozen/);
+  });
+
+  it("with leave, lets the plan's own last posts through after the sunset (the final message)", () => {
+    expect(
+      policyRefusal(
+        { network: 'x', source: 'plan', kind: 'post', dueAt: after },
+        { sunset, xAfter: 'leave' },
+      ),
+    ).toBeUndefined();
+    expect(
+      policyRefusal(
+        { network: 'x', source: 'ordinary', kind: 'post', dueAt: after },
+        { sunset, xAfter: 'leave' },
+      ),
+    ).toMatch(/only the plan's last posts/);
   });
 
   it('never holds back Bluesky or Mastodon, nor the profile step on X', () => {

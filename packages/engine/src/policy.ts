@@ -1,7 +1,8 @@
 /**
  * The sunset policy, enforced where posts are sent. Posts due at or before the sunset go
  * everywhere they are aimed (the farewell itself is at the sunset). After it, X takes crisis
- * posts only with `x_after: crisis-only`, nothing with `frozen` or `leave`; Bluesky and
+ * posts only with `x_after: crisis-only`, nothing with `frozen`, and with `leave` only the
+ * plan's own last posts (the final message before the account is closed by hand); Bluesky and
  * Mastodon go on.
  */
 import type { Delivery } from '@sunset/store';
@@ -23,6 +24,9 @@ export function policyRefusal(
     case 'frozen':
       return `X is frozen ${after} (x_after: frozen): nothing is posted there, not even a crisis`;
     case 'leave':
-      return `the X account is being closed ${after} (x_after: leave): nothing is posted there`;
+      // The plan's own last posts (the final message before closing) still go; nothing else does.
+      return delivery.source === 'plan'
+        ? undefined
+        : `the X account is being closed ${after} (x_after: leave): only the plan's last posts go there, not this ${delivery.source} post`;
   }
 }

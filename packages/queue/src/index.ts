@@ -21,6 +21,7 @@ export {
   describeRedisUrl,
   RedisSetupError,
   START_REDIS_HINT,
+  startRedisHint,
   type RedisCheck,
   type RedisRole,
 } from './redis.ts';

@@ -14,9 +14,21 @@ export class RedisSetupError extends SunsetError {
 
 export type RedisRole = 'worker' | 'producer';
 
-export const START_REDIS_HINT =
-  'start one with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --maxmemory-policy noeviction ' +
-  '--appendonly yes (or docker compose up -d redis)';
+/** How to start a Redis the toolkit can use, on the port of `url` when one is given. */
+export function startRedisHint(url?: string): string {
+  let port = '6379';
+  try {
+    if (url) port = new URL(url).port || '6379';
+  } catch {
+    // A URL that does not parse keeps the default port in the hint.
+  }
+  return (
+    `start one with: redis-server --daemonize yes --bind 127.0.0.1 --port ${port} --maxmemory-policy noeviction ` +
+    '--appendonly yes (or docker compose up -d redis)'
+  );
+}
+
+export const START_REDIS_HINT = startRedisHint();
 
 /** The URL as it may be shown: without its password. */
 export function describeRedisUrl(url: string): string {
@@ -55,7 +67,9 @@ export async function waitForRedis(redis: Redis, url: string, timeoutMs = 5_000)
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       cleanup();
-      reject(new RedisSetupError(`Redis is not answering at ${describeRedisUrl(url)}; ${START_REDIS_HINT}`));
+      reject(
+        new RedisSetupError(`Redis is not answering at ${describeRedisUrl(url)}; ${startRedisHint(url)}`),
+      );
     }, timeoutMs);
     const onReady = () => {
       cleanup();

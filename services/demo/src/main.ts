@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { hashToken, mintToken, NETWORK_LABELS, NETWORKS, type Network } from '@sunset/core';
 import { startBlueskySandbox, startMastodonSandbox, startXSandbox } from '@sunset/networks/sandbox';
 import { instantOf, sunsetOf, type PlanDocument } from '@sunset/plan';
-import { START_REDIS_HINT } from '@sunset/queue';
+import { startRedisHint } from '@sunset/queue';
 import { openStore } from '@sunset/store';
 import pc from 'picocolors';
 import { parse, stringify } from 'yaml';
@@ -164,7 +164,7 @@ async function main(): Promise<void> {
   );
   if (!(await redisAnswers(config.redisUrl))) {
     process.stderr.write(
-      `${c.red('Redis is not answering')} at ${config.redisUrl}: the job queues need it.\n${START_REDIS_HINT}\n`,
+      `${c.red('Redis is not answering')} at ${config.redisUrl}: the job queues need it.\n${startRedisHint(config.redisUrl)}\n`,
     );
     process.exit(69);
   }
