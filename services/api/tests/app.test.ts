@@ -508,7 +508,7 @@ describe('errors', () => {
     expect(r.headers['x-request-id']).toBe('req-abc');
   });
 
-  it('500 without a stack trace or internals when the store fails', async () => {
+  it('503 without a stack trace or internals when the store is not answering, and nothing queued', async () => {
     const g = await startFixture();
     try {
       await g.store.close();
@@ -518,8 +518,11 @@ describe('errors', () => {
         headers: g.auth('editor'),
         ...json({ text: 'x' }),
       });
-      expect(r.statusCode).toBeGreaterThanOrEqual(500);
+      expect(r.statusCode).toBe(503);
+      expect(r.json().error.code).toBe('store-unavailable');
       expect(r.body).not.toMatch(/at .*\.ts:\d+|sqlite|kysely/i);
+      const depths = await g.queues.depths();
+      expect(Object.values(depths).every((d) => (d.waiting ?? 0) + (d.prioritized ?? 0) === 0)).toBe(true);
     } finally {
       await g.app.close();
       await g.queues.close();
