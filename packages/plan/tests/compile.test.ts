@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compile, type PostAction } from '../src/index.ts';
-import { check, MINIMAL, referenceText } from './helpers.ts';
+import { check, MINIMAL, referenceMissing, referenceText } from './helpers.ts';
 
 function compiled(text: string) {
   const r = check(text, new Date('2024-06-01T00:00:00Z'));
@@ -9,44 +9,47 @@ function compiled(text: string) {
 }
 
 describe('compile', () => {
-  it('gives the reference plan its meaning', () => {
-    const c = compiled(referenceText());
-    expect(c.organisationId).toBe('ville-de-tours');
-    expect(c.sunset.toISOString()).toBe('2025-01-20T08:00:00.000Z');
-    expect(c.actions.map((a) => `${a.at.toISOString()} ${a.id}`)).toEqual([
-      '2025-01-13T08:00:00.000Z post.announce-j7.x.1',
-      '2025-01-20T08:00:00.000Z post.farewell.x.1',
-      '2025-01-20T08:00:00.000Z post.farewell.bluesky.1',
-      '2025-01-20T08:00:00.000Z post.farewell.mastodon.1',
-      '2025-01-20T08:00:00.000Z policy.x',
-      '2025-01-20T08:05:00.000Z profile.x',
-    ]);
-    const announce = c.actions[0] as PostAction;
-    expect(announce.text).toBe(
-      "Le 20 janvier 2025, la Ville de Tours arrête de publier sur X. Retrouvez toute l'actualité de Tours sur Bluesky https://bsky.app/profile/tours.fr et sur Mastodon https://social.tours.fr/@ville.",
-    );
-    expect(announce.images).toHaveLength(1);
-    expect(announce.images[0]?.alt).toBe(
-      'Carte postale : la Ville de Tours déménage sur Bluesky et Mastodon',
-    );
-    expect(announce.images[0]?.mediaType).toBe('image/png');
-    expect(announce.language).toBe('fr-FR');
-    const bsky = c.actions.find((a) => a.id === 'post.farewell.bluesky.1') as PostAction;
-    expect(bsky.text).toBe('Bienvenue aux Tourangelles et Tourangeaux qui nous rejoignent ici ! 👋');
-    const masto = c.actions.find((a) => a.id === 'post.farewell.mastodon.1') as PostAction;
-    expect(masto.text).toContain('@tours.fr sur Bluesky, @ville@social.tours.fr sur Mastodon.');
-    const profile = c.actions.find((a) => a.kind === 'profile');
-    expect(profile?.kind === 'profile' && profile.profile).toMatchObject({
-      name: 'Ville de Tours (compte en veille)',
-      bio: 'Compte en veille depuis le 20 janvier 2025, conservé pour la communication de crise. Actualité : @tours.fr (Bluesky) · @ville@social.tours.fr (Mastodon)',
-      url: 'https://www.tours.fr/reseaux-sociaux',
-      location: 'Tours',
-      banner: { kind: 'generate', generator: 'flat-ecg', caption: 'Compte en veille', colour: '#00435c' },
-      avatar: { kind: 'keep' },
-    });
-    const policy = c.actions.find((a) => a.kind === 'policy');
-    expect(policy?.kind === 'policy' && policy.mode).toBe('crisis-only');
-  });
+  it.skipIf(referenceMissing)(
+    `gives the reference plan its meaning${referenceMissing ? ` (${referenceMissing})` : ''}`,
+    () => {
+      const c = compiled(referenceText());
+      expect(c.organisationId).toBe('ville-de-tours');
+      expect(c.sunset.toISOString()).toBe('2025-01-20T08:00:00.000Z');
+      expect(c.actions.map((a) => `${a.at.toISOString()} ${a.id}`)).toEqual([
+        '2025-01-13T08:00:00.000Z post.announce-j7.x.1',
+        '2025-01-20T08:00:00.000Z post.farewell.x.1',
+        '2025-01-20T08:00:00.000Z post.farewell.bluesky.1',
+        '2025-01-20T08:00:00.000Z post.farewell.mastodon.1',
+        '2025-01-20T08:00:00.000Z policy.x',
+        '2025-01-20T08:05:00.000Z profile.x',
+      ]);
+      const announce = c.actions[0] as PostAction;
+      expect(announce.text).toBe(
+        "Le 20 janvier 2025, la Ville de Tours arrête de publier sur X. Retrouvez toute l'actualité de Tours sur Bluesky https://bsky.app/profile/tours.fr et sur Mastodon https://social.tours.fr/@ville.",
+      );
+      expect(announce.images).toHaveLength(1);
+      expect(announce.images[0]?.alt).toBe(
+        'Carte postale : la Ville de Tours déménage sur Bluesky et Mastodon',
+      );
+      expect(announce.images[0]?.mediaType).toBe('image/png');
+      expect(announce.language).toBe('fr-FR');
+      const bsky = c.actions.find((a) => a.id === 'post.farewell.bluesky.1') as PostAction;
+      expect(bsky.text).toBe('Bienvenue aux Tourangelles et Tourangeaux qui nous rejoignent ici ! 👋');
+      const masto = c.actions.find((a) => a.id === 'post.farewell.mastodon.1') as PostAction;
+      expect(masto.text).toContain('@tours.fr sur Bluesky, @ville@social.tours.fr sur Mastodon.');
+      const profile = c.actions.find((a) => a.kind === 'profile');
+      expect(profile?.kind === 'profile' && profile.profile).toMatchObject({
+        name: 'Ville de Tours (compte en veille)',
+        bio: 'Compte en veille depuis le 20 janvier 2025, conservé pour la communication de crise. Actualité : @tours.fr (Bluesky) · @ville@social.tours.fr (Mastodon)',
+        url: 'https://www.tours.fr/reseaux-sociaux',
+        location: 'Tours',
+        banner: { kind: 'generate', generator: 'flat-ecg', caption: 'Compte en veille', colour: '#00435c' },
+        avatar: { kind: 'keep' },
+      });
+      const policy = c.actions.find((a) => a.kind === 'policy');
+      expect(policy?.kind === 'policy' && policy.mode).toBe('crisis-only');
+    },
+  );
 
   it('writes the date in the plan\'s language, with "1er" for the first of the month in French', () => {
     const first = compiled(MINIMAL.replace('at: 2027-01-20T09:00', 'at: 2027-03-01T09:00'));

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +7,10 @@ import { validatePlan, type ValidationResult } from '../src/index.ts';
 export const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const referencePlanPath = path.resolve(repoRoot, '../shared/plan-reference.yaml');
+/** Set when the shared reference plan (outside the repository) is absent: its tests skip, saying why. */
+export const referenceMissing = existsSync(referencePlanPath)
+  ? undefined
+  : `skipped: ${referencePlanPath} is not on this machine`;
 
 /** A fresh folder holding `plan.yaml` with `text` and the fixture images under assets/. */
 export function planDir(text: string): { dir: string; file: string } {

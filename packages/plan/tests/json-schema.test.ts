@@ -4,7 +4,7 @@ import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { planJsonSchemaText } from '../src/index.ts';
-import { referencePlanPath, repoRoot } from './helpers.ts';
+import { referenceMissing, referencePlanPath, repoRoot } from './helpers.ts';
 
 const schemaFile = path.join(repoRoot, 'config/schema/plan.schema.json');
 const plans = readdirSync(path.join(repoRoot, 'config/plans'))
@@ -20,14 +20,17 @@ describe('the JSON Schema for editors', () => {
   const validate = new Ajv({ allErrors: true, strict: false }).compile(
     JSON.parse(readFileSync(schemaFile, 'utf8')) as object,
   );
-  it.each([referencePlanPath, ...plans])('accepts %s', (file) => {
+  it.each([...(referenceMissing ? [] : [referencePlanPath]), ...plans])('accepts %s', (file) => {
     const ok = validate(parse(readFileSync(file, 'utf8')));
     expect(validate.errors ?? []).toEqual([]);
     expect(ok).toBe(true);
   });
 
-  it('flags an unknown field', () => {
-    const doc = parse(readFileSync(referencePlanPath, 'utf8')) as Record<string, unknown>;
-    expect(validate({ ...doc, farewell: true })).toBe(false);
-  });
+  it.skipIf(referenceMissing)(
+    `flags an unknown field${referenceMissing ? ` (${referenceMissing})` : ''}`,
+    () => {
+      const doc = parse(readFileSync(referencePlanPath, 'utf8')) as Record<string, unknown>;
+      expect(validate({ ...doc, farewell: true })).toBe(false);
+    },
+  );
 });
