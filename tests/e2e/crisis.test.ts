@@ -2,17 +2,19 @@
 // from their entry points, the sandbox networks (a real PDS for Bluesky) over real HTTP, Redis
 // and a SQLite store. A crisis as JSON, then as CAP with its Update and Cancel: all threaded
 // under the original on the three networks; a CAP Exercise posts nothing.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { hashToken, mintToken } from '@sunset/core';
 import { applyPlan } from '@sunset/engine';
 import { freePort } from '@sunset/queue/testing';
 import { openTestStore, type TestStore } from '@sunset/store/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  API_ENTRY,
   PlanFolder,
+  startService,
+  WORKER_ENTRY,
   startSandboxes,
   testRedis,
   waitFor,
@@ -20,10 +22,6 @@ import {
   type Sandboxes,
   type TestRedis,
 } from '../support/exit-harness.ts';
-
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const API = path.join(root, 'services/api/src/server.ts');
-const WORKER = path.join(root, 'services/worker/src/main.ts');
 
 let sandboxes: Sandboxes;
 let t: TestStore;
@@ -34,24 +32,16 @@ let token: string;
 const children: ChildProcess[] = [];
 
 function start(entry: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=development', '--no-warnings=ExperimentalWarning', entry],
-    {
-      cwd: root,
-      env: { PATH: process.env['PATH'] ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  child.on('exit', (code, signal) => {
-    if (signal === null && code !== 0)
-      process.stderr.write(`${path.basename(entry)} exited with ${code}:\n${output.slice(-4000)}\n`);
+  const service = startService(entry, env);
+  service.child.on('exit', (code, signal) => {
+    if (signal === null && code !== 0) {
+      process.stderr.write(
+        `${path.basename(entry)} exited with ${code}:\n${service.output().slice(-4000)}\n`,
+      );
+    }
   });
-  children.push(child);
-  return child;
+  children.push(service.child);
+  return service.child;
 }
 
 const cap = (o: {
@@ -114,8 +104,8 @@ beforeAll(async () => {
     SUNSET_DATA_DIR: plans.dir,
     LOG_LEVEL: 'warn',
   };
-  start(API, { ...common, SUNSET_API_PORT: String(port), SUNSET_PLANS_DIR: plans.dir });
-  start(WORKER, {
+  start(API_ENTRY, { ...common, SUNSET_API_PORT: String(port), SUNSET_PLANS_DIR: plans.dir });
+  start(WORKER_ENTRY, {
     ...common,
     ...sandboxes.env,
     SUNSET_X_CA_FILE: caFile,

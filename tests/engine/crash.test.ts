@@ -2,19 +2,18 @@
 // every post must be at the sandbox servers exactly once. The networks answer slowly, so the
 // kill lands while requests are on the wire (X then applies a post whose answer nobody reads,
 // which the next worker must find instead of posting it again).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { applyPlan } from '@sunset/engine';
 import { createRedis, Queues } from '@sunset/queue';
 import { openTestStore, testDialects, type TestStore } from '@sunset/store/testing';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  iso,
   PlanFolder,
   postedTexts,
   startSandboxes,
+  startWorkerProcess,
   testRedis,
   waitFor,
   ORG,
@@ -23,7 +22,6 @@ import {
   type TestRedis,
 } from '../support/exit-harness.ts';
 
-const WORKER = fileURLToPath(new URL('../../services/worker/src/main.ts', import.meta.url));
 const POSTS = 100;
 
 let sandboxes: Sandboxes;
@@ -33,10 +31,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await sandboxes?.stop();
 });
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
 
 for (const { dialect, skip } of await testDialects()) {
   describe.skipIf(skip !== undefined)(`a worker killed mid-run, on ${dialect}`, () => {
@@ -65,40 +59,22 @@ for (const { dialect, skip } of await testDialects()) {
     });
 
     const startWorker = (): ChildProcess => {
-      const caFile = path.join(plans.dir, 'x-ca.pem');
-      writeFileSync(caFile, sandboxes.x.ca);
-      const child = spawn(
-        process.execPath,
-        ['--conditions=development', '--no-warnings=ExperimentalWarning', WORKER],
+      const worker = startWorkerProcess(
+        sandboxes,
+        { storeUrl: t.url, ...(t.schema ? { schema: t.schema } : {}), redis, dir: plans.dir },
         {
-          env: {
-            PATH: process.env['PATH'] ?? '',
-            ...sandboxes.env,
-            DATABASE_URL: t.url,
-            ...(t.schema ? { DATABASE_SCHEMA: t.schema } : {}),
-            REDIS_URL: redis.url,
-            SUNSET_QUEUE_PREFIX: redis.prefix,
-            SUNSET_LIMITS: 'x=1000/1s,bluesky=1000/1s,mastodon=1000/1s',
-            SUNSET_WORKER_CONCURRENCY: '4',
-            SUNSET_LOCK_DURATION_MS: '3000',
-            SUNSET_RECONCILE_INTERVAL_MS: '5000',
-            SUNSET_X_CA_FILE: caFile,
-            SUNSET_DATA_DIR: plans.dir,
-            LOG_LEVEL: 'warn',
-          },
-          stdio: ['ignore', 'pipe', 'pipe'],
+          SUNSET_WORKER_CONCURRENCY: '4',
+          SUNSET_LOCK_DURATION_MS: '3000',
+          SUNSET_RECONCILE_INTERVAL_MS: '5000',
         },
       );
-      let output = '';
-      child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-      child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-      child.on('exit', (code, signal) => {
+      worker.child.on('exit', (code, signal) => {
         if (signal !== 'SIGKILL' && signal !== 'SIGTERM' && code !== 0) {
-          process.stderr.write(`worker exited with ${code ?? signal}:\n${output}\n`);
+          process.stderr.write(`worker exited with ${code ?? signal}:\n${worker.output()}\n`);
         }
       });
-      children.push(child);
-      return child;
+      children.push(worker.child);
+      return worker.child;
     };
 
     const published = async () =>

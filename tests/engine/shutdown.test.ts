@@ -1,17 +1,16 @@
 // The worker process stopped with SIGTERM while a post is on the wire: it must let that
 // delivery finish (published once, recorded), take nothing new, and exit 0 within its grace
 // period; a worker started afterwards publishes the rest, with no duplicates.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { applyPlan } from '@sunset/engine';
 import { createRedis, Queues } from '@sunset/queue';
 import { openTestStore, type TestStore } from '@sunset/store/testing';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  iso,
   PlanFolder,
+  startWorkerProcess,
+  type ServiceProcess,
   postedTexts,
   startSandboxes,
   testRedis,
@@ -22,7 +21,6 @@ import {
   type TestRedis,
 } from '../support/exit-harness.ts';
 
-const WORKER = fileURLToPath(new URL('../../services/worker/src/main.ts', import.meta.url));
 const POSTS = 5;
 const GRACE_MS = 10_000;
 const LATENCY_MS = 3_000;
@@ -35,16 +33,12 @@ afterAll(async () => {
   await sandboxes?.stop();
 });
 
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 describe('a worker stopped with SIGTERM mid-delivery', () => {
   let t: TestStore;
   let redis: TestRedis;
   let producer: Redis;
   let plans: PlanFolder;
-  const children: ChildProcess[] = [];
+  const workers: ServiceProcess[] = [];
 
   beforeAll(async () => {
     t = await openTestStore('sqlite');
@@ -54,7 +48,8 @@ describe('a worker stopped with SIGTERM mid-delivery', () => {
     plans = new PlanFolder(sandboxes);
   });
   afterAll(async () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    for (const w of workers)
+      if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
     producer?.disconnect();
     await redis?.cleanup();
     await t?.cleanup();
@@ -62,44 +57,21 @@ describe('a worker stopped with SIGTERM mid-delivery', () => {
     sandboxes.mastodon.clearFaults();
   });
 
-  const startWorker = (): { child: ChildProcess; output: () => string } => {
-    const caFile = path.join(plans.dir, 'x-ca.pem');
-    writeFileSync(caFile, sandboxes.x.ca);
-    const child = spawn(
-      process.execPath,
-      ['--conditions=development', '--no-warnings=ExperimentalWarning', WORKER],
+  const startWorker = () => {
+    const worker = startWorkerProcess(
+      sandboxes,
+      { storeUrl: t.url, redis, dir: plans.dir },
       {
-        env: {
-          PATH: process.env['PATH'] ?? '',
-          ...sandboxes.env,
-          DATABASE_URL: t.url,
-          REDIS_URL: redis.url,
-          SUNSET_QUEUE_PREFIX: redis.prefix,
-          SUNSET_LIMITS: 'x=1000/1s,bluesky=1000/1s,mastodon=1000/1s',
-          // One job at a time: the others wait in the queue while the first one is on the wire.
-          SUNSET_WORKER_CONCURRENCY: '1',
-          SUNSET_SHUTDOWN_GRACE_MS: String(GRACE_MS),
-          SUNSET_RECONCILE_INTERVAL_MS: '0',
-          SUNSET_X_CA_FILE: caFile,
-          SUNSET_DATA_DIR: plans.dir,
-          LOG_LEVEL: 'info',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
+        // One job at a time: the others wait in the queue while the first one is on the wire.
+        SUNSET_WORKER_CONCURRENCY: '1',
+        SUNSET_SHUTDOWN_GRACE_MS: String(GRACE_MS),
+        SUNSET_RECONCILE_INTERVAL_MS: '0',
+        LOG_LEVEL: 'info',
       },
     );
-    let output = '';
-    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-    children.push(child);
-    return { child, output: () => output };
+    workers.push(worker);
+    return worker;
   };
-
-  const exited = (child: ChildProcess) =>
-    new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null)
-        resolve({ code: child.exitCode, signal: child.signalCode });
-      else child.once('exit', (code, signal) => resolve({ code, signal }));
-    });
 
   it('finishes the in-flight delivery, exits 0 within its grace period, and the next worker does the rest', async () => {
     const tag = 'sigterm';
@@ -142,7 +114,7 @@ describe('a worker stopped with SIGTERM mid-delivery', () => {
 
     const termAt = Date.now();
     first.child.kill('SIGTERM');
-    const end = await exited(first.child);
+    const end = await first.exited();
     const tookMs = Date.now() - termAt;
     expect(end, first.output()).toEqual({ code: 0, signal: null });
     expect(tookMs).toBeLessThan(GRACE_MS);
@@ -176,7 +148,7 @@ describe('a worker stopped with SIGTERM mid-delivery', () => {
     } finally {
       second.child.kill('SIGTERM');
     }
-    const secondEnd = await exited(second.child);
+    const secondEnd = await second.exited();
     expect(secondEnd, second.output()).toEqual({ code: 0, signal: null });
 
     const posted = await postedTexts(sandboxes);

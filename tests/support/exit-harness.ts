@@ -4,9 +4,11 @@
  * a Redis key prefix of the test's own, and exit plans written to a temporary folder whose
  * networks point at the sandboxes. Credentials reach the worker through the environment only.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { AtpAgent } from '@atproto/api';
 import { readPlanFile, type Plan } from '@sunset/plan';
 import {
@@ -209,4 +211,69 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** An instant as plans write it: ISO 8601 UTC to the second. */
+export function iso(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const WORKER_ENTRY = path.join(ROOT, 'services/worker/src/main.ts');
+export const API_ENTRY = path.join(ROOT, 'services/api/src/server.ts');
+
+export interface ServiceProcess {
+  child: ChildProcess;
+  /** Everything it printed so far. */
+  output(): string;
+  /** Resolves when it has exited (at once if it already has). */
+  exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts a service from its entry point, as deployed but from the sources; what it prints is kept. */
+export function startService(entry: string, env: Record<string, string>): ServiceProcess {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=development', '--no-warnings=ExperimentalWarning', entry],
+    {
+      cwd: ROOT,
+      env: { PATH: process.env['PATH'] ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  return {
+    child,
+    output: () => output,
+    exited: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null)
+          resolve({ code: child.exitCode, signal: child.signalCode });
+        else child.once('exit', (code, signal) => resolve({ code, signal }));
+      }),
+  };
+}
+
+/** The worker process against the sandboxes, a store and a Redis prefix; `env` adds or overrides. */
+export function startWorkerProcess(
+  s: Sandboxes,
+  target: { storeUrl: string; schema?: string; redis: TestRedis; dir: string },
+  env: Record<string, string> = {},
+): ServiceProcess {
+  const caFile = path.join(target.dir, 'x-ca.pem');
+  writeFileSync(caFile, s.x.ca);
+  return startService(WORKER_ENTRY, {
+    ...s.env,
+    DATABASE_URL: target.storeUrl,
+    ...(target.schema ? { DATABASE_SCHEMA: target.schema } : {}),
+    REDIS_URL: target.redis.url,
+    SUNSET_QUEUE_PREFIX: target.redis.prefix,
+    SUNSET_LIMITS: 'x=1000/1s,bluesky=1000/1s,mastodon=1000/1s',
+    SUNSET_X_CA_FILE: caFile,
+    SUNSET_DATA_DIR: target.dir,
+    LOG_LEVEL: 'warn',
+    ...env,
+  });
 }
