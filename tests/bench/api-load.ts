@@ -1,0 +1,86 @@
+/**
+ * The API under load: crisis requests accepted per second. The API process is spawned from its
+ * entry point (services/api/src/server.ts) over a PostgreSQL store and Redis; autocannon (in this
+ * process) keeps CONNECTIONS connections busy for DURATION_S seconds per run, each request a
+ * JSON crisis (`POST /v1/crisis`, a crisis token, no Idempotency-Key: each one a new post) to the
+ * plan's three crisis networks. No worker runs, so the API has the machine to itself and every
+ * accepted crisis stays queued where it can be counted. Figure: 202 answers per second. Checked
+ * after each run: the store holds exactly one crisis post and three deliveries per 202, and Redis
+ * one job per delivery; any answer other than 202 is reported (a 503 would be a refusal, which
+ * is allowed, but is counted and shown).
+ */
+import autocannon from 'autocannon';
+import { check, createToken, fmt, startApi, startExit, ORG, type Benchmark } from './lib.ts';
+
+const CONNECTIONS = 32;
+const DURATION_S = 5;
+
+export const apiLoad: Benchmark = {
+  name: 'api',
+  title: 'API: crisis requests accepted',
+  figures: [
+    {
+      key: 'rps',
+      label: 'crisis requests answered 202 per second',
+      unit: 'req/s',
+      target: { op: '>=', value: 2000 },
+    },
+    { key: 'p99', label: 'request latency p99 under that load', unit: 'ms' },
+  ],
+  async run(ctx) {
+    const exit = await startExit('postgres');
+    const api = await startApi(exit);
+    const token = await createToken(exit.store, 'crisis');
+    let accepted = 0;
+    try {
+      for (let run = 1; run <= ctx.runs; run++) {
+        const result = await autocannon({
+          url: `${api.base}/v1/crisis`,
+          method: 'POST',
+          connections: CONNECTIONS,
+          duration: DURATION_S,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ text: "Alerte canicule : buvez de l'eau, restez au frais." }),
+        });
+        const ok = result.statusCodeStats?.['202']?.count ?? 0;
+        const others = Object.entries(result.statusCodeStats ?? {})
+          .filter(([code]) => code !== '202')
+          .map(([code, s]) => `${s.count ?? 0}×${code}`);
+        accepted += ok;
+        const deliveries = await exit.store.deliveries.list({ organisationId: ORG, source: 'crisis' });
+        const posts = new Set(deliveries.map((d) => d.postId));
+        check(
+          posts.size === accepted && deliveries.length === 3 * accepted,
+          `run ${run}: ${accepted} crises answered 202 in all, the store has ${posts.size} crisis posts and ${deliveries.length} deliveries`,
+        );
+        const depths = await exit.queues.depths();
+        const jobs = (['x', 'bluesky', 'mastodon'] as const).reduce(
+          (sum, n) => sum + (depths[n]['prioritized'] ?? 0) + (depths[n]['waiting'] ?? 0),
+          0,
+        );
+        check(
+          jobs === deliveries.length,
+          `run ${run}: Redis holds ${jobs} jobs for ${deliveries.length} deliveries`,
+        );
+        const rps = ok / DURATION_S;
+        ctx.record('rps', rps);
+        ctx.record('p99', result.latency.p99);
+        ctx.progress(
+          `run ${run}: ${ok} × 202 in ${DURATION_S} s = ${fmt(rps)}/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms${
+            others.length ? `, others: ${others.join(', ')}` : ''
+          }${result.errors ? `, ${result.errors} connection errors` : ''}`,
+        );
+        if (others.length || result.errors)
+          ctx.fact(
+            `run ${run}: answers other than 202: ${others.join(', ') || 'none'}; connection errors ${result.errors}`,
+          );
+      }
+      ctx.fact(
+        `${CONNECTIONS} connections, ${DURATION_S} s per run, ${accepted.toLocaleString('en-GB')} crises accepted and found stored and queued`,
+      );
+    } finally {
+      await api.service.stop();
+      await exit.close();
+    }
+  },
+};

@@ -1,0 +1,421 @@
+/**
+ * Crisis latency: from the API answering 202 to POST /v1/crisis (the moment the client has the
+ * answer) to each sandbox server receiving the post (the X and Mastodon sandboxes' own record of
+ * when they created it; both run in this process, on the same clock).
+ *
+ * Setup: the API and one worker process spawned from their entry points (worker concurrency 16
+ * per network queue, SUNSET_LIMITS raised out of the way), a PostgreSQL store, the X (https) and
+ * Mastodon sandboxes answering at once. Each run sends CRISES (100) crises, JSON, to X and
+ * Mastodon (`networks: [x, mastodon]`), open loop at RATE (20) per second (each one sent on its own
+ * schedule, not after the previous one landed): 500 crises over the 5 runs of `pnpm bench`, each
+ * run's percentiles over its 200 deliveries. At 50 per second on 2 cores the crises already queued
+ * behind each other (the API's and the worker's transactions share one audit-chain lock), which
+ * would measure throughput, not one crisis's latency; and 500 per run would not fit the bench's
+ * 10 minutes. The percentiles over all the runs' crises pooled are printed as a note.
+ *
+ *  (a) idle: nothing else queued.
+ *  (b) backlog: first 10,000 ordinary deliveries (5,000 posts of an organisation of their own on X
+ *      and Mastodon, due now) are put on the same per-network queues while the queues are paused
+ *      (one plan apply: the quickest way to queue ten thousand), then the queues resume and the
+ *      crises start at once: the worker drains the backlog at full speed while the crises arrive,
+ *      each crisis job (priority 1) being taken before the ordinary ones (5 and 10) as a slot
+ *      frees. How much backlog is left when the last crisis landed is reported. The rest is then
+ *      cancelled (the backlog organisation's plan applied with no posts) before the next run.
+ *
+ * The floor: the same texts sent directly through the connectors the worker uses (the engine's
+ * ConnectorRegistry from the same plan and credentials; no API, queue or store), same rate, from
+ * this process; latency from the call to the sandbox's record. Ratio: crisis p99 over floor p99.
+ *
+ * Bluesky (a real PDS in a child process, behind the sandbox's proxy): reported apart, idle only,
+ * BSKY_CRISES crises one after the other (the proxy records when each createRecord arrived but
+ * not which post it carried, so only one is in flight at a time), and its direct floor likewise.
+ *
+ * Checked: every crisis on X and Mastodon exactly once; backlog posts at most once and as many at
+ * the sandboxes as the store has published; every accepted crisis answered 202.
+ */
+import { silentLogger } from '@sunset/core';
+import { applyPlan, ConnectorRegistry, OrgSettingsCache } from '@sunset/engine';
+import {
+  check,
+  checkExactlyOnce,
+  createToken,
+  fmt,
+  iso,
+  landings,
+  percentile,
+  sleep,
+  startApi,
+  startExit,
+  startWorker,
+  waitFor,
+  ORG,
+  type BenchContext,
+  type Benchmark,
+  type Exit,
+  type PlanPost,
+} from './lib.ts';
+
+const CRISES = 100;
+const RATE = 20;
+const BACKLOG_POSTS = 5000;
+const BSKY_CRISES = 20;
+
+let serial = 0;
+const nextRef = (tag: string) => `${tag}${(serial++).toString(36)}`;
+const crisisText = (ref: string) => `Coupure d'eau quartier Nord ref=${ref} : ne buvez pas l'eau du robinet.`;
+
+type Sent = Map<string, number>;
+
+/** Sends the crises open loop; returns when each was answered 202 (ms), by ref. */
+async function sendCrises(
+  base: string,
+  token: string,
+  refs: readonly string[],
+  networks: string[],
+  rate: number,
+): Promise<Sent> {
+  const answered: Sent = new Map();
+  const start = performance.now() + 20;
+  await Promise.all(
+    refs.map(async (ref, i) => {
+      const wait = start + (i * 1000) / rate - performance.now();
+      if (wait > 0) await sleep(wait);
+      const r = await fetch(`${base}/v1/crisis`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ text: crisisText(ref), networks }),
+      });
+      const at = Date.now();
+      const body = await r.text();
+      check(r.status === 202, `crisis ${ref} answered ${r.status}: ${body}`);
+      answered.set(ref, at);
+    }),
+  );
+  return answered;
+}
+
+async function waitLanded(exit: Exit, from: { x: number; mastodon: number }, refs: readonly string[]) {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const l = landings(exit.sandboxes, from);
+    if (refs.every((r) => l.x.has(r) && l.mastodon.has(r))) return l;
+    check(Date.now() < deadline, 'crises still not landed after 120 s');
+    await sleep(25);
+  }
+}
+
+function latencies(sent: Sent, landed: ReturnType<typeof landings>) {
+  const out = { x: [] as number[], mastodon: [] as number[] };
+  for (const [ref, at] of sent) {
+    for (const n of ['x', 'mastodon'] as const) out[n].push((landed[n].get(ref)?.[0] ?? Number.NaN) - at);
+  }
+  return { ...out, all: [...out.x, ...out.mastodon] };
+}
+
+function recordPercentiles(ctx: BenchContext, prefix: string, values: number[]) {
+  ctx.record(`${prefix}-p50`, percentile(values, 50));
+  ctx.record(`${prefix}-p95`, percentile(values, 95));
+  ctx.record(`${prefix}-p99`, percentile(values, 99));
+}
+
+const describe = (values: number[]) =>
+  `p50 ${fmt(percentile(values, 50))} / p95 ${fmt(percentile(values, 95))} / p99 ${fmt(percentile(values, 99))} ms`;
+
+/** 10,000 ordinary deliveries of their own organisation, due now, on the paused queues. */
+async function queueBacklog(exit: Exit, run: number): Promise<{ org: string; refs: string[] }> {
+  const org = `backlog-${run}`;
+  const refs: string[] = [];
+  const posts: PlanPost[] = Array.from({ length: BACKLOG_POSTS }, (_, i) => {
+    const ref = nextRef(`b${run}-`);
+    refs.push(ref);
+    return {
+      id: `b${i + 1}`,
+      at: iso(Date.now() - 1000),
+      on: ['x', 'mastodon'],
+      text: `Info ref=${ref} : horaires d'été.`,
+    };
+  });
+  const doc = exit.plans.document({ sunset: iso(Date.now() + 30 * 24 * 3600_000), posts });
+  (doc['organisation'] as Record<string, unknown>)['id'] = org;
+  const result = await applyPlan({
+    store: exit.store,
+    queues: exit.queues,
+    plan: exit.plans.writeDocument(doc, `${org}.yaml`),
+    actor: 'cli:bench',
+  });
+  check(
+    !result.queueError && result.counts['+'] === 2 * BACKLOG_POSTS + 1,
+    `backlog: ${JSON.stringify(result.counts)}`,
+  );
+  return { org, refs };
+}
+
+async function cancelBacklog(exit: Exit, org: string): Promise<number> {
+  const doc = exit.plans.document({ sunset: iso(Date.now() + 30 * 24 * 3600_000), posts: [] });
+  (doc['organisation'] as Record<string, unknown>)['id'] = org;
+  const result = await applyPlan({
+    store: exit.store,
+    queues: exit.queues,
+    plan: exit.plans.writeDocument(doc, `${org}-empty.yaml`),
+    actor: 'cli:bench',
+  });
+  return result.counts['-'];
+}
+
+/** The floor: the connectors the worker would build, called directly at the same rate. */
+async function floor(exit: Exit, registry: ConnectorRegistry, tag: string): Promise<number[]> {
+  const settings = await new OrgSettingsCache(exit.store).get(ORG);
+  const connectors = {
+    x: await registry.get(settings, 'x'),
+    mastodon: await registry.get(settings, 'mastodon'),
+  };
+  const from = { x: exit.sandboxes.x.posts.length, mastodon: exit.sandboxes.mastodon.statuses.length };
+  const refs = Array.from({ length: CRISES }, () => nextRef(tag));
+  const calledAt = new Map<string, number>();
+  const start = performance.now() + 20;
+  await Promise.all(
+    refs.map(async (ref, i) => {
+      const wait = start + (i * 1000) / RATE - performance.now();
+      if (wait > 0) await sleep(wait);
+      calledAt.set(ref, Date.now());
+      const text = `🔴 ALERTE ${crisisText(ref)} #VilleDeTest`;
+      await Promise.all(
+        (['x', 'mastodon'] as const).map((n) =>
+          connectors[n].publish({ text, language: 'fr-FR' }, { idempotencyKey: `${ref}.${n}` }),
+        ),
+      );
+    }),
+  );
+  const landed = landings(exit.sandboxes, from);
+  checkExactlyOnce(`floor ${tag}`, landed, refs, ['x', 'mastodon']);
+  return latencies(calledAt, landed).all;
+}
+
+async function blueskyRound(
+  exit: Exit,
+  send: (ref: string) => Promise<number>,
+  tag: string,
+): Promise<number[]> {
+  const received = exit.sandboxes.bluesky.received;
+  const out: number[] = [];
+  for (let i = 0; i < BSKY_CRISES; i++) {
+    const seen = received.length;
+    const t0 = await send(nextRef(tag));
+    const deadline = Date.now() + 30_000;
+    let at: number | undefined;
+    while (at === undefined) {
+      const hit = received
+        .slice(seen)
+        .find((r) => r.method === 'POST' && r.path.startsWith('/xrpc/com.atproto.repo.createRecord'));
+      if (hit) at = hit.at.getTime();
+      else {
+        check(Date.now() < deadline, `${tag}: no createRecord reached the PDS within 30 s`);
+        await sleep(5);
+      }
+    }
+    out.push(at - t0);
+    // Let the answer come back before the next one, so one post is in flight at a time.
+    await sleep(30);
+  }
+  return out;
+}
+
+export const crisisLatency: Benchmark = {
+  name: 'crisis',
+  title: 'Crisis latency (202 from the API → post received by the sandbox)',
+  figures: [
+    { key: 'idle-p50', label: 'X + Mastodon, idle, p50', unit: 'ms' },
+    { key: 'idle-p95', label: 'X + Mastodon, idle, p95', unit: 'ms' },
+    { key: 'idle-p99', label: 'X + Mastodon, idle, p99', unit: 'ms' },
+    { key: 'backlog-p50', label: 'X + Mastodon, 10,000 ordinary deliveries queued, p50', unit: 'ms' },
+    { key: 'backlog-p95', label: 'X + Mastodon, 10,000 queued, p95', unit: 'ms' },
+    {
+      key: 'backlog-p99',
+      label: 'X + Mastodon, 10,000 queued, p99',
+      unit: 'ms',
+      target: { op: '<=', value: 100 },
+    },
+    { key: 'floor-p50', label: 'floor: connectors called directly, p50', unit: 'ms' },
+    { key: 'floor-p99', label: 'floor: connectors called directly, p99', unit: 'ms' },
+    {
+      key: 'ratio',
+      label: 'backlog p99 / floor p99',
+      unit: '×',
+      target: { op: '<=', value: 1.5 },
+    },
+    { key: 'bsky-p50', label: 'Bluesky (real PDS), idle, one at a time, p50', unit: 'ms' },
+    { key: 'bsky-p99', label: 'Bluesky, idle, p99', unit: 'ms' },
+    { key: 'bsky-floor-p50', label: 'Bluesky floor (connector directly), p50', unit: 'ms' },
+    { key: 'bsky-floor-p99', label: 'Bluesky floor, p99', unit: 'ms' },
+  ],
+  async run(ctx) {
+    const exit = await startExit('postgres');
+    const worker = await startWorker(exit, { concurrency: 16 });
+    const api = await startApi(exit);
+    const token = await createToken(exit.store, 'crisis');
+    const registry = new ConnectorRegistry({
+      store: exit.store,
+      env: exit.sandboxes.env,
+      logger: silentLogger(),
+      xCa: exit.sandboxes.x.ca,
+    });
+    try {
+      // One crisis each way first: connections, sessions and caches warm, as in a running service.
+      const warm = nextRef('w');
+      await sendCrises(api.base, token, [warm], ['x', 'bluesky', 'mastodon'], 1);
+      await waitLanded(exit, { x: 0, mastodon: 0 }, [warm]);
+      await floor(exit, registry, 'fw').catch(() => undefined);
+
+      const pooled = { idle: [] as number[], backlog: [] as number[], floor: [] as number[] };
+      for (let run = 1; run <= ctx.runs; run++) {
+        // (a) idle
+        let from = { x: exit.sandboxes.x.posts.length, mastodon: exit.sandboxes.mastodon.statuses.length };
+        let refs = Array.from({ length: CRISES }, () => nextRef(`i${run}-`));
+        let sent = await sendCrises(api.base, token, refs, ['x', 'mastodon'], RATE);
+        let landed = await waitLanded(exit, from, refs);
+        checkExactlyOnce(`idle run ${run}`, landed, refs, ['x', 'mastodon']);
+        const idle = latencies(sent, landed);
+        recordPercentiles(ctx, 'idle', idle.all);
+        pooled.idle.push(...idle.all);
+        ctx.progress(`run ${run} idle: X ${describe(idle.x)}; Mastodon ${describe(idle.mastodon)}`);
+
+        // the floor
+        const direct = await floor(exit, registry, `f${run}-`);
+        ctx.record('floor-p50', percentile(direct, 50));
+        ctx.record('floor-p99', percentile(direct, 99));
+        pooled.floor.push(...direct);
+        ctx.progress(`run ${run} floor: ${describe(direct)}`);
+
+        // (b) backlog
+        for (const n of ['x', 'mastodon'] as const) await exit.queues.queue(n).pause();
+        const backlog = await queueBacklog(exit, run);
+        from = { x: exit.sandboxes.x.posts.length, mastodon: exit.sandboxes.mastodon.statuses.length };
+        const depth = async () => {
+          const d = await exit.queues.depths();
+          return (['x', 'mastodon'] as const).reduce(
+            (sum, n) => sum + (d[n]['prioritized'] ?? 0) + (d[n]['waiting'] ?? 0),
+            0,
+          );
+        };
+        const queuedAtStart = await depth();
+        for (const n of ['x', 'mastodon'] as const) await exit.queues.queue(n).resume();
+        refs = Array.from({ length: CRISES }, () => nextRef(`k${run}-`));
+        sent = await sendCrises(api.base, token, refs, ['x', 'mastodon'], RATE);
+        landed = await waitLanded(exit, from, refs);
+        const queuedAtEnd = await depth();
+        const withBacklog = latencies(sent, landed);
+        recordPercentiles(ctx, 'backlog', withBacklog.all);
+        pooled.backlog.push(...withBacklog.all);
+        ctx.record('ratio', percentile(withBacklog.all, 99) / percentile(direct, 99));
+        ctx.progress(
+          `run ${run} backlog: X ${describe(withBacklog.x)}; Mastodon ${describe(withBacklog.mastodon)}; ordinary jobs queued ${queuedAtStart} → ${queuedAtEnd}`,
+        );
+        if (run === 1 || queuedAtEnd < 5000)
+          ctx.fact(
+            `run ${run}: ordinary jobs waiting on the X and Mastodon queues ${queuedAtStart.toLocaleString('en-GB')} when the crises started, ${queuedAtEnd.toLocaleString('en-GB')} when the last one landed`,
+          );
+        // Pause, let the jobs the worker holds end, then cancel the rest through the plan. (Cancelling
+        // while the worker publishes races with it: see BENCHMARKS.md, plan apply vs. in-flight.)
+        for (const n of ['x', 'mastodon'] as const) await exit.queues.queue(n).pause();
+        await waitFor(
+          'the jobs in flight to end',
+          async () =>
+            (await exit.queues.queue('x').getActiveCount()) +
+              (await exit.queues.queue('mastodon').getActiveCount()) ===
+            0,
+          30_000,
+          50,
+        );
+        const cancelled = await cancelBacklog(exit, backlog.org);
+        for (const n of ['x', 'mastodon'] as const) await exit.queues.queue(n).resume();
+        // Deliveries a worker held when the plan cancelled the rest end as they end: wait for them.
+        await waitFor(
+          'the backlog deliveries in flight to finish',
+          async () =>
+            (await exit.store.deliveries.list({ organisationId: backlog.org, status: 'sending' })).length ===
+            0,
+          30_000,
+        );
+        await sleep(500);
+        landed = landings(exit.sandboxes, from);
+        checkExactlyOnce(`backlog run ${run}`, landed, refs, ['x', 'mastodon'], 'at-most-once');
+        const backlogRefs = new Set(backlog.refs);
+        const atSandboxes = [...landed.x.keys(), ...landed.mastodon.keys()].filter((r) =>
+          backlogRefs.has(r),
+        ).length;
+        const rows = await exit.store.deliveries.list({ organisationId: backlog.org });
+        const published = rows.filter((d) => d.status === 'published').length;
+        const statuses = rows.reduce<Record<string, number>>(
+          (acc, d) => ({ ...acc, [d.status]: (acc[d.status] ?? 0) + 1 }),
+          {},
+        );
+        check(
+          published === atSandboxes,
+          `backlog run ${run}: ${atSandboxes} backlog posts reached the sandboxes but the store has ${published} published (${JSON.stringify(statuses)}; ${cancelled} cancelled by the plan)`,
+        );
+      }
+
+      for (const [k, v] of Object.entries(pooled))
+        ctx.fact(
+          `${k}, all ${v.length / 2} crises of the runs pooled (X and Mastodon deliveries): ${describe(v)}`,
+        );
+
+      // Bluesky, apart.
+      const viaApi = async (ref: string) => {
+        const r = await fetch(`${api.base}/v1/crisis`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ text: crisisText(ref), networks: ['bluesky'] }),
+        });
+        const at = Date.now();
+        check(r.status === 202, `Bluesky crisis answered ${r.status}: ${await r.text()}`);
+        return at;
+      };
+      const settings = await new OrgSettingsCache(exit.store).get(ORG);
+      const bsky = await registry.get(settings, 'bluesky');
+      const pending: Promise<unknown>[] = [];
+      const direct = async (ref: string) => {
+        const at = Date.now();
+        pending.push(
+          bsky.publish({ text: `🔴 ALERTE ${crisisText(ref)}`, language: 'fr-FR' }, { idempotencyKey: ref }),
+        );
+        return at;
+      };
+      for (let run = 1; run <= ctx.runs; run++) {
+        const a = await blueskyRound(exit, viaApi, `ba${run}-`);
+        const f = await blueskyRound(exit, direct, `bf${run}-`);
+        await Promise.all(pending.splice(0));
+        ctx.record('bsky-p50', percentile(a, 50));
+        ctx.record('bsky-p99', percentile(a, 99));
+        ctx.record('bsky-floor-p50', percentile(f, 50));
+        ctx.record('bsky-floor-p99', percentile(f, 99));
+        ctx.progress(`run ${run} Bluesky: crisis ${describe(a)}; floor ${describe(f)}`);
+      }
+      await waitFor(
+        'the Bluesky crises to be published',
+        async () =>
+          (
+            await exit.store.deliveries.list({ organisationId: ORG, network: 'bluesky', source: 'crisis' })
+          ).every((d) => d.status === 'published'),
+        30_000,
+      );
+      const bskyCrises = await exit.store.deliveries.list({
+        organisationId: ORG,
+        network: 'bluesky',
+        source: 'crisis',
+      });
+      check(
+        bskyCrises.every((d) => d.status === 'published'),
+        `Bluesky: ${bskyCrises.filter((d) => d.status !== 'published').length} crisis deliveries not published`,
+      );
+      ctx.fact(
+        `worker concurrency 16 per network, crises sent at ${RATE}/s, ${CRISES} per run per condition; Bluesky ${BSKY_CRISES} per run`,
+      );
+    } finally {
+      await registry.close();
+      await api.service.stop();
+      await worker.stop();
+      await exit.close();
+    }
+  },
+};

@@ -1,0 +1,389 @@
+/**
+ * What the benchmarks share: the figures they record and how run.ts aggregates them, the
+ * services spawned as processes from their entry points (with their RSS read from /proc), the
+ * exit set up on loopback through the tests' harness (sandboxes, plan, store, Redis prefix),
+ * percentiles, and the checks that make a benchmark fail loudly instead of printing a number
+ * for work that was not done.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { hashToken, mintToken, type Network } from '@sunset/core';
+import { applyPlan } from '@sunset/engine';
+import { createRedis, Queues } from '@sunset/queue';
+import { freePort } from '@sunset/queue/testing';
+import type { Dialect, Store } from '@sunset/store';
+import { openTestStore, type TestStore } from '@sunset/store/testing';
+import type { Redis } from 'ioredis';
+import {
+  ORG,
+  PlanFolder,
+  startSandboxes,
+  testRedis,
+  waitFor,
+  type PlanPost,
+  type Sandboxes,
+  type TestRedis,
+} from '../support/exit-harness.ts';
+
+export { ORG, PlanFolder, startSandboxes, testRedis, waitFor, type PlanPost, type Sandboxes };
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ENTRIES = {
+  api: path.join(ROOT, 'services/api/src/server.ts'),
+  worker: path.join(ROOT, 'services/worker/src/main.ts'),
+} as const;
+
+/** Limits far above anything a benchmark reaches, so that BullMQ's limiter never caps a figure. */
+export const NO_LIMITS = 'x=1000000/1s,bluesky=1000000/1s,mastodon=1000000/1s';
+
+// --- figures -------------------------------------------------------------------------------------
+
+export interface Target {
+  op: '<=' | '>=';
+  value: number;
+}
+
+export interface FigureSpec {
+  key: string;
+  label: string;
+  unit: string;
+  target?: Target;
+  /** Says how it was measured, in a few words, for the table. */
+  note?: string;
+}
+
+export interface BenchContext {
+  runs: number;
+  progress(message: string): void;
+  /** One value of a figure for one run. */
+  record(key: string, value: number): void;
+  /** Extra facts worth printing beside the figures (backlog left, counts…). */
+  fact(text: string): void;
+}
+
+export interface Benchmark {
+  name: string;
+  title: string;
+  figures: FigureSpec[];
+  run(ctx: BenchContext): Promise<void>;
+}
+
+/** A benchmark whose own results do not add up: the run fails, whatever its numbers. */
+export class BenchCheckError extends Error {}
+
+export function check(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new BenchCheckError(message);
+}
+
+// --- statistics ----------------------------------------------------------------------------------
+
+/** Nearest-rank percentile (p in 0..100) of unsorted values. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
+  return sorted[rank - 1] as number;
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export function iso(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** A token put in each text so that what lands on a sandbox can be matched to what was sent. */
+export const REF = /ref=([A-Za-z0-9_-]+)/;
+
+export function refOf(text: string): string | undefined {
+  return REF.exec(text)?.[1];
+}
+
+/** When each ref landed on each sandbox (X and Mastodon, as the servers recorded it). */
+export function landings(
+  s: Sandboxes,
+  from: { x: number; mastodon: number } = { x: 0, mastodon: 0 },
+): { x: Map<string, number[]>; mastodon: Map<string, number[]> } {
+  const index = (items: readonly { text: string; createdAt: Date }[]) => {
+    const out = new Map<string, number[]>();
+    for (const item of items) {
+      const ref = refOf(item.text);
+      if (!ref) continue;
+      const list = out.get(ref) ?? [];
+      list.push(item.createdAt.getTime());
+      out.set(ref, list);
+    }
+    return out;
+  };
+  return { x: index(s.x.posts.slice(from.x)), mastodon: index(s.mastodon.statuses.slice(from.mastodon)) };
+}
+
+/**
+ * Every ref exactly once on each of these networks' sandboxes; throws naming what is wrong.
+ * Posts with other refs are refused too unless `others` is 'at-most-once' (a backlog sent along
+ * only in part): then each of them must still be there once at most.
+ */
+export function checkExactlyOnce(
+  what: string,
+  landed: { x: Map<string, number[]>; mastodon: Map<string, number[]> },
+  refs: readonly string[],
+  networks: readonly ('x' | 'mastodon')[],
+  others: 'forbid' | 'at-most-once' = 'forbid',
+): void {
+  const problems: string[] = [];
+  for (const network of networks) {
+    const seen = landed[network];
+    let extra = 0;
+    for (const ref of refs) {
+      const n = seen.get(ref)?.length ?? 0;
+      if (n !== 1) problems.push(`${ref} is on ${network} ${n} times`);
+    }
+    const wanted = new Set(refs);
+    for (const [ref, times] of seen) {
+      if (wanted.has(ref)) continue;
+      if (others === 'forbid') extra += 1;
+      else if (times.length > 1) problems.push(`${ref} is on ${network} ${times.length} times`);
+    }
+    if (extra > 0) problems.push(`${extra} unexpected posts on ${network}`);
+  }
+  check(
+    problems.length === 0,
+    `${what}: not every post landed exactly once:\n  ${problems.slice(0, 20).join('\n  ')}${
+      problems.length > 20 ? `\n  … and ${problems.length - 20} more` : ''
+    }`,
+  );
+}
+
+// --- processes -----------------------------------------------------------------------------------
+
+export interface Service {
+  kind: 'api' | 'worker';
+  child: ChildProcess;
+  pid: number;
+  /** VmRSS from /proc/<pid>/status, in MB. */
+  rssMb(): number;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export function rssMbOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1] ?? Number.NaN);
+  return kb / 1024;
+}
+
+const running = new Set<Service>();
+
+/** Spawns the API or the worker from its entry point, as `pnpm api` / `pnpm worker` run them. */
+export function spawnService(kind: 'api' | 'worker', env: Record<string, string>): Service {
+  const child = spawn(
+    process.execPath,
+    [
+      '--conditions=development',
+      '--no-warnings=ExperimentalWarning',
+      // BENCH_CPU_PROF=<dir>: a V8 CPU profile of each spawned process, for finding where the time goes.
+      ...(process.env['BENCH_CPU_PROF']
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROF']}`]
+        : []),
+      ENTRIES[kind],
+    ],
+    { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  const keep = (d: Buffer) => {
+    output = (output + d.toString()).slice(-20_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  let stopping = false;
+  child.on('exit', (code, signal) => {
+    if (!stopping) process.stderr.write(`\n!! ${kind} ${child.pid} exited (${code ?? signal}):\n${output}\n`);
+  });
+  const service: Service = {
+    kind,
+    child,
+    pid: child.pid ?? -1,
+    rssMb: () => rssMbOf(child.pid ?? -1),
+    output: () => output,
+    async stop() {
+      running.delete(service);
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      stopping = true;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  running.add(service);
+  return service;
+}
+
+/** For run.ts on the way out: no process of ours outlives the bench. */
+export function killAllSpawned(): void {
+  for (const s of running) if (s.child.exitCode === null) s.child.kill('SIGKILL');
+  running.clear();
+}
+
+// --- an exit on loopback -------------------------------------------------------------------------
+
+export interface Exit {
+  sandboxes: Sandboxes;
+  plans: PlanFolder;
+  t: TestStore;
+  store: Store;
+  redis: TestRedis;
+  producer: Redis;
+  queues: Queues;
+  caFile: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The sandboxes (X and Mastodon in this process, the Bluesky PDS in a child), a fresh store, a
+ * Redis prefix of its own and the plan applied: no scheduled post, crisis on the three networks.
+ */
+export async function startExit(
+  dialect: Dialect,
+  options: { posts?: PlanPost[]; mirror?: Network[] } = {},
+): Promise<Exit> {
+  const sandboxes = await startSandboxes();
+  const plans = new PlanFolder(sandboxes);
+  const t = await openTestStore(dialect);
+  const redis = testRedis();
+  const producer = createRedis(redis.url, { role: 'producer', name: 'sunset-bench' });
+  await new Promise((r) => producer.once('ready', r));
+  const queues = new Queues({ connection: producer, prefix: redis.prefix, timeoutMs: 30_000 });
+  const doc = plans.document({ sunset: iso(Date.now() + 30 * 24 * 3600_000), posts: options.posts ?? [] });
+  doc['crisis'] = { on: ['x', 'bluesky', 'mastodon'], label: '🔴 ALERTE', hashtags: ['#VilleDeTest'] };
+  doc['mirror'] = {
+    before_sunset: options.mirror ?? ['x', 'mastodon'],
+    after_sunset: options.mirror ?? ['mastodon'],
+  };
+  await applyPlan({ store: t.store, queues, plan: plans.writeDocument(doc), actor: 'cli:bench' });
+  const caFile = path.join(plans.dir, 'x-ca.pem');
+  writeFileSync(caFile, sandboxes.x.ca);
+  return {
+    sandboxes,
+    plans,
+    t,
+    store: t.store,
+    redis,
+    producer,
+    queues,
+    caFile,
+    async close() {
+      await queues.close();
+      producer.disconnect();
+      await redis.cleanup();
+      await t.cleanup();
+      plans.remove();
+      await sandboxes.stop();
+    },
+  };
+}
+
+function commonEnv(exit: Exit): Record<string, string> {
+  return {
+    DATABASE_URL: exit.t.url,
+    ...(exit.t.schema ? { DATABASE_SCHEMA: exit.t.schema } : {}),
+    REDIS_URL: exit.redis.url,
+    SUNSET_QUEUE_PREFIX: exit.redis.prefix,
+    SUNSET_DATA_DIR: exit.plans.dir,
+    // Logs at warn: the info line per published part would be measured along (see BENCHMARKS.md).
+    LOG_LEVEL: 'warn',
+  };
+}
+
+export async function startWorker(
+  exit: Exit,
+  options: { concurrency?: number; networks?: Network[]; limits?: string } = {},
+): Promise<Service> {
+  const before = await exit.queues.queue('x').getWorkersCount();
+  const worker = spawnService('worker', {
+    ...commonEnv(exit),
+    ...exit.sandboxes.env,
+    SUNSET_X_CA_FILE: exit.caFile,
+    SUNSET_LIMITS: options.limits ?? NO_LIMITS,
+    SUNSET_WORKER_CONCURRENCY: String(options.concurrency ?? 4),
+    SUNSET_WORKER_NETWORKS: (options.networks ?? ['x', 'bluesky', 'mastodon']).join(','),
+    SUNSET_RECONCILE_INTERVAL_MS: '60000',
+  });
+  // Ready once its BullMQ worker shows up on the X queue.
+  await waitFor(
+    'the worker to take jobs',
+    async () => {
+      check(worker.child.exitCode === null, `the worker exited at start:\n${worker.output()}`);
+      return (await exit.queues.queue('x').getWorkersCount()) > before;
+    },
+    30_000,
+    50,
+  );
+  return worker;
+}
+
+export async function startApi(exit: Exit): Promise<{ service: Service; base: string }> {
+  const port = await freePort();
+  const service = spawnService('api', {
+    ...commonEnv(exit),
+    SUNSET_API_PORT: String(port),
+    SUNSET_PLANS_DIR: exit.plans.dir,
+  });
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor(
+    'the API to be ready',
+    async () => {
+      check(service.child.exitCode === null, `the API exited at start:\n${service.output()}`);
+      return (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200;
+    },
+    30_000,
+    100,
+  );
+  return { service, base };
+}
+
+export async function createToken(
+  store: Store,
+  role: 'crisis' | 'editor' | 'planner' | 'admin' | 'auditor',
+): Promise<string> {
+  const token = mintToken();
+  await store.tokens.create({
+    id: `bench-${role}-${Math.random().toString(36).slice(2, 8)}`,
+    organisationId: ORG,
+    name: `bench-${role}-${Math.random().toString(36).slice(2, 8)}`,
+    role,
+    hash: hashToken(token),
+    createdBy: 'cli:bench',
+  });
+  return token;
+}
+
+/** Runs `fn` over `items` with at most `limit` at once. */
+export async function pool<T>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<void>) {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i] as T, i);
+    }
+  });
+  await Promise.all(lanes);
+}
+
+export function fmt(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  if (Math.abs(value) >= 100) return Math.round(value).toLocaleString('en-GB');
+  if (Math.abs(value) >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+}

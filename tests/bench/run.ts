@@ -1,0 +1,251 @@
+/**
+ * `pnpm bench`: runs every benchmark (or `--only <name>[,<name>]`), each `--runs N` times
+ * (default 5), prints progress, then writes docs/BENCHMARKS.md and docs/benchmarks.json with the
+ * median, min and max of each figure against its target and the machine it ran on. A benchmark
+ * whose own checks fail (a post lost or sent twice, a count that does not match, a broken audit
+ * chain) makes the whole run exit non-zero, loudly, and nothing is written. With --only the
+ * documents are written only when --write is given too (a partial table must not replace the
+ * full one by accident).
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { apiLoad } from './api-load.ts';
+import { audit } from './audit.ts';
+import { crisisLatency } from './crisis-latency.ts';
+import {
+  BenchCheckError,
+  fmt,
+  killAllSpawned,
+  median,
+  ROOT,
+  type Benchmark,
+  type FigureSpec,
+} from './lib.ts';
+import { memory } from './memory.ts';
+import { planApply } from './plan-apply.ts';
+import { scheduling } from './scheduling.ts';
+import { throughput } from './throughput.ts';
+
+// memory reads what throughput measured, so it runs right after it.
+const ALL: Benchmark[] = [planApply, audit, scheduling, crisisLatency, throughput, memory, apiLoad];
+
+function parseArgs(argv: string[]): { only?: string[]; runs: number; write: boolean } {
+  let only: string[] | undefined;
+  let runs = 5;
+  let write = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--only') only = (argv[++i] ?? '').split(',').filter(Boolean);
+    else if (a === '--runs') runs = Number(argv[++i]);
+    else if (a === '--write') write = true;
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write(
+        `pnpm bench [--only ${ALL.map((b) => b.name).join('|')}[,…]] [--runs N] [--write]\n`,
+      );
+      process.exit(0);
+    } else if (a !== '--') throw new Error(`unknown argument ${a}`);
+  }
+  if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs takes a whole number ≥ 1');
+  for (const name of only ?? []) {
+    if (!ALL.some((b) => b.name === name))
+      throw new Error(`no benchmark "${name}" (there are ${ALL.map((b) => b.name).join(', ')})`);
+  }
+  return { ...(only ? { only } : {}), runs, write: write || only === undefined };
+}
+
+interface Result {
+  benchmark: string;
+  title: string;
+  spec: FigureSpec;
+  values: number[];
+  median: number;
+  min: number;
+  max: number;
+  met?: boolean;
+}
+
+const t0 = Date.now();
+const stamp = () => `[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s]`;
+const say = (line: string) => process.stdout.write(`${stamp()} ${line}\n`);
+
+function machine(): Record<string, string> {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  const cpu = /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1]?.trim() ?? 'unknown';
+  const run = (cmd: string, args: string[]) => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return 'unknown';
+    }
+  };
+  const redis =
+    /redis_version:(\S+)/.exec(run('redis-cli', ['-h', '127.0.0.1', 'info', 'server']))?.[1] ?? 'unknown';
+  const postgres = run('psql', [
+    '-h',
+    '127.0.0.1',
+    '-U',
+    'postgres',
+    '-d',
+    'test',
+    '-Atc',
+    'show server_version',
+  ]);
+  return {
+    cpu,
+    cores: String(os.availableParallelism()),
+    memory: `${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB`,
+    node: process.version,
+    redis,
+    postgresql: postgres,
+    os: `${os.type()} ${os.release()}`,
+    date: new Date().toISOString(),
+  };
+}
+
+function targetText(spec: FigureSpec): string {
+  return spec.target ? `${spec.target.op === '<=' ? '≤' : '≥'} ${fmt(spec.target.value)}` : '—';
+}
+
+function markdown(
+  results: Result[],
+  facts: Map<string, string[]>,
+  runs: number,
+  m: Record<string, string>,
+): string {
+  const lines: string[] = [];
+  lines.push('# Benchmarks', '');
+  lines.push(
+    `Written by \`pnpm bench\` (tests/bench/run.ts); do not edit by hand. Each figure is the median of ${runs} runs, ` +
+      'with the smallest and largest run beside it. How each is measured is written at the top of its file in ' +
+      'tests/bench/ and summed up under the table. Everything runs on this one machine, on 127.0.0.1: the ' +
+      'sandbox servers, Redis, PostgreSQL and the measured processes share its cores.',
+    '',
+  );
+  lines.push('| figure | median | min | max | unit | target | met |');
+  lines.push('| --- | ---: | ---: | ---: | --- | --- | --- |');
+  let current = '';
+  for (const r of results) {
+    if (r.title !== current) {
+      current = r.title;
+      lines.push(`| **${r.title}** | | | | | | |`);
+    }
+    lines.push(
+      `| ${r.spec.label} | ${fmt(r.median)} | ${fmt(r.min)} | ${fmt(r.max)} | ${r.spec.unit} | ${targetText(r.spec)} | ${
+        r.met === undefined ? '' : r.met ? 'yes' : '**no**'
+      } |`,
+    );
+  }
+  lines.push('', '## Notes from the runs', '');
+  for (const [bench, list] of facts) {
+    if (list.length === 0) continue;
+    lines.push(`**${bench}**`, '');
+    for (const f of list) lines.push(`- ${f}`);
+    lines.push('');
+  }
+  lines.push('## Machine', '');
+  lines.push('| | |', '| --- | --- |');
+  for (const [k, v] of Object.entries(m)) lines.push(`| ${k} | ${v} |`);
+  lines.push('');
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const chosen = ALL.filter((b) => !args.only || args.only.includes(b.name));
+  say(`${chosen.length} benchmark(s), ${args.runs} run(s) each: ${chosen.map((b) => b.name).join(', ')}`);
+  const results: Result[] = [];
+  const facts = new Map<string, string[]>();
+  for (const bench of chosen) {
+    const started = Date.now();
+    say(`── ${bench.name}: ${bench.title}`);
+    const values = new Map<string, number[]>(bench.figures.map((f) => [f.key, []]));
+    const notes: string[] = [];
+    facts.set(bench.title, notes);
+    await bench.run({
+      runs: args.runs,
+      progress: (message) => say(`   ${message}`),
+      record(key, value) {
+        const list = values.get(key);
+        if (!list) throw new Error(`${bench.name} records an undeclared figure ${key}`);
+        list.push(value);
+      },
+      fact(text) {
+        notes.push(text);
+        say(`   · ${text}`);
+      },
+    });
+    for (const spec of bench.figures) {
+      const v = values.get(spec.key) ?? [];
+      if (v.length === 0) throw new BenchCheckError(`${bench.name}: figure "${spec.label}" has no value`);
+      const med = median(v);
+      results.push({
+        benchmark: bench.name,
+        title: bench.title,
+        spec,
+        values: v,
+        median: med,
+        min: Math.min(...v),
+        max: Math.max(...v),
+        ...(spec.target
+          ? { met: spec.target.op === '<=' ? med <= spec.target.value : med >= spec.target.value }
+          : {}),
+      });
+      say(`   = ${spec.label}: ${fmt(med)} ${spec.unit} (${fmt(Math.min(...v))}–${fmt(Math.max(...v))})`);
+    }
+    say(`── ${bench.name} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+  const m = machine();
+  if (args.write) {
+    const doc = markdown(results, facts, args.runs, m);
+    writeFileSync(path.join(ROOT, 'docs/BENCHMARKS.md'), doc);
+    writeFileSync(
+      path.join(ROOT, 'docs/benchmarks.json'),
+      `${JSON.stringify(
+        {
+          runs: args.runs,
+          machine: m,
+          figures: results.map((r) => ({
+            benchmark: r.benchmark,
+            key: r.spec.key,
+            label: r.spec.label,
+            unit: r.spec.unit,
+            median: r.median,
+            min: r.min,
+            max: r.max,
+            values: r.values,
+            ...(r.spec.target ? { target: r.spec.target, met: r.met } : {}),
+          })),
+          notes: Object.fromEntries(facts),
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    say('wrote docs/BENCHMARKS.md and docs/benchmarks.json');
+  }
+  const missed = results.filter((r) => r.met === false);
+  say(
+    `all checks passed in ${((Date.now() - t0) / 1000).toFixed(0)} s; ${missed.length} target(s) not met${
+      missed.length ? `: ${missed.map((r) => r.spec.label).join('; ')}` : ''
+    }`,
+  );
+}
+
+main().then(
+  () => {
+    killAllSpawned();
+    process.exit(0);
+  },
+  (err: unknown) => {
+    killAllSpawned();
+    const check = err instanceof BenchCheckError;
+    process.stderr.write(
+      `\n${'!'.repeat(72)}\nBENCH FAILED${check ? ' ITS OWN CHECKS' : ''}: ${
+        check ? (err as Error).message : ((err as Error).stack ?? String(err))
+      }\n${'!'.repeat(72)}\n`,
+    );
+    process.exit(1);
+  },
+);

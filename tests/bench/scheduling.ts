@@ -1,0 +1,105 @@
+/**
+ * Scheduling precision: 1,000 plan posts due in the same second (500 on X, 500 on Mastodon, one
+ * delivery each), applied through `applyPlan` a few seconds ahead, so they wait in Redis as
+ * delayed jobs and BullMQ promotes them all at once. One worker process (spawned from its entry
+ * point) at concurrency 64 per network queue, limits raised out of the way (SUNSET_LIMITS), the
+ * sandboxes answering at once, a PostgreSQL store. Lag = the part's publishedAt as the store
+ * recorded it − the post's due time; figures: the first and the last delivery's lag and the
+ * 99th percentile. The last one is mostly throughput: 1,000 deliveries must all go out. Checked:
+ * every post at its sandbox exactly once.
+ */
+import { applyPlan } from '@sunset/engine';
+import { publishedTimes } from './throughput.ts';
+import {
+  check,
+  checkExactlyOnce,
+  fmt,
+  iso,
+  landings,
+  percentile,
+  sleep,
+  startExit,
+  startWorker,
+  ORG,
+  type Benchmark,
+  type PlanPost,
+} from './lib.ts';
+
+const POSTS = 1000;
+const LEAD_MS = 6_000;
+
+export const scheduling: Benchmark = {
+  name: 'scheduling',
+  title: 'Scheduling precision (1,000 posts due in the same second)',
+  figures: [
+    { key: 'first', label: 'lag of the first delivery', unit: 'ms' },
+    { key: 'p99', label: 'lag p99', unit: 'ms', target: { op: '<=', value: 500 } },
+    { key: 'last', label: 'lag of the last delivery', unit: 'ms' },
+  ],
+  async run(ctx) {
+    const exit = await startExit('postgres');
+    const worker = await startWorker(exit, { concurrency: 64, networks: ['x', 'mastodon'] });
+    try {
+      const sunset = iso(Date.now() + 30 * 24 * 3600_000);
+      const all: PlanPost[] = [];
+      for (let run = 1; run <= ctx.runs; run++) {
+        // Due on a whole second, LEAD_MS from now: the plan's times have second resolution.
+        const due = Math.ceil((Date.now() + LEAD_MS) / 1000) * 1000;
+        const batch: PlanPost[] = Array.from({ length: POSTS }, (_, i) => ({
+          id: `s${run}-${i + 1}`,
+          at: iso(due),
+          on: [i % 2 ? 'mastodon' : 'x'],
+          text: `Rappel ${i + 1} ref=s${run}p${i + 1} : nos comptes Bluesky et Mastodon restent ouverts.`,
+        }));
+        all.push(...batch);
+        const from = { x: exit.sandboxes.x.posts.length, mastodon: exit.sandboxes.mastodon.statuses.length };
+        const doc = exit.plans.document({ sunset, posts: all });
+        doc['crisis'] = { on: ['x', 'bluesky', 'mastodon'] };
+        const applied = await applyPlan({
+          store: exit.store,
+          queues: exit.queues,
+          plan: exit.plans.writeDocument(doc, `scheduling-${run}.yaml`),
+          actor: 'cli:bench',
+        });
+        check(applied.counts['+'] === POSTS, `run ${run}: apply added ${applied.counts['+']}`);
+        check(
+          Date.now() < due - 500,
+          `run ${run}: the apply took until ${Date.now() - due} ms after the due time`,
+        );
+        const ids = new Set(
+          (await exit.store.deliveries.list({ organisationId: ORG, source: 'plan' }))
+            .filter((d) => d.postId?.startsWith(`s${run}-`))
+            .map((d) => d.id),
+        );
+        check(ids.size === POSTS, `run ${run}: ${ids.size} deliveries in the store`);
+        await sleep(due - Date.now());
+        const times = await publishedTimes(exit, ids, `scheduling run ${run}`);
+        const lags = times.map((t) => t - due);
+        const refs = batch.map((p) => `s${run}p${p.id.split('-')[1]}`);
+        const landed = landings(exit.sandboxes, from);
+        checkExactlyOnce(
+          `scheduling run ${run}`,
+          landed,
+          refs.filter((_, i) => i % 2 === 0),
+          ['x'],
+        );
+        checkExactlyOnce(
+          `scheduling run ${run}`,
+          landed,
+          refs.filter((_, i) => i % 2 === 1),
+          ['mastodon'],
+        );
+        const first = Math.min(...lags);
+        const last = Math.max(...lags);
+        const p99 = percentile(lags, 99);
+        ctx.record('first', first);
+        ctx.record('p99', p99);
+        ctx.record('last', last);
+        ctx.progress(`run ${run}: lag first ${fmt(first)} ms, p99 ${fmt(p99)} ms, last ${fmt(last)} ms`);
+      }
+    } finally {
+      await worker.stop();
+      await exit.close();
+    }
+  },
+};
