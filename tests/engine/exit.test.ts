@@ -1,34 +1,25 @@
 // The engine end to end, in one process: plans applied to a real store and Redis, the worker
 // runtime posting through the real client libraries to the sandbox networks (a real PDS for
 // Bluesky), and everything checked on the servers themselves. Runs on SQLite and PostgreSQL.
-import { createLogger, silentLogger } from '@sunset/core';
-import { applyPlan, planStatus, startWorkerRuntime, type WorkerRuntime } from '@sunset/engine';
+import { applyPlan, planStatus, startWorkerRuntime } from '@sunset/engine';
 import { createRedis, Queues } from '@sunset/queue';
 import { startRedisServer, type PrivateRedis } from '@sunset/queue/testing';
 import { openTestStore, testDialects, type TestStore } from '@sunset/store/testing';
-import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
+  FAST_LIMITS,
+  iso,
   PlanFolder,
+  startEngine,
+  testLogger as logger,
+  type TestEngine,
   postedTexts,
   startSandboxes,
-  testRedis,
   waitFor,
   ORG,
   type PlanPost,
   type Sandboxes,
-  type TestRedis,
 } from '../support/exit-harness.ts';
-
-const FAST_LIMITS = {
-  x: { max: 1000, duration: 1000 },
-  bluesky: { max: 1000, duration: 1000 },
-  mastodon: { max: 1000, duration: 1000 },
-};
-
-const logger = process.env['SUNSET_TEST_LOG']
-  ? createLogger({ name: 'test', level: 'debug' })
-  : silentLogger();
 
 let sandboxes: Sandboxes;
 beforeAll(async () => {
@@ -37,10 +28,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await sandboxes?.stop();
 });
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
 
 /** Unique texts: X refuses the same text twice. */
 function posts(
@@ -61,34 +48,14 @@ const count = (list: readonly string[], text: string) => list.filter((t) => t ==
 
 for (const { dialect, skip } of await testDialects()) {
   describe.skipIf(skip !== undefined)(`the exit, on ${dialect}${skip ? ` (skipped: ${skip})` : ''}`, () => {
+    let engine: TestEngine;
     let t: TestStore;
-    let redis: TestRedis;
-    let connection: Redis;
-    let producer: Redis;
     let queues: Queues;
-    let runtime: WorkerRuntime | undefined;
     let plans: PlanFolder;
 
     beforeAll(async () => {
-      t = await openTestStore(dialect);
-      redis = testRedis();
-      connection = createRedis(redis.url, { role: 'worker' });
-      producer = createRedis(redis.url, { role: 'producer' });
-      await new Promise((r) => producer.once('ready', r));
-      queues = new Queues({ connection: producer, prefix: redis.prefix });
-      plans = new PlanFolder(sandboxes);
-      runtime = await startWorkerRuntime({
-        store: t.store,
-        connection,
-        prefix: redis.prefix,
-        logger,
-        env: sandboxes.env,
-        dataDir: plans.dir,
-        limits: FAST_LIMITS,
-        concurrency: 8,
-        xCa: sandboxes.x.ca,
-        reconcileIntervalMs: 0,
-      });
+      engine = await startEngine(sandboxes, { dialect, runtime: { concurrency: 8 } });
+      ({ t, queues, plans } = engine);
     });
     afterEach(async () => {
       sandboxes.x.clearFaults();
@@ -96,13 +63,7 @@ for (const { dialect, skip } of await testDialects()) {
       sandboxes.mastodon.clearFaults();
     });
     afterAll(async () => {
-      await runtime?.close(5_000);
-      await queues?.close();
-      connection?.disconnect();
-      producer?.disconnect();
-      await redis?.cleanup();
-      await t?.cleanup();
-      plans?.remove();
+      await engine?.close();
     });
 
     it('publishes a 20-post plan on 3 networks on time, and a re-applied plan moves only what changed', async () => {

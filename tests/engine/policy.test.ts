@@ -6,34 +6,24 @@
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createLogger, silentLogger } from '@sunset/core';
-import { applyPlan, startWorkerRuntime, type WorkerRuntime } from '@sunset/engine';
+import { applyPlan } from '@sunset/engine';
 import { readPlanFile, sunsetOf, type Plan, type PlanDocument } from '@sunset/plan';
-import { createRedis, Queues } from '@sunset/queue';
-import { openTestStore, testDialects, type TestStore } from '@sunset/store/testing';
-import type { Redis } from 'ioredis';
+import type { Queues } from '@sunset/queue';
+import { testDialects, type TestStore } from '@sunset/store/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import {
-  PlanFolder,
+  iso,
+  type PlanFolder,
+  startEngine,
+  type TestEngine,
   postedTexts,
   startSandboxes,
-  testRedis,
   waitFor,
   ORG,
   type PlanOptions,
   type Sandboxes,
-  type TestRedis,
 } from '../support/exit-harness.ts';
-
-const FAST_LIMITS = {
-  x: { max: 1000, duration: 1000 },
-  bluesky: { max: 1000, duration: 1000 },
-  mastodon: { max: 1000, duration: 1000 },
-};
-const logger = process.env['SUNSET_TEST_LOG']
-  ? createLogger({ name: 'test', level: 'debug' })
-  : silentLogger();
 
 let sandboxes: Sandboxes;
 beforeAll(async () => {
@@ -42,10 +32,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await sandboxes?.stop();
 });
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
 
 /** The plan as `plan apply` would hand it over, without the validator's say. */
 function unvalidatedPlan(plans: PlanFolder, options: PlanOptions, name: string): Plan {
@@ -73,42 +59,17 @@ for (const { dialect, skip } of await testDialects()) {
   describe.skipIf(skip !== undefined)(
     `the sunset policy in the worker, on ${dialect}${skip ? ` (skipped: ${skip})` : ''}`,
     () => {
+      let engine: TestEngine;
       let t: TestStore;
-      let redis: TestRedis;
-      let connection: Redis;
-      let producer: Redis;
       let queues: Queues;
-      let runtime: WorkerRuntime | undefined;
       let plans: PlanFolder;
 
       beforeAll(async () => {
-        t = await openTestStore(dialect);
-        redis = testRedis();
-        connection = createRedis(redis.url, { role: 'worker' });
-        producer = createRedis(redis.url, { role: 'producer' });
-        await new Promise((r) => producer.once('ready', r));
-        queues = new Queues({ connection: producer, prefix: redis.prefix });
-        plans = new PlanFolder(sandboxes);
-        runtime = await startWorkerRuntime({
-          store: t.store,
-          connection,
-          prefix: redis.prefix,
-          logger,
-          env: sandboxes.env,
-          dataDir: plans.dir,
-          limits: FAST_LIMITS,
-          xCa: sandboxes.x.ca,
-          reconcileIntervalMs: 0,
-        });
+        engine = await startEngine(sandboxes, { dialect });
+        ({ t, queues, plans } = engine);
       });
       afterAll(async () => {
-        await runtime?.close(5_000);
-        await queues?.close();
-        connection?.disconnect();
-        producer?.disconnect();
-        await redis?.cleanup();
-        await t?.cleanup();
-        plans?.remove();
+        await engine?.close();
       });
 
       it.each([

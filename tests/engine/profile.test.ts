@@ -11,40 +11,25 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AtpAgent } from '@atproto/api';
 import { renderProfileImage } from '@sunset/assets';
-import { createLogger, silentLogger, type Network } from '@sunset/core';
-import {
-  applyPlan,
-  ConnectorRegistry,
-  OrgSettingsCache,
-  restoreProfile,
-  startWorkerRuntime,
-  type WorkerRuntime,
-} from '@sunset/engine';
-import { createRedis, Queues } from '@sunset/queue';
-import { openTestStore, testDialects, type TestStore } from '@sunset/store/testing';
-import type { Redis } from 'ioredis';
+import type { Network } from '@sunset/core';
+import { applyPlan, ConnectorRegistry, OrgSettingsCache, restoreProfile } from '@sunset/engine';
+import type { Queues } from '@sunset/queue';
+import { testDialects, type TestStore } from '@sunset/store/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  PlanFolder,
+  iso,
+  startEngine,
   startSandboxes,
-  testRedis,
+  testLogger as logger,
   waitFor,
   ORG,
+  type PlanFolder,
   type Sandboxes,
-  type TestRedis,
+  type TestEngine,
 } from '../support/exit-harness.ts';
 
 const CLI = fileURLToPath(new URL('../../packages/cli/src/bin.ts', import.meta.url));
 const NETWORKS: Network[] = ['x', 'bluesky', 'mastodon'];
-const FAST_LIMITS = {
-  x: { max: 1000, duration: 1000 },
-  bluesky: { max: 1000, duration: 1000 },
-  mastodon: { max: 1000, duration: 1000 },
-};
-const logger = process.env['SUNSET_TEST_LOG']
-  ? createLogger({ name: 'test', level: 'debug' })
-  : silentLogger();
-
 const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 let sandboxes: Sandboxes;
@@ -61,10 +46,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await sandboxes?.stop();
 });
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
 
 const mastodonAccount = () => {
   const account = sandboxes.mastodon.accounts.find((a) => a.username === 'ville');
@@ -151,49 +132,26 @@ for (const { dialect, skip } of await testDialects()) {
   describe.skipIf(skip !== undefined)(
     `the dormant profile, on ${dialect}${skip ? ` (skipped: ${skip})` : ''}`,
     () => {
+      let engine: TestEngine | undefined;
       let t: TestStore;
-      let redis: TestRedis;
-      let connection: Redis;
-      let producer: Redis;
       let queues: Queues;
-      let runtime: WorkerRuntime | undefined;
       let plans: PlanFolder;
       let dataDir: string;
 
       /** A fresh store, Redis prefix and worker runtime: each case applies its dormant profile once. */
       async function start(): Promise<void> {
-        t = await openTestStore(dialect);
-        redis = testRedis();
-        connection = createRedis(redis.url, { role: 'worker' });
-        producer = createRedis(redis.url, { role: 'producer' });
-        await new Promise((r) => producer.once('ready', r));
-        queues = new Queues({ connection: producer, prefix: redis.prefix });
-        plans = new PlanFolder(sandboxes);
         dataDir = mkdtempSync(path.join(os.tmpdir(), 'sunset-data-'));
-        runtime = await startWorkerRuntime({
-          store: t.store,
-          connection,
-          prefix: redis.prefix,
-          logger,
-          env: sandboxes.env,
-          dataDir,
-          renderImage: renderProfileImage,
-          limits: FAST_LIMITS,
-          xCa: sandboxes.x.ca,
-          reconcileIntervalMs: 0,
+        engine = await startEngine(sandboxes, {
+          dialect,
+          runtime: { dataDir, renderImage: renderProfileImage },
         });
+        ({ t, queues, plans } = engine);
       }
 
       afterEach(async () => {
         sandboxes.x.profileApi = 'allowed';
-        await runtime?.close(5_000);
-        runtime = undefined;
-        await queues?.close();
-        connection?.disconnect();
-        producer?.disconnect();
-        await redis?.cleanup();
-        await t?.cleanup();
-        plans?.remove();
+        await engine?.close();
+        engine = undefined;
         if (dataDir) rmSync(dataDir, { recursive: true, force: true });
       });
 

@@ -19,7 +19,12 @@ import {
   type MastodonSandbox,
   type XSandbox,
 } from '@sunset/networks/sandbox';
+import { createLogger, silentLogger, type Logger } from '@sunset/core';
+import { startWorkerRuntime, type WorkerRuntime, type WorkerRuntimeOptions } from '@sunset/engine';
+import { createRedis, Queues } from '@sunset/queue';
 import { removePrefix, testPrefix, TEST_REDIS_URL } from '@sunset/queue/testing';
+import type { Dialect } from '@sunset/store';
+import { openTestStore, type TestStore } from '@sunset/store/testing';
 import { stringify } from 'yaml';
 
 export const ORG = 'ville-de-test';
@@ -276,4 +281,75 @@ export function startWorkerProcess(
     LOG_LEVEL: 'warn',
     ...env,
   });
+}
+
+/** Posting limits high enough never to hold a test back. */
+export const FAST_LIMITS = {
+  x: { max: 1000, duration: 1000 },
+  bluesky: { max: 1000, duration: 1000 },
+  mastodon: { max: 1000, duration: 1000 },
+};
+
+/** Silent unless SUNSET_TEST_LOG is set, then every line at debug. */
+export const testLogger: Logger = process.env['SUNSET_TEST_LOG']
+  ? createLogger({ name: 'test', level: 'debug' })
+  : silentLogger();
+
+export interface TestEngine {
+  t: TestStore;
+  redis: TestRedis;
+  /** Producer-side queues, as `plan apply` and the API use them. */
+  queues: Queues;
+  /** The worker runtime in this process (undefined with `start: false`). */
+  runtime: WorkerRuntime | undefined;
+  plans: PlanFolder;
+  close(): Promise<void>;
+}
+
+/**
+ * A store of the given dialect, a Redis prefix, queues and (unless `start` is false) the worker
+ * runtime in this process, posting to the sandboxes; `close` undoes it all.
+ */
+export async function startEngine(
+  s: Sandboxes,
+  options: { dialect?: Dialect; start?: boolean; runtime?: Partial<WorkerRuntimeOptions> } = {},
+): Promise<TestEngine> {
+  const t = await openTestStore(options.dialect ?? 'sqlite');
+  const redis = testRedis();
+  const connection = createRedis(redis.url, { role: 'worker' });
+  const producer = createRedis(redis.url, { role: 'producer' });
+  await new Promise((r) => producer.once('ready', r));
+  const queues = new Queues({ connection: producer, prefix: redis.prefix });
+  const plans = new PlanFolder(s);
+  const runtime =
+    options.start === false
+      ? undefined
+      : await startWorkerRuntime({
+          store: t.store,
+          connection,
+          prefix: redis.prefix,
+          logger: testLogger,
+          env: s.env,
+          dataDir: plans.dir,
+          limits: FAST_LIMITS,
+          xCa: s.x.ca,
+          reconcileIntervalMs: 0,
+          ...options.runtime,
+        });
+  return {
+    t,
+    redis,
+    queues,
+    runtime,
+    plans,
+    async close() {
+      await runtime?.close(5_000);
+      await queues.close();
+      connection.disconnect();
+      producer.disconnect();
+      await redis.cleanup();
+      await t.cleanup();
+      plans.remove();
+    },
+  };
 }
