@@ -52,11 +52,11 @@ describe('sunset assets render', () => {
       expect(readFileSync(path.join(a, f)).equals(readFileSync(path.join(b, f)))).toBe(true);
   });
 
-  it('says so and exits 1 when the plan generates no image', () => {
+  it('says so, writes nothing and exits 0 when the plan generates no image', () => {
     const out = path.join(tempDir(), 'none');
     const r = sunset('assets', 'render', 'config/plans/ville-de-paris.yaml', '--out', out);
-    expect(r.status).toBe(1);
-    expect(r.stderr).toContain('config/plans/ville-de-paris.yaml generates no image');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('config/plans/ville-de-paris.yaml generates no image');
     expect(existsSync(out)).toBe(false);
   });
 

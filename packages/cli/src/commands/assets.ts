@@ -27,7 +27,7 @@ export function assetsCommand(io: Io): Command {
     .requiredOption('-o, --out <dir>', 'folder to write the images to (created if missing)')
     .addHelpText(
       'after',
-      '\nExit status: 0 when the images are written, 1 when the plan is invalid or generates no image, ' +
+      '\nExit status: 0 when the images are written (or the plan generates none), 1 when the plan is invalid, ' +
         '2 on bad usage.\n' +
         '\nExample:\n  $ pnpm sunset assets render config/plans/region-bretagne.yaml --out out/bretagne',
     )
@@ -41,12 +41,14 @@ export function assetsCommand(io: Io): Command {
         throw new CliExit(1);
       }
       const images = await renderPlanImages(r.plan);
-      if (images.length === 0)
-        throw new CliExit(
-          1,
+      if (images.length === 0) {
+        // Nothing to do is not a failure: a plan without a dormant profile (a full exit) has no images.
+        io.out(
           `${name} generates no image: no banner or avatar of its dormant_profile says "generate:" ` +
-            '(e.g. banner: { generate: flat-ecg, caption: "Compte en veille" })',
+            '(e.g. banner: { generate: flat-ecg, caption: "Compte en veille" }); nothing written',
         );
+        return;
+      }
       mkdirSync(options.out, { recursive: true });
       for (const image of images) {
         const fileName = imageFileName(image);
