@@ -118,10 +118,15 @@ export async function waitForLandings(
 }
 
 /** Waits until the store has every one of these deliveries published; returns their publishedAt (ms). */
-export async function publishedTimes(exit: Exit, ids: ReadonlySet<string>, what: string): Promise<number[]> {
+export async function publishedTimes(
+  exit: Exit,
+  ids: ReadonlySet<string>,
+  what: string,
+  organisationId = ORG,
+): Promise<number[]> {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const rows = await exit.store.deliveries.list({ organisationId: ORG, status: 'published' });
+    const rows = await exit.store.deliveries.list({ organisationId, status: 'published' });
     const times = rows
       .filter((d) => ids.has(d.id))
       .map((d) => d.parts[d.parts.length - 1]?.publishedAt?.getTime() ?? Number.NaN);
