@@ -51,9 +51,20 @@ export async function finishWithAudit(
   delivery: Delivery,
   status: 'published' | 'skipped' | 'needs-attention' | 'failed',
   job: JobInfo,
-  details: { reason?: string; checklist?: string[]; error?: string; extra?: unknown } = {},
+  details: {
+    reason?: string;
+    checklist?: string[];
+    error?: string;
+    extra?: unknown;
+    /** The last part, landed just now: recorded in the same transaction as the final status. */
+    landed?: { part: number; remoteId: string; url: string; remoteRef?: unknown };
+  } = {},
 ): Promise<Delivery> {
   return store.transaction(async (tx) => {
+    if (details.landed) {
+      const { part, ...ref } = details.landed;
+      await tx.deliveries.partPublished(delivery.id, part, ref);
+    }
     const done = await tx.deliveries.finish(delivery.id, status, {
       ...(details.error !== undefined ? { lastError: details.error } : {}),
       ...(details.reason !== undefined && details.error === undefined ? { lastError: details.reason } : {}),

@@ -27,14 +27,26 @@ export class NoPlanError extends SunsetError {
 /** Caches the parsed plan per organisation and version. */
 export class OrgSettingsCache {
   private readonly cache = new Map<string, OrgSettings>();
+  private readonly latestSeen = new Map<string, { version: number; at: number }>();
   private readonly store: Store;
   constructor(store: Store) {
     this.store = store;
   }
 
-  async get(organisationId: string): Promise<OrgSettings> {
+  /**
+   * The organisation's settings from its latest plan. Which version is latest is looked up on every
+   * call unless `maxAgeMs` allows an answer that old: the worker passes a couple of seconds, so a
+   * new plan reaches it within that time and thousands of deliveries a second cost no query each.
+   */
+  async get(organisationId: string, maxAgeMs = 0): Promise<OrgSettings> {
+    const seen = this.latestSeen.get(organisationId);
+    if (seen && Date.now() - seen.at < maxAgeMs) {
+      const cached = this.cache.get(`${organisationId}@${seen.version}`);
+      if (cached) return cached;
+    }
     const latest = await this.store.plans.latest(organisationId);
     if (!latest) throw new NoPlanError(organisationId);
+    this.latestSeen.set(organisationId, { version: latest.version, at: Date.now() });
     const key = `${organisationId}@${latest.version}`;
     let settings = this.cache.get(key);
     if (!settings) {

@@ -22,6 +22,9 @@ import { policyRefusal } from './policy.ts';
 import { applyDormantProfile } from './profile.ts';
 import { finishWithAudit, type JobInfo, type ProcessContext, type ProcessResult } from './job.ts';
 
+/** How stale the worker's view of an organisation's latest plan may be (see OrgSettingsCache.get). */
+const SETTINGS_MAX_AGE_MS = 2_000;
+
 /** Mastodon's Idempotency-Key and Bluesky's record key come from this: stable per part, ≤ 64 characters. */
 export function idempotencyKey(deliveryId: string, part: number): string {
   const key = `${deliveryId}.${part}`;
@@ -41,7 +44,8 @@ async function loadImages(store: Store, part: DeliveryPart): Promise<PostImage[]
 
 /** The post a crisis follow-up answers: the last landed part of the original on this network. */
 async function replyTargetOf(store: Store, delivery: Delivery): Promise<RemoteRef | undefined> {
-  if (!delivery.postId) return undefined;
+  // Only API posts follow up other posts (crisis updates); a plan's threads chain their own parts.
+  if (!delivery.postId || delivery.source === 'plan') return undefined;
   const post = await store.posts.get(delivery.organisationId, delivery.postId);
   if (!post?.replyToPostId) return undefined;
   const originals = await store.deliveries.list({
@@ -137,16 +141,20 @@ async function publishParts(
       url: published.url,
       ...(published.bluesky ? { bluesky: published.bluesky } : {}),
     };
-    await store.deliveries.partPublished(delivery.id, part.part, {
-      remoteId: ref.remoteId,
-      url: ref.url,
-      remoteRef: ref,
-    });
     log.info({ part: part.part, remoteId: ref.remoteId, url: ref.url }, 'part published');
     previous = ref;
+    const landed = { part: part.part, remoteId: ref.remoteId, url: ref.url, remoteRef: ref };
+    if (part.part === delivery.parts.at(-1)?.part) {
+      // The last part: its record, the final status and the audit entry in one transaction.
+      return {
+        status: 'published',
+        delivery: await finishWithAudit(store, delivery, 'published', job, { landed }),
+      };
+    }
+    await store.deliveries.partPublished(delivery.id, part.part, landed);
   }
-  const fresh = await store.deliveries.get(delivery.id);
-  return { status: 'published', delivery: await finishWithAudit(store, fresh ?? delivery, 'published', job) };
+  // Every part had landed before this attempt (a crash between the last part and the final status).
+  return { status: 'published', delivery: await finishWithAudit(store, delivery, 'published', job) };
 }
 
 /** X after an unknown outcome: the post if it landed, undefined if it did not, 'unknowable' if X will not say. */
@@ -189,7 +197,7 @@ export async function processDelivery(
   });
   let settings: OrgSettings;
   try {
-    settings = await ctx.settings.get(delivery.organisationId);
+    settings = await ctx.settings.get(delivery.organisationId, SETTINGS_MAX_AGE_MS);
   } catch (err) {
     return {
       status: 'failed',

@@ -13,7 +13,7 @@ import { auditBody, auditFromRow, auditHash } from './audit.ts';
 import { GENESIS_HASH, migrationProvider } from './migrations.ts';
 import { createRepositories } from './repositories.ts';
 import type { Database } from './schema.ts';
-import type { AuditVerifyResult, Dialect, OpenStoreOptions, Store } from './types.ts';
+import type { AuditVerifyResult, Dialect, OpenStoreOptions, Repositories, Store } from './types.ts';
 
 export class StoreError extends SunsetError {
   constructor(message: string, options?: ErrorOptions) {
@@ -136,12 +136,74 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     });
 
   const repos = createRepositories({ db, dialect, atomic: runTransaction, now });
+  const txRepos = (tx: Kysely<Database>) =>
+    createRepositories({ db: tx, dialect, atomic: (f) => f(tx), now });
+
+  // Group commit. Every audited change appends to one hash chain, so such transactions run one at
+  // a time whatever the pool size (the chain's head row is locked until commit). Rather than one
+  // commit each, the transactions asked for while one is committing run together in the next one,
+  // each inside a savepoint of its own: a failing one is rolled back alone, and every caller hears
+  // only after the commit that holds its change. When nothing else is waiting, a transaction runs
+  // on its own at once, so a lone crisis never waits for company.
+  type Pending = {
+    fn: (tx: Repositories) => Promise<unknown>;
+    resolve: (v: unknown) => void;
+    reject: (e: unknown) => void;
+  };
+  const waiting: Pending[] = [];
+  let draining = false;
+  const GROUP_MAX = 100;
+  const runGroup = async (group: Pending[]): Promise<void> => {
+    if (group.length === 1) {
+      const [one] = group as [Pending];
+      await runTransaction((tx) => one.fn(txRepos(tx))).then(one.resolve, one.reject);
+      return;
+    }
+    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    try {
+      await runTransaction(async (tx) => {
+        const repositories = txRepos(tx);
+        for (const p of group) {
+          await sql.raw('savepoint sunset_group').execute(tx);
+          try {
+            const value = await p.fn(repositories);
+            await sql.raw('release savepoint sunset_group').execute(tx);
+            outcomes.push({ ok: true, value });
+          } catch (error) {
+            await sql.raw('rollback to savepoint sunset_group').execute(tx);
+            await sql.raw('release savepoint sunset_group').execute(tx);
+            outcomes.push({ ok: false, error });
+          }
+        }
+      });
+    } catch (error) {
+      // The commit itself failed: nothing of the group was kept.
+      for (const p of group) p.reject(error);
+      return;
+    }
+    group.forEach((p, i) => {
+      const o = outcomes[i];
+      if (o?.ok) p.resolve(o.value);
+      else p.reject(o?.error);
+    });
+  };
+  const drain = async (): Promise<void> => {
+    draining = true;
+    try {
+      while (waiting.length > 0) await runGroup(waiting.splice(0, GROUP_MAX));
+    } finally {
+      draining = false;
+    }
+  };
 
   const store: Store = {
     ...repos,
     dialect,
-    transaction: (fn) =>
-      runTransaction((tx) => fn(createRepositories({ db: tx, dialect, atomic: (f) => f(tx), now }))),
+    transaction: <T>(fn: (tx: Repositories) => Promise<T>) =>
+      new Promise<T>((resolve, reject) => {
+        waiting.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+        if (!draining) void drain();
+      }),
 
     async verifyAudit(opts = {}): Promise<AuditVerifyResult> {
       const batch = opts.batchSize ?? 5000;

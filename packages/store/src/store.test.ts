@@ -192,6 +192,41 @@ for (const { dialect, skip } of dialects) {
       expect((await store.audit.head()).seq).toBe(before.seq + 1);
     });
 
+    it('commits concurrent transactions together, rolling back only the one that fails', async () => {
+      const before = await store.audit.head();
+      const results = await Promise.allSettled(
+        Array.from({ length: 30 }, (_, i) =>
+          store.transaction(async (tx) => {
+            await tx.deliveries.insert(delivery(`post.group-${i}.x`, { network: 'x' }));
+            await tx.audit.append({
+              actor: 'system',
+              action: 'delivery.added',
+              outcome: 'ok',
+              details: { i },
+            });
+            if (i === 7) throw new Error('seven fails');
+            return i;
+          }),
+        ),
+      );
+      expect(
+        results
+          .filter((r) => r.status === 'rejected')
+          .map((r) => String((r as PromiseRejectedResult).reason)),
+      ).toEqual(['Error: seven fails']);
+      expect(
+        results
+          .filter((r) => r.status === 'fulfilled')
+          .map((r) => (r as PromiseFulfilledResult<number>).value),
+      ).toEqual(Array.from({ length: 30 }, (_, i) => i).filter((i) => i !== 7));
+      expect(await store.deliveries.get('org-a.post.group-7.x')).toBeUndefined();
+      expect(await store.deliveries.get('org-a.post.group-8.x')).toBeDefined();
+      expect((await store.audit.head()).seq).toBe(before.seq + 29);
+      const added = await store.audit.list({ action: 'delivery.added', afterSeq: before.seq });
+      expect(added.map((e) => (e.details as { i: number }).i)).not.toContain(7);
+      expect((await store.verifyAudit()).ok).toBe(true);
+    });
+
     it('keeps posts, profile snapshots and key-value state', async () => {
       await store.posts.insert({
         organisationId: 'org-a',
