@@ -198,6 +198,10 @@ export function planDiff(wanted: Wanted[], existing: Delivery[]): Plan2Store {
     } else if (current.status === 'cancelled') {
       result.replace.push({ current, wanted: w });
       result.diff.push(entry('+', { ...d }, { reason: 'back in the plan' }));
+    } else if (current.status === 'sending' && !same) {
+      result.diff.push(
+        entry('✓', current, { status: 'sending', reason: 'being sent right now: the change comes too late' }),
+      );
     } else if (current.status === 'queued' || current.status === 'sending') {
       if (same) {
         result.diff.push(entry('=', current, { status: current.status }));
@@ -222,9 +226,16 @@ export function planDiff(wanted: Wanted[], existing: Delivery[]): Plan2Store {
   }
   for (const d of existing) {
     if (wantedIds.has(d.id) || d.status === 'cancelled') continue;
-    if (d.status === 'queued' || d.status === 'sending') {
+    if (d.status === 'queued') {
       result.cancel.push(d);
       result.diff.push(entry('-', d, { status: d.status }));
+    } else if (d.status === 'sending') {
+      result.diff.push(
+        entry('✓', d, {
+          status: d.status,
+          reason: 'no longer in the plan, but being sent right now: too late to cancel',
+        }),
+      );
     } else {
       result.diff.push(entry('✓', d, { status: d.status, reason: 'no longer in the plan; already done' }));
     }
@@ -280,7 +291,7 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
     const existing = await tx.deliveries.list({ organisationId: org, source: 'plan' });
     const latest = await tx.plans.latest(org);
     const change = planDiff(wanted, existing);
-    const counts = countMarks(change.diff);
+    let counts = countMarks(change.diff);
     const planChanged = latest?.hash !== plan.sourceHash;
     const deliveriesChanged = counts['+'] + counts['~'] + counts['-'] > 0;
     if (!planChanged && !deliveriesChanged) {
@@ -310,6 +321,9 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
       });
       toEnqueue.push(d);
     }
+    // A worker may take a delivery between the read above and the writes below: then it is too
+    // late to change or cancel it, and the diff says so instead.
+    const tooLate = new Set<string>();
     for (const { current, wanted: w } of change.replace) {
       const d = await tx.deliveries.replace(current.id, {
         dueAt: w.delivery.dueAt,
@@ -320,13 +334,29 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
         jobId: nextJobId(current.jobId),
         planVersion: applied.version,
       });
+      if (!d) {
+        tooLate.add(current.id);
+        continue;
+      }
       if (current.status === 'failed') await tx.deliveries.setJob(d.id, d.jobId, 'queued');
       toEnqueue.push({ ...d, status: 'queued' });
       toRemove.push({ network: current.network, jobId: current.jobId });
     }
     for (const d of change.cancel) {
-      await tx.deliveries.finish(d.id, 'cancelled');
+      if (!(await tx.deliveries.cancel(d.id))) {
+        tooLate.add(d.id);
+        continue;
+      }
       toRemove.push({ network: d.network, jobId: d.jobId });
+    }
+    for (const e of change.diff) {
+      if (!tooLate.has(e.deliveryId)) continue;
+      e.mark = '✓';
+      e.reason = 'a worker took it while the plan was being applied: too late to change or cancel';
+    }
+    if (tooLate.size > 0) {
+      counts = countMarks(change.diff);
+      await tx.plans.setDiff(org, applied.version, change.diff);
     }
     await tx.audit.append({
       organisationId: org,

@@ -460,11 +460,22 @@ export function createRepositories(ctx: RepoContext): Repositories {
           .where('status', 'in', ['queued', 'sending'])
           .execute();
       },
+      async cancel(id) {
+        const res = await db
+          .updateTable('deliveries')
+          .set({ status: 'cancelled', updated_at: iso(now()) })
+          .where('id', '=', id)
+          .where('status', '=', 'queued')
+          .executeTakeFirst();
+        return Number(res.numUpdatedRows) > 0;
+      },
       replace(id, change) {
         return atomic(async (q) => {
           const current = await getDelivery(q, id);
           if (!current) throw new Error(`no delivery ${id}`);
-          await q
+          const replaceable: DeliveryStatus[] = ['queued', 'failed', 'cancelled'];
+          if (!replaceable.includes(current.status)) return undefined;
+          const res = await q
             .updateTable('deliveries')
             .set({
               due_at: iso(change.dueAt),
@@ -477,7 +488,10 @@ export function createRepositories(ctx: RepoContext): Repositories {
               updated_at: iso(now()),
             })
             .where('id', '=', id)
-            .execute();
+            // A worker may have claimed it since it was read.
+            .where('status', '=', current.status)
+            .executeTakeFirst();
+          if (Number(res.numUpdatedRows) === 0) return undefined;
           // Parts that have landed stay as they are: they cannot be taken back.
           const published = new Set(current.parts.filter((p) => p.remoteId !== undefined).map((p) => p.part));
           await q

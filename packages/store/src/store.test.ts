@@ -168,9 +168,28 @@ for (const { dialect, skip } of dialects) {
         jobId: 'g2',
         planVersion: 2,
       });
-      expect(replaced.parts.map((p) => p.text)).toEqual(['Part one', 'Changed two', 'New three']);
+      expect(replaced!.parts.map((p) => p.text)).toEqual(['Part one', 'Changed two', 'New three']);
       expect(replaced).toMatchObject({ jobId: 'g2', contentHash: 'h2', planVersion: 2 });
-      expect(replaced.dueAt.toISOString()).toBe('2030-02-01T00:00:00.000Z');
+      expect(replaced!.dueAt.toISOString()).toBe('2030-02-01T00:00:00.000Z');
+    });
+
+    it('cancels or replaces only what no worker has taken', async () => {
+      await store.deliveries.insert(delivery('post.cancel-me.x', { network: 'x' }));
+      expect(await store.deliveries.cancel('org-a.post.cancel-me.x')).toBe(true);
+      expect((await store.deliveries.get('org-a.post.cancel-me.x'))?.status).toBe('cancelled');
+      const taken = await store.deliveries.insert(delivery('post.taken.x', { network: 'x' }));
+      expect(await store.deliveries.claim(taken.id, taken.jobId)).toBeDefined();
+      expect(await store.deliveries.cancel(taken.id)).toBe(false);
+      const change = {
+        dueAt: new Date('2030-03-01T00:00:00Z'),
+        priority: 10,
+        contentHash: 'h9',
+        parts: [],
+        jobId: 'g9',
+        planVersion: 3,
+      };
+      expect(await store.deliveries.replace(taken.id, change)).toBeUndefined();
+      expect(await store.deliveries.get(taken.id)).toMatchObject({ status: 'sending', jobId: taken.jobId });
     });
 
     it('rolls back a transaction with its audit entry', async () => {

@@ -316,8 +316,14 @@ export interface Repositories {
     /** Back to queued after a retryable error, keeping its job. */
     retryLater(id: string, lastError: string): Promise<void>;
     /**
-     * Replaces a not-yet-final delivery's time, priority, content and parts (plan re-apply),
-     * and gives it a new job id. Parts already published are kept as they are.
+     * Cancels a delivery that is still only waiting (queued). False when it is not (any more): a
+     * worker took it meanwhile, or it is done; then it is left as it is.
+     */
+    cancel(id: string): Promise<boolean>;
+    /**
+     * Replaces a waiting (queued), failed or cancelled delivery's time, priority, content and
+     * parts (plan re-apply), and gives it a new job id. Parts already published are kept as they
+     * are. Undefined when the delivery is in none of those states any more (a worker took it).
      */
     replace(
       id: string,
@@ -325,7 +331,7 @@ export interface Repositories {
         NewDelivery,
         'dueAt' | 'priority' | 'contentHash' | 'payload' | 'parts' | 'jobId' | 'planVersion'
       >,
-    ): Promise<Delivery>;
+    ): Promise<Delivery | undefined>;
     /** Gives a queued delivery a new job id (the reconciler, or a manual retry of a failed one). */
     setJob(id: string, jobId: string, status?: 'queued'): Promise<void>;
     /** How many deliveries are in each status, per network (for metrics). */

@@ -11,7 +11,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Agent } from 'node:https';
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates } from 'node:tls';
 import { InputError, type Logger } from '@sunset/core';
 import { TwitterApi, type ITwitterApiClientPlugin } from 'twitter-api-v2';
 
@@ -48,11 +48,13 @@ export function createXClient(options: XClientOptions): XClient {
     throw new InputError(`The X API base must be an https URL, not ${base.href}`);
   }
   const basePath = base.pathname.replace(/\/+$/, '');
-  const agent = new Agent({
-    keepAlive: true,
-    // `ca` replaces the default trust store: keep the public roots beside the extra certificate.
-    ...(options.ca ? { ca: [...rootCertificates, options.ca] } : {}),
-  });
+  // `ca` replaces the default trust store: keep the public roots beside the extra certificate.
+  // Built once as a secure context: given as `ca`, the agent would fold all of the roots' text
+  // into its connection-pool key on every request and parse them again for every connection.
+  const secureContext = options.ca
+    ? createSecureContext({ ca: [...rootCertificates, options.ca] })
+    : undefined;
+  const agent = new Agent({ keepAlive: true, ...(secureContext ? { secureContext } : {}) });
   const scope = new AsyncLocalStorage<AbortSignal | undefined>();
 
   const routing: ITwitterApiClientPlugin = {
