@@ -318,7 +318,9 @@ export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Pro
   let targets = check(input, settings);
   const postId = newPostId(input.source, input.organisationId, input.clientKey);
 
-  const existing = await ctx.store.posts.get(input.organisationId, postId);
+  // A random id is new by construction; only a client's key can name a post sent before.
+  const existing =
+    input.clientKey === undefined ? undefined : await ctx.store.posts.get(input.organisationId, postId);
   if (existing) {
     const deliveries = await ctx.store.deliveries.list({ organisationId: input.organisationId, postId });
     const c = existing.content as StoredContent;

@@ -229,6 +229,23 @@ export function createRepositories(ctx: RepoContext): Repositories {
           .executeTakeFirst();
         return row ? planFromRow(row) : undefined;
       },
+      async latestVersion(organisationId) {
+        const row = await db
+          .selectFrom('plans')
+          .select((eb) => eb.fn.max('version').as('v'))
+          .where('organisation_id', '=', organisationId)
+          .executeTakeFirst();
+        return row?.v === null || row?.v === undefined ? undefined : Number(row.v);
+      },
+      async get(organisationId, version) {
+        const row = await db
+          .selectFrom('plans')
+          .selectAll()
+          .where('organisation_id', '=', organisationId)
+          .where('version', '=', version)
+          .executeTakeFirst();
+        return row ? planFromRow(row) : undefined;
+      },
       insert(plan) {
         return atomic(async (q) => {
           const last = await q
@@ -345,32 +362,37 @@ export function createRepositories(ctx: RepoContext): Repositories {
       insert(d) {
         return atomic(async (q) => {
           const t = iso(now());
-          await q
-            .insertInto('deliveries')
-            .values({
-              id: d.id,
-              organisation_id: d.organisationId,
-              action_key: d.actionKey,
-              post_id: d.postId ?? null,
-              kind: d.kind,
-              source: d.source,
-              network: d.network,
-              plan_version: d.planVersion ?? null,
-              due_at: iso(d.dueAt),
-              priority: d.priority,
-              content_hash: d.contentHash,
-              payload: text(d.payload),
-              status: 'queued',
-              attempts: 0,
-              job_id: d.jobId,
-              created_at: t,
-              updated_at: t,
-            })
-            .execute();
-          await insertParts(q, d.id, d.organisationId, d.parts);
-          const inserted = await getDelivery(q, d.id);
-          if (!inserted) throw new Error(`delivery ${d.id} vanished after insert`);
-          return inserted;
+          const row: Selectable<DeliveriesTable> = {
+            id: d.id,
+            organisation_id: d.organisationId,
+            action_key: d.actionKey,
+            post_id: d.postId ?? null,
+            kind: d.kind,
+            source: d.source,
+            network: d.network,
+            plan_version: d.planVersion ?? null,
+            due_at: iso(d.dueAt),
+            priority: d.priority,
+            content_hash: d.contentHash,
+            payload: text(d.payload),
+            status: 'queued',
+            attempts: 0,
+            job_id: d.jobId,
+            last_error: null,
+            checklist: null,
+            remote_id: null,
+            url: null,
+            created_at: t,
+            updated_at: t,
+          };
+          await q.insertInto('deliveries').values(row).execute();
+          const parts = await insertParts(q, d.id, d.organisationId, d.parts);
+          // Built from what was written rather than read back: the same conversion as a read, two
+          // round trips fewer inside the transaction (which, when audited, runs one at a time).
+          return deliveryFromRow(
+            row,
+            parts.map(partFromRow).sort((a, b) => a.part - b.part),
+          );
         });
       },
       get: (id) => getDelivery(db, id),
@@ -437,7 +459,7 @@ export function createRepositories(ctx: RepoContext): Repositories {
       },
       finish(id, status, details) {
         return atomic(async (q) => {
-          await q
+          const row = await q
             .updateTable('deliveries')
             .set({
               status,
@@ -446,10 +468,11 @@ export function createRepositories(ctx: RepoContext): Repositories {
               ...(details?.checklist !== undefined ? { checklist: JSON.stringify(details.checklist) } : {}),
             })
             .where('id', '=', id)
-            .execute();
-          const d = await getDelivery(q, id);
-          if (!d) throw new Error(`no delivery ${id}`);
-          return d;
+            .returningAll()
+            .executeTakeFirst();
+          if (!row) throw new Error(`no delivery ${id}`);
+          const [d] = await withParts(q, [row]);
+          return d!;
         });
       },
       async retryLater(id, lastError) {
@@ -713,20 +736,21 @@ async function insertParts(
   deliveryId: string,
   organisationId: string,
   parts: readonly { part: number; text: string; images: DeliveryImage[]; language: string }[],
-): Promise<void> {
-  if (parts.length === 0) return;
-  await q
-    .insertInto('delivery_parts')
-    .values(
-      parts.map((p) => ({
-        delivery_id: deliveryId,
-        organisation_id: organisationId,
-        part: p.part,
-        text: p.text,
-        images: JSON.stringify(p.images),
-        language: p.language,
-        outcome_unknown: 0,
-      })),
-    )
-    .execute();
+): Promise<Selectable<DeliveryPartsTable>[]> {
+  if (parts.length === 0) return [];
+  const rows = parts.map((p) => ({
+    delivery_id: deliveryId,
+    organisation_id: organisationId,
+    part: p.part,
+    text: p.text,
+    images: JSON.stringify(p.images),
+    language: p.language,
+    outcome_unknown: 0,
+    remote_id: null,
+    url: null,
+    remote_ref: null,
+    published_at: null,
+  }));
+  await q.insertInto('delivery_parts').values(rows).execute();
+  return rows;
 }
