@@ -44,15 +44,12 @@ export class OrgSettingsCache {
       const cached = this.cache.get(`${organisationId}@${seen.version}`);
       if (cached) return cached;
     }
-    // The version alone is cheap to ask for; the plan itself is read once per version.
-    const version = await this.store.plans.latestVersion(organisationId);
-    if (version === undefined) throw new NoPlanError(organisationId);
-    this.latestSeen.set(organisationId, { version, at: Date.now() });
-    const key = `${organisationId}@${version}`;
+    const latest = await this.store.plans.latest(organisationId);
+    if (!latest) throw new NoPlanError(organisationId);
+    this.latestSeen.set(organisationId, { version: latest.version, at: Date.now() });
+    const key = `${organisationId}@${latest.version}`;
     let settings = this.cache.get(key);
     if (!settings) {
-      const latest = await this.store.plans.get(organisationId, version);
-      if (!latest) throw new NoPlanError(organisationId);
       const document = parse(latest.yaml) as PlanDocument;
       settings = {
         organisationId,

@@ -229,23 +229,6 @@ export function createRepositories(ctx: RepoContext): Repositories {
           .executeTakeFirst();
         return row ? planFromRow(row) : undefined;
       },
-      async latestVersion(organisationId) {
-        const row = await db
-          .selectFrom('plans')
-          .select((eb) => eb.fn.max('version').as('v'))
-          .where('organisation_id', '=', organisationId)
-          .executeTakeFirst();
-        return row?.v === null || row?.v === undefined ? undefined : Number(row.v);
-      },
-      async get(organisationId, version) {
-        const row = await db
-          .selectFrom('plans')
-          .selectAll()
-          .where('organisation_id', '=', organisationId)
-          .where('version', '=', version)
-          .executeTakeFirst();
-        return row ? planFromRow(row) : undefined;
-      },
       insert(plan) {
         return atomic(async (q) => {
           const last = await q

@@ -268,10 +268,6 @@ export interface Repositories {
   };
   plans: {
     latest(organisationId: string): Promise<AppliedPlan | undefined>;
-    /** The number of the latest applied version (cheap: no YAML read), or undefined. */
-    latestVersion(organisationId: string): Promise<number | undefined>;
-    /** One applied version. */
-    get(organisationId: string, version: number): Promise<AppliedPlan | undefined>;
     insert(plan: Omit<AppliedPlan, 'version' | 'appliedAt'>): Promise<AppliedPlan>;
     list(organisationId: string): Promise<AppliedPlan[]>;
     /** Stores the diff once the engine has computed it against the new version. */
