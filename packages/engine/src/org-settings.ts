@@ -38,9 +38,10 @@ export class OrgSettingsCache {
    * call unless `maxAgeMs` allows an answer that old: the worker passes a couple of seconds, so a
    * new plan reaches it within that time and thousands of deliveries a second cost no query each.
    */
-  async get(organisationId: string, maxAgeMs = 0): Promise<OrgSettings> {
+  async get(organisationId: string, maxAgeMs = 0, atLeastVersion = 0): Promise<OrgSettings> {
     const seen = this.latestSeen.get(organisationId);
-    if (seen && Date.now() - seen.at < maxAgeMs) {
+    // A delivery written by a newer plan than the one seen never gets the older one's settings.
+    if (seen && Date.now() - seen.at < maxAgeMs && seen.version >= atLeastVersion) {
       const cached = this.cache.get(`${organisationId}@${seen.version}`);
       if (cached) return cached;
     }

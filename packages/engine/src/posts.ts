@@ -226,6 +226,8 @@ function deliveriesFor(
       network,
       dueAt: new Date(content.at),
       priority: post.source === 'crisis' ? PRIORITY.crisis : PRIORITY.ordinary,
+      // The plan it was accepted under: the worker judges it by that plan or a newer one.
+      planVersion: settings.version,
       contentHash: sha256(canonicalJson(parts)),
       parts,
     };

@@ -197,7 +197,11 @@ export async function processDelivery(
   });
   let settings: OrgSettings;
   try {
-    settings = await ctx.settings.get(delivery.organisationId, SETTINGS_MAX_AGE_MS);
+    settings = await ctx.settings.get(
+      delivery.organisationId,
+      SETTINGS_MAX_AGE_MS,
+      delivery.planVersion ?? 0,
+    );
   } catch (err) {
     return {
       status: 'failed',
