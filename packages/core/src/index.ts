@@ -11,3 +11,4 @@ export { resolveCredential, CredentialError, Secret } from './credentials.ts';
 export { canonicalJson } from './canonical-json.ts';
 export { ConfigError, EnvReader } from './config.ts';
 export { mintToken, hashToken, looksLikeToken, sameHash, TOKEN_PREFIX } from './tokens.ts';
+export { onShutdown } from './shutdown.ts';

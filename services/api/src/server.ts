@@ -3,7 +3,7 @@
  * builds the app and listens, until SIGTERM or SIGINT. Redis being away at start is not fatal:
  * reads and plan applies still work, and posts get 503 until it answers.
  */
-import { ConfigError, createLogger } from '@sunset/core';
+import { ConfigError, createLogger, onShutdown } from '@sunset/core';
 import { checkRedis, createRedis, Queues } from '@sunset/queue';
 import { openStore } from '@sunset/store';
 import { buildApp } from './app.ts';
@@ -59,26 +59,7 @@ async function main(): Promise<void> {
   });
   await app.listen({ host: config.host, port: config.port });
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'stopping');
-    void app
-      .close()
-      .then(() => queues.close())
-      .then(() => store.close())
-      .then(() => redis.quit())
-      .then(
-        () => process.exit(0),
-        (err: unknown) => {
-          logger.error({ err: (err as Error).message }, 'error while stopping');
-          process.exit(1);
-        },
-      );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  onShutdown(logger, [() => app.close(), () => queues.close(), () => store.close(), () => redis.quit()]);
 }
 
 main().catch((err: unknown) => {

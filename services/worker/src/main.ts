@@ -3,7 +3,7 @@
  * not evict jobs, then runs the engine's worker runtime until SIGTERM or SIGINT.
  */
 import { renderProfileImage } from '@sunset/assets';
-import { ConfigError, createLogger } from '@sunset/core';
+import { ConfigError, createLogger, onShutdown } from '@sunset/core';
 import { startWorkerRuntime } from '@sunset/engine';
 import { checkRedis, createRedis, RedisSetupError, waitForRedis } from '@sunset/queue';
 import { openStore, StoreError } from '@sunset/store';
@@ -59,25 +59,7 @@ async function main(): Promise<void> {
     ...(config.networkTimeoutMs ? { networkTimeoutMs: config.networkTimeoutMs } : {}),
   });
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'signal received');
-    void runtime
-      .close(config.shutdownGraceMs)
-      .then(() => store.close())
-      .then(() => redis.quit())
-      .then(
-        () => process.exit(0),
-        (err: unknown) => {
-          logger.error({ err: (err as Error).message }, 'error while stopping');
-          process.exit(1);
-        },
-      );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  onShutdown(logger, [() => runtime.close(config.shutdownGraceMs), () => store.close(), () => redis.quit()]);
 }
 
 main().catch((err: unknown) => {
