@@ -9,11 +9,11 @@ import { Kysely, PostgresDialect, SqliteDialect, sql, type Dialect as KyselyDial
 import { Migrator } from 'kysely/migration';
 import pg from 'pg';
 import { SunsetError } from '@sunset/core';
-import { auditBody, auditFromRow, auditHash } from './audit.ts';
-import { GENESIS_HASH, migrationProvider } from './migrations.ts';
+import { migrationProvider } from './migrations.ts';
 import { createRepositories } from './repositories.ts';
 import type { Database } from './schema.ts';
-import type { AuditVerifyResult, Dialect, OpenStoreOptions, Repositories, Store } from './types.ts';
+import type { Dialect, OpenStoreOptions, Repositories, Store } from './types.ts';
+import { verifyAuditChain } from './verify.ts';
 
 export class StoreError extends SunsetError {
   constructor(message: string, options?: ErrorOptions) {
@@ -205,72 +205,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
         if (!draining) void drain();
       }),
 
-    async verifyAudit(opts = {}): Promise<AuditVerifyResult> {
-      const batch = opts.batchSize ?? 5000;
-      let prevHash = GENESIS_HASH;
-      let expected = 1;
-      let checked = 0;
-      for (;;) {
-        const rows = await db
-          .selectFrom('audit_log')
-          .selectAll()
-          .where('seq', '>=', expected)
-          .orderBy('seq')
-          .limit(batch)
-          .execute();
-        for (const row of rows) {
-          const entry = auditFromRow(row);
-          if (entry.seq !== expected) {
-            return {
-              ok: false,
-              checked,
-              firstBad: {
-                seq: expected,
-                reason: `entry ${expected} is missing (the next one is ${entry.seq})`,
-              },
-            };
-          }
-          if (entry.prevHash !== prevHash) {
-            return {
-              ok: false,
-              checked,
-              firstBad: { seq: entry.seq, reason: 'its previous-hash does not link to the entry before it' },
-            };
-          }
-          const hash = auditHash(prevHash, auditBody(entry));
-          if (hash !== entry.hash) {
-            return {
-              ok: false,
-              checked,
-              firstBad: {
-                seq: entry.seq,
-                reason: 'its content does not match its hash (edited after it was written)',
-              },
-            };
-          }
-          prevHash = hash;
-          expected += 1;
-          checked += 1;
-        }
-        opts.onProgress?.(checked);
-        if (rows.length < batch) break;
-      }
-      const head = await repos.audit.head();
-      if (head.seq !== checked || head.hash !== prevHash) {
-        return {
-          ok: false,
-          checked,
-          firstBad: {
-            seq: checked + 1 > head.seq ? head.seq : checked + 1,
-            reason:
-              head.seq > checked
-                ? `the chain head says ${head.seq} entries but entries after ${checked} are missing`
-                : `the chain head (${head.seq}) does not match the last entry (${checked})`,
-          },
-        };
-      }
-      return { ok: true, checked };
-    },
+    verifyAudit: (opts) => verifyAuditChain({ db, dialect, url: options.url, schema: options.schema }, opts),
 
     async ping() {
       try {
