@@ -51,7 +51,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     }
     pool = new pg.Pool({
       connectionString: options.url,
-      max: 10,
+      max: options.poolSize ?? 10,
       connectionTimeoutMillis: 10_000,
       ...(schema !== undefined ? { options: `-c search_path=${schema}` } : {}),
     });

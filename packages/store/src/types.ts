@@ -392,4 +392,6 @@ export interface OpenStoreOptions {
   migrate?: boolean;
   /** PostgreSQL: a schema to use instead of public (tests give each run its own). */
   schema?: string;
+  /** PostgreSQL: connections in the pool at most (default 10). */
+  poolSize?: number;
 }
