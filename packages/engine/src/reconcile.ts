@@ -4,10 +4,11 @@
  * crashed Redis, or never added because Redis was away during an apply) is enqueued again. A
  * job that ended while its delivery is still open (a crash between the network's answer and
  * the store's update, stalled too often) gets a fresh job id, since BullMQ ignores an add whose
- * id it already holds.
+ * id it already holds. Each delivery is looked for in its lane's queue (crisis deliveries in the
+ * network's crisis queue) and put back there.
  */
 import { NETWORKS, type Logger } from '@sunset/core';
-import { nextJobId, type Queues } from '@sunset/queue';
+import { laneOf, LANES, nextJobId, type Queues } from '@sunset/queue';
 import type { Delivery, Store } from '@sunset/store';
 
 export interface ReconcileResult {
@@ -32,13 +33,27 @@ export async function reconcileOutbox(options: {
   });
   const result: ReconcileResult = { checked: open.length, requeued: 0, renewed: 0 };
   const toEnqueue: Delivery[] = [];
-  for (const network of NETWORKS) {
-    const mine = open.filter((d) => d.network === network);
+  const lanes = NETWORKS.flatMap((network) => LANES.map((lane) => ({ network, lane })));
+  for (const { network, lane } of lanes) {
+    const mine = open.filter((d) => d.network === network && laneOf(d.priority) === lane);
     if (mine.length === 0) continue;
     const states = await queues.jobStates(
       network,
       mine.map((d) => d.jobId),
+      lane,
     );
+    if (lane === 'crisis') {
+      // A crisis job added before the network had a crisis lane sits in the ordinary queue under
+      // the same id: adding a second one would let two workers claim the same delivery.
+      const missing = mine
+        .filter((d) => (states.get(d.jobId) ?? 'unknown') === 'unknown')
+        .map((d) => d.jobId);
+      if (missing.length > 0) {
+        for (const [id, state] of await queues.jobStates(network, missing, 'ordinary')) {
+          if (state !== 'unknown') states.set(id, state);
+        }
+      }
+    }
     for (const d of mine) {
       const state = states.get(d.jobId) ?? 'unknown';
       if (state === 'unknown') {
@@ -51,7 +66,7 @@ export async function reconcileOutbox(options: {
           ...(d.postId ? { postId: d.postId } : {}),
           jobId: d.jobId,
           outcome: 'ok',
-          details: { reason: 'Redis held no job for this open delivery', status: d.status },
+          details: { reason: 'Redis held no job for this open delivery', status: d.status, lane },
         });
         toEnqueue.push(d);
         result.requeued += 1;

@@ -3,7 +3,12 @@
  * each network has its own posting limits), the processor, the one place where errors become
  * BullMQ behaviour, the outbox reconciler on a timer, and a shutdown that lets running jobs end.
  *
- *   rate-limited     → the queue waits until the network's reset (queue.rateLimit), no attempt spent
+ * Each network has two lanes: the ordinary queue (plan and ordinary posts) and the crisis queue,
+ * served by a worker of its own with a few slots of its own (and, when given, a store connection
+ * pool of its own), so a crisis never waits for a slot or a connection held by ordinary jobs.
+ * Both lanes of a network share its rate-limit window: a 429 on either closes both.
+ *
+ *   rate-limited     → both queues of the network wait until its reset (queue.rateLimit), no attempt spent
  *   transient        → retried with exponential backoff and jitter, until attempts run out
  *   unknown outcome  → retried; the next attempt reconciles before posting (publish.ts)
  *   permanent        → failed at once with the network's message (UnrecoverableError)
@@ -16,10 +21,13 @@ import {
   backoffStrategy,
   DEFAULT_LIMITS,
   JOBS,
+  LANES,
   parseDeliverJob,
   queueName,
+  queueOfName,
   Queues,
   type DeliverJobData,
+  type Lane,
   type Limiter,
   waitForRedis,
 } from '@sunset/queue';
@@ -44,8 +52,15 @@ export interface WorkerRuntimeOptions {
   renderImage?: ImageRenderer;
   /** Networks whose queues this process serves (default all three). */
   networks?: readonly Network[];
-  /** Jobs run at once per network queue (default 4). */
+  /** Ordinary and plan jobs run at once per network (default 4). */
   concurrency?: number;
+  /** Crisis jobs run at once per network, in slots no ordinary job can take (default 4). */
+  crisisConcurrency?: number;
+  /**
+   * The store the crisis lane reads and writes through (a small pool of its own, so that its
+   * claim and finish never queue behind the ordinary jobs' queries); default `store`.
+   */
+  crisisStore?: Store;
   limits?: Partial<Record<Network, Limiter>>;
   /** How long a job's lock lasts before a crashed worker's job is taken over (default 30 s). */
   lockDurationMs?: number;
@@ -112,14 +127,20 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
       });
     }
   };
-  const ctx: ProcessContext = {
+  const crisisStore = options.crisisStore ?? store;
+  const contextOf = (laneStore: Store): ProcessContext => ({
     gate,
-    store,
-    settings: new OrgSettingsCache(store),
+    store: laneStore,
+    settings: new OrgSettingsCache(laneStore),
     connectors,
     logger,
     dataDir: options.dataDir,
     ...(options.renderImage ? { renderImage: options.renderImage } : {}),
+  });
+  const ordinaryCtx = contextOf(store);
+  const contexts: Record<Lane, ProcessContext> = {
+    ordinary: ordinaryCtx,
+    crisis: crisisStore === store ? ordinaryCtx : contextOf(crisisStore),
   };
 
   await waitForRedis(options.connection, 'the worker connection', 30_000);
@@ -128,7 +149,12 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
   const firstReconcile = await reconcile();
   log.info(firstReconcile, 'outbox reconciled at start');
 
-  const failAttempt = async (job: Job<DeliverJobData>, info: JobInfo, err: unknown): Promise<never> => {
+  const failAttempt = async (
+    store: Store,
+    job: Job<DeliverJobData>,
+    info: JobInfo,
+    err: unknown,
+  ): Promise<never> => {
     const data = job.data;
     const message = describe(err);
     const jobLog = log.child({ jobId: job.id, deliveryId: data.deliveryId, queue: job.queueName });
@@ -162,7 +188,8 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
       await audit('delivery.rate-limited', { waitMs, resetAt: err.resetAt?.toISOString() }).catch(
         () => undefined,
       );
-      await queues.queue(networkOfQueue(job.queueName)).rateLimit(waitMs);
+      // Both lanes of the network: the crisis queue and the ordinary one share the account's limits.
+      await queues.rateLimit(networkOfQueue(job.queueName), waitMs);
       throw Worker.RateLimitError();
     }
 
@@ -182,36 +209,58 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
     throw err instanceof Error ? err : new Error(message);
   };
 
-  const processor = async (job: Job<DeliverJobData>): Promise<string> => {
-    const data = parseDeliverJob(job.data);
-    const info: JobInfo = { id: job.id ?? '', attempt: job.attemptsMade + 1 };
-    try {
-      const result = await processDelivery(ctx, data, info);
-      return result.status;
-    } catch (err) {
-      return failAttempt(job, info, err);
-    }
+  const processorOf =
+    (ctx: ProcessContext) =>
+    async (job: Job<DeliverJobData>): Promise<string> => {
+      const data = parseDeliverJob(job.data);
+      const info: JobInfo = { id: job.id ?? '', attempt: job.attemptsMade + 1 };
+      try {
+        const result = await processDelivery(ctx, data, info);
+        return result.status;
+      } catch (err) {
+        return failAttempt(ctx.store, job, info, err);
+      }
+    };
+  const processors: Record<Lane, ReturnType<typeof processorOf>> = {
+    ordinary: processorOf(contexts.ordinary),
+    crisis: processorOf(contexts.crisis),
+  };
+  const concurrency: Record<Lane, number> = {
+    ordinary: options.concurrency ?? 4,
+    crisis: options.crisisConcurrency ?? 4,
   };
 
-  const workers = networks.map((network) => {
-    const limiter = options.limits?.[network] ?? DEFAULT_LIMITS[network];
-    const worker = new Worker<DeliverJobData, string>(queueName(network), processor, {
-      connection: options.connection,
-      ...(options.prefix !== undefined ? { prefix: options.prefix } : {}),
-      concurrency: options.concurrency ?? 4,
-      limiter,
-      lockDuration: options.lockDurationMs ?? 30_000,
-      // Look for jobs of crashed workers as often as their locks can expire.
-      stalledInterval: options.lockDurationMs ?? 30_000,
-      // A crash mid-job is not the job's fault: let it be taken over several times.
-      maxStalledCount: 10,
-      settings: { backoffStrategy },
-    });
-    worker.on('error', (err) => log.error({ err: err.message, network }, 'worker error'));
-    return worker;
-  });
+  const workers = networks.flatMap((network) =>
+    LANES.map((lane) => {
+      // Each lane has the network's limiter (BullMQ counts per queue), and without one BullMQ would
+      // not look at the window a 429 closed (queue.rateLimit) either.
+      const limiter = options.limits?.[network] ?? DEFAULT_LIMITS[network];
+      const worker = new Worker<DeliverJobData, string>(queueName(network, lane), processors[lane], {
+        connection: options.connection,
+        ...(options.prefix !== undefined ? { prefix: options.prefix } : {}),
+        concurrency: concurrency[lane],
+        limiter,
+        lockDuration: options.lockDurationMs ?? 30_000,
+        // Look for jobs of crashed workers as often as their locks can expire.
+        stalledInterval: options.lockDurationMs ?? 30_000,
+        // A crash mid-job is not the job's fault: let it be taken over several times.
+        maxStalledCount: 10,
+        settings: { backoffStrategy },
+      });
+      worker.on('error', (err) => log.error({ err: err.message, network, lane }, 'worker error'));
+      return worker;
+    }),
+  );
   await Promise.all(workers.map((w) => w.waitUntilReady()));
-  log.info({ networks, concurrency: options.concurrency ?? 4 }, 'worker started');
+  log.info(
+    {
+      networks,
+      concurrency: concurrency.ordinary,
+      crisisConcurrency: concurrency.crisis,
+      crisisStore: crisisStore !== store,
+    },
+    'worker started',
+  );
 
   const interval = options.reconcileIntervalMs ?? 60_000;
   let reconciling: Promise<unknown> = Promise.resolve();
@@ -258,7 +307,7 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
 }
 
 function networkOfQueue(name: string): Network {
-  const network = NETWORKS.find((n) => queueName(n) === name);
-  if (!network) throw new Error(`queue ${name} belongs to no network`);
-  return network;
+  const found = queueOfName(name);
+  if (!found) throw new Error(`queue ${name} belongs to no network`);
+  return found.network;
 }

@@ -4,14 +4,39 @@
  */
 import { InputError, NETWORKS, isNetwork, type Network } from '@sunset/core';
 
-/** One queue per network: BullMQ's limiter works per queue, and each network has its own limits. */
-export function queueName(network: Network): string {
-  return `sunset-${network}`;
+/**
+ * Two lanes per network. Ordinary and plan deliveries share the network's ordinary queue; crisis
+ * deliveries (and their follow-ups) have a queue of their own, served by workers of their own, so
+ * that a crisis never waits for a slot that a backlog of ordinary deliveries holds.
+ */
+export const LANES = ['ordinary', 'crisis'] as const;
+export type Lane = (typeof LANES)[number];
+
+/**
+ * One queue per network and lane: BullMQ's limiter works per queue, and each network has its own
+ * limits (a 429 closes both lanes of the network: see the worker runtime).
+ */
+export function queueName(network: Network, lane: Lane = 'ordinary'): string {
+  return lane === 'crisis' ? `sunset-crisis-${network}` : `sunset-${network}`;
 }
 
+/** The ordinary queue of each network. */
 export const QUEUE_NAMES: Readonly<Record<Network, string>> = Object.fromEntries(
   NETWORKS.map((n) => [n, queueName(n)]),
 ) as Record<Network, string>;
+
+/** The crisis queue of each network. */
+export const CRISIS_QUEUE_NAMES: Readonly<Record<Network, string>> = Object.fromEntries(
+  NETWORKS.map((n) => [n, queueName(n, 'crisis')]),
+) as Record<Network, string>;
+
+/** The network and lane a queue name belongs to, or undefined for a queue that is not ours. */
+export function queueOfName(name: string): { network: Network; lane: Lane } | undefined {
+  for (const network of NETWORKS) {
+    for (const lane of LANES) if (queueName(network, lane) === name) return { network, lane };
+  }
+  return undefined;
+}
 
 /**
  * Lower runs first. Every job gets one: BullMQ serves jobs without a priority before all
@@ -19,6 +44,14 @@ export const QUEUE_NAMES: Readonly<Record<Network, string>> = Object.fromEntries
  */
 export const PRIORITY = { crisis: 1, ordinary: 5, plan: 10 } as const;
 export type PriorityClass = keyof typeof PRIORITY;
+
+/**
+ * The lane of a delivery, from its priority: the store keeps it with the delivery, so producers,
+ * the reconciler and the worker all agree on it without asking anything else.
+ */
+export function laneOf(priority: number): Lane {
+  return priority <= PRIORITY.crisis ? 'crisis' : 'ordinary';
+}
 
 export interface DeliverJobData {
   organisationId: string;

@@ -1,6 +1,10 @@
 export {
   queueName,
+  queueOfName,
+  laneOf,
+  LANES,
   QUEUE_NAMES,
+  CRISIS_QUEUE_NAMES,
   PRIORITY,
   JOBS,
   BACKOFF_TYPE,
@@ -11,6 +15,7 @@ export {
   nextJobId,
   backoffStrategy,
   type DeliverJobData,
+  type Lane,
   type Limiter,
   type PriorityClass,
 } from './catalog.ts';

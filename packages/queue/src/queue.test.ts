@@ -5,14 +5,18 @@ import {
   checkRedis,
   createRedis,
   jobIdFor,
+  laneOf,
+  LANES,
   nextJobId,
   parseDeliverJob,
   parseLimits,
   PRIORITY,
   Queues,
   queueName,
+  queueOfName,
   RedisSetupError,
   waitForRedis,
+  type Lane,
 } from './index.ts';
 import {
   removePrefix,
@@ -82,26 +86,60 @@ describe('queues on a real Redis', () => {
     jobId: jobIdFor(id),
   });
 
-  it('runs a crisis before ordinary and plan jobs that were queued earlier', async () => {
+  it('puts a crisis in the crisis lane, and runs ordinary jobs before plan jobs queued earlier', async () => {
     await waitForRedis(redis, TEST_REDIS_URL);
     await queues.enqueueMany([spec('org.plan.1', PRIORITY.plan), spec('org.plan.2', PRIORITY.plan)]);
     await queues.enqueue(spec('org.ordinary.1', PRIORITY.ordinary));
     await queues.enqueue(spec('org.crisis.1', PRIORITY.crisis));
-    const order: string[] = [];
+    expect(await queues.jobState('mastodon', jobIdFor('org.crisis.1'), 'crisis')).toBe('prioritized');
+    expect(await queues.jobState('mastodon', jobIdFor('org.crisis.1'), 'ordinary')).toBeUndefined();
+    expect(await queues.jobState('mastodon', jobIdFor('org.crisis.1'))).toBe('prioritized');
+    const lanes = await queues.laneDepths();
+    expect(lanes.mastodon.crisis.prioritized).toBe(1);
+    expect(lanes.mastodon.ordinary.prioritized).toBe(3);
+    expect((await queues.depths()).mastodon.prioritized).toBe(4);
+    const seen: Record<Lane, string[]> = { ordinary: [], crisis: [] };
     const workerRedis = createRedis(TEST_REDIS_URL, { role: 'worker' });
-    const worker = new Worker(
-      queueName('mastodon'),
-      (job) => {
-        order.push((job.data as { deliveryId: string }).deliveryId);
-        return Promise.resolve();
-      },
-      { connection: workerRedis, prefix, concurrency: 1, autorun: true },
+    const workers = LANES.map(
+      (lane) =>
+        new Worker(
+          queueName('mastodon', lane),
+          (job) => {
+            seen[lane].push((job.data as { deliveryId: string }).deliveryId);
+            return Promise.resolve();
+          },
+          { connection: workerRedis, prefix, concurrency: 1, autorun: true },
+        ),
     );
-    await expect.poll(() => order.length, { timeout: 10_000 }).toBe(4);
-    await worker.close();
+    await expect.poll(() => seen.ordinary.length + seen.crisis.length, { timeout: 10_000 }).toBe(4);
+    await Promise.all(workers.map((w) => w.close()));
     workerRedis.disconnect();
-    expect(order[0]).toBe('org.crisis.1');
-    expect(order[1]).toBe('org.ordinary.1');
+    expect(seen.crisis).toEqual(['org.crisis.1']);
+    expect(seen.ordinary[0]).toBe('org.ordinary.1');
+  });
+
+  it("names each lane's queue and finds the lane of a queue and of a priority", () => {
+    expect(queueName('x')).toBe('sunset-x');
+    expect(queueName('x', 'crisis')).toBe('sunset-crisis-x');
+    expect(queueOfName('sunset-crisis-mastodon')).toEqual({ network: 'mastodon', lane: 'crisis' });
+    expect(queueOfName('sunset-bluesky')).toEqual({ network: 'bluesky', lane: 'ordinary' });
+    expect(queueOfName('elsewhere')).toBeUndefined();
+    expect(laneOf(PRIORITY.crisis)).toBe('crisis');
+    expect(laneOf(PRIORITY.ordinary)).toBe('ordinary');
+    expect(laneOf(PRIORITY.plan)).toBe('ordinary');
+  });
+
+  it('closes both lanes of a network on a rate limit, and removes a crisis job from its lane', async () => {
+    await queues.rateLimit('bluesky', 5_000);
+    for (const lane of LANES) {
+      expect(await queues.queue('bluesky', lane).getRateLimitTtl(1)).toBeGreaterThan(4_000);
+    }
+    expect(await queues.queue('x', 'crisis').getRateLimitTtl(1)).toBeLessThanOrEqual(0);
+    const s = { ...spec('org.crisis.later', PRIORITY.crisis, 60_000), network: 'x' as const };
+    await queues.enqueue(s);
+    expect(await queues.jobState('x', s.jobId, 'crisis')).toBe('delayed');
+    expect(await queues.remove('x', s.jobId)).toBe(true);
+    expect(await queues.jobState('x', s.jobId)).toBeUndefined();
   });
 
   it('delays a job until its time, ignores a second add of the same id, and removes a waiting one', async () => {

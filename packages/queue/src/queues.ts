@@ -1,11 +1,20 @@
 /**
- * The producer side: adds, replaces and removes delivery jobs on the per-network queues. The
- * API, plan apply and the worker's reconciler all go through here.
+ * The producer side: adds, replaces and removes delivery jobs on the per-network queues, each
+ * job in its lane's queue (crisis deliveries in the network's crisis queue, the rest in its
+ * ordinary queue). The API, plan apply and the worker's reconciler all go through here.
  */
 import { Queue, type JobsOptions, type JobState } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { NETWORKS, type Network } from '@sunset/core';
-import { JOBS, parseDeliverJob, queueName, type DeliverJobData } from './catalog.ts';
+import {
+  JOBS,
+  LANES,
+  laneOf,
+  parseDeliverJob,
+  queueName,
+  type DeliverJobData,
+  type Lane,
+} from './catalog.ts';
 import { RedisSetupError } from './redis.ts';
 
 /** What a job needs to know of a delivery (the store's Delivery fits). */
@@ -14,6 +23,7 @@ export interface DeliveryJobSpec {
   organisationId: string;
   network: Network;
   dueAt: Date;
+  /** Also says the lane (`laneOf`): crisis priority goes to the crisis queue. */
   priority: number;
   jobId: string;
 }
@@ -40,7 +50,7 @@ export function deliverJobOptions(spec: DeliveryJobSpec, now = Date.now()): Jobs
 
 export class Queues {
   readonly prefix: string | undefined;
-  private readonly queues = new Map<Network, Queue<DeliverJobData>>();
+  private readonly queues = new Map<string, Queue<DeliverJobData>>();
   private readonly connection: Redis;
   private readonly timeoutMs: number;
 
@@ -80,15 +90,17 @@ export class Queues {
     return this.connection.status === 'ready';
   }
 
-  queue(network: Network): Queue<DeliverJobData> {
-    let q = this.queues.get(network);
+  /** The network's queue of that lane (default its ordinary one). */
+  queue(network: Network, lane: Lane = 'ordinary'): Queue<DeliverJobData> {
+    const name = queueName(network, lane);
+    let q = this.queues.get(name);
     if (!q) {
-      q = new Queue<DeliverJobData>(queueName(network), {
+      q = new Queue<DeliverJobData>(name, {
         connection: this.connection,
         ...(this.prefix !== undefined ? { prefix: this.prefix } : {}),
       });
       q.on('error', () => undefined);
-      this.queues.set(network, q);
+      this.queues.set(name, q);
     }
     return q;
   }
@@ -97,7 +109,7 @@ export class Queues {
     await this.enqueueMany([spec]);
   }
 
-  /** Adds many jobs, one atomic batch per network queue. */
+  /** Adds many jobs, one atomic batch per queue (network and lane); crisis lanes first. */
   async enqueueMany(specs: readonly DeliveryJobSpec[]): Promise<void> {
     if (specs.length === 0) return;
     await this.bounded(`add ${specs.length} job(s)`, () => this.addAll(specs));
@@ -105,47 +117,69 @@ export class Queues {
 
   private async addAll(specs: readonly DeliveryJobSpec[]): Promise<void> {
     const now = Date.now();
-    for (const network of NETWORKS) {
-      const mine = specs.filter((s) => s.network === network);
-      for (let i = 0; i < mine.length; i += 1000) {
-        await this.queue(network).addBulk(
-          mine.slice(i, i + 1000).map((s) => ({
-            name: JOBS.deliver.name,
-            data: parseDeliverJob({ organisationId: s.organisationId, deliveryId: s.id }),
-            opts: deliverJobOptions(s, now),
-          })),
-        );
+    for (const lane of ['crisis', 'ordinary'] as const) {
+      for (const network of NETWORKS) {
+        await this.addLane(network, lane, specs, now);
       }
+    }
+  }
+
+  private async addLane(network: Network, lane: Lane, specs: readonly DeliveryJobSpec[], now: number) {
+    const mine = specs.filter((s) => s.network === network && laneOf(s.priority) === lane);
+    for (let i = 0; i < mine.length; i += 1000) {
+      await this.queue(network, lane).addBulk(
+        mine.slice(i, i + 1000).map((s) => ({
+          name: JOBS.deliver.name,
+          data: parseDeliverJob({ organisationId: s.organisationId, deliveryId: s.id }),
+          opts: deliverJobOptions(s, now),
+        })),
+      );
     }
   }
 
   /**
    * Removes a job that is still waiting or delayed. An active one is left alone: it finds out
-   * from the store that it is stale and does nothing. Returns whether a job was removed.
+   * from the store that it is stale and does nothing. Without a lane both of the network's
+   * queues are looked in (the ordinary one first). Returns whether a job was removed.
    */
-  async remove(network: Network, jobId: string): Promise<boolean> {
-    return this.bounded(`remove job ${jobId}`, () => this.removeJob(network, jobId));
+  async remove(network: Network, jobId: string, lane?: Lane): Promise<boolean> {
+    return this.bounded(`remove job ${jobId}`, async () => {
+      for (const l of lane ? [lane] : LANES) {
+        const found = await this.removeJob(network, l, jobId);
+        if (found !== 'absent') return found === 'removed';
+      }
+      return false;
+    });
   }
 
-  private async removeJob(network: Network, jobId: string): Promise<boolean> {
-    const job = await this.queue(network).getJob(jobId);
-    if (!job) return false;
+  private async removeJob(
+    network: Network,
+    lane: Lane,
+    jobId: string,
+  ): Promise<'removed' | 'kept' | 'absent'> {
+    const job = await this.queue(network, lane).getJob(jobId);
+    if (!job) return 'absent';
     const state = await job.getState();
-    if (state === 'active') return false;
+    if (state === 'active') return 'kept';
     try {
       await job.remove();
-      return true;
+      return 'removed';
     } catch {
-      return false;
+      return 'kept';
     }
   }
 
-  /** The job's state, or undefined when Redis does not have it. */
-  async jobState(network: Network, jobId: string): Promise<JobState | 'unknown' | undefined> {
+  /**
+   * The job's state, or undefined when Redis does not have it. Without a lane both of the
+   * network's queues are looked in (the ordinary one first).
+   */
+  async jobState(network: Network, jobId: string, lane?: Lane): Promise<JobState | 'unknown' | undefined> {
     return this.bounded(`read job ${jobId}`, async () => {
-      const job = await this.queue(network).getJob(jobId);
-      if (!job) return undefined;
-      return job.getState();
+      for (const l of lane ? [lane] : LANES) {
+        const job = await this.queue(network, l).getJob(jobId);
+        if (job) return job.getState();
+      }
+      return undefined;
     });
   }
 
@@ -153,8 +187,12 @@ export class Queues {
    * The states of many jobs of one queue ('unknown' for a job Redis does not hold), looked up
    * a batch at a time so that checking thousands of deliveries stays quick.
    */
-  async jobStates(network: Network, jobIds: readonly string[]): Promise<Map<string, JobState | 'unknown'>> {
-    const queue = this.queue(network);
+  async jobStates(
+    network: Network,
+    jobIds: readonly string[],
+    lane: Lane = 'ordinary',
+  ): Promise<Map<string, JobState | 'unknown'>> {
+    const queue = this.queue(network, lane);
     const out = new Map<string, JobState | 'unknown'>();
     for (let i = 0; i < jobIds.length; i += 200) {
       const batch = jobIds.slice(i, i + 200);
@@ -166,20 +204,43 @@ export class Queues {
     return out;
   }
 
-  /** Jobs waiting, delayed, active or prioritised, per network. */
+  /** Jobs waiting, delayed, active, prioritised, failed and completed per network, both lanes added up. */
   async depths(): Promise<Record<Network, Record<string, number>>> {
+    const lanes = await this.laneDepths();
     const out = {} as Record<Network, Record<string, number>>;
     for (const network of NETWORKS) {
-      out[network] = await this.queue(network).getJobCounts(
-        'waiting',
-        'delayed',
-        'active',
-        'prioritized',
-        'failed',
-        'completed',
-      );
+      const sum: Record<string, number> = {};
+      for (const lane of LANES) {
+        for (const [state, n] of Object.entries(lanes[network][lane])) sum[state] = (sum[state] ?? 0) + n;
+      }
+      out[network] = sum;
     }
     return out;
+  }
+
+  /** The same counts per network and lane: how much crisis work waits, apart from the rest. */
+  async laneDepths(): Promise<Record<Network, Record<Lane, Record<string, number>>>> {
+    const out = {} as Record<Network, Record<Lane, Record<string, number>>>;
+    for (const network of NETWORKS) {
+      const lanes = {} as Record<Lane, Record<string, number>>;
+      for (const lane of LANES) {
+        lanes[lane] = await this.queue(network, lane).getJobCounts(
+          'waiting',
+          'delayed',
+          'active',
+          'prioritized',
+          'failed',
+          'completed',
+        );
+      }
+      out[network] = lanes;
+    }
+    return out;
+  }
+
+  /** Closes the rate-limit window of both of a network's queues for `ms` (after a 429). */
+  async rateLimit(network: Network, ms: number): Promise<void> {
+    await Promise.all(LANES.map((lane) => this.queue(network, lane).rateLimit(ms)));
   }
 
   async close(): Promise<void> {
