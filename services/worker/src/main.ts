@@ -42,8 +42,20 @@ async function main(): Promise<void> {
     redis.disconnect();
     process.exit(err instanceof StoreError ? 69 : 70);
   }
+  // The crisis lane's own small pool (PostgreSQL): its claim and finish never wait for a
+  // connection that ordinary jobs hold. SQLite has one connection per process: shared.
+  const crisisStore =
+    store.dialect === 'postgres' && config.crisisPoolSize > 0
+      ? await openStore({
+          url: config.databaseUrl,
+          ...(config.databaseSchema ? { schema: config.databaseSchema } : {}),
+          migrate: false,
+          poolSize: config.crisisPoolSize,
+        })
+      : undefined;
   const runtime = await startWorkerRuntime({
     store,
+    ...(crisisStore ? { crisisStore } : {}),
     connection: redis,
     ...(config.queuePrefix ? { prefix: config.queuePrefix } : {}),
     logger,
@@ -52,6 +64,7 @@ async function main(): Promise<void> {
     renderImage: renderProfileImage,
     networks: config.networks,
     concurrency: config.concurrency,
+    crisisConcurrency: config.crisisConcurrency,
     limits: config.limits,
     lockDurationMs: config.lockDurationMs,
     reconcileIntervalMs: config.reconcileIntervalMs,
@@ -59,7 +72,12 @@ async function main(): Promise<void> {
     ...(config.networkTimeoutMs ? { networkTimeoutMs: config.networkTimeoutMs } : {}),
   });
 
-  onShutdown(logger, [() => runtime.close(config.shutdownGraceMs), () => store.close(), () => redis.quit()]);
+  onShutdown(logger, [
+    () => runtime.close(config.shutdownGraceMs),
+    () => store.close(),
+    async () => crisisStore?.close(),
+    () => redis.quit(),
+  ]);
 }
 
 main().catch((err: unknown) => {
