@@ -4,12 +4,7 @@
  * changes, closed on shutdown. Bluesky sessions live in the store, so a restart resumes them.
  */
 import { SunsetError, type Logger, type Network } from '@sunset/core';
-import {
-  connectorConfigsFromPlan,
-  createConnector,
-  type Connector,
-  type SessionStore,
-} from '@sunset/networks';
+import { connectorConfigsFromPlan, loadConnector, type Connector, type SessionStore } from '@sunset/networks';
 import type { Store } from '@sunset/store';
 import type { OrgSettings } from './org-settings.ts';
 
@@ -81,7 +76,8 @@ export class ConnectorRegistry {
         ),
       );
     }
-    return Promise.resolve(createConnector(config));
+    // The network's implementation and client library are loaded with its first connector.
+    return loadConnector(config);
   }
 
   async close(): Promise<void> {

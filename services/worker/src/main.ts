@@ -2,12 +2,19 @@
  * The worker process: reads its configuration, opens the store and Redis, checks Redis will
  * not evict jobs, then runs the engine's worker runtime until SIGTERM or SIGINT.
  */
-import { renderProfileImage } from '@sunset/assets';
+import type { renderProfileImage } from '@sunset/assets';
 import { ConfigError, createLogger, onShutdown } from '@sunset/core';
 import { startWorkerRuntime } from '@sunset/engine';
 import { checkRedis, createRedis, RedisSetupError, waitForRedis } from '@sunset/queue';
 import { openStore, StoreError } from '@sunset/store';
 import { readWorkerConfig, WORKER_ENV_HELP } from './config.ts';
+
+/**
+ * The profile image renderer (resvg, sharp and the fonts: some 100 MB of RSS), loaded by the
+ * first profile job that generates an image rather than at start: most workers never render one.
+ */
+const renderImage: typeof renderProfileImage = async (request) =>
+  (await import('@sunset/assets')).renderProfileImage(request);
 
 async function main(): Promise<void> {
   let config;
@@ -61,7 +68,7 @@ async function main(): Promise<void> {
     logger,
     env: config.env,
     dataDir: config.dataDir,
-    renderImage: renderProfileImage,
+    renderImage,
     networks: config.networks,
     concurrency: config.concurrency,
     crisisConcurrency: config.crisisConcurrency,
