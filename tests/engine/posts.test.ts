@@ -35,13 +35,15 @@ let runtime: WorkerRuntime;
 let plans: PlanFolder;
 let ctx: PostsContext;
 
-const SUNSET = Date.now() + 4_000;
+// Set once the sandboxes and the engine are up (their start can take seconds on a busy machine).
+let SUNSET = 0;
 
 beforeAll(async () => {
   sandboxes = await startSandboxes();
   engine = await startEngine(sandboxes, { runtime: { concurrency: 2 } });
   ({ t, queues, plans } = engine);
   runtime = engine.runtime!;
+  SUNSET = Date.now() + 4_000;
   const doc = plans.document({ sunset: iso(SUNSET), posts: [] });
   doc['crisis'] = {
     on: ['x', 'bluesky', 'mastodon'],

@@ -313,14 +313,15 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
       appliedBy: actor,
       diff: change.diff,
     });
-    for (const w of change.add) {
-      const d = await tx.deliveries.insert({
-        ...w.delivery,
-        planVersion: applied.version,
-        jobId: jobIdFor(w.delivery.id),
-      });
-      toEnqueue.push(d);
-    }
+    toEnqueue.push(
+      ...(await tx.deliveries.insertMany(
+        change.add.map((w) => ({
+          ...w.delivery,
+          planVersion: applied.version,
+          jobId: jobIdFor(w.delivery.id),
+        })),
+      )),
+    );
     // A worker may take a delivery between the read above and the writes below: then it is too
     // late to change or cancel it, and the diff says so instead.
     const tooLate = new Set<string>();

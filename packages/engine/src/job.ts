@@ -61,11 +61,8 @@ export async function finishWithAudit(
   } = {},
 ): Promise<Delivery> {
   return store.transaction(async (tx) => {
-    if (details.landed) {
-      const { part, ...ref } = details.landed;
-      await tx.deliveries.partPublished(delivery.id, part, ref);
-    }
     const done = await tx.deliveries.finish(delivery.id, status, {
+      ...(details.landed ? { landed: details.landed } : {}),
       ...(details.error !== undefined ? { lastError: details.error } : {}),
       ...(details.reason !== undefined && details.error === undefined ? { lastError: details.reason } : {}),
       ...(details.checklist ? { checklist: details.checklist } : {}),

@@ -293,9 +293,7 @@ async function enqueueOrWithdraw(
 }
 
 async function insertDeliveries(tx: Repositories, wanted: Omit<NewDelivery, 'jobId'>[]): Promise<Delivery[]> {
-  const out: Delivery[] = [];
-  for (const w of wanted) out.push(await tx.deliveries.insert({ ...w, jobId: jobIdFor(w.id) }));
-  return out;
+  return tx.deliveries.insertMany(wanted.map((w) => ({ ...w, jobId: jobIdFor(w.id) })));
 }
 
 function resultOf(

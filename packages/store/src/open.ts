@@ -10,7 +10,7 @@ import { Migrator } from 'kysely/migration';
 import pg from 'pg';
 import { SunsetError } from '@sunset/core';
 import { migrationProvider } from './migrations.ts';
-import { createRepositories } from './repositories.ts';
+import { chainAudit, createRepositories, type PendingAudit } from './repositories.ts';
 import type { Database } from './schema.ts';
 import type { Dialect, OpenStoreOptions, Repositories, Store } from './types.ts';
 import { verifyAuditChain } from './verify.ts';
@@ -136,48 +136,66 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     });
 
   const repos = createRepositories({ db, dialect, atomic: runTransaction, now });
-  const txRepos = (tx: Kysely<Database>) =>
-    createRepositories({ db: tx, dialect, atomic: (f) => f(tx), now });
 
-  // Group commit. Every audited change appends to one hash chain, so such transactions run one at
-  // a time whatever the pool size (the chain's head row is locked until commit). Rather than one
-  // commit each, the transactions asked for while one is committing run together in the next one,
-  // each inside a savepoint of its own: a failing one is rolled back alone, and every caller hears
-  // only after the commit that holds its change. When nothing else is waiting, a transaction runs
-  // on its own at once, so a lone crisis never waits for company.
+  // Group commit, audit chain last. Every audited change appends to one hash chain whose head
+  // row is locked from the moment it is read until commit, so the head is read as late as
+  // possible: entries appended inside a transaction wait in memory (auditSink) and are chained,
+  // inserted and the head moved in a few statements just before the commit. Until then the
+  // transaction holds no lock any other one needs, so on PostgreSQL several run at once (LANES
+  // connections), and they queue only for those last statements; SQLite has one writer anyway.
+  // The transactions asked for while every lane is busy run together in the next free one, each
+  // inside a savepoint of its own: a failing one is rolled back alone (its audit entries with
+  // it), and every caller hears only after the commit that holds its change. When a lane is
+  // free, a transaction runs on its own at once, so a lone crisis never waits for company.
   type Pending = {
     fn: (tx: Repositories) => Promise<unknown>;
     resolve: (v: unknown) => void;
     reject: (e: unknown) => void;
   };
   const waiting: Pending[] = [];
-  let draining = false;
+  const LANES = dialect === 'postgres' ? 4 : 1;
   const GROUP_MAX = 100;
+  let busyLanes = 0;
+  // PostgreSQL takes both savepoint statements in one round trip (simple protocol, no
+  // parameters); better-sqlite3 prepares one statement at a time.
+  const nextSavepoint =
+    dialect === 'postgres'
+      ? [sql.raw('release savepoint sunset_group; savepoint sunset_group')]
+      : [sql.raw('release savepoint sunset_group'), sql.raw('savepoint sunset_group')];
+
   const runGroup = async (group: Pending[]): Promise<void> => {
+    const audit: PendingAudit[] = [];
+    const inTransaction = (tx: Kysely<Database>) =>
+      createRepositories({ db: tx, dialect, atomic: (f) => f(tx), now, auditSink: (e) => audit.push(e) });
     if (group.length === 1) {
       const [one] = group as [Pending];
-      await runTransaction((tx) => one.fn(txRepos(tx))).then(one.resolve, one.reject);
+      await runTransaction(async (tx) => {
+        const value = await one.fn(inTransaction(tx));
+        await chainAudit(tx, dialect, audit);
+        return value;
+      }).then(one.resolve, one.reject);
       return;
     }
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     try {
       await runTransaction(async (tx) => {
-        const repositories = txRepos(tx);
-        for (const p of group) {
-          await sql.raw('savepoint sunset_group').execute(tx);
+        const repositories = inTransaction(tx);
+        for (const [i, p] of group.entries()) {
+          if (i === 0) await sql.raw('savepoint sunset_group').execute(tx);
+          else for (const statement of nextSavepoint) await statement.execute(tx);
+          const mark = audit.length;
           try {
-            const value = await p.fn(repositories);
-            await sql.raw('release savepoint sunset_group').execute(tx);
-            outcomes.push({ ok: true, value });
+            outcomes.push({ ok: true, value: await p.fn(repositories) });
           } catch (error) {
             await sql.raw('rollback to savepoint sunset_group').execute(tx);
-            await sql.raw('release savepoint sunset_group').execute(tx);
+            audit.length = mark;
             outcomes.push({ ok: false, error });
           }
         }
+        await chainAudit(tx, dialect, audit);
       });
     } catch (error) {
-      // The commit itself failed: nothing of the group was kept.
+      // The commit itself (or the chaining) failed: nothing of the group was kept.
       for (const p of group) p.reject(error);
       return;
     }
@@ -187,12 +205,13 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       else p.reject(o?.error);
     });
   };
-  const drain = async (): Promise<void> => {
-    draining = true;
-    try {
-      while (waiting.length > 0) await runGroup(waiting.splice(0, GROUP_MAX));
-    } finally {
-      draining = false;
+  const pump = (): void => {
+    while (busyLanes < LANES && waiting.length > 0) {
+      busyLanes += 1;
+      void runGroup(waiting.splice(0, GROUP_MAX)).finally(() => {
+        busyLanes -= 1;
+        pump();
+      });
     }
   };
 
@@ -202,7 +221,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     transaction: <T>(fn: (tx: Repositories) => Promise<T>) =>
       new Promise<T>((resolve, reject) => {
         waiting.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-        if (!draining) void drain();
+        pump();
       }),
 
     verifyAudit: (opts) => verifyAuditChain({ db, dialect, url: options.url, schema: options.schema }, opts),

@@ -17,6 +17,7 @@ import type {
   DeliveryPart,
   DeliveryStatus,
   Dialect,
+  NewDelivery,
   Post,
   PostSource,
   ProfileSnapshot,
@@ -30,6 +31,67 @@ export interface RepoContext {
   /** Runs fn in a transaction, or directly when `db` is already one. */
   atomic<T>(fn: (db: Kysely<Database>) => Promise<T>): Promise<T>;
   now(): Date;
+  /**
+   * Inside a group transaction (open.ts): where audit entries wait to be chained. The group
+   * writes them all at its end, under the chain head's lock, just before it commits.
+   */
+  auditSink?: (entry: PendingAudit) => void;
+}
+
+/** An audit entry as asked for: cleaned, timed, not yet given its place in the chain. */
+export interface PendingAudit {
+  input: AuditInput;
+  at: Date;
+}
+
+/** Unset fields dropped; JSON fields as they will read back (Dates become strings). */
+function cleanAudit(input: AuditInput): AuditInput {
+  const clean: AuditInput = { ...input };
+  for (const key of ['before', 'after', 'details'] as const) {
+    if (clean[key] === undefined) delete clean[key];
+    else clean[key] = jsonSafe(clean[key]);
+  }
+  for (const key of Object.keys(clean) as (keyof AuditInput)[]) {
+    if (clean[key] === undefined) delete clean[key];
+  }
+  return clean;
+}
+
+/** Rows per multi-row insert: well under both databases' limits on bound parameters. */
+const ROWS_PER_INSERT = 200;
+
+/**
+ * Puts entries at the end of the chain, in order: reads the head (locked until commit on
+ * PostgreSQL; SQLite's write lock is already held by `begin immediate`), hashes each entry onto
+ * the one before, inserts them in a few multi-row statements and moves the head once. `q` must
+ * be a transaction: the entries and the head commit together or not at all.
+ */
+export async function chainAudit(
+  q: Kysely<Database>,
+  dialect: Dialect,
+  entries: readonly PendingAudit[],
+): Promise<AuditEntry[]> {
+  if (entries.length === 0) return [];
+  let head = q.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1);
+  if (dialect === 'postgres') head = head.forUpdate();
+  const h = await head.executeTakeFirstOrThrow();
+  let seq = Number(h.seq);
+  let prevHash = h.hash;
+  const written = entries.map(({ input, at }) => {
+    seq += 1;
+    const hash = auditHash(prevHash, auditBody({ ...input, seq, at }));
+    const entry: AuditEntry = { ...input, seq, at, prevHash, hash };
+    prevHash = hash;
+    return entry;
+  });
+  for (let i = 0; i < written.length; i += ROWS_PER_INSERT) {
+    await q
+      .insertInto('audit_log')
+      .values(written.slice(i, i + ROWS_PER_INSERT).map(auditToRow))
+      .execute();
+  }
+  await q.updateTable('audit_head').set({ seq, hash: prevHash }).where('id', '=', 1).execute();
+  return written;
 }
 
 const iso = (d: Date) => d.toISOString();
@@ -158,27 +220,65 @@ export function createRepositories(ctx: RepoContext): Repositories {
     return row ? (await withParts(q, [row]))[0] : undefined;
   };
 
-  const appendAudit = (input: AuditInput): Promise<AuditEntry> =>
-    atomic(async (q) => {
-      let head = q.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1);
-      if (forUpdate) head = head.forUpdate();
-      const h = await head.executeTakeFirstOrThrow();
-      const seq = Number(h.seq) + 1;
-      const at = now();
-      const clean: AuditInput = { ...input };
-      for (const key of ['before', 'after', 'details'] as const) {
-        if (clean[key] === undefined) delete clean[key];
-        else clean[key] = jsonSafe(clean[key]);
-      }
-      for (const key of Object.keys(clean) as (keyof AuditInput)[]) {
-        if (clean[key] === undefined) delete clean[key];
-      }
-      const hash = auditHash(h.hash, auditBody({ ...clean, seq, at }));
-      const entry: AuditEntry = { ...clean, seq, at, prevHash: h.hash, hash };
-      await q.insertInto('audit_log').values(auditToRow(entry)).execute();
-      await q.updateTable('audit_head').set({ seq, hash }).where('id', '=', 1).execute();
-      return entry;
-    });
+  const appendAudit = async (input: AuditInput): Promise<void> => {
+    const entry: PendingAudit = { input: cleanAudit(input), at: now() };
+    if (ctx.auditSink) ctx.auditSink(entry);
+    else await atomic((q) => chainAudit(q, dialect, [entry]));
+  };
+
+  /**
+   * New deliveries with their parts, in a few multi-row statements. Built from what was written
+   * rather than read back: the same conversion as a read, without the round trips.
+   */
+  const insertDeliveries = (ds: readonly NewDelivery[]): Promise<Delivery[]> =>
+    ds.length === 0
+      ? Promise.resolve([])
+      : atomic(async (q) => {
+          const t = iso(now());
+          const rows = ds.map((d): Selectable<DeliveriesTable> => ({
+            id: d.id,
+            organisation_id: d.organisationId,
+            action_key: d.actionKey,
+            post_id: d.postId ?? null,
+            kind: d.kind,
+            source: d.source,
+            network: d.network,
+            plan_version: d.planVersion ?? null,
+            due_at: iso(d.dueAt),
+            priority: d.priority,
+            content_hash: d.contentHash,
+            payload: text(d.payload),
+            status: 'queued',
+            attempts: 0,
+            job_id: d.jobId,
+            last_error: null,
+            checklist: null,
+            remote_id: null,
+            url: null,
+            created_at: t,
+            updated_at: t,
+          }));
+          for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
+            await q
+              .insertInto('deliveries')
+              .values(rows.slice(i, i + ROWS_PER_INSERT))
+              .execute();
+          }
+          const parts = await insertParts(
+            q,
+            ds.flatMap((d) =>
+              d.parts.map((p) => ({ ...p, deliveryId: d.id, organisationId: d.organisationId })),
+            ),
+          );
+          const byDelivery = new Map<string, DeliveryPart[]>(ds.map((d) => [d.id, []]));
+          for (const p of parts) byDelivery.get(p.delivery_id)?.push(partFromRow(p));
+          return rows.map((row) =>
+            deliveryFromRow(
+              row,
+              (byDelivery.get(row.id) ?? []).sort((a, b) => a.part - b.part),
+            ),
+          );
+        });
 
   return {
     organisations: {
@@ -342,42 +442,11 @@ export function createRepositories(ctx: RepoContext): Repositories {
     },
 
     deliveries: {
-      insert(d) {
-        return atomic(async (q) => {
-          const t = iso(now());
-          const row: Selectable<DeliveriesTable> = {
-            id: d.id,
-            organisation_id: d.organisationId,
-            action_key: d.actionKey,
-            post_id: d.postId ?? null,
-            kind: d.kind,
-            source: d.source,
-            network: d.network,
-            plan_version: d.planVersion ?? null,
-            due_at: iso(d.dueAt),
-            priority: d.priority,
-            content_hash: d.contentHash,
-            payload: text(d.payload),
-            status: 'queued',
-            attempts: 0,
-            job_id: d.jobId,
-            last_error: null,
-            checklist: null,
-            remote_id: null,
-            url: null,
-            created_at: t,
-            updated_at: t,
-          };
-          await q.insertInto('deliveries').values(row).execute();
-          const parts = await insertParts(q, d.id, d.organisationId, d.parts);
-          // Built from what was written rather than read back: the same conversion as a read, two
-          // round trips fewer inside the transaction (which, when audited, runs one at a time).
-          return deliveryFromRow(
-            row,
-            parts.map(partFromRow).sort((a, b) => a.part - b.part),
-          );
-        });
+      async insert(d) {
+        const [one] = await insertDeliveries([d]);
+        return one!;
       },
+      insertMany: (ds) => insertDeliveries(ds),
       get: (id) => getDelivery(db, id),
       async list(filter: DeliveryFilter) {
         let query = db.selectFrom('deliveries').selectAll();
@@ -395,18 +464,18 @@ export function createRepositories(ctx: RepoContext): Repositories {
         if (filter.limit !== undefined) query = query.limit(filter.limit);
         return withParts(db, await query.execute());
       },
-      claim(id, jobId) {
-        return atomic(async (q) => {
-          const res = await q
-            .updateTable('deliveries')
-            .set((eb) => ({ status: 'sending', attempts: eb('attempts', '+', 1), updated_at: iso(now()) }))
-            .where('id', '=', id)
-            .where('job_id', '=', jobId)
-            .where('status', 'in', ['queued', 'sending'])
-            .executeTakeFirst();
-          if (Number(res.numUpdatedRows) === 0) return undefined;
-          return getDelivery(q, id);
-        });
+      async claim(id, jobId) {
+        // One statement takes it (atomic on its own), the next reads its parts: a claimed
+        // delivery is "sending", which nothing else rewrites.
+        const row = await db
+          .updateTable('deliveries')
+          .set((eb) => ({ status: 'sending', attempts: eb('attempts', '+', 1), updated_at: iso(now()) }))
+          .where('id', '=', id)
+          .where('job_id', '=', jobId)
+          .where('status', 'in', ['queued', 'sending'])
+          .returningAll()
+          .executeTakeFirst();
+        return row ? (await withParts(db, [row]))[0] : undefined;
       },
       partPublished(id, part, ref) {
         return atomic(async (q) => {
@@ -442,11 +511,28 @@ export function createRepositories(ctx: RepoContext): Repositories {
       },
       finish(id, status, details) {
         return atomic(async (q) => {
+          const t = iso(now());
+          const landed = details?.landed;
+          if (landed) {
+            await q
+              .updateTable('delivery_parts')
+              .set({
+                remote_id: landed.remoteId,
+                url: landed.url,
+                remote_ref: text(landed.remoteRef),
+                published_at: t,
+                outcome_unknown: 0,
+              })
+              .where('delivery_id', '=', id)
+              .where('part', '=', landed.part)
+              .execute();
+          }
           const row = await q
             .updateTable('deliveries')
             .set({
               status,
-              updated_at: iso(now()),
+              updated_at: t,
+              ...(landed?.part === 1 ? { remote_id: landed.remoteId, url: landed.url } : {}),
               ...(details?.lastError !== undefined ? { last_error: details.lastError } : {}),
               ...(details?.checklist !== undefined ? { checklist: JSON.stringify(details.checklist) } : {}),
             })
@@ -507,9 +593,9 @@ export function createRepositories(ctx: RepoContext): Repositories {
             .execute();
           await insertParts(
             q,
-            id,
-            current.organisationId,
-            change.parts.filter((p) => !published.has(p.part)),
+            change.parts
+              .filter((p) => !published.has(p.part))
+              .map((p) => ({ ...p, deliveryId: id, organisationId: current.organisationId })),
           );
           const replaced = await getDelivery(q, id);
           if (!replaced) throw new Error(`no delivery ${id}`);
@@ -716,14 +802,18 @@ export function createRepositories(ctx: RepoContext): Repositories {
 
 async function insertParts(
   q: Kysely<Database>,
-  deliveryId: string,
-  organisationId: string,
-  parts: readonly { part: number; text: string; images: DeliveryImage[]; language: string }[],
+  parts: readonly {
+    deliveryId: string;
+    organisationId: string;
+    part: number;
+    text: string;
+    images: DeliveryImage[];
+    language: string;
+  }[],
 ): Promise<Selectable<DeliveryPartsTable>[]> {
-  if (parts.length === 0) return [];
   const rows = parts.map((p) => ({
-    delivery_id: deliveryId,
-    organisation_id: organisationId,
+    delivery_id: p.deliveryId,
+    organisation_id: p.organisationId,
     part: p.part,
     text: p.text,
     images: JSON.stringify(p.images),
@@ -734,6 +824,11 @@ async function insertParts(
     remote_ref: null,
     published_at: null,
   }));
-  await q.insertInto('delivery_parts').values(rows).execute();
+  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
+    await q
+      .insertInto('delivery_parts')
+      .values(rows.slice(i, i + ROWS_PER_INSERT))
+      .execute();
+  }
   return rows;
 }

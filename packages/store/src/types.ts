@@ -291,6 +291,8 @@ export interface Repositories {
   };
   deliveries: {
     insert(delivery: NewDelivery): Promise<Delivery>;
+    /** Many at once (a plan's new posts, a post's networks), in a few multi-row statements. */
+    insertMany(deliveries: readonly NewDelivery[]): Promise<Delivery[]>;
     get(id: string): Promise<Delivery | undefined>;
     list(filter: DeliveryFilter): Promise<Delivery[]>;
     /**
@@ -307,11 +309,18 @@ export interface Repositories {
     ): Promise<void>;
     /** Marks a part as "outcome unknown" (or clears the mark). */
     partOutcomeUnknown(id: string, part: number, unknown: boolean): Promise<void>;
-    /** Sets a final status (published, failed, needs-attention, skipped, cancelled). */
+    /**
+     * Sets a final status (published, failed, needs-attention, skipped, cancelled); `landed`
+     * records the part that has just been published in the same step (as partPublished does).
+     */
     finish(
       id: string,
       status: DeliveryStatus,
-      details?: { lastError?: string; checklist?: string[] },
+      details?: {
+        lastError?: string;
+        checklist?: string[];
+        landed?: { part: number; remoteId: string; url: string; remoteRef?: unknown };
+      },
     ): Promise<Delivery>;
     /** Back to queued after a retryable error, keeping its job. */
     retryLater(id: string, lastError: string): Promise<void>;
@@ -361,8 +370,11 @@ export interface Repositories {
     delete(organisationId: string, key: string): Promise<void>;
   };
   audit: {
-    /** Appends one entry to the chain; inside a transaction it commits or rolls back with it. */
-    append(entry: AuditInput): Promise<AuditEntry>;
+    /**
+     * Appends one entry to the chain. Inside a transaction it commits or rolls back with it, and
+     * takes its place in the chain (seq, hashes) when that transaction commits.
+     */
+    append(entry: AuditInput): Promise<void>;
     list(filter: AuditFilter): Promise<AuditEntry[]>;
     head(): Promise<{ seq: number; hash: string }>;
   };
