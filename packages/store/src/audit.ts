@@ -75,8 +75,12 @@ export function auditFromRow(row: AuditLogTable): AuditEntry {
   return entry;
 }
 
+/**
+ * The JSON columns hold canonical JSON: exactly the text the hash covers, so verification splices
+ * it into the entry's canonical text instead of parsing and re-serialising it (verify.ts).
+ */
 export function auditToRow(entry: AuditEntry): AuditLogTable {
-  const text = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+  const text = (v: unknown) => (v === undefined ? null : canonicalJson(v));
   return {
     seq: entry.seq,
     at: entry.at.toISOString(),
