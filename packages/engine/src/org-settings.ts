@@ -28,6 +28,8 @@ export class NoPlanError extends SunsetError {
 export class OrgSettingsCache {
   private readonly cache = new Map<string, OrgSettings>();
   private readonly latestSeen = new Map<string, { version: number; at: number }>();
+  /** Plans being read and parsed: callers asking at the same moment share one read. */
+  private readonly loading = new Map<string, Promise<OrgSettings>>();
   private readonly store: Store;
   constructor(store: Store) {
     this.store = store;
@@ -35,8 +37,9 @@ export class OrgSettingsCache {
 
   /**
    * The organisation's settings from its latest plan. Which version is latest is looked up on every
-   * call unless `maxAgeMs` allows an answer that old: the worker passes a couple of seconds, so a
-   * new plan reaches it within that time and thousands of deliveries a second cost no query each.
+   * call (one index lookup) unless `maxAgeMs` allows an answer that old: the worker passes a couple
+   * of seconds, so a new plan reaches it within that time and thousands of deliveries a second cost
+   * no query each. The plan itself is read and parsed once per version.
    */
   async get(organisationId: string, maxAgeMs = 0, atLeastVersion = 0): Promise<OrgSettings> {
     const seen = this.latestSeen.get(organisationId);
@@ -45,9 +48,31 @@ export class OrgSettingsCache {
       const cached = this.cache.get(`${organisationId}@${seen.version}`);
       if (cached) return cached;
     }
+    const version = await this.store.plans.latestVersion(organisationId);
+    if (version === undefined) throw new NoPlanError(organisationId);
+    const cached = this.cache.get(`${organisationId}@${version}`);
+    if (cached) {
+      this.note(organisationId, version);
+      return cached;
+    }
+    let load = this.loading.get(organisationId);
+    if (!load) {
+      load = this.load(organisationId).finally(() => this.loading.delete(organisationId));
+      this.loading.set(organisationId, load);
+    }
+    const settings = await load;
+    // A read that began before a newer plan was applied: read again.
+    return settings.version >= version ? settings : this.get(organisationId, 0, version);
+  }
+
+  private note(organisationId: string, version: number): void {
+    const seen = this.latestSeen.get(organisationId);
+    if (!seen || version >= seen.version) this.latestSeen.set(organisationId, { version, at: Date.now() });
+  }
+
+  private async load(organisationId: string): Promise<OrgSettings> {
     const latest = await this.store.plans.latest(organisationId);
     if (!latest) throw new NoPlanError(organisationId);
-    this.latestSeen.set(organisationId, { version: latest.version, at: Date.now() });
     const key = `${organisationId}@${latest.version}`;
     let settings = this.cache.get(key);
     if (!settings) {
@@ -61,7 +86,12 @@ export class OrgSettingsCache {
         document,
       };
       this.cache.set(key, settings);
+      // Older versions of this organisation's plan are no longer asked for.
+      for (const k of this.cache.keys()) {
+        if (k.startsWith(`${organisationId}@`) && k !== key) this.cache.delete(k);
+      }
     }
+    this.note(organisationId, latest.version);
     return settings;
   }
 }

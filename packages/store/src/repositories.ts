@@ -329,6 +329,16 @@ export function createRepositories(ctx: RepoContext): Repositories {
           .executeTakeFirst();
         return row ? planFromRow(row) : undefined;
       },
+      async latestVersion(organisationId) {
+        const row = await db
+          .selectFrom('plans')
+          .select('version')
+          .where('organisation_id', '=', organisationId)
+          .orderBy('version', 'desc')
+          .limit(1)
+          .executeTakeFirst();
+        return row ? Number(row.version) : undefined;
+      },
       insert(plan) {
         return atomic(async (q) => {
           const last = await q

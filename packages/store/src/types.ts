@@ -268,6 +268,8 @@ export interface Repositories {
   };
   plans: {
     latest(organisationId: string): Promise<AppliedPlan | undefined>;
+    /** The latest plan's version alone (an index lookup: no YAML, no diff). */
+    latestVersion(organisationId: string): Promise<number | undefined>;
     insert(plan: Omit<AppliedPlan, 'version' | 'appliedAt'>): Promise<AppliedPlan>;
     list(organisationId: string): Promise<AppliedPlan[]>;
     /** Stores the diff once the engine has computed it against the new version. */

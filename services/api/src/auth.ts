@@ -38,12 +38,17 @@ export interface AuthOptions {
   failuresPerMinute: number;
 }
 
+/** How often a token's "last used" time is written while it is in use. */
+const TOUCH_EVERY_MS = 60_000;
+
 export const authPlugin = fp<AuthOptions>(
   async (app: FastifyInstance, options: AuthOptions) => {
     const failures = new Map<string, { count: number; until: number }>();
+    const touched = new Map<string, number>();
     const sweep = setInterval(() => {
       const now = Date.now();
       for (const [ip, f] of failures) if (f.until <= now) failures.delete(ip);
+      for (const [id, at] of touched) if (now - at >= TOUCH_EVERY_MS) touched.delete(id);
     }, 60_000);
     sweep.unref();
     app.addHook('onClose', async () => clearInterval(sweep));
@@ -109,7 +114,14 @@ export const authPlugin = fp<AuthOptions>(
               );
           }
           request.principal = { token, actor: `token:${token.name}`, organisationId: token.organisationId };
-          void options.store.tokens.touch(token.id).catch(() => undefined);
+          // "Last used" to the minute: one write per token and minute, not one per request (every
+          // request of a busy token would otherwise queue on the same row).
+          const now = Date.now();
+          const last = Math.max(touched.get(token.id) ?? 0, token.lastUsedAt?.getTime() ?? 0);
+          if (now - last >= TOUCH_EVERY_MS) {
+            touched.set(token.id, now);
+            void options.store.tokens.touch(token.id).catch(() => undefined);
+          }
         },
     );
   },
