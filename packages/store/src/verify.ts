@@ -98,7 +98,7 @@ function canonicalText(row: Row): string | undefined {
     if (value === null || value === undefined) continue;
     const kind = KINDS[i];
     let encoded: string;
-    if (kind === 'text') encoded = JSON.stringify(value);
+    if (kind === 'text') encoded = jsonString(value as string);
     else if (kind === 'number') encoded = String(value);
     else if (isOneJsonValue(value as string)) encoded = value as string;
     else return undefined;
@@ -106,6 +106,16 @@ function canonicalText(row: Row): string | undefined {
     text += PREFIXES[i] + encoded;
   }
   return `${text}}`;
+}
+
+/**
+ * JSON.stringify of a string. Most need no escape at all, and telling so is quicker than
+ * JSON.stringify (quotes, backslashes, control characters and lone surrogates need one).
+ */
+// eslint-disable-next-line no-control-regex -- control characters are among those JSON escapes
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+function jsonString(value: string): string {
+  return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
 }
 
 function isOneJsonValue(text: string): boolean {
