@@ -61,6 +61,11 @@ export interface WorkerRuntimeOptions {
    * claim and finish never queue behind the ordinary jobs' queries); default `store`.
    */
   crisisStore?: Store;
+  /**
+   * While crisis jobs run, ordinary jobs wait before starting, at most this long at a time
+   * (default 10 s; 0: they never wait).
+   */
+  crisisHoldMs?: number;
   limits?: Partial<Record<Network, Limiter>>;
   /** How long a job's lock lasts before a crashed worker's job is taken over (default 30 s). */
   lockDurationMs?: number;
@@ -221,9 +226,58 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
         return failAttempt(ctx.store, job, info, err);
       }
     };
+  // Slots of its own are not enough on a busy machine: the ordinary jobs' CPU time, store queries
+  // and audit-chain commits would still slow every crisis down. So while crisis jobs run in this
+  // process (and for CRISIS_LINGER_MS after the last one, as crises come in bursts), ordinary jobs
+  // do not start their work (those under way go on), for at most `crisisHoldMs` at a time, so
+  // that a crisis stuck on a slow network never stops the rest.
+  let crisisRunning = 0;
+  let lastCrisisEnd = 0;
+  let crisesDone: { promise: Promise<void>; resolve: () => void } | undefined;
+  const holdMs = options.crisisHoldMs ?? 10_000;
+  const quiet = () => crisisRunning === 0 && Date.now() - lastCrisisEnd >= CRISIS_LINGER_MS;
+  const waitForCrises = async (): Promise<void> => {
+    const until = Date.now() + holdMs;
+    while (!quiet() && Date.now() < until) {
+      let timer: NodeJS.Timeout | undefined;
+      const left = until - Date.now();
+      if (crisisRunning > 0) {
+        if (!crisesDone) {
+          let resolve = () => undefined as void;
+          const promise = new Promise<void>((r) => (resolve = r));
+          crisesDone = { promise, resolve };
+        }
+        await Promise.race([
+          crisesDone.promise,
+          new Promise<void>((resolve) => (timer = setTimeout(resolve, left))),
+        ]);
+      } else {
+        const linger = CRISIS_LINGER_MS - (Date.now() - lastCrisisEnd);
+        await new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.min(linger, left))));
+      }
+      clearTimeout(timer);
+    }
+  };
+  const ordinaryProcessor = processorOf(contexts.ordinary);
+  const crisisProcessor = processorOf(contexts.crisis);
   const processors: Record<Lane, ReturnType<typeof processorOf>> = {
-    ordinary: processorOf(contexts.ordinary),
-    crisis: processorOf(contexts.crisis),
+    ordinary: async (job) => {
+      if (holdMs > 0 && !quiet()) await waitForCrises();
+      return ordinaryProcessor(job);
+    },
+    crisis: async (job) => {
+      crisisRunning += 1;
+      try {
+        return await crisisProcessor(job);
+      } finally {
+        crisisRunning -= 1;
+        lastCrisisEnd = Date.now();
+        if (crisisRunning === 0 && crisesDone) {
+          crisesDone.resolve();
+          crisesDone = undefined;
+        }
+      }
+    },
   };
   const concurrency: Record<Lane, number> = {
     ordinary: options.concurrency ?? 4,
@@ -305,6 +359,9 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
     },
   };
 }
+
+/** How long after the last crisis job ordinary jobs still wait: the next crisis of a burst is near. */
+const CRISIS_LINGER_MS = 100;
 
 function networkOfQueue(name: string): Network {
   const found = queueOfName(name);
