@@ -86,6 +86,37 @@ for (const { dialect, skip } of await testDialects()) {
       (await t.store.deliveries.get(deliveryId))?.status;
     const landed = (ref: string) => sandboxes.mastodon.statuses.filter((s) => s.text.includes(ref));
 
+    /** One ordinary and one crisis slot per network; started once, by the first test that needs it. */
+    const ensureWorker = async () => {
+      if (worker) return;
+      const w = startWorkerProcess(
+        sandboxes,
+        { storeUrl: t.url, ...(t.schema ? { schema: t.schema } : {}), redis, dir: plans.dir },
+        {
+          SUNSET_WORKER_NETWORKS: 'mastodon',
+          SUNSET_WORKER_CONCURRENCY: '1',
+          SUNSET_CRISIS_CONCURRENCY: '1',
+          SUNSET_CRISIS_POOL_SIZE: '2',
+          SUNSET_LIMITS: 'mastodon=1000/1s',
+          SUNSET_RECONCILE_INTERVAL_MS: '0',
+        },
+      );
+      worker = w.child;
+      output = w.output;
+      await waitFor(
+        'the worker to serve both lanes',
+        async () => {
+          if (w.child.exitCode !== null) throw new Error(`the worker exited:\n${w.output()}`);
+          return (
+            (await queues.queue('mastodon', 'crisis').getWorkersCount()) > 0 &&
+            (await queues.queue('mastodon').getWorkersCount()) > 0
+          );
+        },
+        30_000,
+        50,
+      );
+    };
+
     it('puts a lost crisis job back in the crisis queue, and leaves one in the ordinary queue alone', async () => {
       const lost = await send('crisis', `Alerte crue ref=${dialect}-lost : évitez les berges.`);
       const legacy = await send('crisis', `Alerte vent ref=${dialect}-legacy : rentrez les terrasses.`);
@@ -116,33 +147,7 @@ for (const { dialect, skip } of await testDialects()) {
         [lost, 'crisis'],
       ]);
 
-      // One ordinary and one crisis slot per network: the worker the other tests use.
-      const w = startWorkerProcess(
-        sandboxes,
-        { storeUrl: t.url, ...(t.schema ? { schema: t.schema } : {}), redis, dir: plans.dir },
-        {
-          SUNSET_WORKER_NETWORKS: 'mastodon',
-          SUNSET_WORKER_CONCURRENCY: '1',
-          SUNSET_CRISIS_CONCURRENCY: '1',
-          SUNSET_CRISIS_POOL_SIZE: '2',
-          SUNSET_LIMITS: 'mastodon=1000/1s',
-          SUNSET_RECONCILE_INTERVAL_MS: '0',
-        },
-      );
-      worker = w.child;
-      output = w.output;
-      await waitFor(
-        'the worker to serve both lanes',
-        async () => {
-          if (w.child.exitCode !== null) throw new Error(`the worker exited:\n${w.output()}`);
-          return (
-            (await queues.queue('mastodon', 'crisis').getWorkersCount()) > 0 &&
-            (await queues.queue('mastodon').getWorkersCount()) > 0
-          );
-        },
-        30_000,
-        50,
-      );
+      await ensureWorker();
       await waitFor(
         'both crises to be published',
         async () => (await statusOf(lost)) === 'published' && (await statusOf(legacy)) === 'published',
@@ -154,6 +159,7 @@ for (const { dialect, skip } of await testDialects()) {
     });
 
     it('publishes a crisis while the only ordinary slot is held by a slow post', async () => {
+      await ensureWorker();
       // The first post request Mastodon gets answers after 8 s: the ordinary one, holding the slot.
       sandboxes.mastodon.inject({ kind: 'latency', ms: 8_000 }, { times: 1, path: STATUSES, method: 'POST' });
       const slow = await send('ordinary', `Info ref=${dialect}-slow : la piscine ferme à 18 h.`);
@@ -197,6 +203,7 @@ for (const { dialect, skip } of await testDialects()) {
     });
 
     it('closes the ordinary lane too when the crisis lane gets a 429', async () => {
+      await ensureWorker();
       sandboxes.mastodon.inject(
         { kind: 'rate-limit', resetInSeconds: 3 },
         { times: 1, path: STATUSES, method: 'POST' },
