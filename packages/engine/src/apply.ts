@@ -7,7 +7,14 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { canonicalJson, type Network } from '@sunset/core';
-import { compile, type Action, type CompiledImageSpec, type Plan, type PostAction } from '@sunset/plan';
+import {
+  compile,
+  type Action,
+  type CompiledImageSpec,
+  type Plan,
+  type PlanDocument,
+  type PostAction,
+} from '@sunset/plan';
 import { jobIdFor, nextJobId, PRIORITY, type Queues } from '@sunset/queue';
 import type { Delivery, DeliveryKind, DeliveryStatus, NewDelivery, Repositories, Store } from '@sunset/store';
 
@@ -252,6 +259,12 @@ export function countMarks(diff: readonly DiffEntry[]): DiffCounts {
   return counts;
 }
 
+/** The plan without its posts: what a worker or the API reads of it (see OrgSettingsCache). */
+function settingsOf(document: PlanDocument): Omit<PlanDocument, 'posts'> {
+  const { posts: _posts, ...settings } = document;
+  return settings;
+}
+
 export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
   const { store, plan, actor } = options;
   const doc = plan.document;
@@ -312,6 +325,7 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
       sourceName: plan.file,
       appliedBy: actor,
       diff: change.diff,
+      settings: settingsOf(plan.document),
     });
     toEnqueue.push(
       ...(await tx.deliveries.insertMany(

@@ -76,7 +76,11 @@ export class OrgSettingsCache {
     const key = `${organisationId}@${latest.version}`;
     let settings = this.cache.get(key);
     if (!settings) {
-      const document = parse(latest.yaml) as PlanDocument;
+      // The settings kept beside the YAML (no posts) when there are; the YAML of older plans.
+      const document =
+        latest.settings !== undefined
+          ? ({ ...(latest.settings as Omit<PlanDocument, 'posts'>), posts: [] } as PlanDocument)
+          : (parse(latest.yaml) as PlanDocument);
       settings = {
         organisationId,
         organisationName: document.organisation.name,

@@ -223,8 +223,20 @@ function initial(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * The plan's settings (everything but its posts) as JSON beside its YAML, so that a worker learns
+ * a new plan's networks and sunset without parsing the whole file. Plans applied before have
+ * none: they are read from the YAML.
+ */
+const planSettings: Migration = {
+  async up(db: Db) {
+    await db.schema.alterTable('plans').addColumn('settings', 'text').execute();
+  },
+};
+
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
-    getMigrations: () => Promise.resolve({ '0001-initial': initial(dialect) }),
+    getMigrations: () =>
+      Promise.resolve({ '0001-initial': initial(dialect), '0002-plan-settings': planSettings }),
   };
 }

@@ -183,6 +183,7 @@ function planFromRow(row: Selectable<Database['plans']>): AppliedPlan {
     appliedAt: new Date(row.applied_at),
     appliedBy: row.applied_by,
     diff: parse(row.diff),
+    ...(row.settings !== null ? { settings: parse(row.settings) } : {}),
   };
 }
 
@@ -359,6 +360,7 @@ export function createRepositories(ctx: RepoContext): Repositories {
               applied_at: iso(appliedAt),
               applied_by: plan.appliedBy,
               diff: text(plan.diff),
+              settings: text(plan.settings),
             })
             .execute();
           return { ...plan, version, appliedAt };

@@ -19,6 +19,8 @@ export interface PlansTable {
   applied_at: string;
   applied_by: string;
   diff: string | null;
+  /** JSON: the plan document without its posts (0002); null for plans applied before it. */
+  settings: string | null;
 }
 
 export interface BlobsTable {

@@ -31,6 +31,11 @@ export interface AppliedPlan {
   appliedBy: string;
   /** The diff the apply produced, as the engine returned it (JSON). */
   diff: unknown;
+  /**
+   * The plan's document without its posts (JSON), for readers that need only its settings;
+   * absent for plans applied before the store kept it (read the YAML then).
+   */
+  settings?: unknown;
 }
 
 // --- images --------------------------------------------------------------------------------------

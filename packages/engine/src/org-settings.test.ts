@@ -1,0 +1,56 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import type { PlanDocument } from '@sunset/plan';
+import { openTestStore, type TestStore } from '@sunset/store/testing';
+import { OrgSettingsCache } from './org-settings.ts';
+
+const yaml = readFileSync(new URL('../../../config/plans/ville-de-tours.yaml', import.meta.url), 'utf8');
+const document = parse(yaml) as PlanDocument;
+const org = document.organisation.id;
+
+describe('the organisation settings cache', () => {
+  let t: TestStore;
+  beforeAll(async () => {
+    t = await openTestStore('sqlite');
+    await t.store.organisations.ensure({ id: org, name: document.organisation.name });
+  });
+  afterAll(async () => {
+    await t?.cleanup();
+  });
+
+  const insert = (settings: unknown, hash: string) =>
+    t.store.plans.insert({
+      organisationId: org,
+      hash,
+      yaml,
+      sourceName: 'ville-de-tours.yaml',
+      appliedBy: 'cli:test',
+      diff: [],
+      ...(settings !== undefined ? { settings } : {}),
+    });
+
+  it('reads a plan applied before the settings were kept from its YAML', async () => {
+    await insert(undefined, 'h1');
+    const s = await new OrgSettingsCache(t.store).get(org);
+    expect(s.version).toBe(1);
+    expect(s.document).toEqual(document);
+    expect(s.organisationName).toBe(document.organisation.name);
+  });
+
+  it('reads the kept settings of a newer plan, the same as the YAML but for the posts', async () => {
+    const cache = new OrgSettingsCache(t.store);
+    expect((await cache.get(org)).version).toBe(1);
+    const { posts: _posts, ...settings } = document;
+    await insert({ ...settings, sunset: { ...settings.sunset, x_after: 'frozen' } }, 'h2');
+    // Many callers at once after the change: one read, every one of them on version 2.
+    const all = await Promise.all(Array.from({ length: 20 }, () => cache.get(org)));
+    for (const s of all) {
+      expect(s.version).toBe(2);
+      expect(s.xAfter).toBe('frozen');
+      expect(s.document.posts).toEqual([]);
+      expect(s.document.networks).toEqual(document.networks);
+    }
+    expect(new Set(all).size).toBe(1);
+  });
+});
