@@ -61,7 +61,7 @@ export interface SandboxAccount {
 export interface BlueskySandboxOptions {
   /** Handle domain the PDS serves (default ".test"). */
   handleDomain?: string;
-  /** Give up starting after this long (default 20 s). */
+  /** Give up starting after this long (default 60 s: a PDS takes seconds to start on a busy machine). */
   startTimeoutMs?: number;
 }
 
@@ -157,7 +157,7 @@ export async function startBlueskySandbox(options: BlueskySandboxOptions = {}): 
   };
   const starting = start(handleDomain, cleanups, stopAll);
   try {
-    return await withTimeout(starting, options.startTimeoutMs ?? 20_000, 'the Bluesky sandbox');
+    return await withTimeout(starting, options.startTimeoutMs ?? 60_000, 'the Bluesky sandbox');
   } catch (err) {
     await stopAll();
     // After a time-out the start goes on: whatever it still opens is closed when it ends.
