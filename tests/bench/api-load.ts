@@ -43,6 +43,9 @@ export const apiLoad: Benchmark = {
           method: 'POST',
           connections: CONNECTIONS,
           amount: REQUESTS,
+          // autocannon notices the last answer only at its next sample: at the default (1 s) a run
+          // was timed up to a second too long, every figure rounded down to 1,000 / whole seconds.
+          sampleInt: 10,
           headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
           body: JSON.stringify({ text: "Alerte canicule : buvez de l'eau, restez au frais." }),
         });
