@@ -154,6 +154,29 @@ describe('queues on a real Redis', () => {
     expect(await queues.jobState('mastodon', s.jobId)).toBeUndefined();
     expect(await queues.remove('mastodon', s.jobId)).toBe(false);
   });
+
+  it('adds the jobs of many callers at once in shared rounds, each caller hearing once its own are in', async () => {
+    const networks = ['x', 'bluesky', 'mastodon'] as const;
+    const callers = Array.from({ length: 60 }, (_, i) =>
+      networks.map((network) => ({
+        ...spec(`org.burst-${i}.${network}`, i % 4 === 0 ? PRIORITY.crisis : PRIORITY.ordinary),
+        network,
+      })),
+    );
+    const states = await Promise.all(
+      callers.map(async (specs) => {
+        await queues.enqueueMany(specs);
+        // Already in Redis when the promise resolves, in the lane its priority asks for.
+        return Promise.all(
+          specs.map((s) =>
+            queues.jobState(s.network, s.jobId, s.priority === PRIORITY.crisis ? 'crisis' : 'ordinary'),
+          ),
+        );
+      }),
+    );
+    expect(states.flat()).toHaveLength(180);
+    expect(states.flat().every((state) => state === 'prioritized')).toBe(true);
+  });
 });
 
 describe('Redis checks (a private redis-server)', () => {

@@ -109,18 +109,51 @@ export class Queues {
     await this.enqueueMany([spec]);
   }
 
-  /** Adds many jobs, one atomic batch per queue (network and lane); crisis lanes first. */
-  async enqueueMany(specs: readonly DeliveryJobSpec[]): Promise<void> {
-    if (specs.length === 0) return;
-    await this.bounded(`add ${specs.length} job(s)`, () => this.addAll(specs));
+  /**
+   * Adds many jobs: one atomic batch per queue (network and lane), crisis lanes first. Callers at
+   * the same moment share the batches (like the store's group commit): while one round of adds is
+   * on its way to Redis, the next callers' jobs wait and go together in the next round, so a
+   * burst of requests costs a few Redis round trips instead of one per request and network. Each
+   * caller hears once its own jobs are in Redis, or of the error that kept its round out.
+   */
+  enqueueMany(specs: readonly DeliveryJobSpec[]): Promise<void> {
+    if (specs.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.pendingAdds.push({ specs, resolve, reject });
+      if (!this.adding) void this.addRounds();
+    });
+  }
+
+  private readonly pendingAdds: {
+    specs: readonly DeliveryJobSpec[];
+    resolve: () => void;
+    reject: (err: unknown) => void;
+  }[] = [];
+  private adding = false;
+
+  private async addRounds(): Promise<void> {
+    this.adding = true;
+    try {
+      while (this.pendingAdds.length > 0) {
+        const round = this.pendingAdds.splice(0);
+        const specs = round.flatMap((r) => r.specs);
+        try {
+          await this.bounded(`add ${specs.length} job(s)`, () => this.addAll(specs));
+          for (const r of round) r.resolve();
+        } catch (err) {
+          for (const r of round) r.reject(err);
+        }
+      }
+    } finally {
+      this.adding = false;
+    }
   }
 
   private async addAll(specs: readonly DeliveryJobSpec[]): Promise<void> {
     const now = Date.now();
     for (const lane of ['crisis', 'ordinary'] as const) {
-      for (const network of NETWORKS) {
-        await this.addLane(network, lane, specs, now);
-      }
+      // The networks' queues are independent: their batches travel together.
+      await Promise.all(NETWORKS.map((network) => this.addLane(network, lane, specs, now)));
     }
   }
 
