@@ -46,4 +46,23 @@ describe('the worker configuration', () => {
     expect(c.limits).toEqual({ x: { max: 10, duration: 60_000 } });
     expect(c.networks).toEqual(['bluesky', 'mastodon']);
   });
+
+  it('gives the crisis lane slots and a pool of its own, and refuses counts out of range', () => {
+    const d = readWorkerConfig({});
+    expect(d.crisisConcurrency).toBe(4);
+    expect(d.crisisPoolSize).toBe(3);
+    const c = readWorkerConfig({ SUNSET_CRISIS_CONCURRENCY: '8', SUNSET_CRISIS_POOL_SIZE: '0' });
+    expect(c.crisisConcurrency).toBe(8);
+    expect(c.crisisPoolSize).toBe(0);
+    let error: unknown;
+    try {
+      readWorkerConfig({ SUNSET_CRISIS_CONCURRENCY: '0', SUNSET_CRISIS_POOL_SIZE: 'many' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toMatch(/SUNSET_CRISIS_CONCURRENCY="0": expected a whole number from 1 to 64/);
+    expect(problems).toMatch(/SUNSET_CRISIS_POOL_SIZE="many": expected a whole number from 0 to 50/);
+  });
 });
