@@ -233,29 +233,12 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
   // that a crisis stuck on a slow network never stops the rest.
   let crisisRunning = 0;
   let lastCrisisEnd = 0;
-  let crisesDone: { promise: Promise<void>; resolve: () => void } | undefined;
   const holdMs = options.crisisHoldMs ?? 10_000;
   const quiet = () => crisisRunning === 0 && Date.now() - lastCrisisEnd >= CRISIS_LINGER_MS;
   const waitForCrises = async (): Promise<void> => {
     const until = Date.now() + holdMs;
     while (!quiet() && Date.now() < until) {
-      let timer: NodeJS.Timeout | undefined;
-      const left = until - Date.now();
-      if (crisisRunning > 0) {
-        if (!crisesDone) {
-          let resolve = () => undefined as void;
-          const promise = new Promise<void>((r) => (resolve = r));
-          crisesDone = { promise, resolve };
-        }
-        await Promise.race([
-          crisesDone.promise,
-          new Promise<void>((resolve) => (timer = setTimeout(resolve, left))),
-        ]);
-      } else {
-        const linger = CRISIS_LINGER_MS - (Date.now() - lastCrisisEnd);
-        await new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.min(linger, left))));
-      }
-      clearTimeout(timer);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(HOLD_POLL_MS, until - Date.now())));
     }
   };
   const ordinaryProcessor = processorOf(contexts.ordinary);
@@ -272,10 +255,6 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
       } finally {
         crisisRunning -= 1;
         lastCrisisEnd = Date.now();
-        if (crisisRunning === 0 && crisesDone) {
-          crisesDone.resolve();
-          crisesDone = undefined;
-        }
       }
     },
   };
@@ -362,6 +341,8 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
 
 /** How long after the last crisis job ordinary jobs still wait: the next crisis of a burst is near. */
 const CRISIS_LINGER_MS = 100;
+/** How often a held ordinary job looks whether the crises are over. */
+const HOLD_POLL_MS = 10;
 
 function networkOfQueue(name: string): Network {
   const found = queueOfName(name);

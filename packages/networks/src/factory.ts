@@ -21,36 +21,3 @@ export async function loadConnector(config: ConnectorConfig): Promise<Connector>
       return (await import('./mastodon/connector.ts')).createMastodonConnector(config);
   }
 }
-
-/**
- * The connector for a network's settings, for callers that want it synchronously: its
- * implementation is loaded (`loadConnector`) when this is called, and each method waits for it.
- * A connector that cannot be built rejects its every call with the constructor's error.
- */
-export function createConnector(config: ConnectorConfig): Connector {
-  const loaded = loadConnector(config);
-  // Reported by the first call, not as an unhandled rejection when nothing is called.
-  loaded.catch(() => undefined);
-  const connector: Connector = {
-    network: config.network,
-    verifyCredentials: async (options) => (await loaded).verifyCredentials(options),
-    limits: async (options) => (await loaded).limits(options),
-    publish: async (part, options) => (await loaded).publish(part, options),
-    getProfile: async (options) => (await loaded).getProfile(options),
-    updateProfile: async (update, options) => (await loaded).updateProfile(update, options),
-    close: async () => {
-      // Nothing to close when it could not be built.
-      const c = await loaded.catch(() => undefined);
-      await c?.close();
-    },
-  };
-  // Only X's connector has it (the other networks have idempotency keys).
-  if (config.network === 'x') {
-    connector.findRecent = async (text, options) => {
-      const c = await loaded;
-      if (!c.findRecent) throw new Error('the X connector has no findRecent');
-      return c.findRecent(text, options);
-    };
-  }
-  return connector;
-}

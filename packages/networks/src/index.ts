@@ -37,4 +37,4 @@ export {
   type FromPlanOptions,
   type FromPlanResult,
 } from './from-plan.ts';
-export { createConnector, loadConnector } from './factory.ts';
+export { loadConnector } from './factory.ts';

@@ -2,8 +2,9 @@
  * The repositories over one Kysely handle: the pool (each call its own statement or short
  * transaction) or a transaction's connection (every call inside it).
  */
-import type { Kysely, Selectable } from 'kysely';
+import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { Network } from '@sunset/core';
+import { readAuditHead } from './audit-head.ts';
 import { auditBody, auditFromRow, auditHash, auditToRow, jsonSafe } from './audit.ts';
 import type { Database, DeliveriesTable, DeliveryPartsTable } from './schema.ts';
 import type {
@@ -60,6 +61,19 @@ function cleanAudit(input: AuditInput): AuditInput {
 /** Rows per multi-row insert: well under both databases' limits on bound parameters. */
 const ROWS_PER_INSERT = 200;
 
+async function insertInChunks<T extends keyof Database & string>(
+  q: Kysely<Database>,
+  table: T,
+  rows: readonly Insertable<Database[T]>[],
+): Promise<void> {
+  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
+    await q
+      .insertInto(table)
+      .values(rows.slice(i, i + ROWS_PER_INSERT))
+      .execute();
+  }
+}
+
 /**
  * Puts entries at the end of the chain, in order: reads the head (locked until commit on
  * PostgreSQL; SQLite's write lock is already held by `begin immediate`), hashes each entry onto
@@ -72,11 +86,7 @@ export async function chainAudit(
   entries: readonly PendingAudit[],
 ): Promise<AuditEntry[]> {
   if (entries.length === 0) return [];
-  let head = q.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1);
-  if (dialect === 'postgres') head = head.forUpdate();
-  const h = await head.executeTakeFirstOrThrow();
-  let seq = Number(h.seq);
-  let prevHash = h.hash;
+  let { seq, hash: prevHash } = await readAuditHead(q, dialect === 'postgres');
   const written = entries.map(({ input, at }) => {
     seq += 1;
     const hash = auditHash(prevHash, auditBody({ ...input, seq, at }));
@@ -84,12 +94,7 @@ export async function chainAudit(
     prevHash = hash;
     return entry;
   });
-  for (let i = 0; i < written.length; i += ROWS_PER_INSERT) {
-    await q
-      .insertInto('audit_log')
-      .values(written.slice(i, i + ROWS_PER_INSERT).map(auditToRow))
-      .execute();
-  }
+  await insertInChunks(q, 'audit_log', written.map(auditToRow));
   await q.updateTable('audit_head').set({ seq, hash: prevHash }).where('id', '=', 1).execute();
   return written;
 }
@@ -259,12 +264,7 @@ export function createRepositories(ctx: RepoContext): Repositories {
             created_at: t,
             updated_at: t,
           }));
-          for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
-            await q
-              .insertInto('deliveries')
-              .values(rows.slice(i, i + ROWS_PER_INSERT))
-              .execute();
-          }
+          await insertInChunks(q, 'deliveries', rows);
           const parts = await insertParts(
             q,
             ds.flatMap((d) =>
@@ -800,14 +800,7 @@ export function createRepositories(ctx: RepoContext): Repositories {
           .execute();
         return rows.map(auditFromRow);
       },
-      async head() {
-        const h = await db
-          .selectFrom('audit_head')
-          .select(['seq', 'hash'])
-          .where('id', '=', 1)
-          .executeTakeFirstOrThrow();
-        return { seq: Number(h.seq), hash: h.hash };
-      },
+      head: () => readAuditHead(db),
     },
   };
 }
@@ -836,11 +829,6 @@ async function insertParts(
     remote_ref: null,
     published_at: null,
   }));
-  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
-    await q
-      .insertInto('delivery_parts')
-      .values(rows.slice(i, i + ROWS_PER_INSERT))
-      .execute();
-  }
+  await insertInChunks(q, 'delivery_parts', rows);
   return rows;
 }

@@ -31,6 +31,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import BetterSqlite3 from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import pg from 'pg';
+import { readAuditHead } from './audit-head.ts';
 import { GENESIS_HASH } from './migrations.ts';
 import type { AuditLogTable, Database } from './schema.ts';
 import type { AuditVerifyResult, Dialect } from './types.ts';
@@ -336,14 +337,7 @@ async function postgresReader(url: string, schema: string | undefined): Promise<
 function kyselyReader(db: Kysely<Database>): ChainReader {
   const toRow = (r: AuditLogTable): Row => COLUMNS.map((column) => r[column]);
   return {
-    async head() {
-      const h = await db
-        .selectFrom('audit_head')
-        .select(['seq', 'hash'])
-        .where('id', '=', 1)
-        .executeTakeFirstOrThrow();
-      return { seq: Number(h.seq), hash: h.hash };
-    },
+    head: () => readAuditHead(db),
     async *batches(from, to, size) {
       for (let start = from; ;) {
         let q = db.selectFrom('audit_log').selectAll().where('seq', '>=', start).orderBy('seq').limit(size);

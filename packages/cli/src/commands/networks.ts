@@ -4,9 +4,10 @@ import { Command, Option } from '@commander-js/extra-typings';
 import { NETWORK_LABELS, NETWORKS, type Network } from '@sunset/core';
 import {
   connectorConfigsFromPlan,
-  createConnector,
+  loadConnector,
   isNetworkError,
   type AccountInfo,
+  type Connector,
 } from '@sunset/networks';
 import { readPlanFile } from '@sunset/plan';
 import { CliExit } from '../exit.ts';
@@ -100,8 +101,10 @@ export function networksCommand(io: Io): Command {
       }
       await Promise.all(
         configs.map(async (config) => {
-          const connector = createConnector(config);
+          let connector: Connector | undefined;
           try {
+            // Settings the connector cannot use reject here, reported like any other problem.
+            connector = await loadConnector(config);
             const account = await connector.verifyCredentials();
             const expected = expectedHandle(config.network, r.plan);
             if (expected && !sameAccount(config.network, account.handle, expected)) {
@@ -120,7 +123,7 @@ export function networksCommand(io: Io): Command {
                 : String(err);
             results.push({ network: config.network, ok: false, problem });
           } finally {
-            await connector.close();
+            await connector?.close();
           }
         }),
       );
