@@ -10,7 +10,7 @@ import { Migrator } from 'kysely/migration';
 import pg from 'pg';
 import { SunsetError } from '@sunset/core';
 import { migrationProvider } from './migrations.ts';
-import { chainAudit, createRepositories, type PendingAudit } from './repositories.ts';
+import { chainAudit, createRepositories, type KnownHead, type PendingAudit } from './repositories.ts';
 import type { Database } from './schema.ts';
 import type { Dialect, OpenStoreOptions, Repositories, Store } from './types.ts';
 import { verifyAuditChain } from './verify.ts';
@@ -135,7 +135,8 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       }
     });
 
-  const repos = createRepositories({ db, dialect, atomic: runTransaction, now });
+  const knownHead: KnownHead = {};
+  const repos = createRepositories({ db, dialect, atomic: runTransaction, now, knownHead });
 
   // Group commit, audit chain last. Every audited change appends to one hash chain whose head
   // row is locked from the moment it is read until commit, so the head is read as late as
@@ -171,7 +172,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       const [one] = group as [Pending];
       await runTransaction(async (tx) => {
         const value = await one.fn(inTransaction(tx));
-        await chainAudit(tx, dialect, audit);
+        await chainAudit(tx, dialect, audit, knownHead);
         return value;
       }).then(one.resolve, one.reject);
       return;
@@ -192,7 +193,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
             outcomes.push({ ok: false, error });
           }
         }
-        await chainAudit(tx, dialect, audit);
+        await chainAudit(tx, dialect, audit, knownHead);
       });
     } catch (error) {
       // The commit itself (or the chaining) failed: nothing of the group was kept.

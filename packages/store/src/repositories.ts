@@ -2,7 +2,7 @@
  * The repositories over one Kysely handle: the pool (each call its own statement or short
  * transaction) or a transaction's connection (every call inside it).
  */
-import type { Insertable, Kysely, Selectable } from 'kysely';
+import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { Network } from '@sunset/core';
 import { readAuditHead } from './audit-head.ts';
 import { auditBody, auditFromRow, auditHash, auditToRow, jsonSafe } from './audit.ts';
@@ -37,6 +37,8 @@ export interface RepoContext {
    * writes them all at its end, under the chain head's lock, just before it commits.
    */
   auditSink?: (entry: PendingAudit) => void;
+  /** The store's view of the chain head (see chainAudit). */
+  knownHead?: KnownHead;
 }
 
 /** An audit entry as asked for: cleaned, timed, not yet given its place in the chain. */
@@ -74,29 +76,65 @@ async function insertInChunks<T extends keyof Database & string>(
   }
 }
 
-/**
- * Puts entries at the end of the chain, in order: reads the head (locked until commit on
- * PostgreSQL; SQLite's write lock is already held by `begin immediate`), hashes each entry onto
- * the one before, inserts them in a few multi-row statements and moves the head once. `q` must
- * be a transaction: the entries and the head commit together or not at all.
- */
-export async function chainAudit(
-  q: Kysely<Database>,
-  dialect: Dialect,
-  entries: readonly PendingAudit[],
-): Promise<AuditEntry[]> {
-  if (entries.length === 0) return [];
-  let { seq, hash: prevHash } = await readAuditHead(q, dialect === 'postgres');
-  const written = entries.map(({ input, at }) => {
+/** The chain head as this process last wrote or read it; a guess, checked by every write. */
+export interface KnownHead {
+  current?: { seq: number; hash: string };
+}
+
+function hashOnto(head: { seq: number; hash: string }, entries: readonly PendingAudit[]): AuditEntry[] {
+  let { seq, hash: prevHash } = head;
+  return entries.map(({ input, at }) => {
     seq += 1;
     const hash = auditHash(prevHash, auditBody({ ...input, seq, at }));
     const entry: AuditEntry = { ...input, seq, at, prevHash, hash };
     prevHash = hash;
     return entry;
   });
+}
+
+/**
+ * Puts entries at the end of the chain, in order, each hashed onto the one before. `q` must be
+ * a transaction: the entries and the head commit together or not at all.
+ *
+ * PostgreSQL, when this process knows the head (`known`): one statement moves the head from
+ * the known seq and hash to the last new entry's, and inserts the entries only if that move
+ * happened. The move locks the head row until commit, exactly as the locking read does; if
+ * another writer moved the head since (another process, or a transaction that rolled back),
+ * nothing is written and the slow way follows. The slow way (SQLite always; PostgreSQL without
+ * a known head or after a miss): read the head (locked until commit on PostgreSQL; SQLite's
+ * write lock is already held by `begin immediate`), insert in a few multi-row statements, move
+ * the head. Either way the head read or moved is remembered for the next write.
+ */
+export async function chainAudit(
+  q: Kysely<Database>,
+  dialect: Dialect,
+  entries: readonly PendingAudit[],
+  known: KnownHead = {},
+): Promise<void> {
+  if (entries.length === 0) return;
+  const guess = known.current;
+  known.current = undefined;
+  if (dialect === 'postgres' && guess && entries.length <= ROWS_PER_INSERT) {
+    const written = hashOnto(guess, entries);
+    const last = written[written.length - 1]!;
+    // json_populate_recordset gives each value its column's type, in the table's column order.
+    const result = await sql`with moved as (
+        update audit_head set seq = ${last.seq}, hash = ${last.hash}
+        where id = 1 and seq = ${guess.seq} and hash = ${guess.hash} returning 1)
+      insert into audit_log
+      select r.* from moved, json_populate_recordset(null::audit_log, ${JSON.stringify(written.map(auditToRow))}::json) r`.execute(
+      q,
+    );
+    if (Number(result.numAffectedRows ?? 0) === written.length) {
+      known.current = { seq: last.seq, hash: last.hash };
+      return;
+    }
+  }
+  const written = hashOnto(await readAuditHead(q, dialect === 'postgres'), entries);
+  const last = written[written.length - 1]!;
   await insertInChunks(q, 'audit_log', written.map(auditToRow));
-  await q.updateTable('audit_head').set({ seq, hash: prevHash }).where('id', '=', 1).execute();
-  return written;
+  await q.updateTable('audit_head').set({ seq: last.seq, hash: last.hash }).where('id', '=', 1).execute();
+  known.current = { seq: last.seq, hash: last.hash };
 }
 
 const iso = (d: Date) => d.toISOString();
@@ -229,7 +267,7 @@ export function createRepositories(ctx: RepoContext): Repositories {
   const appendAudit = async (input: AuditInput): Promise<void> => {
     const entry: PendingAudit = { input: cleanAudit(input), at: now() };
     if (ctx.auditSink) ctx.auditSink(entry);
-    else await atomic((q) => chainAudit(q, dialect, [entry]));
+    else await atomic((q) => chainAudit(q, dialect, [entry], ctx.knownHead));
   };
 
   /**

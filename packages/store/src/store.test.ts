@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from './open.ts';
 import { openTestStore, rawSql, testDialects, type TestStore } from './testing/index.ts';
 import type { NewDelivery, Store } from './types.ts';
 
@@ -211,6 +212,41 @@ for (const { dialect, skip } of dialects) {
       expect((await store.audit.head()).seq).toBe(before.seq + 1);
     });
 
+    it('keeps the chain linked when another writer moved the head since this store last wrote', async () => {
+      // A second store on the same database: what another process's writes look like to this one.
+      const other = await openStore({
+        url: t.url,
+        ...(t.schema ? { schema: t.schema } : {}),
+        migrate: false,
+      });
+      try {
+        const before = await store.audit.head();
+        const entry = (i: number) => ({
+          actor: 'system',
+          action: 'test.two-writers',
+          outcome: 'ok' as const,
+          details: { i },
+        });
+        await store.audit.append(entry(1));
+        await other.audit.append(entry(2));
+        await other.transaction(async (tx) => {
+          await tx.audit.append(entry(3));
+          await tx.audit.append(entry(4));
+        });
+        // This store's last known head is entry 1's: its next write must find the real one.
+        await store.transaction(async (tx) => tx.audit.append(entry(5)));
+        await store.audit.append(entry(6));
+        await other.audit.append(entry(7));
+        const entries = await store.audit.list({ afterSeq: before.seq, limit: 100 });
+        expect(entries.map((e) => [e.seq, (e.details as { i: number }).i])).toEqual(
+          [1, 2, 3, 4, 5, 6, 7].map((i) => [before.seq + i, i]),
+        );
+        expect(await store.verifyAudit()).toEqual({ ok: true, checked: before.seq + 7 });
+      } finally {
+        await other.close();
+      }
+    });
+
     it('commits concurrent transactions together, rolling back only the one that fails', async () => {
       const before = await store.audit.head();
       const results = await Promise.allSettled(
@@ -362,91 +398,99 @@ for (const { dialect, skip } of dialects) {
       });
     });
 
-    it('verifies a chain in ranges side by side as one pass would, naming the lowest bad entry', async () => {
-      // A store of its own: the chain is broken on purpose and stays so.
-      const own = await openTestStore(dialect);
-      try {
-        const s = own.store;
-        const total = 120;
-        for (let i = 1; i <= total; i++) {
-          await s.audit.append({
-            organisationId: 'org-a',
-            actor: 'system',
-            action: 'test.range',
-            outcome: 'ok',
-            details: { i, nested: { b: 1, a: [1, 'x\n"é'] } },
-          });
-        }
-        // batchSize 5: enough batches for the chain to be cut into ranges, verified in worker
-        // threads; the default batch size verifies it in one pass. Both must say the same.
-        const both = async () => {
-          const progress: number[] = [];
-          const ranged = await s.verifyAudit({ batchSize: 5, onProgress: (n) => progress.push(n) });
-          expect(progress).toEqual([...progress].sort((a, b) => a - b));
-          expect(progress.every((n) => n % 5 === 0 || n === ranged.checked)).toBe(true);
-          if (ranged.ok) expect(progress.at(-1)).toBe(total);
-          expect(await s.verifyAudit()).toEqual(ranged);
-          return ranged;
-        };
-        expect(await both()).toEqual({ ok: true, checked: total });
+    // Several verify passes, each starting worker threads: slow on a loaded machine, hence the time limit.
+    it(
+      'verifies a chain in ranges side by side as one pass would, naming the lowest bad entry',
+      { timeout: 30_000 },
+      async () => {
+        // A store of its own: the chain is broken on purpose and stays so.
+        const own = await openTestStore(dialect);
+        try {
+          const s = own.store;
+          const total = 120;
+          for (let i = 1; i <= total; i++) {
+            await s.audit.append({
+              organisationId: 'org-a',
+              actor: 'system',
+              action: 'test.range',
+              outcome: 'ok',
+              details: { i, nested: { b: 1, a: [1, 'x\n"é'] } },
+            });
+          }
+          // batchSize 5: enough batches for the chain to be cut into ranges, verified in worker
+          // threads; the default batch size verifies it in one pass. Both must say the same.
+          const both = async () => {
+            const progress: number[] = [];
+            const ranged = await s.verifyAudit({ batchSize: 5, onProgress: (n) => progress.push(n) });
+            expect(progress).toEqual([...progress].sort((a, b) => a - b));
+            expect(progress.every((n) => n % 5 === 0 || n === ranged.checked)).toBe(true);
+            if (ranged.ok) expect(progress.at(-1)).toBe(total);
+            expect(await s.verifyAudit()).toEqual(ranged);
+            return ranged;
+          };
+          expect(await both()).toEqual({ ok: true, checked: total });
 
-        const unlock =
-          dialect === 'postgres'
-            ? 'alter table audit_log disable trigger audit_log_append_only;'
-            : 'drop trigger audit_log_no_update; drop trigger audit_log_no_delete;';
-        await rawSql(own, unlock);
-        // The same JSON in another formatting (as written before JSON columns were canonical):
-        // still the entry that was hashed.
-        for (const seq of [3, total - 3]) {
+          const unlock =
+            dialect === 'postgres'
+              ? 'alter table audit_log disable trigger audit_log_append_only;'
+              : 'drop trigger audit_log_no_update; drop trigger audit_log_no_delete;';
+          await rawSql(own, unlock);
+          // The same JSON in another formatting (as written before JSON columns were canonical):
+          // still the entry that was hashed.
+          for (const seq of [3, total - 3]) {
+            await rawSql(
+              own,
+              `update audit_log set details = '{ "nested": {"b": 1, "a": [1, "x\\n\\"\\u00e9"]}, "i": ${seq} }' where seq = ${seq}`,
+            );
+          }
+          expect(await both()).toEqual({ ok: true, checked: total });
+
+          // Text moved from one column into the JSON column before it gives the same hash input,
+          // but a JSON column that is not one JSON value is an edit.
+          const moved = total - 20;
           await rawSql(
             own,
-            `update audit_log set details = '{ "nested": {"b": 1, "a": [1, "x\\n\\"\\u00e9"]}, "i": ${seq} }' where seq = ${seq}`,
+            `update audit_log set details = details || ',"error":"boom"' where seq = ${moved}`,
           );
+          const edited = {
+            ok: false,
+            checked: moved - 1,
+            firstBad: { seq: moved, reason: expect.stringContaining('does not match its hash') },
+          };
+          expect(await both()).toEqual(edited);
+          // An edit in an earlier range is the one named.
+          await rawSql(own, `update audit_log set actor = 'mallory' where seq = 40`);
+          expect(await both()).toEqual({ ...edited, checked: 39, firstBad: { ...edited.firstBad, seq: 40 } });
+          await rawSql(own, `update audit_log set actor = 'system' where seq = 40`);
+          await rawSql(own, `update audit_log set details = null where seq = ${moved}`);
+          expect((await both()).firstBad?.seq).toBe(moved);
+          await rawSql(own, `update audit_log set prev_hash = hash where seq = 61`);
+          expect(await both()).toEqual({
+            ok: false,
+            checked: 60,
+            firstBad: { seq: 61, reason: expect.stringContaining('does not link') },
+          });
+
+          // Entries gone: the last ones, then one in the middle.
+          await rawSql(own, `delete from audit_log where seq >= ${total - 1}`);
+          expect((await both()).firstBad?.seq).toBe(61);
+          await rawSql(own, `delete from audit_log where seq >= 50`);
+          expect(await both()).toEqual({
+            ok: false,
+            checked: 49,
+            firstBad: { seq: 50, reason: 'the chain head says 120 entries but entries after 49 are missing' },
+          });
+          await rawSql(own, `delete from audit_log where seq between 20 and 22`);
+          expect(await both()).toEqual({
+            ok: false,
+            checked: 19,
+            firstBad: { seq: 20, reason: 'entry 20 is missing (the next one is 23)' },
+          });
+        } finally {
+          await own.cleanup();
         }
-        expect(await both()).toEqual({ ok: true, checked: total });
-
-        // Text moved from one column into the JSON column before it gives the same hash input,
-        // but a JSON column that is not one JSON value is an edit.
-        const moved = total - 20;
-        await rawSql(own, `update audit_log set details = details || ',"error":"boom"' where seq = ${moved}`);
-        const edited = {
-          ok: false,
-          checked: moved - 1,
-          firstBad: { seq: moved, reason: expect.stringContaining('does not match its hash') },
-        };
-        expect(await both()).toEqual(edited);
-        // An edit in an earlier range is the one named.
-        await rawSql(own, `update audit_log set actor = 'mallory' where seq = 40`);
-        expect(await both()).toEqual({ ...edited, checked: 39, firstBad: { ...edited.firstBad, seq: 40 } });
-        await rawSql(own, `update audit_log set actor = 'system' where seq = 40`);
-        await rawSql(own, `update audit_log set details = null where seq = ${moved}`);
-        expect((await both()).firstBad?.seq).toBe(moved);
-        await rawSql(own, `update audit_log set prev_hash = hash where seq = 61`);
-        expect(await both()).toEqual({
-          ok: false,
-          checked: 60,
-          firstBad: { seq: 61, reason: expect.stringContaining('does not link') },
-        });
-
-        // Entries gone: the last ones, then one in the middle.
-        await rawSql(own, `delete from audit_log where seq >= ${total - 1}`);
-        expect((await both()).firstBad?.seq).toBe(61);
-        await rawSql(own, `delete from audit_log where seq >= 50`);
-        expect(await both()).toEqual({
-          ok: false,
-          checked: 49,
-          firstBad: { seq: 50, reason: 'the chain head says 120 entries but entries after 49 are missing' },
-        });
-        await rawSql(own, `delete from audit_log where seq between 20 and 22`);
-        expect(await both()).toEqual({
-          ok: false,
-          checked: 19,
-          firstBad: { seq: 20, reason: 'entry 20 is missing (the next one is 23)' },
-        });
-      } finally {
-        await own.cleanup();
-      }
-    });
+      },
+    );
   });
 }
 
