@@ -16,7 +16,7 @@ import {
   type RemoteRef,
 } from '@sunset/networks';
 import type { DeliverJobData } from '@sunset/queue';
-import type { Delivery, DeliveryPart, Store } from '@sunset/store';
+import type { ClaimedDelivery, Delivery, DeliveryPart, Store } from '@sunset/store';
 import type { OrgSettings } from './org-settings.ts';
 import { policyRefusal } from './policy.ts';
 import { applyDormantProfile } from './profile.ts';
@@ -43,21 +43,21 @@ async function loadImages(store: Store, part: DeliveryPart): Promise<PostImage[]
 }
 
 /** The post a crisis follow-up answers: the last landed part of the original on this network. */
-async function replyTargetOf(store: Store, delivery: Delivery): Promise<RemoteRef | undefined> {
+async function replyTargetOf(store: Store, delivery: ClaimedDelivery): Promise<RemoteRef | undefined> {
   // Only API posts follow up other posts (crisis updates); a plan's threads chain their own parts.
-  if (!delivery.postId || delivery.source === 'plan') return undefined;
-  const post = await store.posts.get(delivery.organisationId, delivery.postId);
-  if (!post?.replyToPostId) return undefined;
+  // The claim brought the answered post's id along.
+  const original = delivery.replyToPostId;
+  if (!original || delivery.source === 'plan') return undefined;
   const originals = await store.deliveries.list({
     organisationId: delivery.organisationId,
-    postId: post.replyToPostId,
+    postId: original,
     network: delivery.network,
   });
   // An update sent while its original is still on its way waits for it (retried with backoff),
   // so that it lands under the original instead of beside it.
   if (originals.some((d) => d.status === 'queued' || d.status === 'sending')) {
     throw new WaitingForOriginalError(
-      `waiting for the original post ${post.replyToPostId} to be published on ${delivery.network} first`,
+      `waiting for the original post ${original} to be published on ${delivery.network} first`,
     );
   }
   const landed = originals.flatMap((d) => d.parts).filter((p) => p.remoteRef !== undefined);
@@ -74,7 +74,7 @@ export class WaitingForOriginalError extends SunsetError {
 
 async function publishParts(
   ctx: ProcessContext,
-  delivery: Delivery,
+  delivery: ClaimedDelivery,
   connector: Connector,
   job: JobInfo,
   log: Logger,

@@ -2,13 +2,14 @@
  * The repositories over one Kysely handle: the pool (each call its own statement or short
  * transaction) or a transaction's connection (every call inside it).
  */
-import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
+import { sql, type Insertable, type Kysely, type QueryCreator, type Selectable } from 'kysely';
 import type { Network } from '@sunset/core';
 import { readAuditHead } from './audit-head.ts';
 import { auditBody, auditFromRow, auditHash, auditToRow, jsonSafe } from './audit.ts';
 import type { Database, DeliveriesTable, DeliveryPartsTable } from './schema.ts';
 import type {
   ApiToken,
+  ClaimedDelivery,
   AppliedPlan,
   AuditEntry,
   AuditInput,
@@ -199,6 +200,22 @@ async function withParts(db: Kysely<Database>, rows: Selectable<DeliveriesTable>
     for (const p of parts) byId.get(p.delivery_id)?.push(partFromRow(p));
   }
   return rows.map((r) => deliveryFromRow(r, byId.get(r.id) ?? []));
+}
+
+/** A subquery: the delivery's parts as one JSON array of rows, in part order (PostgreSQL). */
+function partsJson(deliveryId: ReturnType<typeof sql>) {
+  return sql<string>`(select coalesce(json_agg(p order by p.part), '[]') from delivery_parts p
+    where p.delivery_id = ${deliveryId})`;
+}
+
+/** Parts from partsJson (pg hands json over parsed; a string is parsed here). */
+function partsFromJson(value: unknown): DeliveryPart[] {
+  const rows = (typeof value === 'string' ? JSON.parse(value) : value) as Selectable<DeliveryPartsTable>[];
+  return rows.map(partFromRow);
+}
+
+function withReplyTo(delivery: Delivery, replyTo: string | null): ClaimedDelivery {
+  return replyTo === null ? delivery : { ...delivery, replyToPostId: replyTo };
 }
 
 function tokenFromRow(row: Selectable<Database['api_tokens']>): ApiToken {
@@ -515,17 +532,45 @@ export function createRepositories(ctx: RepoContext): Repositories {
         return withParts(db, await query.execute());
       },
       async claim(id, jobId) {
-        // One statement takes it (atomic on its own), the next reads its parts: a claimed
-        // delivery is "sending", which nothing else rewrites.
-        const row = await db
-          .updateTable('deliveries')
-          .set((eb) => ({ status: 'sending', attempts: eb('attempts', '+', 1), updated_at: iso(now()) }))
-          .where('id', '=', id)
-          .where('job_id', '=', jobId)
-          .where('status', 'in', ['queued', 'sending'])
-          .returningAll()
-          .executeTakeFirst();
-        return row ? (await withParts(db, [row]))[0] : undefined;
+        // One statement takes it (atomic on its own): a claimed delivery is "sending", which
+        // nothing else rewrites. On PostgreSQL the same statement brings its parts and the post
+        // its post answers; SQLite reads them next, in process.
+        const take = (q: QueryCreator<Database>) =>
+          q
+            .updateTable('deliveries')
+            .set((eb) => ({ status: 'sending', attempts: eb('attempts', '+', 1), updated_at: iso(now()) }))
+            .where('id', '=', id)
+            .where('job_id', '=', jobId)
+            .where('status', 'in', ['queued', 'sending'])
+            .returningAll();
+        if (dialect === 'postgres') {
+          const row = await db
+            .with('claimed', take)
+            .selectFrom('claimed')
+            .selectAll('claimed')
+            .select([
+              partsJson(sql`claimed.id`).as('parts_json'),
+              sql<string | null>`(select p.reply_to_post_id from posts p
+                where p.organisation_id = claimed.organisation_id and p.id = claimed.post_id)`.as('reply_to'),
+            ])
+            .executeTakeFirst();
+          if (!row) return undefined;
+          const { parts_json, reply_to, ...delivery } = row;
+          return withReplyTo(deliveryFromRow(delivery, partsFromJson(parts_json)), reply_to);
+        }
+        const row = await take(db).executeTakeFirst();
+        if (!row) return undefined;
+        const [claimed] = await withParts(db, [row]);
+        const post =
+          row.post_id === null
+            ? undefined
+            : await db
+                .selectFrom('posts')
+                .select('reply_to_post_id')
+                .where('organisation_id', '=', row.organisation_id)
+                .where('id', '=', row.post_id)
+                .executeTakeFirst();
+        return withReplyTo(claimed!, post?.reply_to_post_id ?? null);
       },
       partPublished(id, part, ref) {
         return atomic(async (q) => {
@@ -560,24 +605,22 @@ export function createRepositories(ctx: RepoContext): Repositories {
           .execute();
       },
       finish(id, status, details) {
-        return atomic(async (q) => {
-          const t = iso(now());
-          const landed = details?.landed;
-          if (landed) {
-            await q
-              .updateTable('delivery_parts')
-              .set({
-                remote_id: landed.remoteId,
-                url: landed.url,
-                remote_ref: text(landed.remoteRef),
-                published_at: t,
-                outcome_unknown: 0,
-              })
-              .where('delivery_id', '=', id)
-              .where('part', '=', landed.part)
-              .execute();
-          }
-          const row = await q
+        const t = iso(now());
+        const landed = details?.landed;
+        const setPart = (q: QueryCreator<Database>, l: NonNullable<typeof landed>) =>
+          q
+            .updateTable('delivery_parts')
+            .set({
+              remote_id: l.remoteId,
+              url: l.url,
+              remote_ref: text(l.remoteRef),
+              published_at: t,
+              outcome_unknown: 0,
+            })
+            .where('delivery_id', '=', id)
+            .where('part', '=', l.part);
+        const setDelivery = (q: QueryCreator<Database>) =>
+          q
             .updateTable('deliveries')
             .set({
               status,
@@ -587,8 +630,45 @@ export function createRepositories(ctx: RepoContext): Repositories {
               ...(details?.checklist !== undefined ? { checklist: JSON.stringify(details.checklist) } : {}),
             })
             .where('id', '=', id)
-            .returningAll()
-            .executeTakeFirst();
+            .returningAll();
+        if (dialect === 'postgres') {
+          // One statement: the landed part, the delivery, and its parts as they are now (the
+          // statement's own reads see the table as it was before it, so the landed part comes
+          // from what its update returned).
+          const run = async (q: Kysely<Database>) => {
+            const row = landed
+              ? await q
+                  .with('landed', (w) => setPart(w, landed).returningAll())
+                  // The second expression does not read the first: built over the plain schema.
+                  .with('done', (w) => setDelivery(w as unknown as QueryCreator<Database>))
+                  .selectFrom('done')
+                  .selectAll('done')
+                  .select(
+                    sql<string>`(select coalesce(json_agg(x order by x.part), '[]') from (
+                      select * from landed
+                      union all
+                      select * from delivery_parts p
+                      where p.delivery_id = done.id and p.part not in (select part from landed)) x)`.as(
+                      'parts_json',
+                    ),
+                  )
+                  .executeTakeFirst()
+              : await q
+                  .with('done', setDelivery)
+                  .selectFrom('done')
+                  .selectAll('done')
+                  .select(partsJson(sql`done.id`).as('parts_json'))
+                  .executeTakeFirst();
+            if (!row) throw new Error(`no delivery ${id}`);
+            const { parts_json, ...delivery } = row;
+            return deliveryFromRow(delivery, partsFromJson(parts_json));
+          };
+          // Already inside a transaction, or on its own: one statement is atomic either way.
+          return run(db);
+        }
+        return atomic(async (q) => {
+          if (landed) await setPart(q, landed).execute();
+          const row = await setDelivery(q).executeTakeFirst();
           if (!row) throw new Error(`no delivery ${id}`);
           const [d] = await withParts(q, [row]);
           return d!;

@@ -153,6 +153,56 @@ for (const { dialect, skip } of dialects) {
       expect(failed).toMatchObject({ status: 'needs-attention', checklist: ['Paste the bio by hand'] });
     });
 
+    it('claims with the answered post and finishes a thread with its last part in one step', async () => {
+      for (const [id, replyToPostId] of [
+        ['thread-orig', undefined],
+        ['thread-upd', 'thread-orig'],
+      ] as const) {
+        await store.posts.insert({
+          organisationId: 'org-a',
+          id,
+          source: 'crisis',
+          ...(replyToPostId ? { replyToPostId } : {}),
+          content: { text: id },
+          createdBy: 'token:duty',
+        });
+      }
+      const id = 'org-a.thread-upd.mastodon';
+      await store.deliveries.insert(
+        delivery('thread-upd.mastodon', { id, postId: 'thread-upd', source: 'crisis', jobId: 'j-upd' }),
+      );
+      await store.deliveries.insert(
+        delivery('thread-orig.mastodon', { postId: 'thread-orig', source: 'crisis', jobId: 'j-orig' }),
+      );
+      const claimed = await store.deliveries.claim(id, 'j-upd');
+      expect(claimed).toMatchObject({ status: 'sending', attempts: 1, replyToPostId: 'thread-orig' });
+      expect(claimed?.parts.map((p) => p.text)).toEqual(['Part one', 'Part two']);
+      expect(claimed?.parts[0]?.images).toEqual([{ sha256: 'abc', mediaType: 'image/png', alt: 'A map' }]);
+      const original = await store.deliveries.claim('org-a.thread-orig.mastodon', 'j-orig');
+      expect(original).toBeDefined();
+      expect(original?.replyToPostId).toBeUndefined();
+
+      await store.deliveries.partPublished(id, 1, { remoteId: 'm1', url: 'https://m.example/1' });
+      const done = await store.deliveries.finish(id, 'published', {
+        landed: { part: 2, remoteId: 'm2', url: 'https://m.example/2', remoteRef: { remoteId: 'm2', n: 2 } },
+      });
+      // What finish returns is what a read gives back.
+      expect(done).toEqual(await store.deliveries.get(id));
+      expect(done).toMatchObject({ status: 'published', remoteId: 'm1', url: 'https://m.example/1' });
+      expect(done.parts.map((p) => [p.part, p.remoteId, p.outcomeUnknown])).toEqual([
+        [1, 'm1', false],
+        [2, 'm2', false],
+      ]);
+      expect(done.parts[1]?.remoteRef).toEqual({ remoteId: 'm2', n: 2 });
+      expect(done.parts[1]?.publishedAt).toBeInstanceOf(Date);
+      const none = await store.deliveries.finish('org-a.thread-orig.mastodon', 'failed', {
+        lastError: 'HTTP 422',
+      });
+      expect(none).toMatchObject({ status: 'failed', lastError: 'HTTP 422' });
+      expect(none.parts.every((p) => p.remoteId === undefined)).toBe(true);
+      await expect(store.deliveries.finish('org-a.no-such', 'failed')).rejects.toThrow(/no delivery/);
+    });
+
     it('replaces a pending delivery but keeps the parts that already landed', async () => {
       const id = 'org-a.post.replace.bluesky';
       await store.deliveries.insert(delivery('post.replace.bluesky', { jobId: 'g1' }));

@@ -147,6 +147,12 @@ export interface Delivery {
   updatedAt: Date;
 }
 
+/** A delivery as its job takes it, with what that job reads next. */
+export interface ClaimedDelivery extends Delivery {
+  /** The post that this delivery's post answers (a crisis update), when it answers one. */
+  replyToPostId?: string;
+}
+
 export interface NewDelivery {
   id: string;
   organisationId: string;
@@ -307,7 +313,7 @@ export interface Repositories {
      * matches; sets sending and counts the attempt. Undefined when the job is stale or the
      * delivery is already final (the job then does nothing).
      */
-    claim(id: string, jobId: string): Promise<Delivery | undefined>;
+    claim(id: string, jobId: string): Promise<ClaimedDelivery | undefined>;
     /** Records one landed part (and the delivery's remote id/URL when it is part 1). */
     partPublished(
       id: string,
