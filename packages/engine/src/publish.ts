@@ -106,6 +106,7 @@ async function publishParts(
       }
       if (found) {
         await store.deliveries.partPublished(delivery.id, part.part, { ...found, remoteRef: found });
+        recorded(delivery, part, found);
         previous = found;
         continue;
       }
@@ -113,6 +114,7 @@ async function publishParts(
     // Before anything of this part is written: a pause here leaves nothing half done.
     await ctx.pause?.();
     await store.deliveries.partOutcomeUnknown(delivery.id, part.part, true);
+    part.outcomeUnknown = true;
     const images = await loadImages(store, part);
     let published: RemoteRef;
     // Checked at the last moment: the store writes above may have waited on a lock meanwhile.
@@ -154,9 +156,23 @@ async function publishParts(
       };
     }
     await store.deliveries.partPublished(delivery.id, part.part, landed);
+    recorded(delivery, part, ref);
   }
   // Every part had landed before this attempt (a crash between the last part and the final status).
   return { status: 'published', delivery: await finishWithAudit(store, delivery, 'published', job) };
+}
+
+/** The job's copy of the delivery after a part was recorded as landed, as the store now has it. */
+function recorded(delivery: Delivery, part: DeliveryPart, ref: RemoteRef): void {
+  part.remoteId = ref.remoteId;
+  part.url = ref.url;
+  part.remoteRef = JSON.parse(JSON.stringify(ref)) as unknown;
+  part.publishedAt = new Date();
+  part.outcomeUnknown = false;
+  if (part.part === 1) {
+    delivery.remoteId = ref.remoteId;
+    delivery.url = ref.url;
+  }
 }
 
 /** X after an unknown outcome: the post if it landed, undefined if it did not, 'unknowable' if X will not say. */

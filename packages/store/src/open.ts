@@ -10,7 +10,13 @@ import { Migrator } from 'kysely/migration';
 import pg from 'pg';
 import { SunsetError } from '@sunset/core';
 import { migrationProvider } from './migrations.ts';
-import { chainAudit, createRepositories, type KnownHead, type PendingAudit } from './repositories.ts';
+import {
+  chainAudit,
+  createRepositories,
+  finishInOneStatement,
+  type KnownHead,
+  type PendingAudit,
+} from './repositories.ts';
 import type { Database } from './schema.ts';
 import type { Dialect, OpenStoreOptions, Repositories, Store } from './types.ts';
 import { verifyAuditChain } from './verify.ts';
@@ -39,6 +45,9 @@ export function dialectOf(url: string): Dialect {
 function sqlitePath(url: string): string {
   return url.replace(/^sqlite:(\/\/)?/i, '');
 }
+
+/** The chain head as last seen by this process, per database (see chainAudit). */
+const knownHeads = new Map<string, KnownHead>();
 
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const dialect = dialectOf(options.url);
@@ -135,7 +144,11 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       }
     });
 
-  const knownHead: KnownHead = {};
+  // One view of the head per database in the process: a worker's crisis-lane store and its
+  // ordinary one write the same chain, and each would otherwise find the other's writes a miss.
+  const headKey = `${options.url}|${options.schema ?? ''}`;
+  const knownHead: KnownHead = knownHeads.get(headKey) ?? {};
+  knownHeads.set(headKey, knownHead);
   const repos = createRepositories({ db, dialect, atomic: runTransaction, now, knownHead });
 
   // Group commit, audit chain last. Every audited change appends to one hash chain whose head
@@ -224,6 +237,18 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
         waiting.push({ fn, resolve: resolve as (v: unknown) => void, reject });
         pump();
       }),
+
+    async finishDelivery(delivery, status, details, audit) {
+      if (dialect === 'postgres') {
+        const done = await finishInOneStatement(db, knownHead, delivery, status, details, audit, now());
+        if (done) return done;
+      }
+      return store.transaction(async (tx) => {
+        const done = await tx.deliveries.finish(delivery.id, status, details);
+        await tx.audit.append(audit(done));
+        return done;
+      });
+    },
 
     verifyAudit: (opts) => verifyAuditChain({ db, dialect, url: options.url, schema: options.schema }, opts),
 

@@ -138,6 +138,126 @@ export async function chainAudit(
   known.current = { seq: last.seq, hash: last.hash };
 }
 
+/** What a finish changes, as the statements below and `finish` write it. */
+export interface FinishDetails {
+  lastError?: string;
+  checklist?: string[];
+  landed?: { part: number; remoteId: string; url: string; remoteRef?: unknown };
+}
+
+/** The delivery as `finish` will leave it, worked out from the delivery as it is now. */
+function finishedView(
+  delivery: Delivery,
+  status: DeliveryStatus,
+  details: FinishDetails,
+  at: Date,
+): Delivery {
+  const { landed } = details;
+  const parts = delivery.parts.map((p): DeliveryPart => {
+    if (p.part !== landed?.part) return p;
+    const part: DeliveryPart = { ...p, remoteId: landed.remoteId, url: landed.url, publishedAt: at };
+    part.outcomeUnknown = false;
+    if (landed.remoteRef !== undefined) part.remoteRef = jsonSafe(landed.remoteRef);
+    else delete part.remoteRef;
+    return part;
+  });
+  const done: Delivery = {
+    id: delivery.id,
+    organisationId: delivery.organisationId,
+    actionKey: delivery.actionKey,
+    kind: delivery.kind,
+    source: delivery.source,
+    network: delivery.network,
+    dueAt: delivery.dueAt,
+    priority: delivery.priority,
+    contentHash: delivery.contentHash,
+    parts,
+    status,
+    attempts: delivery.attempts,
+    jobId: delivery.jobId,
+    createdAt: delivery.createdAt,
+    updatedAt: at,
+  };
+  const keep = <K extends keyof Delivery>(key: K, value: Delivery[K] | undefined) => {
+    if (value !== undefined) done[key] = value;
+  };
+  keep('postId', delivery.postId);
+  keep('planVersion', delivery.planVersion);
+  keep('payload', delivery.payload);
+  keep('lastError', details.lastError ?? delivery.lastError);
+  keep('checklist', details.checklist ?? delivery.checklist);
+  keep('remoteId', landed?.part === 1 ? landed.remoteId : delivery.remoteId);
+  keep('url', landed?.part === 1 ? landed.url : delivery.url);
+  return done;
+}
+
+/** The landed state of a delivery's parts in one string, the same in SQL (below) and here. */
+const partsKey = (parts: readonly DeliveryPart[]) =>
+  [...parts]
+    .sort((a, b) => a.part - b.part)
+    .map((p) => `${p.remoteId ?? ''} ${p.url ?? ''}`)
+    .join('\n');
+
+/**
+ * PostgreSQL: a delivery's final status and its audit entry in one statement, without a
+ * transaction around it (a statement is atomic on its own). Both are worked out beforehand from
+ * `delivery` as the job knows it, and the statement checks that knowledge: the delivery must
+ * still have that status, job, remote id and landed parts, and the chain head must still be the
+ * one this process knows. Otherwise nothing is changed and undefined comes back: the caller then
+ * does the same in a transaction, from what the database holds. When the delivery was changed,
+ * the head does not move; when the head does not move, the division by zero in the last line
+ * undoes the whole statement (the part and delivery updates before it included).
+ */
+export async function finishInOneStatement(
+  db: Kysely<Database>,
+  known: KnownHead,
+  delivery: Delivery,
+  status: DeliveryStatus,
+  details: FinishDetails,
+  audit: (done: Delivery) => AuditInput,
+  at: Date,
+): Promise<Delivery | undefined> {
+  const guess = known.current;
+  if (!guess) return undefined;
+  const done = finishedView(delivery, status, details, at);
+  const [entry] = hashOnto(guess, [{ input: cleanAudit(audit(done)), at }]);
+  const t = iso(at);
+  const { landed } = details;
+  const landedPart = landed
+    ? sql`landed as (update delivery_parts set remote_id = ${landed.remoteId}, url = ${landed.url},
+          remote_ref = ${text(landed.remoteRef)}, published_at = ${t}, outcome_unknown = 0
+        where delivery_id = ${delivery.id} and part = ${landed.part} returning 1),`
+    : sql``;
+  const sets = [sql`status = ${status}`, sql`updated_at = ${t}`];
+  if (landed?.part === 1) sets.push(sql`remote_id = ${landed.remoteId}`, sql`url = ${landed.url}`);
+  if (details.lastError !== undefined) sets.push(sql`last_error = ${details.lastError}`);
+  if (details.checklist !== undefined) sets.push(sql`checklist = ${JSON.stringify(details.checklist)}`);
+  known.current = undefined;
+  try {
+    const result = await sql`with ${landedPart}
+      done as (update deliveries set ${sql.join(sets)}
+        where id = ${delivery.id} and status = ${delivery.status} and job_id = ${delivery.jobId}
+          and remote_id is not distinct from ${delivery.remoteId ?? null}
+          and (select coalesce(string_agg(coalesce(p.remote_id, '') || ' ' || coalesce(p.url, ''), chr(10)
+                 order by p.part), '') from delivery_parts p where p.delivery_id = ${delivery.id})
+            = ${partsKey(delivery.parts)}
+        returning 1),
+      moved as (update audit_head set seq = ${entry!.seq}, hash = ${entry!.hash}
+        where id = 1 and seq = ${guess.seq} and hash = ${guess.hash} and exists (select 1 from done)
+        returning 1)
+      insert into audit_log
+      select r.* from json_populate_recordset(null::audit_log, ${JSON.stringify([auditToRow(entry!)])}::json) r
+      where 1 / (select count(*)::int from moved) = 1`.execute(db);
+    if (Number(result.numAffectedRows ?? 0) !== 1) return undefined;
+  } catch (err) {
+    // division_by_zero: the delivery or the head was not as known; anything else is a real error.
+    if ((err as { code?: string }).code === '22012') return undefined;
+    throw err;
+  }
+  known.current = { seq: entry!.seq, hash: entry!.hash };
+  return done;
+}
+
 const iso = (d: Date) => d.toISOString();
 const text = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
 const parse = (v: string | null): unknown => (v === null ? undefined : (JSON.parse(v) as unknown));

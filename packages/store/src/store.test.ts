@@ -1,9 +1,8 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore } from './open.ts';
 import { openTestStore, rawSql, testDialects, type TestStore } from './testing/index.ts';
-import type { NewDelivery, Store } from './types.ts';
+import type { Delivery, NewDelivery, Store } from './types.ts';
 
 const dialects = await testDialects();
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
@@ -262,39 +261,84 @@ for (const { dialect, skip } of dialects) {
       expect((await store.audit.head()).seq).toBe(before.seq + 1);
     });
 
-    it('keeps the chain linked when another writer moved the head since this store last wrote', async () => {
-      // A second store on the same database: what another process's writes look like to this one.
-      const other = await openStore({
-        url: t.url,
-        ...(t.schema ? { schema: t.schema } : {}),
-        migrate: false,
+    it('keeps the chain linked when another process moved the head since this store last wrote', async () => {
+      const before = await store.audit.head();
+      const entry = (i: number) => ({
+        organisationId: 'org-a',
+        actor: 'system',
+        action: 'test.two-writers',
+        outcome: 'ok' as const,
+        details: { i },
       });
-      try {
-        const before = await store.audit.head();
-        const entry = (i: number) => ({
+      const claimed = async (name: string) => {
+        await store.deliveries.insert(delivery(`post.${name}.x`, { network: 'x', jobId: `j-${name}` }));
+        const d = await store.deliveries.claim(`org-a.post.${name}.x`, `j-${name}`);
+        return d!;
+      };
+      const finishAudit = (done: Delivery) => ({
+        organisationId: 'org-a',
+        actor: 'system',
+        action: 'delivery.published',
+        deliveryId: done.id,
+        outcome: 'ok' as const,
+        details: { remoteIds: done.parts.map((p) => p.remoteId ?? null) },
+      });
+      await store.audit.append(entry(1));
+      // Another process appends 3: this store's last known head is entry 1's.
+      await appendFromAnotherProcess(t, 3);
+      await store.transaction(async (tx) => tx.audit.append(entry(5)));
+      await store.audit.append(entry(6));
+      await appendFromAnotherProcess(t, 1);
+      // A finish, after the other process wrote (known head stale) and again after this one did.
+      const landed = (n: string) => ({ part: 2, remoteId: `r-${n}`, url: `https://x.example/${n}` });
+      const first = await claimed('two-writers-1');
+      const d1 = await store.finishDelivery(first, 'published', { landed: landed('1') }, finishAudit);
+      const second = await claimed('two-writers-2');
+      const d2 = await store.finishDelivery(second, 'published', { landed: landed('2') }, finishAudit);
+      for (const d of [d1, d2]) expect(await store.deliveries.get(d.id)).toEqual(d);
+      expect(d2.parts.map((p) => p.remoteId)).toEqual([undefined, 'r-2']);
+
+      const entries = await store.audit.list({ afterSeq: before.seq, limit: 100 });
+      expect(entries.map((e) => [e.seq - before.seq, e.action])).toEqual([
+        [1, 'test.two-writers'],
+        [2, 'test.child'],
+        [3, 'test.child'],
+        [4, 'test.child'],
+        [5, 'test.two-writers'],
+        [6, 'test.two-writers'],
+        [7, 'test.child'],
+        [8, 'delivery.published'],
+        [9, 'delivery.published'],
+      ]);
+      expect(entries.at(-1)?.details).toEqual({ remoteIds: [null, 'r-2'] });
+      expect(await store.verifyAudit()).toEqual({ ok: true, checked: before.seq + 9 });
+    });
+
+    it('finishes a delivery that changed behind its job from what is stored, not from what the job knew', async () => {
+      await store.deliveries.insert(delivery('post.behind.x', { network: 'x', jobId: 'j-behind' }));
+      const known = (await store.deliveries.claim('org-a.post.behind.x', 'j-behind'))!;
+      // Part 1 landed meanwhile, recorded by someone else: the job's copy does not show it.
+      await store.deliveries.partPublished(known.id, 1, { remoteId: 'r-1', url: 'https://x.example/1' });
+      const before = await store.audit.head();
+      const done = await store.finishDelivery(
+        known,
+        'published',
+        { landed: { part: 2, remoteId: 'r-2', url: 'https://x.example/2' } },
+        (d) => ({
           actor: 'system',
-          action: 'test.two-writers',
-          outcome: 'ok' as const,
-          details: { i },
-        });
-        await store.audit.append(entry(1));
-        await other.audit.append(entry(2));
-        await other.transaction(async (tx) => {
-          await tx.audit.append(entry(3));
-          await tx.audit.append(entry(4));
-        });
-        // This store's last known head is entry 1's: its next write must find the real one.
-        await store.transaction(async (tx) => tx.audit.append(entry(5)));
-        await store.audit.append(entry(6));
-        await other.audit.append(entry(7));
-        const entries = await store.audit.list({ afterSeq: before.seq, limit: 100 });
-        expect(entries.map((e) => [e.seq, (e.details as { i: number }).i])).toEqual(
-          [1, 2, 3, 4, 5, 6, 7].map((i) => [before.seq + i, i]),
-        );
-        expect(await store.verifyAudit()).toEqual({ ok: true, checked: before.seq + 7 });
-      } finally {
-        await other.close();
-      }
+          action: 'delivery.published',
+          deliveryId: d.id,
+          outcome: 'ok',
+          details: { remoteIds: d.parts.map((p) => p.remoteId ?? null) },
+        }),
+      );
+      expect(done.parts.map((p) => p.remoteId)).toEqual(['r-1', 'r-2']);
+      expect(done).toMatchObject({ status: 'published', remoteId: 'r-1' });
+      expect(await store.deliveries.get(known.id)).toEqual(done);
+      const [entry] = await store.audit.list({ afterSeq: before.seq });
+      expect(entry?.details).toEqual({ remoteIds: ['r-1', 'r-2'] });
+      expect((await store.audit.head()).seq).toBe(before.seq + 1);
+      expect((await store.verifyAudit()).ok).toBe(true);
     });
 
     it('commits concurrent transactions together, rolling back only the one that fails', async () => {
