@@ -14,11 +14,12 @@ import {
   chainAudit,
   createRepositories,
   finishInOneStatement,
+  type FinishRequest,
   type KnownHead,
   type PendingAudit,
 } from './repositories.ts';
 import type { Database } from './schema.ts';
-import type { Dialect, OpenStoreOptions, Repositories, Store } from './types.ts';
+import type { Delivery, Dialect, OpenStoreOptions, Repositories, Store } from './types.ts';
 import { verifyAuditChain } from './verify.ts';
 
 export class StoreError extends SunsetError {
@@ -45,6 +46,9 @@ export function dialectOf(url: string): Dialect {
 function sqlitePath(url: string): string {
   return url.replace(/^sqlite:(\/\/)?/i, '');
 }
+
+/** Finishes in one batch statement at most (see finishInOneStatement's row limit). */
+const FINISH_BATCH_MAX = 100;
 
 /** The chain head as last seen by this process, per database (see chainAudit). */
 const knownHeads = new Map<string, KnownHead>();
@@ -229,6 +233,37 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     }
   };
 
+  // Finishes (a delivery's final status with its audit entry) go to PostgreSQL in batches: one
+  // statement at a time, carrying every finish asked for while the one before was under way, so
+  // that the chain head it starts from is always the one the last statement left. A batch that
+  // cannot go that way (head unknown or moved by another process, a delivery not as its job
+  // knew it) is done in transactions, one per finish, before the next batch starts.
+  type Finishing = FinishRequest & { resolve: (d: Delivery) => void; reject: (e: unknown) => void };
+  const finishing: Finishing[] = [];
+  let finishRunning = false;
+  const finishInTransaction = (r: FinishRequest) =>
+    store.transaction(async (tx) => {
+      const done = await tx.deliveries.finish(r.delivery.id, r.status, r.details);
+      await tx.audit.append(r.audit(done));
+      return done;
+    });
+  const pumpFinishes = (): void => {
+    if (finishRunning || finishing.length === 0) return;
+    finishRunning = true;
+    const batch = finishing.splice(0, FINISH_BATCH_MAX);
+    void (async () => {
+      const done = await finishInOneStatement(db, knownHead, batch, now()).catch(() => undefined);
+      if (done) {
+        batch.forEach((r, i) => r.resolve(done[i]!));
+      } else {
+        await Promise.all(batch.map((r) => finishInTransaction(r).then(r.resolve, r.reject)));
+      }
+    })().finally(() => {
+      finishRunning = false;
+      pumpFinishes();
+    });
+  };
+
   const store: Store = {
     ...repos,
     dialect,
@@ -238,17 +273,14 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
         pump();
       }),
 
-    async finishDelivery(delivery, status, details, audit) {
-      if (dialect === 'postgres') {
-        const done = await finishInOneStatement(db, knownHead, delivery, status, details, audit, now());
-        if (done) return done;
-      }
-      return store.transaction(async (tx) => {
-        const done = await tx.deliveries.finish(delivery.id, status, details);
-        await tx.audit.append(audit(done));
-        return done;
-      });
-    },
+    finishDelivery: (delivery, status, details, audit) =>
+      // SQLite: in process, one writer; its transactions are grouped already.
+      dialect !== 'postgres'
+        ? finishInTransaction({ delivery, status, details, audit })
+        : new Promise<Delivery>((resolve, reject) => {
+            finishing.push({ delivery, status, details, audit, resolve, reject });
+            pumpFinishes();
+          }),
 
     verifyAudit: (opts) => verifyAuditChain({ db, dialect, url: options.url, schema: options.schema }, opts),
 

@@ -114,10 +114,13 @@ export async function chainAudit(
 ): Promise<void> {
   if (entries.length === 0) return;
   const guess = known.current;
-  known.current = undefined;
   if (dialect === 'postgres' && guess && entries.length <= ROWS_PER_INSERT) {
     const written = hashOnto(guess, entries);
     const last = written[written.length - 1]!;
+    // The next writer of this process chains onto these entries at once: its statement waits
+    // for this one's lock on the head and finds the head as it expects once this one commits.
+    const mine = { seq: last.seq, hash: last.hash };
+    known.current = mine;
     // json_populate_recordset gives each value its column's type, in the table's column order.
     const result = await sql`with moved as (
         update audit_head set seq = ${last.seq}, hash = ${last.hash}
@@ -126,10 +129,8 @@ export async function chainAudit(
       select r.* from moved, json_populate_recordset(null::audit_log, ${JSON.stringify(written.map(auditToRow))}::json) r`.execute(
       q,
     );
-    if (Number(result.numAffectedRows ?? 0) === written.length) {
-      known.current = { seq: last.seq, hash: last.hash };
-      return;
-    }
+    if (Number(result.numAffectedRows ?? 0) === written.length) return;
+    if (known.current === mine) known.current = undefined;
   }
   const written = hashOnto(await readAuditHead(q, dialect === 'postgres'), entries);
   const last = written[written.length - 1]!;
@@ -198,63 +199,97 @@ const partsKey = (parts: readonly DeliveryPart[]) =>
     .map((p) => `${p.remoteId ?? ''} ${p.url ?? ''}`)
     .join('\n');
 
+/** One delivery to finish, with the audit entry that records it (see finishInOneStatement). */
+export interface FinishRequest {
+  delivery: Delivery;
+  status: DeliveryStatus;
+  details: FinishDetails;
+  audit: (done: Delivery) => AuditInput;
+}
+
 /**
- * PostgreSQL: a delivery's final status and its audit entry in one statement, without a
- * transaction around it (a statement is atomic on its own). Both are worked out beforehand from
- * `delivery` as the job knows it, and the statement checks that knowledge: the delivery must
- * still have that status, job, remote id and landed parts, and the chain head must still be the
- * one this process knows. Otherwise nothing is changed and undefined comes back: the caller then
- * does the same in a transaction, from what the database holds. When the delivery was changed,
- * the head does not move; when the head does not move, the division by zero in the last line
- * undoes the whole statement (the part and delivery updates before it included).
+ * PostgreSQL: the final status of several deliveries and their audit entries in one statement,
+ * without a transaction around it (a statement is atomic on its own). Everything is worked out
+ * beforehand from each delivery as its job knows it, and the statement checks that knowledge:
+ * each delivery must still have that status, job, remote id and landed parts, and the chain
+ * head must still be the one this process knows. Otherwise nothing at all is changed and
+ * undefined comes back: the callers then do the same in transactions, from what the database
+ * holds. When a delivery was changed the head does not move, and when the head does not move
+ * the division by zero in the last line undoes the whole statement (the updates before it too).
  */
 export async function finishInOneStatement(
   db: Kysely<Database>,
   known: KnownHead,
-  delivery: Delivery,
-  status: DeliveryStatus,
-  details: FinishDetails,
-  audit: (done: Delivery) => AuditInput,
+  requests: readonly FinishRequest[],
   at: Date,
-): Promise<Delivery | undefined> {
-  const guess = known.current;
-  if (!guess) return undefined;
-  const done = finishedView(delivery, status, details, at);
-  const [entry] = hashOnto(guess, [{ input: cleanAudit(audit(done)), at }]);
+): Promise<Delivery[] | undefined> {
+  const head = known.current;
+  if (!head || requests.length === 0 || requests.length > ROWS_PER_INSERT) return undefined;
+  const done = requests.map((r) => finishedView(r.delivery, r.status, r.details, at));
+  const entries = hashOnto(
+    head,
+    requests.map((r, i) => ({ input: cleanAudit(r.audit(done[i]!)), at })),
+  );
+  const last = entries[entries.length - 1]!;
+  const rows = requests.map(({ delivery: d, status, details }) => {
+    const { landed } = details;
+    return {
+      id: d.id,
+      status,
+      expect_status: d.status,
+      job_id: d.jobId,
+      expect_remote_id: d.remoteId ?? null,
+      parts_key: partsKey(d.parts),
+      set_remote: landed?.part === 1,
+      remote_id: landed?.part === 1 ? landed.remoteId : null,
+      url: landed?.part === 1 ? landed.url : null,
+      set_error: details.lastError !== undefined,
+      last_error: details.lastError ?? null,
+      set_checklist: details.checklist !== undefined,
+      checklist: details.checklist !== undefined ? JSON.stringify(details.checklist) : null,
+      part: landed?.part ?? null,
+      part_remote_id: landed?.remoteId ?? null,
+      part_url: landed?.url ?? null,
+      part_remote_ref: landed ? text(landed.remoteRef) : null,
+    };
+  });
   const t = iso(at);
-  const { landed } = details;
-  const landedPart = landed
-    ? sql`landed as (update delivery_parts set remote_id = ${landed.remoteId}, url = ${landed.url},
-          remote_ref = ${text(landed.remoteRef)}, published_at = ${t}, outcome_unknown = 0
-        where delivery_id = ${delivery.id} and part = ${landed.part} returning 1),`
-    : sql``;
-  const sets = [sql`status = ${status}`, sql`updated_at = ${t}`];
-  if (landed?.part === 1) sets.push(sql`remote_id = ${landed.remoteId}`, sql`url = ${landed.url}`);
-  if (details.lastError !== undefined) sets.push(sql`last_error = ${details.lastError}`);
-  if (details.checklist !== undefined) sets.push(sql`checklist = ${JSON.stringify(details.checklist)}`);
-  known.current = undefined;
   try {
-    const result = await sql`with ${landedPart}
-      done as (update deliveries set ${sql.join(sets)}
-        where id = ${delivery.id} and status = ${delivery.status} and job_id = ${delivery.jobId}
-          and remote_id is not distinct from ${delivery.remoteId ?? null}
-          and (select coalesce(string_agg(coalesce(p.remote_id, '') || ' ' || coalesce(p.url, ''), chr(10)
-                 order by p.part), '') from delivery_parts p where p.delivery_id = ${delivery.id})
-            = ${partsKey(delivery.parts)}
+    const result = await sql`with input as (
+        select * from json_to_recordset(${JSON.stringify(rows)}::json) as x(
+          id text, status text, expect_status text, job_id text, expect_remote_id text, parts_key text,
+          set_remote boolean, remote_id text, url text, set_error boolean, last_error text,
+          set_checklist boolean, checklist text, part integer, part_remote_id text, part_url text,
+          part_remote_ref text)),
+      landed as (update delivery_parts p set remote_id = i.part_remote_id, url = i.part_url,
+          remote_ref = i.part_remote_ref, published_at = ${t}, outcome_unknown = 0
+        from input i where i.part is not null and p.delivery_id = i.id and p.part = i.part
         returning 1),
-      moved as (update audit_head set seq = ${entry!.seq}, hash = ${entry!.hash}
-        where id = 1 and seq = ${guess.seq} and hash = ${guess.hash} and exists (select 1 from done)
+      done as (update deliveries d set status = i.status, updated_at = ${t},
+          remote_id = case when i.set_remote then i.remote_id else d.remote_id end,
+          url = case when i.set_remote then i.url else d.url end,
+          last_error = case when i.set_error then i.last_error else d.last_error end,
+          checklist = case when i.set_checklist then i.checklist else d.checklist end
+        from input i
+        where d.id = i.id and d.status = i.expect_status and d.job_id = i.job_id
+          and d.remote_id is not distinct from i.expect_remote_id
+          and (select coalesce(string_agg(coalesce(q.remote_id, '') || ' ' || coalesce(q.url, ''), chr(10)
+                 order by q.part), '') from delivery_parts q where q.delivery_id = i.id) = i.parts_key
+        returning 1),
+      moved as (update audit_head set seq = ${last.seq}, hash = ${last.hash}
+        where id = 1 and seq = ${head.seq} and hash = ${head.hash}
+          and (select count(*) from done) = ${requests.length}
         returning 1)
       insert into audit_log
-      select r.* from json_populate_recordset(null::audit_log, ${JSON.stringify([auditToRow(entry!)])}::json) r
+      select r.* from json_populate_recordset(null::audit_log, ${JSON.stringify(entries.map(auditToRow))}::json) r
       where 1 / (select count(*)::int from moved) = 1`.execute(db);
-    if (Number(result.numAffectedRows ?? 0) !== 1) return undefined;
+    if (Number(result.numAffectedRows ?? 0) !== requests.length) return undefined;
   } catch (err) {
-    // division_by_zero: the delivery or the head was not as known; anything else is a real error.
+    // division_by_zero: a delivery or the head was not as known; anything else is a real error.
     if ((err as { code?: string }).code === '22012') return undefined;
     throw err;
   }
-  known.current = { seq: entry!.seq, hash: entry!.hash };
+  known.current = { seq: last.seq, hash: last.hash };
   return done;
 }
 

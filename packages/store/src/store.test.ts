@@ -314,6 +314,28 @@ for (const { dialect, skip } of dialects) {
       expect(await store.verifyAudit()).toEqual({ ok: true, checked: before.seq + 9 });
     });
 
+    it('finishes many deliveries at once with a gapless chain', async () => {
+      const ids = Array.from({ length: 40 }, (_, i) => `post.many-${i}.x`);
+      await store.deliveries.insertMany(ids.map((id) => delivery(id, { network: 'x', jobId: `j-${id}` })));
+      const claimed = await Promise.all(ids.map((id) => store.deliveries.claim(`org-a.${id}`, `j-${id}`)));
+      const before = await store.audit.head();
+      const done = await Promise.all(
+        claimed.map((d, i) =>
+          store.finishDelivery(
+            d!,
+            'published',
+            { landed: { part: 2, remoteId: `r-${i}`, url: `https://x.example/${i}` } },
+            (f) => ({ actor: 'system', action: 'delivery.published', deliveryId: f.id, outcome: 'ok' }),
+          ),
+        ),
+      );
+      expect(done.map((d) => d.parts[1]?.remoteId)).toEqual(ids.map((_, i) => `r-${i}`));
+      const entries = await store.audit.list({ afterSeq: before.seq, limit: 100 });
+      expect(entries.map((e) => e.seq)).toEqual(ids.map((_, i) => before.seq + i + 1));
+      expect(new Set(entries.map((e) => e.deliveryId))).toEqual(new Set(ids.map((id) => `org-a.${id}`)));
+      expect(await store.verifyAudit()).toEqual({ ok: true, checked: before.seq + 40 });
+    });
+
     it('finishes a delivery that changed behind its job from what is stored, not from what the job knew', async () => {
       await store.deliveries.insert(delivery('post.behind.x', { network: 'x', jobId: 'j-behind' }));
       const known = (await store.deliveries.claim('org-a.post.behind.x', 'j-behind'))!;
