@@ -13,7 +13,9 @@ import { migrationProvider } from './migrations.ts';
 import {
   chainAudit,
   createRepositories,
+  claimMany,
   finishInOneStatement,
+  markOutcomeMany,
   type FinishRequest,
   type KnownHead,
   type PendingAudit,
@@ -45,6 +47,35 @@ export function dialectOf(url: string): Dialect {
 
 function sqlitePath(url: string): string {
   return url.replace(/^sqlite:(\/\/)?/i, '');
+}
+
+/**
+ * Calls `run` with one request at once, or with every request that came while the call before
+ * was under way (at most `max`): one statement at a time, each carrying what queued meanwhile.
+ * A failed call fails each of its requests.
+ */
+function oneAtATime<Req, Res>(run: (batch: Req[]) => Promise<Res[]>, max = 100): (req: Req) => Promise<Res> {
+  const queued: { req: Req; resolve: (r: Res) => void; reject: (e: unknown) => void }[] = [];
+  let running = false;
+  const pump = (): void => {
+    if (running || queued.length === 0) return;
+    running = true;
+    const batch = queued.splice(0, max);
+    run(batch.map((q) => q.req))
+      .then(
+        (results) => batch.forEach((q, i) => q.resolve(results[i] as Res)),
+        (err: unknown) => batch.forEach((q) => q.reject(err)),
+      )
+      .finally(() => {
+        running = false;
+        pump();
+      });
+  };
+  return (req) =>
+    new Promise<Res>((resolve, reject) => {
+      queued.push({ req, resolve, reject });
+      pump();
+    });
 }
 
 /** Finishes in one batch statement at most (see finishInOneStatement's row limit). */
@@ -232,6 +263,18 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       });
     }
   };
+
+  // PostgreSQL: claims and outcome-unknown marks asked for while one of their statements is under
+  // way go together in the next one (each job's own round trip becomes a share of one).
+  if (dialect === 'postgres') {
+    const claim = oneAtATime((batch: { id: string; jobId: string }[]) => claimMany(db, batch, now()));
+    const mark = oneAtATime(async (batch: { id: string; part: number; unknown: boolean }[]) => {
+      await markOutcomeMany(db, batch);
+      return batch.map(() => undefined);
+    });
+    repos.deliveries.claim = (id, jobId) => claim({ id, jobId });
+    repos.deliveries.partOutcomeUnknown = (id, part, unknown) => mark({ id, part, unknown });
+  }
 
   // Finishes (a delivery's final status with its audit entry) go to PostgreSQL in batches: one
   // statement at a time, carrying every finish asked for while the one before was under way, so

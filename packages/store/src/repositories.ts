@@ -293,6 +293,71 @@ export async function finishInOneStatement(
   return done;
 }
 
+/**
+ * PostgreSQL: claims for several jobs in one statement (see `deliveries.claim`), each with its
+ * delivery's parts and the post its post answers. Each claim gets its delivery or undefined; of
+ * two claims for the same job in one batch only the first can win.
+ */
+export async function claimMany(
+  db: Kysely<Database>,
+  claims: readonly { id: string; jobId: string }[],
+  at: Date,
+): Promise<(ClaimedDelivery | undefined)[]> {
+  // A second claim of the same delivery in one batch waits for the next statement: it sees the
+  // first one's "sending" and counts its own attempt, as it would have on its own.
+  const seen = new Set<string>();
+  const now: { id: string; jobId: string }[] = [];
+  const later: number[] = [];
+  claims.forEach((c, i) => {
+    if (seen.has(c.id)) later.push(i);
+    else {
+      seen.add(c.id);
+      now.push(c);
+    }
+  });
+  const result = await sql<Selectable<DeliveriesTable> & { parts_json: unknown; reply_to: string | null }>`
+    with input as (select * from json_to_recordset(${JSON.stringify(now)}::json) as x("id" text, "jobId" text)),
+    claimed as (update deliveries d set status = 'sending', attempts = d.attempts + 1, updated_at = ${iso(at)}
+      from input i where d.id = i."id" and d.job_id = i."jobId" and d.status in ('queued', 'sending')
+      returning d.*)
+    select claimed.*, ${partsJson(sql`claimed.id`)} as parts_json,
+      (select p.reply_to_post_id from posts p
+        where p.organisation_id = claimed.organisation_id and p.id = claimed.post_id) as reply_to
+    from claimed`.execute(db);
+  const byId = new Map<string, ClaimedDelivery>();
+  for (const row of result.rows) {
+    const { parts_json, reply_to, ...delivery } = row;
+    byId.set(row.id, withReplyTo(deliveryFromRow(delivery, partsFromJson(parts_json)), reply_to));
+  }
+  const results = claims.map((c) => {
+    const d = byId.get(c.id);
+    return d && d.jobId === c.jobId ? d : undefined;
+  });
+  if (later.length > 0) {
+    const again = await claimMany(
+      db,
+      later.map((i) => claims[i]!),
+      at,
+    );
+    later.forEach((i, k) => (results[i] = again[k]));
+  }
+  return results;
+}
+
+/** PostgreSQL: several parts' outcome-unknown marks set or cleared in one statement. */
+export async function markOutcomeMany(
+  db: Kysely<Database>,
+  marks: readonly { id: string; part: number; unknown: boolean }[],
+): Promise<void> {
+  // The last mark asked for a part is the one that counts.
+  const last = new Map<string, { id: string; part: number; unknown: number }>();
+  for (const m of marks)
+    last.set(`${m.id}\n${m.part}`, { id: m.id, part: m.part, unknown: m.unknown ? 1 : 0 });
+  await sql`update delivery_parts p set outcome_unknown = i."unknown"
+    from json_to_recordset(${JSON.stringify([...last.values()])}::json) as i("id" text, "part" integer, "unknown" integer)
+    where p.delivery_id = i."id" and p.part = i."part"`.execute(db);
+}
+
 const iso = (d: Date) => d.toISOString();
 const text = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
 const parse = (v: string | null): unknown => (v === null ? undefined : (JSON.parse(v) as unknown));
