@@ -7,7 +7,7 @@
  * existing post), X is searched for the text before anything is posted again.
  */
 import { createHash } from 'node:crypto';
-import { SunsetError, type Logger } from '@sunset/core';
+import { lazyChild, SunsetError, type Logger } from '@sunset/core';
 import {
   DuplicateError,
   ForbiddenError,
@@ -206,7 +206,7 @@ export async function processDelivery(
   const { store } = ctx;
   const delivery = await store.deliveries.claim(data.deliveryId, job.id);
   if (!delivery) return { status: 'stale' };
-  const log = ctx.logger.child({
+  const log = lazyChild(ctx.logger, {
     jobId: job.id,
     deliveryId: delivery.id,
     network: delivery.network,
