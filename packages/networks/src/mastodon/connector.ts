@@ -59,9 +59,19 @@ const network = 'mastodon' as const;
 
 type Meta = { requestInit: { headers?: Record<string, string>; signal?: AbortSignal } };
 
+/** Tags seen and what they became: a deployment posts in a handful of languages. */
+const languageOfTag = new Map<string, string | undefined>();
+
 /** Mastodon takes an ISO 639 code ("fr"), not a BCP 47 tag ("fr-FR"). */
 export function mastodonLanguage(tag: string | undefined): string | undefined {
   if (!tag) return undefined;
+  if (languageOfTag.has(tag)) return languageOfTag.get(tag);
+  const language = isoLanguage(tag);
+  if (languageOfTag.size < 1_000) languageOfTag.set(tag, language);
+  return language;
+}
+
+function isoLanguage(tag: string): string | undefined {
   let language: string | undefined;
   try {
     // Intl canonicalizes too: "iw" becomes "he", "fra" becomes "fr".
