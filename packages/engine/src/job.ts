@@ -34,11 +34,6 @@ export interface ProcessContext {
    * waits for the reset like the queued ones instead of knocking again.
    */
   gate?: (network: Network) => void;
-  /**
-   * Awaited before each post is sent: an ordinary job waits here while crisis jobs run in the
-   * process, so that they have its CPU and connections (none is given to crisis jobs).
-   */
-  pause?: () => Promise<void>;
 }
 
 export interface JobInfo {

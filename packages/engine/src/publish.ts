@@ -111,8 +111,6 @@ async function publishParts(
         continue;
       }
     }
-    // Before anything of this part is written: a pause here leaves nothing half done.
-    await ctx.pause?.();
     await store.deliveries.partOutcomeUnknown(delivery.id, part.part, true);
     part.outcomeUnknown = true;
     const images = await loadImages(store, part);
