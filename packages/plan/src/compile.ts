@@ -130,7 +130,17 @@ export function compile(plan: Plan): CompiledPlan {
       mediaType: MEDIA_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
     };
   };
-  const base = (network: Network, at: Date) => ({ network, at, atLocal: formatLocal(at, zone) });
+  // Posts go out on several networks at one instant: each instant is formatted once.
+  const localTimes = new Map<number, string>();
+  const localOf = (at: Date) => {
+    let local = localTimes.get(at.getTime());
+    if (local === undefined) {
+      local = formatLocal(at, zone);
+      localTimes.set(at.getTime(), local);
+    }
+    return local;
+  };
+  const base = (network: Network, at: Date) => ({ network, at, atLocal: localOf(at) });
   const actions: Action[] = [];
 
   for (const post of doc.posts ?? []) {
@@ -142,7 +152,10 @@ export function compile(plan: Plan): CompiledPlan {
     const language = post.language ?? doc.organisation.locale;
     for (const network of post.on) {
       const text = expand(post.variants?.[network] ?? post.text, values);
-      const parts = splitThread(text, network, { limits });
+      // A text that fits is its own thread of one (splitThread returns it unchanged): measured
+      // once, and split only when it does not fit.
+      const whole = measure(text, network, limits);
+      const parts = whole.fits ? [text] : splitThread(text, network, { limits });
       parts.forEach((partText, i) => {
         const part = i + 1;
         const content = {
@@ -167,7 +180,7 @@ export function compile(plan: Plan): CompiledPlan {
           parts: parts.length,
           ...(part > 1 ? { replyTo: `post.${post.id}.${network}.${part - 1}` } : {}),
           text: partText,
-          length: measure(partText, network, limits),
+          length: whole.fits ? whole : measure(partText, network, limits),
           images: part === 1 ? images : [],
           language,
         });
