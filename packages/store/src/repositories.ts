@@ -2,7 +2,7 @@
  * The repositories over one Kysely handle: the pool (each call its own statement or short
  * transaction) or a transaction's connection (every call inside it).
  */
-import type { Insertable, Kysely, Selectable } from 'kysely';
+import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { Network } from '@sunset/core';
 import { readAuditHead } from './audit-head.ts';
 import { auditBody, auditFromRow, auditHash, auditToRow, jsonSafe } from './audit.ts';
@@ -13,7 +13,9 @@ import type {
   AuditEntry,
   AuditInput,
   Delivery,
+  DeliveryChange,
   DeliveryFilter,
+  DeliveryHead,
   DeliveryImage,
   DeliveryPart,
   DeliveryStatus,
@@ -147,6 +149,16 @@ function deliveryFromRow(row: Selectable<DeliveriesTable>, parts: DeliveryPart[]
   return d;
 }
 
+function headFromRow(
+  row: Selectable<DeliveriesTable> & { part_count: string | number | bigint | null },
+): DeliveryHead {
+  const { parts: _parts, ...head } = deliveryFromRow(row, []);
+  return { ...head, partCount: Number(row.part_count ?? 0) };
+}
+
+/** The statuses a plan re-apply may still rewrite. */
+const REPLACEABLE: readonly DeliveryStatus[] = ['queued', 'failed', 'cancelled'];
+
 async function withParts(db: Kysely<Database>, rows: Selectable<DeliveriesTable>[]): Promise<Delivery[]> {
   const byId = new Map<string, DeliveryPart[]>(rows.map((r) => [r.id, []]));
   const ids = [...byId.keys()];
@@ -224,6 +236,24 @@ export function createRepositories(ctx: RepoContext): Repositories {
   const getDelivery = async (q: Kysely<Database>, id: string): Promise<Delivery | undefined> => {
     const row = await q.selectFrom('deliveries').selectAll().where('id', '=', id).executeTakeFirst();
     return row ? (await withParts(q, [row]))[0] : undefined;
+  };
+
+  /** The deliveries a filter selects, in due order (list and listHeads). */
+  const filteredDeliveries = (filter: DeliveryFilter) => {
+    let query = db.selectFrom('deliveries');
+    if (filter.organisationId !== undefined)
+      query = query.where('organisation_id', '=', filter.organisationId);
+    if (filter.postId !== undefined) query = query.where('post_id', '=', filter.postId);
+    if (filter.network !== undefined) query = query.where('network', '=', filter.network);
+    if (filter.source !== undefined) query = query.where('source', '=', filter.source);
+    if (filter.status !== undefined) {
+      const statuses = Array.isArray(filter.status) ? filter.status : [filter.status];
+      query = query.where('status', 'in', statuses);
+    }
+    if (filter.dueBefore !== undefined) query = query.where('due_at', '<=', iso(filter.dueBefore));
+    query = query.orderBy('due_at').orderBy('id');
+    if (filter.limit !== undefined) query = query.limit(filter.limit);
+    return query;
   };
 
   const appendAudit = async (input: AuditInput): Promise<void> => {
@@ -339,6 +369,16 @@ export function createRepositories(ctx: RepoContext): Repositories {
           .limit(1)
           .executeTakeFirst();
         return row ? Number(row.version) : undefined;
+      },
+      async latestHead(organisationId) {
+        const row = await db
+          .selectFrom('plans')
+          .select(['version', 'hash'])
+          .where('organisation_id', '=', organisationId)
+          .orderBy('version', 'desc')
+          .limit(1)
+          .executeTakeFirst();
+        return row ? { version: Number(row.version), hash: row.hash } : undefined;
       },
       insert(plan) {
         return atomic(async (q) => {
@@ -461,20 +501,20 @@ export function createRepositories(ctx: RepoContext): Repositories {
       insertMany: (ds) => insertDeliveries(ds),
       get: (id) => getDelivery(db, id),
       async list(filter: DeliveryFilter) {
-        let query = db.selectFrom('deliveries').selectAll();
-        if (filter.organisationId !== undefined)
-          query = query.where('organisation_id', '=', filter.organisationId);
-        if (filter.postId !== undefined) query = query.where('post_id', '=', filter.postId);
-        if (filter.network !== undefined) query = query.where('network', '=', filter.network);
-        if (filter.source !== undefined) query = query.where('source', '=', filter.source);
-        if (filter.status !== undefined) {
-          const statuses = Array.isArray(filter.status) ? filter.status : [filter.status];
-          query = query.where('status', 'in', statuses);
-        }
-        if (filter.dueBefore !== undefined) query = query.where('due_at', '<=', iso(filter.dueBefore));
-        query = query.orderBy('due_at').orderBy('id');
-        if (filter.limit !== undefined) query = query.limit(filter.limit);
-        return withParts(db, await query.execute());
+        return withParts(db, await filteredDeliveries(filter).selectAll().execute());
+      },
+      async listHeads(filter: DeliveryFilter) {
+        const rows = await filteredDeliveries(filter)
+          .selectAll('deliveries')
+          .select((eb) =>
+            eb
+              .selectFrom('delivery_parts')
+              .select(eb.fn.countAll<string | number>().as('n'))
+              .whereRef('delivery_parts.delivery_id', '=', 'deliveries.id')
+              .as('part_count'),
+          )
+          .execute();
+        return rows.map(headFromRow);
       },
       async claim(id, jobId) {
         // One statement takes it (atomic on its own), the next reads its parts: a claimed
@@ -612,6 +652,106 @@ export function createRepositories(ctx: RepoContext): Repositories {
           const replaced = await getDelivery(q, id);
           if (!replaced) throw new Error(`no delivery ${id}`);
           return replaced;
+        });
+      },
+      replaceMany(changes) {
+        const candidates = changes.filter((c) => REPLACEABLE.includes(c.expected));
+        if (candidates.length === 0) return Promise.resolve([]);
+        return atomic(async (q) => {
+          const t = iso(now());
+          const replaced: string[] = [];
+          const orgOf = new Map<string, string>();
+          // One statement per chunk: the new values travel as one JSON parameter, read back as
+          // rows, and only rows still in the status the caller read are changed.
+          for (let i = 0; i < candidates.length; i += CHUNK) {
+            const values = JSON.stringify(
+              candidates.slice(i, i + CHUNK).map(({ id, expected, change }) => ({
+                id,
+                expected,
+                due_at: iso(change.dueAt),
+                priority: change.priority,
+                content_hash: change.contentHash,
+                payload: text(change.payload),
+                job_id: change.jobId,
+                plan_version: change.planVersion ?? null,
+              })),
+            );
+            const { rows } = await (
+              dialect === 'postgres'
+                ? sql<{ id: string; organisation_id: string }>`
+                    update deliveries as d set due_at = v.due_at, priority = v.priority,
+                      content_hash = v.content_hash, payload = v.payload, job_id = v.job_id,
+                      plan_version = v.plan_version, status = 'queued', updated_at = ${t}
+                    from json_to_recordset(${values}::json) as v(id text, expected text, due_at text,
+                      priority integer, content_hash text, payload text, job_id text, plan_version integer)
+                    where d.id = v.id and d.status = v.expected
+                    returning d.id, d.organisation_id`
+                : sql<{ id: string; organisation_id: string }>`
+                    update deliveries set due_at = v.due_at, priority = v.priority,
+                      content_hash = v.content_hash, payload = v.payload, job_id = v.job_id,
+                      plan_version = v.plan_version, status = 'queued', updated_at = ${t}
+                    from (select value ->> 'id' as id, value ->> 'expected' as expected,
+                      value ->> 'due_at' as due_at, value ->> 'priority' as priority,
+                      value ->> 'content_hash' as content_hash, value ->> 'payload' as payload,
+                      value ->> 'job_id' as job_id, value ->> 'plan_version' as plan_version
+                      from json_each(${values})) as v
+                    where deliveries.id = v.id and deliveries.status = v.expected
+                    returning deliveries.id, deliveries.organisation_id`
+            ).execute(q);
+            for (const r of rows) {
+              replaced.push(r.id);
+              orgOf.set(r.id, r.organisation_id);
+            }
+          }
+          if (replaced.length === 0) return [];
+          // Parts that have landed stay as they are: they cannot be taken back.
+          const published = new Set<string>();
+          for (let i = 0; i < replaced.length; i += CHUNK) {
+            const ids = replaced.slice(i, i + CHUNK);
+            const landed = await q
+              .selectFrom('delivery_parts')
+              .select(['delivery_id', 'part'])
+              .where('delivery_id', 'in', ids)
+              .where('remote_id', 'is not', null)
+              .execute();
+            for (const p of landed) published.add(`${p.delivery_id}\u0000${Number(p.part)}`);
+            await q
+              .deleteFrom('delivery_parts')
+              .where('delivery_id', 'in', ids)
+              .where('remote_id', 'is', null)
+              .execute();
+          }
+          const byId = new Map(candidates.map((c) => [c.id, c]));
+          await insertParts(
+            q,
+            replaced.flatMap((id) => {
+              const c = byId.get(id);
+              const organisationId = orgOf.get(id);
+              if (!c || organisationId === undefined) return [];
+              return c.change.parts
+                .filter((p) => !published.has(`${id}\u0000${p.part}`))
+                .map((p) => ({ ...p, deliveryId: id, organisationId }));
+            }),
+          );
+          return replaced;
+        });
+      },
+      cancelMany(ids) {
+        if (ids.length === 0) return Promise.resolve([]);
+        return atomic(async (q) => {
+          const t = iso(now());
+          const cancelled: string[] = [];
+          for (let i = 0; i < ids.length; i += CHUNK) {
+            const rows = await q
+              .updateTable('deliveries')
+              .set({ status: 'cancelled', updated_at: t })
+              .where('id', 'in', ids.slice(i, i + CHUNK))
+              .where('status', '=', 'queued')
+              .returning('id')
+              .execute();
+            cancelled.push(...rows.map((r) => r.id));
+          }
+          return cancelled;
         });
       },
       async countByStatus() {
