@@ -185,6 +185,26 @@ export class Queues {
     });
   }
 
+  /**
+   * Removes many jobs, each as `remove` would (a job a worker holds is left alone; without a lane
+   * both of the network's queues are looked in): the removals travel together instead of one
+   * round trip, or three, after another.
+   */
+  async removeMany(jobs: readonly { network: Network; jobId: string; lane?: Lane }[]): Promise<void> {
+    if (jobs.length === 0) return;
+    await this.bounded(`remove ${jobs.length} job(s)`, async () => {
+      for (let i = 0; i < jobs.length; i += 1000) {
+        await Promise.all(
+          jobs
+            .slice(i, i + 1000)
+            .flatMap(({ network, jobId, lane }) =>
+              (lane ? [lane] : LANES).map((l) => this.queue(network, l).remove(jobId)),
+            ),
+        );
+      }
+    });
+  }
+
   private async removeJob(
     network: Network,
     lane: Lane,

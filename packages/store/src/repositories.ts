@@ -13,7 +13,6 @@ import type {
   AuditEntry,
   AuditInput,
   Delivery,
-  DeliveryChange,
   DeliveryFilter,
   DeliveryHead,
   DeliveryImage,
