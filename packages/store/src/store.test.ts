@@ -192,6 +192,26 @@ for (const { dialect, skip } of dialects) {
       expect(await store.deliveries.get(taken.id)).toMatchObject({ status: 'sending', jobId: taken.jobId });
     });
 
+    it('keeps every text as written, a lone surrogate in a text column as U+FFFD (as a bound parameter would)', async () => {
+      const text = 'Guillemets "droits" et « français », \\ barre, \n ligne, é, 👋, \u2028, \u0001, a\ud800b';
+      const [d] = await store.deliveries.insertMany([
+        delivery('post.texts.x', {
+          network: 'x',
+          payload: { note: text },
+          parts: [
+            { part: 1, text, images: [{ sha256: 'abc', mediaType: 'image/png', alt: text }], language: 'fr' },
+          ],
+        }),
+      ]);
+      const read = await store.deliveries.get(d!.id);
+      expect(read?.parts[0]?.text).toBe(text.toWellFormed());
+      // JSON columns hold it escaped, so exactly as given.
+      expect(read?.parts[0]?.images[0]?.alt).toBe(text);
+      expect(read?.payload).toEqual({ note: text });
+      expect(read).toMatchObject({ priority: 10, attempts: 0, planVersion: 1, status: 'queued' });
+      expect(read?.parts[0]?.outcomeUnknown).toBe(false);
+    });
+
     it('lists deliveries without their parts, with how many they have', async () => {
       await store.organisations.ensure({ id: 'org-h', name: 'Organisation H' });
       const ds = [
