@@ -105,6 +105,31 @@ function hash(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('hex');
 }
 
+/**
+ * The hash of a post part's content: the same text as hash() gives of
+ * `{ kind: 'post', network, part, parts, text, language, images: [{ sha256, alt, mediaType }] }`,
+ * written with its keys already in canonical (sorted) order, without sorting them per part.
+ */
+function postContentHash(
+  network: Network,
+  part: number,
+  parts: number,
+  text: string,
+  language: string,
+  images: readonly Pick<CompiledImage, 'alt' | 'mediaType' | 'sha256'>[],
+): string {
+  const content = {
+    images: images.map((im) => ({ alt: im.alt, mediaType: im.mediaType, sha256: im.sha256 })),
+    kind: 'post',
+    language,
+    network,
+    part,
+    parts,
+    text,
+  };
+  return createHash('sha256').update(JSON.stringify(content)).digest('hex');
+}
+
 /** Re-exported for callers that already import it from here. */
 export { canonicalJson };
 
@@ -158,23 +183,18 @@ export function compile(plan: Plan): CompiledPlan {
       const parts = whole.fits ? [text] : splitThread(text, network, { limits });
       parts.forEach((partText, i) => {
         const part = i + 1;
-        const content = {
-          kind: 'post',
-          network,
-          part,
-          parts: parts.length,
-          text: partText,
-          language,
-          images:
-            part === 1
-              ? images.map((im) => ({ sha256: im.sha256, alt: im.alt, mediaType: im.mediaType }))
-              : [],
-        };
         actions.push({
           kind: 'post',
           id: `post.${post.id}.${network}.${part}`,
           ...base(network, at),
-          contentHash: hash(content),
+          contentHash: postContentHash(
+            network,
+            part,
+            parts.length,
+            partText,
+            language,
+            part === 1 ? images : [],
+          ),
           postId: post.id,
           part,
           parts: parts.length,
