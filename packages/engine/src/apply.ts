@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { canonicalJson, type Network } from '@sunset/core';
+import type { Network } from '@sunset/core';
 import {
   compile,
   type Action,
@@ -129,7 +129,8 @@ export function wantedDeliveries(plan: Plan): Wanted[] {
         delivery: {
           ...base(key, 'post', action.network, action),
           postId: action.postId,
-          contentHash: sha256(canonicalJson(parts.map((p) => p.contentHash))),
+          // canonicalJson of a list of strings is its JSON.
+          contentHash: sha256(JSON.stringify(parts.map((p) => p.contentHash))),
           parts: parts.map((p) => ({
             part: p.part,
             text: p.text,
