@@ -181,11 +181,44 @@ function deliveryFromRow(row: Selectable<DeliveriesTable>, parts: DeliveryPart[]
   return d;
 }
 
+const HEAD_COLUMNS = [
+  'id',
+  'organisation_id',
+  'action_key',
+  'post_id',
+  'kind',
+  'source',
+  'network',
+  'plan_version',
+  'due_at',
+  'priority',
+  'content_hash',
+  'status',
+  'job_id',
+] as const;
+
 function headFromRow(
-  row: Selectable<DeliveriesTable> & { part_count: string | number | bigint | null },
+  row: Pick<Selectable<DeliveriesTable>, (typeof HEAD_COLUMNS)[number]> & {
+    part_count: string | number | bigint | null;
+  },
 ): DeliveryHead {
-  const { parts: _parts, ...head } = deliveryFromRow(row, []);
-  return { ...head, partCount: Number(row.part_count ?? 0) };
+  const d: DeliveryHead = {
+    id: row.id,
+    organisationId: row.organisation_id,
+    actionKey: row.action_key,
+    kind: row.kind as Delivery['kind'],
+    source: row.source as PostSource,
+    network: row.network as Network,
+    dueAt: new Date(row.due_at),
+    priority: Number(row.priority),
+    contentHash: row.content_hash,
+    status: row.status as DeliveryStatus,
+    jobId: row.job_id,
+    partCount: Number(row.part_count ?? 0),
+  };
+  if (row.post_id !== null) d.postId = row.post_id;
+  if (row.plan_version !== null) d.planVersion = Number(row.plan_version);
+  return d;
 }
 
 /** The statuses a plan re-apply may still rewrite. */
@@ -538,7 +571,7 @@ export function createRepositories(ctx: RepoContext): Repositories {
       },
       async listHeads(filter: DeliveryFilter) {
         const rows = await filteredDeliveries(filter)
-          .selectAll('deliveries')
+          .select(HEAD_COLUMNS.map((c) => `deliveries.${c}` as const))
           .select((eb) =>
             eb
               .selectFrom('delivery_parts')

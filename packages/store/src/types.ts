@@ -147,8 +147,23 @@ export interface Delivery {
   updatedAt: Date;
 }
 
-/** A delivery without its parts, but with how many it has: what plan apply compares with a plan. */
-export type DeliveryHead = Omit<Delivery, 'parts'> & { partCount: number };
+/** What plan apply compares with a plan: a delivery's identity, time, content hash, status and job, and how many parts it has. */
+export type DeliveryHead = Pick<
+  Delivery,
+  | 'id'
+  | 'organisationId'
+  | 'actionKey'
+  | 'postId'
+  | 'kind'
+  | 'source'
+  | 'network'
+  | 'planVersion'
+  | 'dueAt'
+  | 'priority'
+  | 'contentHash'
+  | 'status'
+  | 'jobId'
+> & { partCount: number };
 
 /** What a plan re-apply changes in a delivery (deliveries.replace, replaceMany). */
 export type DeliveryChange = Pick<
