@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { canonicalJson, type Network } from '@sunset/core';
+import type { Network } from '@sunset/core';
 import {
   compile,
   type Action,
@@ -15,8 +15,23 @@ import {
   type PlanDocument,
   type PostAction,
 } from '@sunset/plan';
-import { jobIdFor, nextJobId, PRIORITY, type Queues } from '@sunset/queue';
-import type { Delivery, DeliveryKind, DeliveryStatus, NewDelivery, Repositories, Store } from '@sunset/store';
+import {
+  jobIdFor,
+  laneOf,
+  nextJobId,
+  PRIORITY,
+  type DeliveryJobSpec,
+  type Lane,
+  type Queues,
+} from '@sunset/queue';
+import type {
+  DeliveryHead,
+  DeliveryKind,
+  DeliveryStatus,
+  NewDelivery,
+  Repositories,
+  Store,
+} from '@sunset/store';
 
 export type DiffMark = '+' | '~' | '-' | '=' | '✓';
 
@@ -114,7 +129,8 @@ export function wantedDeliveries(plan: Plan): Wanted[] {
         delivery: {
           ...base(key, 'post', action.network, action),
           postId: action.postId,
-          contentHash: sha256(canonicalJson(parts.map((p) => p.contentHash))),
+          // canonicalJson of a list of strings is its JSON.
+          contentHash: sha256(JSON.stringify(parts.map((p) => p.contentHash))),
           parts: parts.map((p) => ({
             part: p.part,
             text: p.text,
@@ -160,11 +176,19 @@ export function wantedDeliveries(plan: Plan): Wanted[] {
   return out;
 }
 
-function entry(
-  mark: DiffMark,
-  d: Pick<Delivery, 'id' | 'actionKey' | 'kind' | 'network' | 'postId' | 'dueAt'> & { parts: unknown[] },
-  extra: Partial<DiffEntry> = {},
-): DiffEntry {
+type EntrySubject = Pick<DeliveryHead, 'id' | 'actionKey' | 'kind' | 'network' | 'postId' | 'dueAt'>;
+
+/** A diff entry of what the plan wants (its parts as compiled). */
+function wantedEntry(mark: DiffMark, w: Wanted, extra: Partial<DiffEntry> = {}): DiffEntry {
+  return entry(mark, w.delivery, w.delivery.parts.length, extra);
+}
+
+/** A diff entry of what the store holds. */
+function storedEntry(mark: DiffMark, d: DeliveryHead, extra: Partial<DiffEntry> = {}): DiffEntry {
+  return entry(mark, d, d.partCount, extra);
+}
+
+function entry(mark: DiffMark, d: EntrySubject, parts: number, extra: Partial<DiffEntry>): DiffEntry {
   return {
     mark,
     deliveryId: d.id,
@@ -173,7 +197,7 @@ function entry(
     network: d.network,
     ...(d.postId !== undefined ? { postId: d.postId } : {}),
     dueAt: d.dueAt.toISOString(),
-    parts: d.parts.length,
+    parts,
     ...extra,
   };
 }
@@ -182,12 +206,15 @@ interface Plan2Store {
   diff: DiffEntry[];
   add: Wanted[];
   /** Existing rows to bring back or replace, with the wanted content. */
-  replace: { current: Delivery; wanted: Wanted }[];
-  cancel: Delivery[];
+  replace: { current: DeliveryHead; wanted: Wanted }[];
+  cancel: DeliveryHead[];
 }
 
-/** Compares what the plan wants with what the store has; pure. */
-export function planDiff(wanted: Wanted[], existing: Delivery[]): Plan2Store {
+/**
+ * Compares what the plan wants with what the store has (a delivery's parts count, not their
+ * content: the content hash says whether it changed); pure.
+ */
+export function planDiff(wanted: readonly Wanted[], existing: readonly DeliveryHead[]): Plan2Store {
   const byId = new Map(existing.map((d) => [d.id, d]));
   const result: Plan2Store = { diff: [], add: [], replace: [], cancel: [] };
   const wantedIds = new Set<string>();
@@ -201,30 +228,33 @@ export function planDiff(wanted: Wanted[], existing: Delivery[]): Plan2Store {
       current.dueAt.getTime() === d.dueAt.getTime();
     if (!current) {
       result.add.push(w);
-      result.diff.push(entry('+', { ...d, postId: d.postId }));
+      result.diff.push(wantedEntry('+', w));
     } else if (current.status === 'cancelled') {
       result.replace.push({ current, wanted: w });
-      result.diff.push(entry('+', { ...d }, { reason: 'back in the plan' }));
+      result.diff.push(wantedEntry('+', w, { reason: 'back in the plan' }));
     } else if (current.status === 'sending' && !same) {
       result.diff.push(
-        entry('✓', current, { status: 'sending', reason: 'being sent right now: the change comes too late' }),
+        storedEntry('✓', current, {
+          status: 'sending',
+          reason: 'being sent right now: the change comes too late',
+        }),
       );
     } else if (current.status === 'queued' || current.status === 'sending') {
       if (same) {
-        result.diff.push(entry('=', current, { status: current.status }));
+        result.diff.push(storedEntry('=', current, { status: current.status }));
       } else {
         result.replace.push({ current, wanted: w });
         const what = current.contentHash !== d.contentHash ? 'content' : 'time';
-        result.diff.push(entry('~', { ...d }, { reason: `${what} changed`, status: current.status }));
+        result.diff.push(wantedEntry('~', w, { reason: `${what} changed`, status: current.status }));
       }
     } else if (current.status === 'failed' && !same) {
       result.replace.push({ current, wanted: w });
       result.diff.push(
-        entry('~', { ...d }, { reason: 'failed before; changed, so it is tried again', status: 'failed' }),
+        wantedEntry('~', w, { reason: 'failed before; changed, so it is tried again', status: 'failed' }),
       );
     } else {
       result.diff.push(
-        entry('✓', current, {
+        storedEntry('✓', current, {
           status: current.status,
           ...(same ? {} : { reason: `already ${current.status}: the change is not sent again` }),
         }),
@@ -235,16 +265,18 @@ export function planDiff(wanted: Wanted[], existing: Delivery[]): Plan2Store {
     if (wantedIds.has(d.id) || d.status === 'cancelled') continue;
     if (d.status === 'queued') {
       result.cancel.push(d);
-      result.diff.push(entry('-', d, { status: d.status }));
+      result.diff.push(storedEntry('-', d, { status: d.status }));
     } else if (d.status === 'sending') {
       result.diff.push(
-        entry('✓', d, {
+        storedEntry('✓', d, {
           status: d.status,
           reason: 'no longer in the plan, but being sent right now: too late to cancel',
         }),
       );
     } else {
-      result.diff.push(entry('✓', d, { status: d.status, reason: 'no longer in the plan; already done' }));
+      result.diff.push(
+        storedEntry('✓', d, { status: d.status, reason: 'no longer in the plan; already done' }),
+      );
     }
   }
   result.diff.sort((a, b) =>
@@ -278,9 +310,9 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
   for (const w of wanted) for (const im of w.images) imageFiles.set(im.sha256, im);
 
   if (dryRun) {
-    const existing = await store.deliveries.list({ organisationId: org, source: 'plan' });
+    const existing = await store.deliveries.listHeads({ organisationId: org, source: 'plan' });
     const { diff } = planDiff(wanted, existing);
-    const latest = await store.plans.latest(org);
+    const latest = await store.plans.latestHead(org);
     return {
       organisationId: org,
       planChanged: latest?.hash !== plan.sourceHash,
@@ -295,14 +327,14 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
     data: new Uint8Array(readFileSync(im.file)),
   }));
 
-  const toEnqueue: Delivery[] = [];
-  const toRemove: { network: Network; jobId: string }[] = [];
+  const toEnqueue: DeliveryJobSpec[] = [];
+  const toRemove: { network: Network; jobId: string; lane: Lane }[] = [];
   const result = await store.transaction(async (tx: Repositories) => {
     await tx.organisations.ensure({ id: org, name: doc.organisation.name });
     await tx.organisations.lock(org);
     for (const b of blobs) await tx.blobs.put(b);
-    const existing = await tx.deliveries.list({ organisationId: org, source: 'plan' });
-    const latest = await tx.plans.latest(org);
+    const existing = await tx.deliveries.listHeads({ organisationId: org, source: 'plan' });
+    const latest = await tx.plans.latestHead(org);
     const change = planDiff(wanted, existing);
     let counts = countMarks(change.diff);
     const planChanged = latest?.hash !== plan.sourceHash;
@@ -339,8 +371,9 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
     // A worker may take a delivery between the read above and the writes below: then it is too
     // late to change or cancel it, and the diff says so instead.
     const tooLate = new Set<string>();
-    for (const { current, wanted: w } of change.replace) {
-      const d = await tx.deliveries.replace(current.id, {
+    const replacements = change.replace.map(({ current, wanted: w }) => ({
+      current,
+      change: {
         dueAt: w.delivery.dueAt,
         priority: w.delivery.priority,
         contentHash: w.delivery.contentHash,
@@ -348,21 +381,35 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
         parts: w.delivery.parts,
         jobId: nextJobId(current.jobId),
         planVersion: applied.version,
-      });
-      if (!d) {
+      },
+    }));
+    const replaced = new Set(
+      await tx.deliveries.replaceMany(
+        replacements.map((r) => ({ id: r.current.id, expected: r.current.status, change: r.change })),
+      ),
+    );
+    for (const { current, change: c } of replacements) {
+      if (!replaced.has(current.id)) {
         tooLate.add(current.id);
         continue;
       }
-      if (current.status === 'failed') await tx.deliveries.setJob(d.id, d.jobId, 'queued');
-      toEnqueue.push({ ...d, status: 'queued' });
-      toRemove.push({ network: current.network, jobId: current.jobId });
+      toEnqueue.push({
+        id: current.id,
+        organisationId: current.organisationId,
+        network: current.network,
+        dueAt: c.dueAt,
+        priority: c.priority,
+        jobId: c.jobId,
+      });
+      toRemove.push({ network: current.network, jobId: current.jobId, lane: laneOf(current.priority) });
     }
+    const cancelled = new Set(await tx.deliveries.cancelMany(change.cancel.map((d) => d.id)));
     for (const d of change.cancel) {
-      if (!(await tx.deliveries.cancel(d.id))) {
+      if (!cancelled.has(d.id)) {
         tooLate.add(d.id);
         continue;
       }
-      toRemove.push({ network: d.network, jobId: d.jobId });
+      toRemove.push({ network: d.network, jobId: d.jobId, lane: laneOf(d.priority) });
     }
     for (const e of change.diff) {
       if (!tooLate.has(e.deliveryId)) continue;
@@ -406,7 +453,7 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
 
   if (options.queues && (toEnqueue.length > 0 || toRemove.length > 0)) {
     try {
-      for (const r of toRemove) await options.queues.remove(r.network, r.jobId);
+      await options.queues.removeMany(toRemove);
       await options.queues.enqueueMany(toEnqueue);
     } catch (err) {
       return { ...result, queueError: (err as Error).message };

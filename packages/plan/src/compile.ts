@@ -105,6 +105,31 @@ function hash(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('hex');
 }
 
+/**
+ * The hash of a post part's content: the same text as hash() gives of
+ * `{ kind: 'post', network, part, parts, text, language, images: [{ sha256, alt, mediaType }] }`,
+ * written with its keys already in canonical (sorted) order, without sorting them per part.
+ */
+function postContentHash(
+  network: Network,
+  part: number,
+  parts: number,
+  text: string,
+  language: string,
+  images: readonly Pick<CompiledImage, 'alt' | 'mediaType' | 'sha256'>[],
+): string {
+  const content = {
+    images: images.map((im) => ({ alt: im.alt, mediaType: im.mediaType, sha256: im.sha256 })),
+    kind: 'post',
+    language,
+    network,
+    part,
+    parts,
+    text,
+  };
+  return createHash('sha256').update(JSON.stringify(content)).digest('hex');
+}
+
 /** Re-exported for callers that already import it from here. */
 export { canonicalJson };
 
@@ -130,7 +155,17 @@ export function compile(plan: Plan): CompiledPlan {
       mediaType: MEDIA_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
     };
   };
-  const base = (network: Network, at: Date) => ({ network, at, atLocal: formatLocal(at, zone) });
+  // Posts go out on several networks at one instant: each instant is formatted once.
+  const localTimes = new Map<number, string>();
+  const localOf = (at: Date) => {
+    let local = localTimes.get(at.getTime());
+    if (local === undefined) {
+      local = formatLocal(at, zone);
+      localTimes.set(at.getTime(), local);
+    }
+    return local;
+  };
+  const base = (network: Network, at: Date) => ({ network, at, atLocal: localOf(at) });
   const actions: Action[] = [];
 
   for (const post of doc.posts ?? []) {
@@ -142,32 +177,30 @@ export function compile(plan: Plan): CompiledPlan {
     const language = post.language ?? doc.organisation.locale;
     for (const network of post.on) {
       const text = expand(post.variants?.[network] ?? post.text, values);
-      const parts = splitThread(text, network, { limits });
+      // A text that fits is its own thread of one (splitThread returns it unchanged): measured
+      // once, and split only when it does not fit.
+      const whole = measure(text, network, limits);
+      const parts = whole.fits ? [text] : splitThread(text, network, { limits });
       parts.forEach((partText, i) => {
         const part = i + 1;
-        const content = {
-          kind: 'post',
-          network,
-          part,
-          parts: parts.length,
-          text: partText,
-          language,
-          images:
-            part === 1
-              ? images.map((im) => ({ sha256: im.sha256, alt: im.alt, mediaType: im.mediaType }))
-              : [],
-        };
         actions.push({
           kind: 'post',
           id: `post.${post.id}.${network}.${part}`,
           ...base(network, at),
-          contentHash: hash(content),
+          contentHash: postContentHash(
+            network,
+            part,
+            parts.length,
+            partText,
+            language,
+            part === 1 ? images : [],
+          ),
           postId: post.id,
           part,
           parts: parts.length,
           ...(part > 1 ? { replyTo: `post.${post.id}.${network}.${part - 1}` } : {}),
           text: partText,
-          length: measure(partText, network, limits),
+          length: whole.fits ? whole : measure(partText, network, limits),
           images: part === 1 ? images : [],
           language,
         });

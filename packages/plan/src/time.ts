@@ -201,8 +201,16 @@ export function resolveExpression(expr: TimeExpr, zone: string, sunset?: Date): 
 
 /** "2027-01-20 09:00 (UTC+01:00)": how instants are shown to people, in the plan's zone. */
 export function formatLocal(instant: Date, zone: string): string {
+  // Built from the fields luxon computes once, with the zone's offset, for the instant: each
+  // toFormat would look the offset up again, and a plan formats one instant per action.
   const dt = DateTime.fromJSDate(instant, { zone });
-  return `${dt.toFormat('yyyy-MM-dd HH:mm')}${dt.second ? dt.toFormat(':ss') : ''} (UTC${dt.toFormat('ZZ')})`;
+  const offset = Math.abs(dt.offset);
+  const sign = dt.offset < 0 ? '-' : '+';
+  return (
+    `${String(dt.year).padStart(4, '0')}-${pad(dt.month)}-${pad(dt.day)} ${pad(dt.hour)}:${pad(dt.minute)}` +
+    `${dt.second ? `:${pad(dt.second)}` : ''} ` +
+    `(UTC${sign}${pad(Math.trunc(offset / 60))}:${pad(Math.trunc(offset % 60))})`
+  );
 }
 
 export function formatUtc(instant: Date): string {

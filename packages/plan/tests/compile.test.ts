@@ -1,6 +1,10 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { compile, type PostAction } from '../src/index.ts';
+import { canonicalJson, compile, type PostAction } from '../src/index.ts';
 import { check, MINIMAL, referenceMissing, referenceText } from './helpers.ts';
+
+// What the code before this hash function gave for MINIMAL's farewell on X.
+const PINNED_FAREWELL_HASH = '27f616953bfc22ff7bd45f90169f575c097b520a49cf6cec8b9faf0a9f7c6f51';
 
 function compiled(text: string) {
   const r = check(text, new Date('2024-06-01T00:00:00Z'));
@@ -70,6 +74,33 @@ describe('compile', () => {
     const changed = b.actions.filter((x, i) => x.contentHash !== a.actions[i]?.contentHash).map((x) => x.id);
     expect(b.actions.map((x) => x.id)).toEqual(a.actions.map((x) => x.id));
     expect(changed).toEqual(['post.farewell.x.1', 'post.farewell.bluesky.1']);
+  });
+
+  it('hashes a post part as the canonical JSON of its content, as applied plans stored it', () => {
+    const withImage = MINIMAL.replace(
+      '    on: [x, bluesky]\n',
+      '    on: [x, bluesky]\n    images:\n      - file: assets/demenagement.png\n        alt: Une carte postale\n',
+    );
+    const long = 'Un message très long pour dire au revoir à toutes et à tous. '.repeat(6).trim();
+    const c = compiled(withImage.replace('Merci et au revoir.', long));
+    const posts = c.actions.filter((a): a is PostAction => a.kind === 'post');
+    expect(posts.some((p) => p.images.length > 0)).toBe(true);
+    expect(posts.some((p) => p.parts > 1)).toBe(true);
+    for (const p of posts) {
+      const content = {
+        kind: 'post',
+        network: p.network,
+        part: p.part,
+        parts: p.parts,
+        text: p.text,
+        language: p.language,
+        images: p.images.map((im) => ({ sha256: im.sha256, alt: im.alt, mediaType: im.mediaType })),
+      };
+      expect(p.contentHash).toBe(createHash('sha256').update(canonicalJson(content)).digest('hex'));
+    }
+    // Pinned: a change here would make every stored delivery look changed on the next apply.
+    const farewell = compiled(MINIMAL).actions.find((a) => a.id === 'post.farewell.x.1');
+    expect(farewell?.contentHash).toBe(PINNED_FAREWELL_HASH);
   });
 
   it('keeps the local clock time for day offsets across a DST change', () => {

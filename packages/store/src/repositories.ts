@@ -15,6 +15,7 @@ import type {
   AuditInput,
   Delivery,
   DeliveryFilter,
+  DeliveryHead,
   DeliveryImage,
   DeliveryPart,
   DeliveryStatus,
@@ -74,6 +75,39 @@ async function insertInChunks<T extends keyof Database & string>(
       .insertInto(table)
       .values(rows.slice(i, i + ROWS_PER_INSERT))
       .execute();
+  }
+}
+
+/** Rows per statement of insertRows on PostgreSQL: a few hundred kilobytes of JSON each. */
+const ROWS_PER_JSON_INSERT = 1000;
+
+/**
+ * Inserts many rows of a table. On PostgreSQL with one parameter per statement: the rows as a
+ * JSON array, read back as rows of the table's own column types (json_populate_recordset), so
+ * thousands of rows cost a few statements, none with thousands of bound parameters to build,
+ * send and parse. SQLite, in process, takes multi-row inserts faster than it takes JSON apart.
+ * Every row must carry every column of `table`.
+ */
+async function insertRows<T extends 'deliveries' | 'delivery_parts'>(
+  q: Kysely<Database>,
+  dialect: Dialect,
+  table: T,
+  rows: readonly Selectable<Database[T]>[],
+): Promise<void> {
+  const first = rows[0];
+  if (!first) return;
+  if (dialect === 'sqlite') {
+    await insertInChunks(q, table, rows as readonly Insertable<Database[T]>[]);
+    return;
+  }
+  const columns = sql.join(Object.keys(first).map((c) => sql.ref(c)));
+  for (let i = 0; i < rows.length; i += ROWS_PER_JSON_INSERT) {
+    // Text as a bound parameter reaches the database with a lone surrogate as U+FFFD: so here.
+    const json = JSON.stringify(rows.slice(i, i + ROWS_PER_JSON_INSERT), (_key, v: unknown) =>
+      typeof v === 'string' && !v.isWellFormed() ? v.toWellFormed() : v,
+    );
+    await sql`insert into ${sql.table(table)} (${columns})
+      select ${columns} from json_populate_recordset(null::${sql.table(table)}, ${json}::json)`.execute(q);
   }
 }
 
@@ -406,6 +440,49 @@ function deliveryFromRow(row: Selectable<DeliveriesTable>, parts: DeliveryPart[]
   return d;
 }
 
+const HEAD_COLUMNS = [
+  'id',
+  'organisation_id',
+  'action_key',
+  'post_id',
+  'kind',
+  'source',
+  'network',
+  'plan_version',
+  'due_at',
+  'priority',
+  'content_hash',
+  'status',
+  'job_id',
+] as const;
+
+function headFromRow(
+  row: Pick<Selectable<DeliveriesTable>, (typeof HEAD_COLUMNS)[number]> & {
+    part_count: string | number | bigint | null;
+  },
+): DeliveryHead {
+  const d: DeliveryHead = {
+    id: row.id,
+    organisationId: row.organisation_id,
+    actionKey: row.action_key,
+    kind: row.kind as Delivery['kind'],
+    source: row.source as PostSource,
+    network: row.network as Network,
+    dueAt: new Date(row.due_at),
+    priority: Number(row.priority),
+    contentHash: row.content_hash,
+    status: row.status as DeliveryStatus,
+    jobId: row.job_id,
+    partCount: Number(row.part_count ?? 0),
+  };
+  if (row.post_id !== null) d.postId = row.post_id;
+  if (row.plan_version !== null) d.planVersion = Number(row.plan_version);
+  return d;
+}
+
+/** The statuses a plan re-apply may still rewrite. */
+const REPLACEABLE: readonly DeliveryStatus[] = ['queued', 'failed', 'cancelled'];
+
 async function withParts(db: Kysely<Database>, rows: Selectable<DeliveriesTable>[]): Promise<Delivery[]> {
   const byId = new Map<string, DeliveryPart[]>(rows.map((r) => [r.id, []]));
   const ids = [...byId.keys()];
@@ -501,6 +578,24 @@ export function createRepositories(ctx: RepoContext): Repositories {
     return row ? (await withParts(q, [row]))[0] : undefined;
   };
 
+  /** The deliveries a filter selects, in due order (list and listHeads). */
+  const filteredDeliveries = (filter: DeliveryFilter) => {
+    let query = db.selectFrom('deliveries');
+    if (filter.organisationId !== undefined)
+      query = query.where('organisation_id', '=', filter.organisationId);
+    if (filter.postId !== undefined) query = query.where('post_id', '=', filter.postId);
+    if (filter.network !== undefined) query = query.where('network', '=', filter.network);
+    if (filter.source !== undefined) query = query.where('source', '=', filter.source);
+    if (filter.status !== undefined) {
+      const statuses = Array.isArray(filter.status) ? filter.status : [filter.status];
+      query = query.where('status', 'in', statuses);
+    }
+    if (filter.dueBefore !== undefined) query = query.where('due_at', '<=', iso(filter.dueBefore));
+    query = query.orderBy('due_at').orderBy('id');
+    if (filter.limit !== undefined) query = query.limit(filter.limit);
+    return query;
+  };
+
   const appendAudit = async (input: AuditInput): Promise<void> => {
     const entry: PendingAudit = { input: cleanAudit(input), at: now() };
     if (ctx.auditSink) ctx.auditSink(entry);
@@ -539,9 +634,10 @@ export function createRepositories(ctx: RepoContext): Repositories {
             created_at: t,
             updated_at: t,
           }));
-          await insertInChunks(q, 'deliveries', rows);
+          await insertRows(q, dialect, 'deliveries', rows);
           const parts = await insertParts(
             q,
+            dialect,
             ds.flatMap((d) =>
               d.parts.map((p) => ({ ...p, deliveryId: d.id, organisationId: d.organisationId })),
             ),
@@ -614,6 +710,16 @@ export function createRepositories(ctx: RepoContext): Repositories {
           .limit(1)
           .executeTakeFirst();
         return row ? Number(row.version) : undefined;
+      },
+      async latestHead(organisationId) {
+        const row = await db
+          .selectFrom('plans')
+          .select(['version', 'hash'])
+          .where('organisation_id', '=', organisationId)
+          .orderBy('version', 'desc')
+          .limit(1)
+          .executeTakeFirst();
+        return row ? { version: Number(row.version), hash: row.hash } : undefined;
       },
       insert(plan) {
         return atomic(async (q) => {
@@ -736,20 +842,20 @@ export function createRepositories(ctx: RepoContext): Repositories {
       insertMany: (ds) => insertDeliveries(ds),
       get: (id) => getDelivery(db, id),
       async list(filter: DeliveryFilter) {
-        let query = db.selectFrom('deliveries').selectAll();
-        if (filter.organisationId !== undefined)
-          query = query.where('organisation_id', '=', filter.organisationId);
-        if (filter.postId !== undefined) query = query.where('post_id', '=', filter.postId);
-        if (filter.network !== undefined) query = query.where('network', '=', filter.network);
-        if (filter.source !== undefined) query = query.where('source', '=', filter.source);
-        if (filter.status !== undefined) {
-          const statuses = Array.isArray(filter.status) ? filter.status : [filter.status];
-          query = query.where('status', 'in', statuses);
-        }
-        if (filter.dueBefore !== undefined) query = query.where('due_at', '<=', iso(filter.dueBefore));
-        query = query.orderBy('due_at').orderBy('id');
-        if (filter.limit !== undefined) query = query.limit(filter.limit);
-        return withParts(db, await query.execute());
+        return withParts(db, await filteredDeliveries(filter).selectAll().execute());
+      },
+      async listHeads(filter: DeliveryFilter) {
+        const rows = await filteredDeliveries(filter)
+          .select(HEAD_COLUMNS.map((c) => `deliveries.${c}` as const))
+          .select((eb) =>
+            eb
+              .selectFrom('delivery_parts')
+              .select(eb.fn.countAll<string | number>().as('n'))
+              .whereRef('delivery_parts.delivery_id', '=', 'deliveries.id')
+              .as('part_count'),
+          )
+          .execute();
+        return rows.map(headFromRow);
       },
       async claim(id, jobId) {
         // One statement takes it (atomic on its own): a claimed delivery is "sending", which
@@ -943,6 +1049,7 @@ export function createRepositories(ctx: RepoContext): Repositories {
             .execute();
           await insertParts(
             q,
+            dialect,
             change.parts
               .filter((p) => !published.has(p.part))
               .map((p) => ({ ...p, deliveryId: id, organisationId: current.organisationId })),
@@ -950,6 +1057,107 @@ export function createRepositories(ctx: RepoContext): Repositories {
           const replaced = await getDelivery(q, id);
           if (!replaced) throw new Error(`no delivery ${id}`);
           return replaced;
+        });
+      },
+      replaceMany(changes) {
+        const candidates = changes.filter((c) => REPLACEABLE.includes(c.expected));
+        if (candidates.length === 0) return Promise.resolve([]);
+        return atomic(async (q) => {
+          const t = iso(now());
+          const replaced: string[] = [];
+          const orgOf = new Map<string, string>();
+          // One statement per chunk: the new values travel as one JSON parameter, read back as
+          // rows, and only rows still in the status the caller read are changed.
+          for (let i = 0; i < candidates.length; i += CHUNK) {
+            const values = JSON.stringify(
+              candidates.slice(i, i + CHUNK).map(({ id, expected, change }) => ({
+                id,
+                expected,
+                due_at: iso(change.dueAt),
+                priority: change.priority,
+                content_hash: change.contentHash,
+                payload: text(change.payload),
+                job_id: change.jobId,
+                plan_version: change.planVersion ?? null,
+              })),
+            );
+            const { rows } = await (
+              dialect === 'postgres'
+                ? sql<{ id: string; organisation_id: string }>`
+                    update deliveries as d set due_at = v.due_at, priority = v.priority,
+                      content_hash = v.content_hash, payload = v.payload, job_id = v.job_id,
+                      plan_version = v.plan_version, status = 'queued', updated_at = ${t}
+                    from json_to_recordset(${values}::json) as v(id text, expected text, due_at text,
+                      priority integer, content_hash text, payload text, job_id text, plan_version integer)
+                    where d.id = v.id and d.status = v.expected
+                    returning d.id, d.organisation_id`
+                : sql<{ id: string; organisation_id: string }>`
+                    update deliveries set due_at = v.due_at, priority = v.priority,
+                      content_hash = v.content_hash, payload = v.payload, job_id = v.job_id,
+                      plan_version = v.plan_version, status = 'queued', updated_at = ${t}
+                    from (select value ->> 'id' as id, value ->> 'expected' as expected,
+                      value ->> 'due_at' as due_at, value ->> 'priority' as priority,
+                      value ->> 'content_hash' as content_hash, value ->> 'payload' as payload,
+                      value ->> 'job_id' as job_id, value ->> 'plan_version' as plan_version
+                      from json_each(${values})) as v
+                    where deliveries.id = v.id and deliveries.status = v.expected
+                    returning deliveries.id, deliveries.organisation_id`
+            ).execute(q);
+            for (const r of rows) {
+              replaced.push(r.id);
+              orgOf.set(r.id, r.organisation_id);
+            }
+          }
+          if (replaced.length === 0) return [];
+          // Parts that have landed stay as they are: they cannot be taken back.
+          const published = new Set<string>();
+          for (let i = 0; i < replaced.length; i += CHUNK) {
+            const ids = replaced.slice(i, i + CHUNK);
+            const landed = await q
+              .selectFrom('delivery_parts')
+              .select(['delivery_id', 'part'])
+              .where('delivery_id', 'in', ids)
+              .where('remote_id', 'is not', null)
+              .execute();
+            for (const p of landed) published.add(`${p.delivery_id}\u0000${Number(p.part)}`);
+            await q
+              .deleteFrom('delivery_parts')
+              .where('delivery_id', 'in', ids)
+              .where('remote_id', 'is', null)
+              .execute();
+          }
+          const byId = new Map(candidates.map((c) => [c.id, c]));
+          await insertParts(
+            q,
+            dialect,
+            replaced.flatMap((id) => {
+              const c = byId.get(id);
+              const organisationId = orgOf.get(id);
+              if (!c || organisationId === undefined) return [];
+              return c.change.parts
+                .filter((p) => !published.has(`${id}\u0000${p.part}`))
+                .map((p) => ({ ...p, deliveryId: id, organisationId }));
+            }),
+          );
+          return replaced;
+        });
+      },
+      cancelMany(ids) {
+        if (ids.length === 0) return Promise.resolve([]);
+        return atomic(async (q) => {
+          const t = iso(now());
+          const cancelled: string[] = [];
+          for (let i = 0; i < ids.length; i += CHUNK) {
+            const rows = await q
+              .updateTable('deliveries')
+              .set({ status: 'cancelled', updated_at: t })
+              .where('id', 'in', ids.slice(i, i + CHUNK))
+              .where('status', '=', 'queued')
+              .returning('id')
+              .execute();
+            cancelled.push(...rows.map((r) => r.id));
+          }
+          return cancelled;
         });
       },
       async countByStatus() {
@@ -1145,6 +1353,7 @@ export function createRepositories(ctx: RepoContext): Repositories {
 
 async function insertParts(
   q: Kysely<Database>,
+  dialect: Dialect,
   parts: readonly {
     deliveryId: string;
     organisationId: string;
@@ -1167,6 +1376,6 @@ async function insertParts(
     remote_ref: null,
     published_at: null,
   }));
-  await insertInChunks(q, 'delivery_parts', rows);
+  await insertRows(q, dialect, 'delivery_parts', rows);
   return rows;
 }

@@ -242,6 +242,167 @@ for (const { dialect, skip } of dialects) {
       expect(await store.deliveries.get(taken.id)).toMatchObject({ status: 'sending', jobId: taken.jobId });
     });
 
+    it('keeps every text as written, a lone surrogate in a text column as U+FFFD (as a bound parameter would)', async () => {
+      const text = 'Guillemets "droits" et « français », \\ barre, \n ligne, é, 👋, \u2028, \u0001, a\ud800b';
+      const [d] = await store.deliveries.insertMany([
+        delivery('post.texts.x', {
+          network: 'x',
+          payload: { note: text },
+          parts: [
+            { part: 1, text, images: [{ sha256: 'abc', mediaType: 'image/png', alt: text }], language: 'fr' },
+          ],
+        }),
+      ]);
+      const read = await store.deliveries.get(d!.id);
+      expect(read?.parts[0]?.text).toBe(text.toWellFormed());
+      // JSON columns hold it escaped, so exactly as given.
+      expect(read?.parts[0]?.images[0]?.alt).toBe(text);
+      expect(read?.payload).toEqual({ note: text });
+      expect(read).toMatchObject({ priority: 10, attempts: 0, planVersion: 1, status: 'queued' });
+      expect(read?.parts[0]?.outcomeUnknown).toBe(false);
+    });
+
+    it('lists deliveries without their parts, with how many they have', async () => {
+      await store.organisations.ensure({ id: 'org-h', name: 'Organisation H' });
+      const ds = [
+        delivery('post.h1.x', { organisationId: 'org-h', network: 'x' }),
+        delivery('post.h2.bluesky', { organisationId: 'org-h', parts: [] }),
+        delivery('post.h3.x', {
+          organisationId: 'org-h',
+          network: 'x',
+          source: 'ordinary',
+          dueAt: new Date('2030-01-19T08:00:00.000Z'),
+        }),
+      ].map((d) => ({ ...d, id: d.id.replace('org-a.', 'org-h.') }));
+      await store.deliveries.insertMany(ds);
+      const full = await store.deliveries.list({ organisationId: 'org-h' });
+      const heads = await store.deliveries.listHeads({ organisationId: 'org-h' });
+      expect(heads.map((h) => [h.id, h.partCount])).toEqual([
+        ['org-h.post.h3.x', 2],
+        ['org-h.post.h1.x', 2],
+        ['org-h.post.h2.bluesky', 0],
+      ]);
+      expect(heads).toEqual(
+        full.map((d) => ({
+          id: d.id,
+          organisationId: d.organisationId,
+          actionKey: d.actionKey,
+          postId: d.postId,
+          kind: d.kind,
+          source: d.source,
+          network: d.network,
+          planVersion: d.planVersion,
+          dueAt: d.dueAt,
+          priority: d.priority,
+          contentHash: d.contentHash,
+          status: d.status,
+          jobId: d.jobId,
+          partCount: d.parts.length,
+        })),
+      );
+      const plan = await store.deliveries.listHeads({ organisationId: 'org-h', source: 'plan' });
+      expect(plan.map((h) => h.id)).toEqual(['org-h.post.h1.x', 'org-h.post.h2.bluesky']);
+    });
+
+    it('tells the latest plan version and hash', async () => {
+      await store.organisations.ensure({ id: 'org-p', name: 'Organisation P' });
+      expect(await store.plans.latestHead('org-p')).toBeUndefined();
+      for (const hash of ['p1', 'p2']) {
+        await store.plans.insert({
+          organisationId: 'org-p',
+          hash,
+          yaml: 'version: 1\n',
+          sourceName: 'p.yaml',
+          appliedBy: 'cli:test',
+          diff: [],
+        });
+      }
+      expect(await store.plans.latestHead('org-p')).toEqual({ version: 2, hash: 'p2' });
+    });
+
+    it('replaces many deliveries at once, only those still as they were read, keeping landed parts', async () => {
+      const ids = ['queued', 'failed', 'cancelled', 'taken', 'landed', 'stale'].map(
+        (n) => `org-a.post.many-${n}.x`,
+      );
+      await store.deliveries.insertMany(
+        ids.map((id) => delivery(id.replace('org-a.', ''), { network: 'x', jobId: `${id}.g1` })),
+      );
+      const [queued, failed, cancelled, taken, landed, stale] = ids as [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+      ];
+      await store.deliveries.finish(failed, 'failed', { lastError: 'HTTP 500' });
+      expect(await store.deliveries.cancelMany([cancelled])).toEqual([cancelled]);
+      await store.deliveries.claim(taken, `${taken}.g1`);
+      await store.deliveries.partPublished(landed, 1, { remoteId: 'r1', url: 'https://x.example/r1' });
+      await store.deliveries.claim(stale, `${stale}.g1`);
+      await store.deliveries.retryLater(stale, 'HTTP 503'); // queued again, but read as failed below
+      const change = (n: number) => ({
+        dueAt: new Date(`2030-04-0${n}T00:00:00.000Z`),
+        priority: 10,
+        contentHash: `new-${n}`,
+        payload: { n },
+        parts: [
+          { part: 1, text: `New one ${n}`, images: [], language: 'fr' },
+          { part: 2, text: `New two ${n}`, images: [], language: 'fr' },
+          { part: 3, text: `New three ${n}`, images: [], language: 'fr' },
+        ],
+        jobId: `g2-${n}`,
+        planVersion: 7,
+      });
+      const replaced = await store.deliveries.replaceMany([
+        { id: queued, expected: 'queued', change: change(1) },
+        { id: failed, expected: 'failed', change: change(2) },
+        { id: cancelled, expected: 'cancelled', change: change(3) },
+        { id: taken, expected: 'sending', change: change(4) },
+        { id: landed, expected: 'queued', change: change(5) },
+        { id: stale, expected: 'failed', change: change(6) },
+      ]);
+      expect(replaced.sort()).toEqual([queued, failed, cancelled, landed].sort());
+      for (const [i, id] of [queued, failed, cancelled].entries()) {
+        const d = await store.deliveries.get(id);
+        expect(d).toMatchObject({
+          status: 'queued',
+          jobId: `g2-${i + 1}`,
+          contentHash: `new-${i + 1}`,
+          payload: { n: i + 1 },
+          planVersion: 7,
+        });
+        expect(d?.dueAt.toISOString()).toBe(`2030-04-0${i + 1}T00:00:00.000Z`);
+        expect(d?.parts.map((p) => p.text)).toEqual([
+          `New one ${i + 1}`,
+          `New two ${i + 1}`,
+          `New three ${i + 1}`,
+        ]);
+      }
+      const kept = await store.deliveries.get(landed);
+      expect(kept?.parts.map((p) => [p.text, p.remoteId])).toEqual([
+        ['Part one', 'r1'],
+        ['New two 5', undefined],
+        ['New three 5', undefined],
+      ]);
+      expect(await store.deliveries.get(taken)).toMatchObject({ status: 'sending', jobId: `${taken}.g1` });
+      expect(await store.deliveries.get(stale)).toMatchObject({ status: 'queued', contentHash: 'h1' });
+      expect((await store.deliveries.get(stale))?.parts.map((p) => p.text)).toEqual(['Part one', 'Part two']);
+      expect(await store.deliveries.replaceMany([])).toEqual([]);
+    });
+
+    it('cancels many deliveries at once, only those still queued', async () => {
+      const [a, b] = await store.deliveries.insertMany([
+        delivery('post.cancel-many-a.x', { network: 'x' }),
+        delivery('post.cancel-many-b.x', { network: 'x' }),
+      ]);
+      await store.deliveries.claim(b!.id, b!.jobId);
+      expect(await store.deliveries.cancelMany([a!.id, b!.id, 'org-a.nothing'])).toEqual([a!.id]);
+      expect((await store.deliveries.get(a!.id))?.status).toBe('cancelled');
+      expect((await store.deliveries.get(b!.id))?.status).toBe('sending');
+      expect(await store.deliveries.cancelMany([])).toEqual([]);
+    });
+
     it('rolls back a transaction with its audit entry', async () => {
       const before = await store.audit.head();
       await expect(

@@ -153,6 +153,30 @@ export interface ClaimedDelivery extends Delivery {
   replyToPostId?: string;
 }
 
+/** What plan apply compares with a plan: a delivery's identity, time, content hash, status and job, and how many parts it has. */
+export type DeliveryHead = Pick<
+  Delivery,
+  | 'id'
+  | 'organisationId'
+  | 'actionKey'
+  | 'postId'
+  | 'kind'
+  | 'source'
+  | 'network'
+  | 'planVersion'
+  | 'dueAt'
+  | 'priority'
+  | 'contentHash'
+  | 'status'
+  | 'jobId'
+> & { partCount: number };
+
+/** What a plan re-apply changes in a delivery (deliveries.replace, replaceMany). */
+export type DeliveryChange = Pick<
+  NewDelivery,
+  'dueAt' | 'priority' | 'contentHash' | 'payload' | 'parts' | 'jobId' | 'planVersion'
+>;
+
 export interface NewDelivery {
   id: string;
   organisationId: string;
@@ -281,6 +305,8 @@ export interface Repositories {
     latest(organisationId: string): Promise<AppliedPlan | undefined>;
     /** The latest plan's version alone (an index lookup: no YAML, no diff). */
     latestVersion(organisationId: string): Promise<number | undefined>;
+    /** The latest plan's version and YAML hash (no YAML, no diff): enough to tell a re-apply. */
+    latestHead(organisationId: string): Promise<{ version: number; hash: string } | undefined>;
     insert(plan: Omit<AppliedPlan, 'version' | 'appliedAt'>): Promise<AppliedPlan>;
     list(organisationId: string): Promise<AppliedPlan[]>;
     /** Stores the diff once the engine has computed it against the new version. */
@@ -308,6 +334,8 @@ export interface Repositories {
     insertMany(deliveries: readonly NewDelivery[]): Promise<Delivery[]>;
     get(id: string): Promise<Delivery | undefined>;
     list(filter: DeliveryFilter): Promise<Delivery[]>;
+    /** As list, without the parts' content (their count only), in one statement. */
+    listHeads(filter: DeliveryFilter): Promise<DeliveryHead[]>;
     /**
      * Takes the delivery for a job: only when its status is queued or sending and `jobId`
      * matches; sets sending and counts the attempt. Undefined when the job is stale or the
@@ -347,13 +375,18 @@ export interface Repositories {
      * parts (plan re-apply), and gives it a new job id. Parts already published are kept as they
      * are. Undefined when the delivery is in none of those states any more (a worker took it).
      */
-    replace(
-      id: string,
-      change: Pick<
-        NewDelivery,
-        'dueAt' | 'priority' | 'contentHash' | 'payload' | 'parts' | 'jobId' | 'planVersion'
-      >,
-    ): Promise<Delivery | undefined>;
+    replace(id: string, change: DeliveryChange): Promise<Delivery | undefined>;
+    /**
+     * Many replaces at once, in a few statements, each delivery back to queued (a failed one
+     * too): only a delivery still in the status the caller read (`expected`, one of queued,
+     * failed, cancelled) is changed, so one a worker has taken since is left as it is. Parts
+     * already published are kept as they are. Returns the ids replaced.
+     */
+    replaceMany(
+      changes: readonly { id: string; expected: DeliveryStatus; change: DeliveryChange }[],
+    ): Promise<string[]>;
+    /** Many cancels at once (see cancel): returns the ids cancelled, those that were still queued. */
+    cancelMany(ids: readonly string[]): Promise<string[]>;
     /** Gives a queued delivery a new job id (the reconciler, or a manual retry of a failed one). */
     setJob(id: string, jobId: string, status?: 'queued'): Promise<void>;
     /** How many deliveries are in each status, per network (for metrics). */
