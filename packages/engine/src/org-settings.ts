@@ -30,6 +30,7 @@ export class OrgSettingsCache {
   private readonly latestSeen = new Map<string, { version: number; at: number }>();
   /** Plans being read and parsed: callers asking at the same moment share one read. */
   private readonly loading = new Map<string, Promise<OrgSettings>>();
+  private readonly versions = new Map<string, Promise<number | undefined>>();
   private readonly store: Store;
   constructor(store: Store) {
     this.store = store;
@@ -48,7 +49,7 @@ export class OrgSettingsCache {
       const cached = this.cache.get(`${organisationId}@${seen.version}`);
       if (cached) return cached;
     }
-    const version = await this.store.plans.latestVersion(organisationId);
+    const version = await this.latestVersion(organisationId);
     if (version === undefined) throw new NoPlanError(organisationId);
     const cached = this.cache.get(`${organisationId}@${version}`);
     if (cached) {
@@ -63,6 +64,21 @@ export class OrgSettingsCache {
     const settings = await load;
     // A read that began before a newer plan was applied: read again.
     return settings.version >= version ? settings : this.get(organisationId, 0, version);
+  }
+
+  /**
+   * The latest version, read once for all the callers asking while a read is under way: a burst
+   * of requests costs one query, each answered by a read begun no earlier than a request before it.
+   */
+  private latestVersion(organisationId: string): Promise<number | undefined> {
+    let read = this.versions.get(organisationId);
+    if (!read) {
+      read = this.store.plans
+        .latestVersion(organisationId)
+        .finally(() => this.versions.delete(organisationId));
+      this.versions.set(organisationId, read);
+    }
+    return read;
   }
 
   private note(organisationId: string, version: number): void {

@@ -281,6 +281,27 @@ export function createRepositories(ctx: RepoContext): Repositories {
           );
         });
 
+  const insertPosts = async (posts: readonly Omit<Post, 'createdAt'>[]): Promise<Post[]> => {
+    if (posts.length === 0) return [];
+    const createdAt = now();
+    const at = iso(createdAt);
+    const rows = posts.map(
+      (post): Insertable<Database['posts']> => ({
+        organisation_id: post.organisationId,
+        id: post.id,
+        source: post.source,
+        reply_to_post_id: post.replyToPostId ?? null,
+        content: JSON.stringify(post.content ?? null),
+        created_at: at,
+        created_by: post.createdBy,
+      }),
+    );
+    // More than one statement's worth: all of them or none.
+    if (rows.length <= ROWS_PER_INSERT) await insertInChunks(db, 'posts', rows);
+    else await atomic((q) => insertInChunks(q, 'posts', rows));
+    return posts.map((post) => ({ ...post, createdAt }));
+  };
+
   return {
     organisations: {
       async ensure(org) {
@@ -408,21 +429,10 @@ export function createRepositories(ctx: RepoContext): Repositories {
 
     posts: {
       async insert(post) {
-        const createdAt = now();
-        await db
-          .insertInto('posts')
-          .values({
-            organisation_id: post.organisationId,
-            id: post.id,
-            source: post.source,
-            reply_to_post_id: post.replyToPostId ?? null,
-            content: JSON.stringify(post.content ?? null),
-            created_at: iso(createdAt),
-            created_by: post.createdBy,
-          })
-          .execute();
-        return { ...post, createdAt };
+        const [one] = await insertPosts([post]);
+        return one!;
       },
+      insertMany: (posts) => insertPosts(posts),
       async get(organisationId, id) {
         const row = await db
           .selectFrom('posts')

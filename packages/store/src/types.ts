@@ -287,6 +287,8 @@ export interface Repositories {
   };
   posts: {
     insert(post: Omit<Post, 'createdAt'>): Promise<Post>;
+    /** Several posts in one multi-row statement, all with the same creation time. */
+    insertMany(posts: readonly Omit<Post, 'createdAt'>[]): Promise<Post[]>;
     get(organisationId: string, id: string): Promise<Post | undefined>;
     /** Newest first; `before` pages on by creation time. */
     list(
