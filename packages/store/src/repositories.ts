@@ -285,17 +285,15 @@ export function createRepositories(ctx: RepoContext): Repositories {
     if (posts.length === 0) return [];
     const createdAt = now();
     const at = iso(createdAt);
-    const rows = posts.map(
-      (post): Insertable<Database['posts']> => ({
-        organisation_id: post.organisationId,
-        id: post.id,
-        source: post.source,
-        reply_to_post_id: post.replyToPostId ?? null,
-        content: JSON.stringify(post.content ?? null),
-        created_at: at,
-        created_by: post.createdBy,
-      }),
-    );
+    const rows = posts.map((post): Insertable<Database['posts']> => ({
+      organisation_id: post.organisationId,
+      id: post.id,
+      source: post.source,
+      reply_to_post_id: post.replyToPostId ?? null,
+      content: JSON.stringify(post.content ?? null),
+      created_at: at,
+      created_by: post.createdBy,
+    }));
     // More than one statement's worth: all of them or none.
     if (rows.length <= ROWS_PER_INSERT) await insertInChunks(db, 'posts', rows);
     else await atomic((q) => insertInChunks(q, 'posts', rows));
