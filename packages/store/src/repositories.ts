@@ -6,6 +6,7 @@ import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { Network } from '@sunset/core';
 import { readAuditHead } from './audit-head.ts';
 import { auditBody, auditFromRow, auditHash, auditToRow, jsonSafe } from './audit.ts';
+import { insertJsonRows, jsonCarries } from './bulk-insert.ts';
 import type { Database, DeliveriesTable, DeliveryPartsTable } from './schema.ts';
 import type {
   ApiToken,
@@ -63,9 +64,11 @@ const ROWS_PER_INSERT = 200;
 
 async function insertInChunks<T extends keyof Database & string>(
   q: Kysely<Database>,
+  dialect: Dialect,
   table: T,
   rows: readonly Insertable<Database[T]>[],
 ): Promise<void> {
+  if (dialect === 'postgres' && rows.length > 1 && jsonCarries(rows)) return insertJsonRows(q, table, rows);
   for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
     await q
       .insertInto(table)
@@ -94,7 +97,7 @@ export async function chainAudit(
     prevHash = hash;
     return entry;
   });
-  await insertInChunks(q, 'audit_log', written.map(auditToRow));
+  await insertInChunks(q, dialect, 'audit_log', written.map(auditToRow));
   await q.updateTable('audit_head').set({ seq, hash: prevHash }).where('id', '=', 1).execute();
   return written;
 }
@@ -264,9 +267,10 @@ export function createRepositories(ctx: RepoContext): Repositories {
             created_at: t,
             updated_at: t,
           }));
-          await insertInChunks(q, 'deliveries', rows);
+          await insertInChunks(q, dialect, 'deliveries', rows);
           const parts = await insertParts(
             q,
+            dialect,
             ds.flatMap((d) =>
               d.parts.map((p) => ({ ...p, deliveryId: d.id, organisationId: d.organisationId })),
             ),
@@ -295,8 +299,8 @@ export function createRepositories(ctx: RepoContext): Repositories {
       created_by: post.createdBy,
     }));
     // More than one statement's worth: all of them or none.
-    if (rows.length <= ROWS_PER_INSERT) await insertInChunks(db, 'posts', rows);
-    else await atomic((q) => insertInChunks(q, 'posts', rows));
+    if (rows.length <= ROWS_PER_INSERT) await insertInChunks(db, dialect, 'posts', rows);
+    else await atomic((q) => insertInChunks(q, dialect, 'posts', rows));
     return posts.map((post) => ({ ...post, createdAt }));
   };
 
@@ -613,6 +617,7 @@ export function createRepositories(ctx: RepoContext): Repositories {
             .execute();
           await insertParts(
             q,
+            dialect,
             change.parts
               .filter((p) => !published.has(p.part))
               .map((p) => ({ ...p, deliveryId: id, organisationId: current.organisationId })),
@@ -815,6 +820,7 @@ export function createRepositories(ctx: RepoContext): Repositories {
 
 async function insertParts(
   q: Kysely<Database>,
+  dialect: Dialect,
   parts: readonly {
     deliveryId: string;
     organisationId: string;
@@ -837,6 +843,6 @@ async function insertParts(
     remote_ref: null,
     published_at: null,
   }));
-  await insertInChunks(q, 'delivery_parts', rows);
+  await insertInChunks(q, dialect, 'delivery_parts', rows);
   return rows;
 }

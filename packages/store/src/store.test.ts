@@ -108,6 +108,58 @@ for (const { dialect, skip } of dialects) {
       ).toHaveLength(1);
     });
 
+    it('writes many posts, deliveries, parts and audit entries in one transaction, and reads them back as written', async () => {
+      const texts = ['Alerte : restez chez vous.', 'lone \ud800 surrogate', 'emoji 🔴 and "quotes" \\ \n'];
+      const posts = texts.map((text, i) => ({
+        organisationId: 'org-a',
+        id: `many-${i}`,
+        source: 'crisis' as const,
+        content: { text, n: i },
+        createdBy: 'token:duty',
+        ...(i === 1 ? { replyToPostId: 'many-0' } : {}),
+      }));
+      const before = await store.audit.head();
+      await store.transaction(async (tx) => {
+        await tx.posts.insertMany(posts);
+        await tx.deliveries.insertMany(
+          posts.map((p, i) =>
+            delivery(`post.${p.id}.x`, {
+              postId: p.id,
+              network: 'x',
+              priority: 1,
+              payload: i === 2 ? { keep: [1, 2] } : undefined,
+              parts: [{ part: 1, text: texts[i]!, images: [], language: 'fr' }],
+            }),
+          ),
+        );
+        for (const p of posts)
+          await tx.audit.append({
+            actor: 'token:duty',
+            action: 'crisis.accepted',
+            postId: p.id,
+            outcome: 'ok',
+            after: { text: p.content.text },
+          });
+      });
+      for (const [i, p] of posts.entries()) {
+        const post = await store.posts.get('org-a', p.id);
+        expect(post).toMatchObject({ content: { text: texts[i], n: i }, createdBy: 'token:duty' });
+        expect(post?.replyToPostId).toBe(i === 1 ? 'many-0' : undefined);
+        const [d] = await store.deliveries.list({ organisationId: 'org-a', postId: p.id });
+        expect(d).toMatchObject({ network: 'x', priority: 1, status: 'queued', attempts: 0 });
+        expect(d?.parts.map((x) => x.text)).toEqual([texts[i]!.toWellFormed()]);
+        if (i === 2) expect(d?.payload).toEqual({ keep: [1, 2] });
+      }
+      const written = await store.audit.list({ action: 'crisis.accepted', afterSeq: before.seq });
+      expect(written.map((e) => e.postId)).toEqual(posts.map((p) => p.id));
+      expect((await store.verifyAudit()).ok).toBe(true);
+      // One post that cannot be written (its id is taken) fails the statement and the transaction.
+      await expect(
+        store.transaction((tx) => tx.posts.insertMany([{ ...posts[0]!, id: 'many-new' }, posts[0]!])),
+      ).rejects.toThrow();
+      expect(await store.posts.get('org-a', 'many-new')).toBeUndefined();
+    });
+
     it('lets exactly one of two concurrent claims win, and ignores a stale job', async () => {
       await store.deliveries.insert(delivery('post.claim.mastodon', { network: 'mastodon' }));
       const id = 'org-a.post.claim.mastodon';
