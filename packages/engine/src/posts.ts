@@ -365,9 +365,20 @@ class PostWriter {
   write(write: PostWrite): Promise<Written> {
     return new Promise<Written>((resolve, reject) => {
       this.waiting.push({ write, resolve, reject });
-      this.pump();
+      if (!this.scheduled) {
+        // Requests answered by the same lookups reach this point one after the other in the same
+        // turn of the event loop: writing on the next turn takes them all in one batch, instead
+        // of the first ones alone, and costs a lone post no more than that turn.
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          this.pump();
+        });
+      }
     });
   }
+
+  private scheduled = false;
 
   private pump(): void {
     while (this.busy < WRITERS && this.waiting.length > 0) {
