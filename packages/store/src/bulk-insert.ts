@@ -43,3 +43,22 @@ export async function insertJsonRows(
     q,
   );
 }
+
+/**
+ * Rows of several tables in one statement (PostgreSQL only), each accepted by `jsonCarries`:
+ * all but the last table's insert in data-modifying WITH clauses. Foreign keys between them are
+ * checked at the end of the statement, so a table may refer to rows of one before it.
+ */
+export async function insertJsonTables(
+  q: Kysely<Database>,
+  tables: readonly (readonly [keyof Database & string, readonly Record<string, unknown>[]])[],
+): Promise<void> {
+  const inserts = tables.map(([table, rows]) => {
+    const columns = sql.join(Object.keys(rows[0] ?? {}).map((c) => sql.ref(c)));
+    return sql`insert into ${sql.table(table)} (${columns}) select ${columns} from json_populate_recordset(null::${sql.table(table)}, ${JSON.stringify(rows)}::json)`;
+  });
+  const last = inserts.pop();
+  if (!last) return;
+  const withs = inserts.map((insert, i) => sql`${sql.raw(`w${i}`)} as (${insert})`);
+  await (withs.length > 0 ? sql`with ${sql.join(withs)} ${last}` : last).execute(q);
+}

@@ -6,7 +6,7 @@ import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { Network } from '@sunset/core';
 import { readAuditHead } from './audit-head.ts';
 import { auditBody, auditFromRow, auditHash, auditToRow, jsonSafe } from './audit.ts';
-import { insertJsonRows, jsonCarries } from './bulk-insert.ts';
+import { insertJsonRows, insertJsonTables, jsonCarries } from './bulk-insert.ts';
 import type { Database, DeliveriesTable, DeliveryPartsTable } from './schema.ts';
 import type {
   ApiToken,
@@ -235,61 +235,66 @@ export function createRepositories(ctx: RepoContext): Repositories {
     else await atomic((q) => chainAudit(q, dialect, [entry]));
   };
 
-  /**
-   * New deliveries with their parts, in a few multi-row statements. Built from what was written
-   * rather than read back: the same conversion as a read, without the round trips.
-   */
+  /** The rows of new deliveries and their parts, as they will read back. */
+  const deliveryRows = (ds: readonly NewDelivery[]) => {
+    const t = iso(now());
+    const rows = ds.map((d): Selectable<DeliveriesTable> => ({
+      id: d.id,
+      organisation_id: d.organisationId,
+      action_key: d.actionKey,
+      post_id: d.postId ?? null,
+      kind: d.kind,
+      source: d.source,
+      network: d.network,
+      plan_version: d.planVersion ?? null,
+      due_at: iso(d.dueAt),
+      priority: d.priority,
+      content_hash: d.contentHash,
+      payload: text(d.payload),
+      status: 'queued',
+      attempts: 0,
+      job_id: d.jobId,
+      last_error: null,
+      checklist: null,
+      remote_id: null,
+      url: null,
+      created_at: t,
+      updated_at: t,
+    }));
+    const parts = partRows(
+      ds.flatMap((d) => d.parts.map((p) => ({ ...p, deliveryId: d.id, organisationId: d.organisationId }))),
+    );
+    return { rows, parts };
+  };
+
+  /** Built from what was written rather than read back: the same conversion as a read. */
+  const deliveriesOf = (
+    rows: readonly Selectable<DeliveriesTable>[],
+    parts: readonly Selectable<DeliveryPartsTable>[],
+  ): Delivery[] => {
+    const byDelivery = new Map<string, DeliveryPart[]>(rows.map((r) => [r.id, []]));
+    for (const p of parts) byDelivery.get(p.delivery_id)?.push(partFromRow(p));
+    return rows.map((row) =>
+      deliveryFromRow(
+        row,
+        (byDelivery.get(row.id) ?? []).sort((a, b) => a.part - b.part),
+      ),
+    );
+  };
+
+  /** New deliveries with their parts, in a few multi-row statements. */
   const insertDeliveries = (ds: readonly NewDelivery[]): Promise<Delivery[]> =>
     ds.length === 0
       ? Promise.resolve([])
       : atomic(async (q) => {
-          const t = iso(now());
-          const rows = ds.map((d): Selectable<DeliveriesTable> => ({
-            id: d.id,
-            organisation_id: d.organisationId,
-            action_key: d.actionKey,
-            post_id: d.postId ?? null,
-            kind: d.kind,
-            source: d.source,
-            network: d.network,
-            plan_version: d.planVersion ?? null,
-            due_at: iso(d.dueAt),
-            priority: d.priority,
-            content_hash: d.contentHash,
-            payload: text(d.payload),
-            status: 'queued',
-            attempts: 0,
-            job_id: d.jobId,
-            last_error: null,
-            checklist: null,
-            remote_id: null,
-            url: null,
-            created_at: t,
-            updated_at: t,
-          }));
+          const { rows, parts } = deliveryRows(ds);
           await insertInChunks(q, dialect, 'deliveries', rows);
-          const parts = await insertParts(
-            q,
-            dialect,
-            ds.flatMap((d) =>
-              d.parts.map((p) => ({ ...p, deliveryId: d.id, organisationId: d.organisationId })),
-            ),
-          );
-          const byDelivery = new Map<string, DeliveryPart[]>(ds.map((d) => [d.id, []]));
-          for (const p of parts) byDelivery.get(p.delivery_id)?.push(partFromRow(p));
-          return rows.map((row) =>
-            deliveryFromRow(
-              row,
-              (byDelivery.get(row.id) ?? []).sort((a, b) => a.part - b.part),
-            ),
-          );
+          await insertInChunks(q, dialect, 'delivery_parts', parts);
+          return deliveriesOf(rows, parts);
         });
 
-  const insertPosts = async (posts: readonly Omit<Post, 'createdAt'>[]): Promise<Post[]> => {
-    if (posts.length === 0) return [];
-    const createdAt = now();
-    const at = iso(createdAt);
-    const rows = posts.map((post): Insertable<Database['posts']> => ({
+  const postRows = (posts: readonly Omit<Post, 'createdAt'>[], at: string) =>
+    posts.map((post): Insertable<Database['posts']> => ({
       organisation_id: post.organisationId,
       id: post.id,
       source: post.source,
@@ -298,11 +303,46 @@ export function createRepositories(ctx: RepoContext): Repositories {
       created_at: at,
       created_by: post.createdBy,
     }));
+
+  const insertPosts = async (posts: readonly Omit<Post, 'createdAt'>[]): Promise<Post[]> => {
+    if (posts.length === 0) return [];
+    const createdAt = now();
+    const rows = postRows(posts, iso(createdAt));
     // More than one statement's worth: all of them or none.
     if (rows.length <= ROWS_PER_INSERT) await insertInChunks(db, dialect, 'posts', rows);
     else await atomic((q) => insertInChunks(q, dialect, 'posts', rows));
     return posts.map((post) => ({ ...post, createdAt }));
   };
+
+  /**
+   * Posts and their deliveries (with parts) together: on PostgreSQL one statement for the three
+   * tables when JSON carries every row (`jsonCarries`), a round trip or two fewer than one per table.
+   */
+  const insertPostsWithDeliveries = (
+    posts: readonly Omit<Post, 'createdAt'>[],
+    ds: readonly NewDelivery[],
+  ): Promise<{ posts: Post[]; deliveries: Delivery[] }> =>
+    atomic(async (q) => {
+      const createdAt = now();
+      const rowsOfPosts = postRows(posts, iso(createdAt));
+      const { rows, parts } = deliveryRows(ds);
+      const tables = (
+        [
+          ['posts', rowsOfPosts],
+          ['deliveries', rows],
+          ['delivery_parts', parts],
+        ] as const
+      ).filter(([, r]) => r.length > 0);
+      if (dialect === 'postgres' && tables.every(([, r]) => jsonCarries(r))) {
+        await insertJsonTables(q, tables);
+      } else {
+        for (const [table, r] of tables) await insertInChunks(q, dialect, table, r);
+      }
+      return {
+        posts: posts.map((post) => ({ ...post, createdAt })),
+        deliveries: deliveriesOf(rows, parts),
+      };
+    });
 
   return {
     organisations: {
@@ -435,6 +475,7 @@ export function createRepositories(ctx: RepoContext): Repositories {
         return one!;
       },
       insertMany: (posts) => insertPosts(posts),
+      insertWithDeliveries: (posts, deliveries) => insertPostsWithDeliveries(posts, deliveries),
       async get(organisationId, id) {
         const row = await db
           .selectFrom('posts')
@@ -821,6 +862,14 @@ export function createRepositories(ctx: RepoContext): Repositories {
 async function insertParts(
   q: Kysely<Database>,
   dialect: Dialect,
+  parts: Parameters<typeof partRows>[0],
+): Promise<Selectable<DeliveryPartsTable>[]> {
+  const rows = partRows(parts);
+  await insertInChunks(q, dialect, 'delivery_parts', rows);
+  return rows;
+}
+
+function partRows(
   parts: readonly {
     deliveryId: string;
     organisationId: string;
@@ -829,8 +878,8 @@ async function insertParts(
     images: DeliveryImage[];
     language: string;
   }[],
-): Promise<Selectable<DeliveryPartsTable>[]> {
-  const rows = parts.map((p) => ({
+): Selectable<DeliveryPartsTable>[] {
+  return parts.map((p) => ({
     delivery_id: p.deliveryId,
     organisation_id: p.organisationId,
     part: p.part,
@@ -843,6 +892,4 @@ async function insertParts(
     remote_ref: null,
     published_at: null,
   }));
-  await insertInChunks(q, dialect, 'delivery_parts', rows);
-  return rows;
 }
