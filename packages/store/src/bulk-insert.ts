@@ -6,7 +6,7 @@
  * Only rows that JSON carries exactly qualify (see `jsonCarries`); the caller inserts the others
  * with an ordinary multi-row statement.
  */
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database } from './schema.ts';
 
 /**
@@ -15,11 +15,11 @@ import type { Database } from './schema.ts';
  * (undefined) fields, which an ordinary insert fills with the column's default, and strings with
  * a lone surrogate, which a bound parameter carries as U+FFFD and PostgreSQL's JSON refuses.
  */
-export function jsonCarries(rows: readonly Record<string, unknown>[]): boolean {
+export function jsonCarries(rows: readonly object[]): boolean {
   const first = rows[0];
   if (!first) return false;
   const columns = Object.keys(first);
-  for (const row of rows) {
+  for (const row of rows as readonly Record<string, unknown>[]) {
     if (Object.keys(row).length !== columns.length) return false;
     for (const column of columns) {
       const value = row[column];
@@ -36,7 +36,7 @@ export function jsonCarries(rows: readonly Record<string, unknown>[]): boolean {
 export async function insertJsonRows(
   q: Kysely<Database>,
   table: keyof Database & string,
-  rows: readonly Record<string, unknown>[],
+  rows: readonly object[],
 ): Promise<void> {
   const columns = sql.join(Object.keys(rows[0] ?? {}).map((c) => sql.ref(c)));
   await sql`insert into ${sql.table(table)} (${columns}) select ${columns} from json_populate_recordset(null::${sql.table(table)}, ${JSON.stringify(rows)}::json)`.execute(
@@ -46,18 +46,20 @@ export async function insertJsonRows(
 
 /**
  * Rows of several tables in one statement (PostgreSQL only), each accepted by `jsonCarries`:
- * all but the last table's insert in data-modifying WITH clauses. Foreign keys between them are
- * checked at the end of the statement, so a table may refer to rows of one before it.
+ * the inserts in data-modifying WITH clauses, the last one (or `then`, when given) the statement
+ * itself. Foreign keys between them are checked at the end of the statement, so a table may
+ * refer to rows of one before it.
  */
 export async function insertJsonTables(
   q: Kysely<Database>,
-  tables: readonly (readonly [keyof Database & string, readonly Record<string, unknown>[]])[],
+  tables: readonly (readonly [keyof Database & string, readonly object[]])[],
+  then?: RawBuilder<unknown>,
 ): Promise<void> {
   const inserts = tables.map(([table, rows]) => {
     const columns = sql.join(Object.keys(rows[0] ?? {}).map((c) => sql.ref(c)));
     return sql`insert into ${sql.table(table)} (${columns}) select ${columns} from json_populate_recordset(null::${sql.table(table)}, ${JSON.stringify(rows)}::json)`;
   });
-  const last = inserts.pop();
+  const last = then ?? inserts.pop();
   if (!last) return;
   const withs = inserts.map((insert, i) => sql`${sql.raw(`w${i}`)} as (${insert})`);
   await (withs.length > 0 ? sql`with ${sql.join(withs)} ${last}` : last).execute(q);
