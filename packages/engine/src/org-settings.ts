@@ -30,6 +30,7 @@ export class OrgSettingsCache {
   private readonly latestSeen = new Map<string, { version: number; at: number }>();
   /** Plans being read and parsed: callers asking at the same moment share one read. */
   private readonly loading = new Map<string, Promise<OrgSettings>>();
+  /** Latest-version reads under way, per organisation (see `latestVersion`). */
   private readonly versions = new Map<string, Promise<number | undefined>>();
   private readonly store: Store;
   constructor(store: Store) {
@@ -38,7 +39,7 @@ export class OrgSettingsCache {
 
   /**
    * The organisation's settings from its latest plan. Which version is latest is looked up on every
-   * call (one index lookup) unless `maxAgeMs` allows an answer that old: the worker passes a couple
+   * call (one index lookup, shared by the calls made while it is under way) unless `maxAgeMs` allows an answer that old: the worker passes a couple
    * of seconds, so a new plan reaches it within that time and thousands of deliveries a second cost
    * no query each. The plan itself is read and parsed once per version.
    */
@@ -67,8 +68,9 @@ export class OrgSettingsCache {
   }
 
   /**
-   * The latest version, read once for all the callers asking while a read is under way: a burst
-   * of requests costs one query, each answered by a read begun no earlier than a request before it.
+   * The latest version, one read shared by the callers that ask while it is under way: a burst of
+   * requests costs one query. Nothing is kept once it is answered: a caller's answer comes from a
+   * read begun at most one query's time before it asked.
    */
   private latestVersion(organisationId: string): Promise<number | undefined> {
     let read = this.versions.get(organisationId);
