@@ -2,6 +2,7 @@ export { NETWORKS, NETWORK_LABELS, isNetwork, type Network } from './network.ts'
 export { SunsetError, InputError } from './errors.ts';
 export {
   createLogger,
+  lazyChild,
   silentLogger,
   REDACTED_KEYS,
   type Logger,

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from './logger.ts';
+import { createLogger, lazyChild } from './logger.ts';
 import { resolveCredential, Secret } from './credentials.ts';
 import { inspect } from 'node:util';
 
@@ -31,6 +31,32 @@ describe('createLogger', () => {
     expect(out).not.toContain('hunter2');
     expect(out).not.toContain('eyJ.secret');
     expect(out).toContain('[redacted]');
+  });
+});
+
+describe('lazyChild', () => {
+  it('writes what a child writes, bindings redacted, and makes no child for levels that are off', () => {
+    const { lines, logger } = capture();
+    logger.level = 'warn';
+    let made = 0;
+    const child = logger.child.bind(logger);
+    logger.child = ((...args: Parameters<typeof logger.child>) => {
+      made += 1;
+      return child(...args);
+    }) as typeof logger.child;
+    const log = lazyChild(logger, { jobId: 'j1', token: 'tok-secret' });
+    log.info({ part: 1 }, 'not written');
+    log.debug('nor this');
+    expect(made).toBe(0);
+    expect(lines).toEqual([]);
+    log.warn({ part: 2 }, 'written');
+    log.error('and this');
+    expect(made).toBe(1);
+    expect(lines).toHaveLength(2);
+    const first = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(first).toMatchObject({ jobId: 'j1', token: '[redacted]', part: 2, msg: 'written', level: 40 });
+    expect(lines.join('')).not.toContain('tok-secret');
+    expect(log.isLevelEnabled('info')).toBe(false);
   });
 });
 

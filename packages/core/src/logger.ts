@@ -57,6 +57,27 @@ export function createLogger(options: CreateLoggerOptions): Logger {
   );
 }
 
+const writeNothing = () => undefined;
+
+/**
+ * `parent.child(bindings)`, made only when a line is written through it at a level that is on.
+ * Making a child serialises and redacts its bindings at once (some 0.1 ms with the paths above):
+ * a job's logger that writes nothing, as at level warn, then costs nothing.
+ */
+export function lazyChild(parent: Logger, bindings: Record<string, unknown>): Logger {
+  let child: Logger | undefined;
+  return new Proxy(parent, {
+    get(target, key) {
+      if (typeof key === 'string' && key in target.levels.values && !target.isLevelEnabled(key)) {
+        return writeNothing;
+      }
+      child ??= target.child(bindings);
+      const value: unknown = Reflect.get(child, key);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(child) : value;
+    },
+  });
+}
+
 /** A logger that writes nothing, for library code called without one. */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });

@@ -34,6 +34,11 @@ export interface ProcessContext {
    * waits for the reset like the queued ones instead of knocking again.
    */
   gate?: (network: Network) => void;
+  /**
+   * Awaited before each post is sent: an ordinary job waits here while crisis jobs run in the
+   * process, so that they have its CPU and connections (none is given to crisis jobs).
+   */
+  pause?: () => Promise<void>;
 }
 
 export interface JobInfo {
@@ -46,6 +51,10 @@ export type ProcessResult =
   | { status: 'stale' }
   | { status: 'published' | 'skipped' | 'needs-attention' | 'failed'; delivery: Delivery };
 
+/**
+ * A delivery's final status with its audit entry, committed together. `delivery` is the job's
+ * copy: kept up to date with what the job recorded, it lets the store do it in one statement.
+ */
 export async function finishWithAudit(
   store: Store,
   delivery: Delivery,
@@ -60,14 +69,16 @@ export async function finishWithAudit(
     landed?: { part: number; remoteId: string; url: string; remoteRef?: unknown };
   } = {},
 ): Promise<Delivery> {
-  return store.transaction(async (tx) => {
-    const done = await tx.deliveries.finish(delivery.id, status, {
+  return store.finishDelivery(
+    delivery,
+    status,
+    {
       ...(details.landed ? { landed: details.landed } : {}),
       ...(details.error !== undefined ? { lastError: details.error } : {}),
       ...(details.reason !== undefined && details.error === undefined ? { lastError: details.reason } : {}),
       ...(details.checklist ? { checklist: details.checklist } : {}),
-    });
-    await tx.audit.append({
+    },
+    (done) => ({
       organisationId: delivery.organisationId,
       actor: 'system',
       action: `delivery.${status}`,
@@ -87,7 +98,6 @@ export async function finishWithAudit(
           : {}),
         ...(details.extra !== undefined ? { more: details.extra } : {}),
       },
-    });
-    return done;
-  });
+    }),
+  );
 }

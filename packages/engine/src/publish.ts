@@ -7,7 +7,7 @@
  * existing post), X is searched for the text before anything is posted again.
  */
 import { createHash } from 'node:crypto';
-import { SunsetError, type Logger } from '@sunset/core';
+import { lazyChild, SunsetError, type Logger } from '@sunset/core';
 import {
   DuplicateError,
   ForbiddenError,
@@ -16,7 +16,7 @@ import {
   type RemoteRef,
 } from '@sunset/networks';
 import type { DeliverJobData } from '@sunset/queue';
-import type { Delivery, DeliveryPart, Store } from '@sunset/store';
+import type { ClaimedDelivery, Delivery, DeliveryPart, Store } from '@sunset/store';
 import type { OrgSettings } from './org-settings.ts';
 import { policyRefusal } from './policy.ts';
 import { applyDormantProfile } from './profile.ts';
@@ -43,21 +43,21 @@ async function loadImages(store: Store, part: DeliveryPart): Promise<PostImage[]
 }
 
 /** The post a crisis follow-up answers: the last landed part of the original on this network. */
-async function replyTargetOf(store: Store, delivery: Delivery): Promise<RemoteRef | undefined> {
+async function replyTargetOf(store: Store, delivery: ClaimedDelivery): Promise<RemoteRef | undefined> {
   // Only API posts follow up other posts (crisis updates); a plan's threads chain their own parts.
-  if (!delivery.postId || delivery.source === 'plan') return undefined;
-  const post = await store.posts.get(delivery.organisationId, delivery.postId);
-  if (!post?.replyToPostId) return undefined;
+  // The claim brought the answered post's id along.
+  const original = delivery.replyToPostId;
+  if (!original || delivery.source === 'plan') return undefined;
   const originals = await store.deliveries.list({
     organisationId: delivery.organisationId,
-    postId: post.replyToPostId,
+    postId: original,
     network: delivery.network,
   });
   // An update sent while its original is still on its way waits for it (retried with backoff),
   // so that it lands under the original instead of beside it.
   if (originals.some((d) => d.status === 'queued' || d.status === 'sending')) {
     throw new WaitingForOriginalError(
-      `waiting for the original post ${post.replyToPostId} to be published on ${delivery.network} first`,
+      `waiting for the original post ${original} to be published on ${delivery.network} first`,
     );
   }
   const landed = originals.flatMap((d) => d.parts).filter((p) => p.remoteRef !== undefined);
@@ -74,7 +74,7 @@ export class WaitingForOriginalError extends SunsetError {
 
 async function publishParts(
   ctx: ProcessContext,
-  delivery: Delivery,
+  delivery: ClaimedDelivery,
   connector: Connector,
   job: JobInfo,
   log: Logger,
@@ -106,11 +106,15 @@ async function publishParts(
       }
       if (found) {
         await store.deliveries.partPublished(delivery.id, part.part, { ...found, remoteRef: found });
+        recorded(delivery, part, found);
         previous = found;
         continue;
       }
     }
+    // Before anything of this part is written: a pause here leaves nothing half done.
+    await ctx.pause?.();
     await store.deliveries.partOutcomeUnknown(delivery.id, part.part, true);
+    part.outcomeUnknown = true;
     const images = await loadImages(store, part);
     let published: RemoteRef;
     // Checked at the last moment: the store writes above may have waited on a lock meanwhile.
@@ -152,9 +156,23 @@ async function publishParts(
       };
     }
     await store.deliveries.partPublished(delivery.id, part.part, landed);
+    recorded(delivery, part, ref);
   }
   // Every part had landed before this attempt (a crash between the last part and the final status).
   return { status: 'published', delivery: await finishWithAudit(store, delivery, 'published', job) };
+}
+
+/** The job's copy of the delivery after a part was recorded as landed, as the store now has it. */
+function recorded(delivery: Delivery, part: DeliveryPart, ref: RemoteRef): void {
+  part.remoteId = ref.remoteId;
+  part.url = ref.url;
+  part.remoteRef = JSON.parse(JSON.stringify(ref)) as unknown;
+  part.publishedAt = new Date();
+  part.outcomeUnknown = false;
+  if (part.part === 1) {
+    delivery.remoteId = ref.remoteId;
+    delivery.url = ref.url;
+  }
 }
 
 /** X after an unknown outcome: the post if it landed, undefined if it did not, 'unknowable' if X will not say. */
@@ -188,7 +206,7 @@ export async function processDelivery(
   const { store } = ctx;
   const delivery = await store.deliveries.claim(data.deliveryId, job.id);
   if (!delivery) return { status: 'stale' };
-  const log = ctx.logger.child({
+  const log = lazyChild(ctx.logger, {
     jobId: job.id,
     deliveryId: delivery.id,
     network: delivery.network,

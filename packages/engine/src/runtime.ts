@@ -142,9 +142,29 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
     dataDir: options.dataDir,
     ...(options.renderImage ? { renderImage: options.renderImage } : {}),
   });
+  // Slots of its own are not enough on a busy machine: the ordinary jobs' CPU time, store queries
+  // and audit-chain commits would still slow every crisis down. So while crisis jobs run in this
+  // process (and for CRISIS_LINGER_MS after the last one, as crises come in bursts), ordinary jobs
+  // do not start their work, and those under way wait before their next post (ctx.pause), for at
+  // most `crisisHoldMs` at a time, so that a crisis stuck on a slow network never stops the rest.
+  let crisisRunning = 0;
+  let lastCrisisEnd = 0;
+  const holdMs = options.crisisHoldMs ?? 10_000;
+  const quiet = () => crisisRunning === 0 && Date.now() - lastCrisisEnd >= CRISIS_LINGER_MS;
+  const waitForCrises = async (): Promise<void> => {
+    const until = Date.now() + holdMs;
+    while (!quiet() && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(HOLD_POLL_MS, until - Date.now())));
+    }
+  };
   const ordinaryCtx = contextOf(store);
   const contexts: Record<Lane, ProcessContext> = {
-    ordinary: ordinaryCtx,
+    ordinary: {
+      ...ordinaryCtx,
+      pause: async () => {
+        if (holdMs > 0 && !quiet()) await waitForCrises();
+      },
+    },
     crisis: crisisStore === store ? ordinaryCtx : contextOf(crisisStore),
   };
 
@@ -226,26 +246,11 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
         return failAttempt(ctx.store, job, info, err);
       }
     };
-  // Slots of its own are not enough on a busy machine: the ordinary jobs' CPU time, store queries
-  // and audit-chain commits would still slow every crisis down. So while crisis jobs run in this
-  // process (and for CRISIS_LINGER_MS after the last one, as crises come in bursts), ordinary jobs
-  // do not start their work (those under way go on), for at most `crisisHoldMs` at a time, so
-  // that a crisis stuck on a slow network never stops the rest.
-  let crisisRunning = 0;
-  let lastCrisisEnd = 0;
-  const holdMs = options.crisisHoldMs ?? 10_000;
-  const quiet = () => crisisRunning === 0 && Date.now() - lastCrisisEnd >= CRISIS_LINGER_MS;
-  const waitForCrises = async (): Promise<void> => {
-    const until = Date.now() + holdMs;
-    while (!quiet() && Date.now() < until) {
-      await new Promise((resolve) => setTimeout(resolve, Math.min(HOLD_POLL_MS, until - Date.now())));
-    }
-  };
   const ordinaryProcessor = processorOf(contexts.ordinary);
   const crisisProcessor = processorOf(contexts.crisis);
   const processors: Record<Lane, ReturnType<typeof processorOf>> = {
     ordinary: async (job) => {
-      if (holdMs > 0 && !quiet()) await waitForCrises();
+      await contexts.ordinary.pause?.();
       return ordinaryProcessor(job);
     },
     crisis: async (job) => {

@@ -6,7 +6,7 @@
  * Only rows that JSON carries exactly qualify (see `jsonCarries`); the caller inserts the others
  * with an ordinary multi-row statement.
  */
-import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database } from './schema.ts';
 
 /**
@@ -46,20 +46,19 @@ export async function insertJsonRows(
 
 /**
  * Rows of several tables in one statement (PostgreSQL only), each accepted by `jsonCarries`:
- * the inserts in data-modifying WITH clauses, the last one (or `then`, when given) the statement
- * itself. Foreign keys between them are checked at the end of the statement, so a table may
- * refer to rows of one before it.
+ * the inserts in data-modifying WITH clauses, the last one the statement itself. Foreign keys
+ * between them are checked at the end of the statement, so a table may refer to rows of one
+ * before it.
  */
 export async function insertJsonTables(
   q: Kysely<Database>,
   tables: readonly (readonly [keyof Database & string, readonly object[]])[],
-  then?: RawBuilder<unknown>,
 ): Promise<void> {
   const inserts = tables.map(([table, rows]) => {
     const columns = sql.join(Object.keys(rows[0] ?? {}).map((c) => sql.ref(c)));
     return sql`insert into ${sql.table(table)} (${columns}) select ${columns} from json_populate_recordset(null::${sql.table(table)}, ${JSON.stringify(rows)}::json)`;
   });
-  const last = then ?? inserts.pop();
+  const last = inserts.pop();
   if (!last) return;
   const withs = inserts.map((insert, i) => sql`${sql.raw(`w${i}`)} as (${insert})`);
   await (withs.length > 0 ? sql`with ${sql.join(withs)} ${last}` : last).execute(q);

@@ -10,9 +10,18 @@ import { Migrator } from 'kysely/migration';
 import pg from 'pg';
 import { SunsetError } from '@sunset/core';
 import { migrationProvider } from './migrations.ts';
-import { chainAudit, createRepositories, type PendingAudit } from './repositories.ts';
+import {
+  chainAudit,
+  createRepositories,
+  claimMany,
+  finishInOneStatement,
+  markOutcomeMany,
+  type FinishRequest,
+  type KnownHead,
+  type PendingAudit,
+} from './repositories.ts';
 import type { Database } from './schema.ts';
-import type { Dialect, OpenStoreOptions, Repositories, Store } from './types.ts';
+import type { Delivery, Dialect, OpenStoreOptions, Repositories, Store } from './types.ts';
 import { verifyAuditChain } from './verify.ts';
 
 export class StoreError extends SunsetError {
@@ -39,6 +48,41 @@ export function dialectOf(url: string): Dialect {
 function sqlitePath(url: string): string {
   return url.replace(/^sqlite:(\/\/)?/i, '');
 }
+
+/**
+ * Calls `run` with one request at once, or with every request that came while the call before
+ * was under way (at most `max`): one statement at a time, each carrying what queued meanwhile.
+ * A failed call fails each of its requests.
+ */
+function oneAtATime<Req, Res>(run: (batch: Req[]) => Promise<Res[]>, max = 100): (req: Req) => Promise<Res> {
+  const queued: { req: Req; resolve: (r: Res) => void; reject: (e: unknown) => void }[] = [];
+  let running = false;
+  const pump = (): void => {
+    if (running || queued.length === 0) return;
+    running = true;
+    const batch = queued.splice(0, max);
+    run(batch.map((q) => q.req))
+      .then(
+        (results) => batch.forEach((q, i) => q.resolve(results[i] as Res)),
+        (err: unknown) => batch.forEach((q) => q.reject(err)),
+      )
+      .finally(() => {
+        running = false;
+        pump();
+      });
+  };
+  return (req) =>
+    new Promise<Res>((resolve, reject) => {
+      queued.push({ req, resolve, reject });
+      pump();
+    });
+}
+
+/** Finishes in one batch statement at most (see finishInOneStatement's row limit). */
+const FINISH_BATCH_MAX = 100;
+
+/** The chain head as last seen by this process, per database (see chainAudit). */
+const knownHeads = new Map<string, KnownHead>();
 
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const dialect = dialectOf(options.url);
@@ -135,7 +179,12 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       }
     });
 
-  const repos = createRepositories({ db, dialect, atomic: runTransaction, now });
+  // One view of the head per database in the process: a worker's crisis-lane store and its
+  // ordinary one write the same chain, and each would otherwise find the other's writes a miss.
+  const headKey = `${options.url}|${options.schema ?? ''}`;
+  const knownHead: KnownHead = knownHeads.get(headKey) ?? {};
+  knownHeads.set(headKey, knownHead);
+  const repos = createRepositories({ db, dialect, atomic: runTransaction, now, knownHead });
 
   // Group commit, audit chain last. Every audited change appends to one hash chain whose head
   // row is locked from the moment it is read until commit, so the head is read as late as
@@ -171,7 +220,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       const [one] = group as [Pending];
       await runTransaction(async (tx) => {
         const value = await one.fn(inTransaction(tx));
-        await chainAudit(tx, dialect, audit);
+        await chainAudit(tx, dialect, audit, knownHead);
         return value;
       }).then(one.resolve, one.reject);
       return;
@@ -192,7 +241,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
             outcomes.push({ ok: false, error });
           }
         }
-        await chainAudit(tx, dialect, audit);
+        await chainAudit(tx, dialect, audit, knownHead);
       });
     } catch (error) {
       // The commit itself (or the chaining) failed: nothing of the group was kept.
@@ -215,6 +264,49 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     }
   };
 
+  // PostgreSQL: claims and outcome-unknown marks asked for while one of their statements is under
+  // way go together in the next one (each job's own round trip becomes a share of one).
+  if (dialect === 'postgres') {
+    const claim = oneAtATime((batch: { id: string; jobId: string }[]) => claimMany(db, batch, now()));
+    const mark = oneAtATime(async (batch: { id: string; part: number; unknown: boolean }[]) => {
+      await markOutcomeMany(db, batch);
+      return batch.map(() => undefined);
+    });
+    repos.deliveries.claim = (id, jobId) => claim({ id, jobId });
+    repos.deliveries.partOutcomeUnknown = (id, part, unknown) => mark({ id, part, unknown });
+  }
+
+  // Finishes (a delivery's final status with its audit entry) go to PostgreSQL in batches: one
+  // statement at a time, carrying every finish asked for while the one before was under way, so
+  // that the chain head it starts from is always the one the last statement left. A batch that
+  // cannot go that way (head unknown or moved by another process, a delivery not as its job
+  // knew it) is done in transactions, one per finish, before the next batch starts.
+  type Finishing = FinishRequest & { resolve: (d: Delivery) => void; reject: (e: unknown) => void };
+  const finishing: Finishing[] = [];
+  let finishRunning = false;
+  const finishInTransaction = (r: FinishRequest) =>
+    store.transaction(async (tx) => {
+      const done = await tx.deliveries.finish(r.delivery.id, r.status, r.details);
+      await tx.audit.append(r.audit(done));
+      return done;
+    });
+  const pumpFinishes = (): void => {
+    if (finishRunning || finishing.length === 0) return;
+    finishRunning = true;
+    const batch = finishing.splice(0, FINISH_BATCH_MAX);
+    void (async () => {
+      const done = await finishInOneStatement(db, knownHead, batch, now()).catch(() => undefined);
+      if (done) {
+        batch.forEach((r, i) => r.resolve(done[i]!));
+      } else {
+        await Promise.all(batch.map((r) => finishInTransaction(r).then(r.resolve, r.reject)));
+      }
+    })().finally(() => {
+      finishRunning = false;
+      pumpFinishes();
+    });
+  };
+
   const store: Store = {
     ...repos,
     dialect,
@@ -223,6 +315,15 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
         waiting.push({ fn, resolve: resolve as (v: unknown) => void, reject });
         pump();
       }),
+
+    finishDelivery: (delivery, status, details, audit) =>
+      // SQLite: in process, one writer; its transactions are grouped already.
+      dialect !== 'postgres'
+        ? finishInTransaction({ delivery, status, details, audit })
+        : new Promise<Delivery>((resolve, reject) => {
+            finishing.push({ delivery, status, details, audit, resolve, reject });
+            pumpFinishes();
+          }),
 
     verifyAudit: (opts) => verifyAuditChain({ db, dialect, url: options.url, schema: options.schema }, opts),
 

@@ -2,7 +2,7 @@
  * The repositories over one Kysely handle: the pool (each call its own statement or short
  * transaction) or a transaction's connection (every call inside it).
  */
-import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
+import { sql, type Insertable, type Kysely, type QueryCreator, type Selectable } from 'kysely';
 import type { Network } from '@sunset/core';
 import { readAuditHead } from './audit-head.ts';
 import { auditBody, auditFromRow, auditHash, auditToRow, jsonSafe } from './audit.ts';
@@ -10,6 +10,7 @@ import { insertJsonRows, insertJsonTables, jsonCarries } from './bulk-insert.ts'
 import type { Database, DeliveriesTable, DeliveryPartsTable } from './schema.ts';
 import type {
   ApiToken,
+  ClaimedDelivery,
   AppliedPlan,
   AuditEntry,
   AuditInput,
@@ -38,6 +39,8 @@ export interface RepoContext {
    * writes them all at its end, under the chain head's lock, just before it commits.
    */
   auditSink?: (entry: PendingAudit) => void;
+  /** The store's view of the chain head (see chainAudit). */
+  knownHead?: KnownHead;
 }
 
 /** An audit entry as asked for: cleaned, timed, not yet given its place in the chain. */
@@ -77,39 +80,285 @@ async function insertInChunks<T extends keyof Database & string>(
   }
 }
 
-/**
- * Puts entries at the end of the chain, in order: reads the head (locked until commit on
- * PostgreSQL; SQLite's write lock is already held by `begin immediate`), hashes each entry onto
- * the one before, inserts them in a few multi-row statements and moves the head once. `q` must
- * be a transaction: the entries and the head commit together or not at all.
- */
-export async function chainAudit(
-  q: Kysely<Database>,
-  dialect: Dialect,
-  entries: readonly PendingAudit[],
-): Promise<AuditEntry[]> {
-  if (entries.length === 0) return [];
-  let { seq, hash: prevHash } = await readAuditHead(q, dialect === 'postgres');
-  const written = entries.map(({ input, at }) => {
+/** The chain head as this process last wrote or read it; a guess, checked by every write. */
+export interface KnownHead {
+  current?: { seq: number; hash: string };
+}
+
+function hashOnto(head: { seq: number; hash: string }, entries: readonly PendingAudit[]): AuditEntry[] {
+  let { seq, hash: prevHash } = head;
+  return entries.map(({ input, at }) => {
     seq += 1;
     const hash = auditHash(prevHash, auditBody({ ...input, seq, at }));
     const entry: AuditEntry = { ...input, seq, at, prevHash, hash };
     prevHash = hash;
     return entry;
   });
-  const rows = written.map(auditToRow);
-  if (dialect === 'postgres' && jsonCarries(rows)) {
-    // The entries and the head's move in one statement: one round trip less under the lock.
-    await insertJsonTables(
+}
+
+/**
+ * Puts entries at the end of the chain, in order, each hashed onto the one before. `q` must be
+ * a transaction: the entries and the head commit together or not at all.
+ *
+ * PostgreSQL, when this process knows the head (`known`): one statement moves the head from
+ * the known seq and hash to the last new entry's, and inserts the entries only if that move
+ * happened. The move locks the head row until commit, exactly as the locking read does; if
+ * another writer moved the head since (another process, or a transaction that rolled back),
+ * nothing is written and the slow way follows. The slow way (SQLite always; PostgreSQL without
+ * a known head or after a miss): read the head (locked until commit on PostgreSQL; SQLite's
+ * write lock is already held by `begin immediate`), insert in a few multi-row statements, move
+ * the head. Either way the head read or moved is remembered for the next write.
+ */
+export async function chainAudit(
+  q: Kysely<Database>,
+  dialect: Dialect,
+  entries: readonly PendingAudit[],
+  known: KnownHead = {},
+): Promise<void> {
+  if (entries.length === 0) return;
+  const guess = known.current;
+  if (dialect === 'postgres' && guess && entries.length <= ROWS_PER_INSERT) {
+    const written = hashOnto(guess, entries);
+    const last = written[written.length - 1]!;
+    // The next writer of this process chains onto these entries at once: its statement waits
+    // for this one's lock on the head and finds the head as it expects once this one commits.
+    const mine = { seq: last.seq, hash: last.hash };
+    known.current = mine;
+    // json_populate_recordset gives each value its column's type, in the table's column order.
+    const result = await sql`with moved as (
+        update audit_head set seq = ${last.seq}, hash = ${last.hash}
+        where id = 1 and seq = ${guess.seq} and hash = ${guess.hash} returning 1)
+      insert into audit_log
+      select r.* from moved, json_populate_recordset(null::audit_log, ${JSON.stringify(written.map(auditToRow))}::json) r`.execute(
       q,
-      [['audit_log', rows]],
-      sql`update audit_head set seq = ${seq}, hash = ${prevHash} where id = 1`,
     );
-    return written;
+    if (Number(result.numAffectedRows ?? 0) === written.length) return;
+    if (known.current === mine) known.current = undefined;
   }
-  await insertInChunks(q, dialect, 'audit_log', rows);
-  await q.updateTable('audit_head').set({ seq, hash: prevHash }).where('id', '=', 1).execute();
-  return written;
+  const written = hashOnto(await readAuditHead(q, dialect === 'postgres'), entries);
+  const last = written[written.length - 1]!;
+  await insertInChunks(q, dialect, 'audit_log', written.map(auditToRow));
+  await q.updateTable('audit_head').set({ seq: last.seq, hash: last.hash }).where('id', '=', 1).execute();
+  known.current = { seq: last.seq, hash: last.hash };
+}
+
+/** What a finish changes, as the statements below and `finish` write it. */
+export interface FinishDetails {
+  lastError?: string;
+  checklist?: string[];
+  landed?: { part: number; remoteId: string; url: string; remoteRef?: unknown };
+}
+
+/** The delivery as `finish` will leave it, worked out from the delivery as it is now. */
+function finishedView(
+  delivery: Delivery,
+  status: DeliveryStatus,
+  details: FinishDetails,
+  at: Date,
+): Delivery {
+  const { landed } = details;
+  const parts = delivery.parts.map((p): DeliveryPart => {
+    if (p.part !== landed?.part) return p;
+    const part: DeliveryPart = { ...p, remoteId: landed.remoteId, url: landed.url, publishedAt: at };
+    part.outcomeUnknown = false;
+    if (landed.remoteRef !== undefined) part.remoteRef = jsonSafe(landed.remoteRef);
+    else delete part.remoteRef;
+    return part;
+  });
+  const done: Delivery = {
+    id: delivery.id,
+    organisationId: delivery.organisationId,
+    actionKey: delivery.actionKey,
+    kind: delivery.kind,
+    source: delivery.source,
+    network: delivery.network,
+    dueAt: delivery.dueAt,
+    priority: delivery.priority,
+    contentHash: delivery.contentHash,
+    parts,
+    status,
+    attempts: delivery.attempts,
+    jobId: delivery.jobId,
+    createdAt: delivery.createdAt,
+    updatedAt: at,
+  };
+  const keep = <K extends keyof Delivery>(key: K, value: Delivery[K] | undefined) => {
+    if (value !== undefined) done[key] = value;
+  };
+  keep('postId', delivery.postId);
+  keep('planVersion', delivery.planVersion);
+  keep('payload', delivery.payload);
+  keep('lastError', details.lastError ?? delivery.lastError);
+  keep('checklist', details.checklist ?? delivery.checklist);
+  keep('remoteId', landed?.part === 1 ? landed.remoteId : delivery.remoteId);
+  keep('url', landed?.part === 1 ? landed.url : delivery.url);
+  return done;
+}
+
+/** The landed state of a delivery's parts in one string, the same in SQL (below) and here. */
+const partsKey = (parts: readonly DeliveryPart[]) =>
+  [...parts]
+    .sort((a, b) => a.part - b.part)
+    .map((p) => `${p.remoteId ?? ''} ${p.url ?? ''}`)
+    .join('\n');
+
+/** One delivery to finish, with the audit entry that records it (see finishInOneStatement). */
+export interface FinishRequest {
+  delivery: Delivery;
+  status: DeliveryStatus;
+  details: FinishDetails;
+  audit: (done: Delivery) => AuditInput;
+}
+
+/**
+ * PostgreSQL: the final status of several deliveries and their audit entries in one statement,
+ * without a transaction around it (a statement is atomic on its own). Everything is worked out
+ * beforehand from each delivery as its job knows it, and the statement checks that knowledge:
+ * each delivery must still have that status, job, remote id and landed parts, and the chain
+ * head must still be the one this process knows. Otherwise nothing at all is changed and
+ * undefined comes back: the callers then do the same in transactions, from what the database
+ * holds. When a delivery was changed the head does not move, and when the head does not move
+ * the division by zero in the last line undoes the whole statement (the updates before it too).
+ */
+export async function finishInOneStatement(
+  db: Kysely<Database>,
+  known: KnownHead,
+  requests: readonly FinishRequest[],
+  at: Date,
+): Promise<Delivery[] | undefined> {
+  const head = known.current;
+  if (!head || requests.length === 0 || requests.length > ROWS_PER_INSERT) return undefined;
+  const done = requests.map((r) => finishedView(r.delivery, r.status, r.details, at));
+  const entries = hashOnto(
+    head,
+    requests.map((r, i) => ({ input: cleanAudit(r.audit(done[i]!)), at })),
+  );
+  const last = entries[entries.length - 1]!;
+  const rows = requests.map(({ delivery: d, status, details }) => {
+    const { landed } = details;
+    return {
+      id: d.id,
+      status,
+      expect_status: d.status,
+      job_id: d.jobId,
+      expect_remote_id: d.remoteId ?? null,
+      parts_key: partsKey(d.parts),
+      set_remote: landed?.part === 1,
+      remote_id: landed?.part === 1 ? landed.remoteId : null,
+      url: landed?.part === 1 ? landed.url : null,
+      set_error: details.lastError !== undefined,
+      last_error: details.lastError ?? null,
+      set_checklist: details.checklist !== undefined,
+      checklist: details.checklist !== undefined ? JSON.stringify(details.checklist) : null,
+      part: landed?.part ?? null,
+      part_remote_id: landed?.remoteId ?? null,
+      part_url: landed?.url ?? null,
+      part_remote_ref: landed ? text(landed.remoteRef) : null,
+    };
+  });
+  const t = iso(at);
+  try {
+    const result = await sql`with input as (
+        select * from json_to_recordset(${JSON.stringify(rows)}::json) as x(
+          id text, status text, expect_status text, job_id text, expect_remote_id text, parts_key text,
+          set_remote boolean, remote_id text, url text, set_error boolean, last_error text,
+          set_checklist boolean, checklist text, part integer, part_remote_id text, part_url text,
+          part_remote_ref text)),
+      landed as (update delivery_parts p set remote_id = i.part_remote_id, url = i.part_url,
+          remote_ref = i.part_remote_ref, published_at = ${t}, outcome_unknown = 0
+        from input i where i.part is not null and p.delivery_id = i.id and p.part = i.part
+        returning 1),
+      done as (update deliveries d set status = i.status, updated_at = ${t},
+          remote_id = case when i.set_remote then i.remote_id else d.remote_id end,
+          url = case when i.set_remote then i.url else d.url end,
+          last_error = case when i.set_error then i.last_error else d.last_error end,
+          checklist = case when i.set_checklist then i.checklist else d.checklist end
+        from input i
+        where d.id = i.id and d.status = i.expect_status and d.job_id = i.job_id
+          and d.remote_id is not distinct from i.expect_remote_id
+          and (select coalesce(string_agg(coalesce(q.remote_id, '') || ' ' || coalesce(q.url, ''), chr(10)
+                 order by q.part), '') from delivery_parts q where q.delivery_id = i.id) = i.parts_key
+        returning 1),
+      moved as (update audit_head set seq = ${last.seq}, hash = ${last.hash}
+        where id = 1 and seq = ${head.seq} and hash = ${head.hash}
+          and (select count(*) from done) = ${requests.length}
+        returning 1)
+      insert into audit_log
+      select r.* from json_populate_recordset(null::audit_log, ${JSON.stringify(entries.map(auditToRow))}::json) r
+      where 1 / (select count(*)::int from moved) = 1`.execute(db);
+    if (Number(result.numAffectedRows ?? 0) !== requests.length) return undefined;
+  } catch (err) {
+    // division_by_zero: a delivery or the head was not as known; anything else is a real error.
+    if ((err as { code?: string }).code === '22012') return undefined;
+    throw err;
+  }
+  known.current = { seq: last.seq, hash: last.hash };
+  return done;
+}
+
+/**
+ * PostgreSQL: claims for several jobs in one statement (see `deliveries.claim`), each with its
+ * delivery's parts and the post its post answers. Each claim gets its delivery or undefined; of
+ * two claims for the same job in one batch only the first can win.
+ */
+export async function claimMany(
+  db: Kysely<Database>,
+  claims: readonly { id: string; jobId: string }[],
+  at: Date,
+): Promise<(ClaimedDelivery | undefined)[]> {
+  // A second claim of the same delivery in one batch waits for the next statement: it sees the
+  // first one's "sending" and counts its own attempt, as it would have on its own.
+  const seen = new Set<string>();
+  const now: { id: string; jobId: string }[] = [];
+  const later: number[] = [];
+  claims.forEach((c, i) => {
+    if (seen.has(c.id)) later.push(i);
+    else {
+      seen.add(c.id);
+      now.push(c);
+    }
+  });
+  const result = await sql<Selectable<DeliveriesTable> & { parts_json: unknown; reply_to: string | null }>`
+    with input as (select * from json_to_recordset(${JSON.stringify(now)}::json) as x("id" text, "jobId" text)),
+    claimed as (update deliveries d set status = 'sending', attempts = d.attempts + 1, updated_at = ${iso(at)}
+      from input i where d.id = i."id" and d.job_id = i."jobId" and d.status in ('queued', 'sending')
+      returning d.*)
+    select claimed.*, ${partsJson(sql`claimed.id`)} as parts_json,
+      (select p.reply_to_post_id from posts p
+        where p.organisation_id = claimed.organisation_id and p.id = claimed.post_id) as reply_to
+    from claimed`.execute(db);
+  const byId = new Map<string, ClaimedDelivery>();
+  for (const row of result.rows) {
+    const { parts_json, reply_to, ...delivery } = row;
+    byId.set(row.id, withReplyTo(deliveryFromRow(delivery, partsFromJson(parts_json)), reply_to));
+  }
+  const results = claims.map((c) => {
+    const d = byId.get(c.id);
+    return d && d.jobId === c.jobId ? d : undefined;
+  });
+  if (later.length > 0) {
+    const again = await claimMany(
+      db,
+      later.map((i) => claims[i]!),
+      at,
+    );
+    later.forEach((i, k) => (results[i] = again[k]));
+  }
+  return results;
+}
+
+/** PostgreSQL: several parts' outcome-unknown marks set or cleared in one statement. */
+export async function markOutcomeMany(
+  db: Kysely<Database>,
+  marks: readonly { id: string; part: number; unknown: boolean }[],
+): Promise<void> {
+  // The last mark asked for a part is the one that counts.
+  const last = new Map<string, { id: string; part: number; unknown: number }>();
+  for (const m of marks)
+    last.set(`${m.id}\n${m.part}`, { id: m.id, part: m.part, unknown: m.unknown ? 1 : 0 });
+  await sql`update delivery_parts p set outcome_unknown = i."unknown"
+    from json_to_recordset(${JSON.stringify([...last.values()])}::json) as i("id" text, "part" integer, "unknown" integer)
+    where p.delivery_id = i."id" and p.part = i."part"`.execute(db);
 }
 
 const iso = (d: Date) => d.toISOString();
@@ -174,6 +423,22 @@ async function withParts(db: Kysely<Database>, rows: Selectable<DeliveriesTable>
     for (const p of parts) byId.get(p.delivery_id)?.push(partFromRow(p));
   }
   return rows.map((r) => deliveryFromRow(r, byId.get(r.id) ?? []));
+}
+
+/** A subquery: the delivery's parts as one JSON array of rows, in part order (PostgreSQL). */
+function partsJson(deliveryId: ReturnType<typeof sql>) {
+  return sql<string>`(select coalesce(json_agg(p order by p.part), '[]') from delivery_parts p
+    where p.delivery_id = ${deliveryId})`;
+}
+
+/** Parts from partsJson (pg hands json over parsed; a string is parsed here). */
+function partsFromJson(value: unknown): DeliveryPart[] {
+  const rows = (typeof value === 'string' ? JSON.parse(value) : value) as Selectable<DeliveryPartsTable>[];
+  return rows.map(partFromRow);
+}
+
+function withReplyTo(delivery: Delivery, replyTo: string | null): ClaimedDelivery {
+  return replyTo === null ? delivery : { ...delivery, replyToPostId: replyTo };
 }
 
 function tokenFromRow(row: Selectable<Database['api_tokens']>): ApiToken {
@@ -242,7 +507,7 @@ export function createRepositories(ctx: RepoContext): Repositories {
   const appendAudit = async (input: AuditInput): Promise<void> => {
     const entry: PendingAudit = { input: cleanAudit(input), at: now() };
     if (ctx.auditSink) ctx.auditSink(entry);
-    else await atomic((q) => chainAudit(q, dialect, [entry]));
+    else await atomic((q) => chainAudit(q, dialect, [entry], ctx.knownHead));
   };
 
   /** The rows of new deliveries and their parts, as they will read back. */
@@ -540,17 +805,45 @@ export function createRepositories(ctx: RepoContext): Repositories {
         return withParts(db, await query.execute());
       },
       async claim(id, jobId) {
-        // One statement takes it (atomic on its own), the next reads its parts: a claimed
-        // delivery is "sending", which nothing else rewrites.
-        const row = await db
-          .updateTable('deliveries')
-          .set((eb) => ({ status: 'sending', attempts: eb('attempts', '+', 1), updated_at: iso(now()) }))
-          .where('id', '=', id)
-          .where('job_id', '=', jobId)
-          .where('status', 'in', ['queued', 'sending'])
-          .returningAll()
-          .executeTakeFirst();
-        return row ? (await withParts(db, [row]))[0] : undefined;
+        // One statement takes it (atomic on its own): a claimed delivery is "sending", which
+        // nothing else rewrites. On PostgreSQL the same statement brings its parts and the post
+        // its post answers; SQLite reads them next, in process.
+        const take = (q: QueryCreator<Database>) =>
+          q
+            .updateTable('deliveries')
+            .set((eb) => ({ status: 'sending', attempts: eb('attempts', '+', 1), updated_at: iso(now()) }))
+            .where('id', '=', id)
+            .where('job_id', '=', jobId)
+            .where('status', 'in', ['queued', 'sending'])
+            .returningAll();
+        if (dialect === 'postgres') {
+          const row = await db
+            .with('claimed', take)
+            .selectFrom('claimed')
+            .selectAll('claimed')
+            .select([
+              partsJson(sql`claimed.id`).as('parts_json'),
+              sql<string | null>`(select p.reply_to_post_id from posts p
+                where p.organisation_id = claimed.organisation_id and p.id = claimed.post_id)`.as('reply_to'),
+            ])
+            .executeTakeFirst();
+          if (!row) return undefined;
+          const { parts_json, reply_to, ...delivery } = row;
+          return withReplyTo(deliveryFromRow(delivery, partsFromJson(parts_json)), reply_to);
+        }
+        const row = await take(db).executeTakeFirst();
+        if (!row) return undefined;
+        const [claimed] = await withParts(db, [row]);
+        const post =
+          row.post_id === null
+            ? undefined
+            : await db
+                .selectFrom('posts')
+                .select('reply_to_post_id')
+                .where('organisation_id', '=', row.organisation_id)
+                .where('id', '=', row.post_id)
+                .executeTakeFirst();
+        return withReplyTo(claimed!, post?.reply_to_post_id ?? null);
       },
       partPublished(id, part, ref) {
         return atomic(async (q) => {
@@ -585,24 +878,22 @@ export function createRepositories(ctx: RepoContext): Repositories {
           .execute();
       },
       finish(id, status, details) {
-        return atomic(async (q) => {
-          const t = iso(now());
-          const landed = details?.landed;
-          if (landed) {
-            await q
-              .updateTable('delivery_parts')
-              .set({
-                remote_id: landed.remoteId,
-                url: landed.url,
-                remote_ref: text(landed.remoteRef),
-                published_at: t,
-                outcome_unknown: 0,
-              })
-              .where('delivery_id', '=', id)
-              .where('part', '=', landed.part)
-              .execute();
-          }
-          const row = await q
+        const t = iso(now());
+        const landed = details?.landed;
+        const setPart = (q: QueryCreator<Database>, l: NonNullable<typeof landed>) =>
+          q
+            .updateTable('delivery_parts')
+            .set({
+              remote_id: l.remoteId,
+              url: l.url,
+              remote_ref: text(l.remoteRef),
+              published_at: t,
+              outcome_unknown: 0,
+            })
+            .where('delivery_id', '=', id)
+            .where('part', '=', l.part);
+        const setDelivery = (q: QueryCreator<Database>) =>
+          q
             .updateTable('deliveries')
             .set({
               status,
@@ -612,8 +903,45 @@ export function createRepositories(ctx: RepoContext): Repositories {
               ...(details?.checklist !== undefined ? { checklist: JSON.stringify(details.checklist) } : {}),
             })
             .where('id', '=', id)
-            .returningAll()
-            .executeTakeFirst();
+            .returningAll();
+        if (dialect === 'postgres') {
+          // One statement: the landed part, the delivery, and its parts as they are now (the
+          // statement's own reads see the table as it was before it, so the landed part comes
+          // from what its update returned).
+          const run = async (q: Kysely<Database>) => {
+            const row = landed
+              ? await q
+                  .with('landed', (w) => setPart(w, landed).returningAll())
+                  // The second expression does not read the first: built over the plain schema.
+                  .with('done', (w) => setDelivery(w as unknown as QueryCreator<Database>))
+                  .selectFrom('done')
+                  .selectAll('done')
+                  .select(
+                    sql<string>`(select coalesce(json_agg(x order by x.part), '[]') from (
+                      select * from landed
+                      union all
+                      select * from delivery_parts p
+                      where p.delivery_id = done.id and p.part not in (select part from landed)) x)`.as(
+                      'parts_json',
+                    ),
+                  )
+                  .executeTakeFirst()
+              : await q
+                  .with('done', setDelivery)
+                  .selectFrom('done')
+                  .selectAll('done')
+                  .select(partsJson(sql`done.id`).as('parts_json'))
+                  .executeTakeFirst();
+            if (!row) throw new Error(`no delivery ${id}`);
+            const { parts_json, ...delivery } = row;
+            return deliveryFromRow(delivery, partsFromJson(parts_json));
+          };
+          // Already inside a transaction, or on its own: one statement is atomic either way.
+          return run(db);
+        }
+        return atomic(async (q) => {
+          if (landed) await setPart(q, landed).execute();
+          const row = await setDelivery(q).executeTakeFirst();
           if (!row) throw new Error(`no delivery ${id}`);
           const [d] = await withParts(q, [row]);
           return d!;

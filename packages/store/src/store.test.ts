@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestStore, rawSql, testDialects, type TestStore } from './testing/index.ts';
-import type { NewDelivery, Store } from './types.ts';
+import type { Delivery, NewDelivery, Store } from './types.ts';
 
 const dialects = await testDialects();
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
@@ -112,16 +112,16 @@ for (const { dialect, skip } of dialects) {
       const texts = ['Alerte : restez chez vous.', 'lone \ud800 surrogate', 'emoji 🔴 and "quotes" \\ \n'];
       const posts = texts.map((text, i) => ({
         organisationId: 'org-a',
-        id: `many-${i}`,
+        id: `bulk-${i}`,
         source: 'crisis' as const,
         content: { text, n: i },
         createdBy: 'token:duty',
-        ...(i === 1 ? { replyToPostId: 'many-0' } : {}),
+        ...(i === 1 ? { replyToPostId: 'bulk-0' } : {}),
       }));
       const before = await store.audit.head();
       const deliveryOf = (i: number) =>
-        delivery(`post.many-${i}.x`, {
-          postId: `many-${i}`,
+        delivery(`post.bulk-${i}.x`, {
+          postId: `bulk-${i}`,
           network: 'x',
           priority: 1,
           payload: i === 2 ? { keep: [1, 2] } : undefined,
@@ -147,7 +147,7 @@ for (const { dialect, skip } of dialects) {
       for (const [i, p] of posts.entries()) {
         const post = await store.posts.get('org-a', p.id);
         expect(post).toMatchObject({ content: { text: texts[i], n: i }, createdBy: 'token:duty' });
-        expect(post?.replyToPostId).toBe(i === 1 ? 'many-0' : undefined);
+        expect(post?.replyToPostId).toBe(i === 1 ? 'bulk-0' : undefined);
         const [d] = await store.deliveries.list({ organisationId: 'org-a', postId: p.id });
         expect(d).toMatchObject({ network: 'x', priority: 1, status: 'queued', attempts: 0 });
         expect(d?.parts.map((x) => x.text)).toEqual([texts[i]!.toWellFormed()]);
@@ -158,19 +158,19 @@ for (const { dialect, skip } of dialects) {
       expect((await store.verifyAudit()).ok).toBe(true);
       // One post that cannot be written (its id is taken) fails the statement and the transaction.
       await expect(
-        store.transaction((tx) => tx.posts.insertMany([{ ...posts[0]!, id: 'many-new' }, posts[0]!])),
+        store.transaction((tx) => tx.posts.insertMany([{ ...posts[0]!, id: 'bulk-new' }, posts[0]!])),
       ).rejects.toThrow();
-      expect(await store.posts.get('org-a', 'many-new')).toBeUndefined();
+      expect(await store.posts.get('org-a', 'bulk-new')).toBeUndefined();
       await expect(
         store.transaction((tx) =>
           tx.posts.insertWithDeliveries(
-            [{ ...posts[0]!, id: 'many-new' }, posts[0]!],
-            [{ ...deliveryOf(0), id: 'org-a.post.many-new.x' }],
+            [{ ...posts[0]!, id: 'bulk-new' }, posts[0]!],
+            [{ ...deliveryOf(0), id: 'org-a.post.bulk-new.x' }],
           ),
         ),
       ).rejects.toThrow();
-      expect(await store.posts.get('org-a', 'many-new')).toBeUndefined();
-      expect(await store.deliveries.get('org-a.post.many-new.x')).toBeUndefined();
+      expect(await store.posts.get('org-a', 'bulk-new')).toBeUndefined();
+      expect(await store.deliveries.get('org-a.post.bulk-new.x')).toBeUndefined();
     });
 
     it('lets exactly one of two concurrent claims win, and ignores a stale job', async () => {
@@ -215,6 +215,56 @@ for (const { dialect, skip } of dialects) {
         checklist: ['Paste the bio by hand'],
       });
       expect(failed).toMatchObject({ status: 'needs-attention', checklist: ['Paste the bio by hand'] });
+    });
+
+    it('claims with the answered post and finishes a thread with its last part in one step', async () => {
+      for (const [id, replyToPostId] of [
+        ['thread-orig', undefined],
+        ['thread-upd', 'thread-orig'],
+      ] as const) {
+        await store.posts.insert({
+          organisationId: 'org-a',
+          id,
+          source: 'crisis',
+          ...(replyToPostId ? { replyToPostId } : {}),
+          content: { text: id },
+          createdBy: 'token:duty',
+        });
+      }
+      const id = 'org-a.thread-upd.mastodon';
+      await store.deliveries.insert(
+        delivery('thread-upd.mastodon', { id, postId: 'thread-upd', source: 'crisis', jobId: 'j-upd' }),
+      );
+      await store.deliveries.insert(
+        delivery('thread-orig.mastodon', { postId: 'thread-orig', source: 'crisis', jobId: 'j-orig' }),
+      );
+      const claimed = await store.deliveries.claim(id, 'j-upd');
+      expect(claimed).toMatchObject({ status: 'sending', attempts: 1, replyToPostId: 'thread-orig' });
+      expect(claimed?.parts.map((p) => p.text)).toEqual(['Part one', 'Part two']);
+      expect(claimed?.parts[0]?.images).toEqual([{ sha256: 'abc', mediaType: 'image/png', alt: 'A map' }]);
+      const original = await store.deliveries.claim('org-a.thread-orig.mastodon', 'j-orig');
+      expect(original).toBeDefined();
+      expect(original?.replyToPostId).toBeUndefined();
+
+      await store.deliveries.partPublished(id, 1, { remoteId: 'm1', url: 'https://m.example/1' });
+      const done = await store.deliveries.finish(id, 'published', {
+        landed: { part: 2, remoteId: 'm2', url: 'https://m.example/2', remoteRef: { remoteId: 'm2', n: 2 } },
+      });
+      // What finish returns is what a read gives back.
+      expect(done).toEqual(await store.deliveries.get(id));
+      expect(done).toMatchObject({ status: 'published', remoteId: 'm1', url: 'https://m.example/1' });
+      expect(done.parts.map((p) => [p.part, p.remoteId, p.outcomeUnknown])).toEqual([
+        [1, 'm1', false],
+        [2, 'm2', false],
+      ]);
+      expect(done.parts[1]?.remoteRef).toEqual({ remoteId: 'm2', n: 2 });
+      expect(done.parts[1]?.publishedAt).toBeInstanceOf(Date);
+      const none = await store.deliveries.finish('org-a.thread-orig.mastodon', 'failed', {
+        lastError: 'HTTP 422',
+      });
+      expect(none).toMatchObject({ status: 'failed', lastError: 'HTTP 422' });
+      expect(none.parts.every((p) => p.remoteId === undefined)).toBe(true);
+      await expect(store.deliveries.finish('org-a.no-such', 'failed')).rejects.toThrow(/no delivery/);
     });
 
     it('replaces a pending delivery but keeps the parts that already landed', async () => {
@@ -274,6 +324,108 @@ for (const { dialect, skip } of dialects) {
       });
       expect(await store.deliveries.get('org-a.post.commit.x')).toBeDefined();
       expect((await store.audit.head()).seq).toBe(before.seq + 1);
+    });
+
+    it('keeps the chain linked when another process moved the head since this store last wrote', async () => {
+      const before = await store.audit.head();
+      const entry = (i: number) => ({
+        organisationId: 'org-a',
+        actor: 'system',
+        action: 'test.two-writers',
+        outcome: 'ok' as const,
+        details: { i },
+      });
+      const claimed = async (name: string) => {
+        await store.deliveries.insert(delivery(`post.${name}.x`, { network: 'x', jobId: `j-${name}` }));
+        const d = await store.deliveries.claim(`org-a.post.${name}.x`, `j-${name}`);
+        return d!;
+      };
+      const finishAudit = (done: Delivery) => ({
+        organisationId: 'org-a',
+        actor: 'system',
+        action: 'delivery.published',
+        deliveryId: done.id,
+        outcome: 'ok' as const,
+        details: { remoteIds: done.parts.map((p) => p.remoteId ?? null) },
+      });
+      await store.audit.append(entry(1));
+      // Another process appends 3: this store's last known head is entry 1's.
+      await appendFromAnotherProcess(t, 3);
+      await store.transaction(async (tx) => tx.audit.append(entry(5)));
+      await store.audit.append(entry(6));
+      await appendFromAnotherProcess(t, 1);
+      // A finish, after the other process wrote (known head stale) and again after this one did.
+      const landed = (n: string) => ({ part: 2, remoteId: `r-${n}`, url: `https://x.example/${n}` });
+      const first = await claimed('two-writers-1');
+      const d1 = await store.finishDelivery(first, 'published', { landed: landed('1') }, finishAudit);
+      const second = await claimed('two-writers-2');
+      const d2 = await store.finishDelivery(second, 'published', { landed: landed('2') }, finishAudit);
+      for (const d of [d1, d2]) expect(await store.deliveries.get(d.id)).toEqual(d);
+      expect(d2.parts.map((p) => p.remoteId)).toEqual([undefined, 'r-2']);
+
+      const entries = await store.audit.list({ afterSeq: before.seq, limit: 100 });
+      expect(entries.map((e) => [e.seq - before.seq, e.action])).toEqual([
+        [1, 'test.two-writers'],
+        [2, 'test.child'],
+        [3, 'test.child'],
+        [4, 'test.child'],
+        [5, 'test.two-writers'],
+        [6, 'test.two-writers'],
+        [7, 'test.child'],
+        [8, 'delivery.published'],
+        [9, 'delivery.published'],
+      ]);
+      expect(entries.at(-1)?.details).toEqual({ remoteIds: [null, 'r-2'] });
+      expect(await store.verifyAudit()).toEqual({ ok: true, checked: before.seq + 9 });
+    });
+
+    it('finishes many deliveries at once with a gapless chain', async () => {
+      const ids = Array.from({ length: 40 }, (_, i) => `post.many-${i}.x`);
+      await store.deliveries.insertMany(ids.map((id) => delivery(id, { network: 'x', jobId: `j-${id}` })));
+      const claimed = await Promise.all(ids.map((id) => store.deliveries.claim(`org-a.${id}`, `j-${id}`)));
+      const before = await store.audit.head();
+      const done = await Promise.all(
+        claimed.map((d, i) =>
+          store.finishDelivery(
+            d!,
+            'published',
+            { landed: { part: 2, remoteId: `r-${i}`, url: `https://x.example/${i}` } },
+            (f) => ({ actor: 'system', action: 'delivery.published', deliveryId: f.id, outcome: 'ok' }),
+          ),
+        ),
+      );
+      expect(done.map((d) => d.parts[1]?.remoteId)).toEqual(ids.map((_, i) => `r-${i}`));
+      const entries = await store.audit.list({ afterSeq: before.seq, limit: 100 });
+      expect(entries.map((e) => e.seq)).toEqual(ids.map((_, i) => before.seq + i + 1));
+      expect(new Set(entries.map((e) => e.deliveryId))).toEqual(new Set(ids.map((id) => `org-a.${id}`)));
+      expect(await store.verifyAudit()).toEqual({ ok: true, checked: before.seq + 40 });
+    });
+
+    it('finishes a delivery that changed behind its job from what is stored, not from what the job knew', async () => {
+      await store.deliveries.insert(delivery('post.behind.x', { network: 'x', jobId: 'j-behind' }));
+      const known = (await store.deliveries.claim('org-a.post.behind.x', 'j-behind'))!;
+      // Part 1 landed meanwhile, recorded by someone else: the job's copy does not show it.
+      await store.deliveries.partPublished(known.id, 1, { remoteId: 'r-1', url: 'https://x.example/1' });
+      const before = await store.audit.head();
+      const done = await store.finishDelivery(
+        known,
+        'published',
+        { landed: { part: 2, remoteId: 'r-2', url: 'https://x.example/2' } },
+        (d) => ({
+          actor: 'system',
+          action: 'delivery.published',
+          deliveryId: d.id,
+          outcome: 'ok',
+          details: { remoteIds: d.parts.map((p) => p.remoteId ?? null) },
+        }),
+      );
+      expect(done.parts.map((p) => p.remoteId)).toEqual(['r-1', 'r-2']);
+      expect(done).toMatchObject({ status: 'published', remoteId: 'r-1' });
+      expect(await store.deliveries.get(known.id)).toEqual(done);
+      const [entry] = await store.audit.list({ afterSeq: before.seq });
+      expect(entry?.details).toEqual({ remoteIds: ['r-1', 'r-2'] });
+      expect((await store.audit.head()).seq).toBe(before.seq + 1);
+      expect((await store.verifyAudit()).ok).toBe(true);
     });
 
     it('commits concurrent transactions together, rolling back only the one that fails', async () => {
@@ -427,91 +579,99 @@ for (const { dialect, skip } of dialects) {
       });
     });
 
-    it('verifies a chain in ranges side by side as one pass would, naming the lowest bad entry', async () => {
-      // A store of its own: the chain is broken on purpose and stays so.
-      const own = await openTestStore(dialect);
-      try {
-        const s = own.store;
-        const total = 120;
-        for (let i = 1; i <= total; i++) {
-          await s.audit.append({
-            organisationId: 'org-a',
-            actor: 'system',
-            action: 'test.range',
-            outcome: 'ok',
-            details: { i, nested: { b: 1, a: [1, 'x\n"é'] } },
-          });
-        }
-        // batchSize 5: enough batches for the chain to be cut into ranges, verified in worker
-        // threads; the default batch size verifies it in one pass. Both must say the same.
-        const both = async () => {
-          const progress: number[] = [];
-          const ranged = await s.verifyAudit({ batchSize: 5, onProgress: (n) => progress.push(n) });
-          expect(progress).toEqual([...progress].sort((a, b) => a - b));
-          expect(progress.every((n) => n % 5 === 0 || n === ranged.checked)).toBe(true);
-          if (ranged.ok) expect(progress.at(-1)).toBe(total);
-          expect(await s.verifyAudit()).toEqual(ranged);
-          return ranged;
-        };
-        expect(await both()).toEqual({ ok: true, checked: total });
+    // Several verify passes, each starting worker threads: slow on a loaded machine, hence the time limit.
+    it(
+      'verifies a chain in ranges side by side as one pass would, naming the lowest bad entry',
+      { timeout: 30_000 },
+      async () => {
+        // A store of its own: the chain is broken on purpose and stays so.
+        const own = await openTestStore(dialect);
+        try {
+          const s = own.store;
+          const total = 120;
+          for (let i = 1; i <= total; i++) {
+            await s.audit.append({
+              organisationId: 'org-a',
+              actor: 'system',
+              action: 'test.range',
+              outcome: 'ok',
+              details: { i, nested: { b: 1, a: [1, 'x\n"é'] } },
+            });
+          }
+          // batchSize 5: enough batches for the chain to be cut into ranges, verified in worker
+          // threads; the default batch size verifies it in one pass. Both must say the same.
+          const both = async () => {
+            const progress: number[] = [];
+            const ranged = await s.verifyAudit({ batchSize: 5, onProgress: (n) => progress.push(n) });
+            expect(progress).toEqual([...progress].sort((a, b) => a - b));
+            expect(progress.every((n) => n % 5 === 0 || n === ranged.checked)).toBe(true);
+            if (ranged.ok) expect(progress.at(-1)).toBe(total);
+            expect(await s.verifyAudit()).toEqual(ranged);
+            return ranged;
+          };
+          expect(await both()).toEqual({ ok: true, checked: total });
 
-        const unlock =
-          dialect === 'postgres'
-            ? 'alter table audit_log disable trigger audit_log_append_only;'
-            : 'drop trigger audit_log_no_update; drop trigger audit_log_no_delete;';
-        await rawSql(own, unlock);
-        // The same JSON in another formatting (as written before JSON columns were canonical):
-        // still the entry that was hashed.
-        for (const seq of [3, total - 3]) {
+          const unlock =
+            dialect === 'postgres'
+              ? 'alter table audit_log disable trigger audit_log_append_only;'
+              : 'drop trigger audit_log_no_update; drop trigger audit_log_no_delete;';
+          await rawSql(own, unlock);
+          // The same JSON in another formatting (as written before JSON columns were canonical):
+          // still the entry that was hashed.
+          for (const seq of [3, total - 3]) {
+            await rawSql(
+              own,
+              `update audit_log set details = '{ "nested": {"b": 1, "a": [1, "x\\n\\"\\u00e9"]}, "i": ${seq} }' where seq = ${seq}`,
+            );
+          }
+          expect(await both()).toEqual({ ok: true, checked: total });
+
+          // Text moved from one column into the JSON column before it gives the same hash input,
+          // but a JSON column that is not one JSON value is an edit.
+          const moved = total - 20;
           await rawSql(
             own,
-            `update audit_log set details = '{ "nested": {"b": 1, "a": [1, "x\\n\\"\\u00e9"]}, "i": ${seq} }' where seq = ${seq}`,
+            `update audit_log set details = details || ',"error":"boom"' where seq = ${moved}`,
           );
+          const edited = {
+            ok: false,
+            checked: moved - 1,
+            firstBad: { seq: moved, reason: expect.stringContaining('does not match its hash') },
+          };
+          expect(await both()).toEqual(edited);
+          // An edit in an earlier range is the one named.
+          await rawSql(own, `update audit_log set actor = 'mallory' where seq = 40`);
+          expect(await both()).toEqual({ ...edited, checked: 39, firstBad: { ...edited.firstBad, seq: 40 } });
+          await rawSql(own, `update audit_log set actor = 'system' where seq = 40`);
+          await rawSql(own, `update audit_log set details = null where seq = ${moved}`);
+          expect((await both()).firstBad?.seq).toBe(moved);
+          await rawSql(own, `update audit_log set prev_hash = hash where seq = 61`);
+          expect(await both()).toEqual({
+            ok: false,
+            checked: 60,
+            firstBad: { seq: 61, reason: expect.stringContaining('does not link') },
+          });
+
+          // Entries gone: the last ones, then one in the middle.
+          await rawSql(own, `delete from audit_log where seq >= ${total - 1}`);
+          expect((await both()).firstBad?.seq).toBe(61);
+          await rawSql(own, `delete from audit_log where seq >= 50`);
+          expect(await both()).toEqual({
+            ok: false,
+            checked: 49,
+            firstBad: { seq: 50, reason: 'the chain head says 120 entries but entries after 49 are missing' },
+          });
+          await rawSql(own, `delete from audit_log where seq between 20 and 22`);
+          expect(await both()).toEqual({
+            ok: false,
+            checked: 19,
+            firstBad: { seq: 20, reason: 'entry 20 is missing (the next one is 23)' },
+          });
+        } finally {
+          await own.cleanup();
         }
-        expect(await both()).toEqual({ ok: true, checked: total });
-
-        // Text moved from one column into the JSON column before it gives the same hash input,
-        // but a JSON column that is not one JSON value is an edit.
-        const moved = total - 20;
-        await rawSql(own, `update audit_log set details = details || ',"error":"boom"' where seq = ${moved}`);
-        const edited = {
-          ok: false,
-          checked: moved - 1,
-          firstBad: { seq: moved, reason: expect.stringContaining('does not match its hash') },
-        };
-        expect(await both()).toEqual(edited);
-        // An edit in an earlier range is the one named.
-        await rawSql(own, `update audit_log set actor = 'mallory' where seq = 40`);
-        expect(await both()).toEqual({ ...edited, checked: 39, firstBad: { ...edited.firstBad, seq: 40 } });
-        await rawSql(own, `update audit_log set actor = 'system' where seq = 40`);
-        await rawSql(own, `update audit_log set details = null where seq = ${moved}`);
-        expect((await both()).firstBad?.seq).toBe(moved);
-        await rawSql(own, `update audit_log set prev_hash = hash where seq = 61`);
-        expect(await both()).toEqual({
-          ok: false,
-          checked: 60,
-          firstBad: { seq: 61, reason: expect.stringContaining('does not link') },
-        });
-
-        // Entries gone: the last ones, then one in the middle.
-        await rawSql(own, `delete from audit_log where seq >= ${total - 1}`);
-        expect((await both()).firstBad?.seq).toBe(61);
-        await rawSql(own, `delete from audit_log where seq >= 50`);
-        expect(await both()).toEqual({
-          ok: false,
-          checked: 49,
-          firstBad: { seq: 50, reason: 'the chain head says 120 entries but entries after 49 are missing' },
-        });
-        await rawSql(own, `delete from audit_log where seq between 20 and 22`);
-        expect(await both()).toEqual({
-          ok: false,
-          checked: 19,
-          firstBad: { seq: 20, reason: 'entry 20 is missing (the next one is 23)' },
-        });
-      } finally {
-        await own.cleanup();
-      }
-    });
+      },
+    );
   });
 }
 

@@ -147,6 +147,12 @@ export interface Delivery {
   updatedAt: Date;
 }
 
+/** A delivery as its job takes it, with what that job reads next. */
+export interface ClaimedDelivery extends Delivery {
+  /** The post that this delivery's post answers (a crisis update), when it answers one. */
+  replyToPostId?: string;
+}
+
 export interface NewDelivery {
   id: string;
   organisationId: string;
@@ -314,7 +320,7 @@ export interface Repositories {
      * matches; sets sending and counts the attempt. Undefined when the job is stale or the
      * delivery is already final (the job then does nothing).
      */
-    claim(id: string, jobId: string): Promise<Delivery | undefined>;
+    claim(id: string, jobId: string): Promise<ClaimedDelivery | undefined>;
     /** Records one landed part (and the delivery's remote id/URL when it is part 1). */
     partPublished(
       id: string,
@@ -398,6 +404,23 @@ export interface Store extends Repositories {
   readonly dialect: Dialect;
   /** Runs `fn` in one transaction: every change and audit entry inside commits together or not at all. */
   transaction<T>(fn: (tx: Repositories) => Promise<T>): Promise<T>;
+  /**
+   * A delivery's final status and the audit entry that records it, committed together: what
+   * `transaction((tx) => tx.deliveries.finish(…) then tx.audit.append(audit(done)))` does.
+   * `delivery` is the delivery as its job knows it (as claimed, with the parts recorded since);
+   * on PostgreSQL, when that is still what is stored, it takes one statement instead of a
+   * transaction's several.
+   */
+  finishDelivery(
+    delivery: Delivery,
+    status: DeliveryStatus,
+    details: {
+      lastError?: string;
+      checklist?: string[];
+      landed?: { part: number; remoteId: string; url: string; remoteRef?: unknown };
+    },
+    audit: (done: Delivery) => AuditInput,
+  ): Promise<Delivery>;
   /** Recomputes the whole chain, in batches; `onProgress` gets the count checked so far. */
   verifyAudit(options?: {
     onProgress?: (checked: number) => void;

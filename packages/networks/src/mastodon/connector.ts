@@ -12,7 +12,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger } from '@sunset/core';
-import { createRestAPIClient, type mastodon } from 'masto';
+import type { mastodon } from 'masto';
 import { InvalidPostError, TransientError } from '../errors.ts';
 import type {
   AccountInfo,
@@ -27,6 +27,7 @@ import type {
   Published,
   PublishOptions,
 } from '../types.ts';
+import { createMastodonClient } from './client.ts';
 import { htmlToText, normalizeNewlines } from './html-text.ts';
 import { errorFromStatus, isOutcomeUnknown, toNetworkError } from './map-error.ts';
 
@@ -106,7 +107,7 @@ export function createMastodonConnector(
     account: config.account,
   });
   const instanceUrl = new URL(config.instance);
-  const client = createRestAPIClient({
+  const client = createMastodonClient({
     url: instanceUrl.origin,
     accessToken: config.accessToken.reveal(),
     // Every request, polls included, gets this limit (masto adds AbortSignal.timeout to each).
