@@ -114,6 +114,39 @@ describe('posts through the engine', () => {
     expect(sandboxes.mastodon.statuses.filter((s) => s.text === input.text)).toHaveLength(1);
   });
 
+  it('writes crises sent at the same moment together, each whole; one that cannot be written fails alone', async () => {
+    const before = await t.store.audit.head();
+    const crisis = (i: number, clientKey?: string) =>
+      submitPost(ctx, {
+        organisationId: ORG,
+        source: 'crisis',
+        text: `Coupure d'eau, secteur ${i}.`,
+        networks: ['mastodon'],
+        actor: 'token:duty',
+        ...(clientKey ? { clientKey } : {}),
+      });
+    // Two sends of one key at once both find no post, so both try to write it: the second cannot.
+    const outcomes = await Promise.allSettled([
+      ...Array.from({ length: 6 }, (_, i) => crisis(i)),
+      crisis(6, 'same-moment'),
+      crisis(6, 'same-moment'),
+    ]);
+    const accepted = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    expect(accepted).toHaveLength(7);
+    expect(outcomes.filter((o) => o.status === 'rejected')).toHaveLength(1);
+    expect(new Set(accepted.map((r) => r.postId)).size).toBe(7);
+    for (const r of accepted) {
+      expect(r.state).toBe('accepted');
+      const stored = await t.store.deliveries.list({ organisationId: ORG, postId: r.postId });
+      expect(stored.map((d) => d.id)).toEqual(r.deliveries.map((d) => d.deliveryId));
+      expect(stored.map((d) => d.network)).toEqual(['mastodon']);
+    }
+    const entries = await t.store.audit.list({ action: 'crisis.accepted', afterSeq: before.seq });
+    expect(entries.map((e) => e.postId).sort()).toEqual(accepted.map((r) => r.postId).sort());
+    expect((await t.store.verifyAudit()).ok).toBe(true);
+    for (const r of accepted) await waitFor(`crisis ${r.postId}`, () => published(r.postId), 30_000);
+  });
+
   it('refuses a bad request with every reason, and writes nothing', async () => {
     const before = await t.store.audit.head();
     await expect(

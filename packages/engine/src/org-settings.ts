@@ -30,6 +30,8 @@ export class OrgSettingsCache {
   private readonly latestSeen = new Map<string, { version: number; at: number }>();
   /** Plans being read and parsed: callers asking at the same moment share one read. */
   private readonly loading = new Map<string, Promise<OrgSettings>>();
+  /** Latest-version reads under way, per organisation (see `latestVersion`). */
+  private readonly versions = new Map<string, Promise<number | undefined>>();
   private readonly store: Store;
   constructor(store: Store) {
     this.store = store;
@@ -37,7 +39,7 @@ export class OrgSettingsCache {
 
   /**
    * The organisation's settings from its latest plan. Which version is latest is looked up on every
-   * call (one index lookup) unless `maxAgeMs` allows an answer that old: the worker passes a couple
+   * call (one index lookup, shared by the calls made while it is under way) unless `maxAgeMs` allows an answer that old: the worker passes a couple
    * of seconds, so a new plan reaches it within that time and thousands of deliveries a second cost
    * no query each. The plan itself is read and parsed once per version.
    */
@@ -48,7 +50,7 @@ export class OrgSettingsCache {
       const cached = this.cache.get(`${organisationId}@${seen.version}`);
       if (cached) return cached;
     }
-    const version = await this.store.plans.latestVersion(organisationId);
+    const version = await this.latestVersion(organisationId);
     if (version === undefined) throw new NoPlanError(organisationId);
     const cached = this.cache.get(`${organisationId}@${version}`);
     if (cached) {
@@ -63,6 +65,22 @@ export class OrgSettingsCache {
     const settings = await load;
     // A read that began before a newer plan was applied: read again.
     return settings.version >= version ? settings : this.get(organisationId, 0, version);
+  }
+
+  /**
+   * The latest version, one read shared by the callers that ask while it is under way: a burst of
+   * requests costs one query. Nothing is kept once it is answered: a caller's answer comes from a
+   * read begun at most one query's time before it asked.
+   */
+  private latestVersion(organisationId: string): Promise<number | undefined> {
+    let read = this.versions.get(organisationId);
+    if (!read) {
+      read = this.store.plans
+        .latestVersion(organisationId)
+        .finally(() => this.versions.delete(organisationId));
+      this.versions.set(organisationId, read);
+    }
+    return read;
   }
 
   private note(organisationId: string, version: number): void {

@@ -123,7 +123,11 @@ export class Queues {
     if (specs.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.pendingAdds.push({ specs, resolve, reject });
-      if (!this.adding) void this.addRounds();
+      if (!this.adding) {
+        // The next turn of the event loop: the callers of this one go in the same round.
+        this.adding = true;
+        setImmediate(() => void this.addRounds());
+      }
     });
   }
 

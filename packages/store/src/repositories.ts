@@ -6,6 +6,7 @@ import { sql, type Insertable, type Kysely, type QueryCreator, type Selectable }
 import type { Network } from '@sunset/core';
 import { readAuditHead } from './audit-head.ts';
 import { auditBody, auditFromRow, auditHash, auditToRow, jsonSafe } from './audit.ts';
+import { insertJsonRows, insertJsonTables, jsonCarries } from './bulk-insert.ts';
 import type { Database, DeliveriesTable, DeliveryPartsTable } from './schema.ts';
 import type {
   ApiToken,
@@ -67,47 +68,16 @@ const ROWS_PER_INSERT = 200;
 
 async function insertInChunks<T extends keyof Database & string>(
   q: Kysely<Database>,
+  dialect: Dialect,
   table: T,
   rows: readonly Insertable<Database[T]>[],
 ): Promise<void> {
+  if (dialect === 'postgres' && rows.length > 1 && jsonCarries(rows)) return insertJsonRows(q, table, rows);
   for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
     await q
       .insertInto(table)
       .values(rows.slice(i, i + ROWS_PER_INSERT))
       .execute();
-  }
-}
-
-/** Rows per statement of insertRows on PostgreSQL: a few hundred kilobytes of JSON each. */
-const ROWS_PER_JSON_INSERT = 1000;
-
-/**
- * Inserts many rows of a table. On PostgreSQL with one parameter per statement: the rows as a
- * JSON array, read back as rows of the table's own column types (json_populate_recordset), so
- * thousands of rows cost a few statements, none with thousands of bound parameters to build,
- * send and parse. SQLite, in process, takes multi-row inserts faster than it takes JSON apart.
- * Every row must carry every column of `table`.
- */
-async function insertRows<T extends 'deliveries' | 'delivery_parts'>(
-  q: Kysely<Database>,
-  dialect: Dialect,
-  table: T,
-  rows: readonly Selectable<Database[T]>[],
-): Promise<void> {
-  const first = rows[0];
-  if (!first) return;
-  if (dialect === 'sqlite') {
-    await insertInChunks(q, table, rows as readonly Insertable<Database[T]>[]);
-    return;
-  }
-  const columns = sql.join(Object.keys(first).map((c) => sql.ref(c)));
-  for (let i = 0; i < rows.length; i += ROWS_PER_JSON_INSERT) {
-    // Text as a bound parameter reaches the database with a lone surrogate as U+FFFD: so here.
-    const json = JSON.stringify(rows.slice(i, i + ROWS_PER_JSON_INSERT), (_key, v: unknown) =>
-      typeof v === 'string' && !v.isWellFormed() ? v.toWellFormed() : v,
-    );
-    await sql`insert into ${sql.table(table)} (${columns})
-      select ${columns} from json_populate_recordset(null::${sql.table(table)}, ${json}::json)`.execute(q);
   }
 }
 
@@ -168,7 +138,7 @@ export async function chainAudit(
   }
   const written = hashOnto(await readAuditHead(q, dialect === 'postgres'), entries);
   const last = written[written.length - 1]!;
-  await insertInChunks(q, 'audit_log', written.map(auditToRow));
+  await insertInChunks(q, dialect, 'audit_log', written.map(auditToRow));
   await q.updateTable('audit_head').set({ seq: last.seq, hash: last.hash }).where('id', '=', 1).execute();
   known.current = { seq: last.seq, hash: last.hash };
 }
@@ -602,55 +572,114 @@ export function createRepositories(ctx: RepoContext): Repositories {
     else await atomic((q) => chainAudit(q, dialect, [entry], ctx.knownHead));
   };
 
-  /**
-   * New deliveries with their parts, in a few multi-row statements. Built from what was written
-   * rather than read back: the same conversion as a read, without the round trips.
-   */
+  /** The rows of new deliveries and their parts, as they will read back. */
+  const deliveryRows = (ds: readonly NewDelivery[]) => {
+    const t = iso(now());
+    const rows = ds.map((d): Selectable<DeliveriesTable> => ({
+      id: d.id,
+      organisation_id: d.organisationId,
+      action_key: d.actionKey,
+      post_id: d.postId ?? null,
+      kind: d.kind,
+      source: d.source,
+      network: d.network,
+      plan_version: d.planVersion ?? null,
+      due_at: iso(d.dueAt),
+      priority: d.priority,
+      content_hash: d.contentHash,
+      payload: text(d.payload),
+      status: 'queued',
+      attempts: 0,
+      job_id: d.jobId,
+      last_error: null,
+      checklist: null,
+      remote_id: null,
+      url: null,
+      created_at: t,
+      updated_at: t,
+    }));
+    const parts = partRows(
+      ds.flatMap((d) => d.parts.map((p) => ({ ...p, deliveryId: d.id, organisationId: d.organisationId }))),
+    );
+    return { rows, parts };
+  };
+
+  /** Built from what was written rather than read back: the same conversion as a read. */
+  const deliveriesOf = (
+    rows: readonly Selectable<DeliveriesTable>[],
+    parts: readonly Selectable<DeliveryPartsTable>[],
+  ): Delivery[] => {
+    const byDelivery = new Map<string, DeliveryPart[]>(rows.map((r) => [r.id, []]));
+    for (const p of parts) byDelivery.get(p.delivery_id)?.push(partFromRow(p));
+    return rows.map((row) =>
+      deliveryFromRow(
+        row,
+        (byDelivery.get(row.id) ?? []).sort((a, b) => a.part - b.part),
+      ),
+    );
+  };
+
+  /** New deliveries with their parts, in a few multi-row statements. */
   const insertDeliveries = (ds: readonly NewDelivery[]): Promise<Delivery[]> =>
     ds.length === 0
       ? Promise.resolve([])
       : atomic(async (q) => {
-          const t = iso(now());
-          const rows = ds.map((d): Selectable<DeliveriesTable> => ({
-            id: d.id,
-            organisation_id: d.organisationId,
-            action_key: d.actionKey,
-            post_id: d.postId ?? null,
-            kind: d.kind,
-            source: d.source,
-            network: d.network,
-            plan_version: d.planVersion ?? null,
-            due_at: iso(d.dueAt),
-            priority: d.priority,
-            content_hash: d.contentHash,
-            payload: text(d.payload),
-            status: 'queued',
-            attempts: 0,
-            job_id: d.jobId,
-            last_error: null,
-            checklist: null,
-            remote_id: null,
-            url: null,
-            created_at: t,
-            updated_at: t,
-          }));
-          await insertRows(q, dialect, 'deliveries', rows);
-          const parts = await insertParts(
-            q,
-            dialect,
-            ds.flatMap((d) =>
-              d.parts.map((p) => ({ ...p, deliveryId: d.id, organisationId: d.organisationId })),
-            ),
-          );
-          const byDelivery = new Map<string, DeliveryPart[]>(ds.map((d) => [d.id, []]));
-          for (const p of parts) byDelivery.get(p.delivery_id)?.push(partFromRow(p));
-          return rows.map((row) =>
-            deliveryFromRow(
-              row,
-              (byDelivery.get(row.id) ?? []).sort((a, b) => a.part - b.part),
-            ),
-          );
+          const { rows, parts } = deliveryRows(ds);
+          await insertInChunks(q, dialect, 'deliveries', rows);
+          await insertInChunks(q, dialect, 'delivery_parts', parts);
+          return deliveriesOf(rows, parts);
         });
+
+  const postRows = (posts: readonly Omit<Post, 'createdAt'>[], at: string) =>
+    posts.map((post): Insertable<Database['posts']> => ({
+      organisation_id: post.organisationId,
+      id: post.id,
+      source: post.source,
+      reply_to_post_id: post.replyToPostId ?? null,
+      content: JSON.stringify(post.content ?? null),
+      created_at: at,
+      created_by: post.createdBy,
+    }));
+
+  const insertPosts = async (posts: readonly Omit<Post, 'createdAt'>[]): Promise<Post[]> => {
+    if (posts.length === 0) return [];
+    const createdAt = now();
+    const rows = postRows(posts, iso(createdAt));
+    // More than one statement's worth: all of them or none.
+    if (rows.length <= ROWS_PER_INSERT) await insertInChunks(db, dialect, 'posts', rows);
+    else await atomic((q) => insertInChunks(q, dialect, 'posts', rows));
+    return posts.map((post) => ({ ...post, createdAt }));
+  };
+
+  /**
+   * Posts and their deliveries (with parts) together: on PostgreSQL one statement for the three
+   * tables when JSON carries every row (`jsonCarries`), a round trip or two fewer than one per table.
+   */
+  const insertPostsWithDeliveries = (
+    posts: readonly Omit<Post, 'createdAt'>[],
+    ds: readonly NewDelivery[],
+  ): Promise<{ posts: Post[]; deliveries: Delivery[] }> =>
+    atomic(async (q) => {
+      const createdAt = now();
+      const rowsOfPosts = postRows(posts, iso(createdAt));
+      const { rows, parts } = deliveryRows(ds);
+      const tables = (
+        [
+          ['posts', rowsOfPosts],
+          ['deliveries', rows],
+          ['delivery_parts', parts],
+        ] as const
+      ).filter(([, r]) => r.length > 0);
+      if (dialect === 'postgres' && tables.every(([, r]) => jsonCarries(r))) {
+        await insertJsonTables(q, tables);
+      } else {
+        for (const [table, r] of tables) await insertInChunks(q, dialect, table, r);
+      }
+      return {
+        posts: posts.map((post) => ({ ...post, createdAt })),
+        deliveries: deliveriesOf(rows, parts),
+      };
+    });
 
   return {
     organisations: {
@@ -789,21 +818,11 @@ export function createRepositories(ctx: RepoContext): Repositories {
 
     posts: {
       async insert(post) {
-        const createdAt = now();
-        await db
-          .insertInto('posts')
-          .values({
-            organisation_id: post.organisationId,
-            id: post.id,
-            source: post.source,
-            reply_to_post_id: post.replyToPostId ?? null,
-            content: JSON.stringify(post.content ?? null),
-            created_at: iso(createdAt),
-            created_by: post.createdBy,
-          })
-          .execute();
-        return { ...post, createdAt };
+        const [one] = await insertPosts([post]);
+        return one!;
       },
+      insertMany: (posts) => insertPosts(posts),
+      insertWithDeliveries: (posts, deliveries) => insertPostsWithDeliveries(posts, deliveries),
       async get(organisationId, id) {
         const row = await db
           .selectFrom('posts')
@@ -1354,6 +1373,14 @@ export function createRepositories(ctx: RepoContext): Repositories {
 async function insertParts(
   q: Kysely<Database>,
   dialect: Dialect,
+  parts: Parameters<typeof partRows>[0],
+): Promise<Selectable<DeliveryPartsTable>[]> {
+  const rows = partRows(parts);
+  await insertInChunks(q, dialect, 'delivery_parts', rows);
+  return rows;
+}
+
+function partRows(
   parts: readonly {
     deliveryId: string;
     organisationId: string;
@@ -1362,8 +1389,8 @@ async function insertParts(
     images: DeliveryImage[];
     language: string;
   }[],
-): Promise<Selectable<DeliveryPartsTable>[]> {
-  const rows = parts.map((p) => ({
+): Selectable<DeliveryPartsTable>[] {
+  return parts.map((p) => ({
     delivery_id: p.deliveryId,
     organisation_id: p.organisationId,
     part: p.part,
@@ -1376,6 +1403,4 @@ async function insertParts(
     remote_ref: null,
     published_at: null,
   }));
-  await insertRows(q, dialect, 'delivery_parts', rows);
-  return rows;
 }

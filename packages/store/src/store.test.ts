@@ -108,6 +108,71 @@ for (const { dialect, skip } of dialects) {
       ).toHaveLength(1);
     });
 
+    it('writes many posts, deliveries, parts and audit entries in one transaction, and reads them back as written', async () => {
+      const texts = ['Alerte : restez chez vous.', 'lone \ud800 surrogate', 'emoji 🔴 and "quotes" \\ \n'];
+      const posts = texts.map((text, i) => ({
+        organisationId: 'org-a',
+        id: `bulk-${i}`,
+        source: 'crisis' as const,
+        content: { text, n: i },
+        createdBy: 'token:duty',
+        ...(i === 1 ? { replyToPostId: 'bulk-0' } : {}),
+      }));
+      const before = await store.audit.head();
+      const deliveryOf = (i: number) =>
+        delivery(`post.bulk-${i}.x`, {
+          postId: `bulk-${i}`,
+          network: 'x',
+          priority: 1,
+          payload: i === 2 ? { keep: [1, 2] } : undefined,
+          parts: [{ part: 1, text: texts[i]!, images: [], language: 'fr' }],
+        });
+      await store.transaction(async (tx) => {
+        // On PostgreSQL the first goes as one statement; the lone surrogate takes the ordinary way.
+        const together = await tx.posts.insertWithDeliveries(
+          [posts[0]!, posts[2]!],
+          [deliveryOf(0), deliveryOf(2)],
+        );
+        expect(together.deliveries.map((d) => d.parts.map((x) => x.text))).toEqual([[texts[0]], [texts[2]]]);
+        await tx.posts.insertWithDeliveries([posts[1]!], [deliveryOf(1)]);
+        for (const p of posts)
+          await tx.audit.append({
+            actor: 'token:duty',
+            action: 'crisis.accepted',
+            postId: p.id,
+            outcome: 'ok',
+            after: { text: p.content.text },
+          });
+      });
+      for (const [i, p] of posts.entries()) {
+        const post = await store.posts.get('org-a', p.id);
+        expect(post).toMatchObject({ content: { text: texts[i], n: i }, createdBy: 'token:duty' });
+        expect(post?.replyToPostId).toBe(i === 1 ? 'bulk-0' : undefined);
+        const [d] = await store.deliveries.list({ organisationId: 'org-a', postId: p.id });
+        expect(d).toMatchObject({ network: 'x', priority: 1, status: 'queued', attempts: 0 });
+        expect(d?.parts.map((x) => x.text)).toEqual([texts[i]!.toWellFormed()]);
+        if (i === 2) expect(d?.payload).toEqual({ keep: [1, 2] });
+      }
+      const written = await store.audit.list({ action: 'crisis.accepted', afterSeq: before.seq });
+      expect(written.map((e) => e.postId)).toEqual(posts.map((p) => p.id));
+      expect((await store.verifyAudit()).ok).toBe(true);
+      // One post that cannot be written (its id is taken) fails the statement and the transaction.
+      await expect(
+        store.transaction((tx) => tx.posts.insertMany([{ ...posts[0]!, id: 'bulk-new' }, posts[0]!])),
+      ).rejects.toThrow();
+      expect(await store.posts.get('org-a', 'bulk-new')).toBeUndefined();
+      await expect(
+        store.transaction((tx) =>
+          tx.posts.insertWithDeliveries(
+            [{ ...posts[0]!, id: 'bulk-new' }, posts[0]!],
+            [{ ...deliveryOf(0), id: 'org-a.post.bulk-new.x' }],
+          ),
+        ),
+      ).rejects.toThrow();
+      expect(await store.posts.get('org-a', 'bulk-new')).toBeUndefined();
+      expect(await store.deliveries.get('org-a.post.bulk-new.x')).toBeUndefined();
+    });
+
     it('lets exactly one of two concurrent claims win, and ignores a stale job', async () => {
       await store.deliveries.insert(delivery('post.claim.mastodon', { network: 'mastodon' }));
       const id = 'org-a.post.claim.mastodon';

@@ -319,6 +319,13 @@ export interface Repositories {
   };
   posts: {
     insert(post: Omit<Post, 'createdAt'>): Promise<Post>;
+    /** Several posts in one multi-row statement, all with the same creation time. */
+    insertMany(posts: readonly Omit<Post, 'createdAt'>[]): Promise<Post[]>;
+    /** Posts and their new deliveries, together (on PostgreSQL in one statement when it can). */
+    insertWithDeliveries(
+      posts: readonly Omit<Post, 'createdAt'>[],
+      deliveries: readonly NewDelivery[],
+    ): Promise<{ posts: Post[]; deliveries: Delivery[] }>;
     get(organisationId: string, id: string): Promise<Post | undefined>;
     /** Newest first; `before` pages on by creation time. */
     list(

@@ -49,8 +49,15 @@ describe('graphemeCount', () => {
     ['several combining marks', 'a\u0308\u0301\u0323', 1],
     ['CR LF is one cluster', 'a\r\nb', 3],
     ['empty', '', 0],
+    ['emoji then ASCII', '🔴 ALERTE canicule', 17],
+    ['CR LF on both sides of a mark', 'a\r\n\u0301b\r\n', 5],
+    ['a prepended mark joins the ASCII after it', 'x\u0600a b', 4],
+    ['ZWJ between two pictographs below U+0300', 'a ©\u200d© b', 5],
   ])('%s', (_label, text, expected) => {
     expect(graphemeCount(text)).toBe(expected);
+    expect(graphemeCount(text)).toBe(
+      [...new Intl.Segmenter(undefined, { granularity: 'grapheme' }).segment(text)].length,
+    );
   });
 
   it('agrees with Intl.Segmenter on any UTF-16 (fast path included)', () => {

@@ -34,12 +34,27 @@ const graphemeSegmenter = new Intl.Segmenter(undefined, { granularity: 'grapheme
 // every code unit is a cluster of its own, except CR LF which is one.
 const FROM_COMBINING = /[\u0300-\uffff]/; // any UTF-16 code unit from U+0300 up, surrogates included
 
+/** Clusters of a text with no code unit from U+0300 up: one per code unit, CR LF one. */
+function simpleCount(text: string): number {
+  return text.length - (text.match(/\r\n/g)?.length ?? 0);
+}
+
 /** Extended grapheme clusters, as Bluesky (and Mastodon) count them. */
 export function graphemeCount(text: string): number {
-  if (!FROM_COMBINING.test(text)) return text.length - (text.match(/\r\n/g)?.length ?? 0);
-  let count = 0;
+  const first = FROM_COMBINING.exec(text)?.index;
+  if (first === undefined) return simpleCount(text);
+  // Only the stretch from the code unit before the first one from U+0300 to the one after the
+  // last is segmented: outside it, no cluster joins anything (a mark from U+0300 joins what is
+  // before it, a prepended mark what is after), and a CR LF pair is never cut in two.
+  let last = text.length - 1;
+  while (text.charCodeAt(last) < 0x300) last--;
+  let start = Math.max(0, first - 1);
+  if (start > 0 && text.charCodeAt(start - 1) === 0x0d && text.charCodeAt(start) === 0x0a) start--;
+  let end = Math.min(text.length, last + 2);
+  if (end < text.length && text.charCodeAt(end - 1) === 0x0d && text.charCodeAt(end) === 0x0a) end++;
+  let count = simpleCount(text.slice(0, start)) + simpleCount(text.slice(end));
   // Counting by iteration avoids building an array of segments.
-  for (const _segment of graphemeSegmenter.segment(text)) count++;
+  for (const _segment of graphemeSegmenter.segment(text.slice(start, end))) count++;
   return count;
 }
 

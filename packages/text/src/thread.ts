@@ -412,6 +412,9 @@ export function splitThreadWith(
   mode: 'estimates' | 'exact',
 ): string[] {
   const meter = meterFor(network, options?.limits);
+  // Most posts fit: one measurement says so, without tokenizing. Only for texts short enough that
+  // measuring them whole is cheap (see `plausible`); longer ones take the estimates first.
+  if (text.length <= 2 * Math.max(...meter.limit) && meter.fits(text)) return [text];
   const tokens = tokenize(text);
   const costs = tokenCosts(text, tokens, meter);
   const total = costs.prefix.at(-1) ?? [];

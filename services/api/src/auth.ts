@@ -44,6 +44,18 @@ const TOUCH_EVERY_MS = 60_000;
 export const authPlugin = fp<AuthOptions>(
   async (app: FastifyInstance, options: AuthOptions) => {
     const failures = new Map<string, { count: number; until: number }>();
+    // Lookups of one token under way: requests arriving meanwhile share the answer instead of
+    // each reading the same row (a busy crisis token sends many at once). Nothing is kept once
+    // it is answered, so a revocation counts from the next lookup on.
+    const lookups = new Map<string, Promise<ApiToken | undefined>>();
+    const findToken = (hash: string): Promise<ApiToken | undefined> => {
+      let lookup = lookups.get(hash);
+      if (!lookup) {
+        lookup = options.store.tokens.findByHash(hash).finally(() => lookups.delete(hash));
+        lookups.set(hash, lookup);
+      }
+      return lookup;
+    };
     const touched = new Map<string, number>();
     const sweep = setInterval(() => {
       const now = Date.now();
@@ -100,7 +112,7 @@ export const authPlugin = fp<AuthOptions>(
           const m = /^Bearer\s+(\S+)$/i.exec(header);
           if (!m?.[1]) return fail(request, reply, 'the Authorization header must be "Bearer <token>"');
           if (!looksLikeToken(m[1])) return fail(request, reply, 'not a sunset token');
-          const token = await options.store.tokens.findByHash(hashToken(m[1]));
+          const token = await findToken(hashToken(m[1]));
           if (!token || token.revokedAt) return fail(request, reply, 'unknown or revoked token');
           if (token.role !== 'admin' && !roles.includes(token.role)) {
             return reply

@@ -1,5 +1,5 @@
 // Every route and every error status, through app.inject against a real store and Redis.
-import { silentLogger } from '@sunset/core';
+import { hashToken, mintToken, silentLogger } from '@sunset/core';
 import { createRedis, Queues } from '@sunset/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.ts';
@@ -85,6 +85,26 @@ describe('authentication', () => {
     expect(failed.length).toBeGreaterThanOrEqual(5);
     // A token never reaches the audit log or the answer.
     expect(JSON.stringify(failed)).not.toContain(f.tokens.revoked);
+  });
+
+  it('lets in requests sent together with one token, and refuses the token from the request after its revocation on', async () => {
+    const token = mintToken();
+    await f.store.tokens.create({
+      id: 'shortlived-id',
+      organisationId: ORG,
+      name: 'shortlived-editor',
+      role: 'editor',
+      hash: hashToken(token),
+      createdBy: 'cli:test',
+    });
+    const headers = { authorization: `Bearer ${token}` };
+    const together = await Promise.all(
+      Array.from({ length: 8 }, () => f.app.inject({ url: '/v1/me', headers })),
+    );
+    expect(together.map((r) => r.statusCode)).toEqual(Array(8).fill(200));
+    await f.store.tokens.revoke(ORG, 'shortlived-editor');
+    const after = await f.app.inject({ url: '/v1/me', headers });
+    expect(after.statusCode).toBe(401);
   });
 
   it('403 for the wrong role, and says which role is needed', async () => {

@@ -1,0 +1,65 @@
+/**
+ * Many rows into one table in one statement, on PostgreSQL. The rows travel as one JSON
+ * parameter that `json_populate_recordset` turns back into rows of the table, instead of one
+ * bound parameter per value: building and binding the statement then costs next to nothing
+ * whatever the number of rows (a crisis burst writes hundreds of deliveries and parts at once).
+ * Only rows that JSON carries exactly qualify (see `jsonCarries`); the caller inserts the others
+ * with an ordinary multi-row statement.
+ */
+import { sql, type Kysely } from 'kysely';
+import type { Database } from './schema.ts';
+
+/**
+ * Whether the rows read back the same through JSON as bound one value at a time: the same
+ * columns in every row, and only text, finite numbers and nulls. Left out: binary data, unset
+ * (undefined) fields, which an ordinary insert fills with the column's default, and strings with
+ * a lone surrogate, which a bound parameter carries as U+FFFD and PostgreSQL's JSON refuses.
+ */
+export function jsonCarries(rows: readonly object[]): boolean {
+  const first = rows[0];
+  if (!first) return false;
+  const columns = Object.keys(first);
+  for (const row of rows as readonly Record<string, unknown>[]) {
+    if (Object.keys(row).length !== columns.length) return false;
+    for (const column of columns) {
+      const value = row[column];
+      if (value === null) continue;
+      if (typeof value === 'string') {
+        if (!value.isWellFormed()) return false;
+      } else if (typeof value !== 'number' || !Number.isFinite(value)) return false;
+    }
+  }
+  return true;
+}
+
+/** Inserts rows that `jsonCarries` accepted, in one statement (PostgreSQL only). */
+export async function insertJsonRows(
+  q: Kysely<Database>,
+  table: keyof Database & string,
+  rows: readonly object[],
+): Promise<void> {
+  const columns = sql.join(Object.keys(rows[0] ?? {}).map((c) => sql.ref(c)));
+  await sql`insert into ${sql.table(table)} (${columns}) select ${columns} from json_populate_recordset(null::${sql.table(table)}, ${JSON.stringify(rows)}::json)`.execute(
+    q,
+  );
+}
+
+/**
+ * Rows of several tables in one statement (PostgreSQL only), each accepted by `jsonCarries`:
+ * the inserts in data-modifying WITH clauses, the last one the statement itself. Foreign keys
+ * between them are checked at the end of the statement, so a table may refer to rows of one
+ * before it.
+ */
+export async function insertJsonTables(
+  q: Kysely<Database>,
+  tables: readonly (readonly [keyof Database & string, readonly object[]])[],
+): Promise<void> {
+  const inserts = tables.map(([table, rows]) => {
+    const columns = sql.join(Object.keys(rows[0] ?? {}).map((c) => sql.ref(c)));
+    return sql`insert into ${sql.table(table)} (${columns}) select ${columns} from json_populate_recordset(null::${sql.table(table)}, ${JSON.stringify(rows)}::json)`;
+  });
+  const last = inserts.pop();
+  if (!last) return;
+  const withs = inserts.map((insert, i) => sql`${sql.raw(`w${i}`)} as (${insert})`);
+  await (withs.length > 0 ? sql`with ${sql.join(withs)} ${last}` : last).execute(q);
+}
