@@ -58,7 +58,12 @@ function cleanAudit(input: AuditInput): AuditInput {
     else clean[key] = jsonSafe(clean[key]);
   }
   for (const key of Object.keys(clean) as (keyof AuditInput)[]) {
-    if (clean[key] === undefined) delete clean[key];
+    const value = clean[key];
+    if (value === undefined) delete clean[key];
+    // A lone surrogate reaches the database as U+FFFD: hashed as it will be stored.
+    else if (typeof value === 'string' && !value.isWellFormed()) {
+      (clean as unknown as Record<string, unknown>)[key] = value.toWellFormed();
+    }
   }
   return clean;
 }
@@ -118,8 +123,12 @@ export async function chainAudit(
 ): Promise<void> {
   if (entries.length === 0) return;
   const guess = known.current;
-  if (dialect === 'postgres' && guess && entries.length <= ROWS_PER_INSERT) {
-    const written = hashOnto(guess, entries);
+  const fast = dialect === 'postgres' && guess && entries.length <= ROWS_PER_INSERT;
+  const guessed = fast ? hashOnto(guess, entries) : [];
+  const guessedRows = guessed.map(auditToRow);
+  // Rows JSON cannot carry exactly (a lone surrogate) take the slow way's bound parameters.
+  if (fast && jsonCarries(guessedRows)) {
+    const written = guessed;
     const last = written[written.length - 1]!;
     // The next writer of this process chains onto these entries at once: its statement waits
     // for this one's lock on the head and finds the head as it expects once this one commits.
@@ -130,7 +139,7 @@ export async function chainAudit(
         update audit_head set seq = ${last.seq}, hash = ${last.hash}
         where id = 1 and seq = ${guess.seq} and hash = ${guess.hash} returning 1)
       insert into audit_log
-      select r.* from moved, json_populate_recordset(null::audit_log, ${JSON.stringify(written.map(auditToRow))}::json) r`.execute(
+      select r.* from moved, json_populate_recordset(null::audit_log, ${JSON.stringify(guessedRows)}::json) r`.execute(
       q,
     );
     if (Number(result.numAffectedRows ?? 0) === written.length) return;
@@ -257,6 +266,11 @@ export async function finishInOneStatement(
       part_remote_ref: landed ? text(landed.remoteRef) : null,
     };
   });
+  const auditRows = entries.map(auditToRow);
+  // Text JSON cannot carry exactly (a lone surrogate): the transaction's bound parameters instead.
+  const wellFormed = (row: object) =>
+    Object.values(row).every((v) => typeof v !== 'string' || v.isWellFormed());
+  if (!jsonCarries(auditRows) || !rows.every(wellFormed)) return undefined;
   const t = iso(at);
   try {
     const result = await sql`with input as (
@@ -285,7 +299,7 @@ export async function finishInOneStatement(
           and (select count(*) from done) = ${requests.length}
         returning 1)
       insert into audit_log
-      select r.* from json_populate_recordset(null::audit_log, ${JSON.stringify(entries.map(auditToRow))}::json) r
+      select r.* from json_populate_recordset(null::audit_log, ${JSON.stringify(auditRows)}::json) r
       where 1 / (select count(*)::int from moved) = 1`.execute(db);
     if (Number(result.numAffectedRows ?? 0) !== requests.length) return undefined;
   } catch (err) {

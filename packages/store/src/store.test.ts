@@ -540,6 +540,41 @@ for (const { dialect, skip } of dialects) {
       expect(await store.verifyAudit()).toEqual({ ok: true, checked: before.seq + 9 });
     });
 
+    it('writes audit entries and finishes whose text has a lone surrogate, and verifies them', async () => {
+      const broken = 'cut in half: \ud83d';
+      const before = await store.audit.head();
+      await store.audit.append({
+        actor: 'system',
+        action: 'test.surrogate',
+        outcome: 'error',
+        error: broken,
+      });
+      await store.audit.append({
+        actor: 'system',
+        action: 'test.surrogate',
+        outcome: 'ok',
+        details: { broken },
+      });
+      await store.deliveries.insert(delivery('post.surrogate.x', { network: 'x', jobId: 'j-surrogate' }));
+      const claimed = await store.deliveries.claim('org-a.post.surrogate.x', 'j-surrogate');
+      const done = await store.finishDelivery(claimed!, 'failed', { lastError: broken }, (d) => ({
+        actor: 'system',
+        action: 'delivery.failed',
+        deliveryId: d.id,
+        outcome: 'error',
+        error: d.lastError ?? '',
+      }));
+      expect(done.status).toBe('failed');
+      const entries = await store.audit.list({ afterSeq: before.seq });
+      expect(entries.map((e) => e.error ?? null)).toEqual([
+        'cut in half: \ufffd',
+        null,
+        expect.stringMatching(/^cut in half: /),
+      ]);
+      expect(entries[1]?.details).toEqual({ broken });
+      expect(await store.verifyAudit()).toEqual({ ok: true, checked: before.seq + 3 });
+    });
+
     it('finishes many deliveries at once with a gapless chain', async () => {
       const ids = Array.from({ length: 40 }, (_, i) => `post.many-${i}.x`);
       await store.deliveries.insertMany(ids.map((id) => delivery(id, { network: 'x', jobId: `j-${id}` })));
