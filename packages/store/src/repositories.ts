@@ -396,34 +396,6 @@ function partFromRow(row: Selectable<DeliveryPartsTable>): DeliveryPart {
   return part;
 }
 
-function deliveryFromRow(row: Selectable<DeliveriesTable>, parts: DeliveryPart[]): Delivery {
-  const d: Delivery = {
-    id: row.id,
-    organisationId: row.organisation_id,
-    actionKey: row.action_key,
-    kind: row.kind as Delivery['kind'],
-    source: row.source as PostSource,
-    network: row.network as Network,
-    dueAt: new Date(row.due_at),
-    priority: Number(row.priority),
-    contentHash: row.content_hash,
-    parts,
-    status: row.status as DeliveryStatus,
-    attempts: Number(row.attempts),
-    jobId: row.job_id,
-    createdAt: new Date(row.created_at),
-    updatedAt: new Date(row.updated_at),
-  };
-  if (row.post_id !== null) d.postId = row.post_id;
-  if (row.plan_version !== null) d.planVersion = Number(row.plan_version);
-  if (row.payload !== null) d.payload = JSON.parse(row.payload) as unknown;
-  if (row.last_error !== null) d.lastError = row.last_error;
-  if (row.checklist !== null) d.checklist = JSON.parse(row.checklist) as string[];
-  if (row.remote_id !== null) d.remoteId = row.remote_id;
-  if (row.url !== null) d.url = row.url;
-  return d;
-}
-
 const HEAD_COLUMNS = [
   'id',
   'organisation_id',
@@ -440,12 +412,11 @@ const HEAD_COLUMNS = [
   'job_id',
 ] as const;
 
-function headFromRow(
-  row: Pick<Selectable<DeliveriesTable>, (typeof HEAD_COLUMNS)[number]> & {
-    part_count: string | number | bigint | null;
-  },
-): DeliveryHead {
-  const d: DeliveryHead = {
+/** What a delivery head and a whole delivery read alike from their row. */
+function headFields(
+  row: Pick<Selectable<DeliveriesTable>, (typeof HEAD_COLUMNS)[number]>,
+): Omit<DeliveryHead, 'partCount'> {
+  const d: Omit<DeliveryHead, 'partCount'> = {
     id: row.id,
     organisationId: row.organisation_id,
     actionKey: row.action_key,
@@ -457,11 +428,34 @@ function headFromRow(
     contentHash: row.content_hash,
     status: row.status as DeliveryStatus,
     jobId: row.job_id,
-    partCount: Number(row.part_count ?? 0),
   };
   if (row.post_id !== null) d.postId = row.post_id;
   if (row.plan_version !== null) d.planVersion = Number(row.plan_version);
   return d;
+}
+
+function deliveryFromRow(row: Selectable<DeliveriesTable>, parts: DeliveryPart[]): Delivery {
+  const d: Delivery = {
+    ...headFields(row),
+    parts,
+    attempts: Number(row.attempts),
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+  };
+  if (row.payload !== null) d.payload = JSON.parse(row.payload) as unknown;
+  if (row.last_error !== null) d.lastError = row.last_error;
+  if (row.checklist !== null) d.checklist = JSON.parse(row.checklist) as string[];
+  if (row.remote_id !== null) d.remoteId = row.remote_id;
+  if (row.url !== null) d.url = row.url;
+  return d;
+}
+
+function headFromRow(
+  row: Pick<Selectable<DeliveriesTable>, (typeof HEAD_COLUMNS)[number]> & {
+    part_count: string | number | bigint | null;
+  },
+): DeliveryHead {
+  return { ...headFields(row), partCount: Number(row.part_count ?? 0) };
 }
 
 /** The statuses a plan re-apply may still rewrite. */
