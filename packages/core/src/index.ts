@@ -13,3 +13,4 @@ export { canonicalJson } from './canonical-json.ts';
 export { ConfigError, EnvReader } from './config.ts';
 export { mintToken, hashToken, looksLikeToken, sameHash, TOKEN_PREFIX } from './tokens.ts';
 export { onShutdown } from './shutdown.ts';
+export { batchOneAtATime, shareInFlight } from './batch.ts';

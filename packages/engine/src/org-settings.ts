@@ -4,7 +4,7 @@
  * so the worker never depends on the plan's file.
  */
 import { parse } from 'yaml';
-import { SunsetError } from '@sunset/core';
+import { shareInFlight, SunsetError } from '@sunset/core';
 import type { PlanDocument } from '@sunset/plan';
 import { sunsetOf } from '@sunset/plan';
 import type { Store } from '@sunset/store';
@@ -29,12 +29,18 @@ export class OrgSettingsCache {
   private readonly cache = new Map<string, OrgSettings>();
   private readonly latestSeen = new Map<string, { version: number; at: number }>();
   /** Plans being read and parsed: callers asking at the same moment share one read. */
-  private readonly loading = new Map<string, Promise<OrgSettings>>();
-  /** Latest-version reads under way, per organisation (see `latestVersion`). */
-  private readonly versions = new Map<string, Promise<number | undefined>>();
+  private readonly loadShared: (organisationId: string) => Promise<OrgSettings>;
+  /**
+   * The latest version, one read shared by the callers that ask while it is under way: a burst of
+   * requests costs one query, and each answer comes from a read begun at most one query's time
+   * before it asked.
+   */
+  private readonly latestVersion: (organisationId: string) => Promise<number | undefined>;
   private readonly store: Store;
   constructor(store: Store) {
     this.store = store;
+    this.loadShared = shareInFlight((organisationId: string) => this.load(organisationId));
+    this.latestVersion = shareInFlight((organisationId: string) => store.plans.latestVersion(organisationId));
   }
 
   /**
@@ -57,30 +63,9 @@ export class OrgSettingsCache {
       this.note(organisationId, version);
       return cached;
     }
-    let load = this.loading.get(organisationId);
-    if (!load) {
-      load = this.load(organisationId).finally(() => this.loading.delete(organisationId));
-      this.loading.set(organisationId, load);
-    }
-    const settings = await load;
+    const settings = await this.loadShared(organisationId);
     // A read that began before a newer plan was applied: read again.
     return settings.version >= version ? settings : this.get(organisationId, 0, version);
-  }
-
-  /**
-   * The latest version, one read shared by the callers that ask while it is under way: a burst of
-   * requests costs one query. Nothing is kept once it is answered: a caller's answer comes from a
-   * read begun at most one query's time before it asked.
-   */
-  private latestVersion(organisationId: string): Promise<number | undefined> {
-    let read = this.versions.get(organisationId);
-    if (!read) {
-      read = this.store.plans
-        .latestVersion(organisationId)
-        .finally(() => this.versions.delete(organisationId));
-      this.versions.set(organisationId, read);
-    }
-    return read;
   }
 
   private note(organisationId: string, version: number): void {

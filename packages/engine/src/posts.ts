@@ -8,7 +8,15 @@
  * retry by the client can post it twice.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { canonicalJson, InputError, NETWORKS, NETWORK_LABELS, SunsetError, type Network } from '@sunset/core';
+import {
+  batchOneAtATime,
+  canonicalJson,
+  InputError,
+  NETWORKS,
+  NETWORK_LABELS,
+  SunsetError,
+  type Network,
+} from '@sunset/core';
 import { textLimitsOf } from '@sunset/plan';
 import { jobIdFor, PRIORITY, RedisSetupError, type Queues } from '@sunset/queue';
 import type {
@@ -335,93 +343,40 @@ async function writePosts(tx: Repositories, writes: readonly PostWrite[]): Promi
   });
 }
 
-/**
- * Batches on their way at once per store. One: measured under the API bench, a second batch
- * alongside made both smaller and slower (it waits for the audit chain's head anyway), so
- * requests waited longer in all.
- */
-const WRITERS = 1;
 /** Posts per batch: a burst larger than this goes in several. */
 const BATCH_MAX = 200;
 
 /**
- * Writes the posts of concurrent requests together. A post that finds no batch on its way is
- * written on the next turn of the event loop, so a lone crisis never waits for company; the posts
- * that arrive meanwhile go together in the next batch: one transaction, a few statements for all
- * of them instead of a few statements per post. Each caller hears only after the commit that holds its
- * post. A batch that fails is written again one post per transaction (the store keeps each in a
- * savepoint of its own), so that a post which cannot be written fails alone and the others do not.
+ * Writes the posts of concurrent requests together, one batch at a time per store (a second batch
+ * alongside measured worse under the API bench: both smaller and slower, as each waits for the
+ * audit chain's head anyway). A post that finds no batch on its way is written on the next turn
+ * of the event loop: requests answered by the same lookups reach this point one after the other
+ * in one turn, and go in one batch instead of the first ones alone, while a lone crisis waits no
+ * more than that turn. One transaction, a few statements for all of the posts; each caller hears
+ * only after the commit that holds its post. A batch that fails is written again one post per
+ * transaction, so that a post which cannot be written fails alone and the others do not.
  */
-class PostWriter {
-  private readonly waiting: {
-    write: PostWrite;
-    resolve: (w: Written) => void;
-    reject: (err: unknown) => void;
-  }[] = [];
-  private busy = 0;
-  private readonly store: Store;
-
-  constructor(store: Store) {
-    this.store = store;
-  }
-
-  write(write: PostWrite): Promise<Written> {
-    return new Promise<Written>((resolve, reject) => {
-      this.waiting.push({ write, resolve, reject });
-      if (!this.scheduled) {
-        // Requests answered by the same lookups reach this point one after the other in the same
-        // turn of the event loop: writing on the next turn takes them all in one batch, instead
-        // of the first ones alone, and costs a lone post no more than that turn.
-        this.scheduled = true;
-        setImmediate(() => {
-          this.scheduled = false;
-          this.pump();
-        });
+function postWriter(store: Store): (write: PostWrite) => Promise<Written> {
+  return batchOneAtATime(
+    async (batch: PostWrite[]): Promise<(Written | Promise<Written>)[]> => {
+      try {
+        return await store.transaction((tx) => writePosts(tx, batch));
+      } catch (err) {
+        // Nothing of the batch was kept: each post on its own, so only the faulty one fails.
+        if (batch.length === 1) throw err;
+        return batch.map((w) => store.transaction((tx) => writePosts(tx, [w])).then(([one]) => one!));
       }
-    });
-  }
-
-  private scheduled = false;
-
-  private pump(): void {
-    while (this.busy < WRITERS && this.waiting.length > 0) {
-      this.busy += 1;
-      void this.flush(this.waiting.splice(0, BATCH_MAX)).finally(() => {
-        this.busy -= 1;
-        this.pump();
-      });
-    }
-  }
-
-  private async flush(batch: PostWriter['waiting']): Promise<void> {
-    try {
-      const written = await this.store.transaction((tx) =>
-        writePosts(
-          tx,
-          batch.map((b) => b.write),
-        ),
-      );
-      batch.forEach((b, i) => b.resolve(written[i]!));
-    } catch (err) {
-      // Nothing of the batch was kept: each post on its own, so only the faulty one fails.
-      if (batch.length === 1) batch[0]!.reject(err);
-      else {
-        await Promise.all(
-          batch.map((b) =>
-            this.store.transaction((tx) => writePosts(tx, [b.write])).then(([w]) => b.resolve(w!), b.reject),
-          ),
-        );
-      }
-    }
-  }
+    },
+    { max: BATCH_MAX, defer: true },
+  );
 }
 
-const writers = new WeakMap<Store, PostWriter>();
+const writers = new WeakMap<Store, (write: PostWrite) => Promise<Written>>();
 
-function writerFor(store: Store): PostWriter {
+function writerFor(store: Store): (write: PostWrite) => Promise<Written> {
   let writer = writers.get(store);
   if (!writer) {
-    writer = new PostWriter(store);
+    writer = postWriter(store);
     writers.set(store, writer);
   }
   return writer;
@@ -511,7 +466,7 @@ export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Pro
       : deliveriesFor(settings, { id: postId, source: input.source }, content, targets);
   const state: SubmitState = recordOnly ? 'recorded' : awaitingApproval ? 'awaiting-approval' : 'accepted';
 
-  const { post, deliveries } = await writerFor(ctx.store).write({
+  const { post, deliveries } = await writerFor(ctx.store)({
     blobs: images.map((im) => ({ sha256: im.sha256, mediaType: im.mediaType, data: im.data })),
     post: {
       organisationId: input.organisationId,

@@ -8,7 +8,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type Dialect as KyselyDialect } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import pg from 'pg';
-import { SunsetError } from '@sunset/core';
+import { batchOneAtATime, SunsetError } from '@sunset/core';
 import { migrationProvider } from './migrations.ts';
 import {
   chainAudit,
@@ -47,35 +47,6 @@ export function dialectOf(url: string): Dialect {
 
 function sqlitePath(url: string): string {
   return url.replace(/^sqlite:(\/\/)?/i, '');
-}
-
-/**
- * Calls `run` with one request at once, or with every request that came while the call before
- * was under way (at most `max`): one statement at a time, each carrying what queued meanwhile.
- * A failed call fails each of its requests.
- */
-function oneAtATime<Req, Res>(run: (batch: Req[]) => Promise<Res[]>, max = 100): (req: Req) => Promise<Res> {
-  const queued: { req: Req; resolve: (r: Res) => void; reject: (e: unknown) => void }[] = [];
-  let running = false;
-  const pump = (): void => {
-    if (running || queued.length === 0) return;
-    running = true;
-    const batch = queued.splice(0, max);
-    run(batch.map((q) => q.req))
-      .then(
-        (results) => batch.forEach((q, i) => q.resolve(results[i] as Res)),
-        (err: unknown) => batch.forEach((q) => q.reject(err)),
-      )
-      .finally(() => {
-        running = false;
-        pump();
-      });
-  };
-  return (req) =>
-    new Promise<Res>((resolve, reject) => {
-      queued.push({ req, resolve, reject });
-      pump();
-    });
 }
 
 /** Finishes in one batch statement at most (see finishInOneStatement's row limit). */
@@ -267,8 +238,8 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   // PostgreSQL: claims and outcome-unknown marks asked for while one of their statements is under
   // way go together in the next one (each job's own round trip becomes a share of one).
   if (dialect === 'postgres') {
-    const claim = oneAtATime((batch: { id: string; jobId: string }[]) => claimMany(db, batch, now()));
-    const mark = oneAtATime(async (batch: { id: string; part: number; unknown: boolean }[]) => {
+    const claim = batchOneAtATime((batch: { id: string; jobId: string }[]) => claimMany(db, batch, now()));
+    const mark = batchOneAtATime(async (batch: { id: string; part: number; unknown: boolean }[]) => {
       await markOutcomeMany(db, batch);
       return batch.map(() => undefined);
     });
@@ -281,31 +252,18 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   // that the chain head it starts from is always the one the last statement left. A batch that
   // cannot go that way (head unknown or moved by another process, a delivery not as its job
   // knew it) is done in transactions, one per finish, before the next batch starts.
-  type Finishing = FinishRequest & { resolve: (d: Delivery) => void; reject: (e: unknown) => void };
-  const finishing: Finishing[] = [];
-  let finishRunning = false;
   const finishInTransaction = (r: FinishRequest) =>
     store.transaction(async (tx) => {
       const done = await tx.deliveries.finish(r.delivery.id, r.status, r.details);
       await tx.audit.append(r.audit(done));
       return done;
     });
-  const pumpFinishes = (): void => {
-    if (finishRunning || finishing.length === 0) return;
-    finishRunning = true;
-    const batch = finishing.splice(0, FINISH_BATCH_MAX);
-    void (async () => {
-      const done = await finishInOneStatement(db, knownHead, batch, now()).catch(() => undefined);
-      if (done) {
-        batch.forEach((r, i) => r.resolve(done[i]!));
-      } else {
-        await Promise.all(batch.map((r) => finishInTransaction(r).then(r.resolve, r.reject)));
-      }
-    })().finally(() => {
-      finishRunning = false;
-      pumpFinishes();
-    });
-  };
+  const finish = batchOneAtATime(
+    async (batch: FinishRequest[]): Promise<(Delivery | Promise<Delivery>)[]> =>
+      (await finishInOneStatement(db, knownHead, batch, now()).catch(() => undefined)) ??
+      batch.map(finishInTransaction),
+    { max: FINISH_BATCH_MAX },
+  );
 
   const store: Store = {
     ...repos,
@@ -318,12 +276,9 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
 
     finishDelivery: (delivery, status, details, audit) =>
       // SQLite: in process, one writer; its transactions are grouped already.
-      dialect !== 'postgres'
-        ? finishInTransaction({ delivery, status, details, audit })
-        : new Promise<Delivery>((resolve, reject) => {
-            finishing.push({ delivery, status, details, audit, resolve, reject });
-            pumpFinishes();
-          }),
+      dialect === 'postgres'
+        ? finish({ delivery, status, details, audit })
+        : finishInTransaction({ delivery, status, details, audit }),
 
     verifyAudit: (opts) => verifyAuditChain({ db, dialect, url: options.url, schema: options.schema }, opts),
 

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { hashToken, looksLikeToken } from '@sunset/core';
+import { hashToken, looksLikeToken, shareInFlight } from '@sunset/core';
 import type { ApiToken, Store, TokenRole } from '@sunset/store';
 import { errorBody } from './errors.ts';
 
@@ -47,15 +47,7 @@ export const authPlugin = fp<AuthOptions>(
     // Lookups of one token under way: requests arriving meanwhile share the answer instead of
     // each reading the same row (a busy crisis token sends many at once). Nothing is kept once
     // it is answered, so a revocation counts from the next lookup on.
-    const lookups = new Map<string, Promise<ApiToken | undefined>>();
-    const findToken = (hash: string): Promise<ApiToken | undefined> => {
-      let lookup = lookups.get(hash);
-      if (!lookup) {
-        lookup = options.store.tokens.findByHash(hash).finally(() => lookups.delete(hash));
-        lookups.set(hash, lookup);
-      }
-      return lookup;
-    };
+    const findToken = shareInFlight((hash: string) => options.store.tokens.findByHash(hash));
     const touched = new Map<string, number>();
     const sweep = setInterval(() => {
       const now = Date.now();
