@@ -887,7 +887,8 @@ export function createRepositories(ctx: RepoContext): Repositories {
       async claim(id, jobId) {
         // One statement takes it (atomic on its own): a claimed delivery is "sending", which
         // nothing else rewrites. On PostgreSQL the same statement brings its parts and the post
-        // its post answers; SQLite reads them next, in process.
+        // its post answers (claimMany); SQLite reads them next, in process.
+        if (dialect === 'postgres') return (await claimMany(db, [{ id, jobId }], now()))[0];
         const take = (q: QueryCreator<Database>) =>
           q
             .updateTable('deliveries')
@@ -896,21 +897,6 @@ export function createRepositories(ctx: RepoContext): Repositories {
             .where('job_id', '=', jobId)
             .where('status', 'in', ['queued', 'sending'])
             .returningAll();
-        if (dialect === 'postgres') {
-          const row = await db
-            .with('claimed', take)
-            .selectFrom('claimed')
-            .selectAll('claimed')
-            .select([
-              partsJson(sql`claimed.id`).as('parts_json'),
-              sql<string | null>`(select p.reply_to_post_id from posts p
-                where p.organisation_id = claimed.organisation_id and p.id = claimed.post_id)`.as('reply_to'),
-            ])
-            .executeTakeFirst();
-          if (!row) return undefined;
-          const { parts_json, reply_to, ...delivery } = row;
-          return withReplyTo(deliveryFromRow(delivery, partsFromJson(parts_json)), reply_to);
-        }
         const row = await take(db).executeTakeFirst();
         if (!row) return undefined;
         const [claimed] = await withParts(db, [row]);
