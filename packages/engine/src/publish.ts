@@ -1,10 +1,11 @@
 /**
  * Sending one delivery. The store says what is left to do: parts already published are
  * skipped, so a retry (or a restart after a crash) resumes a thread after its last landed part.
- * Before each part is posted it is marked "outcome unknown"; the mark is cleared when the
+ * Before a part is posted to X it is marked "outcome unknown"; the mark is cleared when the
  * result is recorded. A mark found at the start of an attempt means the previous attempt died
- * mid-post: Bluesky and Mastodon are asked again with the same idempotency key (they return the
- * existing post), X is searched for the text before anything is posted again.
+ * mid-post, and X is searched for the text before anything is posted again. Bluesky and Mastodon
+ * parts carry no mark: every attempt sends the part's idempotency key (Mastodon's
+ * Idempotency-Key, Bluesky's record key), so an attempt after a lost one gets the existing post.
  */
 import { createHash } from 'node:crypto';
 import { lazyChild, SunsetError, type Logger } from '@sunset/core';
@@ -111,8 +112,10 @@ async function publishParts(
         continue;
       }
     }
-    await store.deliveries.partOutcomeUnknown(delivery.id, part.part, true);
-    part.outcomeUnknown = true;
+    if (delivery.network === 'x') {
+      await store.deliveries.partOutcomeUnknown(delivery.id, part.part, true);
+      part.outcomeUnknown = true;
+    }
     const images = await loadImages(store, part);
     let published: RemoteRef;
     // Checked at the last moment: the store writes above may have waited on a lock meanwhile.

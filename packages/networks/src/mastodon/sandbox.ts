@@ -118,6 +118,8 @@ export interface MastodonSandbox {
   /** Base URL, e.g. http://127.0.0.1:43123 */
   readonly url: string;
   readonly received: ReceivedRequest[];
+  /** Requests read in full and held by a latency fault, not answered yet (on the wire, as a client sees it). */
+  readonly held: ReadonlySet<ReceivedRequest>;
   readonly statuses: SandboxStatus[];
   readonly accounts: SandboxAccount[];
   readonly media: SandboxMedia[];
@@ -226,6 +228,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
   const idempotency = new Map<string, { statusId: string; at: number }>();
   const rateWindows = new Map<string, { start: number; used: number }>();
   const received: ReceivedRequest[] = [];
+  const held = new Set<ReceivedRequest>();
   const faults: PendingFault[] = [];
   const exchanges = new WeakMap<IncomingMessage, Exchange>();
   let sequence = 0;
@@ -466,7 +469,12 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
     if (!fault) return;
     switch (fault.kind) {
       case 'latency':
-        await sleep(fault.ms);
+        held.add(exchange.entry);
+        try {
+          await sleep(fault.ms);
+        } finally {
+          held.delete(exchange.entry);
+        }
         return;
       case 'status':
         if (fault.status === 502) {
@@ -731,6 +739,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
   return {
     url: base,
     received,
+    held,
     get statuses() {
       return [...statuses.values()];
     },
