@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { apiLoad } from './api-load.ts';
 import { audit } from './audit.ts';
+import { connectorCpu } from './connector-cpu.ts';
 import { crisisLatency } from './crisis-latency.ts';
 import {
   BenchCheckError,
@@ -29,7 +30,16 @@ import { scheduling } from './scheduling.ts';
 import { throughput } from './throughput.ts';
 
 // memory reads what throughput measured, so it runs right after it.
-const ALL: Benchmark[] = [planApply, audit, scheduling, crisisLatency, throughput, memory, apiLoad];
+const ALL: Benchmark[] = [
+  planApply,
+  audit,
+  scheduling,
+  crisisLatency,
+  throughput,
+  memory,
+  apiLoad,
+  connectorCpu,
+];
 
 function parseArgs(argv: string[]): { only?: string[]; runs: number; write: boolean } {
   let only: string[] | undefined;

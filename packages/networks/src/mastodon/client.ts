@@ -18,6 +18,7 @@ import { HttpNativeImpl } from 'masto/adapters/http/index.js';
 import { createLogger } from 'masto/adapters/logger/index.js';
 import { SerializerNativeImpl } from 'masto/adapters/serializers/index.js';
 import type { Encoding, LogType, Serializer } from 'masto/interfaces/index.js';
+import { NodeHttp } from './http.ts';
 
 /** What a request body may be (the DOM's BodyInit, which Node's types spell this way). */
 type BodyInit = NonNullable<RequestInit['body']>;
@@ -80,13 +81,24 @@ export interface MastodonClientProps extends MastoHttpConfigProps {
   readonly mediaTimeout?: number;
 }
 
-export function createMastodonClient(props: MastodonClientProps): mastodon.rest.Client {
+export interface MastodonClient {
+  readonly rest: mastodon.rest.Client;
+  /** Closes the kept-alive connections. */
+  close(): void;
+}
+
+/** masto's REST client; JSON requests go over node:http(s) (http.ts), forms through masto's fetch. */
+export function createMastodonClient(props: MastodonClientProps): MastodonClient {
   const serializer = new RememberingSerializer();
   const config = new HttpConfigImpl(props, serializer);
-  const http = new HttpNativeImpl(serializer, config, createLogger(props.log));
+  const native = new HttpNativeImpl(serializer, config, createLogger(props.log));
+  const http = new NodeHttp(serializer, config, props, native);
   const dispatcher = new HttpActionDispatcher(
     http,
     new HttpActionDispatcherHookMastodon(http, props.mediaTimeout),
   );
-  return createActionProxy<mastodon.rest.Client>(dispatcher, { context: ['api'] });
+  return {
+    rest: createActionProxy<mastodon.rest.Client>(dispatcher, { context: ['api'] }),
+    close: () => http.close(),
+  };
 }

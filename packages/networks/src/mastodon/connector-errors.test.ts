@@ -1,5 +1,6 @@
 // Every error class of the taxonomy, each from a real answer (or silence) of the sandbox server,
 // through the real `masto` client.
+import { createServer, type AddressInfo } from 'node:net';
 import { Secret } from '@sunset/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -128,6 +129,34 @@ describe('Mastodon errors, from real answers', () => {
     expect(error).toBeInstanceOf(TransientError);
     expect((error as Error).message).toMatch(/connection failed/);
     expect(sandbox.statuses.length).toBe(before);
+  });
+
+  it('a server that is not listening → TransientError naming the socket error', async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise((resolve) => probe.close(resolve));
+    const nobody = createMastodonConnector({
+      network: 'mastodon',
+      instance: `http://127.0.0.1:${port}`,
+      account: 'ville',
+      accessToken: new Secret('ville-token', 'test'),
+    });
+    try {
+      const error = await nobody.publish({ text: 'x' }, { idempotencyKey: key() }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TransientError);
+      expect((error as Error).message).toMatch(/connection failed \(ECONNREFUSED\)/);
+    } finally {
+      await nobody.close();
+    }
+  });
+
+  it('an answer lost after the status was made → the retry with the same key gets that status', async () => {
+    const before = sandbox.statuses.length;
+    sandbox.inject({ kind: 'lost-reply' }, { path: '/api/v1/statuses', times: 1 });
+    const published = await connector.publish({ text: 'Perdu' }, { idempotencyKey: key() });
+    expect(sandbox.statuses.length).toBe(before + 1);
+    expect(sandbox.statuses.at(-1)?.id).toBe(published.remoteId);
   });
 
   it('a reset on a read → TransientError', async () => {

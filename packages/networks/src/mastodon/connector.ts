@@ -53,6 +53,8 @@ export const DEFAULT_MASTODON_NETWORK_LIMITS: NetworkLimits = Object.freeze({
 });
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+/** Between a post that got no answer and its one retry with the same Idempotency-Key. */
+const RETRY_PAUSE_MS = 5;
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9._-]{1,64}$/;
 const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
 const network = 'mastodon' as const;
@@ -117,7 +119,7 @@ export function createMastodonConnector(
     account: config.account,
   });
   const instanceUrl = new URL(config.instance);
-  const client = createMastodonClient({
+  const { rest: client, close: closeConnections } = createMastodonClient({
     url: instanceUrl.origin,
     accessToken: config.accessToken.reveal(),
     // Every request, polls included, gets this limit (masto adds AbortSignal.timeout to each).
@@ -282,6 +284,11 @@ export function createMastodonConnector(
           log.warn(
             { idempotencyKey: key },
             'No answer to a Mastodon post; retrying once with the same Idempotency-Key',
+          );
+          // A pause, so that a status the first attempt made is older than the retry by a
+          // millisecond at least (see alreadyExisted in publish).
+          await sleep(RETRY_PAUSE_MS, undefined, signal ? { signal } : {}).catch(() =>
+            signal?.throwIfAborted(),
           );
           continue;
         }
@@ -489,6 +496,7 @@ export function createMastodonConnector(
 
     async close(): Promise<void> {
       closed = true;
+      closeConnections();
     },
   };
 }

@@ -1,12 +1,13 @@
 /**
  * The one place where what `masto` 8 throws becomes the toolkit's error taxonomy.
  *
- * What masto throws (read from its source, dist/adapters/http/http-native-impl.js):
+ * What masto throws (read from its source, dist/adapters/http/http-native-impl.js), and what
+ * http.ts, which carries the JSON requests, throws alike:
  * - `MastoHttpError` for a non-2xx JSON answer: `.statusCode`, `.message` (the server's `error`
  *   text), and `.cause`, the fetch `Response`, whose headers carry x-ratelimit-reset;
  * - `MastoTimeoutError` when the client's `timeout` fires;
- * - fetch's own `TypeError('fetch failed')` (cause: undici's socket error) on a refused or reset
- *   connection;
+ * - on a refused or reset connection, fetch's own `TypeError('fetch failed')` (cause: undici's
+ *   socket error; media uploads) or http.ts's `MastodonConnectionError` (cause: the socket error);
  * - a `TypeError` about destructuring `undefined` when the error answer is an HTML page (a reverse
  *   proxy's 502): masto reads the page as "no data" and fails on it, without the status;
  * - `MastoUnexpectedError` / `MastoDeserializeError` for other answers it cannot read.
@@ -25,6 +26,7 @@ import {
   type NetworkError,
   type NetworkErrorDetails,
 } from '../errors.ts';
+import { MastodonConnectionError } from './http.ts';
 
 const network = 'mastodon' as const;
 
@@ -98,7 +100,7 @@ function socketCode(err: unknown): string | undefined {
  * (A connection refused before sending also lands here: fetch does not say which.)
  */
 export function isOutcomeUnknown(err: unknown): boolean {
-  if (err instanceof MastoTimeoutError) return true;
+  if (err instanceof MastoTimeoutError || err instanceof MastodonConnectionError) return true;
   if (err instanceof MastoUnexpectedError || err instanceof MastoDeserializeError) return true;
   if (err instanceof DOMException) return err.name === 'TimeoutError';
   if (err instanceof TypeError) {
@@ -120,7 +122,7 @@ export function toNetworkError(err: unknown, action: string): Error {
   if (isOutcomeUnknown(err)) {
     const code = socketCode(err);
     const what =
-      err instanceof TypeError && err.message === 'fetch failed'
+      (err instanceof TypeError && err.message === 'fetch failed') || err instanceof MastodonConnectionError
         ? `the connection failed${code ? ` (${code})` : ''}`
         : 'the answer could not be read (not JSON: a proxy error page?)';
     return new TransientError(`Mastodon: ${what} while trying to ${action}`, { network, cause: err });
