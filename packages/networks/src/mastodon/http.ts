@@ -161,7 +161,9 @@ export class NodeHttp extends BaseHttp implements Http {
         );
         res.on('error', (err) => finish(new MastodonConnectionError(err)));
         // 'end' comes first when the answer is whole.
-        res.on('close', () => finish(new MastodonConnectionError(new Error('the answer was cut off'))));
+        res.on('close', () => {
+          if (!settled) finish(new MastodonConnectionError(new Error('the answer was cut off')));
+        });
       });
       const onAbort = (): void => {
         finish(signal?.reason);

@@ -14,6 +14,7 @@ import { Agent } from 'node:https';
 import { createSecureContext, rootCertificates } from 'node:tls';
 import { InputError, type Logger } from '@sunset/core';
 import { TwitterApi, type ITwitterApiClientPlugin } from 'twitter-api-v2';
+import { installFastSigning } from './signing.ts';
 
 export const X_DEFAULT_API_BASE = 'https://api.x.com';
 export const X_DEFAULT_TIMEOUT_MS = 30_000;
@@ -41,6 +42,7 @@ export interface XClient {
 }
 
 export function createXClient(options: XClientOptions): XClient {
+  installFastSigning();
   const timeoutMs = options.timeoutMs ?? X_DEFAULT_TIMEOUT_MS;
   const base = new URL(options.apiBase ?? X_DEFAULT_API_BASE);
   if (base.protocol !== 'https:') {

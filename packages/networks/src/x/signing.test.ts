@@ -1,0 +1,76 @@
+import { TwitterApi } from 'twitter-api-v2';
+import { describe, expect, it } from 'vitest';
+import { createXClient } from './client.ts';
+import { startXSandbox } from './sandbox.ts';
+import { fastPercentEncode, installFastSigning, libraryOAuth1Helper } from './signing.ts';
+
+describe("twitter-api-v2's percent-encoding, made faster", () => {
+  // Taken before anything replaces it.
+  const helper = libraryOAuth1Helper();
+  const original = helper?.percentEncode.bind(helper);
+
+  it('finds the helper on the module that `import "twitter-api-v2"` loads', () => {
+    expect(TwitterApi).toBeTypeOf('function');
+    expect(original).toBeTypeOf('function');
+  });
+
+  it("gives the library's text for every ASCII character, alone and in company", () => {
+    for (let code = 0; code < 128; code++) {
+      const c = String.fromCharCode(code);
+      for (const value of [c, `a${c}b`, `${c}${c}`, `${c}!${c}*`]) {
+        expect(fastPercentEncode(value)).toBe(original!(value));
+      }
+    }
+  });
+
+  it("gives the library's text beyond ASCII and for mixed text", () => {
+    const samples = [
+      '',
+      "a b!*'()~._-é",
+      'Fermeture de la piscine (travaux) : réouverture lundi !',
+      '🔴 ALERTE gaz rue Nationale * évacuez *',
+      'ﬁ ǅ ß İ Ω — “guillemets” « français »',
+      'https://ville.example/actu?id=1&x=(2)',
+      '1500000000000000001-x-access',
+      String(Math.trunc(Date.now() / 1000)),
+    ];
+    for (const value of samples) expect(fastPercentEncode(value)).toBe(original!(value));
+    // A lone surrogate cannot be encoded by either.
+    expect(() => original!('\ud800')).toThrow(URIError);
+    expect(() => fastPercentEncode('\ud800')).toThrow(URIError);
+  });
+
+  it('is put in place of the library’s, once', () => {
+    expect(installFastSigning()).toBe(true);
+    expect(libraryOAuth1Helper()?.percentEncode).toBe(fastPercentEncode);
+    expect(installFastSigning()).toBe(true);
+  });
+
+  it('signs the requests the client sends, and X (the sandbox) accepts the signatures', async () => {
+    const sandbox = await startXSandbox();
+    const tokens = {
+      appKey: 'app-key',
+      appSecret: "app secret (with *'!)",
+      accessToken: '1500000000000000009-token',
+      accessSecret: 'access secret ~ é',
+    };
+    sandbox.addAccount({ id: '1500000000000000009', username: 'Signe', name: 'Signé', ...tokens });
+    const x = createXClient({ tokens, apiBase: sandbox.url, ca: sandbox.ca });
+    const target = libraryOAuth1Helper()!;
+    let calls = 0;
+    target.percentEncode = (value) => {
+      calls++;
+      return fastPercentEncode(value);
+    };
+    try {
+      const posted = await x.client.v2.tweet({ text: "Signé (avec des * et des ') !" });
+      expect(posted.data.id).toMatch(/^\d+$/);
+      expect(calls).toBeGreaterThan(5);
+      expect(sandbox.posts.at(-1)?.text).toBe("Signé (avec des * et des ') !");
+    } finally {
+      target.percentEncode = fastPercentEncode;
+      x.close();
+      await sandbox.stop();
+    }
+  });
+});
