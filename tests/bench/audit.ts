@@ -14,32 +14,21 @@
  * `store.verifyAudit()` is timed, which must say ok with every entry checked (so a bulk path that
  * computed a different chain would fail the benchmark, not flatter it).
  */
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import { auditBody, auditHash, GENESIS_HASH, type AuditInput, type Store } from '@sunset/store';
 import { openTestStore, TEST_POSTGRES_URL, type TestStore } from '@sunset/store/testing';
-import { check, fmt, ROOT, type Benchmark } from './lib.ts';
+import { check, fmt, pg, storeRequire, type Benchmark } from './lib.ts';
 
 const ENTRIES = 1_000_000;
 const APPEND_MS = 2_000;
 
-// The drivers the store itself uses, loaded from its own dependencies (the tests package does
-// not depend on them directly). Only the few calls made here are typed.
-const storeRequire = createRequire(path.join(ROOT, 'packages/store/package.json'));
+// The SQLite driver the store itself uses, loaded from its own dependencies (the tests package
+// does not depend on it directly). Only the few calls made here are typed.
 interface SqliteDb {
   prepare(sql: string): { run(...params: unknown[]): unknown };
   transaction<T extends unknown[]>(fn: (...args: T) => void): (...args: T) => void;
   close(): void;
 }
 const BetterSqlite3 = storeRequire('better-sqlite3') as new (file: string) => SqliteDb;
-interface PgClient {
-  connect(): Promise<void>;
-  query(sql: string, params?: unknown[]): Promise<unknown>;
-  end(): Promise<void>;
-}
-const pg = storeRequire('pg') as {
-  Client: new (o: { connectionString: string; options?: string }) => PgClient;
-};
 
 const COLUMNS = [
   'seq',

@@ -7,6 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hashToken, mintToken, type Network } from '@sunset/core';
@@ -30,6 +31,19 @@ import {
 export { ORG, PlanFolder, startSandboxes, testRedis, waitFor, type PlanPost, type Sandboxes };
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Loads a package from the store's own dependencies (the drivers, which tests/ does not depend on). */
+export const storeRequire = createRequire(path.join(ROOT, 'packages/store/package.json'));
+
+/** The PostgreSQL driver the store uses; only the few calls the benchmarks make are typed. */
+export interface PgClient {
+  connect(): Promise<void>;
+  query(sql: string, params?: unknown[]): Promise<unknown>;
+  end(): Promise<void>;
+}
+export const pg = storeRequire('pg') as {
+  Client: new (o: { connectionString: string; options?: string }) => PgClient;
+};
 const ENTRIES = {
   api: path.join(ROOT, 'services/api/src/server.ts'),
   worker: path.join(ROOT, 'services/worker/src/main.ts'),

@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { TEST_POSTGRES_URL } from '@sunset/store/testing';
 import { apiLoad } from './api-load.ts';
 import { audit } from './audit.ts';
 import { connectorCpu } from './connector-cpu.ts';
@@ -20,6 +21,7 @@ import {
   fmt,
   killAllSpawned,
   median,
+  pg,
   ROOT,
   type Benchmark,
   type FigureSpec,
@@ -161,6 +163,32 @@ function markdown(
   return lines.join('\n');
 }
 
+/**
+ * Between two benchmarks: PostgreSQL writes out what the last one left in its buffers and the
+ * kernel flushes dirty pages, so that the next one does not pay for them. (The audit benchmark
+ * writes a million rows to both stores: without this, PostgreSQL's checkpoint spread its writes
+ * over the next minutes, through the scheduling, crisis and throughput runs.)
+ */
+async function settle(): Promise<void> {
+  if (process.env['BENCH_NO_SETTLE']) return;
+  const started = Date.now();
+  const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });
+  try {
+    await client.connect();
+    await client.query('checkpoint');
+  } catch (err) {
+    say(`   (no checkpoint between benchmarks: ${(err as Error).message})`);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  try {
+    execFileSync('sync', { stdio: 'ignore' });
+  } catch {
+    // not everywhere
+  }
+  say(`   settled in ${Date.now() - started} ms (checkpoint, sync)`);
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const chosen = ALL.filter((b) => !args.only || args.only.includes(b.name));
@@ -205,6 +233,7 @@ async function main(): Promise<void> {
       say(`   = ${spec.label}: ${fmt(med)} ${spec.unit} (${fmt(Math.min(...v))}–${fmt(Math.max(...v))})`);
     }
     say(`── ${bench.name} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    if (bench !== chosen.at(-1)) await settle();
   }
   const m = machine();
   if (args.write) {
