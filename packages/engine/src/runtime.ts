@@ -20,6 +20,7 @@ import { isNetworkError, RateLimitedError } from '@sunset/networks';
 import {
   backoffStrategy,
   DEFAULT_LIMITS,
+  DueWaker,
   JOBS,
   LANES,
   parseDeliverJob,
@@ -285,6 +286,18 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
     }),
   );
   await Promise.all(workers.map((w) => w.waitUntilReady()));
+  // Delayed jobs (scheduled posts, retries after a backoff) start when due, not at Redis's next
+  // clock tick (due-waker.ts).
+  const wakers = networks.flatMap((network) =>
+    LANES.map((lane) => {
+      const waker = new DueWaker(queues.queue(network, lane), options.connection, {
+        onError: (err) =>
+          log.debug({ err: (err as Error).message, network, lane }, 'due waker: retrying at the next look'),
+      });
+      waker.start();
+      return waker;
+    }),
+  );
   log.info(
     {
       networks,
@@ -314,6 +327,7 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
     close(graceMs = 10_000) {
       closed ??= (async () => {
         if (timer) clearInterval(timer);
+        await Promise.all(wakers.map((w) => w.stop()));
         log.info({ graceMs }, 'stopping: waiting for running jobs');
         let timedOut = false;
         const graceful = Promise.all(workers.map((w) => w.close()));

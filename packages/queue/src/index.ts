@@ -31,3 +31,4 @@ export {
   type RedisRole,
 } from './redis.ts';
 export { Queues, deliverJobOptions, type DeliveryJobSpec, type QueuesOptions } from './queues.ts';
+export { DueWaker, type DueWakerOptions, type NextDelayed } from './due-waker.ts';
