@@ -90,6 +90,8 @@ export interface RenderContext {
   accounts: ReadonlyMap<string, SandboxAccount>;
   media: ReadonlyMap<string, SandboxMedia>;
   statuses: ReadonlyMap<string, SandboxStatus>;
+  /** How many statuses answer each status (kept as they are made: none is ever deleted). */
+  replyCounts: ReadonlyMap<string, number>;
   now: number;
 }
 
@@ -226,7 +228,7 @@ export function statusJson(ctx: RenderContext, status: SandboxStatus): Record<st
   const account = ctx.accounts.get(status.accountId);
   if (!account) throw new Error(`sandbox: status ${status.id} has no account`);
   const parent = status.inReplyToId ? ctx.statuses.get(status.inReplyToId) : undefined;
-  const replies = [...ctx.statuses.values()].filter((s) => s.inReplyToId === status.id).length;
+  const replies = ctx.replyCounts.get(status.id) ?? 0;
   return {
     id: status.id,
     created_at: status.createdAt.toISOString(),

@@ -223,6 +223,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
   const accounts = new Map<string, SandboxAccount>();
   const byToken = new Map<string, SandboxAccount>();
   const statuses = new Map<string, SandboxStatus>();
+  const replyCounts = new Map<string, number>();
   const media = new Map<string, SandboxMedia>();
   const files = new Map<string, SandboxFile>();
   const idempotency = new Map<string, { statusId: string; at: number }>();
@@ -245,6 +246,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
     accounts,
     media,
     statuses,
+    replyCounts,
     now: Date.now(),
   });
 
@@ -649,6 +651,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
       ...(idempotencyKey ? { idempotencyKey } : {}),
     };
     statuses.set(status.id, status);
+    if (inReplyToId) replyCounts.set(inReplyToId, (replyCounts.get(inReplyToId) ?? 0) + 1);
     for (const m of attached) m.statusId = status.id;
     if (idempotencyKey) {
       idempotency.set(`${account.id}:${idempotencyKey}`, { statusId: status.id, at: Date.now() });
