@@ -1,5 +1,6 @@
 // Every error class of the taxonomy, each from a real answer (or silence) of the sandbox server,
 // through the real `masto` client.
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { Secret } from '@sunset/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -148,6 +149,29 @@ describe('Mastodon errors, from real answers', () => {
       expect((error as Error).message).toMatch(/connection failed \(ECONNREFUSED\)/);
     } finally {
       await nobody.close();
+    }
+  });
+
+  it('an instance that redirects → NotFoundError naming where it points, nothing followed', async () => {
+    const moved = createHttpServer((req, res) => {
+      res.writeHead(301, { location: `https://social.ville.example${req.url ?? '/'}` }).end();
+    });
+    await new Promise<void>((resolve) => moved.listen(0, '127.0.0.1', resolve));
+    const { port } = moved.address() as AddressInfo;
+    const there = createMastodonConnector({
+      network: 'mastodon',
+      instance: `http://127.0.0.1:${port}`,
+      account: 'ville',
+      accessToken: new Secret('ville-token', 'test'),
+    });
+    try {
+      const error = await there.publish({ text: 'x' }, { idempotencyKey: key() }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(NotFoundError);
+      expect((error as Error).message).toContain('https://social.ville.example/api/v1/statuses');
+      await expect(there.verifyCredentials()).rejects.toBeInstanceOf(NotFoundError);
+    } finally {
+      await there.close();
+      await new Promise((resolve) => moved.close(resolve));
     }
   });
 

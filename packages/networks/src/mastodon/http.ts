@@ -14,7 +14,8 @@
  * x-ratelimit-reset among them) as its cause; `MastoTimeoutError` when the client's time limit
  * runs out; the caller's `signal.reason` when the caller aborts; `MastoUnexpectedError` for an
  * answer in an encoding masto does not read. A connection that fails (refused, reset, closed
- * before the answer was whole) gives `MastodonConnectionError`, with the socket error as cause.
+ * before the answer was whole) gives `MastodonConnectionError`, with the socket error as cause; a
+ * redirect, which fetch would have followed, `MastodonRedirectError`.
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -32,6 +33,21 @@ export class MastodonConnectionError extends Error {
     super(`the connection to the Mastodon server failed${typeof code === 'string' ? ` (${code})` : ''}`, {
       cause,
     });
+  }
+}
+
+/**
+ * The server answered with a redirect. fetch would follow it (a POST turned into a GET on 301 and
+ * 302); this layer does not: an instance URL that redirects is one to correct in the plan.
+ */
+export class MastodonRedirectError extends Error {
+  override readonly name = 'MastodonRedirectError';
+  readonly status: number;
+  readonly location: string | undefined;
+  constructor(status: number, location: string | undefined) {
+    super(`the Mastodon server answered ${status}${location ? `, pointing to ${location}` : ''}`);
+    this.status = status;
+    this.location = location;
   }
 }
 
@@ -105,6 +121,9 @@ export class NodeHttp extends BaseHttp implements Http {
       body,
       params.requestInit?.signal ?? undefined,
     );
+    if (answer.status >= 300 && answer.status <= 399) {
+      throw new MastodonRedirectError(answer.status, answer.headers.get('location') ?? undefined);
+    }
     const answerEncoding = getEncoding(answer.headers);
     if (answer.status < 200 || answer.status > 299) {
       if (!answerEncoding) {

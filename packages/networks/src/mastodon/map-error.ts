@@ -26,7 +26,7 @@ import {
   type NetworkError,
   type NetworkErrorDetails,
 } from '../errors.ts';
-import { MastodonConnectionError } from './http.ts';
+import { MastodonConnectionError, MastodonRedirectError } from './http.ts';
 
 const network = 'mastodon' as const;
 
@@ -112,6 +112,13 @@ export function isOutcomeUnknown(err: unknown): boolean {
 /** Maps anything a Mastodon call threw; errors of our own (bugs) are returned unchanged. */
 export function toNetworkError(err: unknown, action: string): Error {
   if (isNetworkError(err)) return err;
+  if (err instanceof MastodonRedirectError) {
+    return new NotFoundError(
+      `Mastodon answered ${err.status} to ${action}: the API is at ${err.location ?? 'another address'}; ` +
+        "set the plan's Mastodon instance to the address it answers at",
+      { network, status: err.status, cause: err },
+    );
+  }
   if (err instanceof MastoHttpError) {
     const headers = err.cause instanceof Response ? err.cause.headers : undefined;
     return errorFromStatus(err.statusCode, action, err.message || undefined, headers);
