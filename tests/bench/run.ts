@@ -132,7 +132,8 @@ function markdown(
     `Written by \`pnpm bench\` (tests/bench/run.ts); do not edit by hand. Each figure is the median of ${runs} runs, ` +
       'with the smallest and largest run beside it. How each is measured is written at the top of its file in ' +
       'tests/bench/ and summed up under the table. Everything runs on this one machine, on 127.0.0.1: the ' +
-      'sandbox servers, Redis, PostgreSQL and the measured processes share its cores.',
+      'sandbox servers, Redis, PostgreSQL and the measured processes share its cores. Between two ' +
+      'benchmarks PostgreSQL is checkpointed and the kernel flushes its dirty pages.',
     '',
   );
   lines.push('| figure | median | min | max | unit | target | met |');
