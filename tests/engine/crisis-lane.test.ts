@@ -170,8 +170,9 @@ for (const { dialect, skip } of await testDialects()) {
       await waitFor(
         'the slow post to be on the wire',
         async () =>
-          [...sandboxes.mastodon.held].some((r) => JSON.stringify(r.body ?? '').includes(`${dialect}-slow`)) &&
-          (await t.store.deliveries.get(slow))?.status === 'sending',
+          [...sandboxes.mastodon.held].some((r) =>
+            JSON.stringify(r.body ?? '').includes(`${dialect}-slow`),
+          ) && (await t.store.deliveries.get(slow))?.status === 'sending',
         20_000,
         20,
       );

@@ -99,7 +99,12 @@ describe('a worker stopped with SIGTERM mid-delivery', () => {
     const first = startWorker();
     const deliveries = () => t.store.deliveries.list({ organisationId: ORG, network: 'mastodon' });
     // The sandbox holds the first status it was sent for 3 s before it answers.
-    await waitFor('a Mastodon post to be on the wire', async () => sandboxes.mastodon.held.size === 1, 30_000, 20);
+    await waitFor(
+      'a Mastodon post to be on the wire',
+      async () => sandboxes.mastodon.held.size === 1,
+      30_000,
+      20,
+    );
     const inFlight = (await deliveries()).filter((d) => d.status === 'sending');
     expect(inFlight).toHaveLength(1);
     const flying = inFlight[0]!;
