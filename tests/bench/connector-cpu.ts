@@ -11,7 +11,8 @@ import { fork } from 'node:child_process';
 import { Secret } from '@sunset/core';
 import { loadConnector, type Connector } from '@sunset/networks';
 import { check, fmt, pool, type Benchmark } from './lib.ts';
-import { MASTODON_ACCOUNT, X_ACCOUNT, type SandboxProcessInfo } from './sandbox-process.ts';
+import { MASTODON_ACCOUNT, X_ACCOUNT } from '../support/accounts.ts';
+import type { SandboxProcessInfo } from './sandbox-process.ts';
 
 const POSTS = 1_000;
 const WARM = 500;

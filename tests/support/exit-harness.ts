@@ -26,6 +26,7 @@ import { removePrefix, testPrefix, TEST_REDIS_URL } from '@sunset/queue/testing'
 import type { Dialect } from '@sunset/store';
 import { openTestStore, type TestStore } from '@sunset/store/testing';
 import { stringify } from 'yaml';
+import { MASTODON_ACCOUNT, X_ACCOUNT } from './accounts.ts';
 
 export const ORG = 'ville-de-test';
 
@@ -49,17 +50,9 @@ export async function startSandboxes(): Promise<Sandboxes> {
     startBlueskySandbox(),
     startMastodonSandbox({ mediaProcessingMs: 20, domain: 'social.ville.test' }),
   ]);
-  x.addAccount({
-    id: '1500000000000000001',
-    username: 'VilleDeTest',
-    name: 'Ville de Test',
-    appKey: 'x-app-key',
-    appSecret: 'x-app-secret',
-    accessToken: '1500000000000000001-x-access',
-    accessSecret: 'x-access-secret',
-  });
+  x.addAccount(X_ACCOUNT);
   const account = await bluesky.createAccount('ville');
-  mastodon.addAccount({ username: 'ville', token: 'mastodon-token-ville', displayName: 'Ville de Test' });
+  mastodon.addAccount(MASTODON_ACCOUNT);
   const pds = new AtpAgent({ service: bluesky.pdsUrl });
   return {
     x,
@@ -70,13 +63,13 @@ export async function startSandboxes(): Promise<Sandboxes> {
     blueskyHandle: account.handle,
     mastodonAccount: '@ville@social.ville.test',
     env: {
-      TEST_X_APP_KEY: 'x-app-key',
-      TEST_X_APP_SECRET: 'x-app-secret',
-      TEST_X_ACCESS_TOKEN: '1500000000000000001-x-access',
-      TEST_X_ACCESS_SECRET: 'x-access-secret',
+      TEST_X_APP_KEY: X_ACCOUNT.appKey,
+      TEST_X_APP_SECRET: X_ACCOUNT.appSecret,
+      TEST_X_ACCESS_TOKEN: X_ACCOUNT.accessToken,
+      TEST_X_ACCESS_SECRET: X_ACCOUNT.accessSecret,
       TEST_BSKY_IDENTIFIER: account.handle,
       TEST_BSKY_APP_PASSWORD: account.password,
-      TEST_MASTODON_TOKEN: 'mastodon-token-ville',
+      TEST_MASTODON_TOKEN: MASTODON_ACCOUNT.token,
     },
     async stop() {
       await Promise.allSettled([x.stop(), bluesky.stop(), mastodon.stop()]);

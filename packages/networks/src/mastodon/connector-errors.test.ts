@@ -24,10 +24,10 @@ let connector: Connector;
 let n = 0;
 const key = () => `errors-${++n}`;
 
-function connect(token: string, timeoutMs = 5_000): Connector {
+function connect(token: string, timeoutMs = 5_000, instance = sandbox.url): Connector {
   return createMastodonConnector({
     network: 'mastodon',
-    instance: sandbox.url,
+    instance,
     account: 'ville',
     accessToken: new Secret(token, 'test'),
     timeoutMs,
@@ -137,12 +137,7 @@ describe('Mastodon errors, from real answers', () => {
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
     const { port } = probe.address() as AddressInfo;
     await new Promise((resolve) => probe.close(resolve));
-    const nobody = createMastodonConnector({
-      network: 'mastodon',
-      instance: `http://127.0.0.1:${port}`,
-      account: 'ville',
-      accessToken: new Secret('ville-token', 'test'),
-    });
+    const nobody = connect('ville-token', 5_000, `http://127.0.0.1:${port}`);
     try {
       const error = await nobody.publish({ text: 'x' }, { idempotencyKey: key() }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(TransientError);
@@ -158,12 +153,7 @@ describe('Mastodon errors, from real answers', () => {
     });
     await new Promise<void>((resolve) => moved.listen(0, '127.0.0.1', resolve));
     const { port } = moved.address() as AddressInfo;
-    const there = createMastodonConnector({
-      network: 'mastodon',
-      instance: `http://127.0.0.1:${port}`,
-      account: 'ville',
-      accessToken: new Secret('ville-token', 'test'),
-    });
+    const there = connect('ville-token', 5_000, `http://127.0.0.1:${port}`);
     try {
       const error = await there.publish({ text: 'x' }, { idempotencyKey: key() }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(NotFoundError);
