@@ -1030,48 +1030,6 @@ export function createRepositories(ctx: RepoContext): Repositories {
           .executeTakeFirst();
         return Number(res.numUpdatedRows) > 0;
       },
-      replace(id, change) {
-        return atomic(async (q) => {
-          const current = await getDelivery(q, id);
-          if (!current) throw new Error(`no delivery ${id}`);
-          const replaceable: DeliveryStatus[] = ['queued', 'failed', 'cancelled'];
-          if (!replaceable.includes(current.status)) return undefined;
-          const res = await q
-            .updateTable('deliveries')
-            .set({
-              due_at: iso(change.dueAt),
-              priority: change.priority,
-              content_hash: change.contentHash,
-              payload: text(change.payload),
-              job_id: change.jobId,
-              plan_version: change.planVersion ?? null,
-              status: current.status === 'cancelled' ? 'queued' : current.status,
-              updated_at: iso(now()),
-            })
-            .where('id', '=', id)
-            // A worker may have claimed it since it was read.
-            .where('status', '=', current.status)
-            .executeTakeFirst();
-          if (Number(res.numUpdatedRows) === 0) return undefined;
-          // Parts that have landed stay as they are: they cannot be taken back.
-          const published = new Set(current.parts.filter((p) => p.remoteId !== undefined).map((p) => p.part));
-          await q
-            .deleteFrom('delivery_parts')
-            .where('delivery_id', '=', id)
-            .where('remote_id', 'is', null)
-            .execute();
-          await insertParts(
-            q,
-            dialect,
-            change.parts
-              .filter((p) => !published.has(p.part))
-              .map((p) => ({ ...p, deliveryId: id, organisationId: current.organisationId })),
-          );
-          const replaced = await getDelivery(q, id);
-          if (!replaced) throw new Error(`no delivery ${id}`);
-          return replaced;
-        });
-      },
       replaceMany(changes) {
         const candidates = changes.filter((c) => REPLACEABLE.includes(c.expected));
         if (candidates.length === 0) return Promise.resolve([]);

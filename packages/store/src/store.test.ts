@@ -271,7 +271,7 @@ for (const { dialect, skip } of dialects) {
       const id = 'org-a.post.replace.bluesky';
       await store.deliveries.insert(delivery('post.replace.bluesky', { jobId: 'g1' }));
       await store.deliveries.partPublished(id, 1, { remoteId: 'at://one', url: 'https://bsky.example/1' });
-      const replaced = await store.deliveries.replace(id, {
+      const change = {
         dueAt: new Date('2030-02-01T00:00:00.000Z'),
         priority: 10,
         contentHash: 'h2',
@@ -282,7 +282,9 @@ for (const { dialect, skip } of dialects) {
         ],
         jobId: 'g2',
         planVersion: 2,
-      });
+      };
+      expect(await store.deliveries.replaceMany([{ id, expected: 'queued', change }])).toEqual([id]);
+      const replaced = await store.deliveries.get(id);
       expect(replaced!.parts.map((p) => p.text)).toEqual(['Part one', 'Changed two', 'New three']);
       expect(replaced).toMatchObject({ jobId: 'g2', contentHash: 'h2', planVersion: 2 });
       expect(replaced!.dueAt.toISOString()).toBe('2030-02-01T00:00:00.000Z');
@@ -303,7 +305,7 @@ for (const { dialect, skip } of dialects) {
         jobId: 'g9',
         planVersion: 3,
       };
-      expect(await store.deliveries.replace(taken.id, change)).toBeUndefined();
+      expect(await store.deliveries.replaceMany([{ id: taken.id, expected: 'queued', change }])).toEqual([]);
       expect(await store.deliveries.get(taken.id)).toMatchObject({ status: 'sending', jobId: taken.jobId });
     });
 

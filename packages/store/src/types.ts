@@ -378,14 +378,9 @@ export interface Repositories {
      */
     cancel(id: string): Promise<boolean>;
     /**
-     * Replaces a waiting (queued), failed or cancelled delivery's time, priority, content and
-     * parts (plan re-apply), and gives it a new job id. Parts already published are kept as they
-     * are. Undefined when the delivery is in none of those states any more (a worker took it).
-     */
-    replace(id: string, change: DeliveryChange): Promise<Delivery | undefined>;
-    /**
-     * Many replaces at once, in a few statements, each delivery back to queued (a failed one
-     * too): only a delivery still in the status the caller read (`expected`, one of queued,
+     * Replaces waiting (queued), failed or cancelled deliveries' time, priority, content and
+     * parts (plan re-apply), in a few statements, each given its new job id and back to queued
+     * (a failed one too): only a delivery still in the status the caller read (`expected`, one of queued,
      * failed, cancelled) is changed, so one a worker has taken since is left as it is. Parts
      * already published are kept as they are. Returns the ids replaced.
      */
