@@ -290,12 +290,14 @@ async function runGroup(group: Benchmark[], runs: number): Promise<GroupOutcome>
       ],
       { stdio: 'inherit', env: { ...process.env, BENCH_T0: String(t0) } },
     );
-    const code = await new Promise<number | null>((resolve) =>
-      child.on('exit', (c, signal) => resolve(c ?? (signal ? -1 : null))),
+    const end = await new Promise<string>((resolve) =>
+      child.on('exit', (code, signal) => resolve(signal ?? String(code))),
     );
-    if (code !== 0) {
-      throw new BenchCheckError(
-        `${group.map((b) => b.name).join(', ')} failed (its process exited ${code}); see above`,
+    if (end !== '0') {
+      // Exit 1: the benchmark said why (above); anything else: its process died.
+      const Failure = end === '1' ? BenchCheckError : Error;
+      throw new Failure(
+        `${group.map((b) => b.name).join(', ')} failed (its process exited ${end}); see above`,
       );
     }
     return JSON.parse(readFileSync(file, 'utf8')) as GroupOutcome;
