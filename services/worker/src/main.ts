@@ -60,7 +60,9 @@ async function main(): Promise<void> {
           poolSize: config.crisisPoolSize,
         })
       : undefined;
-  const runtime = await startWorkerRuntime({
+  // BullMQ workers take jobs as soon as they exist, before the runtime has finished starting: the
+  // signal handlers are in place first, so a SIGTERM in that window still lets running jobs end.
+  const starting = startWorkerRuntime({
     store,
     ...(crisisStore ? { crisisStore } : {}),
     connection: redis,
@@ -80,11 +82,12 @@ async function main(): Promise<void> {
   });
 
   onShutdown(logger, [
-    () => runtime.close(config.shutdownGraceMs),
+    async () => (await starting).close(config.shutdownGraceMs),
     () => store.close(),
     async () => crisisStore?.close(),
     () => redis.quit(),
   ]);
+  await starting;
 }
 
 main().catch((err: unknown) => {
