@@ -1,0 +1,104 @@
+// Statements that name their deliveries by id find them by primary key, whatever the planner's
+// statistics say. Right after a plan apply or a burst of crises the statistics still count the
+// deliveries as they were when last analysed; here, taken before 3,000 were queued, they count
+// none queued, which once sent claims and cancels through the status indexes, reading every
+// queued delivery to keep the few asked for. Watched through PostgreSQL's own index counters.
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from './open.ts';
+import { openTestStore, rawSql, testDialects, type TestStore } from './testing/index.ts';
+import type { NewDelivery } from './types.ts';
+
+const postgres = (await testDialects()).find((d) => d.dialect === 'postgres')!;
+
+const QUEUED = 3000;
+
+function delivery(n: number): NewDelivery {
+  const id = `org-q.post.p${n}.mastodon`;
+  return {
+    id,
+    organisationId: 'org-q',
+    actionKey: `post.p${n}.mastodon`,
+    postId: `p${n}`,
+    kind: 'post',
+    source: 'plan',
+    network: 'mastodon',
+    planVersion: 1,
+    dueAt: new Date(Date.UTC(2030, 0, 20, 8, 0, n % 60)),
+    priority: 10,
+    contentHash: 'h1',
+    parts: [{ part: 1, text: `Post ${n}`, images: [], language: 'fr' }],
+    jobId: `${id}.g1`,
+  };
+}
+
+/** Index scans and entries read, per index of the deliveries table, as the statistics have them. */
+async function indexCounters(t: TestStore): Promise<Map<string, { scans: number; read: number }>> {
+  const client = new pg.Client({ connectionString: t.url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ name: string; scans: string; read: string }>(
+      `select indexrelname as name, idx_scan as scans, idx_tup_read as read from pg_stat_user_indexes
+        where schemaname = $1 and relname = 'deliveries'`,
+      [t.schema],
+    );
+    return new Map(rows.map((r) => [r.name, { scans: Number(r.scans), read: Number(r.read) }]));
+  } finally {
+    await client.end();
+  }
+}
+
+describe.skipIf(postgres.skip !== undefined)(
+  `on PostgreSQL, with statistics older than the queued deliveries${postgres.skip ? ` (skipped: ${postgres.skip})` : ''}`,
+  () => {
+    let t: TestStore;
+    beforeAll(async () => {
+      t = await openTestStore('postgres');
+      await t.store.organisations.ensure({ id: 'org-q', name: 'Organisation Q' });
+      // 200 deliveries already done when the statistics are taken; then 3,000 queued.
+      await t.store.deliveries.insertMany(Array.from({ length: 200 }, (_, i) => delivery(QUEUED + i)));
+      await rawSql(t, `update deliveries set status = 'published'; analyze deliveries`);
+      await t.store.deliveries.insertMany(Array.from({ length: QUEUED }, (_, i) => delivery(i)));
+    }, 60_000);
+    afterAll(async () => {
+      await t?.cleanup();
+    });
+
+    it('claims and cancels deliveries by primary key, without reading the queued ones', async () => {
+      const before = await indexCounters(t);
+      const pkey = [...before.keys()].find((name) => name.endsWith('pkey'))!;
+      expect(pkey).toBeDefined();
+      expect(before.has('deliveries_status_due')).toBe(true);
+
+      // A store of its own, closed at the end: a connection's counters reach the statistics
+      // when it ends.
+      const store = await openStore({ url: t.url, schema: t.schema!, migrate: false });
+      const [a, b, c] = [delivery(1), delivery(2), delivery(3)];
+      // Two at once go in one statement (claimMany), one alone in another.
+      const claimed = await Promise.all([
+        store.deliveries.claim(a.id, a.jobId),
+        store.deliveries.claim(b.id, b.jobId),
+      ]);
+      const alone = await store.deliveries.claim(c.id, c.jobId);
+      const toCancel = Array.from({ length: 20 }, (_, i) => delivery(10 + i).id);
+      const cancelled = await store.deliveries.cancelMany([...toCancel, a.id]);
+      await store.close();
+
+      expect(claimed.map((d) => d?.status)).toEqual(['sending', 'sending']);
+      expect(alone?.status).toBe('sending');
+      expect(cancelled).toEqual(toCancel);
+
+      let after = await indexCounters(t);
+      for (let i = 0; i < 100 && after.get(pkey)!.scans - before.get(pkey)!.scans < 3; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        after = await indexCounters(t);
+      }
+      expect(after.get(pkey)!.scans - before.get(pkey)!.scans).toBeGreaterThanOrEqual(3);
+      for (const [name, counters] of after) {
+        if (name === pkey) continue;
+        // 3,000 queued deliveries read at each statement through a status index otherwise.
+        expect(counters.read - before.get(name)!.read, name).toBeLessThan(100);
+      }
+    });
+  },
+);
