@@ -9,7 +9,7 @@
  */
 import { NETWORKS, type Logger } from '@sunset/core';
 import { laneOf, LANES, nextJobId, type Queues } from '@sunset/queue';
-import type { Delivery, Store } from '@sunset/store';
+import type { DeliveryHead, Store } from '@sunset/store';
 
 export interface ReconcileResult {
   /** Open deliveries looked at. */
@@ -27,12 +27,13 @@ export async function reconcileOutbox(options: {
   organisationId?: string;
 }): Promise<ReconcileResult> {
   const { store, queues, logger } = options;
-  const open = await store.deliveries.list({
+  // Heads only (no parts, no payloads): with a backlog of thousands the pass stays light.
+  const open = await store.deliveries.listHeads({
     status: ['queued', 'sending'],
     ...(options.organisationId ? { organisationId: options.organisationId } : {}),
   });
   const result: ReconcileResult = { checked: open.length, requeued: 0, renewed: 0 };
-  const toEnqueue: Delivery[] = [];
+  const toEnqueue: DeliveryHead[] = [];
   const lanes = NETWORKS.flatMap((network) => LANES.map((lane) => ({ network, lane })));
   for (const { network, lane } of lanes) {
     const mine = open.filter((d) => d.network === network && laneOf(d.priority) === lane);
