@@ -2,8 +2,9 @@
 // of their own, so that a crisis never waits for a slot ordinary jobs hold. The worker process
 // against the sandboxes, with one ordinary and one crisis slot per network: a crisis sent while
 // the one ordinary slot is held by a slow post lands before that post, a 429 on the crisis lane
-// closes the ordinary lane too, and the reconciler puts a lost crisis job back in the crisis
-// queue (and leaves one an older producer put in the ordinary queue where it is).
+// closes the ordinary lane too, the reconciler puts a lost crisis job back in the crisis queue
+// (and leaves one an older producer put in the ordinary queue where it is), and its periodic pass
+// waits while a crisis is on the wire.
 import type { ChildProcess } from 'node:child_process';
 import { applyPlan, OrgSettingsCache, reconcileOutbox, submitPost, type PostsContext } from '@sunset/engine';
 import { createRedis, jobIdFor, PRIORITY, Queues } from '@sunset/queue';
@@ -245,6 +246,91 @@ for (const { dialect, skip } of await testDialects()) {
       expect(
         sandboxes.mastodon.received.slice(seen).filter((r) => r.method === 'POST' && r.path === STATUSES),
       ).toHaveLength(3);
+    });
+
+    it('holds the periodic reconciler pass while a crisis is being sent', async () => {
+      // A worker of its own whose reconciler looks every 200 ms.
+      if (worker && worker.exitCode === null) {
+        const stopping = worker;
+        stopping.kill('SIGTERM');
+        await new Promise((r) => stopping.once('exit', r));
+      }
+      worker = undefined;
+      const w = startWorkerProcess(
+        sandboxes,
+        { storeUrl: t.url, ...(t.schema ? { schema: t.schema } : {}), redis, dir: plans.dir },
+        {
+          SUNSET_WORKER_NETWORKS: 'mastodon',
+          SUNSET_LIMITS: 'mastodon=1000/1s',
+          SUNSET_RECONCILE_INTERVAL_MS: '200',
+        },
+      );
+      worker = w.child;
+      output = w.output;
+      await waitFor(
+        'the worker to serve the crisis lane',
+        async () => (await queues.queue('mastodon', 'crisis').getWorkersCount()) > 0,
+        30_000,
+        50,
+      );
+
+      // The crisis is held 3 s on the wire by the sandbox.
+      sandboxes.mastodon.inject({ kind: 'latency', ms: 3_000 }, { times: 1, path: STATUSES, method: 'POST' });
+      const crisis = await send('crisis', `Alerte canicule ref=${dialect}-heat : buvez de l'eau.`);
+      await waitFor(
+        'the crisis to be on the wire',
+        () =>
+          [...sandboxes.mastodon.held].some((r) => JSON.stringify(r.body ?? '').includes(`${dialect}-heat`)),
+        10_000,
+        10,
+      );
+      // Meanwhile an open delivery turns up that Redis holds no job for (as after an apply while
+      // Redis was away): the next pass puts it back, and says so in the audit log.
+      const lost = `${ORG}.post.reconcile-${dialect}.mastodon`;
+      await t.store.deliveries.insertMany([
+        {
+          id: lost,
+          organisationId: ORG,
+          actionKey: `post.reconcile-${dialect}.mastodon`,
+          postId: `reconcile-${dialect}`,
+          kind: 'post',
+          source: 'ordinary',
+          network: 'mastodon',
+          dueAt: new Date(),
+          priority: PRIORITY.ordinary,
+          contentHash: 'h',
+          parts: [
+            {
+              part: 1,
+              text: `Info ref=${dialect}-found : la mairie est ouverte.`,
+              images: [],
+              language: 'fr',
+            },
+          ],
+          jobId: jobIdFor(lost),
+        },
+      ]);
+
+      await waitFor(
+        'the crisis to be published',
+        async () => (await statusOf(crisis)) === 'published',
+        10_000,
+        20,
+      );
+      const crisisDone = (await t.store.deliveries.get(crisis))!.parts[0]!.publishedAt!.getTime();
+      await waitFor(
+        'the lost delivery to be published',
+        async () => (await statusOf(lost)) === 'published',
+        15_000,
+        50,
+      );
+      const requeued = await t.store.audit.list({ organisationId: ORG, action: 'delivery.requeued' });
+      const entry = requeued.find((a) => a.deliveryId === lost);
+      expect(entry, output()).toBeDefined();
+      // Fifteen passes were due while the crisis was on the wire; none ran before it had landed.
+      expect(entry!.at.getTime()).toBeGreaterThanOrEqual(crisisDone);
+      expect(landed(`${dialect}-heat`)).toHaveLength(1);
+      expect(landed(`${dialect}-found`)).toHaveLength(1);
     });
   });
 }

@@ -310,12 +310,25 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
 
   const interval = options.reconcileIntervalMs ?? 60_000;
   let reconciling: Promise<unknown> = Promise.resolve();
+  let passing = false;
+  // A pass reads every open delivery and asks Redis about each job (with a backlog of thousands,
+  // tens of milliseconds of this event loop): it waits while crisis jobs run, as ordinary jobs do.
+  const pass = async () => {
+    if (holdMs > 0 && !quiet()) await waitForCrises();
+    await reconcile();
+  };
   const timer =
     interval > 0
       ? setInterval(() => {
-          reconciling = reconcile().catch((err: unknown) =>
-            log.error({ err: describe(err) }, 'reconciler pass failed; next one in a minute'),
-          );
+          if (passing) return;
+          passing = true;
+          reconciling = pass()
+            .catch((err: unknown) =>
+              log.error({ err: describe(err) }, 'reconciler pass failed; next one in a minute'),
+            )
+            .finally(() => {
+              passing = false;
+            });
         }, interval)
       : undefined;
   timer?.unref();
