@@ -1,10 +1,10 @@
 /**
- * Prometheus metrics, read when scraped: queue depths from Redis, deliveries per status and the
+ * Prometheus metrics, read when scraped: queue depths per lane from Redis, deliveries per status and the
  * latencies of the last hour from the store (so they cover every worker process, not one), and
  * the API's own requests.
  */
 import { NETWORKS } from '@sunset/core';
-import type { Queues } from '@sunset/queue';
+import { LANES, type Queues } from '@sunset/queue';
 import type { Store } from '@sunset/store';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -36,15 +36,18 @@ export class Metrics {
     });
     new Gauge({
       name: 'sunset_queue_jobs',
-      help: 'Jobs in each network queue, by state',
-      labelNames: ['network', 'state'],
+      help: 'Jobs in each network queue, by lane (crisis, ordinary) and state',
+      labelNames: ['network', 'lane', 'state'],
       registers: [this.registry],
       async collect() {
         if (!queues?.ready()) return;
-        const depths = await queues.depths().catch(() => undefined);
+        const depths = await queues.laneDepths().catch(() => undefined);
         if (!depths) return;
         for (const network of NETWORKS) {
-          for (const [state, n] of Object.entries(depths[network])) this.set({ network, state }, n);
+          for (const lane of LANES) {
+            for (const [state, n] of Object.entries(depths[network][lane]))
+              this.set({ network, lane, state }, n);
+          }
         }
       },
     });

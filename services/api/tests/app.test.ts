@@ -26,7 +26,38 @@ describe('health', () => {
     expect(metrics.statusCode).toBe(200);
     expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
     expect(metrics.body).toMatch(/sunset_deliveries\{network="x",status="queued"\} \d+/);
-    expect(metrics.body).toMatch(/sunset_queue_jobs\{network="bluesky",state="delayed"\} \d+/);
+    expect(metrics.body).toMatch(
+      /sunset_queue_jobs\{network="bluesky",lane="ordinary",state="delayed"\} \d+/,
+    );
+    expect(metrics.body).toMatch(/sunset_queue_jobs\{network="bluesky",lane="crisis",state="delayed"\} \d+/);
+  });
+
+  it('counts the crisis lane apart in /metrics', async () => {
+    const waiting = async () => {
+      const body = (await f.app.inject({ url: '/metrics' })).body;
+      const count = (lane: string) =>
+        Number(
+          new RegExp(
+            `sunset_queue_jobs\\{network="mastodon",lane="${lane}",state="prioritized"\\} (\\d+)`,
+          ).exec(body)?.[1],
+        );
+      return { crisis: count('crisis'), ordinary: count('ordinary') };
+    };
+    const before = await waiting();
+    expect(Number.isInteger(before.crisis) && Number.isInteger(before.ordinary), JSON.stringify(before)).toBe(
+      true,
+    );
+    const r = await f.app.inject({
+      method: 'POST',
+      url: '/v1/crisis',
+      headers: f.auth('crisis'),
+      ...json({
+        text: 'Coupure d’eau rue Nationale : ne buvez pas l’eau du robinet.',
+        networks: ['mastodon'],
+      }),
+    });
+    expect(r.statusCode, r.body).toBe(202);
+    expect(await waiting()).toEqual({ crisis: before.crisis + 1, ordinary: before.ordinary });
   });
 
   it('is not ready when Redis does not answer', async () => {
