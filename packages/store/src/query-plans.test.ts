@@ -2,7 +2,9 @@
 // statistics say. Right after a plan apply or a burst of crises the statistics still count the
 // deliveries as they were when last analysed; here, taken before 3,000 were queued, they count
 // none queued, which once sent claims and cancels through the status indexes, reading every
-// queued delivery to keep the few asked for. Watched through PostgreSQL's own index counters.
+// queued delivery to keep the few asked for. And on a table never analysed, a claim of one
+// delivery once scanned the whole table (the planner took its JSON input for 100 rows).
+// Watched through PostgreSQL's own counters.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from './open.ts';
@@ -30,6 +32,31 @@ function delivery(n: number): NewDelivery {
     parts: [{ part: 1, text: `Post ${n}`, images: [], language: 'fr' }],
     jobId: `${id}.g1`,
   };
+}
+
+/** Whole-table scans of the deliveries table, as the statistics have them. */
+async function tableScans(t: TestStore): Promise<number> {
+  const client = new pg.Client({ connectionString: t.url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ n: string }>(
+      `select seq_scan as n from pg_stat_user_tables where schemaname = $1 and relname = 'deliveries'`,
+      [t.schema],
+    );
+    return Number(rows[0]?.n);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Waits until the statistics show `scans` more primary-key scans than `before` (they arrive late). */
+async function pkeyScansAfter(t: TestStore, pkey: string, before: number, scans: number) {
+  let after = await indexCounters(t);
+  for (let i = 0; i < 100 && after.get(pkey)!.scans - before < scans; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    after = await indexCounters(t);
+  }
+  return after;
 }
 
 /** Index scans and entries read, per index of the deliveries table, as the statistics have them. */
@@ -88,17 +115,42 @@ describe.skipIf(postgres.skip !== undefined)(
       expect(alone?.status).toBe('sending');
       expect(cancelled).toEqual(toCancel);
 
-      let after = await indexCounters(t);
-      for (let i = 0; i < 100 && after.get(pkey)!.scans - before.get(pkey)!.scans < 3; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        after = await indexCounters(t);
-      }
+      const after = await pkeyScansAfter(t, pkey, before.get(pkey)!.scans, 3);
       expect(after.get(pkey)!.scans - before.get(pkey)!.scans).toBeGreaterThanOrEqual(3);
       for (const [name, counters] of after) {
         if (name === pkey) continue;
         // 3,000 queued deliveries read at each statement through a status index otherwise.
         expect(counters.read - before.get(name)!.read, name).toBeLessThan(100);
       }
+    });
+  },
+);
+
+describe.skipIf(postgres.skip !== undefined)(
+  `on PostgreSQL, with a table never analysed${postgres.skip ? ` (skipped: ${postgres.skip})` : ''}`,
+  () => {
+    let t: TestStore;
+    beforeAll(async () => {
+      t = await openTestStore('postgres');
+      await t.store.organisations.ensure({ id: 'org-q', name: 'Organisation Q' });
+      await t.store.deliveries.insertMany(Array.from({ length: 2000 }, (_, i) => delivery(i)));
+    }, 60_000);
+    afterAll(async () => {
+      await t?.cleanup();
+    });
+
+    it('claims one delivery by primary key, not by scanning the table', async () => {
+      const pkey = [...(await indexCounters(t)).keys()].find((name) => name.endsWith('pkey'))!;
+      const before = (await indexCounters(t)).get(pkey)!.scans;
+      const scansBefore = await tableScans(t);
+      const store = await openStore({ url: t.url, schema: t.schema!, migrate: false });
+      const one = delivery(7);
+      const claimed = await store.deliveries.claim(one.id, one.jobId);
+      await store.close();
+      expect(claimed?.status).toBe('sending');
+      await pkeyScansAfter(t, pkey, before, 1);
+      expect((await indexCounters(t)).get(pkey)!.scans - before).toBeGreaterThanOrEqual(1);
+      expect(await tableScans(t)).toBe(scansBefore);
     });
   },
 );
