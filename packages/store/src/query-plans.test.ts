@@ -34,16 +34,17 @@ function delivery(n: number): NewDelivery {
   };
 }
 
-/** Whole-table scans of the deliveries table, as the statistics have them. */
-async function tableScans(t: TestStore): Promise<number> {
+/** Whole-table scans of the deliveries and parts tables, as the statistics have them. */
+async function tableScans(t: TestStore): Promise<Record<string, number>> {
   const client = new pg.Client({ connectionString: t.url });
   await client.connect();
   try {
-    const { rows } = await client.query<{ n: string }>(
-      `select seq_scan as n from pg_stat_user_tables where schemaname = $1 and relname = 'deliveries'`,
+    const { rows } = await client.query<{ name: string; n: string }>(
+      `select relname as name, seq_scan as n from pg_stat_user_tables
+        where schemaname = $1 and relname in ('deliveries', 'delivery_parts')`,
       [t.schema],
     );
-    return Number(rows[0]?.n);
+    return Object.fromEntries(rows.map((r) => [r.name, Number(r.n)]));
   } finally {
     await client.end();
   }
@@ -139,18 +140,35 @@ describe.skipIf(postgres.skip !== undefined)(
       await t?.cleanup();
     });
 
-    it('claims one delivery by primary key, not by scanning the table', async () => {
+    it('claims, marks and finishes one delivery by key, without scanning a table', async () => {
       const pkey = [...(await indexCounters(t)).keys()].find((name) => name.endsWith('pkey'))!;
       const before = (await indexCounters(t)).get(pkey)!.scans;
       const scansBefore = await tableScans(t);
+      expect(Object.keys(scansBefore).sort()).toEqual(['deliveries', 'delivery_parts']);
       const store = await openStore({ url: t.url, schema: t.schema!, migrate: false });
       const one = delivery(7);
       const claimed = await store.deliveries.claim(one.id, one.jobId);
-      await store.close();
       expect(claimed?.status).toBe('sending');
-      await pkeyScansAfter(t, pkey, before, 1);
-      expect((await indexCounters(t)).get(pkey)!.scans - before).toBeGreaterThanOrEqual(1);
-      expect(await tableScans(t)).toBe(scansBefore);
+      await store.deliveries.partOutcomeUnknown(one.id, 1, true);
+      const done = await store.finishDelivery(
+        claimed!,
+        'published',
+        { landed: { part: 1, remoteId: 'r7', url: 'https://social.example/@ville/7' } },
+        (d) => ({
+          organisationId: d.organisationId,
+          actor: 'system',
+          action: 'delivery.published',
+          deliveryId: d.id,
+          network: d.network,
+          outcome: 'ok',
+        }),
+      );
+      await store.close();
+      expect(done.status).toBe('published');
+      expect(done.parts[0]).toMatchObject({ remoteId: 'r7', outcomeUnknown: false });
+      await pkeyScansAfter(t, pkey, before, 2);
+      expect((await indexCounters(t)).get(pkey)!.scans - before).toBeGreaterThanOrEqual(2);
+      expect(await tableScans(t)).toEqual(scansBefore);
     });
   },
 );

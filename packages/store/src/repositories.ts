@@ -279,6 +279,7 @@ export async function finishInOneStatement(
     Object.values(row).every((v) => typeof v !== 'string' || v.isWellFormed());
   if (!jsonCarries(auditRows) || !rows.every(wellFormed)) return undefined;
   const t = iso(at);
+  const ids = rows.map((r) => r.id);
   try {
     const result = await sql`with input as (
         select * from json_to_recordset(${JSON.stringify(rows)}::json) as x(
@@ -288,7 +289,8 @@ export async function finishInOneStatement(
           part_remote_ref text)),
       landed as (update delivery_parts p set remote_id = i.part_remote_id, url = i.part_url,
           remote_ref = i.part_remote_ref, published_at = ${t}, outcome_unknown = 0
-        from input i where i.part is not null and p.delivery_id = i.id and p.part = i.part
+        from input i where p.delivery_id = any(${ids}::text[]) and i.part is not null
+          and p.delivery_id = i.id and p.part = i.part
         returning 1),
       done as (update deliveries d set status = i.status, updated_at = ${t},
           remote_id = case when i.set_remote then i.remote_id else d.remote_id end,
@@ -296,7 +298,7 @@ export async function finishInOneStatement(
           last_error = case when i.set_error then i.last_error else d.last_error end,
           checklist = case when i.set_checklist then i.checklist else d.checklist end
         from input i
-        where d.id = i.id and d.status = i.expect_status and d.job_id = i.job_id
+        where d.id = any(${ids}::text[]) and d.id = i.id and d.status = i.expect_status and d.job_id = i.job_id
           and d.remote_id is not distinct from i.expect_remote_id
           and (select coalesce(string_agg(coalesce(q.remote_id, '') || ' ' || coalesce(q.url, ''), chr(10)
                  order by q.part), '') from delivery_parts q where q.delivery_id = i.id) = i.parts_key
@@ -379,9 +381,12 @@ export async function markOutcomeMany(
   const last = new Map<string, { id: string; part: number; unknown: number }>();
   for (const m of marks)
     last.set(`${m.id}\n${m.part}`, { id: m.id, part: m.part, unknown: m.unknown ? 1 : 0 });
+  const rows = [...last.values()];
   await sql`update delivery_parts p set outcome_unknown = i."unknown"
-    from json_to_recordset(${JSON.stringify([...last.values()])}::json) as i("id" text, "part" integer, "unknown" integer)
-    where p.delivery_id = i."id" and p.part = i."part"`.execute(db);
+    from json_to_recordset(${JSON.stringify(rows)}::json) as i("id" text, "part" integer, "unknown" integer)
+    where p.delivery_id = any(${rows.map((r) => r.id)}::text[]) and p.delivery_id = i."id" and p.part = i."part"`.execute(
+    db,
+  );
 }
 
 /**
@@ -392,7 +397,8 @@ export async function markOutcomeMany(
  * to keep the few asked for: a claim of 2 deliveries with 10,000 queued took 6.1 ms that way,
  * 0.3 ms by primary key (EXPLAIN ANALYZE on PostgreSQL 15). The ids are also given as an array
  * (`id = any(…)`), whose length the planner knows, unlike the 100 rows it guesses for a JSON
- * input: without it a claim of one delivery scanned the whole table while it was small.
+ * input: without it a claim of one delivery scanned the whole table while it was small. The
+ * statements joined with a JSON input (claim, finish, outcome-unknown mark, replace) all do.
  */
 const checkedOnTheRow = (condition: RawBuilder<unknown>) => sql<boolean>`(${condition}) is true`;
 
@@ -1060,8 +1066,9 @@ export function createRepositories(ctx: RepoContext): Repositories {
           // One statement per chunk: the new values travel as one JSON parameter, read back as
           // rows, and only rows still in the status the caller read are changed.
           for (let i = 0; i < candidates.length; i += CHUNK) {
+            const chunk = candidates.slice(i, i + CHUNK);
             const values = JSON.stringify(
-              candidates.slice(i, i + CHUNK).map(({ id, expected, change }) => ({
+              chunk.map(({ id, expected, change }) => ({
                 id,
                 expected,
                 due_at: iso(change.dueAt),
@@ -1080,7 +1087,7 @@ export function createRepositories(ctx: RepoContext): Repositories {
                       plan_version = v.plan_version, status = 'queued', updated_at = ${t}
                     from json_to_recordset(${values}::json) as v(id text, expected text, due_at text,
                       priority integer, content_hash text, payload text, job_id text, plan_version integer)
-                    where d.id = v.id and d.status = v.expected
+                    where d.id = any(${chunk.map((c) => c.id)}::text[]) and d.id = v.id and d.status = v.expected
                     returning d.id, d.organisation_id`
                 : sql<{ id: string; organisation_id: string }>`
                     update deliveries set due_at = v.due_at, priority = v.priority,
