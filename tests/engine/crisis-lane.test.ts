@@ -87,20 +87,12 @@ for (const { dialect, skip } of await testDialects()) {
       (await t.store.deliveries.get(deliveryId))?.status;
     const landed = (ref: string) => sandboxes.mastodon.statuses.filter((s) => s.text.includes(ref));
 
-    /** One ordinary and one crisis slot per network; started once, by the first test that needs it. */
-    const ensureWorker = async () => {
-      if (worker) return;
+    /** A worker process for Mastodon with these settings, once it serves both lanes. */
+    const startWorker = async (env: Record<string, string>) => {
       const w = startWorkerProcess(
         sandboxes,
         { storeUrl: t.url, ...(t.schema ? { schema: t.schema } : {}), redis, dir: plans.dir },
-        {
-          SUNSET_WORKER_NETWORKS: 'mastodon',
-          SUNSET_WORKER_CONCURRENCY: '1',
-          SUNSET_CRISIS_CONCURRENCY: '1',
-          SUNSET_CRISIS_POOL_SIZE: '2',
-          SUNSET_LIMITS: 'mastodon=1000/1s',
-          SUNSET_RECONCILE_INTERVAL_MS: '0',
-        },
+        { SUNSET_WORKER_NETWORKS: 'mastodon', SUNSET_LIMITS: 'mastodon=1000/1s', ...env },
       );
       worker = w.child;
       output = w.output;
@@ -116,6 +108,17 @@ for (const { dialect, skip } of await testDialects()) {
         30_000,
         50,
       );
+    };
+
+    /** One ordinary and one crisis slot per network; started once, by the first test that needs it. */
+    const ensureWorker = async () => {
+      if (worker) return;
+      await startWorker({
+        SUNSET_WORKER_CONCURRENCY: '1',
+        SUNSET_CRISIS_CONCURRENCY: '1',
+        SUNSET_CRISIS_POOL_SIZE: '2',
+        SUNSET_RECONCILE_INTERVAL_MS: '0',
+      });
     };
 
     it('puts a lost crisis job back in the crisis queue, and leaves one in the ordinary queue alone', async () => {
@@ -256,23 +259,7 @@ for (const { dialect, skip } of await testDialects()) {
         await new Promise((r) => stopping.once('exit', r));
       }
       worker = undefined;
-      const w = startWorkerProcess(
-        sandboxes,
-        { storeUrl: t.url, ...(t.schema ? { schema: t.schema } : {}), redis, dir: plans.dir },
-        {
-          SUNSET_WORKER_NETWORKS: 'mastodon',
-          SUNSET_LIMITS: 'mastodon=1000/1s',
-          SUNSET_RECONCILE_INTERVAL_MS: '200',
-        },
-      );
-      worker = w.child;
-      output = w.output;
-      await waitFor(
-        'the worker to serve the crisis lane',
-        async () => (await queues.queue('mastodon', 'crisis').getWorkersCount()) > 0,
-        30_000,
-        50,
-      );
+      await startWorker({ SUNSET_RECONCILE_INTERVAL_MS: '200' });
 
       // The crisis is held 3 s on the wire by the sandbox.
       sandboxes.mastodon.inject({ kind: 'latency', ms: 3_000 }, { times: 1, path: STATUSES, method: 'POST' });
