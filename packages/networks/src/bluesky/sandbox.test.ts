@@ -1,6 +1,7 @@
 // The sandbox itself: a real PDS and PLC directory on loopback, and the proxy's faults as a
 // client sees them at the HTTP level.
 import { existsSync } from 'node:fs';
+import http from 'node:http';
 import { AtpAgent } from '@atproto/api';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startBlueskySandbox, type BlueskySandbox } from './sandbox.ts';
@@ -84,6 +85,39 @@ describe('startBlueskySandbox', () => {
     const started = Date.now();
     expect((await get(describeServer)).status).toBe(200);
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+  });
+
+  it('delays many requests on one kept-alive connection without piling listeners on it', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      sandbox.inject({ kind: 'latency', ms: 5 }, { path: 'com.atproto.server.describeServer', times: 15 });
+      // One after the other on one kept-alive connection.
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const sockets = new Set<unknown>();
+      try {
+        for (let i = 0; i < 15; i++) {
+          const status = await new Promise<number>((resolve, reject) => {
+            const req = http.get(`${sandbox.url}${describeServer}`, { agent }, (res) => {
+              sockets.add(res.socket);
+              res.resume();
+              res.on('end', () => resolve(res.statusCode ?? 0));
+            });
+            req.on('error', reject);
+          });
+          expect(status).toBe(200);
+        }
+      } finally {
+        agent.destroy();
+      }
+      expect(sockets.size).toBe(1);
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(sandbox.received.filter((r) => r.fault === 'latency').length).toBeGreaterThanOrEqual(15);
+    expect(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning'))).toEqual([]);
   });
 
   it('resets a connection before the PDS sees the request', async () => {

@@ -317,16 +317,19 @@ async function start(
       case undefined:
         return forward(req, res, false);
       case 'latency': {
+        // A client that gives up during the delay must not get its request forwarded later. The
+        // listener goes with the delay: a kept-alive connection carries many requests.
+        const giveUp = () => {
+          clearTimeout(timer);
+          delays.delete(timer);
+        };
         const timer = setTimeout(() => {
           delays.delete(timer);
+          req.socket.off('close', giveUp);
           forward(req, res, false);
         }, fault.ms);
         delays.add(timer);
-        // A client that gives up during the delay must not get its request forwarded later.
-        req.socket.once('close', () => {
-          clearTimeout(timer);
-          delays.delete(timer);
-        });
+        req.socket.once('close', giveUp);
         return;
       }
       case 'status':
