@@ -75,6 +75,7 @@ function parseArgs(argv: string[]): {
     if (!ALL.some((b) => b.name === name))
       throw new Error(`no benchmark "${name}" (there are ${ALL.map((b) => b.name).join(', ')})`);
   }
+  if (childNames && !results) throw new Error('--child needs --results <file> (run.ts passes both)');
   return {
     ...(only ? { only } : {}),
     runs,
@@ -319,7 +320,7 @@ async function child(names: string[], runs: number, file: string): Promise<void>
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  if (args.child) return child(args.child, args.runs, args.results ?? '');
+  if (args.child && args.results) return child(args.child, args.runs, args.results);
   const chosen = ALL.filter((b) => !args.only || args.only.includes(b.name));
   say(`${chosen.length} benchmark(s), ${args.runs} run(s) each: ${chosen.map((b) => b.name).join(', ')}`);
   const results: Result[] = [];

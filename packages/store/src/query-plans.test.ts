@@ -34,46 +34,51 @@ function delivery(n: number): NewDelivery {
   };
 }
 
-/** Whole-table scans of the deliveries and parts tables, as the statistics have them. */
-async function tableScans(t: TestStore): Promise<Record<string, number>> {
+interface Counters {
+  /** Per index of the deliveries table: scans, and entries read through it. */
+  indexes: Map<string, { scans: number; read: number }>;
+  /** Whole-table scans of the deliveries and parts tables. */
+  tableScans: Record<string, number>;
+}
+
+/** PostgreSQL's counters for the store's tables, as its statistics have them. */
+async function counters(t: TestStore): Promise<Counters> {
   const client = new pg.Client({ connectionString: t.url });
   await client.connect();
   try {
-    const { rows } = await client.query<{ name: string; n: string }>(
-      `select relname as name, seq_scan as n from pg_stat_user_tables
-        where schemaname = $1 and relname in ('deliveries', 'delivery_parts')`,
-      [t.schema],
-    );
-    return Object.fromEntries(rows.map((r) => [r.name, Number(r.n)]));
-  } finally {
-    await client.end();
-  }
-}
-
-/** Waits until the statistics show `scans` more primary-key scans than `before` (they arrive late). */
-async function pkeyScansAfter(t: TestStore, pkey: string, before: number, scans: number) {
-  let after = await indexCounters(t);
-  for (let i = 0; i < 100 && after.get(pkey)!.scans - before < scans; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    after = await indexCounters(t);
-  }
-  return after;
-}
-
-/** Index scans and entries read, per index of the deliveries table, as the statistics have them. */
-async function indexCounters(t: TestStore): Promise<Map<string, { scans: number; read: number }>> {
-  const client = new pg.Client({ connectionString: t.url });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ name: string; scans: string; read: string }>(
+    const indexes = await client.query<{ name: string; scans: string; read: string }>(
       `select indexrelname as name, idx_scan as scans, idx_tup_read as read from pg_stat_user_indexes
         where schemaname = $1 and relname = 'deliveries'`,
       [t.schema],
     );
-    return new Map(rows.map((r) => [r.name, { scans: Number(r.scans), read: Number(r.read) }]));
+    const tables = await client.query<{ name: string; n: string }>(
+      `select relname as name, seq_scan as n from pg_stat_user_tables
+        where schemaname = $1 and relname in ('deliveries', 'delivery_parts')`,
+      [t.schema],
+    );
+    return {
+      indexes: new Map(indexes.rows.map((r) => [r.name, { scans: Number(r.scans), read: Number(r.read) }])),
+      tableScans: Object.fromEntries(tables.rows.map((r) => [r.name, Number(r.n)])),
+    };
   } finally {
     await client.end();
   }
+}
+
+const pkeyOf = (c: Counters) => [...c.indexes.keys()].find((name) => name.endsWith('pkey'))!;
+
+/**
+ * The counters once they show `scans` more primary-key scans than `before`: a connection's
+ * counters reach the statistics when it ends, a moment after the store closed it.
+ */
+async function countersAfter(t: TestStore, before: Counters, scans: number): Promise<Counters> {
+  const pkey = pkeyOf(before);
+  let after = await counters(t);
+  for (let i = 0; i < 100 && after.indexes.get(pkey)!.scans - before.indexes.get(pkey)!.scans < scans; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    after = await counters(t);
+  }
+  return after;
 }
 
 describe.skipIf(postgres.skip !== undefined)(
@@ -93,13 +98,12 @@ describe.skipIf(postgres.skip !== undefined)(
     });
 
     it('claims and cancels deliveries by primary key, without reading the queued ones', async () => {
-      const before = await indexCounters(t);
-      const pkey = [...before.keys()].find((name) => name.endsWith('pkey'))!;
+      const before = await counters(t);
+      const pkey = pkeyOf(before);
       expect(pkey).toBeDefined();
-      expect(before.has('deliveries_status_due')).toBe(true);
+      expect(before.indexes.has('deliveries_status_due')).toBe(true);
 
-      // A store of its own, closed at the end: a connection's counters reach the statistics
-      // when it ends.
+      // A store of its own, closed at the end, so that its connections' counters are counted.
       const store = await openStore({ url: t.url, schema: t.schema!, migrate: false });
       const [a, b, c] = [delivery(1), delivery(2), delivery(3)];
       // Two at once go in one statement (claimMany), one alone in another.
@@ -116,12 +120,12 @@ describe.skipIf(postgres.skip !== undefined)(
       expect(alone?.status).toBe('sending');
       expect(cancelled).toEqual(toCancel);
 
-      const after = await pkeyScansAfter(t, pkey, before.get(pkey)!.scans, 3);
-      expect(after.get(pkey)!.scans - before.get(pkey)!.scans).toBeGreaterThanOrEqual(3);
-      for (const [name, counters] of after) {
+      const after = await countersAfter(t, before, 3);
+      expect(after.indexes.get(pkey)!.scans - before.indexes.get(pkey)!.scans).toBeGreaterThanOrEqual(3);
+      for (const [name, index] of after.indexes) {
         if (name === pkey) continue;
         // 3,000 queued deliveries read at each statement through a status index otherwise.
-        expect(counters.read - before.get(name)!.read, name).toBeLessThan(100);
+        expect(index.read - before.indexes.get(name)!.read, name).toBeLessThan(100);
       }
     });
   },
@@ -141,10 +145,9 @@ describe.skipIf(postgres.skip !== undefined)(
     });
 
     it('claims, marks and finishes one delivery by key, without scanning a table', async () => {
-      const pkey = [...(await indexCounters(t)).keys()].find((name) => name.endsWith('pkey'))!;
-      const before = (await indexCounters(t)).get(pkey)!.scans;
-      const scansBefore = await tableScans(t);
-      expect(Object.keys(scansBefore).sort()).toEqual(['deliveries', 'delivery_parts']);
+      const before = await counters(t);
+      const pkey = pkeyOf(before);
+      expect(Object.keys(before.tableScans).sort()).toEqual(['deliveries', 'delivery_parts']);
       const store = await openStore({ url: t.url, schema: t.schema!, migrate: false });
       const one = delivery(7);
       const claimed = await store.deliveries.claim(one.id, one.jobId);
@@ -166,9 +169,9 @@ describe.skipIf(postgres.skip !== undefined)(
       await store.close();
       expect(done.status).toBe('published');
       expect(done.parts[0]).toMatchObject({ remoteId: 'r7', outcomeUnknown: false });
-      await pkeyScansAfter(t, pkey, before, 2);
-      expect((await indexCounters(t)).get(pkey)!.scans - before).toBeGreaterThanOrEqual(2);
-      expect(await tableScans(t)).toEqual(scansBefore);
+      const after = await countersAfter(t, before, 2);
+      expect(after.indexes.get(pkey)!.scans - before.indexes.get(pkey)!.scans).toBeGreaterThanOrEqual(2);
+      expect(after.tableScans).toEqual(before.tableScans);
     });
   },
 );

@@ -343,7 +343,7 @@ export async function claimMany(
   const result = await sql<Selectable<DeliveriesTable> & { parts_json: unknown; reply_to: string | null }>`
     with input as (select * from json_to_recordset(${JSON.stringify(now)}::json) as x("id" text, "jobId" text)),
     claimed as (update deliveries d set status = 'sending', attempts = d.attempts + 1, updated_at = ${iso(at)}
-      from input i where d.id = any(${now.map((c) => c.id)}::text[]) and d.id = i."id" and d.job_id = i."jobId"
+      from input i where ${amongIds(sql`d.id`, now)} and d.id = i."id" and d.job_id = i."jobId"
         and ${checkedOnTheRow(sql`d.status in ('queued', 'sending')`)}
       returning d.*)
     select claimed.*, ${partsJson(sql`claimed.id`)} as parts_json,
@@ -382,9 +382,7 @@ export async function markOutcomeMany(
   const rows = [...last.values()];
   await sql`update delivery_parts p set outcome_unknown = i."unknown"
     from json_to_recordset(${JSON.stringify(rows)}::json) as i("id" text, "part" integer, "unknown" integer)
-    where p.delivery_id = any(${rows.map((r) => r.id)}::text[]) and p.delivery_id = i."id" and p.part = i."part"`.execute(
-    db,
-  );
+    where ${amongIds(sql`p.delivery_id`, rows)} and p.delivery_id = i."id" and p.part = i."part"`.execute(db);
 }
 
 /**
@@ -393,13 +391,19 @@ export async function markOutcomeMany(
  * after a plan apply or a burst of crises the table's statistics still count few queued
  * deliveries, and PostgreSQL then went through the status index, reading every queued delivery
  * to keep the few asked for: a claim of 2 deliveries with 10,000 queued took 6.1 ms that way,
- * 0.3 ms by primary key (EXPLAIN ANALYZE on PostgreSQL 15). The ids are also given as an array
- * (`id = any(…)`), whose length the planner knows, unlike the 100 rows it guesses for a JSON
- * input: without it a claim of one delivery scanned the whole table while it was small. The claim,
- * the outcome-unknown mark and plan apply's replace do; the finish does not (with it, PostgreSQL
- * spent ~20 % more CPU per delivery in the throughput benchmark, 64 jobs at once).
+ * 0.3 ms by primary key (EXPLAIN ANALYZE on PostgreSQL 15).
  */
 const checkedOnTheRow = (condition: RawBuilder<unknown>) => sql<boolean>`(${condition}) is true`;
+
+/**
+ * PostgreSQL: `column = any(ids)`, beside a join with a JSON input, so that the planner knows how
+ * many rows the statement names (it takes a JSON input for 100): without it a claim of one
+ * delivery scanned the whole table while it was small. The claim, the outcome-unknown mark and
+ * plan apply's replace use it; the finish does not (with it, PostgreSQL spent ~20 % more CPU per
+ * delivery in the throughput benchmark, 64 jobs at once).
+ */
+const amongIds = (column: RawBuilder<unknown>, rows: readonly { id: string }[]) =>
+  sql<boolean>`${column} = any(${rows.map((r) => r.id)}::text[])`;
 
 const iso = (d: Date) => d.toISOString();
 const text = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
@@ -1086,7 +1090,7 @@ export function createRepositories(ctx: RepoContext): Repositories {
                       plan_version = v.plan_version, status = 'queued', updated_at = ${t}
                     from json_to_recordset(${values}::json) as v(id text, expected text, due_at text,
                       priority integer, content_hash text, payload text, job_id text, plan_version integer)
-                    where d.id = any(${chunk.map((c) => c.id)}::text[]) and d.id = v.id and d.status = v.expected
+                    where ${amongIds(sql`d.id`, chunk)} and d.id = v.id and d.status = v.expected
                     returning d.id, d.organisation_id`
                 : sql<{ id: string; organisation_id: string }>`
                     update deliveries set due_at = v.due_at, priority = v.priority,
