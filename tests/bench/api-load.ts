@@ -9,10 +9,23 @@
  * the run's duration. Checked
  * after each run: the store holds exactly one crisis post and three deliveries per 202, and Redis
  * one job per delivery; any answer other than 202 is reported (a 503 would be a refusal, which
- * is allowed, but is counted and shown).
+ * is allowed, but is counted and shown). Beside each run: the CPU per request of the API process,
+ * PostgreSQL, Redis and this process (autocannon), from /proc.
  */
 import autocannon from 'autocannon';
-import { check, createToken, fmt, startApi, startExit, ORG, type Benchmark } from './lib.ts';
+import {
+  check,
+  cpuMeter,
+  cpuText,
+  createToken,
+  fmt,
+  median,
+  pidsNamed,
+  startApi,
+  startExit,
+  ORG,
+  type Benchmark,
+} from './lib.ts';
 
 const CONNECTIONS = 32;
 const REQUESTS = 1000;
@@ -34,9 +47,17 @@ export const apiLoad: Benchmark = {
     const api = await startApi(exit);
     const token = await createToken(exit.store, 'crisis');
     let accepted = 0;
+    const cpus: Record<string, number>[] = [];
     try {
       for (let run = 1; run <= ctx.runs; run++) {
         // Timed here: autocannon's own `duration` is in whole seconds, too coarse for a 4 s run.
+        const meter = cpuMeter({
+          api: () => [api.service.pid],
+          postgres: () => pidsNamed('postgres'),
+          redis: () => pidsNamed('redis-server'),
+          // autocannon
+          bench: () => [process.pid],
+        });
         const started = performance.now();
         const result = await autocannon({
           url: `${api.base}/v1/crisis`,
@@ -50,6 +71,7 @@ export const apiLoad: Benchmark = {
           body: JSON.stringify({ text: "Alerte canicule : buvez de l'eau, restez au frais." }),
         });
         const seconds = (performance.now() - started) / 1000;
+        const used = meter.stop();
         const ok = result.statusCodeStats?.['202']?.count ?? 0;
         const others = Object.entries(result.statusCodeStats ?? {})
           .filter(([code]) => code !== '202')
@@ -73,8 +95,10 @@ export const apiLoad: Benchmark = {
         const rps = ok / seconds;
         ctx.record('rps', rps);
         ctx.record('p99', result.latency.p99);
+        const cpu = Object.fromEntries(Object.entries(used).map(([k, us]) => [k, us / REQUESTS]));
+        cpus.push(cpu);
         ctx.progress(
-          `run ${run}: ${ok} × 202 in ${fmt(seconds)} s = ${fmt(rps)}/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms${
+          `run ${run}: ${ok} × 202 in ${fmt(seconds)} s = ${fmt(rps)}/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms; CPU per request ${cpuText(cpu)}${
             others.length ? `, others: ${others.join(', ')}` : ''
           }${result.errors ? `, ${result.errors} connection errors` : ''}`,
         );
@@ -83,6 +107,10 @@ export const apiLoad: Benchmark = {
             `run ${run}: answers other than 202: ${others.join(', ') || 'none'}; connection errors ${result.errors}`,
           );
       }
+      const medians = Object.fromEntries(
+        Object.keys(cpus[0] ?? {}).map((k) => [k, median(cpus.map((c) => c[k] ?? 0))]),
+      );
+      ctx.fact(`CPU per request (medians of the runs, /proc): ${cpuText(medians)}`);
       ctx.fact(
         `${CONNECTIONS} connections, ${REQUESTS} requests per run, ${accepted.toLocaleString('en-GB')} crises accepted and found stored and queued`,
       );

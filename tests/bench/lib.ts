@@ -6,7 +6,7 @@
  * for work that was not done.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -213,6 +213,74 @@ export function rssMbOf(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1] ?? Number.NaN);
   return kb / 1024;
+}
+
+/** User + system CPU a process has used so far, in µs (/proc/<pid>/stat; 0 once it is gone). */
+export function cpuMicrosOf(pid: number): number {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return 0;
+  }
+  // The fields after the command name (which may hold spaces) start at its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
+  return (ticks * 1_000_000) / CLOCK_TICKS;
+}
+
+/** USER_HZ: /proc counts CPU time in these. Linux has used 100 on every common platform. */
+const CLOCK_TICKS = 100;
+
+/** The pids of every process whose command name is `name` (PostgreSQL's backends, redis-server). */
+export function pidsNamed(name: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === name) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+/**
+ * CPU used by each group of processes between `start()` and `stop()`: where the time of a run went
+ * (the measured processes share the machine's cores with PostgreSQL, Redis and the sandboxes).
+ * A process that starts in between counts from its start; one that ends in between is left out.
+ */
+export function cpuMeter(groups: Record<string, () => number[]>): {
+  stop(): Record<string, number>;
+} {
+  const read = () =>
+    Object.fromEntries(
+      Object.entries(groups).map(([name, pids]) => [
+        name,
+        new Map(pids().map((pid) => [pid, cpuMicrosOf(pid)] as const)),
+      ]),
+    );
+  const before = read();
+  return {
+    stop() {
+      const after = read();
+      return Object.fromEntries(
+        Object.entries(after).map(([name, now]) => {
+          let used = 0;
+          for (const [pid, us] of now) used += Math.max(0, us - (before[name]?.get(pid) ?? 0));
+          return [name, used];
+        }),
+      );
+    },
+  };
+}
+
+/** "worker 480 µs, postgres 220 µs, …": CPU per unit of work by process group. */
+export function cpuText(cpu: Readonly<Record<string, number>>): string {
+  return Object.entries(cpu)
+    .map(([k, us]) => `${k} ${fmt(us)} µs`)
+    .join(', ');
 }
 
 const running = new Set<Service>();

@@ -59,7 +59,7 @@ export const memory: Benchmark = {
         const w = await startWorker(exit, { concurrency: 64, networks: ['x', 'mastodon'] });
         await sleep(500);
         workerRss.idle.push(w.rssMb());
-        for (let run = 1; run <= ctx.runs; run++) await measureRound(exit, `m${run}-`, ctx);
+        for (let run = 1; run <= ctx.runs; run++) await measureRound(exit, `m${run}-`, ctx, [w]);
         workerRss.afterLoad.push(w.rssMb());
         await w.stop();
       }

@@ -76,6 +76,11 @@ function parseArgs(argv: string[]): {
       throw new Error(`no benchmark "${name}" (there are ${ALL.map((b) => b.name).join(', ')})`);
   }
   if (childNames && !results) throw new Error('--child needs --results <file> (run.ts passes both)');
+  if (process.env['BENCH_CONFIGS'] && (write || only === undefined) && !childNames) {
+    throw new Error(
+      'BENCH_CONFIGS runs part of the throughput benchmark: use it with --only and without --write',
+    );
+  }
   return {
     ...(only ? { only } : {}),
     runs,

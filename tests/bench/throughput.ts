@@ -14,13 +14,22 @@
  * 64 with the sandboxes answering every post 100 ms late (latency fault on POST /2/tweets and /api/v1/statuses).
  * Checked: every delivery published, every post at its sandbox exactly once. The worker's RSS
  * is read idle (after start) and at the end of each configuration (memory.ts uses it).
+ *
+ * Beside each round's rate: the CPU per delivery of the worker processes, PostgreSQL (all of its
+ * processes), Redis and this process (the sandbox servers), from /proc between the resume and
+ * the last landing; a configuration's medians go under the table. `BENCH_CONFIGS=c64,l100c64`
+ * (with --only throughput, not written) runs only those configurations, for comparing changes.
  */
 import { OrgSettingsCache, submitPost } from '@sunset/engine';
 import {
   check,
   checkExactlyOnce,
+  cpuMeter,
+  cpuText,
   fmt,
   landings,
+  median,
+  pidsNamed,
   pool,
   startExit,
   startWorker,
@@ -136,21 +145,40 @@ export async function publishedTimes(
   }
 }
 
-/** One measured round with the workers already running: deliveries/s. */
-export async function measureRound(exit: Exit, tag: string, ctx: BenchContext): Promise<number> {
+/** CPU per delivery of a round, in µs, by process group (see cpuMeter). */
+export type CpuPerDelivery = Record<string, number>;
+
+/** One measured round with the workers already running: deliveries/s, and where the CPU went. */
+export async function measureRound(
+  exit: Exit,
+  tag: string,
+  ctx: BenchContext,
+  workers: readonly Service[],
+): Promise<{ rate: number; cpu: CpuPerDelivery }> {
   const networks = ['x', 'mastodon'] as const;
   for (const n of networks) await exit.queues.queue(n).pause();
   const from = { x: exit.sandboxes.x.posts.length, mastodon: exit.sandboxes.mastodon.statuses.length };
   const { refs, deliveryIds } = await submitOrdinary(exit, DELIVERIES / 2, tag);
+  const meter = cpuMeter({
+    worker: () => workers.map((w) => w.pid),
+    postgres: () => pidsNamed('postgres'),
+    redis: () => pidsNamed('redis-server'),
+    // The sandbox servers (and this loop watching them).
+    bench: () => [process.pid],
+  });
   const start = Date.now();
   for (const n of networks) await exit.queues.queue(n).resume();
   await waitForLandings(exit, from, DELIVERIES / 2, tag);
+  const used = meter.stop();
   const times = await publishedTimes(exit, deliveryIds, tag);
   const seconds = (Math.max(...times) - start) / 1000;
   checkExactlyOnce(tag, landings(exit.sandboxes, from), refs, networks);
   const rate = DELIVERIES / seconds;
-  ctx.progress(`  ${tag}: ${DELIVERIES} deliveries in ${fmt(seconds)} s = ${fmt(rate)}/s`);
-  return rate;
+  const cpu = Object.fromEntries(Object.entries(used).map(([k, us]) => [k, us / DELIVERIES]));
+  ctx.progress(
+    `  ${tag}: ${DELIVERIES} deliveries in ${fmt(seconds)} s = ${fmt(rate)}/s; CPU per delivery ${cpuText(cpu)}`,
+  );
+  return { rate, cpu };
 }
 
 export const throughput: Benchmark = {
@@ -166,7 +194,9 @@ export const throughput: Benchmark = {
   async run(ctx) {
     const exit = await startExit('postgres');
     try {
-      for (const config of CONFIGS) {
+      for (const config of CONFIGS.filter(
+        (c) => !process.env['BENCH_CONFIGS'] || process.env['BENCH_CONFIGS'].split(',').includes(c.key),
+      )) {
         const workers: Service[] = [];
         for (let i = 0; i < config.processes; i++)
           workers.push(
@@ -185,9 +215,20 @@ export const throughput: Benchmark = {
           );
         }
         ctx.progress(`${config.label}`);
+        const cpus: CpuPerDelivery[] = [];
         for (let run = 1; run <= ctx.runs; run++) {
-          ctx.record(config.key, await measureRound(exit, `t${config.key}r${run}`, ctx));
+          const round = await measureRound(exit, `t${config.key}r${run}`, ctx, workers);
+          ctx.record(config.key, round.rate);
+          cpus.push(round.cpu);
         }
+        const medians = Object.fromEntries(
+          Object.keys(cpus[0] ?? {}).map((k) => [k, median(cpus.map((c) => c[k] ?? 0))]),
+        );
+        ctx.fact(
+          `${config.label}: CPU per delivery (medians of the rounds, /proc) ${cpuText(medians)}; total ${fmt(
+            Object.values(medians).reduce((a, b) => a + b, 0),
+          )} µs`,
+        );
         for (const w of workers) workerRss.afterLoad.push(w.rssMb());
         ctx.fact(
           `${config.label}: worker RSS ${workers.map((w) => `${fmt(w.rssMb())} MB`).join(', ')} after ${ctx.runs} rounds`,
