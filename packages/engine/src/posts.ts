@@ -325,21 +325,31 @@ interface Written {
   deliveries: Delivery[];
 }
 
-/** Writes several posts in one go: a few multi-row statements, whatever their number. */
-async function writePosts(tx: Repositories, writes: readonly PostWrite[]): Promise<Written[]> {
+/**
+ * Writes several posts in one go, committed together: their rows and audit entries in one
+ * statement on PostgreSQL (store.insertPostsAudited), a few multi-row statements otherwise, and a
+ * transaction of its own for posts with images (their blobs first), whatever their number.
+ */
+async function writePosts(store: Store, writes: readonly PostWrite[]): Promise<Written[]> {
   const blobs = new Map(writes.flatMap((w) => w.blobs.map((b) => [b.sha256, b] as const)));
-  for (const blob of blobs.values()) await tx.blobs.put(blob);
-  const { posts, deliveries: inserted } = await tx.posts.insertWithDeliveries(
-    writes.map((w) => w.post),
-    writes.flatMap((w) => w.deliveries).map((d) => ({ ...d, jobId: jobIdFor(d.id) })),
-  );
-  // Entries in a transaction wait in memory and are chained at its end, in this order.
-  for (const w of writes) await tx.audit.append(w.audit);
+  const posts = writes.map((w) => w.post);
+  const deliveries = writes.flatMap((w) => w.deliveries).map((d) => ({ ...d, jobId: jobIdFor(d.id) }));
+  // Entries are chained in this order.
+  const audits = writes.map((w) => w.audit);
+  const written =
+    blobs.size === 0
+      ? await store.insertPostsAudited(posts, deliveries, audits)
+      : await store.transaction(async (tx) => {
+          for (const blob of blobs.values()) await tx.blobs.put(blob);
+          const rows = await tx.posts.insertWithDeliveries(posts, deliveries);
+          for (const entry of audits) await tx.audit.append(entry);
+          return rows;
+        });
   let next = 0;
   return writes.map((w, i) => {
-    const deliveries = inserted.slice(next, next + w.deliveries.length);
+    const mine = written.deliveries.slice(next, next + w.deliveries.length);
     next += w.deliveries.length;
-    return { post: posts[i]!, deliveries };
+    return { post: written.posts[i]!, deliveries: mine };
   });
 }
 
@@ -352,19 +362,20 @@ const BATCH_MAX = 200;
  * audit chain's head anyway). A post that finds no batch on its way is written on the next turn
  * of the event loop: requests answered by the same lookups reach this point one after the other
  * in one turn, and go in one batch instead of the first ones alone, while a lone crisis waits no
- * more than that turn. One transaction, a few statements for all of the posts; each caller hears
- * only after the commit that holds its post. A batch that fails is written again one post per
- * transaction, so that a post which cannot be written fails alone and the others do not.
+ * more than that turn. All of the posts commit together (on PostgreSQL in one statement, see
+ * writePosts); each caller hears only after the commit that holds its post. A batch that fails is
+ * written again one post at a time, so that a post which cannot be written fails alone and the
+ * others do not.
  */
 function postWriter(store: Store): (write: PostWrite) => Promise<Written> {
   return batchOneAtATime(
     async (batch: PostWrite[]): Promise<(Written | Promise<Written>)[]> => {
       try {
-        return await store.transaction((tx) => writePosts(tx, batch));
+        return await writePosts(store, batch);
       } catch (err) {
         // Nothing of the batch was kept: each post on its own, so only the faulty one fails.
         if (batch.length === 1) throw err;
-        return batch.map((w) => store.transaction((tx) => writePosts(tx, [w])).then(([one]) => one!));
+        return batch.map((w) => writePosts(store, [w]).then(([one]) => one!));
       }
     },
     { max: BATCH_MAX, defer: true },

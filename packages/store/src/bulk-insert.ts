@@ -6,7 +6,7 @@
  * Only rows that JSON carries exactly qualify (see `jsonCarries`); the caller inserts the others
  * with an ordinary multi-row statement.
  */
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database } from './schema.ts';
 
 /**
@@ -32,16 +32,27 @@ export function jsonCarries(rows: readonly object[]): boolean {
   return true;
 }
 
+/**
+ * The insert of rows that `jsonCarries` accepted (PostgreSQL only). With `onlyWith`, the name of
+ * a WITH clause of the same statement, the rows go in only when that clause gives a row.
+ */
+export function jsonInsert(
+  table: keyof Database & string,
+  rows: readonly object[],
+  onlyWith?: string,
+): RawBuilder<unknown> {
+  const columns = sql.join(Object.keys(rows[0] ?? {}).map((c) => sql.ref(c)));
+  const from = onlyWith ? sql`${sql.raw(onlyWith)}, ` : sql``;
+  return sql`insert into ${sql.table(table)} (${columns}) select ${columns} from ${from}json_populate_recordset(null::${sql.table(table)}, ${JSON.stringify(rows)}::json)`;
+}
+
 /** Inserts rows that `jsonCarries` accepted, in one statement (PostgreSQL only). */
 export async function insertJsonRows(
   q: Kysely<Database>,
   table: keyof Database & string,
   rows: readonly object[],
 ): Promise<void> {
-  const columns = sql.join(Object.keys(rows[0] ?? {}).map((c) => sql.ref(c)));
-  await sql`insert into ${sql.table(table)} (${columns}) select ${columns} from json_populate_recordset(null::${sql.table(table)}, ${JSON.stringify(rows)}::json)`.execute(
-    q,
-  );
+  await jsonInsert(table, rows).execute(q);
 }
 
 /**
@@ -54,10 +65,7 @@ export async function insertJsonTables(
   q: Kysely<Database>,
   tables: readonly (readonly [keyof Database & string, readonly object[]])[],
 ): Promise<void> {
-  const inserts = tables.map(([table, rows]) => {
-    const columns = sql.join(Object.keys(rows[0] ?? {}).map((c) => sql.ref(c)));
-    return sql`insert into ${sql.table(table)} (${columns}) select ${columns} from json_populate_recordset(null::${sql.table(table)}, ${JSON.stringify(rows)}::json)`;
-  });
+  const inserts = tables.map(([table, rows]) => jsonInsert(table, rows));
   const last = inserts.pop();
   if (!last) return;
   const withs = inserts.map((insert, i) => sql`${sql.raw(`w${i}`)} as (${insert})`);

@@ -15,6 +15,7 @@ import {
   createRepositories,
   claimMany,
   finishInOneStatement,
+  insertPostsInOneStatement,
   markOutcomeMany,
   type FinishRequest,
   type KnownHead,
@@ -279,6 +280,21 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       dialect === 'postgres'
         ? finish({ delivery, status, details, audit })
         : finishInTransaction({ delivery, status, details, audit }),
+
+    async insertPostsAudited(posts, deliveries, audits) {
+      if (dialect === 'postgres') {
+        // A failing statement wrote nothing: the transaction then does it, or fails as it would have.
+        const done = await insertPostsInOneStatement(db, knownHead, posts, deliveries, audits, now()).catch(
+          () => undefined,
+        );
+        if (done) return done;
+      }
+      return store.transaction(async (tx) => {
+        const written = await tx.posts.insertWithDeliveries(posts, deliveries);
+        for (const entry of audits) await tx.audit.append(entry);
+        return written;
+      });
+    },
 
     verifyAudit: (opts) => verifyAuditChain({ db, dialect, url: options.url, schema: options.schema }, opts),
 

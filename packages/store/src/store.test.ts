@@ -542,6 +542,60 @@ for (const { dialect, skip } of dialects) {
       expect(await store.verifyAudit()).toEqual({ ok: true, checked: before.seq + 9 });
     });
 
+    it('writes posts with their deliveries and audit entries together, also when another process moved the head', async () => {
+      const before = await store.audit.head();
+      const post = (id: string) => ({
+        organisationId: 'org-a',
+        id,
+        source: 'crisis' as const,
+        content: { text: `Alerte ${id}` },
+        createdBy: 'token:duty',
+      });
+      const deliveryFor = (id: string) =>
+        delivery(`post.${id}.mastodon`, { postId: id, network: 'mastodon', source: 'crisis', priority: 1 });
+      const accepted = (id: string) => ({
+        organisationId: 'org-a',
+        actor: 'token:duty',
+        action: 'crisis.accepted',
+        postId: id,
+        outcome: 'ok' as const,
+        details: { deliveries: [`org-a.post.${id}.mastodon`] },
+      });
+      const write = (ids: string[], withDeliveries = ids) =>
+        store.insertPostsAudited(ids.map(post), withDeliveries.map(deliveryFor), ids.map(accepted));
+      // The head is known to this store (on PostgreSQL the writes below go as one statement).
+      await store.audit.append({ ...accepted('ipa-0'), action: 'test.before' });
+      const first = await write(['ipa-1', 'ipa-2']);
+      expect(first.posts.map((p) => p.id)).toEqual(['ipa-1', 'ipa-2']);
+      for (const d of first.deliveries) expect(await store.deliveries.get(d.id)).toEqual(d);
+      expect(first.deliveries.map((d) => [d.postId, d.status, d.parts.length])).toEqual([
+        ['ipa-1', 'queued', 2],
+        ['ipa-2', 'queued', 2],
+      ]);
+      expect(await store.posts.get('org-a', 'ipa-2')).toMatchObject({ content: { text: 'Alerte ipa-2' } });
+      // Another process appends: this store's head is stale, and the write still lands, chained.
+      await appendFromAnotherProcess(t, 2);
+      await write(['ipa-3']);
+      // A post id already taken: nothing of that call is written, neither rows nor entries.
+      await expect(write(['ipa-4', 'ipa-1'], ['ipa-4'])).rejects.toThrow();
+      expect(await store.posts.get('org-a', 'ipa-4')).toBeUndefined();
+      expect(await store.deliveries.get('org-a.post.ipa-4.mastodon')).toBeUndefined();
+      await write(['ipa-5']);
+
+      const entries = await store.audit.list({ afterSeq: before.seq, limit: 100 });
+      expect(entries.map((e) => [e.seq - before.seq, e.action, e.postId])).toEqual([
+        [1, 'test.before', 'ipa-0'],
+        [2, 'crisis.accepted', 'ipa-1'],
+        [3, 'crisis.accepted', 'ipa-2'],
+        [4, 'test.child', undefined],
+        [5, 'test.child', undefined],
+        [6, 'crisis.accepted', 'ipa-3'],
+        [7, 'crisis.accepted', 'ipa-5'],
+      ]);
+      expect(entries[1]?.details).toEqual({ deliveries: ['org-a.post.ipa-1.mastodon'] });
+      expect(await store.verifyAudit()).toEqual({ ok: true, checked: before.seq + 7 });
+    });
+
     it('writes audit entries and finishes whose text has a lone surrogate, and verifies them', async () => {
       const broken = 'cut in half: \ud83d';
       const before = await store.audit.head();
