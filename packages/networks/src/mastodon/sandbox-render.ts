@@ -92,6 +92,8 @@ export interface RenderContext {
   statuses: ReadonlyMap<string, SandboxStatus>;
   /** How many statuses answer each status (kept as they are made: none is ever deleted). */
   replyCounts: ReadonlyMap<string, number>;
+  /** Each account's status count and latest status (kept the same way). */
+  postedBy: ReadonlyMap<string, { count: number; last: SandboxStatus }>;
   now: number;
 }
 
@@ -150,8 +152,7 @@ function defaultImage(ctx: RenderContext, kind: 'avatars' | 'headers'): string {
 }
 
 export function accountJson(ctx: RenderContext, account: SandboxAccount): Record<string, unknown> {
-  const own = [...ctx.statuses.values()].filter((s) => s.accountId === account.id);
-  const last = own.at(-1);
+  const posted = ctx.postedBy.get(account.id);
   const avatar = account.avatar?.url ?? defaultImage(ctx, 'avatars');
   const header = account.header?.url ?? defaultImage(ctx, 'headers');
   return {
@@ -175,8 +176,8 @@ export function accountJson(ctx: RenderContext, account: SandboxAccount): Record
     header_static: header,
     followers_count: 0,
     following_count: 0,
-    statuses_count: own.length,
-    last_status_at: last ? day(last.createdAt) : null,
+    statuses_count: posted?.count ?? 0,
+    last_status_at: posted ? day(posted.last.createdAt) : null,
     hide_collections: false,
     noindex: false,
     emojis: [],

@@ -76,6 +76,21 @@ describe('the Mastodon sandbox', () => {
     expect(later.id).not.toBe(first.id);
   });
 
+  it("counts each account's statuses and gives the day of its latest", async () => {
+    const before = {
+      alice: (await alice.v1.accounts.verifyCredentials()).statusesCount,
+      bob: (await bob.v1.accounts.verifyCredentials()).statusesCount,
+    };
+    await alice.v1.statuses.create({ status: 'count one' });
+    const last = await alice.v1.statuses.create({ status: 'count two' });
+    await bob.v1.statuses.create({ status: 'count three' });
+    expect(last.account.statusesCount).toBe(before.alice + 2);
+    const me = await alice.v1.accounts.verifyCredentials();
+    expect(me.statusesCount).toBe(before.alice + 2);
+    expect(me.lastStatusAt).toBe(last.createdAt.slice(0, 10));
+    expect((await bob.v1.accounts.verifyCredentials()).statusesCount).toBe(before.bob + 1);
+  });
+
   it('applies a request whose answer is lost', async () => {
     const before = sandbox.statuses.length;
     sandbox.inject({ kind: 'lost-reply' }, { path: '/api/v1/statuses' });

@@ -224,6 +224,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
   const byToken = new Map<string, SandboxAccount>();
   const statuses = new Map<string, SandboxStatus>();
   const replyCounts = new Map<string, number>();
+  const postedBy = new Map<string, { count: number; last: SandboxStatus }>();
   const media = new Map<string, SandboxMedia>();
   const files = new Map<string, SandboxFile>();
   const idempotency = new Map<string, { statusId: string; at: number }>();
@@ -247,6 +248,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
     media,
     statuses,
     replyCounts,
+    postedBy,
     now: Date.now(),
   });
 
@@ -652,6 +654,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
     };
     statuses.set(status.id, status);
     if (inReplyToId) replyCounts.set(inReplyToId, (replyCounts.get(inReplyToId) ?? 0) + 1);
+    postedBy.set(account.id, { count: (postedBy.get(account.id)?.count ?? 0) + 1, last: status });
     for (const m of attached) m.statusId = status.id;
     if (idempotencyKey) {
       idempotency.set(`${account.id}:${idempotencyKey}`, { statusId: status.id, at: Date.now() });

@@ -122,6 +122,26 @@ describe('X sandbox: OAuth 1.0a', () => {
     expect(sandbox.profile?.name).toBe('Ville de Test');
   });
 
+  it('refuses a replayed nonce, also once other requests came in between', async () => {
+    let captured: string | undefined;
+    const capture: ITwitterApiClientPlugin = {
+      onBeforeRequest({ requestOptions }) {
+        captured = (requestOptions.headers as Record<string, string> | undefined)?.['Authorization'];
+      },
+    };
+    await clientFor(MAIN_ACCOUNT, { plugins: [capture] }).v2.me();
+    expect(captured).toMatch(/^OAuth .*oauth_nonce=/);
+    const plain = clientFor(MAIN_ACCOUNT);
+    for (let i = 0; i < 5; i++) await plain.v2.me();
+    const replay: ITwitterApiClientPlugin = {
+      onBeforeRequest({ requestOptions }) {
+        requestOptions.headers = { ...requestOptions.headers, Authorization: captured ?? '' };
+      },
+    };
+    const err = await responseError(clientFor(MAIN_ACCOUNT, { plugins: [replay] }).v2.me());
+    expect(err.code).toBe(401);
+  });
+
   it('refuses unknown tokens and apps', async () => {
     const unknownToken = clientFor({ ...MAIN_ACCOUNT, accessToken: 'nobody-token' });
     const err = await responseError(unknownToken.v1.verifyCredentials());

@@ -643,7 +643,11 @@ class Sandbox implements XSandbox {
     const queryAt = rawUrl.indexOf('?');
     const contentType = req.headers['content-type'] ?? '';
     const now = Date.now();
-    for (const [key, at] of this.#nonces) if (now - at > 10 * 60_000) this.#nonces.delete(key);
+    // Nonces are kept in the order they were seen, so the expired ones are the first few.
+    for (const [key, at] of this.#nonces) {
+      if (now - at <= 10 * 60_000) break;
+      this.#nonces.delete(key);
+    }
     return verifyOAuthRequest(
       {
         method: req.method,
