@@ -1,9 +1,11 @@
 /**
  * Sending one delivery. The store says what is left to do: parts already published are
  * skipped, so a retry (or a restart after a crash) resumes a thread after its last landed part.
- * Before a part is posted to X it is marked "outcome unknown"; the mark is cleared when the
- * result is recorded. A mark found at the start of an attempt means the previous attempt died
- * mid-post, and X is searched for the text before anything is posted again. Bluesky and Mastodon
+ * Before a part is posted to X it is marked "outcome unknown" (the first one by the claim itself
+ * on PostgreSQL, see ClaimedDelivery.markedPart); the mark is cleared when the result is
+ * recorded, or when the attempt stops before sending. A mark found at the start of an attempt
+ * means the previous attempt died mid-post (or between its claim and the send), and X is searched
+ * for the text before anything is posted again. Bluesky and Mastodon
  * parts carry no mark: every attempt sends the part's idempotency key (Mastodon's
  * Idempotency-Key, Bluesky's record key), so an attempt after a lost one gets the existing post.
  */
@@ -90,7 +92,8 @@ async function publishParts(
       };
       continue;
     }
-    if (part.outcomeUnknown && delivery.network === 'x') {
+    // A mark that this attempt's claim did not set: an earlier attempt may have posted the part.
+    if (part.outcomeUnknown && delivery.network === 'x' && delivery.markedPart !== part.part) {
       const found = await reconcileX(connector, delivery, part, log);
       if (found === 'unknowable') {
         return {
@@ -113,13 +116,18 @@ async function publishParts(
       }
     }
     if (delivery.network === 'x') {
-      await store.deliveries.partOutcomeUnknown(delivery.id, part.part, true);
+      // The claim may have marked this part already (PostgreSQL): no statement of its own then.
+      if (delivery.markedPart !== part.part) {
+        await store.deliveries.partOutcomeUnknown(delivery.id, part.part, true);
+      }
       part.outcomeUnknown = true;
     }
     const images = await loadImages(store, part);
     let published: RemoteRef;
     // Checked at the last moment: the store writes above may have waited on a lock meanwhile.
     ctx.gate?.(delivery.network);
+    // From here on the part may reach X: its mark stays, whatever happens next.
+    if (delivery.markedPart === part.part) delete delivery.markedPart;
     try {
       published = await connector.publish(
         { text: part.text, ...(images.length ? { images } : {}), language: part.language },
@@ -207,6 +215,33 @@ export async function processDelivery(
   const { store } = ctx;
   const delivery = await store.deliveries.claim(data.deliveryId, job.id);
   if (!delivery) return { status: 'stale' };
+  try {
+    return await processClaimed(ctx, delivery, job);
+  } finally {
+    // The claim marked a part "outcome unknown" and this attempt ended before sending it (the
+    // settings, the policy, the connector, the images or the rate-limit gate stopped it): nothing
+    // reached X, so the mark goes, and the next attempt posts without searching X first.
+    const marked = delivery.parts.find((p) => p.part === delivery.markedPart);
+    if (marked) {
+      marked.outcomeUnknown = false;
+      await store.deliveries
+        .partOutcomeUnknown(delivery.id, marked.part, false)
+        .catch((err: unknown) =>
+          ctx.logger.warn(
+            { deliveryId: delivery.id, err: (err as Error).message },
+            'could not clear an outcome-unknown mark; the next attempt searches X first',
+          ),
+        );
+    }
+  }
+}
+
+async function processClaimed(
+  ctx: ProcessContext,
+  delivery: ClaimedDelivery,
+  job: JobInfo,
+): Promise<ProcessResult> {
+  const { store } = ctx;
   const log = lazyChild(ctx.logger, {
     jobId: job.id,
     deliveryId: delivery.id,

@@ -398,20 +398,36 @@ export async function claimMany(
       now.push(c);
     }
   });
-  const result = await sql<Selectable<DeliveriesTable> & { parts_json: unknown; reply_to: string | null }>`
+  // `marked` is the part this claim marked, if any (the statement's reads all see the rows as they
+  // were before it, so the parts come unmarked and the mark is added to the copy below).
+  const result = await sql<
+    Selectable<DeliveriesTable> & { parts_json: unknown; reply_to: string | null; marked_part: number | null }
+  >`
     with input as (select * from json_to_recordset(${JSON.stringify(now)}::json) as x("id" text, "jobId" text)),
     claimed as (update deliveries d set status = 'sending', attempts = d.attempts + 1, updated_at = ${iso(at)}
       from input i where ${amongIds(sql`d.id`, now)} and d.id = i."id" and d.job_id = i."jobId"
         and ${checkedOnTheRow(sql`d.status in ('queued', 'sending')`)}
-      returning d.*)
+      returning d.*),
+    marked as (update delivery_parts p set outcome_unknown = 1
+      from claimed c
+      where c.network = 'x' and c.kind = 'post' and p.delivery_id = c.id and p.outcome_unknown = 0
+        and p.part = (select min(q.part) from delivery_parts q where q.delivery_id = c.id and q.remote_id is null)
+      returning p.delivery_id, p.part)
     select claimed.*, ${partsJson(sql`claimed.id`)} as parts_json,
       (select p.reply_to_post_id from posts p
-        where p.organisation_id = claimed.organisation_id and p.id = claimed.post_id) as reply_to
+        where p.organisation_id = claimed.organisation_id and p.id = claimed.post_id) as reply_to,
+      (select m.part from marked m where m.delivery_id = claimed.id) as marked_part
     from claimed`.execute(db);
   const byId = new Map<string, ClaimedDelivery>();
   for (const row of result.rows) {
-    const { parts_json, reply_to, ...delivery } = row;
-    byId.set(row.id, withReplyTo(deliveryFromRow(delivery, partsFromJson(parts_json)), reply_to));
+    const { parts_json, reply_to, marked_part, ...delivery } = row;
+    const claimed = withReplyTo(deliveryFromRow(delivery, partsFromJson(parts_json)), reply_to);
+    if (marked_part !== null) {
+      claimed.markedPart = marked_part;
+      const part = claimed.parts.find((p) => p.part === marked_part);
+      if (part) part.outcomeUnknown = true;
+    }
+    byId.set(row.id, claimed);
   }
   const results = claims.map((c) => {
     const d = byId.get(c.id);

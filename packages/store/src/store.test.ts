@@ -188,6 +188,44 @@ for (const { dialect, skip } of dialects) {
       expect(await store.deliveries.claim(id, 'org-a.post.claim.mastodon.g1')).toBeUndefined();
     });
 
+    it('marks the part an X claim is about to send, on PostgreSQL, and shows the marks as they were', async () => {
+      const claim = async (name: string, network: 'x' | 'mastodon') => {
+        await store.deliveries.insert(delivery(`post.${name}.${network}`, { network, jobId: `j-${name}` }));
+        return store.deliveries.claim(`org-a.post.${name}.${network}`, `j-${name}`);
+      };
+      const marks = async (id: string) =>
+        (await store.deliveries.get(id))?.parts.map((p) => p.outcomeUnknown);
+      const fresh = await claim('mark-1', 'x');
+      const mastodon = await claim('mark-2', 'mastodon');
+      expect(mastodon?.markedPart).toBeUndefined();
+      expect(await marks('org-a.post.mark-2.mastodon')).toEqual([false, false]);
+      if (dialect === 'sqlite') {
+        // SQLite claims mark nothing: the engine marks the part itself before sending it.
+        expect(fresh?.markedPart).toBeUndefined();
+        expect(fresh?.parts.map((p) => p.outcomeUnknown)).toEqual([false, false]);
+        expect(await marks('org-a.post.mark-1.x')).toEqual([false, false]);
+        return;
+      }
+      expect(fresh?.markedPart).toBe(1);
+      // The claim's copy is the delivery as stored after it.
+      expect(await store.deliveries.get('org-a.post.mark-1.x')).toEqual(
+        (({ markedPart: _, ...rest }) => rest)(fresh!),
+      );
+      expect(await marks('org-a.post.mark-1.x')).toEqual([true, false]);
+      // Claimed again (a retry after a crash): the mark shows, and this claim marked nothing.
+      const again = await store.deliveries.claim('org-a.post.mark-1.x', 'j-mark-1');
+      expect(again?.parts.map((p) => p.outcomeUnknown)).toEqual([true, false]);
+      expect(again?.markedPart).toBeUndefined();
+      // Part 1 landed: the next claim marks part 2.
+      await store.deliveries.partPublished('org-a.post.mark-1.x', 1, {
+        remoteId: 'm1',
+        url: 'https://x.example/m1',
+      });
+      const third = await store.deliveries.claim('org-a.post.mark-1.x', 'j-mark-1');
+      expect(third?.markedPart).toBe(2);
+      expect(await marks('org-a.post.mark-1.x')).toEqual([false, true]);
+    });
+
     it('records landed parts, the outcome-unknown mark, retries and final states', async () => {
       const id = 'org-a.post.parts.x';
       await store.deliveries.insert(delivery('post.parts.x', { network: 'x', jobId: 'j1' }));

@@ -151,6 +151,13 @@ export interface Delivery {
 export interface ClaimedDelivery extends Delivery {
   /** The post that this delivery's post answers (a crisis update), when it answers one. */
   replyToPostId?: string;
+  /**
+   * PostgreSQL, X posts: the part this claim marked "outcome unknown" (the first one not landed,
+   * when it had no mark), so that the attempt needs no statement of its own before sending it.
+   * Any other mark on `parts` was left by an earlier attempt. An attempt that ends without
+   * sending that part clears the mark.
+   */
+  markedPart?: number;
 }
 
 /** What plan apply compares with a plan: a delivery's identity, time, content hash, status and job, and how many parts it has. */
