@@ -8,6 +8,7 @@
  * full one by accident). Each benchmark runs in a process of its own (`--child`, see groupsOf).
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -158,7 +159,8 @@ function markdown(
       'tests/bench/ and summed up under the table. Everything runs on this one machine, on 127.0.0.1: the ' +
       'sandbox servers, Redis, PostgreSQL and the measured processes share its cores. Each benchmark ' +
       'runs in a process of its own (memory with throughput), and between two PostgreSQL is ' +
-      'checkpointed and the kernel flushes its dirty pages.',
+      'checkpointed and the kernel flushes its dirty pages. The CPU yardstick under Machine times the same ' +
+      'fixed work on every machine: figures from two machines compare through it.',
     '',
   );
   lines.push('| figure | median | min | max | unit | target | met |');
@@ -323,6 +325,37 @@ async function child(names: string[], runs: number, file: string): Promise<void>
   writeFileSync(file, JSON.stringify(outcome));
 }
 
+/**
+ * A fixed piece of CPU work (JSON out and back and SHA-256 over a 200-item document, 300 times),
+ * timed on this process alone: the machine's speed at that moment, measured the same way on
+ * every machine, so that figures from two machines (or two moments of a shared one) can be
+ * compared. Median of 5 after 2 warm-ups, in ms; lower is faster.
+ */
+function yardstick(): number {
+  const doc = {
+    items: Array.from({ length: 200 }, (_, i) => ({ id: i, text: `Alerte canicule ${i}`, n: i * 1.5 })),
+  };
+  const once = () => {
+    let hash = '';
+    for (let i = 0; i < 300; i++) {
+      const text = JSON.stringify(doc);
+      hash = createHash('sha256')
+        .update(text + hash)
+        .digest('hex');
+      JSON.parse(text);
+    }
+    return hash;
+  };
+  once();
+  once();
+  const times = Array.from({ length: 5 }, () => {
+    const started = performance.now();
+    once();
+    return performance.now() - started;
+  });
+  return median(times);
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.child && args.results) return child(args.child, args.runs, args.results);
@@ -331,13 +364,20 @@ async function main(): Promise<void> {
   const results: Result[] = [];
   const facts = new Map<string, string[]>();
   const groups = groupsOf(chosen);
+  const speeds: number[] = [];
   for (const group of groups) {
+    speeds.push(yardstick());
+    say(`   CPU yardstick ${fmt(speeds.at(-1) ?? 0)} ms (a fixed piece of work; lower is faster)`);
     const outcome = await runGroup(group, args.runs);
     results.push(...outcome.results);
     for (const [title, notes] of outcome.facts) facts.set(title, notes);
     if (group !== groups.at(-1)) await settle();
   }
-  const m = machine();
+  speeds.push(yardstick());
+  const m = {
+    ...machine(),
+    'CPU yardstick': `${fmt(median(speeds))} ms, ${fmt(Math.min(...speeds))}–${fmt(Math.max(...speeds))} over the run (JSON and SHA-256 work timed before each benchmark, tests/bench/run.ts; lower is faster)`,
+  };
   if (args.write) {
     const doc = markdown(results, facts, args.runs, m);
     writeFileSync(path.join(ROOT, 'docs/BENCHMARKS.md'), doc);
