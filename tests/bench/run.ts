@@ -370,7 +370,9 @@ async function main(): Promise<void> {
     say(`   CPU yardstick ${fmt(speeds.at(-1) ?? 0)} ms (a fixed piece of work; lower is faster)`);
     const outcome = await runGroup(group, args.runs);
     results.push(...outcome.results);
-    for (const [title, notes] of outcome.facts) facts.set(title, notes);
+    for (const [title, notes] of outcome.facts) {
+      facts.set(title, [...notes, `CPU yardstick just before this benchmark: ${fmt(speeds.at(-1) ?? 0)} ms`]);
+    }
     if (group !== groups.at(-1)) await settle();
   }
   speeds.push(yardstick());
