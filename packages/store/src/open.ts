@@ -17,6 +17,7 @@ import {
   finishInOneStatement,
   insertPostsInOneStatement,
   markOutcomeMany,
+  PREPARED_MARK,
   type FinishRequest,
   type KnownHead,
   type PendingAudit,
@@ -56,6 +57,39 @@ const FINISH_BATCH_MAX = 100;
 /** The chain head as last seen by this process, per database (see chainAudit). */
 const knownHeads = new Map<string, KnownHead>();
 
+/**
+ * PostgreSQL statements marked with `prepared(…)` (repositories.ts) go as named prepared
+ * statements: each connection parses and plans one the first time and reuses it after
+ * (PostgreSQL plans it afresh for its first five runs, then keeps a generic plan when that is no
+ * worse). Every other statement goes unnamed, as pg sends it by default. A name stands for one
+ * text in this process, as pg requires.
+ */
+export class PreparingClient extends pg.Client {
+  override query(...args: unknown[]): never {
+    const [text, values] = args;
+    if (typeof text === 'string' && text.startsWith(`/* ${PREPARED_MARK}`)) {
+      return (super.query as (...a: unknown[]) => never)(
+        { name: preparedName(text), text, values },
+        ...args.slice(2),
+      );
+    }
+    return (super.query as (...a: unknown[]) => never)(...args);
+  }
+}
+
+const preparedNames = new Map<string, string>();
+
+/** The prepared statement's name for this text: one per distinct text, for the life of the process. */
+export function preparedName(text: string): string {
+  let name = preparedNames.get(text);
+  if (name === undefined) {
+    const label = text.slice(PREPARED_MARK.length + 3, text.indexOf(' */'));
+    name = `sunset_${label.replaceAll('-', '_')}_${preparedNames.size + 1}`;
+    preparedNames.set(text, name);
+  }
+  return name;
+}
+
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const dialect = dialectOf(options.url);
   let kyselyDialect: KyselyDialect;
@@ -66,6 +100,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       throw new StoreError(`bad schema name "${schema}": use lower-case letters, digits and _`);
     }
     pool = new pg.Pool({
+      Client: PreparingClient,
       connectionString: options.url,
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: 10_000,

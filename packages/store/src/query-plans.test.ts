@@ -7,8 +7,8 @@
 // Watched through PostgreSQL's own counters.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore } from './open.ts';
-import { openTestStore, rawSql, testDialects, type TestStore } from './testing/index.ts';
+import { openStore, PreparingClient } from './open.ts';
+import { openTestStore, rawSql, testDialects, TEST_POSTGRES_URL, type TestStore } from './testing/index.ts';
 import type { NewDelivery } from './types.ts';
 
 const postgres = (await testDialects()).find((d) => d.dialect === 'postgres')!;
@@ -128,6 +128,25 @@ describe.skipIf(postgres.skip !== undefined)(
         expect(index.read - before.indexes.get(name)!.read, name).toBeLessThan(100);
       }
     });
+
+    it('still claims by primary key once the prepared claim has a generic plan', async () => {
+      const before = await counters(t);
+      const pkey = pkeyOf(before);
+      // One connection: past its first five runs PostgreSQL may keep a generic plan for the claim.
+      const store = await openStore({ url: t.url, schema: t.schema!, migrate: false, poolSize: 1 });
+      const claims = Array.from({ length: 12 }, (_, i) => delivery(100 + i));
+      for (const d of claims) expect((await store.deliveries.claim(d.id, d.jobId))?.status).toBe('sending');
+      await store.close();
+
+      const after = await countersAfter(t, before, claims.length);
+      expect(after.indexes.get(pkey)!.scans - before.indexes.get(pkey)!.scans).toBeGreaterThanOrEqual(
+        claims.length,
+      );
+      for (const [name, index] of after.indexes) {
+        if (name === pkey) continue;
+        expect(index.read - before.indexes.get(name)!.read, name).toBeLessThan(100);
+      }
+    });
   },
 );
 
@@ -172,6 +191,34 @@ describe.skipIf(postgres.skip !== undefined)(
       const after = await countersAfter(t, before, 2);
       expect(after.indexes.get(pkey)!.scans - before.indexes.get(pkey)!.scans).toBeGreaterThanOrEqual(2);
       expect(after.tableScans).toEqual(before.tableScans);
+    });
+  },
+);
+
+describe.skipIf(postgres.skip !== undefined)(
+  `prepared statements on PostgreSQL${postgres.skip ? ` (skipped: ${postgres.skip})` : ''}`,
+  () => {
+    it('prepares a marked statement once per connection and sends the others unnamed', async () => {
+      const pool = new pg.Pool({ Client: PreparingClient, connectionString: TEST_POSTGRES_URL, max: 1 });
+      try {
+        const marked = '/* sunset:prepare:test-sum */ select $1::int + $2::int as n';
+        const sums = [];
+        for (const [a, b] of [
+          [1, 2],
+          [40, 2],
+          [-5, 5],
+        ] as const) {
+          sums.push((await pool.query<{ n: number }>(marked, [a, b])).rows[0]?.n);
+        }
+        expect(sums).toEqual([3, 42, 0]);
+        await pool.query('select $1::int as unmarked', [7]);
+        const { rows } = await pool.query<{ name: string; statement: string }>(
+          'select name, statement from pg_prepared_statements order by name',
+        );
+        expect(rows).toEqual([{ name: expect.stringMatching(/^sunset_test_sum_\d+$/), statement: marked }]);
+      } finally {
+        await pool.end();
+      }
     });
   },
 );
