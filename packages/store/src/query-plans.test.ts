@@ -129,10 +129,10 @@ describe.skipIf(postgres.skip !== undefined)(
       }
     });
 
-    it('still claims by primary key once the prepared claim has a generic plan', async () => {
+    it('still claims by primary key when the claim is a prepared statement run many times', async () => {
       const before = await counters(t);
       const pkey = pkeyOf(before);
-      // One connection: past its first five runs PostgreSQL may keep a generic plan for the claim.
+      // One connection, twelve runs of its prepared claim (PostgreSQL would try a generic plan after five).
       const store = await openStore({ url: t.url, schema: t.schema!, migrate: false, poolSize: 1 });
       const claims = Array.from({ length: 12 }, (_, i) => delivery(100 + i));
       for (const d of claims) expect((await store.deliveries.claim(d.id, d.jobId))?.status).toBe('sending');
