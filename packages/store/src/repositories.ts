@@ -288,7 +288,8 @@ export async function finishInOneStatement(
           part_remote_ref text)),
       landed as (update delivery_parts p set remote_id = i.part_remote_id, url = i.part_url,
           remote_ref = i.part_remote_ref, published_at = ${t}, outcome_unknown = 0
-        from input i where i.part is not null and p.delivery_id = i.id and p.part = i.part
+        from input i where ${amongIds(sql`p.delivery_id`, rows)} and i.part is not null
+          and p.delivery_id = i.id and p.part = i.part
         returning 1),
       done as (update deliveries d set status = i.status, updated_at = ${t},
           remote_id = case when i.set_remote then i.remote_id else d.remote_id end,
