@@ -430,17 +430,21 @@ type WorkerMessage =
   | { type: 'done'; report: SpanReport }
   | { type: 'failed'; message: string };
 
+/** To a worker: its report is no longer needed; it stops after the batch under way. */
+const CANCEL = 'cancel';
+
 interface Running {
   report: Promise<SpanReport>;
   /** Whether a content fault in the report was already checked the long way. */
   rechecked: boolean;
-  /** Stops it: its report is no longer needed. */
+  /** Its report is no longer needed: it stops after the batch under way. */
   cancel(): void;
 }
 
 /** A span verified in a worker thread (this same module, see the end of the file). */
 function spanInWorker(task: WorkerTask, onProgress: (checked: number) => void): Running {
   const worker = new Worker(new URL(import.meta.url), { workerData: { [WORKER_TASK]: task } });
+  let exited = false;
   const report = new Promise<SpanReport>((resolve, reject) => {
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'progress') onProgress(message.checked);
@@ -448,13 +452,19 @@ function spanInWorker(task: WorkerTask, onProgress: (checked: number) => void): 
       else reject(new Error(`audit verification: ${message.message}`));
     });
     worker.on('error', reject);
-    worker.on('exit', (code) =>
-      reject(new Error(`the audit verification worker stopped (exit code ${code})`)),
-    );
+    worker.on('exit', (code) => {
+      exited = true;
+      reject(new Error(`the audit verification worker stopped (exit code ${code})`));
+    });
   });
   // Only an awaited report's failure matters: it is rethrown there.
   report.catch(() => undefined);
-  return { report, rechecked: false, cancel: () => void worker.terminate() };
+  // Asked to stop, not terminated: terminating a thread inside a call to better-sqlite3 (opening
+  // the database, loading the addon, closing) aborts the whole process (a fatal N-API error).
+  const cancel = () => {
+    if (!exited) worker.postMessage(CANCEL);
+  };
+  return { report, rechecked: false, cancel };
 }
 
 const REASONS = {
@@ -599,14 +609,25 @@ export async function verifyAuditChain(
 
 const WORKER_TASK = 'sunsetVerifyAuditSpan';
 
+class Cancelled extends Error {}
+
 async function runWorkerTask(task: WorkerTask): Promise<void> {
   const port = parentPort!;
+  let cancelled = false;
+  port.on('message', (message: unknown) => {
+    if (message === CANCEL) cancelled = true;
+  });
+  // The port alone does not keep this thread alive once its work is done.
+  port.unref();
   try {
     const reader = await openReader(task.connection);
     try {
       const report = await verifySpan(reader, task, {
         prevHash: undefined,
-        onBatch: (checked) => port.postMessage({ type: 'progress', checked } satisfies WorkerMessage),
+        onBatch: (checked) => {
+          if (cancelled) throw new Cancelled('cancelled');
+          port.postMessage({ type: 'progress', checked } satisfies WorkerMessage);
+        },
       });
       port.postMessage({ type: 'done', report } satisfies WorkerMessage);
     } finally {
