@@ -15,16 +15,16 @@ const postgres = (await testDialects()).find((d) => d.dialect === 'postgres')!;
 
 const QUEUED = 3000;
 
-function delivery(n: number): NewDelivery {
-  const id = `org-q.post.p${n}.mastodon`;
+function delivery(n: number, network: 'mastodon' | 'x' = 'mastodon'): NewDelivery {
+  const id = `org-q.post.p${n}.${network}`;
   return {
     id,
     organisationId: 'org-q',
-    actionKey: `post.p${n}.mastodon`,
+    actionKey: `post.p${n}.${network}`,
     postId: `p${n}`,
     kind: 'post',
     source: 'plan',
-    network: 'mastodon',
+    network,
     planVersion: 1,
     dueAt: new Date(Date.UTC(2030, 0, 20, 8, 0, n % 60)),
     priority: 10,
@@ -135,7 +135,9 @@ describe.skipIf(postgres.skip !== undefined)(
       // One connection, twelve runs of each prepared statement (PostgreSQL would try a generic plan
       // after five).
       const store = await openStore({ url: t.url, schema: t.schema!, migrate: false, poolSize: 1 });
-      const ds = Array.from({ length: 12 }, (_, i) => delivery(100 + i));
+      // Half on X, whose claim also marks the part it is about to send.
+      const ds = Array.from({ length: 12 }, (_, i) => delivery(100 + i, i % 2 ? 'x' : 'mastodon'));
+      await t.store.deliveries.insertMany(ds.filter((d) => d.network === 'x'));
       for (const d of ds) {
         const claimed = await store.deliveries.claim(d.id, d.jobId);
         expect(claimed?.status).toBe('sending');
