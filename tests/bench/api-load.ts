@@ -15,11 +15,11 @@
 import autocannon from 'autocannon';
 import {
   check,
+  cpuMedians,
   cpuMeter,
   cpuText,
   createToken,
   fmt,
-  median,
   pidsNamed,
   startApi,
   startExit,
@@ -71,7 +71,7 @@ export const apiLoad: Benchmark = {
           body: JSON.stringify({ text: "Alerte canicule : buvez de l'eau, restez au frais." }),
         });
         const seconds = (performance.now() - started) / 1000;
-        const used = meter.stop();
+        const cpu = meter.stop(REQUESTS);
         const ok = result.statusCodeStats?.['202']?.count ?? 0;
         const others = Object.entries(result.statusCodeStats ?? {})
           .filter(([code]) => code !== '202')
@@ -95,7 +95,6 @@ export const apiLoad: Benchmark = {
         const rps = ok / seconds;
         ctx.record('rps', rps);
         ctx.record('p99', result.latency.p99);
-        const cpu = Object.fromEntries(Object.entries(used).map(([k, us]) => [k, us / REQUESTS]));
         cpus.push(cpu);
         ctx.progress(
           `run ${run}: ${ok} × 202 in ${fmt(seconds)} s = ${fmt(rps)}/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms; CPU per request ${cpuText(cpu)}${
@@ -107,9 +106,7 @@ export const apiLoad: Benchmark = {
             `run ${run}: answers other than 202: ${others.join(', ') || 'none'}; connection errors ${result.errors}`,
           );
       }
-      const medians = Object.fromEntries(
-        Object.keys(cpus[0] ?? {}).map((k) => [k, median(cpus.map((c) => c[k] ?? 0))]),
-      );
+      const medians = cpuMedians(cpus);
       ctx.fact(`CPU per request (medians of the runs, /proc): ${cpuText(medians)}`);
       ctx.fact(
         `${CONNECTIONS} connections, ${REQUESTS} requests per run, ${accepted.toLocaleString('en-GB')} crises accepted and found stored and queued`,

@@ -252,7 +252,8 @@ export function pidsNamed(name: string): number[] {
  * A process that starts in between counts from its start; one that ends in between is left out.
  */
 export function cpuMeter(groups: Record<string, () => number[]>): {
-  stop(): Record<string, number>;
+  /** µs used by each group since the start, divided by `units` (pieces of work done meanwhile). */
+  stop(units?: number): Record<string, number>;
 } {
   const read = () =>
     Object.fromEntries(
@@ -263,17 +264,24 @@ export function cpuMeter(groups: Record<string, () => number[]>): {
     );
   const before = read();
   return {
-    stop() {
+    stop(units = 1) {
       const after = read();
       return Object.fromEntries(
         Object.entries(after).map(([name, now]) => {
           let used = 0;
           for (const [pid, us] of now) used += Math.max(0, us - (before[name]?.get(pid) ?? 0));
-          return [name, used];
+          return [name, used / units];
         }),
       );
     },
   };
+}
+
+/** Each group's median over several cpuMeter readings. */
+export function cpuMedians(readings: readonly Record<string, number>[]): Record<string, number> {
+  return Object.fromEntries(
+    Object.keys(readings[0] ?? {}).map((k) => [k, median(readings.map((r) => r[k] ?? 0))]),
+  );
 }
 
 /** "worker 480 µs, postgres 220 µs, …": CPU per unit of work by process group. */

@@ -24,11 +24,11 @@ import { OrgSettingsCache, submitPost } from '@sunset/engine';
 import {
   check,
   checkExactlyOnce,
+  cpuMedians,
   cpuMeter,
   cpuText,
   fmt,
   landings,
-  median,
   pidsNamed,
   pool,
   startExit,
@@ -75,6 +75,19 @@ export const CONFIGS: Config[] = [
     latencyMs: 100,
   },
 ];
+
+/** The configurations this run measures: all, or those BENCH_CONFIGS names (see the top). */
+const CHOSEN = ((): Config[] => {
+  const wanted = process.env['BENCH_CONFIGS']?.split(',').filter(Boolean);
+  if (!wanted) return CONFIGS;
+  const unknown = wanted.filter((k) => !CONFIGS.some((c) => c.key === k));
+  if (unknown.length > 0) {
+    throw new Error(
+      `BENCH_CONFIGS: no configuration ${unknown.join(', ')} (there are ${CONFIGS.map((c) => c.key).join(', ')})`,
+    );
+  }
+  return CONFIGS.filter((c) => wanted.includes(c.key));
+})();
 
 /** RSS samples of the worker processes, for memory.ts. */
 export const workerRss: { idle: number[]; afterLoad: number[] } = { idle: [], afterLoad: [] };
@@ -169,12 +182,11 @@ export async function measureRound(
   const start = Date.now();
   for (const n of networks) await exit.queues.queue(n).resume();
   await waitForLandings(exit, from, DELIVERIES / 2, tag);
-  const used = meter.stop();
+  const cpu = meter.stop(DELIVERIES);
   const times = await publishedTimes(exit, deliveryIds, tag);
   const seconds = (Math.max(...times) - start) / 1000;
   checkExactlyOnce(tag, landings(exit.sandboxes, from), refs, networks);
   const rate = DELIVERIES / seconds;
-  const cpu = Object.fromEntries(Object.entries(used).map(([k, us]) => [k, us / DELIVERIES]));
   ctx.progress(
     `  ${tag}: ${DELIVERIES} deliveries in ${fmt(seconds)} s = ${fmt(rate)}/s; CPU per delivery ${cpuText(cpu)}`,
   );
@@ -184,7 +196,7 @@ export async function measureRound(
 export const throughput: Benchmark = {
   name: 'throughput',
   title: 'Delivery throughput',
-  figures: CONFIGS.map((c) => ({
+  figures: CHOSEN.map((c) => ({
     key: c.key,
     label: `deliveries/s, ${c.label}`,
     unit: 'deliveries/s',
@@ -194,9 +206,7 @@ export const throughput: Benchmark = {
   async run(ctx) {
     const exit = await startExit('postgres');
     try {
-      for (const config of CONFIGS.filter(
-        (c) => !process.env['BENCH_CONFIGS'] || process.env['BENCH_CONFIGS'].split(',').includes(c.key),
-      )) {
+      for (const config of CHOSEN) {
         const workers: Service[] = [];
         for (let i = 0; i < config.processes; i++)
           workers.push(
@@ -221,9 +231,7 @@ export const throughput: Benchmark = {
           ctx.record(config.key, round.rate);
           cpus.push(round.cpu);
         }
-        const medians = Object.fromEntries(
-          Object.keys(cpus[0] ?? {}).map((k) => [k, median(cpus.map((c) => c[k] ?? 0))]),
-        );
+        const medians = cpuMedians(cpus);
         ctx.fact(
           `${config.label}: CPU per delivery (medians of the rounds, /proc) ${cpuText(medians)}; total ${fmt(
             Object.values(medians).reduce((a, b) => a + b, 0),

@@ -326,25 +326,17 @@ interface Written {
 }
 
 /**
- * Writes several posts in one go, committed together: their rows and audit entries in one
- * statement on PostgreSQL (store.insertPostsAudited), a few multi-row statements otherwise, and a
- * transaction of its own for posts with images (their blobs first), whatever their number.
+ * Writes several posts in one go, committed together (store.insertPostsAudited: on PostgreSQL
+ * one statement for posts without images), whatever their number. Entries are chained in order.
  */
 async function writePosts(store: Store, writes: readonly PostWrite[]): Promise<Written[]> {
   const blobs = new Map(writes.flatMap((w) => w.blobs.map((b) => [b.sha256, b] as const)));
-  const posts = writes.map((w) => w.post);
-  const deliveries = writes.flatMap((w) => w.deliveries).map((d) => ({ ...d, jobId: jobIdFor(d.id) }));
-  // Entries are chained in this order.
-  const audits = writes.map((w) => w.audit);
-  const written =
-    blobs.size === 0
-      ? await store.insertPostsAudited(posts, deliveries, audits)
-      : await store.transaction(async (tx) => {
-          for (const blob of blobs.values()) await tx.blobs.put(blob);
-          const rows = await tx.posts.insertWithDeliveries(posts, deliveries);
-          for (const entry of audits) await tx.audit.append(entry);
-          return rows;
-        });
+  const written = await store.insertPostsAudited(
+    writes.map((w) => w.post),
+    writes.flatMap((w) => w.deliveries).map((d) => ({ ...d, jobId: jobIdFor(d.id) })),
+    writes.map((w) => w.audit),
+    [...blobs.values()],
+  );
   let next = 0;
   return writes.map((w, i) => {
     const mine = written.deliveries.slice(next, next + w.deliveries.length);

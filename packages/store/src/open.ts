@@ -321,8 +321,8 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
         ? finish({ delivery, status, details, audit })
         : finishInTransaction({ delivery, status, details, audit }),
 
-    async insertPostsAudited(posts, deliveries, audits) {
-      if (dialect === 'postgres') {
+    async insertPostsAudited(posts, deliveries, audits, blobs = []) {
+      if (dialect === 'postgres' && blobs.length === 0) {
         // A failing statement wrote nothing: the transaction then does it, or fails as it would have.
         const done = await insertPostsInOneStatement(db, knownHead, posts, deliveries, audits, now()).catch(
           () => undefined,
@@ -330,6 +330,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
         if (done) return done;
       }
       return store.transaction(async (tx) => {
+        for (const blob of blobs) await tx.blobs.put(blob);
         const written = await tx.posts.insertWithDeliveries(posts, deliveries);
         for (const entry of audits) await tx.audit.append(entry);
         return written;

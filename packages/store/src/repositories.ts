@@ -135,28 +135,50 @@ export async function chainAudit(
   const guessedRows = guessed.map(auditToRow);
   // Rows JSON cannot carry exactly (a lone surrogate) take the slow way's bound parameters.
   if (fast && jsonCarries(guessedRows)) {
-    const written = guessed;
-    const last = written[written.length - 1]!;
-    // The next writer of this process chains onto these entries at once: its statement waits
-    // for this one's lock on the head and finds the head as it expects once this one commits.
-    const mine = { seq: last.seq, hash: last.hash };
-    known.current = mine;
-    // json_populate_recordset gives each value its column's type, in the table's column order.
-    const result = await sql`${prepared('audit-chain')}with moved as (
-        update audit_head set seq = ${last.seq}, hash = ${last.hash}
-        where id = 1 and seq = ${guess.seq} and hash = ${guess.hash} returning 1)
-      insert into audit_log
-      select r.* from moved, json_populate_recordset(null::audit_log, ${JSON.stringify(guessedRows)}::json) r`.execute(
-      q,
-    );
-    if (Number(result.numAffectedRows ?? 0) === written.length) return;
-    if (known.current === mine) known.current = undefined;
+    if (await appendOnKnownHead(q, known, guess, guessed, guessedRows, [], 'audit-chain')) return;
   }
   const written = hashOnto(await readAuditHead(q, dialect === 'postgres'), entries);
   const last = written[written.length - 1]!;
   await insertInChunks(q, dialect, 'audit_log', written.map(auditToRow));
   await q.updateTable('audit_head').set({ seq: last.seq, hash: last.hash }).where('id', '=', 1).execute();
   known.current = { seq: last.seq, hash: last.hash };
+}
+
+/**
+ * PostgreSQL: entries hashed onto the known head `from` (`rows` are theirs, as auditToRow writes
+ * them), with rows of other tables beside them, in one statement that moves the head from `from`
+ * to the last entry and inserts everything only if it moved. Whether it moved. The known head is
+ * set to the last entry at once: the next writer of this process chains onto these entries, its
+ * statement waiting for this one's lock on the head; on a miss or an error it is taken back.
+ */
+async function appendOnKnownHead(
+  q: Kysely<Database>,
+  known: KnownHead,
+  from: { seq: number; hash: string },
+  entries: readonly AuditEntry[],
+  rows: readonly object[],
+  tables: readonly (readonly [keyof Database & string, readonly object[]])[],
+  statement: string,
+): Promise<boolean> {
+  const last = entries[entries.length - 1]!;
+  const withs = [
+    sql`moved as (update audit_head set seq = ${last.seq}, hash = ${last.hash}
+      where id = 1 and seq = ${from.seq} and hash = ${from.hash} returning 1)`,
+    ...tables.map(([table, r], i) => sql`${sql.raw(`w${i}`)} as (${jsonInsert(table, r, 'moved')})`),
+  ];
+  const mine = { seq: last.seq, hash: last.hash };
+  known.current = mine;
+  let moved = false;
+  try {
+    const result =
+      await sql`${prepared(statement)}with ${sql.join(withs)} ${jsonInsert('audit_log', rows, 'moved')}`.execute(
+        q,
+      );
+    moved = Number(result.numAffectedRows ?? 0) === entries.length;
+  } finally {
+    if (!moved && known.current === mine) known.current = undefined;
+  }
+  return moved;
 }
 
 /** What a finish changes, as the statements below and `finish` write it. */
@@ -355,26 +377,8 @@ export async function insertPostsInOneStatement(
   );
   const auditRows = entries.map(auditToRow);
   if (!tables.every(([, r]) => jsonCarries(r)) || !jsonCarries(auditRows)) return undefined;
-  const last = entries[entries.length - 1]!;
-  const withs = [
-    sql`moved as (update audit_head set seq = ${last.seq}, hash = ${last.hash}
-      where id = 1 and seq = ${head.seq} and hash = ${head.hash} returning 1)`,
-    ...tables.map(([table, r], i) => sql`${sql.raw(`w${i}`)} as (${jsonInsert(table, r, 'moved')})`),
-  ];
-  // As in chainAudit: the next writer of this process chains onto these entries at once.
-  const mine = { seq: last.seq, hash: last.hash };
-  known.current = mine;
-  let moved = false;
-  try {
-    const result =
-      await sql`${prepared('insert-posts')}with ${sql.join(withs)} ${jsonInsert('audit_log', auditRows, 'moved')}`.execute(
-        db,
-      );
-    moved = Number(result.numAffectedRows ?? 0) === entries.length;
-  } finally {
-    if (!moved && known.current === mine) known.current = undefined;
-  }
-  if (!moved) return undefined;
+  if (!(await appendOnKnownHead(db, known, head, entries, auditRows, tables, 'insert-posts')))
+    return undefined;
   return { posts: posts.map((post) => ({ ...post, createdAt: at })), deliveries: deliveriesOf(rows, parts) };
 }
 

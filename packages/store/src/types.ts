@@ -459,13 +459,15 @@ export interface Store extends Repositories {
   /**
    * New posts, their deliveries and the audit entries that record them (in this order, at the
    * end of the chain), committed together: what `transaction((tx) => tx.posts.insertWithDeliveries(…)
-   * then tx.audit.append(…) for each)` does. On PostgreSQL, when this process knows the chain
-   * head, one statement instead of a transaction's four round trips.
+   * then tx.audit.append(…) for each)` does, the posts' image `blobs` put first. On PostgreSQL,
+   * when this process knows the chain head and there are no blobs, one statement instead of a
+   * transaction's four round trips.
    */
   insertPostsAudited(
     posts: readonly Omit<Post, 'createdAt'>[],
     deliveries: readonly NewDelivery[],
     audits: readonly AuditInput[],
+    blobs?: readonly { sha256: string; mediaType: string; data: Uint8Array }[],
   ): Promise<{ posts: Post[]; deliveries: Delivery[] }>;
   /** Recomputes the whole chain, in batches; `onProgress` gets the count checked so far. */
   verifyAudit(options?: {
