@@ -38,6 +38,11 @@ for (const { dialect, skip } of dialects) {
   describe.skipIf(skip !== undefined)(`store on ${dialect}${skip ? ` (skipped: ${skip})` : ''}`, () => {
     let t: TestStore;
     let store: Store;
+    /** Lets a tamper test edit the append-only audit log. */
+    const UNLOCK_AUDIT =
+      dialect === 'postgres'
+        ? 'alter table audit_log disable trigger audit_log_append_only;'
+        : 'drop trigger audit_log_no_update; drop trigger audit_log_no_delete;';
     beforeAll(async () => {
       t = await openTestStore(dialect);
       store = t.store;
@@ -839,11 +844,7 @@ for (const { dialect, skip } of dialects) {
               outcome: 'ok',
             });
           }
-          const unlock =
-            dialect === 'postgres'
-              ? 'alter table audit_log disable trigger audit_log_append_only;'
-              : 'drop trigger audit_log_no_update; drop trigger audit_log_no_delete;';
-          await rawSql(own, `${unlock} update audit_log set actor = 'mallory' where seq = 2`);
+          await rawSql(own, `${UNLOCK_AUDIT} update audit_log set actor = 'mallory' where seq = 2`);
           for (let round = 0; round < 10; round++) {
             const result = await s.verifyAudit({ batchSize: 5 });
             expect(result).toMatchObject({ ok: false, checked: 1, firstBad: { seq: 2 } });
@@ -935,11 +936,7 @@ for (const { dialect, skip } of dialects) {
           };
           expect(await both()).toEqual({ ok: true, checked: total });
 
-          const unlock =
-            dialect === 'postgres'
-              ? 'alter table audit_log disable trigger audit_log_append_only;'
-              : 'drop trigger audit_log_no_update; drop trigger audit_log_no_delete;';
-          await rawSql(own, unlock);
+          await rawSql(own, UNLOCK_AUDIT);
           // The same JSON in another formatting (as written before JSON columns were canonical):
           // still the entry that was hashed.
           for (const seq of [3, total - 3]) {
