@@ -10,7 +10,7 @@
  * Idempotency-Key, Bluesky's record key), so an attempt after a lost one gets the existing post.
  */
 import { createHash } from 'node:crypto';
-import { lazyChild, SunsetError, type Logger } from '@sunset/core';
+import { lazyChild, SunsetError, type Logger, type Network } from '@sunset/core';
 import {
   DuplicateError,
   ForbiddenError,
@@ -200,6 +200,27 @@ async function reconcileX(
   } catch (err) {
     if (err instanceof ForbiddenError) return 'unknowable';
     throw err;
+  }
+}
+
+/**
+ * Loads ahead what a delivery of this organisation on this network will need (its settings, its
+ * connector), for a job taken before its due time: on that time it posts at once. An error here
+ * is left for the attempt itself, which meets it again and records it.
+ */
+export async function prepareDelivery(
+  ctx: ProcessContext,
+  organisationId: string,
+  network: Network,
+): Promise<void> {
+  try {
+    const settings = await ctx.settings.get(organisationId, SETTINGS_MAX_AGE_MS);
+    await ctx.connectors.get(settings, network);
+  } catch (err) {
+    ctx.logger.debug(
+      { organisationId, network, err: (err as Error).message },
+      'could not prepare a delivery ahead',
+    );
   }
 }
 

@@ -21,6 +21,7 @@ import {
   backoffStrategy,
   DEFAULT_LIMITS,
   DueWaker,
+  EARLY_START_MS,
   JOBS,
   LANES,
   parseDeliverJob,
@@ -37,7 +38,7 @@ import { ConfigurationError, ConnectorRegistry } from './connectors.ts';
 import { finishWithAudit, type ImageRenderer, type JobInfo, type ProcessContext } from './job.ts';
 import { NoPlanError, OrgSettingsCache } from './org-settings.ts';
 import { ProfileError } from './profile.ts';
-import { processDelivery } from './publish.ts';
+import { prepareDelivery, processDelivery } from './publish.ts';
 import { reconcileOutbox, type ReconcileResult } from './reconcile.ts';
 
 export interface WorkerRuntimeOptions {
@@ -220,6 +221,7 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
     async (job: Job<DeliverJobData>): Promise<string> => {
       const data = parseDeliverJob(job.data);
       const info: JobInfo = { id: job.id ?? '', attempt: job.attemptsMade + 1 };
+      if (data.dueAt !== undefined) await startOnTime(ctx, data.dueAt, data, job.queueName);
       try {
         const result = await processDelivery(ctx, data, info);
         return result.status;
@@ -364,6 +366,18 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
       return closed;
     },
   };
+}
+
+/**
+ * A scheduled job is ready `EARLY_START_MS` before its due time (catalog.ts): it loads what its
+ * post needs, then waits for that time. One that is further ahead than twice that (promoted by
+ * hand, say) starts at once: promoting a job means "now".
+ */
+async function startOnTime(ctx: ProcessContext, dueAt: number, data: DeliverJobData, queue: string) {
+  if (dueAt - Date.now() > 2 * EARLY_START_MS) return;
+  await prepareDelivery(ctx, data.organisationId, networkOfQueue(queue));
+  const wait = dueAt - Date.now();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
 }
 
 /** How long after the last crisis job ordinary jobs still wait: the next crisis of a burst is near. */

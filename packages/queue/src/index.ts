@@ -7,6 +7,7 @@ export {
   CRISIS_QUEUE_NAMES,
   PRIORITY,
   JOBS,
+  EARLY_START_MS,
   BACKOFF_TYPE,
   DEFAULT_LIMITS,
   parseDeliverJob,
@@ -30,5 +31,11 @@ export {
   type RedisCheck,
   type RedisRole,
 } from './redis.ts';
-export { Queues, deliverJobOptions, type DeliveryJobSpec, type QueuesOptions } from './queues.ts';
+export {
+  Queues,
+  deliverJobData,
+  deliverJobOptions,
+  type DeliveryJobSpec,
+  type QueuesOptions,
+} from './queues.ts';
 export { DueWaker, type DueWakerOptions, type NextDelayed } from './due-waker.ts';

@@ -4,6 +4,9 @@ import {
   backoffStrategy,
   checkRedis,
   createRedis,
+  deliverJobData,
+  deliverJobOptions,
+  EARLY_START_MS,
   jobIdFor,
   laneOf,
   LANES,
@@ -34,16 +37,52 @@ describe('the job catalog', () => {
     expect(() => jobIdFor('org:post')).toThrow(/cannot be used in a job id/);
   });
 
-  it('refuses job data that is not ids only', () => {
+  it('refuses job data that is not ids and a due time only', () => {
     expect(parseDeliverJob({ organisationId: 'o', deliveryId: 'o.post.a.x' })).toEqual({
       organisationId: 'o',
       deliveryId: 'o.post.a.x',
     });
+    expect(parseDeliverJob({ organisationId: 'o', deliveryId: 'd', dueAt: 1_800_000_000_000 })).toEqual({
+      organisationId: 'o',
+      deliveryId: 'd',
+      dueAt: 1_800_000_000_000,
+    });
+    for (const dueAt of ['2026-12-02T10:00:00Z', -1, 1.5, Number.NaN, null]) {
+      expect(() => parseDeliverJob({ organisationId: 'o', deliveryId: 'd', dueAt })).toThrow(
+        /dueAt must be a time in milliseconds since the epoch/,
+      );
+    }
     expect(() => parseDeliverJob({ organisationId: 'o', deliveryId: 'd', text: 'a whole post' })).toThrow(
-      /unexpected field\(s\) text \(ids only\)/,
+      /unexpected field\(s\) text \(ids and a due time only\)/,
     );
     expect(() => parseDeliverJob({ organisationId: 'o' })).toThrow(/deliveryId must be an id/);
     expect(() => parseDeliverJob('o')).toThrow(/must be an object/);
+  });
+
+  it('makes a scheduled job ready EARLY_START_MS before its due time, with the due time in its data', () => {
+    const now = Date.UTC(2026, 11, 2, 9, 59, 0);
+    const at = (ms: number) => ({
+      id: 'o.post.a.x',
+      organisationId: 'o',
+      network: 'x' as const,
+      dueAt: new Date(now + ms),
+      priority: PRIORITY.plan,
+      jobId: 'o.post.a.x.g1',
+    });
+    expect(deliverJobOptions(at(60_000), now).delay).toBe(60_000 - EARLY_START_MS);
+    expect(deliverJobData(at(60_000), now)).toEqual({
+      organisationId: 'o',
+      deliveryId: 'o.post.a.x',
+      dueAt: now + 60_000,
+    });
+    // Due within the early window: ready at once, still started on its due time.
+    expect(deliverJobOptions(at(EARLY_START_MS / 2), now).delay).toBe(0);
+    expect(deliverJobData(at(EARLY_START_MS / 2), now).dueAt).toBe(now + EARLY_START_MS / 2);
+    // Due now or past: no due time to wait for.
+    for (const ms of [0, -5_000]) {
+      expect(deliverJobOptions(at(ms), now).delay).toBe(0);
+      expect(deliverJobData(at(ms), now)).toEqual({ organisationId: 'o', deliveryId: 'o.post.a.x' });
+    }
   });
 
   it('backs off exponentially with jitter, capped at ten minutes', () => {

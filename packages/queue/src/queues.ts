@@ -7,6 +7,7 @@ import { Queue, type JobsOptions, type JobState } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { NETWORKS, type Network } from '@sunset/core';
 import {
+  EARLY_START_MS,
   JOBS,
   LANES,
   laneOf,
@@ -39,16 +40,27 @@ export interface QueuesOptions {
 /** Jobs per addBulk: small enough for Redis to start on the first while the rest are built. */
 const JOBS_PER_BATCH = 250;
 
+/** A job's options: a scheduled one is delayed until `EARLY_START_MS` before its due time. */
 export function deliverJobOptions(spec: DeliveryJobSpec, now = Date.now()): JobsOptions {
   return {
     jobId: spec.jobId,
-    delay: Math.max(0, spec.dueAt.getTime() - now),
+    delay: Math.max(0, spec.dueAt.getTime() - EARLY_START_MS - now),
     priority: spec.priority,
     attempts: JOBS.deliver.attempts,
     backoff: { ...JOBS.deliver.backoff },
     removeOnComplete: { ...JOBS.deliver.removeOnComplete },
     removeOnFail: { ...JOBS.deliver.removeOnFail },
   };
+}
+
+/** A job's data: the ids, and the due time of one that is not due yet (catalog.ts, `dueAt`). */
+export function deliverJobData(spec: DeliveryJobSpec, now = Date.now()): DeliverJobData {
+  const due = spec.dueAt.getTime();
+  return parseDeliverJob({
+    organisationId: spec.organisationId,
+    deliveryId: spec.id,
+    ...(due > now ? { dueAt: due } : {}),
+  });
 }
 
 export class Queues {
@@ -174,7 +186,7 @@ export class Queues {
         this.queue(network, lane).addBulk(
           mine.slice(i, i + JOBS_PER_BATCH).map((s) => ({
             name: JOBS.deliver.name,
-            data: parseDeliverJob({ organisationId: s.organisationId, deliveryId: s.id }),
+            data: deliverJobData(s, now),
             opts: deliverJobOptions(s, now),
           })),
         ),
