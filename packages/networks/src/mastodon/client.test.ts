@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import type { mastodon } from 'masto';
+import { createActionProxy } from 'masto/adapters/action/index.js';
 import { SerializerNativeImpl } from 'masto/adapters/serializers/index.js';
-import { RememberingSerializer } from './client.ts';
+import type { ActionDispatcher, AnyAction } from 'masto/interfaces/index.js';
+import { RememberingSerializer, restProxy } from './client.ts';
 
 const status = {
   id: '1',
@@ -47,5 +50,44 @@ describe('RememberingSerializer', () => {
 
   it("throws masto's error for a body that is not JSON", () => {
     expect(() => new RememberingSerializer().deserialize('json', '<html>')).toThrow(/Malformed JSON/);
+  });
+});
+
+describe('restProxy', () => {
+  /** The actions a series of calls dispatches, through a dispatcher that records them. */
+  const actionsOf = (make: (d: ActionDispatcher<AnyAction>) => mastodon.rest.Client) => {
+    const seen: AnyAction[] = [];
+    const rest = make({ dispatch: <U>(action: AnyAction) => (seen.push(action), action as U) });
+    const meta = { headers: { 'Idempotency-Key': 'k' } };
+    for (let round = 0; round < 2; round++) {
+      void rest.v1.statuses.create({ status: 'Bonjour', inReplyToId: '3' }, meta);
+      void rest.v1.media.$select('12').fetch();
+      void rest.v2.media.create({ file: 'f', description: 'alt' });
+      void rest.v1.accounts.verifyCredentials();
+      void rest.v1.accounts.updateCredentials({ displayName: 'Ville', fieldsAttributes: [] });
+      void rest.v1.statuses.$select('5').remove();
+      void rest.v1.statuses.$select('5').source.fetch();
+      void rest.v2.instance.fetch();
+      void rest.v1.timelines.tag.$select('ville_de_test').list({ limit: 2 });
+      void (rest.v1.statuses.create as unknown as { $raw: (d: unknown) => unknown }).$raw({ status: 'r' });
+    }
+    return { seen, rest };
+  };
+
+  it("dispatches the same actions as masto's own proxy, on every call", () => {
+    const ours = actionsOf(restProxy);
+    const masto = actionsOf((d) => createActionProxy<mastodon.rest.Client>(d, { context: ['api'] }));
+    expect(ours.seen).toEqual(masto.seen);
+    expect(ours.seen).toHaveLength(20);
+    expect(ours.seen[0]).toMatchObject({ type: 'create', path: '/api/v1/statuses', raw: false });
+    expect(ours.seen[3]).toMatchObject({ type: 'verify_credentials', path: '/api/v1/accounts' });
+    expect(ours.seen[9]).toMatchObject({ type: 'create', path: '/api/v1/statuses', raw: true });
+  });
+
+  it('is not a promise, and keeps one proxy per path', () => {
+    const { rest } = actionsOf(restProxy);
+    expect((rest as unknown as Record<string, unknown>)['then']).toBeUndefined();
+    expect(rest.v1.statuses).toBe(rest.v1.statuses);
+    expect(() => (rest as unknown as () => unknown)()).toThrow(TypeError);
   });
 });

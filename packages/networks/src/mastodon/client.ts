@@ -8,16 +8,28 @@
  * afresh took about 0.6 ms of CPU per posted status, more than the rest of the Mastodon request;
  * with the spellings remembered it is a map lookup per key. The rules stay masto's: keys with a
  * `:` (preferences) and keys that start with `_` (`_destroy` in filters) are left as they are.
+ *
+ * The same goes for the calls themselves: masto's action proxy turns `rest.v1.statuses.create`
+ * into a `create` action on `/api/v1/statuses`, snake-casing each property name and making a new
+ * proxy for it on every call. `actionProxy` below makes the same actions, each path's proxy made
+ * once and kept.
  */
 import { camelCase, snakeCase } from 'change-case';
 import type { mastodon } from 'masto';
-import { createActionProxy, HttpActionDispatcher } from 'masto/adapters/action/index.js';
+import { HttpActionDispatcher } from 'masto/adapters/action/index.js';
 import { HttpActionDispatcherHookMastodon } from 'masto/adapters/action/dispatcher-http-hook-mastodon.js';
 import { HttpConfigImpl, type MastoHttpConfigProps } from 'masto/adapters/config/index.js';
 import { HttpNativeImpl } from 'masto/adapters/http/index.js';
 import { createLogger } from 'masto/adapters/logger/index.js';
 import { SerializerNativeImpl } from 'masto/adapters/serializers/index.js';
-import type { Encoding, LogType, Serializer } from 'masto/interfaces/index.js';
+import type {
+  ActionDispatcher,
+  AnyAction,
+  Encoding,
+  HttpMetaParams,
+  LogType,
+  Serializer,
+} from 'masto/interfaces/index.js';
 import { NodeHttp } from './http.ts';
 
 /** What a request body may be (the DOM's BodyInit, which Node's types spell this way). */
@@ -44,8 +56,84 @@ function respell(data: unknown, spell: (key: string) => string): unknown {
   if (data === null || typeof data !== 'object' || Object.getPrototypeOf(data) !== Object.prototype) {
     return data;
   }
-  // fromEntries defines own properties: a "__proto__" key stays a key.
-  return Object.fromEntries(Object.entries(data).map(([key, value]) => [spell(key), respell(value, spell)]));
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(data)) {
+    const spelt = spell(key);
+    const value = respell((data as Record<string, unknown>)[key], spell);
+    // A "__proto__" key stays a key (an assignment would set the copy's prototype).
+    if (spelt === '__proto__')
+      Object.defineProperty(out, spelt, { value, enumerable: true, writable: true, configurable: true });
+    else out[spelt] = value;
+  }
+  return out;
+}
+
+/** Property names that are never actions (promise checks, inspection, Function.prototype's own). */
+const NOT_ACTIONS = new Set([
+  'then',
+  'catch',
+  'finally',
+  'inspect',
+  'toString',
+  'valueOf',
+  'toJSON',
+  'constructor',
+  'prototype',
+  'length',
+  'name',
+  'caller',
+  'callee',
+  'arguments',
+  'bind',
+  'apply',
+  'call',
+]);
+
+/**
+ * The proxy behind `rest`: `a.b.c(data, meta)` dispatches action `c` on path `/a/b` (names in
+ * snake_case; `$select(x)` adds `x` to the path, `$raw` asks for the raw response), as masto's
+ * createActionProxy does. The proxy of each path is made once and kept, with its spelling.
+ */
+function actionProxy(
+  dispatcher: ActionDispatcher<AnyAction>,
+  context: readonly string[],
+  spell: (key: string) => string,
+  callable = true,
+): unknown {
+  const children = new Map<string, unknown>();
+  // Only a function can be called: the root (`rest` itself) is a plain object, as masto's is.
+  const target = callable ? () => undefined : {};
+  return new Proxy(target, {
+    get(_, property) {
+      if (property === Symbol.dispose) return dispatcher[Symbol.dispose];
+      if (typeof property === 'symbol' || NOT_ACTIONS.has(property)) return undefined;
+      let child = children.get(property);
+      if (child === undefined) {
+        child = actionProxy(
+          dispatcher,
+          [...context, property.startsWith('$') ? property : spell(property)],
+          spell,
+        );
+        children.set(property, child);
+      }
+      return child;
+    },
+    apply(_, __, args: unknown[]) {
+      const path = [...context];
+      let action = path.pop();
+      if (action === '$select') return actionProxy(dispatcher, [...path, ...args.map(String)], spell);
+      const raw = action === '$raw';
+      if (raw) action = path.pop();
+      if (!action) throw new Error('No action specified');
+      return dispatcher.dispatch({
+        type: action,
+        path: `/${path.join('/')}`,
+        data: args[0],
+        meta: args[1] as HttpMetaParams<Encoding>,
+        raw,
+      });
+    },
+  });
 }
 
 /** JSON both ways with remembered key spellings; forms, query strings and HTML as masto does them. */
@@ -76,6 +164,11 @@ export class RememberingSerializer implements Serializer {
   }
 }
 
+/** `rest` over a dispatcher: what masto's `createActionProxy(dispatcher, { context: ['api'] })` makes. */
+export function restProxy(dispatcher: ActionDispatcher<AnyAction>): mastodon.rest.Client {
+  return actionProxy(dispatcher, ['api'], rememberingCase(snakeCase), false) as mastodon.rest.Client;
+}
+
 export interface MastodonClientProps extends MastoHttpConfigProps {
   readonly log?: LogType;
   readonly mediaTimeout?: number;
@@ -98,7 +191,7 @@ export function createMastodonClient(props: MastodonClientProps): MastodonClient
     new HttpActionDispatcherHookMastodon(http, props.mediaTimeout),
   );
   return {
-    rest: createActionProxy<mastodon.rest.Client>(dispatcher, { context: ['api'] }),
+    rest: restProxy(dispatcher),
     close: () => http.close(),
   };
 }
