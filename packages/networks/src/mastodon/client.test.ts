@@ -58,7 +58,7 @@ describe('restProxy', () => {
   const actionsOf = (make: (d: ActionDispatcher<AnyAction>) => mastodon.rest.Client) => {
     const seen: AnyAction[] = [];
     const rest = make({ dispatch: <U>(action: AnyAction) => (seen.push(action), action as U) });
-    const meta = { headers: { 'Idempotency-Key': 'k' } };
+    const meta = { requestInit: { headers: { 'Idempotency-Key': 'k' } } };
     for (let round = 0; round < 2; round++) {
       void rest.v1.statuses.create({ status: 'Bonjour', inReplyToId: '3' }, meta);
       void rest.v1.media.$select('12').fetch();
