@@ -1,7 +1,8 @@
 /**
  * Crisis latency: from the API answering 202 to POST /v1/crisis (the moment the client has the
  * answer) to each sandbox server receiving the post (the X and Mastodon sandboxes' own record of
- * when they created it; both run in this process, on the same clock).
+ * when they created it; both run in this process, on the same clock, read with performance.now()
+ * so that figures of a few milliseconds are not rounded to whole ones).
  *
  * Setup: the API and one worker process spawned from their entry points (worker concurrency 16
  * per network queue, SUNSET_LIMITS raised out of the way), a PostgreSQL store, the X (https) and
@@ -43,6 +44,7 @@ import {
   iso,
   landings,
   percentile,
+  preciseNow,
   sleep,
   startApi,
   startExit,
@@ -85,7 +87,7 @@ async function sendCrises(
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         body: JSON.stringify({ text: crisisText(ref), networks }),
       });
-      const at = Date.now();
+      const at = preciseNow();
       const body = await r.text();
       check(r.status === 202, `crisis ${ref} answered ${r.status}: ${body}`);
       answered.set(ref, at);
@@ -177,7 +179,7 @@ async function floor(exit: Exit, registry: ConnectorRegistry, tag: string): Prom
     refs.map(async (ref, i) => {
       const wait = start + (i * 1000) / RATE - performance.now();
       if (wait > 0) await sleep(wait);
-      calledAt.set(ref, Date.now());
+      calledAt.set(ref, preciseNow());
       const text = `🔴 ALERTE ${crisisText(ref)} #VilleDeTest`;
       await Promise.all(
         (['x', 'mastodon'] as const).map((n) =>
@@ -207,7 +209,7 @@ async function blueskyRound(
       const hit = received
         .slice(seen)
         .find((r) => r.method === 'POST' && r.path.startsWith('/xrpc/com.atproto.repo.createRecord'));
-      if (hit) at = hit.at.getTime();
+      if (hit) at = hit.atMs;
       else {
         check(Date.now() < deadline, `${tag}: no createRecord reached the PDS within 30 s`);
         await sleep(5);
@@ -367,7 +369,7 @@ export const crisisLatency: Benchmark = {
           headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
           body: JSON.stringify({ text: crisisText(ref), networks: ['bluesky'] }),
         });
-        const at = Date.now();
+        const at = preciseNow();
         check(r.status === 202, `Bluesky crisis answered ${r.status}: ${await r.text()}`);
         return at;
       };
@@ -375,7 +377,7 @@ export const crisisLatency: Benchmark = {
       const bsky = await registry.get(settings, 'bluesky');
       const pending: Promise<unknown>[] = [];
       const direct = async (ref: string) => {
-        const at = Date.now();
+        const at = preciseNow();
         pending.push(
           bsky.publish({ text: `🔴 ALERTE ${crisisText(ref)}`, language: 'fr-FR' }, { idempotencyKey: ref }),
         );

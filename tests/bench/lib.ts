@@ -142,18 +142,24 @@ export function refOf(text: string): string | undefined {
   return REF.exec(text)?.[1];
 }
 
-/** When each ref landed on each sandbox (X and Mastodon, as the servers recorded it). */
+/**
+ * Now in ms since the epoch, to a fraction of a millisecond: latencies between this process and
+ * the sandboxes it runs, which record when they created each post on the same clock.
+ */
+export const preciseNow = (): number => performance.timeOrigin + performance.now();
+
+/** When each ref landed on each sandbox (X and Mastodon, as the servers recorded it, in fractional ms). */
 export function landings(
   s: Sandboxes,
   from: { x: number; mastodon: number } = { x: 0, mastodon: 0 },
 ): { x: Map<string, number[]>; mastodon: Map<string, number[]> } {
-  const index = (items: readonly { text: string; createdAt: Date }[]) => {
+  const index = (items: readonly { text: string; createdAtMs: number }[]) => {
     const out = new Map<string, number[]>();
     for (const item of items) {
       const ref = refOf(item.text);
       if (!ref) continue;
       const list = out.get(ref) ?? [];
-      list.push(item.createdAt.getTime());
+      list.push(item.createdAtMs);
       out.set(ref, list);
     }
     return out;

@@ -45,6 +45,8 @@ export interface ReceivedRequest {
   /** Path and query, e.g. "/xrpc/com.atproto.repo.getRecord?repo=…". */
   path: string;
   at: Date;
+  /** The same instant in ms since the epoch, to a fraction of a millisecond (for latency figures). */
+  atMs: number;
   /** The fault applied to it, if any. */
   fault?: BlueskyFault['kind'];
 }
@@ -307,10 +309,12 @@ async function start(
   const proxy = http.createServer((req, res) => {
     const url = req.url ?? '/';
     const fault = takeFault(url);
+    const atMs = performance.timeOrigin + performance.now();
     received.push({
       method: req.method ?? 'GET',
       path: url,
-      at: new Date(),
+      at: new Date(atMs),
+      atMs,
       ...(fault ? { fault: fault.kind } : {}),
     });
     switch (fault?.kind) {

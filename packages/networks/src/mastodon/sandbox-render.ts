@@ -50,6 +50,8 @@ export interface SandboxStatus {
   visibility: 'public' | 'unlisted' | 'private' | 'direct';
   idempotencyKey?: string;
   createdAt: Date;
+  /** The same instant in ms since the epoch, to a fraction of a millisecond (for latency figures). */
+  createdAtMs: number;
   pinned: boolean;
 }
 

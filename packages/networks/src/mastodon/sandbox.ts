@@ -648,7 +648,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
       mediaIds: attached.map((m) => m.id),
       language,
       visibility,
-      createdAt: new Date(),
+      ...createdNow(),
       pinned: false,
       ...(idempotencyKey ? { idempotencyKey } : {}),
     };
@@ -777,4 +777,10 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
       await app.close();
     },
   };
+}
+
+/** Now, as a Date and in fractional ms since the epoch. */
+function createdNow(): { createdAt: Date; createdAtMs: number } {
+  const ms = performance.timeOrigin + performance.now();
+  return { createdAt: new Date(ms), createdAtMs: ms };
 }

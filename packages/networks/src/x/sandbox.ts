@@ -83,6 +83,8 @@ export interface XSandboxPost {
   /** The text as X gives it back: links through t.co, &, < and > escaped, a media link appended. */
   returnedText: string;
   createdAt: Date;
+  /** The same instant in ms since the epoch, to a fraction of a millisecond (for latency figures). */
+  createdAtMs: number;
   inReplyToId: string | undefined;
   conversationId: string;
   mediaIds: string[];
@@ -796,7 +798,7 @@ class Sandbox implements XSandbox {
       username: account.username,
       text,
       returnedText: returned,
-      createdAt: new Date(),
+      ...createdNow(),
       inReplyToId: parent?.id,
       conversationId: parent?.conversationId ?? id,
       mediaIds: ids,
@@ -1249,4 +1251,10 @@ export async function startXSandbox(options: XSandboxOptions = {}): Promise<XSan
   const sandbox = new Sandbox(pems, options);
   await sandbox.start();
   return sandbox;
+}
+
+/** Now, as a Date and in fractional ms since the epoch. */
+function createdNow(): { createdAt: Date; createdAtMs: number } {
+  const ms = performance.timeOrigin + performance.now();
+  return { createdAt: new Date(ms), createdAtMs: ms };
 }
