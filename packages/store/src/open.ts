@@ -9,6 +9,7 @@ import { Kysely, PostgresDialect, SqliteDialect, sql, type Dialect as KyselyDial
 import { Migrator } from 'kysely/migration';
 import pg from 'pg';
 import { batchOneAtATime, SunsetError } from '@sunset/core';
+import { readAuditHead } from './audit-head.ts';
 import { migrationProvider } from './migrations.ts';
 import {
   chainAudit,
@@ -301,10 +302,28 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     });
   const finish = batchOneAtATime(
     async (batch: FinishRequest[]): Promise<(Delivery | Promise<Delivery>)[]> =>
-      (await finishInOneStatement(db, knownHead, batch, now()).catch(() => undefined)) ??
+      (await onCurrentHead(() => finishInOneStatement(db, knownHead, batch, now()))) ??
       batch.map(finishInTransaction),
     { max: FINISH_BATCH_MAX },
   );
+
+  /**
+   * A one-statement write (finish, post insert) that found the chain head moved by another
+   * process (the API and the worker both append), or did not know it yet, is tried once more on
+   * the head as it is now, read without a lock: one read and one statement instead of a
+   * transaction of five or more round trips holding the head's lock. Undefined when that fails
+   * too, or when the head had not moved (a delivery was not as its job knew it): the caller then
+   * uses transactions. A failing statement wrote nothing.
+   */
+  async function onCurrentHead<T>(attempt: () => Promise<T | undefined>): Promise<T | undefined> {
+    const was = knownHead.current;
+    const first = await attempt().catch(() => undefined);
+    if (first !== undefined) return first;
+    const head = await readAuditHead(db).catch(() => undefined);
+    if (!head || (was && was.seq === head.seq && was.hash === head.hash)) return undefined;
+    knownHead.current = head;
+    return attempt().catch(() => undefined);
+  }
 
   const store: Store = {
     ...repos,
@@ -324,8 +343,8 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     async insertPostsAudited(posts, deliveries, audits, blobs = []) {
       if (dialect === 'postgres' && blobs.length === 0) {
         // A failing statement wrote nothing: the transaction then does it, or fails as it would have.
-        const done = await insertPostsInOneStatement(db, knownHead, posts, deliveries, audits, now()).catch(
-          () => undefined,
+        const done = await onCurrentHead(() =>
+          insertPostsInOneStatement(db, knownHead, posts, deliveries, audits, now()),
         );
         if (done) return done;
       }
