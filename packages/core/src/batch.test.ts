@@ -20,6 +20,36 @@ describe('batchOneAtATime', () => {
     expect(most).toBe(1);
   });
 
+  it('with concurrency 2, sends a second lone request at once beside the first, and no third batch', async () => {
+    const batches: number[][] = [];
+    let running = 0;
+    let most = 0;
+    const ends: (() => void)[] = [];
+    const run = batchOneAtATime(
+      async (batch: number[]) => {
+        running += 1;
+        most = Math.max(most, running);
+        batches.push(batch);
+        await new Promise<void>((r) => ends.push(r));
+        running -= 1;
+        return batch;
+      },
+      { concurrency: 2 },
+    );
+    const first = run(1);
+    const second = run(2);
+    const rest = [3, 4, 5].map(run);
+    expect(batches).toEqual([[1], [2]]);
+    ends.shift()!();
+    await first;
+    await new Promise((r) => setImmediate(r));
+    // The first batch's place goes to everything queued since.
+    expect(batches).toEqual([[1], [2], [3, 4, 5]]);
+    ends.splice(0).forEach((end) => end());
+    expect(await Promise.all([second, ...rest])).toEqual([2, 3, 4, 5]);
+    expect(most).toBe(2);
+  });
+
   it('answers each request with its own value or failure, and a failed batch fails each request', async () => {
     let fail = false;
     const run = batchOneAtATime(

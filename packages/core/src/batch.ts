@@ -6,22 +6,24 @@
  * goes at once (or on the next turn of the event loop with `defer`, so that requests made in the
  * same turn go together). `run` answers each request by position, with a value or with a promise
  * of its own (a request retried alone, say); a batch that fails fails each of its requests. The
- * next batch starts when every answer of the one before has settled.
+ * next batch starts when every answer of the one before has settled; with `concurrency` n, up to
+ * n batches are under way at once (a request that comes while fewer are goes at once too).
  *
  * `shareInFlight`: concurrent calls with the same key share one call of `load`; nothing is kept
  * once it has settled, so an answer comes from a call begun at most one call's time earlier.
  */
 export function batchOneAtATime<Req, Res>(
   run: (batch: Req[]) => Promise<(Res | Promise<Res>)[]>,
-  options: { max?: number; defer?: boolean } = {},
+  options: { max?: number; defer?: boolean; concurrency?: number } = {},
 ): (req: Req) => Promise<Res> {
   const max = options.max ?? 100;
+  const concurrency = options.concurrency ?? 1;
   const queued: { req: Req; resolve: (r: Res | Promise<Res>) => void; reject: (e: unknown) => void }[] = [];
-  let running = false;
+  let running = 0;
   let scheduled = false;
   const pump = (): void => {
-    if (running || queued.length === 0) return;
-    running = true;
+    if (running >= concurrency || queued.length === 0) return;
+    running += 1;
     const batch = queued.splice(0, max);
     run(batch.map((q) => q.req))
       .then(
@@ -32,9 +34,10 @@ export function batchOneAtATime<Req, Res>(
         (err: unknown) => batch.forEach((q) => q.reject(err)),
       )
       .finally(() => {
-        running = false;
+        running -= 1;
         pump();
       });
+    pump();
   };
   return (req) =>
     new Promise<Res>((resolve, reject) => {

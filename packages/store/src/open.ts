@@ -280,7 +280,9 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   // PostgreSQL: claims and outcome-unknown marks asked for while one of their statements is under
   // way go together in the next one (each job's own round trip becomes a share of one).
   if (dialect === 'postgres') {
-    const claim = batchOneAtATime((batch: { id: string; jobId: string }[]) => claimMany(db, batch, now()));
+    const claim = batchOneAtATime((batch: { id: string; jobId: string }[]) => claimMany(db, batch, now()), {
+      concurrency: options.claimsAtOnce ?? 1,
+    });
     const mark = batchOneAtATime(async (batch: { id: string; part: number; unknown: boolean }[]) => {
       await markOutcomeMany(db, batch);
       return batch.map(() => undefined);

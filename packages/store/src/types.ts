@@ -491,4 +491,10 @@ export interface OpenStoreOptions {
   schema?: string;
   /** PostgreSQL: connections in the pool at most (default 10). */
   poolSize?: number;
+  /**
+   * PostgreSQL: claim statements under way at once (default 1: each carries every claim asked
+   * for while the one before ran, the fewest statements for a busy worker). The crisis lane's
+   * store takes one per network, so that a crisis's claims on X and Mastodon go side by side.
+   */
+  claimsAtOnce?: number;
 }

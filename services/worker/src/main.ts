@@ -58,6 +58,8 @@ async function main(): Promise<void> {
           ...(config.databaseSchema ? { schema: config.databaseSchema } : {}),
           migrate: false,
           poolSize: config.crisisPoolSize,
+          // A crisis's deliveries to the networks are claimed side by side, not one after the other.
+          claimsAtOnce: Math.min(config.networks.length, config.crisisPoolSize),
         })
       : undefined;
   // BullMQ workers take jobs as soon as they exist, before the runtime has finished starting: the
