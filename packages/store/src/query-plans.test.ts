@@ -9,6 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, PreparingClient } from './open.ts';
 import { openTestStore, rawSql, testDialects, TEST_POSTGRES_URL, type TestStore } from './testing/index.ts';
+import { KEY_COLUMNS } from './migrations.ts';
 import type { NewDelivery } from './types.ts';
 
 const postgres = (await testDialects()).find((d) => d.dialect === 'postgres')!;
@@ -238,6 +239,61 @@ describe.skipIf(postgres.skip !== undefined)(
         expect(rows).toEqual([{ name: expect.stringMatching(/^sunset_test_sum_\d+$/), statement: marked }]);
       } finally {
         await pool.end();
+      }
+    });
+  },
+);
+
+describe.skipIf(postgres.skip !== undefined)(
+  `key columns${postgres.skip ? ` (skipped: ${postgres.skip})` : ''}`,
+  () => {
+    it('compares ids, statuses and times byte by byte (collation "C"), whatever the database collation', async () => {
+      const t = await openTestStore('postgres');
+      const client = new pg.Client({ connectionString: t.url });
+      await client.connect();
+      try {
+        const columns = await client.query<{
+          table_name: string;
+          column_name: string;
+          collation: string | null;
+        }>(
+          `select table_name, column_name, collation_name as collation from information_schema.columns
+            where table_schema = $1 and data_type = 'text'`,
+          [t.schema],
+        );
+        const collation = (table: string, column: string) =>
+          columns.rows.find((r) => r.table_name === table && r.column_name === column)?.collation;
+        for (const [table, keys] of Object.entries(KEY_COLUMNS)) {
+          for (const key of keys) expect(collation(table, key), `${table}.${key}`).toBe('C');
+        }
+        // Free text keeps the database's collation.
+        expect(collation('delivery_parts', 'text')).toBeNull();
+        // Every text column of every index is one of them.
+        const indexed = await client.query<{ table_name: string; column_name: string }>(
+          `select t.relname as table_name, a.attname as column_name
+             from pg_index i join pg_class t on t.oid = i.indrelid
+             join pg_namespace n on n.oid = t.relnamespace
+             join pg_attribute a on a.attrelid = t.oid and a.attnum = any(i.indkey)
+            where n.nspname = $1 and a.atttypid = 'text'::regtype`,
+          [t.schema],
+        );
+        expect(indexed.rows.length).toBeGreaterThan(20);
+        for (const r of indexed.rows) {
+          expect(collation(r.table_name, r.column_name), `${r.table_name}.${r.column_name}`).toBe('C');
+        }
+        // Ordered as SQLite and JavaScript order them: "_" (0x5f) after "Z" (0x5a), "a" after both.
+        await t.store.organisations.ensure({ id: 'org-sort', name: 'Tri' });
+        for (const id of ['b', 'B', '_a', 'Z', 'a-1', 'a.1']) {
+          await t.store.kv.set('org-sort', id, 'v');
+        }
+        const keys = await client.query<{ key: string }>(
+          `select key from ${t.schema}.kv where organisation_id = 'org-sort' order by key`,
+        );
+        const ids = ['b', 'B', '_a', 'Z', 'a-1', 'a.1'];
+        expect(keys.rows.map((r) => r.key)).toEqual([...ids].sort());
+      } finally {
+        await client.end();
+        await t.cleanup();
       }
     });
   },
