@@ -4,8 +4,7 @@
  * delayed jobs and BullMQ promotes them all at once (EARLY_START_MS before the due time: the
  * worker takes the first of them early and starts each on its due time). One worker process
  * (spawned from its entry point) at concurrency 64 per network queue, limits raised out of the
- * way (SUNSET_LIMITS), the
- * sandboxes answering at once, a PostgreSQL store. Lag = the part's publishedAt as the store
+ * way (SUNSET_LIMITS), the sandboxes answering at once, a PostgreSQL store. Lag = the part's publishedAt as the store
  * recorded it − the post's due time; figures: the first and the last delivery's lag and the
  * 99th percentile. The last one is mostly throughput: 1,000 deliveries must all go out. The run
  * watches the sandboxes in memory and reads the store once all have landed. Checked: every post
