@@ -266,6 +266,8 @@ function sqliteReader(file: string): ChainReader {
 async function postgresReader(url: string, schema: string | undefined): Promise<ChainReader> {
   const client = new pg.Client({
     connectionString: url,
+    // What pg_stat_activity shows for the verification's connections.
+    application_name: VERIFY_APPLICATION_NAME,
     ...(schema !== undefined ? { options: `-c search_path=${schema}` } : {}),
     // Every column as the text the server sends: the canonical text is made from it.
     types: { getTypeParser: () => (value: string) => value },
@@ -439,12 +441,15 @@ interface Running {
   rechecked: boolean;
   /** Its report is no longer needed: it stops after the batch under way. */
   cancel(): void;
+  /** Settles once the thread has exited (at once for a span verified in this thread). */
+  exited: Promise<void>;
 }
 
 /** A span verified in a worker thread (this same module, see the end of the file). */
 function spanInWorker(task: WorkerTask, onProgress: (checked: number) => void): Running {
   const worker = new Worker(new URL(import.meta.url), { workerData: { [WORKER_TASK]: task } });
   let exited = false;
+  const gone = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   const report = new Promise<SpanReport>((resolve, reject) => {
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'progress') onProgress(message.checked);
@@ -464,7 +469,7 @@ function spanInWorker(task: WorkerTask, onProgress: (checked: number) => void): 
   const cancel = () => {
     if (!exited) worker.postMessage(CANCEL);
   };
-  return { report, rechecked: false, cancel };
+  return { report, rechecked: false, cancel, exited: gone };
 }
 
 const REASONS = {
@@ -522,7 +527,7 @@ export async function verifyAuditChain(
       { from: 1, to: undefined, batchSize },
       { prevHash: GENESIS_HASH, recheck: recheckTheLongWay, onBatch: progress },
     ).finally(() => reader.close());
-    running = [{ report, rechecked: true, cancel: () => undefined }];
+    running = [{ report, rechecked: true, cancel: () => undefined, exited: Promise.resolve() }];
   } else {
     const per = Math.ceil(batches / ranges) * batchSize;
     running = Array.from({ length: ranges }, (_, k) =>
@@ -602,8 +607,22 @@ export async function verifyAuditChain(
     throw new Error('audit verification: the last range did not read the head');
   } finally {
     for (const range of running) range.cancel();
+    // No thread goes on reading once this returns (a caller may drop the schema, or exit): each
+    // stops after the batch under way. Bounded, should one not stop.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(running.map((r) => r.exited)),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, THREADS_STOP_MS))),
+    ]);
+    clearTimeout(timer);
   }
 }
+
+/** PostgreSQL: the application_name of a verification's connections. */
+export const VERIFY_APPLICATION_NAME = 'sunset-audit-verify';
+
+/** How long a verification waits at most for its cancelled threads to stop. */
+const THREADS_STOP_MS = 10_000;
 
 // --- the worker's side ---------------------------------------------------------------------------
 
