@@ -595,6 +595,21 @@ describe('errors from real server answers', () => {
     );
   });
 
+  it('sends a read again once when the connection is closed before its answer; twice in a row fails', async () => {
+    const checks = requests('com.atproto.repo.getRecord');
+    sandbox.inject({ kind: 'reset' }, { path: 'com.atproto.repo.getRecord' });
+    const published = await connector.publish({ text: 'Relu' }, { idempotencyKey: 'read-again' });
+    expect(published.alreadyExisted).toBe(false);
+    // The check whose connection was closed, the same check again, then the create.
+    expect(requests('com.atproto.repo.getRecord')).toBe(checks + 2);
+    sandbox.inject({ kind: 'reset' }, { path: 'com.atproto.repo.getRecord', times: 2 });
+    const twice = await failure(
+      connector.publish({ text: 'Relu deux fois' }, { idempotencyKey: 'read-twice' }),
+    );
+    expect(twice).toBeInstanceOf(TransientError);
+    expect(twice.message).toMatch(/check whether the post exists/);
+  });
+
   it('a request slower than timeoutMs → TransientError', async () => {
     const impatient = connect(erin, { timeoutMs: 300, sessionStore: new MemoryStore() });
     sandbox.inject({ kind: 'latency', ms: 5_000 }, { path: 'com.atproto.server.createSession' });

@@ -128,7 +128,13 @@ export function createBlueskyConnector(config: BlueskyConnectorConfig): Connecto
     const { pathname } = new URL(request.url);
     const started = Date.now();
     try {
-      const response = await fetch(request, { signal });
+      const response = await fetch(request, { signal }).catch((err: unknown) => {
+        // A kept-alive connection that the server closed as the request went out: no answer was
+        // read, and a read is safe to send again, once, on a new connection.
+        if (request.method !== 'GET' || !closedBeforeAnswer(err)) throw err;
+        log.debug({ path: pathname }, 'connection closed before the answer: sending the read again');
+        return fetch(request, { signal });
+      });
       log.trace(
         {
           method: request.method,
@@ -579,4 +585,9 @@ export function createBlueskyConnector(config: BlueskyConnectorConfig): Connecto
       await persisting;
     },
   };
+}
+
+/** fetch's failure when the server closed the connection before answering (undici's socket error). */
+function closedBeforeAnswer(err: unknown): boolean {
+  return err instanceof TypeError && (err.cause as { code?: unknown } | undefined)?.code === 'UND_ERR_SOCKET';
 }
