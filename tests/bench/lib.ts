@@ -142,11 +142,8 @@ export function refOf(text: string): string | undefined {
   return REF.exec(text)?.[1];
 }
 
-/**
- * Now in ms since the epoch, to a fraction of a millisecond: latencies between this process and
- * the sandboxes it runs, which record when they created each post on the same clock.
- */
-export const preciseNow = (): number => performance.timeOrigin + performance.now();
+/** The sandboxes' clock (they run in this process): latencies between the bench and them. */
+export { preciseNow } from '@sunset/networks/sandbox';
 
 /** When each ref landed on each sandbox (X and Mastodon, as the servers recorded it, in fractional ms). */
 export function landings(

@@ -221,7 +221,8 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
     async (job: Job<DeliverJobData>): Promise<string> => {
       const data = parseDeliverJob(job.data);
       const info: JobInfo = { id: job.id ?? '', attempt: job.attemptsMade + 1 };
-      if (data.dueAt !== undefined) await startOnTime(ctx, data.dueAt, data, job.queueName);
+      if (data.dueAt !== undefined)
+        await startOnTime(ctx, data.organisationId, networkOfQueue(job.queueName), data.dueAt);
       try {
         const result = await processDelivery(ctx, data, info);
         return result.status;
@@ -373,9 +374,9 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
  * post needs, then waits for that time. One that is further ahead than twice that (promoted by
  * hand, say) starts at once: promoting a job means "now".
  */
-async function startOnTime(ctx: ProcessContext, dueAt: number, data: DeliverJobData, queue: string) {
+async function startOnTime(ctx: ProcessContext, organisationId: string, network: Network, dueAt: number) {
   if (dueAt - Date.now() > 2 * EARLY_START_MS) return;
-  await prepareDelivery(ctx, data.organisationId, networkOfQueue(queue));
+  await prepareDelivery(ctx, organisationId, network);
   const wait = dueAt - Date.now();
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
 }

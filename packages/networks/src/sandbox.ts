@@ -13,3 +13,4 @@ export {
   type MastodonSandboxOptions,
   type MastodonFault,
 } from './mastodon/sandbox.ts';
+export { preciseNow } from './sandbox-clock.ts';

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { openTestStore, rawSql, testDialects, type TestStore } from './testing/index.ts';
 import { VERIFY_APPLICATION_NAME } from './verify.ts';
-import type { Delivery, NewDelivery, Store } from './types.ts';
+import type { Delivery, Dialect, NewDelivery, Store } from './types.ts';
 
 const dialects = await testDialects();
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
@@ -835,27 +835,21 @@ for (const { dialect, skip } of dialects) {
         // when the first range finds the edit. They were terminated then, and a thread terminated
         // inside a better-sqlite3 call aborts the whole process (seen once in CI, under load; not
         // reproduced here in 150 runs of the old code): now they are asked to stop.
-        const own = await openTestStore(dialect);
-        try {
-          const s = own.store;
-          for (let i = 1; i <= 120; i++) {
-            await s.audit.append({
-              organisationId: 'org-a',
-              actor: 'system',
-              action: 'test.stop',
-              outcome: 'ok',
-            });
-          }
-          await rawSql(own, `${UNLOCK_AUDIT} update audit_log set actor = 'mallory' where seq = 2`);
-          for (let round = 0; round < 10; round++) {
-            const result = await s.verifyAudit({ batchSize: 5 });
-            expect(result).toMatchObject({ ok: false, checked: 1, firstBad: { seq: 2 } });
-            // Stopped, not left reading: dropping the schema at once once deadlocked with them.
-            if (dialect === 'postgres') expect(await verifyReadersOpen(own)).toBe(0);
-          }
-        } finally {
-          await own.cleanup();
-        }
+        await withOwnChain(
+          dialect,
+          120,
+          () => undefined,
+          async (own) => {
+            const s = own.store;
+            await rawSql(own, `${UNLOCK_AUDIT} update audit_log set actor = 'mallory' where seq = 2`);
+            for (let round = 0; round < 10; round++) {
+              const result = await s.verifyAudit({ batchSize: 5 });
+              expect(result).toMatchObject({ ok: false, checked: 1, firstBad: { seq: 2 } });
+              // Stopped, not left reading: dropping the schema at once once deadlocked with them.
+              if (dialect === 'postgres') expect(await verifyReadersOpen(own)).toBe(0);
+            }
+          },
+        );
       },
     );
 
@@ -913,20 +907,10 @@ for (const { dialect, skip } of dialects) {
       'verifies a chain in ranges side by side as one pass would, naming the lowest bad entry',
       { timeout: 30_000 },
       async () => {
-        // A store of its own: the chain is broken on purpose and stays so.
-        const own = await openTestStore(dialect);
-        try {
+        const total = 120;
+        const details = (i: number) => ({ i, nested: { b: 1, a: [1, 'x\n"é'] } });
+        await withOwnChain(dialect, total, details, async (own) => {
           const s = own.store;
-          const total = 120;
-          for (let i = 1; i <= total; i++) {
-            await s.audit.append({
-              organisationId: 'org-a',
-              actor: 'system',
-              action: 'test.range',
-              outcome: 'ok',
-              details: { i, nested: { b: 1, a: [1, 'x\n"é'] } },
-            });
-          }
           // batchSize 5: enough batches for the chain to be cut into ranges, verified in worker
           // threads; the default batch size verifies it in one pass. Both must say the same.
           const both = async () => {
@@ -992,15 +976,41 @@ for (const { dialect, skip } of dialects) {
             checked: 19,
             firstBad: { seq: 20, reason: 'entry 20 is missing (the next one is 23)' },
           });
-        } finally {
-          await own.cleanup();
-        }
+        });
       },
     );
   });
 }
 
 /** Appends `count` entries from a child process, through the same public API. */
+/**
+ * A store of its own (its chain is broken on purpose and stays so) holding `count` audit entries,
+ * given to `fn`, then removed.
+ */
+async function withOwnChain(
+  dialect: Dialect,
+  count: number,
+  details: (i: number) => unknown,
+  fn: (own: TestStore) => Promise<void>,
+): Promise<void> {
+  const own = await openTestStore(dialect);
+  try {
+    for (let i = 1; i <= count; i++) {
+      const more = details(i);
+      await own.store.audit.append({
+        organisationId: 'org-a',
+        actor: 'system',
+        action: 'test.chain',
+        outcome: 'ok',
+        ...(more !== undefined ? { details: more } : {}),
+      });
+    }
+    await fn(own);
+  } finally {
+    await own.cleanup();
+  }
+}
+
 /** PostgreSQL: connections of an audit verification still in a query or in their read transaction. */
 async function verifyReadersOpen(t: TestStore): Promise<number> {
   const client = new pg.Client({ connectionString: t.url });

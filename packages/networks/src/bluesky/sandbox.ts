@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AtpAgent } from '@atproto/api';
+import { preciseNow } from '../sandbox-clock.ts';
 
 /** What the proxy can do to a request instead of (or on top of) forwarding it. */
 export type BlueskyFault =
@@ -309,7 +310,7 @@ async function start(
   const proxy = http.createServer((req, res) => {
     const url = req.url ?? '/';
     const fault = takeFault(url);
-    const atMs = performance.timeOrigin + performance.now();
+    const atMs = preciseNow();
     received.push({
       method: req.method ?? 'GET',
       path: url,

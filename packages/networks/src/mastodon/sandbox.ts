@@ -13,6 +13,7 @@ import { fastifyMultipart } from '@fastify/multipart';
 import type { Logger } from '@sunset/core';
 import { mastodonLength } from '@sunset/text';
 import { fastify, type FastifyReply, type FastifyRequest } from 'fastify';
+import { preciseNow } from '../sandbox-clock.ts';
 import {
   formBoolean,
   formList,
@@ -640,6 +641,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
         `Validation failed: Text character limit of ${limits.maxCharacters} exceeded`,
       );
     }
+    const createdAtMs = preciseNow();
     const status: SandboxStatus = {
       id: nextId(),
       accountId: account.id,
@@ -648,7 +650,8 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
       mediaIds: attached.map((m) => m.id),
       language,
       visibility,
-      ...createdNow(),
+      createdAt: new Date(createdAtMs),
+      createdAtMs,
       pinned: false,
       ...(idempotencyKey ? { idempotencyKey } : {}),
     };
@@ -777,10 +780,4 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
       await app.close();
     },
   };
-}
-
-/** Now, as a Date and in fractional ms since the epoch. */
-function createdNow(): { createdAt: Date; createdAtMs: number } {
-  const ms = performance.timeOrigin + performance.now();
-  return { createdAt: new Date(ms), createdAtMs: ms };
 }

@@ -13,6 +13,7 @@ import multipart from '@fastify/multipart';
 import { fastify, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { generate } from 'selfsigned';
 import { xWeightedLength } from '@sunset/text';
+import { preciseNow } from '../sandbox-clock.ts';
 import { encodePng, sniffImage } from './images.ts';
 import { formPairs, verifyOAuthRequest, type OAuthCheck } from './oauth1.ts';
 
@@ -792,13 +793,15 @@ class Sandbox implements XSandbox {
         mediaKey: firstMedia.mediaKey,
       });
     }
+    const createdAtMs = preciseNow();
     const post: XSandboxPost = {
       id,
       accountId: account.id,
       username: account.username,
       text,
       returnedText: returned,
-      ...createdNow(),
+      createdAt: new Date(createdAtMs),
+      createdAtMs,
       inReplyToId: parent?.id,
       conversationId: parent?.conversationId ?? id,
       mediaIds: ids,
@@ -1251,10 +1254,4 @@ export async function startXSandbox(options: XSandboxOptions = {}): Promise<XSan
   const sandbox = new Sandbox(pems, options);
   await sandbox.start();
   return sandbox;
-}
-
-/** Now, as a Date and in fractional ms since the epoch. */
-function createdNow(): { createdAt: Date; createdAtMs: number } {
-  const ms = performance.timeOrigin + performance.now();
-  return { createdAt: new Date(ms), createdAtMs: ms };
 }
