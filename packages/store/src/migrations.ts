@@ -12,18 +12,20 @@ type Db = Kysely<unknown>;
 
 function initial(dialect: Dialect): Migration {
   const binary = dialect === 'postgres' ? 'bytea' : 'blob';
+  // Key columns compare byte by byte on PostgreSQL (see keysInByteOrder).
+  const key = dialect === 'postgres' ? sql`text collate "C"` : 'text';
   return {
     async up(db: Db) {
       await db.schema
         .createTable('organisations')
-        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('id', key, (c) => c.primaryKey())
         .addColumn('name', 'text', (c) => c.notNull())
         .addColumn('created_at', 'text', (c) => c.notNull())
         .execute();
 
       await db.schema
         .createTable('plans')
-        .addColumn('organisation_id', 'text', (c) => c.notNull().references('organisations.id'))
+        .addColumn('organisation_id', key, (c) => c.notNull().references('organisations.id'))
         .addColumn('version', 'integer', (c) => c.notNull())
         .addColumn('hash', 'text', (c) => c.notNull())
         .addColumn('yaml', 'text', (c) => c.notNull())
@@ -36,7 +38,7 @@ function initial(dialect: Dialect): Migration {
 
       await db.schema
         .createTable('blobs')
-        .addColumn('sha256', 'text', (c) => c.primaryKey())
+        .addColumn('sha256', key, (c) => c.primaryKey())
         .addColumn('media_type', 'text', (c) => c.notNull())
         .addColumn('size', 'integer', (c) => c.notNull())
         .addColumn('data', sql.raw(binary), (c) => c.notNull())
@@ -44,12 +46,12 @@ function initial(dialect: Dialect): Migration {
 
       await db.schema
         .createTable('posts')
-        .addColumn('organisation_id', 'text', (c) => c.notNull().references('organisations.id'))
-        .addColumn('id', 'text', (c) => c.notNull())
-        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('organisation_id', key, (c) => c.notNull().references('organisations.id'))
+        .addColumn('id', key, (c) => c.notNull())
+        .addColumn('source', key, (c) => c.notNull())
         .addColumn('reply_to_post_id', 'text')
         .addColumn('content', 'text', (c) => c.notNull())
-        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('created_at', key, (c) => c.notNull())
         .addColumn('created_by', 'text', (c) => c.notNull())
         .addPrimaryKeyConstraint('posts_pk', ['organisation_id', 'id'])
         .execute();
@@ -61,19 +63,19 @@ function initial(dialect: Dialect): Migration {
 
       await db.schema
         .createTable('deliveries')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('organisation_id', 'text', (c) => c.notNull().references('organisations.id'))
+        .addColumn('id', key, (c) => c.primaryKey())
+        .addColumn('organisation_id', key, (c) => c.notNull().references('organisations.id'))
         .addColumn('action_key', 'text', (c) => c.notNull())
-        .addColumn('post_id', 'text')
+        .addColumn('post_id', key)
         .addColumn('kind', 'text', (c) => c.notNull())
         .addColumn('source', 'text', (c) => c.notNull())
         .addColumn('network', 'text', (c) => c.notNull())
         .addColumn('plan_version', 'integer')
-        .addColumn('due_at', 'text', (c) => c.notNull())
+        .addColumn('due_at', key, (c) => c.notNull())
         .addColumn('priority', 'integer', (c) => c.notNull())
         .addColumn('content_hash', 'text', (c) => c.notNull())
         .addColumn('payload', 'text')
-        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('status', key, (c) => c.notNull())
         .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
         .addColumn('last_error', 'text')
         .addColumn('checklist', 'text')
@@ -101,7 +103,7 @@ function initial(dialect: Dialect): Migration {
 
       await db.schema
         .createTable('delivery_parts')
-        .addColumn('delivery_id', 'text', (c) => c.notNull().references('deliveries.id'))
+        .addColumn('delivery_id', key, (c) => c.notNull().references('deliveries.id'))
         .addColumn('organisation_id', 'text', (c) => c.notNull())
         .addColumn('part', 'integer', (c) => c.notNull())
         .addColumn('text', 'text', (c) => c.notNull())
@@ -110,7 +112,7 @@ function initial(dialect: Dialect): Migration {
         .addColumn('remote_id', 'text')
         .addColumn('url', 'text')
         .addColumn('remote_ref', 'text')
-        .addColumn('published_at', 'text')
+        .addColumn('published_at', key)
         .addColumn('outcome_unknown', 'integer', (c) => c.notNull().defaultTo(0))
         .addPrimaryKeyConstraint('delivery_parts_pk', ['delivery_id', 'part'])
         .execute();
@@ -126,8 +128,8 @@ function initial(dialect: Dialect): Migration {
           ? snapshots.addColumn('id', 'serial', (c) => c.primaryKey())
           : snapshots.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
       )
-        .addColumn('organisation_id', 'text', (c) => c.notNull().references('organisations.id'))
-        .addColumn('network', 'text', (c) => c.notNull())
+        .addColumn('organisation_id', key, (c) => c.notNull().references('organisations.id'))
+        .addColumn('network', key, (c) => c.notNull())
         .addColumn('delivery_id', 'text')
         .addColumn('profile', 'text', (c) => c.notNull())
         .addColumn('taken_at', 'text', (c) => c.notNull())
@@ -140,11 +142,11 @@ function initial(dialect: Dialect): Migration {
 
       await db.schema
         .createTable('api_tokens')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('organisation_id', 'text', (c) => c.notNull().references('organisations.id'))
-        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('id', key, (c) => c.primaryKey())
+        .addColumn('organisation_id', key, (c) => c.notNull().references('organisations.id'))
+        .addColumn('name', key, (c) => c.notNull())
         .addColumn('role', 'text', (c) => c.notNull())
-        .addColumn('hash', 'text', (c) => c.notNull().unique())
+        .addColumn('hash', key, (c) => c.notNull().unique())
         .addColumn('created_at', 'text', (c) => c.notNull())
         .addColumn('created_by', 'text', (c) => c.notNull())
         .addColumn('last_used_at', 'text')
@@ -161,8 +163,8 @@ function initial(dialect: Dialect): Migration {
 
       await db.schema
         .createTable('kv')
-        .addColumn('organisation_id', 'text', (c) => c.notNull())
-        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('organisation_id', key, (c) => c.notNull())
+        .addColumn('key', key, (c) => c.notNull())
         .addColumn('value', 'text', (c) => c.notNull())
         .addColumn('updated_at', 'text', (c) => c.notNull())
         .addPrimaryKeyConstraint('kv_pk', ['organisation_id', 'key'])
@@ -171,8 +173,8 @@ function initial(dialect: Dialect): Migration {
       await db.schema
         .createTable('audit_log')
         .addColumn('seq', 'integer', (c) => c.primaryKey())
-        .addColumn('at', 'text', (c) => c.notNull())
-        .addColumn('organisation_id', 'text')
+        .addColumn('at', key, (c) => c.notNull())
+        .addColumn('organisation_id', key)
         .addColumn('actor', 'text', (c) => c.notNull())
         .addColumn('action', 'text', (c) => c.notNull())
         .addColumn('network', 'text')
@@ -257,14 +259,22 @@ export const KEY_COLUMNS: Readonly<Record<string, readonly string[]>> = {
  * comparison of an index lookup or insert went through the C library's locale-aware strcoll:
  * 7 to 13% of PostgreSQL's CPU per delivery on C.UTF-8 (throughput bench, same window; en_US
  * was not measured, its locale is not installed there). Keys are ASCII, so equality and their order are unchanged; names in a unique index
- * (api_tokens) sort by code point, as they do on SQLite. Indexes are rebuilt, rows stay.
+ * (api_tokens) sort by code point, as they do on SQLite. Indexes are rebuilt, rows stay. The
+ * initial migration creates these columns so (a new database has no rebuild, no table scan).
  */
 const keysInByteOrder = (dialect: Dialect): Migration => ({
   async up(db: Db) {
     if (dialect !== 'postgres') return;
+    // Databases made since have them so from the start (the initial migration): nothing to redo.
+    const done = await sql<{ table_name: string; column_name: string }>`
+      select table_name, column_name from information_schema.columns
+      where table_schema = current_schema() and collation_name = 'C'`.execute(db);
+    const isC = new Set(done.rows.map((r) => `${r.table_name}.${r.column_name}`));
     for (const [table, columns] of Object.entries(KEY_COLUMNS)) {
-      const alters = columns.map((c) => sql`alter column ${sql.ref(c)} type text collate "C"`);
-      await sql`alter table ${sql.table(table)} ${sql.join(alters)}`.execute(db);
+      const alters = columns
+        .filter((c) => !isC.has(`${table}.${c}`))
+        .map((c) => sql`alter column ${sql.ref(c)} type text collate "C"`);
+      if (alters.length > 0) await sql`alter table ${sql.table(table)} ${sql.join(alters)}`.execute(db);
     }
   },
 });
