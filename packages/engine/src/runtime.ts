@@ -16,7 +16,7 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { InputError, NETWORKS, NETWORK_LABELS, type Logger, type Network } from '@sunset/core';
-import { isNetworkError, RateLimitedError } from '@sunset/networks';
+import { isNetworkError, preloadConnectors, RateLimitedError } from '@sunset/networks';
 import {
   backoffStrategy,
   DEFAULT_LIMITS,
@@ -112,6 +112,9 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
   const { store, logger } = options;
   const log = logger.child({ subsystem: 'worker' });
   const networks = options.networks ?? NETWORKS;
+  // The networks' client libraries are loaded before any job is taken, not by the first post to
+  // each network, which may be a crisis's.
+  await preloadConnectors(networks);
   const queues = new Queues({
     connection: options.connection,
     ...(options.prefix !== undefined ? { prefix: options.prefix } : {}),

@@ -37,4 +37,4 @@ export {
   type FromPlanOptions,
   type FromPlanResult,
 } from './from-plan.ts';
-export { loadConnector } from './factory.ts';
+export { loadConnector, preloadConnectors } from './factory.ts';

@@ -1,0 +1,65 @@
+// The worker process loads the client libraries of the networks it serves before it says it has
+// started, so that the first post to a network (a crisis, maybe) does not wait for them; and it
+// loads none of a network it does not serve.
+import path from 'node:path';
+import { openTestStore, type TestStore } from '@sunset/store/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  startService,
+  testRedis,
+  waitFor,
+  WORKER_ENTRY,
+  type ServiceProcess,
+  type TestRedis,
+} from '../support/exit-harness.ts';
+
+const HOOK = path.join(import.meta.dirname, '../support/report-client-loads.mjs');
+
+let t: TestStore;
+let redis: TestRedis;
+let worker: ServiceProcess | undefined;
+
+beforeAll(async () => {
+  t = await openTestStore('sqlite');
+  redis = testRedis();
+});
+afterAll(async () => {
+  if (worker && worker.child.exitCode === null && worker.child.signalCode === null) {
+    worker.child.kill('SIGTERM');
+    await worker.exited();
+  }
+  await redis?.cleanup();
+  await t?.cleanup();
+});
+
+describe('worker start', () => {
+  it('loads the client libraries of its networks before it takes jobs, and no other', async () => {
+    worker = startService(WORKER_ENTRY, {
+      NODE_OPTIONS: `--import=${HOOK}`,
+      DATABASE_URL: t.url,
+      REDIS_URL: redis.url,
+      SUNSET_QUEUE_PREFIX: redis.prefix,
+      SUNSET_WORKER_NETWORKS: 'x,mastodon',
+      LOG_LEVEL: 'info',
+    });
+    const w = worker;
+    await waitFor(
+      'the worker to start',
+      () => {
+        if (w.child.exitCode !== null) throw new Error(`the worker exited:\n${w.output()}`);
+        return w.output().includes('"worker started"');
+      },
+      30_000,
+      50,
+    );
+    // The hook writes synchronously, before the log line is written; the two pipes are read
+    // separately, so its lines may arrive a little after the log's.
+    await waitFor(
+      'the client libraries to be reported',
+      () => /loaded: twitter-api-v2/.test(w.output()) && /loaded: masto\b/.test(w.output()),
+      5_000,
+      50,
+    );
+    expect(w.output()).not.toMatch(/loaded: @atproto\/api/);
+  });
+});
