@@ -1,6 +1,8 @@
 // The worker process loads the client libraries of the networks it serves before it says it has
 // started, so that the first post to a network (a crisis, maybe) does not wait for them; and it
-// loads none of a network it does not serve.
+// loads none of a network it does not serve. It keeps Node's compile cache, for faster starts.
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { openTestStore, type TestStore } from '@sunset/store/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +20,8 @@ const HOOK = path.join(import.meta.dirname, '../support/report-client-loads.mjs'
 let t: TestStore;
 let redis: TestRedis;
 let worker: ServiceProcess | undefined;
+// The worker's temporary directory, where its compile cache goes when nothing says otherwise.
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'sunset-start-'));
 
 beforeAll(async () => {
   t = await openTestStore('sqlite');
@@ -30,6 +34,7 @@ afterAll(async () => {
   }
   await redis?.cleanup();
   await t?.cleanup();
+  rmSync(tmp, { recursive: true, force: true });
 });
 
 describe('worker start', () => {
@@ -41,6 +46,7 @@ describe('worker start', () => {
       SUNSET_QUEUE_PREFIX: redis.prefix,
       SUNSET_WORKER_NETWORKS: 'x,mastodon',
       LOG_LEVEL: 'info',
+      TMPDIR: tmp,
     });
     const w = worker;
     await waitFor(
@@ -61,5 +67,17 @@ describe('worker start', () => {
       50,
     );
     expect(w.output()).not.toMatch(/loaded: @atproto\/api/);
+  });
+
+  it('keeps compiled code in a cache for its next start', async () => {
+    // Written when the process exits: the worker of the test above, stopped here.
+    const w = worker!;
+    if (w.child.exitCode === null && w.child.signalCode === null) {
+      w.child.kill('SIGTERM');
+      expect((await w.exited()).code).toBe(0);
+    }
+    const cache = path.join(tmp, 'node-compile-cache');
+    const entries = readdirSync(cache, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+    expect(entries.length).toBeGreaterThan(50);
   });
 });

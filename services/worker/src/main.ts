@@ -1,102 +1,13 @@
 /**
- * The worker process: reads its configuration, opens the store and Redis, checks Redis will
- * not evict jobs, then runs the engine's worker runtime until SIGTERM or SIGINT.
+ * The worker process's entry point (run.ts is the process): it turns on Node's compile cache
+ * first, then loads the rest.
  */
-import type { renderProfileImage } from '@sunset/assets';
-import { ConfigError, createLogger, onShutdown } from '@sunset/core';
-import { startWorkerRuntime } from '@sunset/engine';
-import { checkRedis, createRedis, RedisSetupError, waitForRedis } from '@sunset/queue';
-import { openStore, StoreError } from '@sunset/store';
-import { readWorkerConfig, WORKER_ENV_HELP } from './config.ts';
+import { enableCompileCache } from 'node:module';
 
-/**
- * The profile image renderer (resvg, sharp and the fonts: about 65 MB of RSS at import, measured), loaded by the
- * first profile job that generates an image rather than at start: most workers never render one.
- */
-const renderImage: typeof renderProfileImage = async (request) =>
-  (await import('@sunset/assets')).renderProfileImage(request);
-
-async function main(): Promise<void> {
-  let config;
-  try {
-    config = readWorkerConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`sunset worker: ${err.message}\nVariables:${WORKER_ENV_HELP}\n`);
-      process.exit(78);
-    }
-    throw err;
-  }
-  const logger = createLogger({ name: 'sunset-worker', level: config.logLevel });
-  const redis = createRedis(config.redisUrl, { role: 'worker', name: 'sunset-worker' });
-  try {
-    await waitForRedis(redis, config.redisUrl, 10_000);
-    const check = await checkRedis(redis, { production: config.production });
-    if (check.warning) logger.warn(check.warning);
-  } catch (err) {
-    logger.fatal({ err: (err as Error).message }, 'cannot start: Redis');
-    redis.disconnect();
-    process.exit(69);
-  }
-  let store;
-  try {
-    store = await openStore({
-      url: config.databaseUrl,
-      ...(config.databaseSchema ? { schema: config.databaseSchema } : {}),
-    });
-  } catch (err) {
-    logger.fatal({ err: (err as Error).message }, 'cannot start: store');
-    redis.disconnect();
-    process.exit(err instanceof StoreError ? 69 : 70);
-  }
-  // The crisis lane's own small pool (PostgreSQL): its claim and finish never wait for a
-  // connection that ordinary jobs hold. SQLite has one connection per process: shared.
-  const crisisStore =
-    store.dialect === 'postgres' && config.crisisPoolSize > 0
-      ? await openStore({
-          url: config.databaseUrl,
-          ...(config.databaseSchema ? { schema: config.databaseSchema } : {}),
-          migrate: false,
-          poolSize: config.crisisPoolSize,
-          // A crisis's deliveries to the networks are claimed side by side, not one after the other.
-          claimsAtOnce: Math.min(config.networks.length, config.crisisPoolSize),
-        })
-      : undefined;
-  // BullMQ workers take jobs as soon as they exist, before the runtime has finished starting: the
-  // signal handlers are in place first, so a SIGTERM in that window still lets running jobs end.
-  const starting = startWorkerRuntime({
-    store,
-    ...(crisisStore ? { crisisStore } : {}),
-    connection: redis,
-    ...(config.queuePrefix ? { prefix: config.queuePrefix } : {}),
-    logger,
-    env: config.env,
-    dataDir: config.dataDir,
-    renderImage,
-    networks: config.networks,
-    concurrency: config.concurrency,
-    crisisConcurrency: config.crisisConcurrency,
-    limits: config.limits,
-    lockDurationMs: config.lockDurationMs,
-    reconcileIntervalMs: config.reconcileIntervalMs,
-    ...(config.xCa ? { xCa: config.xCa } : {}),
-    ...(config.networkTimeoutMs ? { networkTimeoutMs: config.networkTimeoutMs } : {}),
-  });
-
-  onShutdown(logger, [
-    async () => (await starting).close(config.shutdownGraceMs),
-    () => store.close(),
-    async () => crisisStore?.close(),
-    () => redis.quit(),
-  ]);
-  await starting;
-}
-
-main().catch((err: unknown) => {
-  const message =
-    err instanceof RedisSetupError || err instanceof StoreError
-      ? err.message
-      : String((err as Error).stack ?? err);
-  process.stderr.write(`sunset worker: ${message}\n`);
-  process.exit(70);
-});
+// Compiled code is cached between starts (in the OS temp dir): the worker starts faster. Static
+// imports would be loaded before this line runs, hence the dynamic one. Run from the TypeScript
+// sources, this file itself is stripped of its types before the line runs, which loads Node's
+// type-stripping compiler (about 18 MB of RSS for the life of the process): `pnpm worker` sets
+// NODE_COMPILE_CACHE, so that this file too is found in a cache and the compiler never loads.
+enableCompileCache?.();
+await import('./run.ts');

@@ -1,0 +1,68 @@
+/**
+ * The API process: reads its configuration, opens the store and a producer connection to Redis,
+ * builds the app and listens, until SIGTERM or SIGINT. Redis being away at start is not fatal:
+ * reads and plan applies still work, and posts get 503 until it answers.
+ */
+import { ConfigError, createLogger, onShutdown } from '@sunset/core';
+import { checkRedis, createRedis, Queues } from '@sunset/queue';
+import { openStore } from '@sunset/store';
+import { buildApp } from './app.ts';
+import { API_ENV_HELP, readApiConfig } from './config.ts';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = readApiConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`sunset api: ${err.message}\nVariables:${API_ENV_HELP}\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
+  const logger = createLogger({ name: 'sunset-api', level: config.logLevel });
+  let store;
+  try {
+    store = await openStore({
+      url: config.databaseUrl,
+      ...(config.databaseSchema ? { schema: config.databaseSchema } : {}),
+    });
+  } catch (err) {
+    logger.fatal({ err: (err as Error).message }, 'cannot start: store');
+    process.exit(69);
+  }
+  const redis = createRedis(config.redisUrl, { role: 'producer', name: 'sunset-api' });
+  redis.once('ready', () => {
+    checkRedis(redis, { production: config.production })
+      .then((check) => {
+        if (check.warning) logger.warn(check.warning);
+      })
+      .catch((err: unknown) => {
+        logger.fatal({ err: (err as Error).message }, 'Redis would lose jobs');
+        process.exit(69);
+      });
+  });
+  const queues = new Queues({
+    connection: redis,
+    ...(config.queuePrefix ? { prefix: config.queuePrefix } : {}),
+  });
+  const app = await buildApp({
+    store,
+    queues,
+    redis,
+    logger,
+    plansDir: config.plansDir,
+    corsOrigins: config.corsOrigins,
+    bodyLimit: config.bodyLimit,
+    authFailuresPerMinute: config.authFailuresPerMinute,
+    trustProxy: config.trustProxy,
+  });
+  await app.listen({ host: config.host, port: config.port });
+
+  onShutdown(logger, [() => app.close(), () => queues.close(), () => store.close(), () => redis.quit()]);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`sunset api: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(70);
+});
