@@ -296,5 +296,49 @@ describe.skipIf(postgres.skip !== undefined)(
         await t.cleanup();
       }
     });
+
+    it('gives a database made before 0003 the same key columns, its rows kept', async () => {
+      // A database as the initial migration made it before its key columns were "C": every key
+      // column back to the database's collation, and 0003 not yet run.
+      const t = await openTestStore('postgres');
+      const client = new pg.Client({ connectionString: t.url });
+      await client.connect();
+      try {
+        await t.store.organisations.ensure({ id: 'org-old', name: 'Avant' });
+        await t.store.kv.set('org-old', 'clé', 'valeur');
+        for (const [table, keys] of Object.entries(KEY_COLUMNS)) {
+          const alters = keys.map((k) => `alter column ${k} type text collate "default"`).join(', ');
+          await client.query(`alter table ${t.schema}.${table} ${alters}`);
+        }
+        await client.query(`delete from ${t.schema}.kysely_migration where name = '0003-keys-in-byte-order'`);
+        const notC = async () =>
+          Number(
+            (
+              await client.query<{ n: string }>(
+                `select count(*) as n from information_schema.columns
+                  where table_schema = $1 and data_type = 'text' and collation_name is distinct from 'C'
+                    and (table_name, column_name) in (${Object.entries(KEY_COLUMNS)
+                      .flatMap(([table, keys]) => keys.map((k) => `('${table}', '${k}')`))
+                      .join(', ')})`,
+                [t.schema],
+              )
+            ).rows[0]!.n,
+          );
+        expect(await notC()).toBe(Object.values(KEY_COLUMNS).flat().length);
+        // Opening the store runs 0003 on it.
+        const reopened = await openStore({ url: t.url, schema: t.schema! });
+        try {
+          expect(await notC()).toBe(0);
+          expect(await reopened.kv.get('org-old', 'clé')).toBe('valeur');
+          const ran = await client.query<{ name: string }>(`select name from ${t.schema}.kysely_migration`);
+          expect(ran.rows.map((r) => r.name)).toContain('0003-keys-in-byte-order');
+        } finally {
+          await reopened.close();
+        }
+      } finally {
+        await client.end();
+        await t.cleanup();
+      }
+    });
   },
 );
