@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, lazyChild } from './logger.ts';
+import { createLogger, lazyChild, redactSecrets } from './logger.ts';
 import { resolveCredential, Secret } from './credentials.ts';
 import { inspect } from 'node:util';
 
@@ -31,6 +31,60 @@ describe('createLogger', () => {
     expect(out).not.toContain('hunter2');
     expect(out).not.toContain('eyJ.secret');
     expect(out).toContain('[redacted]');
+  });
+
+  it('redacts deeper than three levels, in arrays, in errors and their causes, in bindings', () => {
+    const { lines, logger } = capture();
+    const cause = Object.assign(new Error('refused'), { headers: { authorization: 'OAuth sig-cause' } });
+    const err = Object.assign(new Error('upload failed', { cause }), {
+      request: { options: { headers: { cookie: 'sid=cookie-secret' } } },
+    });
+    const child = logger.child({ session: { refreshJwt: 'jwt-in-binding' } });
+    child.error(
+      {
+        a: { b: { c: { d: { e: { password: 'five-deep' } } } } },
+        list: [{ ok: 1 }, { token: 'tok-in-array' }],
+        err,
+      },
+      'deep',
+    );
+    const out = lines.join('');
+    for (const secret of ['five-deep', 'tok-in-array', 'sig-cause', 'cookie-secret', 'jwt-in-binding']) {
+      expect(out).not.toContain(secret);
+    }
+    const line = JSON.parse(lines[0]!) as {
+      list: unknown[];
+      err: { type: string; message: string; stack: string; request: unknown };
+    };
+    // What holds no secret is written as it was; the error is still serialised as an error.
+    expect(line.list[0]).toEqual({ ok: 1 });
+    expect(line.err.type).toBe('Error');
+    expect(line.err.message).toContain('upload failed');
+    expect(line.err.stack).toContain('upload failed');
+    expect(line.err.request).toEqual({ options: { headers: { cookie: '[redacted]' } } });
+    // The values logged are not changed.
+    expect((err.cause as typeof cause).headers.authorization).toBe('OAuth sig-cause');
+    expect(err.request.options.headers.cookie).toBe('sid=cookie-secret');
+  });
+});
+
+describe('redactSecrets', () => {
+  it('returns what holds no secret as it is, copies what does, and stops at cycles and depth', () => {
+    const clean = { a: [1, { b: 'x' }], when: new Date(0) };
+    expect(redactSecrets(clean)).toBe(clean);
+    const dirty = { keep: { n: 1 }, creds: { secret: 's' } };
+    const out = redactSecrets(dirty);
+    expect(out).toEqual({ keep: { n: 1 }, creds: { secret: '[redacted]' } });
+    expect(out.keep).toBe(dirty.keep);
+    expect(dirty.creds.secret).toBe('s');
+    const cyclic: Record<string, unknown> = { token: 't' };
+    cyclic['self'] = cyclic;
+    const c = redactSecrets(cyclic);
+    expect(c['token']).toBe('[redacted]');
+    expect(c['self']).toBe(cyclic);
+    let deep: Record<string, unknown> = { password: 'bottom' };
+    for (let i = 0; i < 12; i++) deep = { next: deep };
+    expect(JSON.stringify(redactSecrets(deep))).not.toContain('bottom');
   });
 });
 
