@@ -38,7 +38,29 @@ export interface XClient {
   timeoutMs: number;
   /** Runs `fn` with `signal` applied to every request it makes. */
   withSignal<T>(signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T>;
+  /** Releases what is the client's own: nothing now, its connections are the process's agent's. */
   close(): void;
+}
+
+/**
+ * One keep-alive agent per trusted CA for the whole process, shared by every X client: the
+ * connections to X's API and their TLS sessions then serve every organisation, and outlive the
+ * connectors that a plan change rebuilds, instead of each new connector opening (and each burst
+ * of a new organisation handshaking) its own. Idle connections are closed by X's side, and never
+ * keep the process alive.
+ */
+const agents = new Map<string, Agent>();
+function sharedAgent(ca: string | undefined): Agent {
+  let agent = agents.get(ca ?? '');
+  if (!agent) {
+    // `ca` replaces the default trust store: keep the public roots beside the extra certificate.
+    // Built once as a secure context: given as `ca`, the agent would fold all of the roots' text
+    // into its connection-pool key on every request and parse them again for every connection.
+    const secureContext = ca ? createSecureContext({ ca: [...rootCertificates, ca] }) : undefined;
+    agent = new Agent({ keepAlive: true, ...(secureContext ? { secureContext } : {}) });
+    agents.set(ca ?? '', agent);
+  }
+  return agent;
 }
 
 export function createXClient(options: XClientOptions): XClient {
@@ -50,13 +72,7 @@ export function createXClient(options: XClientOptions): XClient {
     throw new InputError(`The X API base must be an https URL, not ${base.href}`);
   }
   const basePath = base.pathname.replace(/\/+$/, '');
-  // `ca` replaces the default trust store: keep the public roots beside the extra certificate.
-  // Built once as a secure context: given as `ca`, the agent would fold all of the roots' text
-  // into its connection-pool key on every request and parse them again for every connection.
-  const secureContext = options.ca
-    ? createSecureContext({ ca: [...rootCertificates, options.ca] })
-    : undefined;
-  const agent = new Agent({ keepAlive: true, ...(secureContext ? { secureContext } : {}) });
+  const agent = sharedAgent(options.ca);
   const scope = new AsyncLocalStorage<AbortSignal | undefined>();
 
   const routing: ITwitterApiClientPlugin = {
@@ -101,6 +117,7 @@ export function createXClient(options: XClientOptions): XClient {
     agent,
     timeoutMs,
     withSignal: (signal, fn) => scope.run(signal, fn),
-    close: () => agent.destroy(),
+    // The agent is the process's (sharedAgent): other clients use its connections.
+    close: () => undefined,
   };
 }

@@ -20,6 +20,7 @@ import {
   checkAgainstXSpec,
   connectorConfig,
   MAIN_ACCOUNT,
+  OTHER_ACCOUNT,
   secretValues,
   X_SPEC,
   X_SPEC_SKIP_REASON,
@@ -109,6 +110,23 @@ describe('X connector against the https sandbox', () => {
     expect(post?.id).toBe(published.remoteId);
     // X gives links back through t.co.
     expect(post?.returnedText).toMatch(/^Le compte X .* https:\/\/t\.co\/\w{10}$/);
+  });
+
+  it('shares its connections with every X connector of the process: other accounts, rebuilt connectors', async () => {
+    if (!sandbox.profileOf(OTHER_ACCOUNT.id)) sandbox.addAccount(OTHER_ACCOUNT);
+    await x.publish({ text: 'Connexion ouverte.', language: 'fr-FR' }, options());
+    const opened = sandbox.connections;
+    const other = createXConnector(connectorConfig(sandbox, OTHER_ACCOUNT, { logger: logs.logger }));
+    connectors.push(other);
+    await other.publish({ text: 'Un autre compte, la même connexion.', language: 'fr-FR' }, options());
+    // A plan change closes an organisation's connector and builds a new one.
+    const before = connector();
+    await before.close();
+    await connector().publish(
+      { text: 'Un connecteur neuf, la même connexion.', language: 'fr-FR' },
+      options(),
+    );
+    expect(sandbox.connections).toBe(opened);
   });
 
   it('counts text as X does: 280 weighted characters, CJK double, links 23', async () => {

@@ -133,6 +133,8 @@ export interface XSandbox {
   readonly ca: string;
   readonly received: XSandboxExchange[];
   readonly posts: XSandboxPost[];
+  /** TLS connections accepted so far. */
+  readonly connections: number;
   /** The first account's profile. */
   readonly profile: XSandboxProfile | undefined;
   profileApi: XAccessSwitch;
@@ -355,6 +357,7 @@ class Sandbox implements XSandbox {
   #stopped: Promise<void> | undefined;
   #sequence = 0n;
   #tcoSerial = 0;
+  connections = 0;
 
   constructor(pems: { cert: string; private: string }, options: XSandboxOptions) {
     this.ca = pems.cert;
@@ -496,6 +499,7 @@ class Sandbox implements XSandbox {
     publicRoute('/profile_banners/:uid/:stamp/:size', (req) => this.#serveBanner(req));
 
     await app.listen({ host: '127.0.0.1', port: 0 });
+    app.server.on('secureConnection', () => (this.connections += 1));
     const address = app.server.address() as AddressInfo;
     this.url = `https://127.0.0.1:${address.port}`;
   }
