@@ -44,8 +44,9 @@ export const scheduling: Benchmark = {
       const sunset = iso(Date.now() + 30 * 24 * 3600_000);
       for (let run = 1; run <= ctx.runs; run++) {
         // An organisation per run, so that each run's plan holds exactly these 1,000 posts and
-        // each run starts as the first burst of an organisation does: its connectors built, and
-        // their connections opened, by its first deliveries.
+        // each run starts as the first burst of an organisation does: its connectors built by its
+        // first deliveries. Connections are the worker process's (shared by its organisations):
+        // those of the runs before are used again where the sandboxes kept them open.
         const org = `sched-${run}`;
         // Due on a whole second, LEAD_MS from now: the plan's times have second resolution.
         const due = Math.ceil((Date.now() + LEAD_MS) / 1000) * 1000;
