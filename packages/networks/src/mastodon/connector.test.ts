@@ -160,6 +160,27 @@ describe('the Mastodon connector', () => {
     expect(sandbox.statuses.find((s) => s.id === reply.remoteId)?.inReplyToId).toBe(original.remoteId);
   });
 
+  it('shares its connections with every Mastodon connector of the process, rebuilt ones too', async () => {
+    await connector.publish({ text: 'Connexion ouverte.' }, { idempotencyKey: key('conn') });
+    const opened = sandbox.connections;
+    // A plan change closes an organisation's connector and builds a new one.
+    const settings = {
+      network: 'mastodon' as const,
+      instance: sandbox.url,
+      account: 'mairie',
+      accessToken: new Secret(TOKEN, 'test'),
+    };
+    const before = createMastodonConnector(settings);
+    await before.close();
+    const rebuilt = createMastodonConnector(settings);
+    await rebuilt.publish(
+      { text: 'Un connecteur neuf, la même connexion.' },
+      { idempotencyKey: key('conn') },
+    );
+    await rebuilt.close();
+    expect(sandbox.connections).toBe(opened);
+  });
+
   it('reads the limits the instance announces, and caches them', async () => {
     sandbox.setLimits({ maxCharacters: 1000 });
     try {

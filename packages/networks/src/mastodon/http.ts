@@ -76,6 +76,16 @@ function headersOf(res: IncomingMessage): Headers {
   return headers;
 }
 
+/**
+ * Keep-alive agents for the whole process, shared by every Mastodon client: connections to an
+ * instance serve every organisation on it and outlive the connectors a plan change rebuilds. Node
+ * pools connections per host; idle ones are closed by the instance and never keep the process alive.
+ */
+const SHARED = {
+  http: new HttpAgent({ keepAlive: true }),
+  https: new HttpsAgent({ keepAlive: true }),
+};
+
 export class NodeHttp extends BaseHttp implements Http {
   private readonly agent: HttpAgent;
   private readonly send: typeof httpRequest;
@@ -92,7 +102,7 @@ export class NodeHttp extends BaseHttp implements Http {
     this.props = props;
     this.fallback = fallback;
     const secure = new URL(props.url).protocol === 'https:';
-    this.agent = secure ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
+    this.agent = secure ? SHARED.https : SHARED.http;
     this.send = secure ? httpsRequest : httpRequest;
   }
 
@@ -200,8 +210,6 @@ export class NodeHttp extends BaseHttp implements Http {
     });
   }
 
-  /** Closes the agent's idle connections. */
-  close(): void {
-    this.agent.destroy();
-  }
+  /** Releases what is this client's own: nothing now, its connections are the process's agents'. */
+  close(): void {}
 }

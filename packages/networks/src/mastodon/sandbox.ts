@@ -122,6 +122,8 @@ export interface MastodonSandbox {
   /** Requests read in full and held by a latency fault, not answered yet (on the wire, as a client sees it). */
   readonly held: ReadonlySet<ReceivedRequest>;
   readonly statuses: SandboxStatus[];
+  /** TCP connections accepted so far. */
+  readonly connections: number;
   readonly accounts: SandboxAccount[];
   readonly media: SandboxMedia[];
   readonly limits: InstanceLimits;
@@ -741,6 +743,8 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
   for (const input of options.accounts ?? []) addAccount(input);
 
   await app.listen({ host: '127.0.0.1', port: 0 });
+  let connections = 0;
+  app.server.on('connection', () => (connections += 1));
   const address = app.server.address() as AddressInfo;
   base = `http://127.0.0.1:${address.port}`;
   domain = domain || `127.0.0.1:${address.port}`;
@@ -751,6 +755,9 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
     held,
     get statuses() {
       return [...statuses.values()];
+    },
+    get connections() {
+      return connections;
     },
     get accounts() {
       return [...accounts.values()];
