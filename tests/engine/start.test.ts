@@ -1,12 +1,14 @@
 // The worker process loads the client libraries of the networks it serves before it says it has
 // started, so that the first post to a network (a crisis, maybe) does not wait for them; and it
 // loads none of a network it does not serve. It keeps Node's compile cache, for faster starts.
+// A bad setting stops the worker and the API at once, with the one message that names it.
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openTestStore, type TestStore } from '@sunset/store/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  API_ENTRY,
   startService,
   testRedis,
   waitFor,
@@ -37,7 +39,7 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-describe('worker start', () => {
+describe('service start', () => {
   it('loads the client libraries of its networks before it takes jobs, and no other', async () => {
     worker = startService(WORKER_ENTRY, {
       NODE_OPTIONS: `--import=${HOOK}`,
@@ -79,5 +81,17 @@ describe('worker start', () => {
     const cache = path.join(tmp, 'node-compile-cache');
     const entries = readdirSync(cache, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
     expect(entries.length).toBeGreaterThan(50);
+  });
+
+  it('stops the worker and the API on a bad setting with exit code 78, naming it and what they read', async () => {
+    for (const [entry, variable] of [
+      [WORKER_ENTRY, 'SUNSET_WORKER_CONCURRENCY'],
+      [API_ENTRY, 'SUNSET_API_PORT'],
+    ] as const) {
+      const service = startService(entry, { [variable]: 'abc', REDIS_URL: redis.url, DATABASE_URL: t.url });
+      expect((await service.exited()).code).toBe(78);
+      expect(service.output()).toContain(`${variable}="abc"`);
+      expect(service.output()).toMatch(/\nVariables:\n(.*\n)* {2}DATABASE_URL {2}/);
+    }
   });
 });

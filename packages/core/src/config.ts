@@ -135,3 +135,19 @@ export class EnvReader {
     if (this.#problems.length > 0) throw new ConfigError(this.#problems);
   }
 }
+
+/**
+ * A service's configuration as `read` returns it; when it is not valid, the service's one
+ * message (each problem, then the variables it reads) on stderr and exit code 78 (EX_CONFIG).
+ */
+export function configOrExit<T>(read: () => T, service: string, variables: string): T {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${service}: ${err.message}\nVariables:${variables}\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
+}

@@ -10,7 +10,7 @@ export {
 } from './logger.ts';
 export { resolveCredential, CredentialError, Secret } from './credentials.ts';
 export { canonicalJson } from './canonical-json.ts';
-export { ConfigError, EnvReader } from './config.ts';
+export { ConfigError, configOrExit, EnvReader } from './config.ts';
 export { mintToken, hashToken, looksLikeToken, sameHash, TOKEN_PREFIX } from './tokens.ts';
 export { onShutdown } from './shutdown.ts';
 export { batchOneAtATime, shareInFlight } from './batch.ts';

@@ -3,23 +3,14 @@
  * builds the app and listens, until SIGTERM or SIGINT. Redis being away at start is not fatal:
  * reads and plan applies still work, and posts get 503 until it answers.
  */
-import { ConfigError, createLogger, onShutdown } from '@sunset/core';
+import { configOrExit, createLogger, onShutdown } from '@sunset/core';
 import { checkRedis, createRedis, Queues } from '@sunset/queue';
 import { openStore } from '@sunset/store';
 import { buildApp } from './app.ts';
 import { API_ENV_HELP, readApiConfig } from './config.ts';
 
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = readApiConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`sunset api: ${err.message}\nVariables:${API_ENV_HELP}\n`);
-      process.exit(78);
-    }
-    throw err;
-  }
+  const config = configOrExit(readApiConfig, 'sunset api', API_ENV_HELP);
   const logger = createLogger({ name: 'sunset-api', level: config.logLevel });
   let store;
   try {

@@ -3,7 +3,7 @@
  * not evict jobs, then runs the engine's worker runtime until SIGTERM or SIGINT.
  */
 import type { renderProfileImage } from '@sunset/assets';
-import { ConfigError, createLogger, onShutdown } from '@sunset/core';
+import { configOrExit, createLogger, onShutdown } from '@sunset/core';
 import { startWorkerRuntime } from '@sunset/engine';
 import { checkRedis, createRedis, RedisSetupError, waitForRedis } from '@sunset/queue';
 import { openStore, StoreError } from '@sunset/store';
@@ -17,16 +17,7 @@ const renderImage: typeof renderProfileImage = async (request) =>
   (await import('@sunset/assets')).renderProfileImage(request);
 
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = readWorkerConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`sunset worker: ${err.message}\nVariables:${WORKER_ENV_HELP}\n`);
-      process.exit(78);
-    }
-    throw err;
-  }
+  const config = configOrExit(readWorkerConfig, 'sunset worker', WORKER_ENV_HELP);
   const logger = createLogger({ name: 'sunset-worker', level: config.logLevel });
   const redis = createRedis(config.redisUrl, { role: 'worker', name: 'sunset-worker' });
   try {
