@@ -1,5 +1,6 @@
 // Every route and every error status, through app.inject against a real store and Redis.
-import { hashToken, mintToken, silentLogger } from '@sunset/core';
+import { Writable } from 'node:stream';
+import { createLogger, hashToken, mintToken, silentLogger } from '@sunset/core';
 import { createRedis, Queues } from '@sunset/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.ts';
@@ -116,6 +117,39 @@ describe('authentication', () => {
     expect(failed.length).toBeGreaterThanOrEqual(5);
     // A token never reaches the audit log or the answer.
     expect(JSON.stringify(failed)).not.toContain(f.tokens.revoked);
+  });
+
+  it('logs every request at info with no token in any line, answered or refused', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({
+      name: 'api-test',
+      level: 'info',
+      destination: new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          lines.push(chunk.toString());
+          done();
+        },
+      }),
+    });
+    const logged = await startFixture({ logger });
+    try {
+      const sent = await logged.app.inject({
+        method: 'POST',
+        url: '/v1/crisis',
+        headers: { ...logged.auth('crisis'), cookie: 'session=cookie-value' },
+        ...json({ text: 'Coupure de courant quartier Nord.', networks: ['mastodon'] }),
+      });
+      expect(sent.statusCode, sent.body).toBe(202);
+      const refused = await logged.app.inject({ url: '/v1/me', headers: logged.auth('revoked') });
+      expect(refused.statusCode).toBe(401);
+      const out = lines.join('');
+      expect(out).toContain('request completed');
+      for (const secret of [logged.tokens.crisis, logged.tokens.revoked, 'cookie-value']) {
+        expect(out).not.toContain(secret);
+      }
+    } finally {
+      await logged.close();
+    }
   });
 
   it('lets in requests sent together with one token, and refuses the token from the request after its revocation on', async () => {
