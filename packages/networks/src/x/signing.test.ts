@@ -2,7 +2,7 @@ import { TwitterApi } from 'twitter-api-v2';
 import { describe, expect, it } from 'vitest';
 import { createXClient } from './client.ts';
 import { startXSandbox } from './sandbox.ts';
-import { fastPercentEncode, installFastSigning, libraryOAuth1Helper } from './signing.ts';
+import { fastNonce, fastPercentEncode, installFastSigning, libraryOAuth1Helper } from './signing.ts';
 
 describe("twitter-api-v2's percent-encoding, made faster", () => {
   // Taken before anything replaces it.
@@ -44,6 +44,14 @@ describe("twitter-api-v2's percent-encoding, made faster", () => {
     expect(installFastSigning()).toBe(true);
     expect(libraryOAuth1Helper()?.percentEncode).toBe(fastPercentEncode);
     expect(installFastSigning()).toBe(true);
+  });
+
+  it('makes nonces of 32 hex characters, never the same twice, in place of the library’s', () => {
+    expect(installFastSigning()).toBe(true);
+    expect(libraryOAuth1Helper()?.prototype.getNonce).toBe(fastNonce);
+    const nonces = new Set(Array.from({ length: 10_000 }, () => fastNonce()));
+    expect(nonces.size).toBe(10_000);
+    for (const n of nonces) expect(n).toMatch(/^[0-9a-f]{32}$/);
   });
 
   it('signs the requests the client sends, and X (the sandbox) accepts the signatures', async () => {
