@@ -8,9 +8,10 @@
  * gives the same text for every input (signing.test.ts checks it against the library's own over
  * every ASCII character and beyond) and makes the replacements only when one of the five occurs.
  *
- * The library exports no such setting: the helper's static method and its getNonce are replaced on the module
- * Node loads for `import 'twitter-api-v2'` (its CommonJS build, the package's "main"). If that
- * module is not where it was, nothing is replaced and signing is as the library does it.
+ * The library exports no such setting: the helper's static method and its getNonce are replaced
+ * on the module Node loads for `import 'twitter-api-v2'` (its CommonJS build, the package's
+ * "main"). If that module is not where it was, nothing is replaced and signing is as the library
+ * does it.
  */
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
