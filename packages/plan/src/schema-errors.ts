@@ -2,13 +2,21 @@
  * Runs the plan schema through Ajv and turns its errors into sentences a comms officer can act
  * on, each at the place in the YAML it concerns.
  */
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { DiagnosticBag } from './diagnostics.ts';
 import { PlanSchema } from './schema.ts';
 import type { PathSegment } from './source.ts';
 
-const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
-const validateSchema = ajv.compile(PlanSchema);
+// Compiled by the first plan checked, not when the package loads: the worker loads it for the
+// plan's types and helpers and never checks a plan.
+let validateSchema: ValidateFunction | undefined;
+const validator = (): ValidateFunction =>
+  (validateSchema ??= new Ajv({
+    allErrors: true,
+    verbose: true,
+    strict: true,
+    allowUnionTypes: true,
+  }).compile(PlanSchema));
 
 interface SchemaNode {
   type?: string | string[];
@@ -21,8 +29,9 @@ interface SchemaNode {
 }
 
 export function checkSchema(data: unknown, bag: DiagnosticBag): boolean {
-  if (validateSchema(data)) return true;
-  for (const e of pruneUnions(validateSchema.errors ?? [])) report(e, bag);
+  const validate = validator();
+  if (validate(data)) return true;
+  for (const e of pruneUnions(validate.errors ?? [])) report(e, bag);
   return false;
 }
 
