@@ -82,6 +82,12 @@ describe('redactSecrets', () => {
     const c = redactSecrets(cyclic);
     expect(c['token']).toBe('[redacted]');
     expect(c['self']).toBe(cyclic);
+    const withGetter = {
+      get token() {
+        return 'from-a-getter';
+      },
+    };
+    expect(JSON.stringify(redactSecrets(withGetter))).not.toContain('from-a-getter');
     let deep: Record<string, unknown> = { password: 'bottom' };
     for (let i = 0; i < 12; i++) deep = { next: deep };
     expect(JSON.stringify(redactSecrets(deep))).not.toContain('bottom');

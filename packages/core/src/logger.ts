@@ -71,12 +71,18 @@ function scrub(value: unknown, depth: number, ancestors: object[]): unknown {
   // An error's message, stack and cause are its own properties, not enumerable ones.
   for (const key of isError ? Object.getOwnPropertyNames(value) : Object.keys(value)) {
     const descriptor = Object.getOwnPropertyDescriptor(value, key);
-    if (!descriptor || !('value' in descriptor)) continue;
-    const item: unknown = descriptor.value;
+    if (!descriptor) continue;
+    // A getter is read as the serialiser would read it; the copy holds what it gave.
+    const item: unknown = 'value' in descriptor ? descriptor.value : Reflect.get(value, key);
     const clean = SECRET_KEYS.has(key) && item !== undefined ? CENSOR : scrub(item, depth + 1, ancestors);
     if (clean === item) continue;
     copy ??= shallowCopy(value, proto as object | null);
-    Object.defineProperty(copy, key, { ...descriptor, value: clean });
+    Object.defineProperty(copy, key, {
+      value: clean,
+      enumerable: descriptor.enumerable ?? false,
+      writable: true,
+      configurable: true,
+    });
   }
   ancestors.pop();
   return copy ?? value;

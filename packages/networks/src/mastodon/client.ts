@@ -176,8 +176,6 @@ export interface MastodonClientProps extends MastoHttpConfigProps {
 
 export interface MastodonClient {
   readonly rest: mastodon.rest.Client;
-  /** Closes the kept-alive connections. */
-  close(): void;
 }
 
 /** masto's REST client; JSON requests go over node:http(s) (http.ts), forms through masto's fetch. */
@@ -192,6 +190,5 @@ export function createMastodonClient(props: MastodonClientProps): MastodonClient
   );
   return {
     rest: restProxy(dispatcher),
-    close: () => http.close(),
   };
 }

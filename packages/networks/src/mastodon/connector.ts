@@ -119,7 +119,7 @@ export function createMastodonConnector(
     account: config.account,
   });
   const instanceUrl = new URL(config.instance);
-  const { rest: client, close: closeConnections } = createMastodonClient({
+  const { rest: client } = createMastodonClient({
     url: instanceUrl.origin,
     accessToken: config.accessToken.reveal(),
     // Every request, polls included, gets this limit (masto adds AbortSignal.timeout to each).
@@ -494,9 +494,9 @@ export function createMastodonConnector(
       return previous;
     },
 
+    // Its connections are the process's (http.ts): closing only refuses further calls.
     async close(): Promise<void> {
       closed = true;
-      closeConnections();
     },
   };
 }

@@ -209,7 +209,4 @@ export class NodeHttp extends BaseHttp implements Http {
       req.end(body);
     });
   }
-
-  /** Releases what is this client's own: nothing now, its connections are the process's agents'. */
-  close(): void {}
 }

@@ -38,8 +38,6 @@ export interface XClient {
   timeoutMs: number;
   /** Runs `fn` with `signal` applied to every request it makes. */
   withSignal<T>(signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T>;
-  /** Releases what is the client's own: nothing now, its connections are the process's agent's. */
-  close(): void;
 }
 
 /**
@@ -117,7 +115,5 @@ export function createXClient(options: XClientOptions): XClient {
     agent,
     timeoutMs,
     withSignal: (signal, fn) => scope.run(signal, fn),
-    // The agent is the process's (sharedAgent): other clients use its connections.
-    close: () => undefined,
   };
 }

@@ -344,8 +344,8 @@ export function createXConnector(config: XConnectorConfig): Connector {
       return before;
     },
 
+    // Nothing of its own to release: its connections are the process's (client.ts, sharedAgent).
     close(): Promise<void> {
-      x.close();
       return Promise.resolve();
     },
   };

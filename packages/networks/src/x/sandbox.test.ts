@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiResponseError, type ITwitterApiClientPlugin } from 'twitter-api-v2';
-import { createXClient, type XClient } from './client.ts';
+import { createXClient } from './client.ts';
 import { createXConnector } from './connector.ts';
 import { encodePng } from './images.ts';
 import { xRemoteMessage } from './map-error.ts';
@@ -15,13 +15,12 @@ import {
 } from './sandbox.test-support.ts';
 
 let sandbox: XSandbox;
-const clients: XClient[] = [];
 
 function clientFor(
   account: XSandboxAccountInput,
   extra: { plugins?: ITwitterApiClientPlugin[]; apiBase?: string } = {},
 ) {
-  const c = createXClient({
+  return createXClient({
     tokens: {
       appKey: account.appKey,
       appSecret: account.appSecret,
@@ -32,9 +31,7 @@ function clientFor(
     ca: sandbox.ca,
     timeoutMs: 10_000,
     ...(extra.plugins ? { plugins: extra.plugins } : {}),
-  });
-  clients.push(c);
-  return c.client;
+  }).client;
 }
 
 async function responseError(promise: Promise<unknown>): Promise<ApiResponseError> {
@@ -55,7 +52,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const c of clients) c.close();
   await sandbox?.stop();
 });
 

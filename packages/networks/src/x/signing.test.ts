@@ -77,7 +77,6 @@ describe("twitter-api-v2's percent-encoding, made faster", () => {
       expect(sandbox.posts.at(-1)?.text).toBe("Signé (avec des * et des ') !");
     } finally {
       target.percentEncode = fastPercentEncode;
-      x.close();
       await sandbox.stop();
     }
   });
