@@ -5,16 +5,19 @@
 // queued delivery to keep the few asked for. And on a table never analysed, a claim of one
 // delivery once scanned the whole table (the planner took its JSON input for 100 rows).
 // Watched through PostgreSQL's own counters.
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, PreparingClient } from './open.ts';
-import { openTestStore, rawSql, testDialects, TEST_POSTGRES_URL, type TestStore } from './testing/index.ts';
+import { openTestStore, testDialects, TEST_POSTGRES_URL } from './testing/index.ts';
 import { KEY_COLUMNS } from './migrations.ts';
-import type { NewDelivery } from './types.ts';
+import type { NewDelivery, Store } from './types.ts';
 
 const postgres = (await testDialects()).find((d) => d.dialect === 'postgres')!;
 
 const QUEUED = 3000;
+/** The second test's deliveries: half on X, whose claim also marks the part it is about to send. */
+const SECOND_TEST = Array.from({ length: 12 }, (_, i) => delivery(100 + i, i % 2 ? 'x' : 'mastodon'));
 
 function delivery(n: number, network: 'mastodon' | 'x' = 'mastodon'): NewDelivery {
   const id = `org-q.post.p${n}.${network}`;
@@ -42,60 +45,111 @@ interface Counters {
   tableScans: Record<string, number>;
 }
 
-/** PostgreSQL's counters for the store's tables, as its statistics have them. */
-async function counters(t: TestStore): Promise<Counters> {
-  const client = new pg.Client({ connectionString: t.url });
+/** A schema of a suite's own, made by the store's migrations. */
+interface Schema {
+  url: string;
+  schema: string;
+}
+
+async function query<R extends object>(statement: string, params: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });
   await client.connect();
   try {
-    const indexes = await client.query<{ name: string; scans: string; read: string }>(
-      `select indexrelname as name, idx_scan as scans, idx_tup_read as read from pg_stat_user_indexes
-        where schemaname = $1 and relname = 'deliveries'`,
-      [t.schema],
-    );
-    const tables = await client.query<{ name: string; n: string }>(
-      `select relname as name, seq_scan as n from pg_stat_user_tables
-        where schemaname = $1 and relname in ('deliveries', 'delivery_parts')`,
-      [t.schema],
-    );
-    return {
-      indexes: new Map(indexes.rows.map((r) => [r.name, { scans: Number(r.scans), read: Number(r.read) }])),
-      tableScans: Object.fromEntries(tables.rows.map((r) => [r.name, Number(r.n)])),
-    };
+    return (await client.query<R>(statement, params)).rows;
   } finally {
     await client.end();
   }
 }
 
-const pkeyOf = (c: Counters) => [...c.indexes.keys()].find((name) => name.endsWith('pkey'))!;
+let opened = 0;
 
 /**
- * The counters once they show `scans` more primary-key scans than `before`: a connection's
- * counters reach the statistics when it ends, a moment after the store closed it.
+ * Runs `work` on a store of its own and returns once PostgreSQL's counters hold all it did. A
+ * backend reports its counters when it ends or, while it lives, once idle, up to 10 s later: a
+ * store left open (such as a test store, with its migrations' index builds) brings its scans into
+ * a later test's window. So the store is closed and its backends, named for it, waited for; a
+ * backend writes its counters just after it leaves pg_stat_activity, hence the short pause.
  */
-async function countersAfter(t: TestStore, before: Counters, scans: number): Promise<Counters> {
-  const pkey = pkeyOf(before);
-  let after = await counters(t);
-  for (let i = 0; i < 100 && after.indexes.get(pkey)!.scans - before.indexes.get(pkey)!.scans < scans; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    after = await counters(t);
+async function withStore<T>(
+  s: Schema,
+  options: { migrate?: boolean; poolSize?: number },
+  work: (store: Store) => Promise<T>,
+): Promise<T> {
+  const name = `sunset-query-plans-${process.pid}-${++opened}`;
+  const store = await openStore({
+    url: `${s.url}${s.url.includes('?') ? '&' : '?'}application_name=${name}`,
+    schema: s.schema,
+    migrate: options.migrate ?? false,
+    ...(options.poolSize !== undefined ? { poolSize: options.poolSize } : {}),
+  });
+  try {
+    return await work(store);
+  } finally {
+    await store.close();
+    const left = async () =>
+      Number(
+        (
+          await query<{ n: string }>(
+            'select count(*) as n from pg_stat_activity where application_name = $1',
+            [name],
+          )
+        )[0]?.n,
+      );
+    for (let i = 0; i < 200 && (await left()) > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await left(), `backends of ${name} still connected 10 s after the store closed`).toBe(0);
+    await new Promise((r) => setTimeout(r, 250));
   }
-  return after;
 }
+
+async function newSchema(): Promise<Schema> {
+  const s = { url: TEST_POSTGRES_URL, schema: `t_${randomBytes(6).toString('hex')}` };
+  await withStore(s, { migrate: true }, async () => undefined);
+  return s;
+}
+
+const dropSchema = (s: Schema | undefined) =>
+  s ? query(`drop schema if exists ${s.schema} cascade`) : Promise.resolve([]);
+
+/** PostgreSQL's counters for the store's tables, as its statistics have them. */
+async function counters(s: Schema): Promise<Counters> {
+  const indexes = await query<{ name: string; scans: string; read: string }>(
+    `select indexrelname as name, idx_scan as scans, idx_tup_read as read from pg_stat_user_indexes
+      where schemaname = $1 and relname = 'deliveries'`,
+    [s.schema],
+  );
+  const tables = await query<{ name: string; n: string }>(
+    `select relname as name, seq_scan as n from pg_stat_user_tables
+      where schemaname = $1 and relname in ('deliveries', 'delivery_parts')`,
+    [s.schema],
+  );
+  return {
+    indexes: new Map(indexes.map((r) => [r.name, { scans: Number(r.scans), read: Number(r.read) }])),
+    tableScans: Object.fromEntries(tables.map((r) => [r.name, Number(r.n)])),
+  };
+}
+
+const pkeyOf = (c: Counters) => [...c.indexes.keys()].find((name) => name.endsWith('pkey'))!;
 
 describe.skipIf(postgres.skip !== undefined)(
   `on PostgreSQL, with statistics older than the queued deliveries${postgres.skip ? ` (skipped: ${postgres.skip})` : ''}`,
   () => {
-    let t: TestStore;
+    let t: Schema;
     beforeAll(async () => {
-      t = await openTestStore('postgres');
-      await t.store.organisations.ensure({ id: 'org-q', name: 'Organisation Q' });
-      // 200 deliveries already done when the statistics are taken; then 3,000 queued.
-      await t.store.deliveries.insertMany(Array.from({ length: 200 }, (_, i) => delivery(QUEUED + i)));
-      await rawSql(t, `update deliveries set status = 'published'; analyze deliveries`);
-      await t.store.deliveries.insertMany(Array.from({ length: QUEUED }, (_, i) => delivery(i)));
+      t = await newSchema();
+      // 200 deliveries already done when the statistics are taken; then 3,000 queued, and the
+      // second test's deliveries on X.
+      await withStore(t, {}, async (store) => {
+        await store.organisations.ensure({ id: 'org-q', name: 'Organisation Q' });
+        await store.deliveries.insertMany(Array.from({ length: 200 }, (_, i) => delivery(QUEUED + i)));
+      });
+      await query(`update ${t.schema}.deliveries set status = 'published'; analyze ${t.schema}.deliveries`);
+      await withStore(t, {}, async (store) => {
+        await store.deliveries.insertMany(Array.from({ length: QUEUED }, (_, i) => delivery(i)));
+        await store.deliveries.insertMany(SECOND_TEST.filter((d) => d.network === 'x'));
+      });
     }, 60_000);
     afterAll(async () => {
-      await t?.cleanup();
+      await dropSchema(t);
     });
 
     it('claims and cancels deliveries by primary key, without reading the queued ones', async () => {
@@ -104,24 +158,23 @@ describe.skipIf(postgres.skip !== undefined)(
       expect(pkey).toBeDefined();
       expect(before.indexes.has('deliveries_status_due')).toBe(true);
 
-      // A store of its own, closed at the end, so that its connections' counters are counted.
-      const store = await openStore({ url: t.url, schema: t.schema!, migrate: false });
       const [a, b, c] = [delivery(1), delivery(2), delivery(3)];
-      // Two at once go in one statement (claimMany), one alone in another.
-      const claimed = await Promise.all([
-        store.deliveries.claim(a.id, a.jobId),
-        store.deliveries.claim(b.id, b.jobId),
-      ]);
-      const alone = await store.deliveries.claim(c.id, c.jobId);
       const toCancel = Array.from({ length: 20 }, (_, i) => delivery(10 + i).id);
-      const cancelled = await store.deliveries.cancelMany([...toCancel, a.id]);
-      await store.close();
+      const { claimed, alone, cancelled } = await withStore(t, {}, async (store) => ({
+        // Two at once go in one statement (claimMany), one alone in another.
+        claimed: await Promise.all([
+          store.deliveries.claim(a.id, a.jobId),
+          store.deliveries.claim(b.id, b.jobId),
+        ]),
+        alone: await store.deliveries.claim(c.id, c.jobId),
+        cancelled: await store.deliveries.cancelMany([...toCancel, a.id]),
+      }));
 
       expect(claimed.map((d) => d?.status)).toEqual(['sending', 'sending']);
       expect(alone?.status).toBe('sending');
       expect(cancelled).toEqual(toCancel);
 
-      const after = await countersAfter(t, before, 3);
+      const after = await counters(t);
       expect(after.indexes.get(pkey)!.scans - before.indexes.get(pkey)!.scans).toBeGreaterThanOrEqual(3);
       for (const [name, index] of after.indexes) {
         if (name === pkey) continue;
@@ -135,31 +188,28 @@ describe.skipIf(postgres.skip !== undefined)(
       const pkey = pkeyOf(before);
       // One connection, twelve runs of each prepared statement (PostgreSQL would try a generic plan
       // after five).
-      const store = await openStore({ url: t.url, schema: t.schema!, migrate: false, poolSize: 1 });
-      // Half on X, whose claim also marks the part it is about to send.
-      const ds = Array.from({ length: 12 }, (_, i) => delivery(100 + i, i % 2 ? 'x' : 'mastodon'));
-      await t.store.deliveries.insertMany(ds.filter((d) => d.network === 'x'));
-      for (const d of ds) {
-        const claimed = await store.deliveries.claim(d.id, d.jobId);
-        expect(claimed?.status).toBe('sending');
-        const done = await store.finishDelivery(
-          claimed!,
-          'published',
-          { landed: { part: 1, remoteId: `r${d.id}`, url: `https://social.example/${d.postId}` } },
-          (x) => ({
-            organisationId: x.organisationId,
-            actor: 'system',
-            action: 'delivery.published',
-            outcome: 'ok',
-          }),
-        );
-        expect(done.parts[0]?.remoteId).toBe(`r${d.id}`);
-      }
-      await store.close();
+      await withStore(t, { poolSize: 1 }, async (store) => {
+        for (const d of SECOND_TEST) {
+          const claimed = await store.deliveries.claim(d.id, d.jobId);
+          expect(claimed?.status).toBe('sending');
+          const done = await store.finishDelivery(
+            claimed!,
+            'published',
+            { landed: { part: 1, remoteId: `r${d.id}`, url: `https://social.example/${d.postId}` } },
+            (x) => ({
+              organisationId: x.organisationId,
+              actor: 'system',
+              action: 'delivery.published',
+              outcome: 'ok',
+            }),
+          );
+          expect(done.parts[0]?.remoteId).toBe(`r${d.id}`);
+        }
+      });
 
-      const after = await countersAfter(t, before, 2 * ds.length);
+      const after = await counters(t);
       expect(after.indexes.get(pkey)!.scans - before.indexes.get(pkey)!.scans).toBeGreaterThanOrEqual(
-        ds.length,
+        SECOND_TEST.length,
       );
       for (const [name, index] of after.indexes) {
         if (name === pkey) continue;
@@ -174,42 +224,44 @@ describe.skipIf(postgres.skip !== undefined)(
 describe.skipIf(postgres.skip !== undefined)(
   `on PostgreSQL, with a table never analysed${postgres.skip ? ` (skipped: ${postgres.skip})` : ''}`,
   () => {
-    let t: TestStore;
+    let t: Schema;
     beforeAll(async () => {
-      t = await openTestStore('postgres');
-      await t.store.organisations.ensure({ id: 'org-q', name: 'Organisation Q' });
-      await t.store.deliveries.insertMany(Array.from({ length: 2000 }, (_, i) => delivery(i)));
+      t = await newSchema();
+      await withStore(t, {}, async (store) => {
+        await store.organisations.ensure({ id: 'org-q', name: 'Organisation Q' });
+        await store.deliveries.insertMany(Array.from({ length: 2000 }, (_, i) => delivery(i)));
+      });
     }, 60_000);
     afterAll(async () => {
-      await t?.cleanup();
+      await dropSchema(t);
     });
 
     it('claims, marks and finishes one delivery by key, without scanning a table', async () => {
       const before = await counters(t);
       const pkey = pkeyOf(before);
       expect(Object.keys(before.tableScans).sort()).toEqual(['deliveries', 'delivery_parts']);
-      const store = await openStore({ url: t.url, schema: t.schema!, migrate: false });
       const one = delivery(7);
-      const claimed = await store.deliveries.claim(one.id, one.jobId);
-      expect(claimed?.status).toBe('sending');
-      await store.deliveries.partOutcomeUnknown(one.id, 1, true);
-      const done = await store.finishDelivery(
-        claimed!,
-        'published',
-        { landed: { part: 1, remoteId: 'r7', url: 'https://social.example/@ville/7' } },
-        (d) => ({
-          organisationId: d.organisationId,
-          actor: 'system',
-          action: 'delivery.published',
-          deliveryId: d.id,
-          network: d.network,
-          outcome: 'ok',
-        }),
-      );
-      await store.close();
+      const done = await withStore(t, {}, async (store) => {
+        const claimed = await store.deliveries.claim(one.id, one.jobId);
+        expect(claimed?.status).toBe('sending');
+        await store.deliveries.partOutcomeUnknown(one.id, 1, true);
+        return store.finishDelivery(
+          claimed!,
+          'published',
+          { landed: { part: 1, remoteId: 'r7', url: 'https://social.example/@ville/7' } },
+          (d) => ({
+            organisationId: d.organisationId,
+            actor: 'system',
+            action: 'delivery.published',
+            deliveryId: d.id,
+            network: d.network,
+            outcome: 'ok',
+          }),
+        );
+      });
       expect(done.status).toBe('published');
       expect(done.parts[0]).toMatchObject({ remoteId: 'r7', outcomeUnknown: false });
-      const after = await countersAfter(t, before, 2);
+      const after = await counters(t);
       expect(after.indexes.get(pkey)!.scans - before.indexes.get(pkey)!.scans).toBeGreaterThanOrEqual(2);
       expect(after.tableScans).toEqual(before.tableScans);
     });
