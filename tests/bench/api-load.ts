@@ -50,7 +50,7 @@ export const apiLoad: Benchmark = {
     const cpus: Record<string, number>[] = [];
     try {
       for (let run = 1; run <= ctx.runs; run++) {
-        // Timed here: autocannon's own `duration` is in whole seconds, too coarse for a 4 s run.
+        // Timed here: autocannon's own `duration` is in whole seconds, too coarse for a run of about a second.
         const meter = cpuMeter({
           api: () => [api.service.pid],
           postgres: () => pidsNamed('postgres'),
