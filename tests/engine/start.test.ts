@@ -94,4 +94,14 @@ describe('service start', () => {
       expect(service.output()).toMatch(/\nVariables:\n(.*\n)* {2}DATABASE_URL {2}/);
     }
   });
+
+  it('stops the worker and the API with exit code 69 when the database cannot be reached, saying where', async () => {
+    const unreachable = 'postgres://sunset@127.0.0.1:1/sunset';
+    for (const entry of [WORKER_ENTRY, API_ENTRY]) {
+      const service = startService(entry, { REDIS_URL: redis.url, DATABASE_URL: unreachable });
+      expect((await service.exited()).code).toBe(69);
+      expect(service.output()).toContain('cannot start: store');
+      expect(service.output()).toContain(`cannot reach the database at ${unreachable}`);
+    }
+  });
 });

@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger, lazyChild, redactSecrets } from './logger.ts';
 import { resolveCredential, Secret } from './credentials.ts';
@@ -6,12 +5,7 @@ import { inspect } from 'node:util';
 
 function capture() {
   const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      lines.push(chunk.toString());
-      cb();
-    },
-  });
+  const destination = { write: (line: string) => lines.push(line) };
   return { lines, logger: createLogger({ name: 'test', destination }) };
 }
 

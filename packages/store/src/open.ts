@@ -91,6 +91,25 @@ export function preparedName(text: string): string {
   return name;
 }
 
+/**
+ * A service's store at start (the worker's, the API's): opened, or the process ends after logging
+ * why and running `beforeExit` — with 69 (EX_UNAVAILABLE) when the database cannot be reached,
+ * opened or migrated (a StoreError), 70 (EX_SOFTWARE) on anything else.
+ */
+export async function openStoreOrExit(
+  options: OpenStoreOptions,
+  log: { fatal(fields: object, message: string): void },
+  beforeExit?: () => void,
+): Promise<Store> {
+  try {
+    return await openStore(options);
+  } catch (err) {
+    log.fatal({ err: (err as Error).message }, 'cannot start: store');
+    beforeExit?.();
+    process.exit(err instanceof StoreError ? 69 : 70);
+  }
+}
+
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const dialect = dialectOf(options.url);
   let kyselyDialect: KyselyDialect;

@@ -5,23 +5,17 @@
  */
 import { configOrExit, createLogger, onShutdown } from '@sunset/core';
 import { checkRedis, createRedis, Queues } from '@sunset/queue';
-import { openStore } from '@sunset/store';
+import { openStoreOrExit } from '@sunset/store';
 import { buildApp } from './app.ts';
 import { API_ENV_HELP, readApiConfig } from './config.ts';
 
 async function main(): Promise<void> {
   const config = configOrExit(readApiConfig, 'sunset api', API_ENV_HELP);
   const logger = createLogger({ name: 'sunset-api', level: config.logLevel });
-  let store;
-  try {
-    store = await openStore({
-      url: config.databaseUrl,
-      ...(config.databaseSchema ? { schema: config.databaseSchema } : {}),
-    });
-  } catch (err) {
-    logger.fatal({ err: (err as Error).message }, 'cannot start: store');
-    process.exit(69);
-  }
+  const store = await openStoreOrExit(
+    { url: config.databaseUrl, ...(config.databaseSchema ? { schema: config.databaseSchema } : {}) },
+    logger,
+  );
   const redis = createRedis(config.redisUrl, { role: 'producer', name: 'sunset-api' });
   redis.once('ready', () => {
     checkRedis(redis, { production: config.production })

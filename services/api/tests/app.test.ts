@@ -1,5 +1,4 @@
 // Every route and every error status, through app.inject against a real store and Redis.
-import { Writable } from 'node:stream';
 import { createLogger, hashToken, mintToken, silentLogger } from '@sunset/core';
 import { createRedis, Queues } from '@sunset/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -124,12 +123,7 @@ describe('authentication', () => {
     const logger = createLogger({
       name: 'api-test',
       level: 'info',
-      destination: new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          lines.push(chunk.toString());
-          done();
-        },
-      }),
+      destination: { write: (line: string) => lines.push(line) },
     });
     const logged = await startFixture({ logger });
     try {

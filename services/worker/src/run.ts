@@ -6,7 +6,7 @@ import type { renderProfileImage } from '@sunset/assets';
 import { configOrExit, createLogger, onShutdown } from '@sunset/core';
 import { startWorkerRuntime } from '@sunset/engine';
 import { checkRedis, createRedis, RedisSetupError, waitForRedis } from '@sunset/queue';
-import { openStore, StoreError } from '@sunset/store';
+import { openStore, openStoreOrExit, StoreError } from '@sunset/store';
 import { readWorkerConfig, WORKER_ENV_HELP } from './config.ts';
 
 /**
@@ -29,24 +29,17 @@ async function main(): Promise<void> {
     redis.disconnect();
     process.exit(69);
   }
-  let store;
-  try {
-    store = await openStore({
-      url: config.databaseUrl,
-      ...(config.databaseSchema ? { schema: config.databaseSchema } : {}),
-    });
-  } catch (err) {
-    logger.fatal({ err: (err as Error).message }, 'cannot start: store');
-    redis.disconnect();
-    process.exit(err instanceof StoreError ? 69 : 70);
-  }
+  const where = {
+    url: config.databaseUrl,
+    ...(config.databaseSchema ? { schema: config.databaseSchema } : {}),
+  };
+  const store = await openStoreOrExit(where, logger, () => redis.disconnect());
   // The crisis lane's own small pool (PostgreSQL): its claim and finish never wait for a
   // connection that ordinary jobs hold. SQLite has one connection per process: shared.
   const crisisStore =
     store.dialect === 'postgres' && config.crisisPoolSize > 0
       ? await openStore({
-          url: config.databaseUrl,
-          ...(config.databaseSchema ? { schema: config.databaseSchema } : {}),
+          ...where,
           migrate: false,
           poolSize: config.crisisPoolSize,
           // A crisis's deliveries to the networks are claimed side by side, not one after the other.

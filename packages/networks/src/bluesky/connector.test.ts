@@ -2,7 +2,6 @@
 // from the PDS (records, blobs) rather than trusted from the connector's own answers.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { inspect } from 'node:util';
 import { AtpAgent, BlobRef } from '@atproto/api';
 import { createLogger, Secret, type Logger } from '@sunset/core';
@@ -88,12 +87,7 @@ function connect(account: SandboxAccount, overrides: Overrides = {}): Connector 
 
 function capture(): { lines: string[]; logger: Logger } {
   const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(chunk.toString());
-      done();
-    },
-  });
+  const destination = { write: (line: string) => lines.push(line) };
   return { lines, logger: createLogger({ name: 'test', level: 'trace', destination }) };
 }
 

@@ -1,5 +1,4 @@
 // The Mastodon connector through the real `masto` client, over HTTP, against the sandbox.
-import { Writable } from 'node:stream';
 import { inspect } from 'node:util';
 import { createLogger, Secret } from '@sunset/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,12 +38,7 @@ beforeAll(async () => {
   const logger = createLogger({
     name: 'test',
     level: 'trace',
-    destination: new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        logLines.push(chunk.toString());
-        done();
-      },
-    }),
+    destination: { write: (line: string) => logLines.push(line) },
   });
   connector = createMastodonConnector(
     {
@@ -352,12 +346,7 @@ describe('the Mastodon connector', () => {
       logger: createLogger({
         name: 'denied',
         level: 'trace',
-        destination: new Writable({
-          write(chunk: Buffer, _encoding, done) {
-            logLines.push(chunk.toString());
-            done();
-          },
-        }),
+        destination: { write: (line: string) => logLines.push(line) },
       }),
     });
     const errors: unknown[] = [];
