@@ -271,45 +271,55 @@ export function createGuardedClient(options: GuardedClientOptions = {}): Guarded
       req.end();
     });
 
+  const follow = async (address: string, getOptions: GuardedGetOptions, signal: AbortSignal) => {
+    const accept = getOptions.accept ?? '*/*';
+    let url: URL;
+    try {
+      url = new URL(address);
+    } catch {
+      throw new FetchRefusedError('not a URL');
+    }
+    for (let hop = 0; ; hop++) {
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        throw new FetchRefusedError(`${url.protocol} addresses are not fetched, only http and https`);
+      }
+      if (url.username || url.password) throw new FetchRefusedError('an address with credentials');
+      const res = await once(url, accept, signal);
+      const status = res.statusCode ?? 0;
+      const headers = new Headers();
+      for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) {
+        headers.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
+      }
+      const location = headers.get('location');
+      if (REDIRECTS.has(status) && location) {
+        res.destroy();
+        if (hop >= maxRedirects) throw new FetchRefusedError(`more than ${maxRedirects} redirects`);
+        try {
+          url = new URL(location, url);
+        } catch {
+          throw new FetchRefusedError('a redirect to an address that is not a URL');
+        }
+        continue;
+      }
+      if (status < 200 || status > 299) {
+        res.destroy();
+        return { url: url.href, status, headers, body: new Uint8Array() };
+      }
+      const body = await readBody(res, getOptions.maxBytes, getOptions.truncate ?? false);
+      return { url: url.href, status, headers, body };
+    }
+  };
+
   return {
     async get(address, getOptions) {
       const timeout = AbortSignal.timeout(getOptions.timeoutMs);
       const signal = getOptions.signal ? AbortSignal.any([getOptions.signal, timeout]) : timeout;
-      const accept = getOptions.accept ?? '*/*';
-      let url: URL;
       try {
-        url = new URL(address);
-      } catch {
-        throw new FetchRefusedError('not a URL');
-      }
-      for (let hop = 0; ; hop++) {
-        if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-          throw new FetchRefusedError(`${url.protocol} addresses are not fetched, only http and https`);
-        }
-        if (url.username || url.password) throw new FetchRefusedError('an address with credentials');
-        const res = await once(url, accept, signal);
-        const status = res.statusCode ?? 0;
-        const headers = new Headers();
-        for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) {
-          headers.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
-        }
-        const location = headers.get('location');
-        if (REDIRECTS.has(status) && location) {
-          res.destroy();
-          if (hop >= maxRedirects) throw new FetchRefusedError(`more than ${maxRedirects} redirects`);
-          try {
-            url = new URL(location, url);
-          } catch {
-            throw new FetchRefusedError('a redirect to an address that is not a URL');
-          }
-          continue;
-        }
-        if (status < 200 || status > 299) {
-          res.destroy();
-          return { url: url.href, status, headers, body: new Uint8Array() };
-        }
-        const body = await readBody(res, getOptions.maxBytes, getOptions.truncate ?? false);
-        return { url: url.href, status, headers, body };
+        return await follow(address, getOptions, signal);
+      } catch (err) {
+        // As fetch does: an abort ends with its reason (a TimeoutError for the time cap).
+        if (signal.aborted && !(err instanceof FetchRefusedError)) throw signal.reason ?? err;
+        throw err;
       }
     },
   };
