@@ -179,7 +179,15 @@ describe('refused destinations', () => {
   });
 
   it('refuses the numeric forms the URL parser turns into 127.0.0.1', async () => {
-    for (const host of ['2130706433', '0x7f000001', '127.1', '0177.0.0.1', '0.0.0.0']) {
+    for (const host of [
+      '2130706433',
+      '0x7f000001',
+      '127.1',
+      '0177.0.0.1',
+      '127.0.0.1.',
+      '%31%32%37.0.0.1',
+      '0.0.0.0',
+    ]) {
       await expect(client.get(`http://${host}:${internalPort}/admin`, LIMITS), host).rejects.toThrow(
         FetchRefusedError,
       );

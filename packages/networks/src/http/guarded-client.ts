@@ -262,7 +262,7 @@ export function createGuardedClient(options: GuardedClientOptions = {}): Guarded
           agent: false,
           lookup: guardedLookup(port),
           signal,
-          headers: { accept, 'accept-encoding': 'gzip, deflate, br', 'user-agent': 'sunset (link preview)' },
+          headers: { accept, 'accept-encoding': 'gzip, deflate, br', 'user-agent': 'sunset' },
           ...(ca && url.protocol === 'https:' ? { ca } : {}),
         },
         resolveResponse,
