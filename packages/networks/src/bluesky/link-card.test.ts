@@ -63,6 +63,10 @@ describe('fetching pages and images', () => {
       } else if (req.url === '/huge.png') {
         res.writeHead(200, { 'content-type': 'image/png' });
         res.end(Buffer.alloc(300_000));
+      } else if (/^\/hops\/\d+$/.test(req.url ?? '')) {
+        const left = Number(req.url?.split('/')[2]);
+        if (left > 0) res.writeHead(302, { location: `/hops/${left - 1}` }).end();
+        else res.writeHead(200, { 'content-type': 'text/html' }).end('<head><title>Arrivée</title></head>');
       } else if (req.url === '/slow.html') {
         // Never answers: the time limit must end the wait.
       } else {
@@ -87,6 +91,11 @@ describe('fetching pages and images', () => {
       title: 'Grande page',
       description: '',
     });
+  });
+
+  it('follows at most 3 redirects', async () => {
+    expect((await fetchPageCard(`${base}/hops/3`, { client })).title).toBe('Arrivée');
+    await expect(fetchPageCard(`${base}/hops/4`, { client })).rejects.toThrow(/more than 3 redirects/);
   });
 
   it('decodes the declared charset', async () => {
