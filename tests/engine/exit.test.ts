@@ -19,6 +19,7 @@ import {
   ORG,
   type PlanPost,
   type Sandboxes,
+  sandboxFetchAllow,
 } from '../support/exit-harness.ts';
 
 let sandboxes: Sandboxes;
@@ -318,6 +319,7 @@ describe('the outbox reconciler', () => {
       dataDir: plans.dir,
       limits: FAST_LIMITS,
       xCa: sandboxes.x.ca,
+      fetchAllow: sandboxFetchAllow(sandboxes),
       reconcileIntervalMs: 0,
     });
     try {

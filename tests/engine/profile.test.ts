@@ -26,6 +26,7 @@ import {
   type PlanFolder,
   type Sandboxes,
   type TestEngine,
+  sandboxFetchAllow,
 } from '../support/exit-harness.ts';
 
 const CLI = fileURLToPath(new URL('../../packages/cli/src/bin.ts', import.meta.url));
@@ -253,6 +254,7 @@ for (const { dialect, skip } of await testDialects()) {
           DATABASE_URL: t.url,
           ...(t.schema ? { DATABASE_SCHEMA: t.schema } : {}),
           SUNSET_X_CA_FILE: caFile,
+          SUNSET_FETCH_ALLOW: sandboxFetchAllow(sandboxes).join(','),
           SUNSET_ACTOR: 'archiviste',
         };
         for (const network of NETWORKS) {
@@ -317,6 +319,7 @@ for (const { dialect, skip } of await testDialects()) {
           env: sandboxes.env,
           logger,
           xCa: sandboxes.x.ca,
+          fetchAllow: sandboxFetchAllow(sandboxes),
         });
         try {
           const settings = await new OrgSettingsCache(t.store).get(ORG);

@@ -77,6 +77,14 @@ export async function startSandboxes(): Promise<Sandboxes> {
   };
 }
 
+/**
+ * The sandboxes serve profile images on loopback, which the worker fetches only when the operator
+ * allows it (SUNSET_FETCH_ALLOW): exactly their ports.
+ */
+export function sandboxFetchAllow(s: Sandboxes): string[] {
+  return [new URL(s.x.url).host, new URL(s.mastodon.url).host];
+}
+
 /** Texts of the posts each sandbox holds for the test account, read from the servers. */
 export async function postedTexts(
   s: Sandboxes,
@@ -270,6 +278,7 @@ export function startWorkerProcess(
     SUNSET_QUEUE_PREFIX: target.redis.prefix,
     SUNSET_LIMITS: 'x=1000/1s,bluesky=1000/1s,mastodon=1000/1s',
     SUNSET_X_CA_FILE: caFile,
+    SUNSET_FETCH_ALLOW: sandboxFetchAllow(s).join(','),
     SUNSET_DATA_DIR: target.dir,
     LOG_LEVEL: 'warn',
     ...env,
@@ -327,6 +336,7 @@ export async function startEngine(
           limits: FAST_LIMITS,
           xCa: s.x.ca,
           reconcileIntervalMs: 0,
+          fetchAllow: sandboxFetchAllow(s),
           ...options.runtime,
         });
   return {

@@ -24,6 +24,8 @@ export interface CliConfig {
   actor: string;
   /** SUNSET_X_CA_FILE: an extra CA (PEM file) to trust for the X API (a sandbox). */
   xCaFile?: string;
+  /** SUNSET_FETCH_ALLOW, as the worker has it: internal destinations profile images may be read from. */
+  fetchAllow: readonly string[];
   /** SUNSET_DATA_DIR (default ./data). */
   dataDir: string;
   /** SUNSET_API_URL: talk to a deployment's API instead of its store. */
@@ -56,6 +58,10 @@ export function readCliConfig(
     ...(env['SUNSET_QUEUE_PREFIX'] ? { queuePrefix: env['SUNSET_QUEUE_PREFIX'] } : {}),
     actor: `cli:${user}`,
     ...(env['SUNSET_X_CA_FILE'] ? { xCaFile: env['SUNSET_X_CA_FILE'] } : {}),
+    fetchAllow: (env['SUNSET_FETCH_ALLOW'] ?? '')
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== ''),
     dataDir,
     ...(env['SUNSET_API_URL'] ? { apiUrl: env['SUNSET_API_URL'] } : {}),
     ...(env['SUNSET_TOKEN'] ? { token: env['SUNSET_TOKEN'] } : {}),

@@ -4,7 +4,13 @@
  * changes, closed on shutdown. Bluesky sessions live in the store, so a restart resumes them.
  */
 import { SunsetError, type Logger, type Network } from '@sunset/core';
-import { connectorConfigsFromPlan, loadConnector, type Connector, type SessionStore } from '@sunset/networks';
+import {
+  connectorConfigsFromPlan,
+  loadConnector,
+  type Connector,
+  type ConnectorConfig,
+  type SessionStore,
+} from '@sunset/networks';
 import type { Store } from '@sunset/store';
 import type { OrgSettings } from './org-settings.ts';
 
@@ -22,6 +28,10 @@ export interface ConnectorOptions {
   /** Extra CA (PEM) for X (a sandbox's self-signed certificate). */
   xCa?: string;
   timeoutMs?: number;
+  /** Internal destinations content fetches may reach (SUNSET_FETCH_ALLOW); none by default. */
+  fetchAllow?: readonly string[];
+  /** false: Bluesky posts get no link card, and no page is fetched for one (SUNSET_LINK_CARDS). */
+  linkCards?: boolean;
 }
 
 export function kvSessionStore(store: Store, organisationId: string): SessionStore {
@@ -76,8 +86,15 @@ export class ConnectorRegistry {
         ),
       );
     }
+    const { fetchAllow, linkCards } = this.options;
+    // The operator's settings for fetches of addresses from content, whatever the plan says.
+    const withFetch: ConnectorConfig = {
+      ...config,
+      ...(fetchAllow?.length ? { fetchAllow } : {}),
+      ...(config.network === 'bluesky' && linkCards === false ? { fetchLinkCard: false } : {}),
+    };
     // The network's implementation and client library are loaded with its first connector.
-    return loadConnector(config);
+    return loadConnector(withFetch);
   }
 
   async close(): Promise<void> {

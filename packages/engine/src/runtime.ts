@@ -77,6 +77,13 @@ export interface WorkerRuntimeOptions {
   xCa?: string;
   /** Per-request time limit towards the networks (default the connectors' 30 s). */
   networkTimeoutMs?: number;
+  /**
+   * Internal destinations ("host:port" or CIDR) that fetches of addresses from content (link
+   * cards, profile images) may reach; none by default (SUNSET_FETCH_ALLOW).
+   */
+  fetchAllow?: readonly string[];
+  /** false: no link cards on Bluesky, no page fetched for one (SUNSET_LINK_CARDS=off). */
+  linkCards?: boolean;
 }
 
 export interface WorkerRuntime {
@@ -125,6 +132,8 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
     logger,
     ...(options.xCa ? { xCa: options.xCa } : {}),
     ...(options.networkTimeoutMs ? { timeoutMs: options.networkTimeoutMs } : {}),
+    ...(options.fetchAllow ? { fetchAllow: options.fetchAllow } : {}),
+    ...(options.linkCards === false ? { linkCards: false } : {}),
   });
   // Until when each network's window is closed (a 429's reset), for jobs already running.
   const closedUntil = new Map<Network, number>();

@@ -38,3 +38,15 @@ export {
   type FromPlanResult,
 } from './from-plan.ts';
 export { loadConnector, preloadConnectors } from './factory.ts';
+export {
+  createGuardedClient,
+  FetchFailedError,
+  FetchRefusedError,
+  isPublicAddress,
+  parseFetchAllow,
+  type GuardedClient,
+  type GuardedClientOptions,
+  type GuardedGetOptions,
+  type GuardedResponse,
+  type Resolver,
+} from './http/guarded-client.ts';

@@ -121,6 +121,11 @@ export interface ConnectorCommon {
   logger?: Logger;
   /** Per-request time limit in ms (default 30 000). */
   timeoutMs?: number;
+  /**
+   * Internal destinations that fetches of addresses from content (link cards, profile images)
+   * may reach although internal: "host:port" or CIDR entries (SUNSET_FETCH_ALLOW); none by default.
+   */
+  fetchAllow?: readonly string[];
 }
 
 export interface XConnectorConfig extends ConnectorCommon {
@@ -145,7 +150,7 @@ export interface BlueskyConnectorConfig extends ConnectorCommon {
   appPassword: Secret;
   /** Where the session is kept between runs (login is limited to 30 per 5 minutes). */
   sessionStore?: SessionStore;
-  /** Where link cards are fetched from is the open web; tests point it at loopback. */
+  /** Whether a post's first link gets a card read from the page (default true; SUNSET_LINK_CARDS). */
   fetchLinkCard?: boolean;
 }
 

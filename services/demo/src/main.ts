@@ -284,6 +284,8 @@ async function main(): Promise<void> {
   startProcess('worker', path.join(root, 'services/worker/src/main.ts'), {
     ...common,
     SUNSET_X_CA_FILE: caFile,
+    // The sandboxes serve profile images on loopback: the worker reads them only from these ports.
+    SUNSET_FETCH_ALLOW: [x.url, mastodon.url].map((url) => new URL(url).host).join(','),
     SUNSET_LIMITS: 'x=1000/1s,bluesky=1000/1s,mastodon=1000/1s',
     SUNSET_RECONCILE_INTERVAL_MS: '10000',
     DEMO_X_APP_KEY: 'demo-app-key',

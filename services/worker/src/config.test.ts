@@ -65,4 +65,26 @@ describe('the worker configuration', () => {
     expect(problems).toMatch(/SUNSET_CRISIS_CONCURRENCY="0": expected a whole number from 1 to 64/);
     expect(problems).toMatch(/SUNSET_CRISIS_POOL_SIZE="many": expected a whole number from 0 to 50/);
   });
+
+  it('reads the content-fetch settings: link cards on and nothing internal allowed by default', () => {
+    const d = readWorkerConfig({});
+    expect(d.linkCards).toBe(true);
+    expect(d.fetchAllow).toEqual([]);
+    const c = readWorkerConfig({
+      SUNSET_LINK_CARDS: 'off',
+      SUNSET_FETCH_ALLOW: ' 127.0.0.1:8080, [::1]:9000,10.2.0.0/16',
+    });
+    expect(c.linkCards).toBe(false);
+    expect(c.fetchAllow).toEqual(['127.0.0.1:8080', '[::1]:9000', '10.2.0.0/16']);
+    let error: unknown;
+    try {
+      readWorkerConfig({ SUNSET_LINK_CARDS: 'maybe', SUNSET_FETCH_ALLOW: '127.0.0.1:8080,localhost' });
+    } catch (err) {
+      error = err;
+    }
+    expect((error as ConfigError).problems).toEqual([
+      'SUNSET_FETCH_ALLOW: "localhost" is neither host:port (e.g. 127.0.0.1:8080) nor a CIDR range',
+      'SUNSET_LINK_CARDS="maybe": expected one of on, off',
+    ]);
+  });
 });

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { EnvReader, NETWORKS, type Network } from '@sunset/core';
+import { parseFetchAllow } from '@sunset/networks';
 import { parseLimits, type Limiter } from '@sunset/queue';
 
 export interface WorkerConfig {
@@ -33,6 +34,10 @@ export interface WorkerConfig {
   dataDir: string;
   /** PEM to trust for X (a sandbox's self-signed certificate), from SUNSET_X_CA_FILE. */
   xCa?: string;
+  /** Internal destinations ("host:port" or CIDR) that fetches of addresses from content may reach. */
+  fetchAllow: readonly string[];
+  /** Whether Bluesky posts get link cards read from the linked page (SUNSET_LINK_CARDS, default on). */
+  linkCards: boolean;
   logLevel: string;
   /** The environment, where the plans' credential references (env:NAME) are resolved. */
   env: Readonly<Record<string, string | undefined>>;
@@ -56,6 +61,9 @@ export const WORKER_ENV_HELP = `
   SUNSET_NETWORK_TIMEOUT_MS     time limit of each request to a network (default 30000)
   SUNSET_DATA_DIR               files for people (manual checklists) (default ./data)
   SUNSET_X_CA_FILE              extra CA certificate (PEM) to trust for the X API
+  SUNSET_LINK_CARDS             on or off: Bluesky link cards read from the linked page (default on)
+  SUNSET_FETCH_ALLOW            internal destinations that link cards and profile images may reach, comma-separated
+                                host:port (that port only) or CIDR entries, e.g. 127.0.0.1:8080,10.2.0.0/16 (default none)
   LOG_LEVEL                     trace, debug, info, warn, error (default info)`;
 
 export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
@@ -88,6 +96,15 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
       );
     }
   }
+  const fetchAllow = (r.string('SUNSET_FETCH_ALLOW') ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  try {
+    parseFetchAllow(fetchAllow);
+  } catch (err) {
+    r.problem(`SUNSET_FETCH_ALLOW: ${(err as Error).message}`);
+  }
   const timeout = r.int('SUNSET_NETWORK_TIMEOUT_MS', 0, { min: 0, max: 600_000 });
   const prefix = r.string('SUNSET_QUEUE_PREFIX');
   const schema = r.string('DATABASE_SCHEMA');
@@ -108,6 +125,8 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     ...(timeout > 0 ? { networkTimeoutMs: timeout } : {}),
     dataDir,
     ...(xCa ? { xCa } : {}),
+    fetchAllow,
+    linkCards: r.oneOf('SUNSET_LINK_CARDS', ['on', 'off'], 'on') === 'on',
     logLevel: r.oneOf('LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info'),
     env: { ...env },
   };

@@ -65,6 +65,8 @@ async function main(): Promise<void> {
     reconcileIntervalMs: config.reconcileIntervalMs,
     ...(config.xCa ? { xCa: config.xCa } : {}),
     ...(config.networkTimeoutMs ? { networkTimeoutMs: config.networkTimeoutMs } : {}),
+    fetchAllow: config.fetchAllow,
+    linkCards: config.linkCards,
   });
 
   onShutdown(logger, [

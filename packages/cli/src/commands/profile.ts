@@ -40,6 +40,8 @@ export function profileCommand(io: Io): Command {
           env: io.config.env,
           logger: silentLogger(),
           ...(xCa ? { xCa } : {}),
+          // Restoring reads the current profile first, its images through the guarded client.
+          fetchAllow: io.config.fetchAllow,
         });
         try {
           const connector = await registry.get(settings, network);

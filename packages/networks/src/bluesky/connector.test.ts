@@ -359,12 +359,45 @@ describe('link cards', () => {
   let site: http.Server;
   let siteUrl: string;
   let cardImage: Buffer;
+  // The site is on loopback: the operator's allow-list lets the connector reach that port only.
+  let allowSite: Overrides;
+  // Another loopback port, not allowed: an internal admin page and its image, counting requests.
+  let internal: http.Server;
+  let internalUrl: string;
+  const internalHits: string[] = [];
+  const siteHits: string[] = [];
 
   beforeAll(async () => {
     carol = accounts.carol;
     cardImage = await noisyPng(1200, 630, 3);
+    internal = http.createServer((req, res) => {
+      internalHits.push(req.url ?? '');
+      if (req.url === '/logo.png') {
+        res.writeHead(200, { 'content-type': 'image/png', 'content-length': cardImage.byteLength });
+        res.end(cardImage);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end(
+        '<html><head><title>Console interne</title><meta property="og:title" content="Admin : 3 jetons actifs">' +
+          '<meta property="og:image" content="/logo.png"></head></html>',
+      );
+    });
+    await new Promise<void>((resolve) => internal.listen(0, '127.0.0.1', resolve));
+    internalUrl = `http://127.0.0.1:${(internal.address() as AddressInfo).port}`;
     site = http.createServer((req, res) => {
+      siteHits.push(req.url ?? '');
       switch (req.url) {
+        case '/moved':
+          res.writeHead(302, { location: `${internalUrl}/admin` });
+          res.end();
+          return;
+        case '/internal-image.html':
+          res.writeHead(200, { 'content-type': 'text/html' });
+          res.end(
+            `<html><head><title>Page publique</title><meta property="og:image" content="${internalUrl}/logo.png"></head></html>`,
+          );
+          return;
         case '/page.html':
           res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
           res.end(
@@ -388,16 +421,20 @@ describe('link cards', () => {
       }
     });
     await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
-    siteUrl = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
+    const sitePort = (site.address() as AddressInfo).port;
+    siteUrl = `http://127.0.0.1:${sitePort}`;
+    allowSite = { fetchLinkCard: true, fetchAllow: [`127.0.0.1:${sitePort}`] };
   });
 
   afterAll(async () => {
-    site.closeAllConnections();
-    await new Promise((resolve) => site.close(resolve));
+    for (const server of [site, internal]) {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('builds the card from Open Graph tags, with the image shrunk to a JPEG thumb', async () => {
-    const connector = connect(carol, { fetchLinkCard: true });
+    const connector = connect(carol, allowSite);
     const link = `${siteUrl}/page.html`;
     const published = await connector.publish(
       { text: `Nouvelle adresse : ${link}` },
@@ -423,7 +460,7 @@ describe('link cards', () => {
 
   it('falls back to <title>, and posts without a card when the page cannot be read', async () => {
     const { lines, logger } = capture();
-    const connector = connect(carol, { fetchLinkCard: true, logger });
+    const connector = connect(carol, { ...allowSite, logger });
     const plain = await connector.publish(
       { text: `Voir ${siteUrl}/plain.html` },
       { idempotencyKey: 'plain' },
@@ -442,6 +479,49 @@ describe('link cards', () => {
       { idempotencyKey: 'no-card' },
     );
     expect((await readPost(off.remoteId)).value.embed).toBeUndefined();
+  });
+
+  it('posts without a card when an allowed page redirects to an internal one, which is never reached', async () => {
+    const { lines, logger } = capture();
+    const connector = connect(carol, { ...allowSite, logger });
+    const published = await connector.publish(
+      { text: `Voir ${siteUrl}/moved` },
+      { idempotencyKey: 'redirect-internal' },
+    );
+    expect((await readPost(published.remoteId)).value.embed).toBeUndefined();
+    expect(siteHits).toContain('/moved');
+    expect(internalHits).toEqual([]);
+    const warning = lines.find((line) => line.includes('no link card'));
+    expect(warning).toContain('"level":40');
+    expect(warning).toContain('internal address');
+  });
+
+  it('leaves out a card image on an internal address, the card itself kept', async () => {
+    const { lines, logger } = capture();
+    const connector = connect(carol, { ...allowSite, logger });
+    const published = await connector.publish(
+      { text: `Voir ${siteUrl}/internal-image.html` },
+      { idempotencyKey: 'image-internal' },
+    );
+    expect((await readPost(published.remoteId)).value.embed).toEqual({
+      $type: 'app.bsky.embed.external',
+      external: { uri: `${siteUrl}/internal-image.html`, title: 'Page publique', description: '' },
+    });
+    expect(internalHits).toEqual([]);
+    expect(
+      lines.some((line) => line.includes('link card without image') && line.includes('internal address')),
+    ).toBe(true);
+  });
+
+  it('reads a page on loopback only when the operator allowed its port', async () => {
+    const connector = connect(carol, { fetchLinkCard: true });
+    const before = siteHits.length;
+    const published = await connector.publish(
+      { text: `Voir ${siteUrl}/page.html` },
+      { idempotencyKey: 'not-allowed' },
+    );
+    expect((await readPost(published.remoteId)).value.embed).toBeUndefined();
+    expect(siteHits.length).toBe(before);
   });
 });
 

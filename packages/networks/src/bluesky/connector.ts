@@ -21,6 +21,7 @@ import type {
   PublishOptions,
   RemoteRef,
 } from '../types.ts';
+import { createGuardedClient } from '../http/guarded-client.ts';
 import { fitImage, ImageUnreadableError } from './images.ts';
 import { fetchCardImage, fetchPageCard } from './link-card.ts';
 import { isAuthFailure, isNotFound, mapBlueskyError } from './map-error.ts';
@@ -104,6 +105,8 @@ export function createBlueskyConnector(config: BlueskyConnectorConfig): Connecto
   const store = config.sessionStore;
   const configuredHandle = config.handle.replace(/^@/, '').toLowerCase();
   const sessionKey = `bluesky:${configuredHandle}`;
+  // Link cards read addresses from posts: only through the client that refuses internal ones.
+  const contentClient = createGuardedClient({ allow: config.fetchAllow ?? [] });
 
   // Session writes are queued so that they land in order; close() waits for them.
   let persisting: Promise<void> = Promise.resolve();
@@ -366,7 +369,7 @@ export function createBlueskyConnector(config: BlueskyConnectorConfig): Connecto
   const linkCardEmbed = async (uri: string, signal: AbortSignal | undefined) => {
     let card;
     try {
-      card = await fetchPageCard(uri, signal);
+      card = await fetchPageCard(uri, { client: contentClient, ...(signal ? { signal } : {}) });
     } catch (err) {
       log.warn({ url: uri, reason: errorText(err) }, 'no link card: the page could not be read');
       return undefined;
@@ -378,7 +381,10 @@ export function createBlueskyConnector(config: BlueskyConnectorConfig): Connecto
     };
     if (card.imageUrl) {
       try {
-        const image = await fetchCardImage(card.imageUrl, signal);
+        const image = await fetchCardImage(card.imageUrl, {
+          client: contentClient,
+          ...(signal ? { signal } : {}),
+        });
         const thumb = await fitImage(image.data, image.mediaType, CARD_THUMB_BYTES, { alwaysJpeg: true });
         external.thumb = await upload(thumb.data, thumb.mediaType, signal, 'the link card image');
       } catch (err) {

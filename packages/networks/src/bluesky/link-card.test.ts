@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGuardedClient, FetchRefusedError, type GuardedClient } from '../http/guarded-client.ts';
 import { CardFetchError, fetchCardImage, fetchPageCard, parseCard } from './link-card.ts';
 
 describe('parseCard', () => {
@@ -43,6 +44,8 @@ describe('parseCard', () => {
 describe('fetching pages and images', () => {
   let server: http.Server;
   let base: string;
+  // The test server is on loopback: allowed by the operator's setting, as in a deployment's tests.
+  let client: GuardedClient;
   const head = '<html><head><meta property="og:title" content="Grande page"></head><body>';
 
   beforeAll(async () => {
@@ -60,6 +63,10 @@ describe('fetching pages and images', () => {
       } else if (req.url === '/huge.png') {
         res.writeHead(200, { 'content-type': 'image/png' });
         res.end(Buffer.alloc(300_000));
+      } else if (/^\/hops\/\d+$/.test(req.url ?? '')) {
+        const left = Number(req.url?.split('/')[2]);
+        if (left > 0) res.writeHead(302, { location: `/hops/${left - 1}` }).end();
+        else res.writeHead(200, { 'content-type': 'text/html' }).end('<head><title>Arrivée</title></head>');
       } else if (req.url === '/slow.html') {
         // Never answers: the time limit must end the wait.
       } else {
@@ -68,7 +75,9 @@ describe('fetching pages and images', () => {
       }
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const port = (server.address() as AddressInfo).port;
+    base = `http://127.0.0.1:${port}`;
+    client = createGuardedClient({ allow: [`127.0.0.1:${port}`] });
   });
 
   afterAll(async () => {
@@ -77,26 +86,75 @@ describe('fetching pages and images', () => {
   });
 
   it('reads at most the size cap of a page', async () => {
-    expect(await fetchPageCard(`${base}/big.html`)).toEqual({
+    expect(await fetchPageCard(`${base}/big.html`, { client })).toEqual({
       uri: `${base}/big.html`,
       title: 'Grande page',
       description: '',
     });
   });
 
+  it('follows at most 3 redirects', async () => {
+    expect((await fetchPageCard(`${base}/hops/3`, { client })).title).toBe('Arrivée');
+    await expect(fetchPageCard(`${base}/hops/4`, { client })).rejects.toThrow(/more than 3 redirects/);
+  });
+
   it('decodes the declared charset', async () => {
-    expect((await fetchPageCard(`${base}/latin1.html`)).title).toBe('Fête');
+    expect((await fetchPageCard(`${base}/latin1.html`, { client })).title).toBe('Fête');
   });
 
   it('refuses what is not an HTML page, a missing page, a slow page and a too large image', async () => {
-    await expect(fetchPageCard(`${base}/data.json`)).rejects.toThrow(CardFetchError);
-    await expect(fetchPageCard(`${base}/missing`)).rejects.toThrow(/404/);
+    await expect(fetchPageCard(`${base}/data.json`, { client })).rejects.toThrow(CardFetchError);
+    await expect(fetchPageCard(`${base}/missing`, { client })).rejects.toThrow(/404/);
     await expect(
-      fetchPageCard(`${base}/slow.html`, undefined, { timeoutMs: 200, maxBytes: 1000 }),
+      fetchPageCard(`${base}/slow.html`, { client, limits: { timeoutMs: 200, maxBytes: 1000 } }),
     ).rejects.toThrow(/timeout|aborted/i);
     await expect(
-      fetchCardImage(`${base}/huge.png`, undefined, { timeoutMs: 2000, maxBytes: 100_000 }),
+      fetchCardImage(`${base}/huge.png`, { client, limits: { timeoutMs: 2000, maxBytes: 100_000 } }),
     ).rejects.toThrow(CardFetchError);
     await expect(fetchPageCard('file:///etc/passwd')).rejects.toThrow(CardFetchError);
+  });
+});
+
+describe('internal addresses', () => {
+  let internal: http.Server;
+  let port: number;
+  const hits: string[] = [];
+
+  beforeAll(async () => {
+    // Dual-stack, so that the IPv6 forms of loopback would reach it too.
+    internal = http.createServer((req, res) => {
+      hits.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<head><title>Admin interne</title><meta property="og:image" content="/secret.png"></head>');
+    });
+    await new Promise<void>((resolve) => internal.listen(0, '::', resolve));
+    port = (internal.address() as AddressInfo).port;
+  });
+
+  afterAll(async () => {
+    internal.closeAllConnections();
+    await new Promise((resolve) => internal.close(resolve));
+  });
+
+  it('reads no card or image from loopback, whatever form the address takes', async () => {
+    const hosts = [
+      'localhost',
+      '127.0.0.1',
+      '2130706433',
+      '0x7f000001',
+      '127.1',
+      '[::1]',
+      '[::ffff:127.0.0.1]',
+      '[::ffff:7f00:1]',
+    ];
+    for (const host of hosts) {
+      const page = fetchPageCard(`http://${host}:${port}/admin`);
+      await expect(page, host).rejects.toThrow(CardFetchError);
+      expect(await page.catch((err: Error) => err.cause), host).toBeInstanceOf(FetchRefusedError);
+      await expect(fetchCardImage(`http://${host}:${port}/secret.png`), host).rejects.toThrow(
+        /internal address/,
+      );
+    }
+    expect(hits).toEqual([]);
   });
 });

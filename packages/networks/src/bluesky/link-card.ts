@@ -4,6 +4,12 @@
  * time and size, and nothing here may fail a post (the caller posts without a card instead).
  */
 import { Parser } from 'htmlparser2';
+import {
+  createGuardedClient,
+  FetchFailedError,
+  FetchRefusedError,
+  type GuardedClient,
+} from '../http/guarded-client.ts';
 
 export interface PageCard {
   /** The page as it was asked for (what the card links to). */
@@ -17,7 +23,13 @@ export interface PageCard {
 export interface FetchLimits {
   timeoutMs: number;
   maxBytes: number;
+}
+
+export interface CardFetchOptions {
+  /** The guarded client (with the operator's allow-list); by default one that allows no internal address. */
+  client?: GuardedClient;
   signal?: AbortSignal;
+  limits?: FetchLimits;
 }
 
 export const PAGE_LIMITS = { timeoutMs: 5_000, maxBytes: 1_000_000 } as const;
@@ -29,60 +41,38 @@ const MAX_DESCRIPTION = 1000;
 
 export class CardFetchError extends Error {}
 
-/** Reads at most `maxBytes` of the body; `truncate` says whether more is an error or just ignored. */
-async function readBounded(response: Response, maxBytes: number, truncate: boolean): Promise<Uint8Array> {
-  const declared = Number(response.headers.get('content-length'));
-  if (!truncate && Number.isFinite(declared) && declared > maxBytes) {
-    await response.body?.cancel();
-    throw new CardFetchError(`${declared} bytes, more than ${maxBytes}`);
-  }
-  const reader = response.body?.getReader();
-  if (!reader) return new Uint8Array();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    const room = maxBytes - total;
-    if (value.byteLength > room) {
-      if (!truncate) {
-        await reader.cancel();
-        throw new CardFetchError(`more than ${maxBytes} bytes`);
-      }
-      chunks.push(value.subarray(0, room));
-      total += room;
-      await reader.cancel();
-      break;
-    }
-    chunks.push(value);
-    total += value.byteLength;
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return out;
-}
+let defaultClient: GuardedClient | undefined;
 
+/** A GET through the guarded client: the address is someone else's, the page anyone's. */
 async function boundedGet(
   url: string,
   accept: string,
+  options: CardFetchOptions,
   limits: FetchLimits,
   truncate: boolean,
 ): Promise<{ body: Uint8Array; contentType: string; finalUrl: string }> {
-  const protocol = new URL(url).protocol;
-  if (protocol !== 'http:' && protocol !== 'https:') throw new CardFetchError(`not a web address`);
-  const timeout = AbortSignal.timeout(limits.timeoutMs);
-  const signal = limits.signal ? AbortSignal.any([limits.signal, timeout]) : timeout;
-  const response = await fetch(url, { headers: { accept }, redirect: 'follow', signal });
-  if (!response.ok) {
-    await response.body?.cancel();
-    throw new CardFetchError(`HTTP ${response.status}`);
+  const client = options.client ?? (defaultClient ??= createGuardedClient());
+  let response;
+  try {
+    response = await client.get(url, {
+      accept,
+      ...limits,
+      truncate,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  } catch (err) {
+    // The client's own refusals and limits, as the card's errors (a timeout stays what it is).
+    if (err instanceof FetchRefusedError || err instanceof FetchFailedError) {
+      throw new CardFetchError(err.message, { cause: err });
+    }
+    throw err;
   }
-  const body = await readBounded(response, limits.maxBytes, truncate);
-  return { body, contentType: response.headers.get('content-type') ?? '', finalUrl: response.url || url };
+  if (response.status < 200 || response.status > 299) throw new CardFetchError(`HTTP ${response.status}`);
+  return {
+    body: response.body,
+    contentType: response.headers.get('content-type') ?? '',
+    finalUrl: response.url,
+  };
 }
 
 function decode(body: Uint8Array, contentType: string): string {
@@ -145,13 +135,10 @@ export function parseCard(html: string, pageUrl: string): Omit<PageCard, 'uri'> 
   };
 }
 
-/** The card for `url`; throws CardFetchError (or a fetch error) when there is none to make. */
-export async function fetchPageCard(
-  url: string,
-  signal?: AbortSignal,
-  limits: Omit<FetchLimits, 'signal'> = PAGE_LIMITS,
-): Promise<PageCard> {
-  const page = await boundedGet(url, 'text/html,application/xhtml+xml', { ...limits, signal }, true);
+/** The card for `url`; throws CardFetchError, FetchRefusedError or a fetch error when there is none to make. */
+export async function fetchPageCard(url: string, options: CardFetchOptions = {}): Promise<PageCard> {
+  const limits = options.limits ?? PAGE_LIMITS;
+  const page = await boundedGet(url, 'text/html,application/xhtml+xml', options, limits, true);
   if (!/html/i.test(page.contentType)) throw new CardFetchError(`not an HTML page (${page.contentType})`);
   const card = parseCard(decode(page.body, page.contentType), page.finalUrl);
   if (!card.title && !card.description) throw new CardFetchError('the page has no title');
@@ -160,10 +147,10 @@ export async function fetchPageCard(
 
 export async function fetchCardImage(
   url: string,
-  signal?: AbortSignal,
-  limits: Omit<FetchLimits, 'signal'> = CARD_IMAGE_LIMITS,
+  options: CardFetchOptions = {},
 ): Promise<{ data: Uint8Array; mediaType: string }> {
-  const image = await boundedGet(url, 'image/*', { ...limits, signal }, false);
+  const limits = options.limits ?? CARD_IMAGE_LIMITS;
+  const image = await boundedGet(url, 'image/*', options, limits, false);
   const mediaType = image.contentType.split(';')[0]?.trim() ?? '';
   if (!mediaType.startsWith('image/')) throw new CardFetchError(`not an image (${mediaType})`);
   return { data: image.body, mediaType };

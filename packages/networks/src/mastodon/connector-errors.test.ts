@@ -228,3 +228,44 @@ describe('the exchanges of these tests, against the Mastodon OpenAPI spec', () =
     },
   );
 });
+
+describe('profile images at internal addresses', () => {
+  it('refuses an avatar the server places on an internal address: permanent, never requested', async () => {
+    const hits: string[] = [];
+    const internal = createHttpServer((req, res) => {
+      hits.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'image/png' });
+      res.end(Buffer.alloc(10));
+    });
+    await new Promise<void>((resolve) => internal.listen(0, '127.0.0.1', resolve));
+    const account = sandbox.accounts.find((a) => a.username === 'ville');
+    if (!account) throw new Error('no sandbox account ville');
+    const internalUrl = `http://127.0.0.1:${(internal.address() as AddressInfo).port}`;
+    account.avatar = {
+      data: new Uint8Array(10),
+      mediaType: 'image/png',
+      url: `${internalUrl}/admin/avatar.png`,
+    };
+    // The sandbox itself (the instance) is allowed; the other loopback port is not.
+    const allowed = createMastodonConnector({
+      network: 'mastodon',
+      instance: sandbox.url,
+      account: 'ville',
+      accessToken: new Secret('ville-token', 'test'),
+      timeoutMs: 5_000,
+      fetchAllow: [new URL(sandbox.url).host],
+    });
+    try {
+      const error = await allowed.getProfile().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InvalidPostError);
+      expect(error).toMatchObject({ retryable: false });
+      expect((error as Error).message).toMatch(/avatar not downloaded: 127\.0\.0\.1 is an internal address/);
+      expect(hits).toEqual([]);
+    } finally {
+      delete account.avatar;
+      await allowed.close();
+      internal.closeAllConnections();
+      await new Promise((resolve) => internal.close(resolve));
+    }
+  });
+});

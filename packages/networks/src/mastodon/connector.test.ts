@@ -48,6 +48,8 @@ beforeAll(async () => {
       accessToken: new Secret(TOKEN, 'env:MASTODON_TOKEN'),
       logger,
       timeoutMs: 5_000,
+      // The sandbox serves its images on loopback: allowed as the operator would for its tests.
+      fetchAllow: [new URL(sandbox.url).host],
     },
     { mediaPollMs: 100 },
   );

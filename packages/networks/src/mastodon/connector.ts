@@ -13,7 +13,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger } from '@sunset/core';
 import type { mastodon } from 'masto';
-import { InvalidPostError, TransientError } from '../errors.ts';
+import { InvalidPostError, isNetworkError, TransientError } from '../errors.ts';
+import {
+  createGuardedClient,
+  FetchFailedError,
+  FetchRefusedError,
+  type GuardedResponse,
+} from '../http/guarded-client.ts';
 import type {
   AccountInfo,
   Connector,
@@ -119,6 +125,7 @@ export function createMastodonConnector(
     account: config.account,
   });
   const instanceUrl = new URL(config.instance);
+  const contentClient = createGuardedClient({ allow: config.fetchAllow ?? [] });
   const { rest: client } = createMastodonClient({
     url: instanceUrl.origin,
     accessToken: config.accessToken.reveal(),
@@ -307,38 +314,41 @@ export function createMastodonConnector(
     if (isPlaceholder(url)) return undefined;
     const action = `download the ${what}`;
     ensureOpen();
-    // A plain fetch, without the token: images are public and often served by another host.
-    const signals = [AbortSignal.timeout(timeoutMs), ...(signal ? [signal] : [])];
-    let response: Response;
+    // Without the token, and through the guarded client: the address is the server's answer,
+    // images are public and often served by another host.
+    let response: GuardedResponse;
     try {
-      response = await fetch(url, { signal: AbortSignal.any(signals) });
+      response = await contentClient.get(url, {
+        timeoutMs,
+        maxBytes: maxDownloadBytes,
+        ...(signal ? { signal } : {}),
+      });
     } catch (err) {
       signal?.throwIfAborted();
-      throw toNetworkError(err, action);
+      if (err instanceof FetchRefusedError) {
+        // No retry reaches it: the operator allows it (SUNSET_FETCH_ALLOW), or the server changes it.
+        throw new InvalidPostError(`Mastodon ${what} not downloaded: ${err.message}`, {
+          network,
+          cause: err,
+        });
+      }
+      if (err instanceof FetchFailedError) {
+        throw new TransientError(`Mastodon ${what}: ${err.message}`, { network, cause: err });
+      }
+      const mapped = toNetworkError(err, action);
+      // A socket error of node:http (refused, reset): worth another try, as fetch's "fetch failed" is.
+      throw isNetworkError(mapped)
+        ? mapped
+        : new TransientError(`Mastodon: the connection failed while trying to ${action}`, {
+            network,
+            cause: err,
+          });
     }
-    if (!response.ok) {
-      await response.body?.cancel();
+    if (response.status < 200 || response.status > 299) {
       throw errorFromStatus(response.status, action, undefined, response.headers);
     }
-    const declared = Number(response.headers.get('content-length') ?? '0');
-    if (declared > maxDownloadBytes) {
-      await response.body?.cancel();
-      throw new TransientError(`Mastodon ${what} is ${declared} bytes, over ${maxDownloadBytes}`, {
-        network,
-      });
-    }
-    let data: Uint8Array;
-    try {
-      data = new Uint8Array(await response.arrayBuffer());
-    } catch (err) {
-      signal?.throwIfAborted();
-      throw toNetworkError(err, action);
-    }
-    if (data.byteLength > maxDownloadBytes) {
-      throw new TransientError(`Mastodon ${what} is over ${maxDownloadBytes} bytes`, { network });
-    }
     const mediaType = response.headers.get('content-type')?.split(';')[0]?.trim();
-    return { url, data, ...(mediaType ? { mediaType } : {}) };
+    return { url, data: response.body, ...(mediaType ? { mediaType } : {}) };
   }
 
   async function credentials(signal?: AbortSignal): Promise<mastodon.v1.CredentialAccount> {

@@ -33,7 +33,7 @@ export interface XClientOptions {
 
 export interface XClient {
   client: TwitterApi;
-  /** The https agent, also for downloads from X's image host. */
+  /** The https agent of the API requests. */
   agent: Agent;
   timeoutMs: number;
   /** Runs `fn` with `signal` applied to every request it makes. */

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -443,6 +445,35 @@ describe('reconciliation after a lost reply', () => {
       expect(err).toBeInstanceOf(ForbiddenError);
     } finally {
       sandbox.timelineApi = 'allowed';
+    }
+  });
+});
+
+describe('profile images at internal addresses', () => {
+  it('refuses an avatar X places on an internal address: permanent, never requested', async () => {
+    const hits: string[] = [];
+    const internal = createServer((req, res) => {
+      hits.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'image/png' });
+      res.end(Buffer.alloc(10));
+    });
+    await new Promise<void>((resolve) => internal.listen(0, '127.0.0.1', resolve));
+    const profile = sandbox.profileOf(MAIN_ACCOUNT.id);
+    if (!profile) throw new Error('no sandbox profile');
+    const kept = profile.avatar;
+    profile.avatar = {
+      ...kept,
+      url: `http://127.0.0.1:${(internal.address() as AddressInfo).port}/avatar.png`,
+    };
+    try {
+      const err = await failure(x.getProfile());
+      expect(err).toBeInstanceOf(InvalidPostError);
+      expect(err.message).toMatch(/X profile image not downloaded: 127\.0\.0\.1 is an internal address/);
+      expect(hits).toEqual([]);
+    } finally {
+      profile.avatar = kept;
+      internal.closeAllConnections();
+      await new Promise((resolve) => internal.close(resolve));
     }
   });
 });

@@ -15,7 +15,6 @@
  * - `findRecent` reads the account's timeline, which lower access levels do not allow: then it
  *   throws `ForbiddenError` and the outcome must be checked by a person.
  */
-import { request as httpsRequest } from 'node:https';
 import { silentLogger } from '@sunset/core';
 import type { SendTweetV2Params, TweetV2, UserV1 } from 'twitter-api-v2';
 import { AuthError, InvalidPostError, TransientError } from '../errors.ts';
@@ -33,6 +32,7 @@ import type {
   RemoteRef,
   XConnectorConfig,
 } from '../types.ts';
+import { createGuardedClient, FetchRefusedError } from '../http/guarded-client.ts';
 import { createXClient } from './client.ts';
 import { mapXError } from './map-error.ts';
 import { matchesSentText } from './match-text.ts';
@@ -108,7 +108,11 @@ export function createXConnector(config: XConnectorConfig): Connector {
     ...(config.timeoutMs === undefined ? {} : { timeoutMs: config.timeoutMs }),
     logger,
   });
-  const { agent, timeoutMs } = x;
+  const { timeoutMs } = x;
+  const contentClient = createGuardedClient({
+    allow: config.fetchAllow ?? [],
+    ...(config.ca === undefined ? {} : { ca: config.ca }),
+  });
   const v1 = x.client.v1;
   const v2 = x.client.v2;
 
@@ -165,41 +169,32 @@ export function createXConnector(config: XConnectorConfig): Connector {
     return `https://x.com/${username}/status/${id}`;
   }
 
-  /** Profile images live on X's image host, outside the API: fetched with the same agent and deadline. */
-  function download(url: string, signal: AbortSignal | undefined): Promise<ProfileImage> {
-    const deadline = AbortSignal.timeout(timeoutMs);
-    const abort = signal ? AbortSignal.any([signal, deadline]) : deadline;
-    return new Promise<ProfileImage>((resolve, reject) => {
-      const failed = (why: string, cause?: unknown) =>
-        reject(
-          new TransientError(`Could not download the X profile image ${url}: ${why}`, {
-            network: 'x',
-            ...(cause === undefined ? {} : { cause }),
-          }),
-        );
-      const req = httpsRequest(url, { agent, signal: abort }, (res) => {
-        const status = res.statusCode ?? 0;
-        if (status !== 200) {
-          res.resume();
-          failed(`HTTP ${status}`);
-          return;
-        }
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > MAX_PROFILE_IMAGE_BYTES) req.destroy(new Error('image too large'));
-          else chunks.push(chunk);
-        });
-        res.on('end', () => {
-          const mediaType = (res.headers['content-type'] ?? 'application/octet-stream').split(';')[0]?.trim();
-          resolve({ url, data: new Uint8Array(Buffer.concat(chunks)), ...(mediaType ? { mediaType } : {}) });
-        });
-        res.on('error', (err) => failed('the answer broke off', err));
+  /** Profile images live on X's image host, at addresses X's answer names: fetched through the guarded client. */
+  async function download(url: string, signal: AbortSignal | undefined): Promise<ProfileImage> {
+    const failed = (why: string, cause: unknown) =>
+      new TransientError(`Could not download the X profile image ${url}: ${why}`, { network: 'x', cause });
+    let response;
+    try {
+      response = await contentClient.get(url, {
+        timeoutMs,
+        maxBytes: MAX_PROFILE_IMAGE_BYTES,
+        ...(signal ? { signal } : {}),
       });
-      req.on('error', (err) => failed(err.message, err));
-      req.end();
-    });
+    } catch (err) {
+      if (err instanceof FetchRefusedError) {
+        // No retry reaches it: the operator allows it (SUNSET_FETCH_ALLOW), or X changes it.
+        throw new InvalidPostError(`X profile image not downloaded: ${err.message}`, {
+          network: 'x',
+          cause: err,
+        });
+      }
+      throw failed(err instanceof Error ? err.message : String(err), err);
+    }
+    if (response.status !== 200) throw failed(`HTTP ${response.status}`, undefined);
+    const mediaType = (response.headers.get('content-type') ?? 'application/octet-stream')
+      .split(';')[0]
+      ?.trim();
+    return { url, data: response.body, ...(mediaType ? { mediaType } : {}) };
   }
 
   function profileFrom(user: UserV1): { profile: Profile; avatarUrl?: string; bannerUrl?: string } {

@@ -52,6 +52,8 @@ export function connectorConfig(
     apiBase: sandbox.url,
     ca: sandbox.ca,
     timeoutMs: 10_000,
+    // The sandbox serves profile images on loopback: allowed as an operator would for tests.
+    fetchAllow: [new URL(sandbox.url).host],
     ...rest,
   };
 }
