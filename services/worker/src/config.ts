@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { EnvReader, NETWORKS, type Network } from '@sunset/core';
+import { EnvReader, NETWORKS, readStateKey, STATE_KEY_HELP, type Network } from '@sunset/core';
 import { parseLimits, type Limiter } from '@sunset/queue';
 
 export interface WorkerConfig {
@@ -33,6 +33,12 @@ export interface WorkerConfig {
   dataDir: string;
   /** PEM to trust for X (a sandbox's self-signed certificate), from SUNSET_X_CA_FILE. */
   xCa?: string;
+  /**
+   * Seals the Bluesky sessions kept in the store (SUNSET_STATE_KEY or SUNSET_STATE_KEY_FILE);
+   * required in production. Absent in development: run.ts uses the data folder's key file.
+   */
+  stateKey?: Buffer;
+  stateKeySource?: string;
   logLevel: string;
   /** The environment, where the plans' credential references (env:NAME) are resolved. */
   env: Readonly<Record<string, string | undefined>>;
@@ -56,6 +62,8 @@ export const WORKER_ENV_HELP = `
   SUNSET_NETWORK_TIMEOUT_MS     time limit of each request to a network (default 30000)
   SUNSET_DATA_DIR               files for people (manual checklists) (default ./data)
   SUNSET_X_CA_FILE              extra CA certificate (PEM) to trust for the X API
+${STATE_KEY_HELP}
+                                (development without one: a key file made once in SUNSET_DATA_DIR/state.key, 0600)
   LOG_LEVEL                     trace, debug, info, warn, error (default info)`;
 
 export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
@@ -88,6 +96,12 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
       );
     }
   }
+  const stateKey = readStateKey({
+    ...(r.string('SUNSET_STATE_KEY') !== undefined ? { value: r.string('SUNSET_STATE_KEY') } : {}),
+    ...(r.string('SUNSET_STATE_KEY_FILE') !== undefined ? { file: r.string('SUNSET_STATE_KEY_FILE') } : {}),
+    production: mode === 'production',
+  });
+  if (stateKey && 'problem' in stateKey) r.problem(stateKey.problem);
   const timeout = r.int('SUNSET_NETWORK_TIMEOUT_MS', 0, { min: 0, max: 600_000 });
   const prefix = r.string('SUNSET_QUEUE_PREFIX');
   const schema = r.string('DATABASE_SCHEMA');
@@ -108,6 +122,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     ...(timeout > 0 ? { networkTimeoutMs: timeout } : {}),
     dataDir,
     ...(xCa ? { xCa } : {}),
+    ...(stateKey && 'key' in stateKey ? { stateKey: stateKey.key, stateKeySource: stateKey.source } : {}),
     logLevel: r.oneOf('LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info'),
     env: { ...env },
   };
