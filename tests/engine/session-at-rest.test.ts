@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { createLogger, type Logger } from '@sunset/core';
 import { applyPlan, ConnectorRegistry, kvSessionStore, openState, OrgSettingsCache } from '@sunset/engine';
-import { startBlueskySandbox, type BlueskySandbox, type SandboxAccount } from '@sunset/networks/sandbox';
+import { startBlueskySandbox, type BlueskySandbox } from '@sunset/networks/sandbox';
 import { validatePlan } from '@sunset/plan';
 import { createRedis, Queues } from '@sunset/queue';
 import { removePrefix, testPrefix, TEST_REDIS_URL } from '@sunset/queue/testing';
@@ -18,7 +18,7 @@ const KEY = Buffer.from('5e'.repeat(32), 'hex');
 const WRONG = randomBytes(32);
 
 let sandbox: BlueskySandbox;
-let account: SandboxAccount;
+let account: Awaited<ReturnType<BlueskySandbox['createAccount']>>;
 let t: TestStore;
 const prefix = testPrefix();
 const lines: string[] = [];

@@ -29,6 +29,8 @@ import { stringify } from 'yaml';
 import { MASTODON_ACCOUNT, X_ACCOUNT } from './accounts.ts';
 
 export const ORG = 'ville-de-test';
+/** The state key of the harness's workers (fixed: a restarted worker resumes its sessions). */
+const STATE_KEY = Buffer.from('a5'.repeat(32), 'hex');
 
 export interface Sandboxes {
   x: XSandbox;
@@ -327,6 +329,8 @@ export async function startEngine(
           limits: FAST_LIMITS,
           xCa: s.x.ca,
           reconcileIntervalMs: 0,
+          // As in production: Bluesky sessions kept in the store, sealed.
+          stateKey: STATE_KEY,
           ...options.runtime,
         });
   return {
