@@ -30,7 +30,8 @@ import { MASTODON_ACCOUNT, X_ACCOUNT } from './accounts.ts';
 
 export const ORG = 'ville-de-test';
 /** The state key of the harness's workers (fixed: a restarted worker resumes its sessions). */
-const STATE_KEY = Buffer.from('a5'.repeat(32), 'hex');
+export const STATE_KEY_HEX = 'a5'.repeat(32);
+const STATE_KEY = Buffer.from(STATE_KEY_HEX, 'hex');
 
 export interface Sandboxes {
   x: XSandbox;
