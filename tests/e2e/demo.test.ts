@@ -43,6 +43,11 @@ describe('pnpm demo', () => {
     expect(out).toMatch(/X\s+skipped — X takes crisis posts only after the sunset/);
     expect(out).toMatch(/post au-revoir: published 2\/2/);
     expect(out).toMatch(/generated flat-ECG banner: [\d,]+ bytes/);
+    // Piped output (CI, a log): no token, but how to make one.
+    expect(out).not.toMatch(/sunset_[A-Za-z0-9_-]{20,}/);
+    expect(out).toMatch(
+      /no token printed \(the output is not a terminal\); to sign in, make one: DATABASE_URL=\S+sunset\.db pnpm sunset token create --org ville-de-tours --name <name> --role admin --person <you>/,
+    );
     const took = Number(/the demo took (\d+) s/.exec(out)?.[1]);
     expect(took).toBeLessThan(180);
   }, 240_000);

@@ -23,6 +23,7 @@ import {
   testLogger as logger,
   waitFor,
   ORG,
+  STATE_KEY_HEX,
   type PlanFolder,
   type Sandboxes,
   type TestEngine,
@@ -256,6 +257,8 @@ for (const { dialect, skip } of await testDialects()) {
           SUNSET_X_CA_FILE: caFile,
           SUNSET_FETCH_ALLOW: sandboxFetchAllow(sandboxes).join(','),
           SUNSET_ACTOR: 'archiviste',
+          // The worker's key, as an operator gives both: the CLI resumes the worker's session.
+          SUNSET_STATE_KEY: STATE_KEY_HEX,
         };
         for (const network of NETWORKS) {
           const r = await sunset(env, 'profile', 'restore', ORG, network);

@@ -29,6 +29,9 @@ import { stringify } from 'yaml';
 import { MASTODON_ACCOUNT, X_ACCOUNT } from './accounts.ts';
 
 export const ORG = 'ville-de-test';
+/** The state key of the harness's workers (fixed: a restarted worker resumes its sessions). */
+export const STATE_KEY_HEX = 'a5'.repeat(32);
+const STATE_KEY = Buffer.from(STATE_KEY_HEX, 'hex');
 
 export interface Sandboxes {
   x: XSandbox;
@@ -337,6 +340,8 @@ export async function startEngine(
           xCa: s.x.ca,
           reconcileIntervalMs: 0,
           fetchAllow: sandboxFetchAllow(s),
+          // As in production: Bluesky sessions kept in the store, sealed.
+          stateKey: STATE_KEY,
           ...options.runtime,
         });
   return {

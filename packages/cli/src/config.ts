@@ -1,6 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
-import { EnvReader } from '@sunset/core';
+import { EnvReader, type StateKeySettings } from '@sunset/core';
 
 /** Everything the CLI reads from its environment, read once at start-up. */
 export interface CliConfig {
@@ -28,6 +28,11 @@ export interface CliConfig {
   fetchAllow: readonly string[];
   /** SUNSET_DATA_DIR (default ./data). */
   dataDir: string;
+  /**
+   * SUNSET_STATE_KEY or SUNSET_STATE_KEY_FILE, as the worker has them: `profile restore` logs in
+   * to Bluesky and keeps the session sealed with it. Production (SUNSET_ENV or NODE_ENV) needs one.
+   */
+  stateKey: StateKeySettings;
   /** SUNSET_API_URL: talk to a deployment's API instead of its store. */
   apiUrl?: string;
   /** SUNSET_TOKEN or SUNSET_TOKEN_FILE: the API token to use. */
@@ -63,6 +68,12 @@ export function readCliConfig(
       .map((entry) => entry.trim())
       .filter((entry) => entry !== ''),
     dataDir,
+    stateKey: {
+      ...(env['SUNSET_STATE_KEY'] ? { value: env['SUNSET_STATE_KEY'] } : {}),
+      ...(env['SUNSET_STATE_KEY_FILE'] ? { file: env['SUNSET_STATE_KEY_FILE'] } : {}),
+      production:
+        (env['SUNSET_ENV'] || (env['NODE_ENV'] === 'production' ? 'production' : '')) === 'production',
+    },
     ...(env['SUNSET_API_URL'] ? { apiUrl: env['SUNSET_API_URL'] } : {}),
     ...(env['SUNSET_TOKEN'] ? { token: env['SUNSET_TOKEN'] } : {}),
     ...(env['SUNSET_TOKEN_FILE'] ? { tokenFile: env['SUNSET_TOKEN_FILE'] } : {}),

@@ -14,3 +14,11 @@ export { ConfigError, configOrExit, EnvReader } from './config.ts';
 export { mintToken, hashToken, looksLikeToken, sameHash, TOKEN_PREFIX } from './tokens.ts';
 export { onShutdown } from './shutdown.ts';
 export { batchOneAtATime, shareInFlight } from './batch.ts';
+export {
+  developmentStateKey,
+  parseStateKey,
+  readStateKey,
+  STATE_KEY_HELP,
+  type StateKey,
+  type StateKeySettings,
+} from './state-key.ts';

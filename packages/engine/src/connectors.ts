@@ -9,10 +9,12 @@ import {
   loadConnector,
   type Connector,
   type ConnectorConfig,
-  type SessionStore,
 } from '@sunset/networks';
 import type { Store } from '@sunset/store';
 import type { OrgSettings } from './org-settings.ts';
+import { kvSessionStore } from './sealed-state.ts';
+
+export { kvSessionStore };
 
 /** The plan or the environment does not let the worker reach a network: a person must fix it. */
 export class ConfigurationError extends SunsetError {
@@ -32,14 +34,8 @@ export interface ConnectorOptions {
   fetchAllow?: readonly string[];
   /** false: Bluesky posts get no link card, and no page is fetched for one (SUNSET_LINK_CARDS). */
   linkCards?: boolean;
-}
-
-export function kvSessionStore(store: Store, organisationId: string): SessionStore {
-  return {
-    load: (key) => store.kv.get(organisationId, `session.${key}`),
-    save: (key, value) => store.kv.set(organisationId, `session.${key}`, value),
-    remove: (key) => store.kv.delete(organisationId, `session.${key}`),
-  };
+  /** Seals the Bluesky sessions kept in the store (AES-256-GCM); without it none are kept. */
+  stateKey?: Uint8Array;
 }
 
 export class ConnectorRegistry {
@@ -71,7 +67,12 @@ export class ConnectorRegistry {
     const { configs, problems } = connectorConfigsFromPlan(settings.document.networks, {
       env: this.options.env,
       logger: this.options.logger.child({ network, organisationId: settings.organisationId }),
-      sessionStore: kvSessionStore(this.options.store, settings.organisationId),
+      sessionStore: kvSessionStore(
+        this.options.store,
+        settings.organisationId,
+        this.options.stateKey,
+        this.options.logger.child({ subsystem: 'state' }),
+      ),
       only: [network],
       ...(this.options.xCa ? { xCa: this.options.xCa } : {}),
       ...(this.options.timeoutMs ? { timeoutMs: this.options.timeoutMs } : {}),

@@ -7,6 +7,7 @@ export {
   kvSessionStore,
   type ConnectorOptions,
 } from './connectors.ts';
+export { openState, sealState } from './sealed-state.ts';
 export {
   finishWithAudit,
   type ImageRenderer,

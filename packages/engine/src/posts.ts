@@ -72,11 +72,23 @@ export interface SubmitPostInput {
   /** The post this one follows up: its parts are posted as replies under the original's. */
   replyToPostId?: string;
   cap?: CapInfo;
-  /** A key the client sends again on a retry (Idempotency-Key): the same post, never a second. */
+  /**
+   * A key the client sends again on a retry (Idempotency-Key): the same post, never a second.
+   * Keys live in one space per source (ordinary, JSON crisis, CAP, see postIdForKey), and a key
+   * sent again with other content is refused (IdempotencyConflictError).
+   */
   clientKey?: string;
   /** `token:<name>`, `cli:<user>`. */
   actor: string;
+  /** The person behind the actor (a token's person); default the actor's name. */
+  person?: string;
   requestId?: string;
+}
+
+/** Who did something to a post: the person, and the token (or other actor) they used. */
+export interface PostActor {
+  person: string;
+  token: string;
 }
 
 export type SubmitState = 'accepted' | 'awaiting-approval' | 'recorded';
@@ -100,12 +112,17 @@ interface StoredContent {
   networks: Network[];
   at: string;
   cap?: CapInfo;
+  /** Who sent it (posts stored before persons existed have only the post's createdBy). */
+  sentBy?: PostActor;
   /** Set while a crisis post waits for a second person. */
   awaitingApproval?: boolean;
-  approvedBy?: string;
+  /** A string (the actor) on posts approved before persons existed. */
+  approvedBy?: PostActor | string;
   /** Test, Exercise, Draft: kept for the record, never posted. */
   recordOnly?: boolean;
   clientKey?: string;
+  /** sha256 of what the client asked for (requestDigest): a key sent again must ask for the same. */
+  requestDigest?: string;
 }
 
 /** Images each network takes (NETWORKS.md): count, bytes, alt text. */
@@ -122,19 +139,70 @@ function sha256(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** The id a post sent with this client key gets (CAP: `cap:<sender>,<identifier>,<sent>`). */
-export function postIdForKey(
-  source: SubmitPostInput['source'],
-  organisationId: string,
-  clientKey: string,
-): string {
-  return newPostId(source, organisationId, clientKey);
+/** Where a client key lives: a key of one space never names a post of another. */
+export type KeySpace = 'ordinary' | 'crisis' | 'cap';
+
+/**
+ * The id a post sent with this client key gets. CAP alerts (key `cap:<sender>,<identifier>,<sent>`)
+ * and ordinary posts keep the ids they always had; a JSON crisis key is hashed under a `json:`
+ * prefix, so that no Idempotency-Key a person sends can name a CAP alert's post.
+ */
+export function postIdForKey(space: KeySpace, organisationId: string, clientKey: string): string {
+  const prefix = space === 'ordinary' ? 'p' : 'c';
+  const spaced = space === 'crisis' ? `json:${clientKey}` : clientKey;
+  return `${prefix}-k${sha256(`${organisationId}\n${spaced}`).slice(0, 24)}`;
 }
 
-function newPostId(source: SubmitPostInput['source'], organisationId: string, clientKey?: string): string {
-  const prefix = source === 'crisis' ? 'c' : 'p';
-  if (clientKey !== undefined) return `${prefix}-k${sha256(`${organisationId}\n${clientKey}`).slice(0, 24)}`;
+function keySpaceOf(input: SubmitPostInput): KeySpace {
+  return input.source === 'ordinary' ? 'ordinary' : input.cap ? 'cap' : 'crisis';
+}
+
+function newPostId(input: SubmitPostInput): string {
+  if (input.clientKey !== undefined)
+    return postIdForKey(keySpaceOf(input), input.organisationId, input.clientKey);
+  const prefix = input.source === 'crisis' ? 'c' : 'p';
   return `${prefix}-${Date.now().toString(36)}${randomBytes(5).toString('hex')}`;
+}
+
+/** The person behind an actor when none is given: a token's name (as migration 0004 sets it). */
+function personOf(actor: string, person?: string): string {
+  return person ?? (actor.startsWith('token:') ? actor.slice('token:'.length) : actor);
+}
+
+function actorOf(actor: string, person?: string): PostActor {
+  return { person: personOf(actor, person), token: actor.startsWith('token:') ? actor.slice(6) : actor };
+}
+
+/**
+ * What the client asked for, as a digest: everything that shapes the post, as sent (not the
+ * defaults filled in later, so that a retry a minute on still matches).
+ */
+function requestDigest(input: SubmitPostInput): string {
+  return sha256(
+    canonicalJson({
+      source: input.source,
+      text: input.text,
+      variants: input.variants ?? null,
+      images: (input.images ?? []).map((im) => ({
+        sha256: sha256(im.data),
+        mediaType: im.mediaType,
+        alt: im.alt,
+      })),
+      language: input.language ?? null,
+      link: input.link ?? null,
+      networks: input.networks ?? null,
+      at: input.at?.toISOString() ?? null,
+      replyTo: input.replyToPostId ?? null,
+      cap: input.cap ?? null,
+    }),
+  );
+}
+
+/** 409: an Idempotency-Key sent again with other content; the first post stands. */
+export class IdempotencyConflictError extends SunsetError {
+  constructor(message: string) {
+    super('engine.idempotency-conflict', message);
+  }
 }
 
 /** The networks configured in the plan. */
@@ -405,7 +473,8 @@ function resultOf(
 export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Promise<SubmitResult> {
   const settings = await ctx.settings.get(input.organisationId);
   let targets = check(input, settings);
-  const postId = newPostId(input.source, input.organisationId, input.clientKey);
+  const postId = newPostId(input);
+  const digest = input.clientKey === undefined ? undefined : requestDigest(input);
 
   // A random id is new by construction; only a client's key can name a post sent before.
   const existing =
@@ -413,6 +482,13 @@ export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Pro
   if (existing) {
     const deliveries = await ctx.store.deliveries.list({ organisationId: input.organisationId, postId });
     const c = existing.content as StoredContent;
+    // A CAP alert is its triple (sender, identifier, sent): a resend is the same alert, whatever
+    // its serialisation. Posts stored before digests existed cannot be compared.
+    if (!input.cap && c.requestDigest !== undefined && c.requestDigest !== digest) {
+      throw new IdempotencyConflictError(
+        `this Idempotency-Key was used for a different request on ${existing.createdAt.toISOString()}; send a new key`,
+      );
+    }
     const state: SubmitState = c.recordOnly
       ? 'recorded'
       : c.awaitingApproval
@@ -450,6 +526,7 @@ export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Pro
   }
 
   const images = (input.images ?? []).map((im) => ({ ...im, sha256: sha256(im.data) }));
+  const sender = actorOf(input.actor, input.person);
   const content: StoredContent = {
     text: input.text,
     ...(input.variants ? { variants: input.variants } : {}),
@@ -459,9 +536,11 @@ export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Pro
     networks: targets,
     at: (input.at ?? new Date()).toISOString(),
     ...(input.cap ? { cap: input.cap } : {}),
+    sentBy: sender,
     ...(awaitingApproval ? { awaitingApproval: true } : {}),
     ...(recordOnly ? { recordOnly: true } : {}),
     ...(input.clientKey !== undefined ? { clientKey: input.clientKey } : {}),
+    ...(digest !== undefined ? { requestDigest: digest } : {}),
   };
   const wanted =
     recordOnly || awaitingApproval
@@ -498,6 +577,7 @@ export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Pro
         deliveries: wanted.map((d) => ({ id: d.id, parts: d.parts.length })),
         ...(input.cap ? { cap: input.cap } : {}),
         ...(notes.length ? { notes } : {}),
+        person: sender.person,
       },
     },
   });
@@ -508,7 +588,7 @@ export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Pro
 /** The second person's approval of a crisis post: its deliveries are created and queued now. */
 export async function approveCrisis(
   ctx: PostsContext,
-  input: { organisationId: string; postId: string; actor: string; requestId?: string },
+  input: { organisationId: string; postId: string; actor: string; person?: string; requestId?: string },
 ): Promise<SubmitResult> {
   const settings = await ctx.settings.get(input.organisationId);
   const post = await ctx.store.posts.get(input.organisationId, input.postId);
@@ -524,10 +604,23 @@ export async function approveCrisis(
       'already approved',
     ]);
   }
-  if (post.createdBy === input.actor) {
-    throw new ApprovalError(
-      `${input.actor} sent this crisis post and cannot approve it: a second person must`,
-    );
+  // Persons, not tokens: whoever sent it cannot approve it under another token of theirs, an
+  // admin token included.
+  const sender = content.sentBy ?? actorOf(post.createdBy);
+  const approver = actorOf(input.actor, input.person);
+  if (sender.person === approver.person) {
+    const message = `${sender.person} sent this crisis post (token ${sender.token}) and cannot approve it: a second person must, not another token of theirs`;
+    await ctx.store.audit.append({
+      organisationId: input.organisationId,
+      actor: input.actor,
+      action: 'crisis.approval-refused',
+      postId: post.id,
+      ...(input.requestId ? { requestId: input.requestId } : {}),
+      outcome: 'refused',
+      error: message,
+      details: { person: approver.person, sentBy: sender },
+    });
+    throw new ApprovalError(message);
   }
   if (!ctx.queues || !ctx.queues.ready()) {
     throw new NotAcceptedError('the approval was not accepted: the job queue (Redis) is not answering');
@@ -538,7 +631,7 @@ export async function approveCrisis(
     await tx.posts.setContent(post.organisationId, post.id, {
       ...content,
       awaitingApproval: false,
-      approvedBy: input.actor,
+      approvedBy: approver,
     });
     await tx.audit.append({
       organisationId: input.organisationId,
@@ -547,9 +640,12 @@ export async function approveCrisis(
       postId: post.id,
       ...(input.requestId ? { requestId: input.requestId } : {}),
       outcome: 'ok',
-      before: { awaitingApproval: true, createdBy: post.createdBy },
-      after: { approvedBy: input.actor },
-      details: { deliveries: inserted.map((d) => ({ id: d.id, parts: d.parts.length })) },
+      before: { awaitingApproval: true, createdBy: post.createdBy, sentBy: sender },
+      after: { approvedBy: approver },
+      details: {
+        deliveries: inserted.map((d) => ({ id: d.id, parts: d.parts.length })),
+        person: approver.person,
+      },
     });
     return inserted;
   });

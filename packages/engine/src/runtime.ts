@@ -51,6 +51,8 @@ export interface WorkerRuntimeOptions {
   env: Readonly<Record<string, string | undefined>>;
   /** Where files for people are written (needs-attention checklists). */
   dataDir: string;
+  /** Seals the Bluesky sessions kept in the store; without it none are kept (a login per connector). */
+  stateKey?: Uint8Array;
   renderImage?: ImageRenderer;
   /** Networks whose queues this process serves (default all three). */
   networks?: readonly Network[];
@@ -134,6 +136,7 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
     ...(options.networkTimeoutMs ? { timeoutMs: options.networkTimeoutMs } : {}),
     ...(options.fetchAllow ? { fetchAllow: options.fetchAllow } : {}),
     ...(options.linkCards === false ? { linkCards: false } : {}),
+    ...(options.stateKey ? { stateKey: options.stateKey } : {}),
   });
   // Until when each network's window is closed (a 429's reset), for jobs already running.
   const closedUntil = new Map<Network, number>();

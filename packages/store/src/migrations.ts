@@ -279,6 +279,19 @@ const keysInByteOrder = (dialect: Dialect): Migration => ({
   },
 });
 
+/**
+ * Tokens belong to a person, so that second-person approval compares people, not token names
+ * (one person may hold a crisis and an admin token). Tokens made before have their name as
+ * person. The column stays nullable: SQLite cannot add a NOT NULL column without a default, and
+ * every write gives one.
+ */
+const tokenPersons: Migration = {
+  async up(db: Db) {
+    await db.schema.alterTable('api_tokens').addColumn('person', 'text').execute();
+    await sql`update api_tokens set person = name where person is null`.execute(db);
+  },
+};
+
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     getMigrations: () =>
@@ -286,6 +299,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0001-initial': initial(dialect),
         '0002-plan-settings': planSettings,
         '0003-keys-in-byte-order': keysInByteOrder(dialect),
+        '0004-token-persons': tokenPersons,
       }),
   };
 }

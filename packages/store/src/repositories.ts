@@ -616,6 +616,7 @@ function tokenFromRow(row: Selectable<Database['api_tokens']>): ApiToken {
     id: row.id,
     organisationId: row.organisation_id,
     name: row.name,
+    person: row.person ?? row.name,
     role: row.role as TokenRole,
     hash: row.hash,
     createdAt: new Date(row.created_at),
@@ -1336,19 +1337,21 @@ export function createRepositories(ctx: RepoContext): Repositories {
     tokens: {
       async create(t) {
         const createdAt = now();
+        const person = t.person ?? t.name;
         await db
           .insertInto('api_tokens')
           .values({
             id: t.id,
             organisation_id: t.organisationId,
             name: t.name,
+            person,
             role: t.role,
             hash: t.hash,
             created_at: iso(createdAt),
             created_by: t.createdBy,
           })
           .execute();
-        return { ...t, createdAt };
+        return { ...t, person, createdAt };
       },
       async findByHash(hash) {
         const row = await db.selectFrom('api_tokens').selectAll().where('hash', '=', hash).executeTakeFirst();

@@ -97,6 +97,8 @@ export interface ApiTokensTable {
   created_by: string;
   last_used_at: string | null;
   revoked_at: string | null;
+  /** Null only between migration 0004's column and its fill; read as the name then. */
+  person: string | null;
 }
 
 export interface KvTable {

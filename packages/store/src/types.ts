@@ -233,6 +233,12 @@ export interface ApiToken {
   id: string;
   organisationId: string;
   name: string;
+  /**
+   * The person who holds it: one person may hold several tokens (a crisis and an admin token),
+   * and second-person approval compares persons, not tokens. Tokens made before persons existed
+   * have their name as person.
+   */
+  person: string;
   role: TokenRole;
   /** sha256 of the token, hex; the token itself is never stored. */
   hash: string;
@@ -412,7 +418,10 @@ export interface Repositories {
     snapshotOfDelivery(deliveryId: string): Promise<ProfileSnapshot | undefined>;
   };
   tokens: {
-    create(token: Omit<ApiToken, 'createdAt' | 'lastUsedAt' | 'revokedAt'>): Promise<ApiToken>;
+    /** Without a person, the token's name is its person (as for tokens made before persons). */
+    create(
+      token: Omit<ApiToken, 'createdAt' | 'lastUsedAt' | 'revokedAt' | 'person'> & { person?: string },
+    ): Promise<ApiToken>;
     findByHash(hash: string): Promise<ApiToken | undefined>;
     list(organisationId: string): Promise<ApiToken[]>;
     revoke(organisationId: string, idOrName: string): Promise<ApiToken | undefined>;

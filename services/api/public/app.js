@@ -39,7 +39,7 @@ function showSession() {
   $('nav').hidden = !me;
   if (!me) return;
   $('session-org').textContent = me.organisationName ?? me.organisationId;
-  $('session-name').textContent = me.name;
+  $('session-name').textContent = me.person && me.person !== me.name ? `${me.person} (${me.name})` : me.name;
   $('session-role').textContent = ROLE_LABELS[me.role] ?? me.role;
   for (const a of document.querySelectorAll('#nav a[data-route]')) {
     const s = SCREENS[a.dataset.route];

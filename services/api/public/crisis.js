@@ -221,6 +221,12 @@ function approveButton(post, where) {
   );
 }
 
+/** A person and the token they used; posts stored before persons existed name only the token. */
+function byWhom(by) {
+  if (by === undefined || typeof by === 'string') return by;
+  return by.person === by.token ? by.person : `${by.person} (jeton ${by.token})`;
+}
+
 function postCard(post) {
   const content = post.content ?? {};
   return h(
@@ -231,8 +237,8 @@ function postCard(post) {
     h(
       'p',
       { class: 'small' },
-      `Identifiant : ${post.id} · envoyé par ${post.createdBy}`,
-      content.approvedBy ? ` · approuvé par ${content.approvedBy}` : '',
+      `Identifiant : ${post.id} · envoyé par ${byWhom(content.sentBy) ?? post.createdBy}`,
+      content.approvedBy ? ` · approuvé par ${byWhom(content.approvedBy)}` : '',
       post.replyTo ? ` · suite de ${post.replyTo}` : '',
     ),
     networkStates(post),

@@ -14,6 +14,8 @@ export interface Principal {
   token: ApiToken;
   /** `token:<name>`: what the audit log names as the actor. */
   actor: string;
+  /** The person holding the token: second-person approval compares persons, not tokens. */
+  person: string;
   organisationId: string;
 }
 
@@ -117,7 +119,12 @@ export const authPlugin = fp<AuthOptions>(
                 ),
               );
           }
-          request.principal = { token, actor: `token:${token.name}`, organisationId: token.organisationId };
+          request.principal = {
+            token,
+            actor: `token:${token.name}`,
+            person: token.person,
+            organisationId: token.organisationId,
+          };
           // "Last used" to the minute: one write per token and minute, not one per request (every
           // request of a busy token would otherwise queue on the same row).
           const now = Date.now();

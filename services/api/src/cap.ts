@@ -14,14 +14,14 @@ export async function capSubmission(
   store: Store,
   body: Buffer,
   locale: string,
-  common: { organisationId: string; actor: string; requestId: string },
+  common: { organisationId: string; actor: string; person?: string; requestId: string },
 ): Promise<SubmitPostInput> {
   const alert = parseCap(body);
   const info = pickInfo(alert, locale);
   let replyToPostId: string | undefined;
   // The newest referenced alert that this deployment posted is the one to answer.
   for (const ref of [...alert.references].reverse()) {
-    const id = postIdForKey('crisis', common.organisationId, `cap:${capKey(ref)}`);
+    const id = postIdForKey('cap', common.organisationId, `cap:${capKey(ref)}`);
     if (await store.posts.get(common.organisationId, id)) {
       replyToPostId = id;
       break;

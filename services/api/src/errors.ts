@@ -6,7 +6,12 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InputError, SunsetError } from '@sunset/core';
-import { ApprovalError, NoPlanError, NotAcceptedError } from '@sunset/engine/outbox';
+import {
+  ApprovalError,
+  IdempotencyConflictError,
+  NoPlanError,
+  NotAcceptedError,
+} from '@sunset/engine/outbox';
 
 /** A refusal a route decides on itself, with its status. */
 export class HttpError extends SunsetError {
@@ -84,6 +89,8 @@ function classify(
     };
   }
   if (err instanceof ApprovalError) return { status: 403, code: 'approval', message: err.message };
+  if (err instanceof IdempotencyConflictError)
+    return { status: 409, code: 'idempotency-key-reused', message: err.message };
   if (err instanceof NoPlanError) return { status: 409, code: 'no-plan', message: err.message };
   if (err instanceof InputError) {
     const problems = (err as InputError & { problems?: unknown }).problems;

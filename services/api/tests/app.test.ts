@@ -185,6 +185,8 @@ describe('authentication', () => {
       organisationId: ORG,
       organisationName: 'Ville de Test',
       name: 'crisis-person',
+      // The fixture's tokens have no person: their name is their person.
+      person: 'crisis-person',
       role: 'crisis',
     });
   });

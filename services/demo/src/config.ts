@@ -10,6 +10,11 @@ export interface DemoConfig {
   /** Keep everything running after the summary, for the dashboard, until Ctrl-C. */
   keep: boolean;
   colour: boolean;
+  /**
+   * Print the demo's admin token: only on a terminal, so that a token never lands in a CI log or
+   * a file the output was piped to.
+   */
+  showTokens: boolean;
   /** Handed to the API and worker processes (PATH and the like). */
   env: Readonly<Record<string, string | undefined>>;
 }
@@ -46,6 +51,7 @@ export function readDemoConfig(
     port: Number.isInteger(port) && port >= 0 && port < 65_536 ? port : 8080,
     keep: argv.includes('--keep') || (interactive && !argv.includes('--exit')),
     colour: Boolean(process.stdout.isTTY) && !env['NO_COLOR'],
+    showTokens: Boolean(process.stdout.isTTY),
     env: { ...env },
   };
 }

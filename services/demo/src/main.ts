@@ -245,19 +245,21 @@ async function main(): Promise<void> {
   stops.push(() => store.close());
   await store.organisations.ensure({ id: ORG, name: doc.organisation.name });
   const tokens: Record<string, string> = {};
-  for (const [name, role] of [
-    ['dircom', 'admin'],
-    ['planification', 'planner'],
-    ['redaction', 'editor'],
-    ['astreinte', 'crisis'],
-    ['chef-de-salle', 'crisis'],
-    ['archives', 'auditor'],
+  // One person each: the duty officer's crisis post is approved by another person, the chief.
+  for (const [name, role, person] of [
+    ['dircom', 'admin', 'camille.dircom'],
+    ['planification', 'planner', 'sacha.planification'],
+    ['redaction', 'editor', 'lou.redaction'],
+    ['astreinte', 'crisis', 'alex.astreinte'],
+    ['chef-de-salle', 'crisis', 'dominique.chef-de-salle'],
+    ['archives', 'auditor', 'morgan.archives'],
   ] as const) {
     tokens[name] = mintToken();
     await store.tokens.create({
       id: name,
       organisationId: ORG,
       name,
+      person,
       role,
       hash: hashToken(tokens[name]),
       createdBy: 'cli:demo',
@@ -310,8 +312,15 @@ async function main(): Promise<void> {
     if (i > 150) throw new Error('the API did not become ready within 30 s');
     await new Promise((r) => setTimeout(r, 200));
   }
-  say(`dashboard: ${c.cyan(base)}  (sign in with the admin token below)`);
-  say(`admin token: ${tokens['dircom']}`);
+  // A token is printed only to a person at a terminal; a log or a pipe gets the way to make one.
+  const tokenHint = `DATABASE_URL=${path.relative(root, path.join(dir, 'sunset.db'))} pnpm sunset token create --org ${ORG} --name <name> --role admin --person <you>`;
+  if (config.showTokens) {
+    say(`dashboard: ${c.cyan(base)}  (sign in with the admin token below)`);
+    say(`admin token: ${tokens['dircom']}`);
+  } else {
+    say(`dashboard: ${c.cyan(base)}`);
+    say(`no token printed (the output is not a terminal); to sign in, make one: ${tokenHint}`);
+  }
 
   step(
     `applying the plan (sunset at ${new Date(demoSunset).toLocaleTimeString('fr-FR')}, in ${Math.round((demoSunset - Date.now()) / 1000)} s)…`,
@@ -521,7 +530,7 @@ async function main(): Promise<void> {
 
   if (config.keep) {
     process.stdout.write(
-      `\nThe dashboard stays up at ${c.cyan(base)} (admin token ${tokens['dircom']}). Ctrl-C stops everything.\n`,
+      `\nThe dashboard stays up at ${c.cyan(base)} (${config.showTokens ? `admin token ${tokens['dircom']}` : `make a token: ${tokenHint}`}). Ctrl-C stops everything.\n`,
     );
     await new Promise(() => undefined);
   }

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { ConfigError } from '@sunset/core';
 import { describe, expect, it } from 'vitest';
 import { readWorkerConfig } from './config.ts';
@@ -40,7 +43,9 @@ describe('the worker configuration', () => {
   });
 
   it('takes production from SUNSET_ENV or NODE_ENV, and parses limits and networks', () => {
-    expect(readWorkerConfig({ NODE_ENV: 'production' }).production).toBe(true);
+    expect(readWorkerConfig({ NODE_ENV: 'production', SUNSET_STATE_KEY: 'ab'.repeat(32) }).production).toBe(
+      true,
+    );
     expect(readWorkerConfig({ SUNSET_ENV: 'development', NODE_ENV: 'production' }).production).toBe(false);
     const c = readWorkerConfig({ SUNSET_LIMITS: 'x=10/1m', SUNSET_WORKER_NETWORKS: 'bluesky, mastodon' });
     expect(c.limits).toEqual({ x: { max: 10, duration: 60_000 } });
@@ -86,5 +91,51 @@ describe('the worker configuration', () => {
       'SUNSET_FETCH_ALLOW: "localhost" is neither host:port (e.g. 127.0.0.1:8080) nor a CIDR range',
       'SUNSET_LINK_CARDS="maybe": expected one of on, off',
     ]);
+  });
+});
+
+describe('the state key (Bluesky sessions at rest)', () => {
+  const problemsOf = (env: NodeJS.ProcessEnv): readonly string[] => {
+    try {
+      readWorkerConfig(env);
+    } catch (err) {
+      if (err instanceof ConfigError) return err.problems;
+      throw err;
+    }
+    return [];
+  };
+
+  it('is required in production, and says how to make one', () => {
+    expect(problemsOf({ SUNSET_ENV: 'production' })).toEqual([
+      'SUNSET_STATE_KEY or SUNSET_STATE_KEY_FILE: required in production, to encrypt the Bluesky sessions kept in the store (make one: openssl rand -hex 32)',
+    ]);
+  });
+
+  it('takes 32 bytes as hex, base64 or a file; refuses anything else without echoing it', () => {
+    const hex = '0123456789abcdef'.repeat(4);
+    expect(
+      readWorkerConfig({ SUNSET_ENV: 'production', SUNSET_STATE_KEY: hex }).stateKey?.toString('hex'),
+    ).toBe(hex);
+    const b64 = Buffer.from(hex, 'hex').toString('base64');
+    expect(readWorkerConfig({ SUNSET_STATE_KEY: b64 }).stateKey?.toString('hex')).toBe(hex);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sunset-key-'));
+    try {
+      writeFileSync(path.join(dir, 'key'), `${hex}\n`);
+      const c = readWorkerConfig({ SUNSET_ENV: 'production', SUNSET_STATE_KEY_FILE: path.join(dir, 'key') });
+      expect(c.stateKey?.toString('hex')).toBe(hex);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const problems = problemsOf({ SUNSET_STATE_KEY: 'hunter2-short-secret' });
+    expect(problems).toEqual([
+      'SUNSET_STATE_KEY: expected 32 bytes as 64 hex digits or base64 (make one: openssl rand -hex 32)',
+    ]);
+    expect(problemsOf({ SUNSET_STATE_KEY_FILE: '/nonexistent/key' })).toEqual([
+      'SUNSET_STATE_KEY_FILE: cannot read /nonexistent/key (ENOENT)',
+    ]);
+  });
+
+  it('development without a key: none in the configuration (the worker makes its data folder key file)', () => {
+    expect(readWorkerConfig({}).stateKey).toBeUndefined();
   });
 });

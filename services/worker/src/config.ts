@@ -4,8 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { EnvReader, NETWORKS, type Network } from '@sunset/core';
 import { parseFetchAllow } from '@sunset/networks';
+import { EnvReader, NETWORKS, readStateKey, STATE_KEY_HELP, type Network } from '@sunset/core';
 import { parseLimits, type Limiter } from '@sunset/queue';
 
 export interface WorkerConfig {
@@ -38,6 +38,12 @@ export interface WorkerConfig {
   fetchAllow: readonly string[];
   /** Whether Bluesky posts get link cards read from the linked page (SUNSET_LINK_CARDS, default on). */
   linkCards: boolean;
+  /**
+   * Seals the Bluesky sessions kept in the store (SUNSET_STATE_KEY or SUNSET_STATE_KEY_FILE);
+   * required in production. Absent in development: run.ts uses the data folder's key file.
+   */
+  stateKey?: Buffer;
+  stateKeySource?: string;
   logLevel: string;
   /** The environment, where the plans' credential references (env:NAME) are resolved. */
   env: Readonly<Record<string, string | undefined>>;
@@ -64,6 +70,8 @@ export const WORKER_ENV_HELP = `
   SUNSET_LINK_CARDS             on or off: Bluesky link cards read from the linked page (default on)
   SUNSET_FETCH_ALLOW            internal destinations that link cards and profile images may reach, comma-separated
                                 host:port (that port only) or CIDR entries, e.g. 127.0.0.1:8080,10.2.0.0/16 (default none)
+${STATE_KEY_HELP}
+                                (development without one: a key file made once in SUNSET_DATA_DIR/state.key, 0600)
   LOG_LEVEL                     trace, debug, info, warn, error (default info)`;
 
 export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
@@ -105,6 +113,12 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   } catch (err) {
     r.problem(`SUNSET_FETCH_ALLOW: ${(err as Error).message}`);
   }
+  const stateKey = readStateKey({
+    ...(r.string('SUNSET_STATE_KEY') !== undefined ? { value: r.string('SUNSET_STATE_KEY') } : {}),
+    ...(r.string('SUNSET_STATE_KEY_FILE') !== undefined ? { file: r.string('SUNSET_STATE_KEY_FILE') } : {}),
+    production: mode === 'production',
+  });
+  if (stateKey && 'problem' in stateKey) r.problem(stateKey.problem);
   const timeout = r.int('SUNSET_NETWORK_TIMEOUT_MS', 0, { min: 0, max: 600_000 });
   const prefix = r.string('SUNSET_QUEUE_PREFIX');
   const schema = r.string('DATABASE_SCHEMA');
@@ -127,6 +141,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     ...(xCa ? { xCa } : {}),
     fetchAllow,
     linkCards: r.oneOf('SUNSET_LINK_CARDS', ['on', 'off'], 'on') === 'on',
+    ...(stateKey && 'key' in stateKey ? { stateKey: stateKey.key, stateKeySource: stateKey.source } : {}),
     logLevel: r.oneOf('LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info'),
     env: { ...env },
   };

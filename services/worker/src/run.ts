@@ -3,7 +3,7 @@
  * not evict jobs, then runs the engine's worker runtime until SIGTERM or SIGINT.
  */
 import type { renderProfileImage } from '@sunset/assets';
-import { configOrExit, createLogger, onShutdown } from '@sunset/core';
+import { configOrExit, createLogger, developmentStateKey, onShutdown } from '@sunset/core';
 import { startWorkerRuntime } from '@sunset/engine';
 import { checkRedis, createRedis, RedisSetupError, waitForRedis } from '@sunset/queue';
 import { openStore, openStoreOrExit, StoreError } from '@sunset/store';
@@ -19,6 +19,15 @@ const renderImage: typeof renderProfileImage = async (request) =>
 async function main(): Promise<void> {
   const config = configOrExit(readWorkerConfig, 'sunset worker', WORKER_ENV_HELP);
   const logger = createLogger({ name: 'sunset-worker', level: config.logLevel });
+  // Production has its key from the configuration; development falls back to the data folder's.
+  const stateKey = config.stateKey
+    ? { key: config.stateKey, source: config.stateKeySource ?? 'SUNSET_STATE_KEY' }
+    : developmentStateKey(config.dataDir);
+  if ('problem' in stateKey) {
+    logger.fatal({ problem: stateKey.problem }, 'cannot start: state key');
+    process.exit(78);
+  }
+  logger.info({ stateKey: stateKey.source }, 'Bluesky sessions in the store are sealed with the state key');
   const redis = createRedis(config.redisUrl, { role: 'worker', name: 'sunset-worker' });
   try {
     await waitForRedis(redis, config.redisUrl, 10_000);
@@ -64,6 +73,7 @@ async function main(): Promise<void> {
     lockDurationMs: config.lockDurationMs,
     reconcileIntervalMs: config.reconcileIntervalMs,
     ...(config.xCa ? { xCa: config.xCa } : {}),
+    stateKey: stateKey.key,
     ...(config.networkTimeoutMs ? { networkTimeoutMs: config.networkTimeoutMs } : {}),
     fetchAllow: config.fetchAllow,
     linkCards: config.linkCards,

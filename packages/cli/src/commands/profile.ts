@@ -1,7 +1,14 @@
 /** `sunset profile restore`: puts back the profile a network had before the dormant profile. */
 import { readFileSync } from 'node:fs';
 import { Command } from '@commander-js/extra-typings';
-import { isNetwork, NETWORK_LABELS, NETWORKS, silentLogger } from '@sunset/core';
+import {
+  developmentStateKey,
+  isNetwork,
+  NETWORK_LABELS,
+  NETWORKS,
+  readStateKey,
+  silentLogger,
+} from '@sunset/core';
 import { ConnectorRegistry, OrgSettingsCache, restoreProfile } from '@sunset/engine';
 import { CliExit } from '../exit.ts';
 import type { Io } from '../io.ts';
@@ -21,13 +28,19 @@ export function profileCommand(io: Io): Command {
       'after',
       '\nIt logs in with the credentials of the applied plan (resolved from this environment), then sets the\n' +
         'name, bio, link, location, fields, avatar and banner of the snapshot. The change is in the audit log.\n' +
-        '\nExit status: 0 restored, 1 no snapshot or the network refused, 2 bad usage.\n' +
+        "A Bluesky session is kept in the store sealed with the worker's state key: set SUNSET_STATE_KEY or\n" +
+        "SUNSET_STATE_KEY_FILE as the worker has it (required in production; in development the data folder's\n" +
+        'state.key, made 0600 on first use).\n' +
+        '\nExit status: 0 restored, 1 no snapshot or the network refused, 2 bad usage, 78 no usable state key.\n' +
         '\nExample:\n  $ pnpm sunset profile restore region-bretagne x',
     )
     .action(async (organisation, network) => {
       if (!isNetwork(network))
         throw new CliExit(2, `sunset: "${network}" is not one of ${NETWORKS.join(', ')}`);
       const xCa = io.config.xCaFile ? readFileSync(io.config.xCaFile, 'utf8') : undefined;
+      // The worker's key: the session this login leaves is one the worker can resume, never clear.
+      const stateKey = readStateKey(io.config.stateKey) ?? developmentStateKey(io.config.dataDir);
+      if ('problem' in stateKey) throw new CliExit(78, `sunset: ${stateKey.problem}`);
       const result = await withStore(io, async (store) => {
         let settings;
         try {
@@ -42,6 +55,7 @@ export function profileCommand(io: Io): Command {
           ...(xCa ? { xCa } : {}),
           // Restoring reads the current profile first, its images through the guarded client.
           fetchAllow: io.config.fetchAllow,
+          stateKey: stateKey.key,
         });
         try {
           const connector = await registry.get(settings, network);

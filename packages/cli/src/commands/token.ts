@@ -1,4 +1,8 @@
-/** `sunset token create | list | revoke`: API tokens, one organisation and one role each. */
+/**
+ * `sunset token create | list | revoke`: API tokens, one organisation, one role and one person
+ * each. Second-person approval compares persons, so a person's crisis and admin tokens count as
+ * one person.
+ */
 import { randomUUID } from 'node:crypto';
 import { Command, Option } from '@commander-js/extra-typings';
 import { hashToken, mintToken } from '@sunset/core';
@@ -30,15 +34,27 @@ export function tokenCommand(io: Io): Command {
       'who or what uses it; the audit log names it (e.g. duty-officer, alert-gateway)',
     )
     .addOption(new Option('--role <role>', 'what it may do').choices(ROLES).makeOptionMandatory())
+    // Required, no default: defaulting to the name would make one person's two tokens two persons,
+    // which is exactly what second-person approval must not be fooled by.
+    .requiredOption(
+      '--person <who>',
+      'the person who holds it (e.g. alice.martin); all tokens of one person count as one for approvals',
+    )
     .option('--json', 'print { id, token, … } as JSON')
     .addHelpText(
       'after',
       `\nRoles:\n${ROLES.map((r) => `  ${r.padEnd(8)} ${ROLE_WORDS[r]}`).join('\n')}\n` +
-        '\nExample:\n  $ pnpm sunset token create --org ville-de-tours --name astreinte --role crisis',
+        '\nPersons:\n  Crisis approval (approval: second-person) needs a different person, not just another\n' +
+        '  token: a person holding a crisis and an admin token still cannot approve their own post.\n' +
+        '  Tokens made before persons existed have their name as person.\n' +
+        '\nExample:\n  $ pnpm sunset token create --org ville-de-tours --name astreinte --role crisis --person alice.martin',
     )
     .action(async (options) => {
       if (!/^[A-Za-z0-9._@-]{1,64}$/.test(options.name)) {
         throw new CliExit(2, 'sunset: --name: letters, digits, ".", "_", "@" and "-" only, up to 64');
+      }
+      if (!/^[A-Za-z0-9._@-]{1,64}$/.test(options.person)) {
+        throw new CliExit(2, 'sunset: --person: letters, digits, ".", "_", "@" and "-" only, up to 64');
       }
       const secret = mintToken();
       const created = await withStore(io, async (store) => {
@@ -61,6 +77,7 @@ export function tokenCommand(io: Io): Command {
             id: randomUUID(),
             organisationId: options.org,
             name: options.name,
+            person: options.person,
             role: options.role as TokenRole,
             hash: hashToken(secret),
             createdBy: io.config.actor,
@@ -70,7 +87,7 @@ export function tokenCommand(io: Io): Command {
             actor: io.config.actor,
             action: 'token.created',
             outcome: 'ok',
-            after: { id: t.id, name: t.name, role: t.role },
+            after: { id: t.id, name: t.name, person: t.person, role: t.role },
           });
           return t;
         });
@@ -82,6 +99,7 @@ export function tokenCommand(io: Io): Command {
               id: created.id,
               organisationId: created.organisationId,
               name: created.name,
+              person: created.person,
               role: created.role,
               token: secret,
             },
@@ -92,7 +110,7 @@ export function tokenCommand(io: Io): Command {
         return;
       }
       io.out(
-        `${io.colours.green('✓')} token "${created.name}" (${created.role}) for ${created.organisationId}:`,
+        `${io.colours.green('✓')} token "${created.name}" (${created.role}) of ${created.person} for ${created.organisationId}:`,
       );
       io.out();
       io.out(`  ${secret}`);
@@ -103,7 +121,7 @@ export function tokenCommand(io: Io): Command {
 
   token
     .command('list')
-    .description('the tokens of an organisation (never the tokens themselves)')
+    .description('the tokens of an organisation and who holds them (never the tokens themselves)')
     .requiredOption('--org <id>', 'the organisation')
     .option('--json', 'print JSON')
     .action(async (options) => {
@@ -119,6 +137,7 @@ export function tokenCommand(io: Io): Command {
         return;
       }
       if (tokens.length === 0) io.out(`${options.org} has no tokens.`);
+      else io.out(io.colours.dim(`${'NAME'.padEnd(24)} ${'PERSON'.padEnd(24)} ROLE`));
       for (const t of tokens) {
         const state = t.revokedAt
           ? io.colours.dim(`revoked ${t.revokedAt.toISOString()}`)
@@ -126,7 +145,7 @@ export function tokenCommand(io: Io): Command {
             ? `last used ${t.lastUsedAt.toISOString()}`
             : 'never used';
         io.out(
-          `${t.name.padEnd(24)} ${t.role.padEnd(8)} created ${t.createdAt.toISOString()} by ${t.createdBy}  ${state}`,
+          `${t.name.padEnd(24)} ${t.person.padEnd(24)} ${t.role.padEnd(8)} created ${t.createdAt.toISOString()} by ${t.createdBy}  ${state}`,
         );
       }
     });
@@ -146,7 +165,7 @@ export function tokenCommand(io: Io): Command {
             actor: io.config.actor,
             action: 'token.revoked',
             outcome: 'ok',
-            before: { id: t.id, name: t.name, role: t.role },
+            before: { id: t.id, name: t.name, person: t.person, role: t.role },
           });
           return t;
         }),

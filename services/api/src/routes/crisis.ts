@@ -95,6 +95,7 @@ export async function crisisRoutes(app: FastifyInstance) {
       const common = {
         organisationId: principal.organisationId,
         actor: principal.actor,
+        person: principal.person,
         requestId: request.id,
       };
       let input: SubmitPostInput;
@@ -265,6 +266,7 @@ export async function crisisRoutes(app: FastifyInstance) {
           organisationId: principal.organisationId,
           postId: request.params.id,
           actor: principal.actor,
+          person: principal.person,
           requestId: request.id,
         },
       );

@@ -13,12 +13,13 @@ export async function meRoutes(app: FastifyInstance) {
       onRequest: app.requireRole('admin', 'planner', 'editor', 'crisis', 'auditor'),
       schema: {
         tags: ['auth'],
-        summary: "The token's organisation, name and role",
+        summary: "The token's organisation, name, person and role",
         response: {
           200: Type.Object({
             organisationId: Type.String(),
             organisationName: Type.Optional(Type.String()),
             name: Type.String(),
+            person: Type.String({ description: 'Who holds the token' }),
             role: Type.String(),
           }),
           401: ErrorReply,
@@ -33,6 +34,7 @@ export async function meRoutes(app: FastifyInstance) {
         organisationId: token.organisationId,
         ...(org ? { organisationName: org.name } : {}),
         name: token.name,
+        person: token.person,
         role: token.role,
       };
     },

@@ -124,6 +124,7 @@ export async function postRoutes(app: FastifyInstance) {
           images: decodeImages(body.images),
           ...(request.headers['idempotency-key'] ? { clientKey: request.headers['idempotency-key'] } : {}),
           actor: principal.actor,
+          person: principal.person,
           requestId: request.id,
         },
       );
