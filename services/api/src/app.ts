@@ -41,7 +41,14 @@ export interface AppOptions {
   corsOrigins?: string[];
   bodyLimit?: number;
   authFailuresPerMinute?: number;
-  trustProxy?: boolean;
+  /** The sign-in limiter's window (default a minute; tests use a short one). */
+  authWindowMs?: number;
+  /** Client addresses the sign-in limiter tracks at most (default 10,000). */
+  authMaxAddresses?: number;
+  /** Reverse proxies (addresses, CIDRs) whose X-Forwarded-For is believed; none by default. */
+  trustProxy?: string[];
+  /** Audit verifications each organisation may start per minute (default 2). */
+  auditVerifyPerMinute?: number;
 }
 
 declare module 'fastify' {
@@ -60,7 +67,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // pino's Logger is what Fastify logs with; typed as Fastify's own so plugins keep their defaults.
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimit ?? 25 * 1024 * 1024,
-    trustProxy: options.trustProxy ?? false,
+    // Only the proxies named: `true` would let any client write its own X-Forwarded-For.
+    trustProxy: options.trustProxy && options.trustProxy.length > 0 ? options.trustProxy : false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(given) ? given : randomUUID();
@@ -117,7 +125,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(authPlugin, {
     store: options.store,
-    failuresPerMinute: options.authFailuresPerMinute ?? 10,
+    failuresPerWindow: options.authFailuresPerMinute ?? 10,
+    ...(options.authWindowMs !== undefined ? { windowMs: options.authWindowMs } : {}),
+    ...(options.authMaxAddresses !== undefined ? { maxAddresses: options.authMaxAddresses } : {}),
   });
 
   await app.register(healthRoutes, { redis: options.redis });
