@@ -30,6 +30,8 @@ import { planRoutes } from './routes/plans.ts';
 import { postRoutes } from './routes/posts.ts';
 import { Metrics } from './metrics.ts';
 
+export { buildMetricsApp, Metrics } from './metrics.ts';
+
 export interface AppOptions {
   store: Store;
   /** Producer-side queues; undefined or disconnected means every post gets 503. */
@@ -47,6 +49,8 @@ export interface AppOptions {
   authMaxAddresses?: number;
   /** Reverse proxies (addresses, CIDRs) whose X-Forwarded-For is believed; none by default. */
   trustProxy?: string[];
+  /** How long /metrics keeps the store's figures (default 15 s). */
+  metricsCacheMs?: number;
   /** Audit verifications each organisation may start per minute (default 2). */
   auditVerifyPerMinute?: number;
 }
@@ -79,7 +83,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.decorate('store', options.store);
   app.decorate('queues', options.queues);
   app.decorate('settings', new OrgSettingsCache(options.store));
-  app.decorate('metrics', new Metrics(options.store, options.queues));
+  app.decorate(
+    'metrics',
+    new Metrics(options.store, options.queues, {
+      ...(options.metricsCacheMs !== undefined ? { cacheMs: options.metricsCacheMs } : {}),
+    }),
+  );
   app.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });
@@ -135,7 +144,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(planRoutes, { prefix: '/v1', plansDir: options.plansDir });
   await app.register(postRoutes, { prefix: '/v1' });
   await app.register(crisisRoutes, { prefix: '/v1' });
-  await app.register(auditRoutes, { prefix: '/v1' });
+  await app.register(auditRoutes, { prefix: '/v1', verifyPerMinute: options.auditVerifyPerMinute ?? 2 });
   await app.register(assetRoutes, { prefix: '/v1', plansDir: options.plansDir });
   if (existsSync(PUBLIC_DIR)) {
     await app.register(fastifyStatic, { root: path.resolve(PUBLIC_DIR), prefix: '/', index: 'index.html' });

@@ -7,6 +7,7 @@ import { configOrExit, createLogger, onShutdown } from '@sunset/core';
 import { checkRedis, createRedis, Queues } from '@sunset/queue';
 import { openStoreOrExit } from '@sunset/store';
 import { buildApp } from './app.ts';
+import { buildMetricsApp } from './metrics.ts';
 import { API_ENV_HELP, readApiConfig } from './config.ts';
 
 async function main(): Promise<void> {
@@ -41,10 +42,22 @@ async function main(): Promise<void> {
     bodyLimit: config.bodyLimit,
     authFailuresPerMinute: config.authFailuresPerMinute,
     trustProxy: config.trustProxy,
+    auditVerifyPerMinute: config.auditVerifyPerMinute,
   });
   await app.listen({ host: config.host, port: config.port });
+  // Every organisation's figures: on the operator's own listener, never the public one.
+  const operator = config.metricsListen ? await buildMetricsApp(app.metrics, logger) : undefined;
+  if (operator && config.metricsListen) await operator.listen(config.metricsListen);
 
-  onShutdown(logger, [() => app.close(), () => queues.close(), () => store.close(), () => redis.quit()]);
+  onShutdown(logger, [
+    async () => {
+      await operator?.close();
+      await app.close();
+    },
+    () => queues.close(),
+    () => store.close(),
+    () => redis.quit(),
+  ]);
 }
 
 main().catch((err: unknown) => {

@@ -1,8 +1,8 @@
 // Every route and every error status, through app.inject against a real store and Redis.
 import { createLogger, hashToken, mintToken, silentLogger } from '@sunset/core';
 import { createRedis, Queues } from '@sunset/queue';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../src/app.ts';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { buildApp, buildMetricsApp } from '../src/app.ts';
 import { CAP_ALERT, ORG, planYaml, startFixture, type Fixture } from './fixture.ts';
 
 let f: Fixture;
@@ -17,12 +17,14 @@ afterAll(async () => {
 const json = (body: object) => ({ payload: body });
 
 describe('health', () => {
-  it('answers /healthz, /readyz and /metrics without a token', async () => {
+  it('answers /healthz, /readyz without a token, and /metrics on the operator listener', async () => {
     expect((await f.app.inject({ url: '/healthz' })).json()).toEqual({ status: 'ok' });
     const ready = await f.app.inject({ url: '/readyz' });
     expect(ready.statusCode).toBe(200);
     expect(ready.json()).toEqual({ status: 'ready', store: true, redis: true });
-    const metrics = await f.app.inject({ url: '/metrics' });
+    const operator = await buildMetricsApp(f.app.metrics, silentLogger());
+    const metrics = await operator.inject({ url: '/metrics' });
+    await operator.close();
     expect(metrics.statusCode).toBe(200);
     expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
     expect(metrics.body).toMatch(/sunset_deliveries\{network="x",status="queued"\} \d+/);
@@ -33,8 +35,10 @@ describe('health', () => {
   });
 
   it('counts the crisis lane apart in /metrics', async () => {
+    const operator = await buildMetricsApp(f.app.metrics, silentLogger());
+    onTestFinished(() => operator.close());
     const waiting = async () => {
-      const body = (await f.app.inject({ url: '/metrics' })).body;
+      const body = (await operator.inject({ url: '/metrics' })).body;
       const count = (lane: string) =>
         Number(
           new RegExp(
