@@ -10,6 +10,29 @@
  * audit log as one summary per window, written when the window ends or the limiter closes.
  */
 
+import { isIP } from 'node:net';
+
+/**
+ * The address a client is limited by: an IPv6 client by its /64 (one subscriber's network holds
+ * as many addresses as it likes), an IPv4 one (also written as ::ffff:a.b.c.d) by its address.
+ */
+export function limitKey(ip: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped?.[1]) return mapped[1];
+  if (isIP(ip) !== 6) return ip;
+  const [head = '', tail = ''] = ip.toLowerCase().split('%')[0]!.split('::');
+  const left = head ? head.split(':') : [];
+  const right = ip.includes('::') && tail ? tail.split(':') : [];
+  // An embedded IPv4 tail (::a.b.c.d) counts for two groups; it is past the /64 anyway.
+  const groups = ip.includes('::')
+    ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
+}
+
 /** What the audit log gets for one address and window. */
 export interface SignInFailureSummary {
   /** The client address, or "overflow" for the addresses that found no room. */
@@ -78,7 +101,8 @@ export class SignInLimiter {
    * Counts a failed sign-in; returns the seconds to wait when the address is past its limit
    * (answer 429), undefined while it is not (answer 401).
    */
-  fail(failure: Failure, now = Date.now()): number | undefined {
+  fail(given: Failure, now = Date.now()): number | undefined {
+    const failure = { ...given, ip: limitKey(given.ip) };
     let window = this.#windows.get(failure.ip);
     if (window && window.until <= now) {
       this.#end(window);

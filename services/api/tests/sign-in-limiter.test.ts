@@ -93,6 +93,37 @@ describe('forwarded addresses', () => {
   });
 });
 
+describe('IPv6 clients', () => {
+  it('limits an IPv6 client by its /64, not by each address it can pick in it', async () => {
+    const f = await startFixture({ authFailuresPerMinute: 3, trustProxy: ['127.0.0.1'] });
+    try {
+      const from = async (client: string) =>
+        (
+          await f.app.inject({
+            url: '/v1/me',
+            headers: { ...BAD, 'x-forwarded-for': client },
+            remoteAddress: '127.0.0.1',
+          })
+        ).statusCode;
+      const codes: number[] = [];
+      for (const client of [
+        '2001:db8:1:2::1',
+        '2001:db8:1:2:ffff::9',
+        '2001:0db8:0001:0002::abcd',
+        '2001:db8:1:2::4',
+      ])
+        codes.push(await from(client));
+      expect(codes).toEqual([401, 401, 401, 429]);
+      expect(await from('2001:db8:1:3::1')).toBe(401);
+      // An IPv4 client written as IPv6 is the same client.
+      for (let i = 0; i < 3; i++) await from('192.0.2.10');
+      expect(await from('::ffff:192.0.2.10')).toBe(429);
+    } finally {
+      await f.close();
+    }
+  });
+});
+
 describe('SUNSET_TRUST_PROXY', () => {
   it('takes a list of addresses and CIDRs, and refuses "true" with a message that says what to do', () => {
     expect(readApiConfig({ SUNSET_TRUST_PROXY: '10.0.0.5, 172.16.0.0/12,::1' }).trustProxy).toEqual([
