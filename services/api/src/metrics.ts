@@ -144,7 +144,11 @@ export class Metrics {
  * app has no /metrics at all and this one no token routes.
  */
 export async function buildMetricsApp(metrics: Metrics, logger: Logger): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: (logger as FastifyBaseLogger).child({ listener: 'metrics' }) });
+  const app = Fastify({
+    loggerInstance: (logger as FastifyBaseLogger).child({ listener: 'metrics' }),
+    // A scrape every few seconds would otherwise fill the log with request lines.
+    disableRequestLogging: true,
+  });
   app.get('/metrics', async (_request, reply) => {
     const text = await metrics.render();
     return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text);

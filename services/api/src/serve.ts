@@ -46,8 +46,17 @@ async function main(): Promise<void> {
   });
   await app.listen({ host: config.host, port: config.port });
   // Every organisation's figures: on the operator's own listener, never the public one.
-  const operator = config.metricsListen ? await buildMetricsApp(app.metrics, logger) : undefined;
-  if (operator && config.metricsListen) await operator.listen(config.metricsListen);
+  const metricsAt = config.metricsListen;
+  const operator = metricsAt ? await buildMetricsApp(app.metrics, logger) : undefined;
+  if (operator && metricsAt) {
+    await operator.listen(metricsAt).catch((err: unknown) => {
+      logger.fatal(
+        { err: (err as Error).message },
+        `cannot listen for metrics on ${metricsAt.host}:${metricsAt.port} (SUNSET_METRICS_LISTEN)`,
+      );
+      process.exit(69);
+    });
+  }
 
   onShutdown(logger, [
     async () => {
