@@ -203,9 +203,32 @@ describe('sunset over the API', () => {
       .map((l) => JSON.parse(l) as { action: string });
     expect(lines.length).toBe(1);
     expect(lines[0]?.action).toBe('plan.applied');
+    // Another organisation's entries are verified too, but neither counted nor named.
+    await store.organisations.ensure({ id: 'ville-voisine', name: 'Ville voisine' });
+    for (let i = 0; i < 5; i++)
+      await store.audit.append({
+        organisationId: 'ville-voisine',
+        actor: 'cli:test',
+        action: 'test.note',
+        outcome: 'ok',
+      });
     const verify = await sunset(['audit', 'verify'], as('auditor'));
     expect(verify.status).toBe(0);
-    expect(verify.stdout).toMatch(/the audit log is intact/);
+    expect(verify.stdout).toMatch(/the audit log is intact: \d+ entries of ville-de-tours checked/);
+    expect(verify.stdout).not.toContain('ville-voisine');
+    // Reads are written to the audit log once answered: the count is the organisation's at the time.
+    const before = await store.audit.count({ organisationId: 'ville-de-tours' });
+    const json = await sunset(['audit', 'verify', '--json'], as('auditor'));
+    const after = await store.audit.count({ organisationId: 'ville-de-tours' });
+    const result = JSON.parse(json.stdout) as { ok: boolean; organisationId: string; checked: number };
+    expect(result).toMatchObject({ ok: true, organisationId: 'ville-de-tours' });
+    expect(result.checked).toBeGreaterThanOrEqual(before);
+    expect(result.checked).toBeLessThanOrEqual(after);
+    expect(after + 5).toBeLessThanOrEqual((await store.audit.head()).seq);
+    // Two a minute per organisation by default: the third is refused, and says when to retry.
+    const third = await sunset(['audit', 'verify'], as('auditor'));
+    expect(third.status).toBe(1);
+    expect(third.stderr).toMatch(/the API refused \(429\): at most 2 audit verifications per minute/);
   });
 
   it('says why when the API refuses, when the token is missing and when the API is away', async () => {

@@ -1440,6 +1440,15 @@ export function createRepositories(ctx: RepoContext): Repositories {
           .execute();
         return rows.map(auditFromRow);
       },
+      async count(filter) {
+        let query = db
+          .selectFrom('audit_log')
+          .select((eb) => eb.fn.countAll<number | string>().as('n'))
+          .where('organisation_id', '=', filter.organisationId);
+        if (filter.throughSeq !== undefined) query = query.where('seq', '<=', filter.throughSeq);
+        const row = await query.executeTakeFirst();
+        return Number(row?.n ?? 0);
+      },
       head: () => readAuditHead(db),
     },
   };

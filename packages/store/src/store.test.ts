@@ -515,6 +515,23 @@ for (const { dialect, skip } of dialects) {
       expect(await store.deliveries.cancelMany([])).toEqual([]);
     });
 
+    it("counts an organisation's audit entries, up to a sequence number", async () => {
+      await store.organisations.ensure({ id: 'org-count-a', name: 'Count A' });
+      await store.organisations.ensure({ id: 'org-count-b', name: 'Count B' });
+      const note = (organisationId: string) =>
+        store.audit.append({ organisationId, actor: 'cli:test', action: 'test.note', outcome: 'ok' });
+      expect(await store.audit.count({ organisationId: 'org-count-a' })).toBe(0);
+      for (let i = 0; i < 3; i++) await note('org-count-a');
+      const middle = (await store.audit.head()).seq;
+      for (let i = 0; i < 4; i++) await note('org-count-b');
+      await note('org-count-a');
+      expect(await store.audit.count({ organisationId: 'org-count-a' })).toBe(4);
+      expect(await store.audit.count({ organisationId: 'org-count-b' })).toBe(4);
+      expect(await store.audit.count({ organisationId: 'org-count-a', throughSeq: middle })).toBe(3);
+      expect(await store.audit.count({ organisationId: 'org-count-b', throughSeq: middle })).toBe(0);
+      expect(await store.audit.count({ organisationId: 'org-count-a', throughSeq: middle - 1 })).toBe(2);
+    });
+
     it('rolls back a transaction with its audit entry', async () => {
       const before = await store.audit.head();
       await expect(

@@ -440,6 +440,8 @@ export interface Repositories {
      */
     append(entry: AuditInput): Promise<void>;
     list(filter: AuditFilter): Promise<AuditEntry[]>;
+    /** An organisation's entries, up to and with `throughSeq` when given. */
+    count(filter: { organisationId: string; throughSeq?: number }): Promise<number>;
     head(): Promise<{ seq: number; hash: string }>;
   };
 }

@@ -177,9 +177,10 @@ async function verify() {
   announce('Vérification de la chaîne en cours…');
   try {
     const r = await getJson('/v1/audit/verify');
+    // The API counts this organisation's entries only, and gives a number only for its own entry.
     const text = r.ok
-      ? `Chaîne intacte : ${r.checked} entrée${r.checked > 1 ? 's' : ''} vérifiée${r.checked > 1 ? 's' : ''} en ${r.ms} ms. Aucune entrée n’a été modifiée ni supprimée.`
-      : `Chaîne rompue à l’entrée n° ${r.firstBad?.seq} : ${r.firstBad?.reason}. Les ${Math.max(0, (r.firstBad?.seq ?? 1) - 1)} entrées précédentes sont intactes ; prévenez le responsable de la sécurité.`;
+      ? `Chaîne intacte : ${r.checked} entrée${r.checked > 1 ? 's' : ''} de votre organisation vérifiée${r.checked > 1 ? 's' : ''} en ${r.ms} ms. Aucune entrée n’a été modifiée ni supprimée.`
+      : `Chaîne rompue${r.firstBad?.seq ? ` à l’entrée n° ${r.firstBad.seq}` : ''} : ${r.firstBad?.reason}. Les ${r.checked} entrées de votre organisation qui la précèdent sont intactes ; prévenez le responsable de la sécurité.`;
     replace(
       box,
       h(

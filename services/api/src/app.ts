@@ -30,6 +30,8 @@ import { planRoutes } from './routes/plans.ts';
 import { postRoutes } from './routes/posts.ts';
 import { Metrics } from './metrics.ts';
 
+export { buildMetricsApp, Metrics } from './metrics.ts';
+
 export interface AppOptions {
   store: Store;
   /** Producer-side queues; undefined or disconnected means every post gets 503. */
@@ -41,7 +43,16 @@ export interface AppOptions {
   corsOrigins?: string[];
   bodyLimit?: number;
   authFailuresPerMinute?: number;
-  trustProxy?: boolean;
+  /** The sign-in limiter's window (default a minute; tests use a short one). */
+  authWindowMs?: number;
+  /** Client addresses the sign-in limiter tracks at most (default 10,000). */
+  authMaxAddresses?: number;
+  /** Reverse proxies (addresses, CIDRs) whose X-Forwarded-For is believed; none by default. */
+  trustProxy?: string[];
+  /** How long /metrics keeps the store's figures (default 15 s). */
+  metricsCacheMs?: number;
+  /** Audit verifications each organisation may start per minute (default 2). */
+  auditVerifyPerMinute?: number;
 }
 
 declare module 'fastify' {
@@ -60,7 +71,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // pino's Logger is what Fastify logs with; typed as Fastify's own so plugins keep their defaults.
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimit ?? 25 * 1024 * 1024,
-    trustProxy: options.trustProxy ?? false,
+    // Only the proxies named: `true` would let any client write its own X-Forwarded-For.
+    trustProxy: options.trustProxy && options.trustProxy.length > 0 ? options.trustProxy : false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(given) ? given : randomUUID();
@@ -71,7 +83,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.decorate('store', options.store);
   app.decorate('queues', options.queues);
   app.decorate('settings', new OrgSettingsCache(options.store));
-  app.decorate('metrics', new Metrics(options.store, options.queues));
+  app.decorate(
+    'metrics',
+    new Metrics(options.store, options.queues, {
+      ...(options.metricsCacheMs !== undefined ? { cacheMs: options.metricsCacheMs } : {}),
+    }),
+  );
   app.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });
@@ -117,7 +134,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(authPlugin, {
     store: options.store,
-    failuresPerMinute: options.authFailuresPerMinute ?? 10,
+    failuresPerWindow: options.authFailuresPerMinute ?? 10,
+    ...(options.authWindowMs !== undefined ? { windowMs: options.authWindowMs } : {}),
+    ...(options.authMaxAddresses !== undefined ? { maxAddresses: options.authMaxAddresses } : {}),
   });
 
   await app.register(healthRoutes, { redis: options.redis });
@@ -125,7 +144,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(planRoutes, { prefix: '/v1', plansDir: options.plansDir });
   await app.register(postRoutes, { prefix: '/v1' });
   await app.register(crisisRoutes, { prefix: '/v1' });
-  await app.register(auditRoutes, { prefix: '/v1' });
+  await app.register(auditRoutes, { prefix: '/v1', verifyPerMinute: options.auditVerifyPerMinute ?? 2 });
   await app.register(assetRoutes, { prefix: '/v1', plansDir: options.plansDir });
   if (existsSync(PUBLIC_DIR)) {
     await app.register(fastifyStatic, { root: path.resolve(PUBLIC_DIR), prefix: '/', index: 'index.html' });

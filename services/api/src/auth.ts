@@ -1,14 +1,17 @@
 /**
  * Bearer tokens: each belongs to one organisation and has one role. A request without a token,
  * or with an unknown or revoked one, gets 401; the right token for another role or another
- * organisation gets 403. Failed attempts are counted per IP: past the limit, 429 until the
- * minute is over, so that tokens cannot be guessed by trying.
+ * organisation gets 403. The token is checked first: a valid one always goes through. Requests
+ * without a valid one are counted per client address (SignInLimiter): past the limit, 429 until
+ * the address's window ends, and one audit entry per address and window sums them up.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { Gauge } from 'prom-client';
 import { hashToken, looksLikeToken, shareInFlight } from '@sunset/core';
 import type { ApiToken, Store, TokenRole } from '@sunset/store';
 import { errorBody } from './errors.ts';
+import { SignInLimiter } from './sign-in-limiter.ts';
 
 export interface Principal {
   token: ApiToken;
@@ -37,7 +40,12 @@ export function principalOf(request: FastifyRequest): Principal {
 
 export interface AuthOptions {
   store: Store;
-  failuresPerMinute: number;
+  /** Failed sign-ins allowed per client address and window before 429. */
+  failuresPerWindow: number;
+  /** The limiter's window, and how often failures reach the audit log (default a minute). */
+  windowMs?: number;
+  /** Client addresses tracked at most (default 10,000). */
+  maxAddresses?: number;
 }
 
 /** How often a token's "last used" time is written while it is in use. */
@@ -45,37 +53,76 @@ const TOUCH_EVERY_MS = 60_000;
 
 export const authPlugin = fp<AuthOptions>(
   async (app: FastifyInstance, options: AuthOptions) => {
-    const failures = new Map<string, { count: number; until: number }>();
+    const limiter = new SignInLimiter({
+      limit: options.failuresPerWindow,
+      windowMs: options.windowMs ?? 60_000,
+      maxAddresses: options.maxAddresses ?? 10_000,
+      write: (summary) =>
+        options.store.audit
+          .append({
+            actor: 'anonymous',
+            action: 'auth.failed',
+            requestId: summary.requestId,
+            outcome: 'refused',
+            error: `${summary.count} failed sign-in${summary.count === 1 ? '' : 's'} from ${summary.ip}`,
+            details: {
+              ip: summary.ip,
+              count: summary.count,
+              first: summary.first.toISOString(),
+              last: summary.last.toISOString(),
+              routes: summary.routes,
+              reasons: summary.reasons,
+              ...(summary.sample ? { sample: summary.sample } : {}),
+            },
+          })
+          .catch((err: unknown) => app.log.warn({ err }, 'could not record failed sign-ins')),
+    });
+    new Gauge({
+      name: 'sunset_auth_failure_addresses',
+      help: 'Client addresses the failed sign-in limiter tracks now (bounded)',
+      registers: [app.metrics.registry],
+      collect() {
+        this.set(limiter.tracked);
+      },
+    });
     // Lookups of one token under way: requests arriving meanwhile share the answer instead of
     // each reading the same row (a busy crisis token sends many at once). Nothing is kept once
     // it is answered, so a revocation counts from the next lookup on.
     const findToken = shareInFlight((hash: string) => options.store.tokens.findByHash(hash));
     const touched = new Map<string, number>();
-    const sweep = setInterval(() => {
-      const now = Date.now();
-      for (const [ip, f] of failures) if (f.until <= now) failures.delete(ip);
-      for (const [id, at] of touched) if (now - at >= TOUCH_EVERY_MS) touched.delete(id);
-    }, 60_000);
+    const sweep = setInterval(
+      () => {
+        const now = Date.now();
+        limiter.sweep(now);
+        for (const [id, at] of touched) if (now - at >= TOUCH_EVERY_MS) touched.delete(id);
+      },
+      Math.max(50, Math.min(30_000, Math.floor((options.windowMs ?? 60_000) / 2))),
+    );
     sweep.unref();
-    app.addHook('onClose', async () => clearInterval(sweep));
+    // Graceful shutdown writes the windows still running: no failure goes unrecorded.
+    app.addHook('onClose', async () => {
+      clearInterval(sweep);
+      await limiter.close();
+    });
 
     const fail = async (request: FastifyRequest, reply: FastifyReply, message: string) => {
-      const now = Date.now();
-      const f = failures.get(request.ip);
-      const entry = f && f.until > now ? f : { count: 0, until: now + 60_000 };
-      entry.count += 1;
-      failures.set(request.ip, entry);
-      if (entry.count <= options.failuresPerMinute) {
-        await options.store.audit
-          .append({
-            actor: 'anonymous',
-            action: 'auth.failed',
-            requestId: request.id,
-            outcome: 'refused',
-            error: message,
-            details: { ip: request.ip, method: request.method, route: request.routeOptions.url },
-          })
-          .catch((err: unknown) => request.log.warn({ err }, 'could not record a failed sign-in'));
+      const wait = limiter.fail({
+        ip: request.ip,
+        route: `${request.method} ${request.routeOptions.url ?? request.url}`,
+        reason: message,
+        requestId: request.id,
+      });
+      if (wait !== undefined) {
+        return reply
+          .status(429)
+          .header('retry-after', String(wait))
+          .send(
+            errorBody(
+              request,
+              'too-many-failures',
+              `too many failed sign-ins from this address; try again in ${wait} s (a valid token is always let in)`,
+            ),
+          );
       }
       return reply
         .status(401)
@@ -87,20 +134,6 @@ export const authPlugin = fp<AuthOptions>(
       'requireRole',
       (...roles: TokenRole[]) =>
         async (request: FastifyRequest, reply: FastifyReply) => {
-          const limited = failures.get(request.ip);
-          if (limited && limited.until > Date.now() && limited.count >= options.failuresPerMinute) {
-            const seconds = Math.ceil((limited.until - Date.now()) / 1000);
-            return reply
-              .status(429)
-              .header('retry-after', String(seconds))
-              .send(
-                errorBody(
-                  request,
-                  'too-many-failures',
-                  `too many failed sign-ins from this address; try again in ${seconds} s`,
-                ),
-              );
-          }
           const header = request.headers.authorization;
           if (!header) return fail(request, reply, 'no token: send Authorization: Bearer <token>');
           const m = /^Bearer\s+(\S+)$/i.exec(header);
@@ -136,5 +169,5 @@ export const authPlugin = fp<AuthOptions>(
         },
     );
   },
-  { name: 'sunset-auth' },
+  { name: 'sunset-auth', decorators: { fastify: ['metrics'] } },
 );

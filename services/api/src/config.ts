@@ -2,6 +2,7 @@
  * The API's settings: read from the environment once, here only, checked at start-up; a bad
  * value stops the process with one message naming every variable at fault.
  */
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { EnvReader } from '@sunset/core';
 
@@ -23,8 +24,15 @@ export interface ApiConfig {
   /** Failed sign-ins allowed per IP per minute before 429. */
   authFailuresPerMinute: number;
   logLevel: string;
-  /** Trust X-Forwarded-For from a reverse proxy in front of the API. */
-  trustProxy: boolean;
+  /**
+   * The reverse proxies whose X-Forwarded-For is believed, by address or CIDR (none by
+   * default): a client that is not one of them cannot choose the address it is limited by.
+   */
+  trustProxy: string[];
+  /** Where Prometheus scrapes /metrics; undefined: not served at all. */
+  metricsListen?: { host: string; port: number };
+  /** Audit verifications each organisation may start per minute. */
+  auditVerifyPerMinute: number;
 }
 
 export const API_ENV_HELP = `
@@ -41,7 +49,11 @@ export const API_ENV_HELP = `
   SUNSET_CORS_ORIGINS           comma-separated origins allowed to call the API from a browser (default none)
   SUNSET_BODY_LIMIT             largest request body in bytes (default 26214400: four images)
   SUNSET_AUTH_FAILURES_PER_MIN  failed sign-ins per IP per minute before 429 (default 10)
-  SUNSET_TRUST_PROXY            true behind a reverse proxy (default false)
+  SUNSET_TRUST_PROXY            addresses or CIDRs of the reverse proxies whose X-Forwarded-For is
+                                believed, comma-separated, e.g. 10.0.0.5,172.16.0.0/12 (default none)
+  SUNSET_METRICS_LISTEN         host:port of the operator's Prometheus listener, or off
+                                (default 127.0.0.1:9464; never on the public port)
+  SUNSET_AUDIT_VERIFY_PER_MIN   audit verifications per organisation per minute (default 2)
   LOG_LEVEL                     trace, debug, info, warn, error (default info)`;
 
 export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
@@ -71,8 +83,68 @@ export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     bodyLimit: r.int('SUNSET_BODY_LIMIT', 25 * 1024 * 1024, { min: 1024, max: 200 * 1024 * 1024 }),
     authFailuresPerMinute: r.int('SUNSET_AUTH_FAILURES_PER_MIN', 10, { min: 1, max: 10_000 }),
     logLevel: r.oneOf('LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info'),
-    trustProxy: r.oneOf('SUNSET_TRUST_PROXY', ['true', 'false'], 'false') === 'true',
+    trustProxy: trustedProxies(r, r.string('SUNSET_TRUST_PROXY')),
+    auditVerifyPerMinute: r.int('SUNSET_AUDIT_VERIFY_PER_MIN', 2, { min: 1, max: 60 }),
   };
+  const metrics = listenAddress(
+    r,
+    'SUNSET_METRICS_LISTEN',
+    r.string('SUNSET_METRICS_LISTEN', '127.0.0.1:9464'),
+  );
+  if (metrics) config.metricsListen = metrics;
   r.done();
   return config;
+}
+
+/** proxy-addr's names for address ranges, which Fastify's trustProxy list also takes. */
+const RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/**
+ * SUNSET_TRUST_PROXY: proxies named one by one. "true" (trust any forwarded header) is refused:
+ * any client could then write its own X-Forwarded-For and pick the address it is limited by.
+ */
+function trustedProxies(r: EnvReader, raw: string | undefined): string[] {
+  if (raw === undefined || raw === 'false') return [];
+  const items = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (raw === 'true' || items.includes('true')) {
+    r.problem(
+      `SUNSET_TRUST_PROXY="${raw}": trusting every forwarded header lets any client choose its address; ` +
+        'list the proxy addresses or CIDRs instead, e.g. SUNSET_TRUST_PROXY=10.0.0.5,172.16.0.0/12',
+    );
+    return [];
+  }
+  const bad = items.filter((item) => !RANGE_NAMES.includes(item) && !isAddressOrCidr(item));
+  if (bad.length > 0 || items.length === 0) {
+    r.problem(
+      `SUNSET_TRUST_PROXY="${raw}": ${bad.map((b) => `"${b}"`).join(', ') || 'empty'} is not an IP address or CIDR; ` +
+        'list the proxy addresses or CIDRs, comma-separated, e.g. 10.0.0.5,172.16.0.0/12',
+    );
+    return [];
+  }
+  return items;
+}
+
+function isAddressOrCidr(item: string): boolean {
+  const [address = '', bits, ...rest] = item.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return /^\d{1,3}$/.test(bits) && n <= (family === 4 ? 32 : 128);
+}
+
+/** host:port (IPv6 in brackets), or "off". */
+function listenAddress(r: EnvReader, name: string, raw: string): { host: string; port: number } | undefined {
+  if (raw === 'off') return undefined;
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(raw);
+  const host = m?.[1] ?? m?.[2];
+  const port = Number(m?.[3]);
+  if (!host || !Number.isInteger(port) || port > 65_535) {
+    r.problem(`${name}="${raw}": expected host:port (e.g. 127.0.0.1:9464, [::1]:9464) or off`);
+    return undefined;
+  }
+  return { host, port };
 }

@@ -2,8 +2,14 @@
  * Prometheus metrics, read when scraped: queue depths per lane from Redis, deliveries per status and the
  * latencies of the last hour from the store (so they cover every worker process, not one), and
  * the API's own requests.
+ *
+ * They cover every organisation of the deployment, so they are served on a listener of the
+ * operator's own (buildMetricsApp, loopback by default), never on the public one. The store's
+ * figures are read at most once per `cacheMs`, one read at a time: a burst of scrapes costs the
+ * store what one scrape does.
  */
-import { NETWORKS } from '@sunset/core';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { NETWORKS, type Logger } from '@sunset/core';
 import { LANES, type Queues } from '@sunset/queue';
 import type { Store } from '@sunset/store';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -15,12 +21,40 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 }
 
+/**
+ * `load`'s answer, kept for `ms` from when it was asked for; callers meanwhile share the read
+ * under way. A failed read is not kept.
+ */
+function cachedFor<T>(ms: number, load: () => Promise<T>): () => Promise<T> {
+  let kept: { at: number; value: Promise<T> } | undefined;
+  return () => {
+    const now = Date.now();
+    if (!kept || now - kept.at >= ms) {
+      const value = load();
+      const entry = { at: now, value };
+      kept = entry;
+      value.catch(() => {
+        if (kept === entry) kept = undefined;
+      });
+    }
+    return kept.value;
+  };
+}
+
+export interface MetricsOptions {
+  /** How long the store's figures are kept between reads (default 15 s). */
+  cacheMs?: number;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   readonly requests: Counter<'method' | 'route' | 'status'>;
   readonly duration: Histogram<'method' | 'route'>;
 
-  constructor(store: Store, queues: Queues | undefined) {
+  constructor(store: Store, queues: Queues | undefined, options: MetricsOptions = {}) {
+    const cacheMs = options.cacheMs ?? 15_000;
+    const byStatus = cachedFor(cacheMs, () => store.deliveries.countByStatus());
+    const recent = cachedFor(cacheMs, () => store.deliveries.publishedSince(new Date(Date.now() - 3600_000)));
     this.requests = new Counter({
       name: 'sunset_http_requests_total',
       help: 'API requests answered, by route and status',
@@ -57,20 +91,19 @@ export class Metrics {
       labelNames: ['network', 'status'],
       registers: [this.registry],
       async collect() {
+        const rows = await byStatus();
         this.reset();
-        for (const r of await store.deliveries.countByStatus())
-          this.set({ network: r.network, status: r.status }, r.count);
+        for (const r of rows) this.set({ network: r.network, status: r.status }, r.count);
       },
     });
-    const recent = () => store.deliveries.publishedSince(new Date(Date.now() - 3600_000));
     new Gauge({
       name: 'sunset_publish_lag_seconds',
       help: 'From a delivery being due to its first part published, last hour, by network',
       labelNames: ['network', 'quantile'],
       registers: [this.registry],
       async collect() {
-        this.reset();
         const rows = await recent();
+        this.reset();
         for (const network of NETWORKS) {
           const lags = rows
             .filter((r) => r.network === network)
@@ -87,8 +120,8 @@ export class Metrics {
       labelNames: ['network', 'quantile'],
       registers: [this.registry],
       async collect() {
-        this.reset();
         const rows = (await recent()).filter((r) => r.source === 'crisis');
+        this.reset();
         for (const network of NETWORKS) {
           const lags = rows
             .filter((r) => r.network === network)
@@ -104,4 +137,22 @@ export class Metrics {
   render(): Promise<string> {
     return this.registry.metrics();
   }
+}
+
+/**
+ * The operator's listener: /metrics and nothing else. Its own Fastify instance, so the public
+ * app has no /metrics at all and this one no token routes.
+ */
+export async function buildMetricsApp(metrics: Metrics, logger: Logger): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: (logger as FastifyBaseLogger).child({ listener: 'metrics' }),
+    // A scrape every few seconds would otherwise fill the log with request lines.
+    disableRequestLogging: true,
+  });
+  app.get('/metrics', async (_request, reply) => {
+    const text = await metrics.render();
+    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text);
+  });
+  await app.ready();
+  return app;
 }

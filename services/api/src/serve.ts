@@ -7,6 +7,7 @@ import { configOrExit, createLogger, onShutdown } from '@sunset/core';
 import { checkRedis, createRedis, Queues } from '@sunset/queue';
 import { openStoreOrExit } from '@sunset/store';
 import { buildApp } from './app.ts';
+import { buildMetricsApp } from './metrics.ts';
 import { API_ENV_HELP, readApiConfig } from './config.ts';
 
 async function main(): Promise<void> {
@@ -41,10 +42,31 @@ async function main(): Promise<void> {
     bodyLimit: config.bodyLimit,
     authFailuresPerMinute: config.authFailuresPerMinute,
     trustProxy: config.trustProxy,
+    auditVerifyPerMinute: config.auditVerifyPerMinute,
   });
   await app.listen({ host: config.host, port: config.port });
+  // Every organisation's figures: on the operator's own listener, never the public one.
+  const metricsAt = config.metricsListen;
+  const operator = metricsAt ? await buildMetricsApp(app.metrics, logger) : undefined;
+  if (operator && metricsAt) {
+    await operator.listen(metricsAt).catch((err: unknown) => {
+      logger.fatal(
+        { err: (err as Error).message },
+        `cannot listen for metrics on ${metricsAt.host}:${metricsAt.port} (SUNSET_METRICS_LISTEN)`,
+      );
+      process.exit(69);
+    });
+  }
 
-  onShutdown(logger, [() => app.close(), () => queues.close(), () => store.close(), () => redis.quit()]);
+  onShutdown(logger, [
+    async () => {
+      await operator?.close();
+      await app.close();
+    },
+    () => queues.close(),
+    () => store.close(),
+    () => redis.quit(),
+  ]);
 }
 
 main().catch((err: unknown) => {

@@ -1,8 +1,8 @@
 // Every route and every error status, through app.inject against a real store and Redis.
 import { createLogger, hashToken, mintToken, silentLogger } from '@sunset/core';
 import { createRedis, Queues } from '@sunset/queue';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../src/app.ts';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { buildApp, buildMetricsApp } from '../src/app.ts';
 import { CAP_ALERT, ORG, planYaml, startFixture, type Fixture } from './fixture.ts';
 
 let f: Fixture;
@@ -17,12 +17,14 @@ afterAll(async () => {
 const json = (body: object) => ({ payload: body });
 
 describe('health', () => {
-  it('answers /healthz, /readyz and /metrics without a token', async () => {
+  it('answers /healthz, /readyz without a token, and /metrics on the operator listener', async () => {
     expect((await f.app.inject({ url: '/healthz' })).json()).toEqual({ status: 'ok' });
     const ready = await f.app.inject({ url: '/readyz' });
     expect(ready.statusCode).toBe(200);
     expect(ready.json()).toEqual({ status: 'ready', store: true, redis: true });
-    const metrics = await f.app.inject({ url: '/metrics' });
+    const operator = await buildMetricsApp(f.app.metrics, silentLogger());
+    const metrics = await operator.inject({ url: '/metrics' });
+    await operator.close();
     expect(metrics.statusCode).toBe(200);
     expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
     expect(metrics.body).toMatch(/sunset_deliveries\{network="x",status="queued"\} \d+/);
@@ -33,8 +35,10 @@ describe('health', () => {
   });
 
   it('counts the crisis lane apart in /metrics', async () => {
+    const operator = await buildMetricsApp(f.app.metrics, silentLogger());
+    onTestFinished(() => operator.close());
     const waiting = async () => {
-      const body = (await f.app.inject({ url: '/metrics' })).body;
+      const body = (await operator.inject({ url: '/metrics' })).body;
       const count = (lane: string) =>
         Number(
           new RegExp(
@@ -100,22 +104,32 @@ describe('health', () => {
 
 describe('authentication', () => {
   it('401 without a token, with a malformed, unknown or revoked one', async () => {
-    for (const headers of [
-      {},
-      { authorization: 'Basic abc' },
-      { authorization: 'Bearer not-a-token' },
-      { authorization: `Bearer sunset_${'A'.repeat(43)}` },
-      f.auth('revoked'),
-    ]) {
-      const r = await f.app.inject({ url: '/v1/me', headers });
-      expect(r.statusCode).toBe(401);
-      expect(r.headers['www-authenticate']).toMatch(/^Bearer/);
-      expect(r.json().error.code).toBe('unauthorized');
+    // Failed sign-ins reach the audit log summed up per address when their window ends, or when
+    // the app closes: an app of its own, closed to read them.
+    const g = await startFixture();
+    try {
+      for (const headers of [
+        {},
+        { authorization: 'Basic abc' },
+        { authorization: 'Bearer not-a-token' },
+        { authorization: `Bearer sunset_${'A'.repeat(43)}` },
+        g.auth('revoked'),
+      ]) {
+        const r = await g.app.inject({ url: '/v1/me', headers });
+        expect(r.statusCode).toBe(401);
+        expect(r.headers['www-authenticate']).toMatch(/^Bearer/);
+        expect(r.json().error.code).toBe('unauthorized');
+      }
+      await g.app.close();
+      const failed = await g.store.audit.list({ action: 'auth.failed' });
+      expect(
+        failed.reduce((n, e) => n + Number((e.details as { count: number }).count), 0),
+      ).toBeGreaterThanOrEqual(5);
+      // A token never reaches the audit log or the answer.
+      expect(JSON.stringify(failed)).not.toContain(g.tokens.revoked);
+    } finally {
+      await g.close();
     }
-    const failed = await f.store.audit.list({ action: 'auth.failed' });
-    expect(failed.length).toBeGreaterThanOrEqual(5);
-    // A token never reaches the audit log or the answer.
-    expect(JSON.stringify(failed)).not.toContain(f.tokens.revoked);
   });
 
   it('logs every request at info with no token in any line, answered or refused', async () => {
@@ -191,7 +205,7 @@ describe('authentication', () => {
     });
   });
 
-  it('429 after too many failed attempts from one address', async () => {
+  it('429 after too many failed attempts from one address, never for a valid token', async () => {
     const g = await startFixture({ authFailuresPerMinute: 3 });
     try {
       const codes: number[] = [];
@@ -200,7 +214,9 @@ describe('authentication', () => {
           (await g.app.inject({ url: '/v1/me', headers: { authorization: 'Bearer nope' } })).statusCode,
         );
       expect(codes).toEqual([401, 401, 401, 429, 429]);
-      const limited = await g.app.inject({ url: '/v1/me', headers: g.auth('admin') });
+      const valid = await g.app.inject({ url: '/v1/me', headers: g.auth('admin') });
+      expect(valid.statusCode).toBe(200);
+      const limited = await g.app.inject({ url: '/v1/me', headers: { authorization: 'Bearer nope' } });
       expect(limited.statusCode).toBe(429);
       expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
     } finally {

@@ -43,6 +43,12 @@ function line(e: AuditEntry): string {
   return `${String(e.seq).padStart(6)}  ${e.at.toISOString()}  ${e.actor.padEnd(16)}  ${e.action.padEnd(24)}  ${e.outcome.padEnd(7)}  ${target}${e.error ? `  — ${e.error}` : ''}`;
 }
 
+/** The API's answer (one organisation's view) or the store's (the whole deployment). */
+type OrganisationVerify = Omit<AuditVerifyResult, 'firstBad'> & {
+  organisationId?: string;
+  firstBad?: { seq?: number; reason: string };
+};
+
 export function auditCommand(io: Io): Command {
   const audit = new Command('audit').description('check and read the audit log');
 
@@ -57,14 +63,18 @@ export function auditCommand(io: Io): Command {
       "\nEach entry's hash covers the previous hash and the entry itself: an entry edited, removed or\n" +
         'reordered after it was written breaks the chain from there on.\n' +
         '\nExit status: 0 the chain is intact, 1 it is broken (the entry and the reason are printed).\n' +
-        'With SUNSET_API_URL set, the API checks its own store (auditor token).\n' +
+        "With SUNSET_API_URL set, the API checks its own store (auditor token) and answers for the token's\n" +
+        "organisation: its entries counted, another organisation's never named. The whole deployment's\n" +
+        'chain is verified against the store (DATABASE_URL), by the operator.\n' +
         '\nExample:\n  $ pnpm sunset audit verify',
     )
     .action(async (options) => {
       const started = Date.now();
       const client = apiClientOf(io);
-      const result: AuditVerifyResult = client
-        ? await client.json<AuditVerifyResult>('GET', '/v1/audit/verify')
+      // Through the API the answer is the token's organisation's: its own entries counted, and
+      // the entry at fault numbered only when it is one of them.
+      const result: OrganisationVerify = client
+        ? await client.json<OrganisationVerify>('GET', '/v1/audit/verify')
         : await withStore(io, (store) =>
             store.verifyAudit({
               onProgress: (checked) => {
@@ -74,17 +84,19 @@ export function auditCommand(io: Io): Command {
             }),
           );
       const ms = Date.now() - started;
+      const of = result.organisationId ? ` of ${result.organisationId}` : '';
+      const entries = (n: number) => `${n.toLocaleString('en')} ${n === 1 ? 'entry' : 'entries'}${of}`;
       if (options.json) {
         io.out(JSON.stringify({ ...result, ms }, null, 2));
       } else if (result.ok) {
         io.out(
-          `${io.colours.green('✓')} the audit log is intact: ${result.checked.toLocaleString('en')} entries checked in ${ms} ms`,
+          `${io.colours.green('✓')} the audit log is intact: ${entries(result.checked)} checked in ${ms} ms`,
         );
       } else {
         const bad = result.firstBad;
         io.out(
-          `${io.colours.red('✗')} the audit log is broken at entry ${bad?.seq}: ${bad?.reason}` +
-            ` (${result.checked.toLocaleString('en')} ${result.checked === 1 ? 'entry before it is' : 'entries before it are'} intact)`,
+          `${io.colours.red('✗')} the audit log is broken${bad?.seq !== undefined ? ` at entry ${bad.seq}` : ''}: ${bad?.reason}` +
+            ` (${entries(result.checked)} before it ${result.checked === 1 ? 'is' : 'are'} intact)`,
         );
       }
       if (!result.ok) throw new CliExit(1);

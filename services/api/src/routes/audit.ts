@@ -1,14 +1,72 @@
 /**
  * The audit log for auditors: filters, cursor pages (by sequence number), and exports as CSV
  * or NDJSON, chosen by Accept or by ?format= (a browser link cannot set Accept).
+ *
+ * Verification walks the deployment's whole chain (one walk at a time, shared by the requests
+ * that come meanwhile) but answers in the organisation's terms only: how many of its entries
+ * are vouched for, and where the chain breaks only when the break is one of its own entries.
+ * Each organisation runs one verification at a time, and `verifyPerMinute` at most.
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import { auditCsvHeader, auditCsvRows, auditJson, auditNdjson, type AuditFilter } from '@sunset/store';
+import { shareInFlight } from '@sunset/core';
+import {
+  auditCsvHeader,
+  auditCsvRows,
+  auditJson,
+  auditNdjson,
+  type AuditFilter,
+  type AuditVerifyResult,
+  type Store,
+} from '@sunset/store';
 import { Type } from 'typebox';
 import { principalOf } from '../auth.ts';
+import { errorBody } from '../errors.ts';
 import { recordRead } from '../reads.ts';
 import { ErrorReply, NetworkName } from '../schemas.ts';
+
+/** What an organisation is told about the chain. */
+export interface OrganisationVerifyResult {
+  ok: boolean;
+  organisationId: string;
+  /** The organisation's entries verified (all of them when ok). */
+  checked: number;
+  /** `seq` only when the entry at fault is the organisation's own. */
+  firstBad?: { seq?: number; reason: string };
+}
+
+const ELSEWHERE =
+  'the chain is broken at an entry of another organisation, or at one that is missing: ' +
+  'your entries after it cannot be vouched for until the operator repairs it (sunset audit verify on the store)';
+
+/** The deployment's verification, told in one organisation's terms (no other's entries, no total). */
+export async function verifyForOrganisation(
+  store: Store,
+  result: AuditVerifyResult,
+  organisationId: string,
+): Promise<OrganisationVerifyResult> {
+  if (result.ok) {
+    return {
+      ok: true,
+      organisationId,
+      checked: await store.audit.count({ organisationId, throughSeq: result.checked }),
+    };
+  }
+  const bad = result.firstBad ?? { seq: result.checked + 1, reason: '' };
+  const checked = await store.audit.count({
+    organisationId,
+    throughSeq: Math.min(result.checked, bad.seq - 1),
+  });
+  const [entry] = await store.audit.list({ organisationId, afterSeq: bad.seq - 1, limit: 1 });
+  // Only a link or content fault names the organisation's own entry and nothing else.
+  const own = entry?.seq === bad.seq && /previous-hash|content/.test(bad.reason);
+  return {
+    ok: false,
+    organisationId,
+    checked,
+    firstBad: own ? { seq: bad.seq, reason: bad.reason } : { reason: ELSEWHERE },
+  };
+}
 
 const Query = Type.Object({
   from: Type.Optional(Type.String({ format: 'date-time' })),
@@ -22,8 +80,11 @@ const Query = Type.Object({
   format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('csv'), Type.Literal('ndjson')])),
 });
 
-export async function auditRoutes(app: FastifyInstance) {
+export async function auditRoutes(app: FastifyInstance, options: { verifyPerMinute: number }) {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
+  const walk = shareInFlight((_chain: 'chain') => app.store.verifyAudit());
+  /** Per organisation: whether one runs, and when the last minute's started. */
+  const verifying = new Map<string, { running: boolean; started: number[] }>();
   r.get(
     '/audit',
     {
@@ -85,24 +146,64 @@ export async function auditRoutes(app: FastifyInstance) {
       onRequest: app.requireRole('auditor'),
       schema: {
         tags: ['audit'],
-        summary: 'Recompute the whole hash chain; names the first entry that does not match',
+        summary:
+          "Recompute the hash chain; counts the organisation's own entries, and names the first bad one if it is the organisation's",
         response: {
           200: Type.Object({
             ok: Type.Boolean(),
-            checked: Type.Integer(),
-            firstBad: Type.Optional(Type.Object({ seq: Type.Integer(), reason: Type.String() })),
+            organisationId: Type.String(),
+            checked: Type.Integer({ description: "the organisation's entries verified" }),
+            firstBad: Type.Optional(
+              Type.Object({ seq: Type.Optional(Type.Integer()), reason: Type.String() }),
+            ),
             ms: Type.Integer(),
           }),
           401: ErrorReply,
           403: ErrorReply,
+          429: ErrorReply,
         },
       },
     },
-    async (request) => {
-      const started = Date.now();
-      const result = await app.store.verifyAudit();
-      recordRead(app, request, { verify: result.ok });
-      return { ...result, ms: Date.now() - started };
+    async (request, reply) => {
+      const { organisationId } = principalOf(request);
+      const now = Date.now();
+      const state = verifying.get(organisationId) ?? { running: false, started: [] };
+      state.started = state.started.filter((at) => now - at < 60_000);
+      if (state.running) {
+        return reply
+          .status(429)
+          .header('retry-after', '5')
+          .send(
+            errorBody(
+              request,
+              'too-many-verifications',
+              `an audit verification of ${organisationId} is already under way; try again when it has finished`,
+            ),
+          );
+      }
+      if (state.started.length >= options.verifyPerMinute) {
+        const wait = Math.max(1, Math.ceil((state.started[0]! + 60_000 - now) / 1000));
+        return reply
+          .status(429)
+          .header('retry-after', String(wait))
+          .send(
+            errorBody(
+              request,
+              'too-many-verifications',
+              `at most ${options.verifyPerMinute} audit verifications per minute for an organisation; try again in ${wait} s`,
+            ),
+          );
+      }
+      state.running = true;
+      state.started.push(now);
+      verifying.set(organisationId, state);
+      try {
+        const result = await verifyForOrganisation(app.store, await walk('chain'), organisationId);
+        recordRead(app, request, { verify: result.ok });
+        return { ...result, ms: Date.now() - now };
+      } finally {
+        state.running = false;
+      }
     },
   );
 }

@@ -1,4 +1,7 @@
-/** Liveness, readiness (store and Redis answer) and Prometheus metrics; no token needed. */
+/**
+ * Liveness and readiness (store and Redis answer); no token needed. Prometheus metrics are on the
+ * operator's listener (metrics.ts), not here.
+ */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -43,9 +46,4 @@ export async function healthRoutes(app: FastifyInstance, options: { redis?: Redi
       return reply.status(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', store, redis });
     },
   );
-
-  r.get('/metrics', { schema: { tags: ['health'], security: [], hide: true } }, async (_request, reply) => {
-    const text = await app.metrics.render();
-    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text);
-  });
 }
