@@ -34,8 +34,13 @@ export interface WorkerConfig {
   /** PEM to trust for X (a sandbox's self-signed certificate), from SUNSET_X_CA_FILE. */
   xCa?: string;
   logLevel: string;
-  /** The environment, where the plans' credential references (env:NAME) are resolved. */
+  /**
+   * The environment, where the plans' credential references env:NAME are resolved; each
+   * organisation reads only the variables starting with its prefix (ville-de-tours: VILLE_DE_TOURS__).
+   */
   env: Readonly<Record<string, string | undefined>>;
+  /** SUNSET_SECRETS_DIR: an organisation's file:name references are read from `<dir>/<org>/`. */
+  secretsDir: string;
 }
 
 export const WORKER_ENV_HELP = `
@@ -56,7 +61,11 @@ export const WORKER_ENV_HELP = `
   SUNSET_NETWORK_TIMEOUT_MS     time limit of each request to a network (default 30000)
   SUNSET_DATA_DIR               files for people (manual checklists) (default ./data)
   SUNSET_X_CA_FILE              extra CA certificate (PEM) to trust for the X API
+  SUNSET_SECRETS_DIR            folder of the plans' file: credentials, one sub-folder per organisation (default /run/secrets)
   LOG_LEVEL                     trace, debug, info, warn, error (default info)`;
+
+/** Absolute, so the worker and the CLI agree whatever folder they start in; Docker's own place. */
+export const DEFAULT_SECRETS_DIR = '/run/secrets';
 
 export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
   const r = new EnvReader(env);
@@ -110,6 +119,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     ...(xCa ? { xCa } : {}),
     logLevel: r.oneOf('LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info'),
     env: { ...env },
+    secretsDir: path.resolve(r.string('SUNSET_SECRETS_DIR', DEFAULT_SECRETS_DIR)),
   };
   r.done();
   return config;

@@ -38,6 +38,7 @@ export function profileCommand(io: Io): Command {
         const registry = new ConnectorRegistry({
           store,
           env: io.config.env,
+          secretsDir: io.config.secretsDir,
           logger: silentLogger(),
           ...(xCa ? { xCa } : {}),
         });
