@@ -65,7 +65,7 @@ export const WORKER_ENV_HELP = `
   LOG_LEVEL                     trace, debug, info, warn, error (default info)`;
 
 /** Absolute, so the worker and the CLI agree whatever folder they start in; Docker's own place. */
-export const DEFAULT_SECRETS_DIR = '/run/secrets';
+const DEFAULT_SECRETS_DIR = '/run/secrets';
 
 export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
   const r = new EnvReader(env);
