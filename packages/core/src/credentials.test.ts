@@ -100,7 +100,7 @@ describe('resolveCredential in a secrets folder', () => {
     expect(a).not.toContain(dir);
   });
 
-  it('refuses a loop, and reads no other organisation even by its own name', () => {
+  it('refuses a loop; another organisation reads its own folder with the same name', () => {
     expect(() => resolveCredential('file:loop-a', scope)).toThrow(/only name files inside/);
     expect(() =>
       resolveCredential('file:token', { ...scope, organisationId: 'ville-voisine' }),
