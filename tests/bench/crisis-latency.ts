@@ -258,6 +258,7 @@ export const crisisLatency: Benchmark = {
     const registry = new ConnectorRegistry({
       store: exit.store,
       env: exit.sandboxes.env,
+      secretsDir: exit.sandboxes.secretsDir,
       logger: silentLogger(),
       xCa: exit.sandboxes.x.ca,
     });

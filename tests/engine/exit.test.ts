@@ -316,6 +316,7 @@ describe('the outbox reconciler', () => {
       connection,
       logger,
       env: sandboxes.env,
+      secretsDir: sandboxes.secretsDir,
       dataDir: plans.dir,
       limits: FAST_LIMITS,
       xCa: sandboxes.x.ca,

@@ -41,8 +41,8 @@ beforeAll(async () => {
   sandboxes = await startSandboxes();
   owner = new AtpAgent({ service: sandboxes.bluesky.pdsUrl });
   await owner.login({
-    identifier: sandboxes.env['TEST_BSKY_IDENTIFIER']!,
-    password: sandboxes.env['TEST_BSKY_APP_PASSWORD']!,
+    identifier: sandboxes.env['VILLE_DE_TEST__TEST_BSKY_IDENTIFIER']!,
+    password: sandboxes.env['VILLE_DE_TEST__TEST_BSKY_APP_PASSWORD']!,
   });
 });
 afterAll(async () => {
@@ -320,6 +320,7 @@ for (const { dialect, skip } of await testDialects()) {
         const connectors = new ConnectorRegistry({
           store: t.store,
           env: sandboxes.env,
+          secretsDir: sandboxes.secretsDir,
           logger,
           xCa: sandboxes.x.ca,
           fetchAllow: sandboxFetchAllow(sandboxes),

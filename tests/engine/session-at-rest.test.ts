@@ -3,6 +3,8 @@
 // session without logging in, a wrong key or a row left in clear means a fresh login (never a
 // crash), and a row copied to another organisation does not open there.
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
 import { createLogger, type Logger } from '@sunset/core';
 import { applyPlan, ConnectorRegistry, kvSessionStore, openState, OrgSettingsCache } from '@sunset/engine';
 import { startBlueskySandbox, type BlueskySandbox } from '@sunset/networks/sandbox';
@@ -32,6 +34,9 @@ const rowName = () => `session.bluesky:${account.handle}`;
 const logins = () =>
   sandbox.received.filter((r) => r.path.startsWith('/xrpc/com.atproto.server.createSession')).length;
 
+/** The organisation's namespace for environment variables (ville-de-test: VILLE_DE_TEST__). */
+const envPrefix = (org: string) => `${org.toUpperCase().replaceAll('-', '_')}__`;
+
 function plan(org: string): string {
   return `version: 1
 organisation:
@@ -45,8 +50,8 @@ networks:
     handle: ${account.handle}
     service: ${sandbox.url}
     credentials:
-      identifier: env:T_BSKY_ID
-      app_password: env:T_BSKY_PASSWORD
+      identifier: env:${envPrefix(org)}BSKY_ID
+      app_password: env:${envPrefix(org)}BSKY_PASSWORD
 sunset:
   at: 2099-01-20T09:00
   x_after: leave
@@ -62,7 +67,12 @@ posts:
 async function postWith(key: Buffer | undefined, text: string, org = ORG): Promise<void> {
   const registry = new ConnectorRegistry({
     store: t.store,
-    env: { T_BSKY_ID: account.handle, T_BSKY_PASSWORD: account.password },
+    env: {
+      [`${envPrefix(org)}BSKY_ID`]: account.handle,
+      [`${envPrefix(org)}BSKY_PASSWORD`]: account.password,
+    },
+    // No file: references here; the folder is never read.
+    secretsDir: path.join(os.tmpdir(), 'sunset-no-secrets'),
     logger,
     ...(key ? { stateKey: key } : {}),
   });

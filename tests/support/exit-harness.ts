@@ -42,8 +42,10 @@ export interface Sandboxes {
   blueskyDid: string;
   blueskyHandle: string;
   mastodonAccount: string;
-  /** The environment the worker resolves the plan's credential references in. */
+  /** The environment the worker resolves the plan's credential references in (ORG's prefix). */
   env: Record<string, string>;
+  /** SUNSET_SECRETS_DIR of the worker: an empty folder, the plans' credentials are all env: ones. */
+  secretsDir: string;
   stop(): Promise<void>;
 }
 
@@ -57,6 +59,7 @@ export async function startSandboxes(): Promise<Sandboxes> {
   const account = await bluesky.createAccount('ville');
   mastodon.addAccount(MASTODON_ACCOUNT);
   const pds = new AtpAgent({ service: bluesky.pdsUrl });
+  const secretsDir = mkdtempSync(path.join(os.tmpdir(), 'sunset-secrets-'));
   return {
     x,
     bluesky,
@@ -66,16 +69,18 @@ export async function startSandboxes(): Promise<Sandboxes> {
     blueskyHandle: account.handle,
     mastodonAccount: '@ville@social.ville.test',
     env: {
-      TEST_X_APP_KEY: X_ACCOUNT.appKey,
-      TEST_X_APP_SECRET: X_ACCOUNT.appSecret,
-      TEST_X_ACCESS_TOKEN: X_ACCOUNT.accessToken,
-      TEST_X_ACCESS_SECRET: X_ACCOUNT.accessSecret,
-      TEST_BSKY_IDENTIFIER: account.handle,
-      TEST_BSKY_APP_PASSWORD: account.password,
-      TEST_MASTODON_TOKEN: MASTODON_ACCOUNT.token,
+      VILLE_DE_TEST__TEST_X_APP_KEY: X_ACCOUNT.appKey,
+      VILLE_DE_TEST__TEST_X_APP_SECRET: X_ACCOUNT.appSecret,
+      VILLE_DE_TEST__TEST_X_ACCESS_TOKEN: X_ACCOUNT.accessToken,
+      VILLE_DE_TEST__TEST_X_ACCESS_SECRET: X_ACCOUNT.accessSecret,
+      VILLE_DE_TEST__TEST_BSKY_IDENTIFIER: account.handle,
+      VILLE_DE_TEST__TEST_BSKY_APP_PASSWORD: account.password,
+      VILLE_DE_TEST__TEST_MASTODON_TOKEN: MASTODON_ACCOUNT.token,
     },
+    secretsDir,
     async stop() {
       await Promise.allSettled([x.stop(), bluesky.stop(), mastodon.stop()]);
+      rmSync(secretsDir, { recursive: true, force: true });
     },
   };
 }
@@ -150,21 +155,24 @@ export class PlanFolder {
           account: '@VilleDeTest',
           api_base: s.x.url,
           credentials: {
-            app_key: 'env:TEST_X_APP_KEY',
-            app_secret: 'env:TEST_X_APP_SECRET',
-            access_token: 'env:TEST_X_ACCESS_TOKEN',
-            access_secret: 'env:TEST_X_ACCESS_SECRET',
+            app_key: 'env:VILLE_DE_TEST__TEST_X_APP_KEY',
+            app_secret: 'env:VILLE_DE_TEST__TEST_X_APP_SECRET',
+            access_token: 'env:VILLE_DE_TEST__TEST_X_ACCESS_TOKEN',
+            access_secret: 'env:VILLE_DE_TEST__TEST_X_ACCESS_SECRET',
           },
         },
         bluesky: {
           handle: s.blueskyHandle,
           service: s.bluesky.url,
-          credentials: { identifier: 'env:TEST_BSKY_IDENTIFIER', app_password: 'env:TEST_BSKY_APP_PASSWORD' },
+          credentials: {
+            identifier: 'env:VILLE_DE_TEST__TEST_BSKY_IDENTIFIER',
+            app_password: 'env:VILLE_DE_TEST__TEST_BSKY_APP_PASSWORD',
+          },
         },
         mastodon: {
           instance: s.mastodon.url,
           account: s.mastodonAccount,
-          credentials: { access_token: 'env:TEST_MASTODON_TOKEN' },
+          credentials: { access_token: 'env:VILLE_DE_TEST__TEST_MASTODON_TOKEN' },
         },
       },
       sunset: { at: options.sunset, x_after: options.xAfter ?? 'crisis-only' },
@@ -283,6 +291,7 @@ export function startWorkerProcess(
     SUNSET_X_CA_FILE: caFile,
     SUNSET_FETCH_ALLOW: sandboxFetchAllow(s).join(','),
     SUNSET_DATA_DIR: target.dir,
+    SUNSET_SECRETS_DIR: s.secretsDir,
     LOG_LEVEL: 'warn',
     ...env,
   });
@@ -335,6 +344,7 @@ export async function startEngine(
           prefix: redis.prefix,
           logger: testLogger,
           env: s.env,
+          secretsDir: s.secretsDir,
           dataDir: plans.dir,
           limits: FAST_LIMITS,
           xCa: s.x.ca,

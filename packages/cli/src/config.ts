@@ -2,14 +2,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { EnvReader, type StateKeySettings } from '@sunset/core';
 
+/** As the worker's default: both must read an organisation's files from the same folder. */
+const DEFAULT_SECRETS_DIR = '/run/secrets';
+
 /** Everything the CLI reads from its environment, read once at start-up. */
 export interface CliConfig {
   /** Colours on stdout: only on a terminal, unless NO_COLOR or FORCE_COLOR say otherwise. */
   colour: boolean;
   /** Width to wrap long texts at in human output. */
   width: number;
-  /** The environment, where credential references (env:NAME) are resolved. */
+  /** The environment, where credential references (env:ORG__NAME) are resolved. */
   env: Readonly<Record<string, string | undefined>>;
+  /** SUNSET_SECRETS_DIR (default /run/secrets): file:name references are read from `<dir>/<org>/`. */
+  secretsDir: string;
   /** The store: a SQLite file (default ./data/sunset.db) or a postgres:// URL (DATABASE_URL). */
   databaseUrl: string;
   /** Why the store settings cannot be used (an unreadable DATABASE_PASSWORD_FILE), if so. */
@@ -56,6 +61,7 @@ export function readCliConfig(
     colour,
     width: Math.max(60, Math.min(stdout.columns ?? 100, 120)),
     env: { ...env },
+    secretsDir: path.resolve(env['SUNSET_SECRETS_DIR'] || DEFAULT_SECRETS_DIR),
     databaseUrl: db.databaseUrl(path.join(dataDir, 'sunset.db')),
     ...(db.problems.length ? { databaseProblem: db.problems.join('; ') } : {}),
     ...(env['DATABASE_SCHEMA'] ? { databaseSchema: env['DATABASE_SCHEMA'] } : {}),

@@ -62,26 +62,26 @@ networks:
   x:
     account: "@VilleTest"
     api_base: ${x.url}
-    credentials: { app_key: env:T_X_KEY, app_secret: env:T_X_SECRET, access_token: env:T_X_TOKEN, access_secret: env:T_X_ACCESS_SECRET }
+    credentials: { app_key: env:VILLE_TEST__T_X_KEY, app_secret: env:VILLE_TEST__T_X_SECRET, access_token: env:VILLE_TEST__T_X_TOKEN, access_secret: env:VILLE_TEST__T_X_ACCESS_SECRET }
   bluesky:
     handle: ${bskyHandle}
     service: ${bsky.url}
-    credentials: { identifier: env:T_BSKY_ID, app_password: env:T_BSKY_PASSWORD }
+    credentials: { identifier: env:VILLE_TEST__T_BSKY_ID, app_password: env:VILLE_TEST__T_BSKY_PASSWORD }
   mastodon:
     instance: ${masto.url}
     account: "@ville@social.test.fr"
-    credentials: { access_token: env:T_MASTO_TOKEN }
+    credentials: { access_token: env:VILLE_TEST__T_MASTO_TOKEN }
 sunset: { at: 2027-01-20T09:00, x_after: crisis-only }
 `,
   );
   env = {
-    T_X_KEY: 'app-key-1',
-    T_X_SECRET: 'app-secret-XYZ',
-    T_X_TOKEN: '1001-token',
-    T_X_ACCESS_SECRET: 'access-secret-XYZ',
-    T_BSKY_ID: bskyHandle,
-    T_BSKY_PASSWORD: account.password,
-    T_MASTO_TOKEN: 'masto-token-XYZ',
+    VILLE_TEST__T_X_KEY: 'app-key-1',
+    VILLE_TEST__T_X_SECRET: 'app-secret-XYZ',
+    VILLE_TEST__T_X_TOKEN: '1001-token',
+    VILLE_TEST__T_X_ACCESS_SECRET: 'access-secret-XYZ',
+    VILLE_TEST__T_BSKY_ID: bskyHandle,
+    VILLE_TEST__T_BSKY_PASSWORD: account.password,
+    VILLE_TEST__T_MASTO_TOKEN: 'masto-token-XYZ',
   };
 });
 
@@ -104,17 +104,17 @@ describe('sunset networks check', () => {
       'app-secret-XYZ',
       'access-secret-XYZ',
       'masto-token-XYZ',
-      env['T_BSKY_PASSWORD'] ?? '',
+      env['VILLE_TEST__T_BSKY_PASSWORD'] ?? '',
     ]) {
       expect(r.stdout).not.toContain(secret);
     }
   });
 
   it('reports a refused token and a missing variable, network by network, and exits 1', async () => {
-    const { T_X_KEY: _unset, ...withoutXKey } = env;
+    const { VILLE_TEST__T_X_KEY: _unset, ...withoutXKey } = env;
     const r = await sunset(
       ['networks', 'check', path.join(dir, 'plan.yaml'), '--ca-file', path.join(dir, 'x-ca.pem'), '--json'],
-      { ...withoutXKey, T_MASTO_TOKEN: 'wrong-token' },
+      { ...withoutXKey, VILLE_TEST__T_MASTO_TOKEN: 'wrong-token' },
     );
     expect(r.status).toBe(1);
     const out = JSON.parse(r.stdout) as {
@@ -124,7 +124,7 @@ describe('sunset networks check', () => {
     expect(out.ok).toBe(false);
     const byNetwork = Object.fromEntries(out.networks.map((n) => [n.network, n]));
     expect(byNetwork['x']?.problem).toContain(
-      'networks.x.credentials.app_key: the environment variable T_X_KEY is not set',
+      'networks.x.credentials.app_key: the environment variable VILLE_TEST__T_X_KEY is not set',
     );
     expect(byNetwork['bluesky']?.ok).toBe(true);
     expect(byNetwork['mastodon']?.ok).toBe(false);
@@ -136,7 +136,7 @@ describe('sunset networks check', () => {
     masto.addAccount({ username: 'someone-else', token: 'other-token-XYZ' });
     const r = await sunset(['networks', 'check', path.join(dir, 'plan.yaml'), '--network', 'mastodon'], {
       ...env,
-      T_MASTO_TOKEN: 'other-token-XYZ',
+      VILLE_TEST__T_MASTO_TOKEN: 'other-token-XYZ',
     });
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(

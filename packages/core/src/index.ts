@@ -8,7 +8,15 @@ export {
   type Logger,
   type CreateLoggerOptions,
 } from './logger.ts';
-export { resolveCredential, CredentialError, Secret } from './credentials.ts';
+export {
+  resolveCredential,
+  credentialScopeProblem,
+  envPrefix,
+  CredentialError,
+  Secret,
+  type SecretScope,
+} from './credentials.ts';
+export { resolveInside, type InsideFolder } from './inside-folder.ts';
 export { canonicalJson } from './canonical-json.ts';
 export { ConfigError, configOrExit, EnvReader } from './config.ts';
 export { mintToken, hashToken, looksLikeToken, sameHash, TOKEN_PREFIX } from './tokens.ts';

@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { createLogger, lazyChild, redactSecrets } from './logger.ts';
 import { resolveCredential, Secret } from './credentials.ts';
 import { inspect } from 'node:util';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 function capture() {
   const lines: string[] = [];
@@ -115,30 +118,36 @@ describe('lazyChild', () => {
 });
 
 describe('resolveCredential', () => {
+  const scope = (env: Record<string, string>, secretsDir = '/nonexistent/secrets') => ({
+    organisationId: 'ville-test',
+    env,
+    secretsDir,
+  });
   it('reads env: references from the environment passed in', () => {
-    const s = resolveCredential('env:TOKEN', { TOKEN: 's3cr3t' });
+    const s = resolveCredential('env:VILLE_TEST__TOKEN', scope({ VILLE_TEST__TOKEN: 's3cr3t' }));
     expect(s.reveal()).toBe('s3cr3t');
-    expect(String(s)).toBe('[secret from env:TOKEN]');
+    expect(String(s)).toBe('[secret from env:VILLE_TEST__TOKEN]');
     expect(JSON.stringify({ s })).not.toContain('s3cr3t');
     expect(inspect(s)).not.toContain('s3cr3t');
   });
   it('says which variable is missing, without any value', () => {
-    expect(() => resolveCredential('env:NOPE', {}, 'networks.x.credentials.app_key')).toThrow(
-      'networks.x.credentials.app_key: the environment variable NOPE is not set',
-    );
+    expect(() =>
+      resolveCredential('env:VILLE_TEST__NOPE', scope({}), 'networks.x.credentials.app_key'),
+    ).toThrow('networks.x.credentials.app_key: the environment variable VILLE_TEST__NOPE is not set');
   });
   it('refuses a literal secret', () => {
-    expect(() => resolveCredential('abc', {})).toThrow(/not the secret itself/);
+    expect(() => resolveCredential('abc', scope({}))).toThrow(/not the secret itself/);
   });
   it('reads file: references', () => {
-    expect(() => resolveCredential('file:/nonexistent/secret', {})).toThrow(
-      'cannot read /nonexistent/secret (no such file)',
+    const dir = mkdtempSync(path.join(tmpdir(), 'sunset-secrets-'));
+    mkdirSync(path.join(dir, 'ville-test'));
+    writeFileSync(path.join(dir, 'ville-test', 'token'), 'resolveCredential\n');
+    expect(() => resolveCredential('file:secret', scope({}, dir))).toThrow(
+      'cannot read secret in SUNSET_SECRETS_DIR/ville-test/ (no such file)',
     );
-    expect(resolveCredential(`file:${new URL(import.meta.url).pathname}`, {}).reveal()).toContain(
-      'resolveCredential',
-    );
+    expect(resolveCredential('file:token', scope({}, dir)).reveal()).toContain('resolveCredential');
   });
   it('is a Secret', () => {
-    expect(resolveCredential('env:A', { A: 'x' })).toBeInstanceOf(Secret);
+    expect(resolveCredential('env:VILLE_TEST__A', scope({ VILLE_TEST__A: 'x' }))).toBeInstanceOf(Secret);
   });
 });

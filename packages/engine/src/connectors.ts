@@ -25,7 +25,10 @@ export class ConfigurationError extends SunsetError {
 
 export interface ConnectorOptions {
   store: Store;
+  /** Where credential references are resolved: each organisation reads only its own namespace. */
   env: Readonly<Record<string, string | undefined>>;
+  /** SUNSET_SECRETS_DIR: an organisation's file: references are read from `<secretsDir>/<org>/`. */
+  secretsDir: string;
   logger: Logger;
   /** Extra CA (PEM) for X (a sandbox's self-signed certificate). */
   xCa?: string;
@@ -65,7 +68,12 @@ export class ConnectorRegistry {
 
   private build(settings: OrgSettings, network: Network): Promise<Connector> {
     const { configs, problems } = connectorConfigsFromPlan(settings.document.networks, {
-      env: this.options.env,
+      // The store's organisation id, not the plan's, bounds what its references may name.
+      secrets: {
+        organisationId: settings.organisationId,
+        env: this.options.env,
+        secretsDir: this.options.secretsDir,
+      },
       logger: this.options.logger.child({ network, organisationId: settings.organisationId }),
       sessionStore: kvSessionStore(
         this.options.store,

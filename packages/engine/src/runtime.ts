@@ -47,8 +47,10 @@ export interface WorkerRuntimeOptions {
   connection: Redis;
   prefix?: string;
   logger: Logger;
-  /** Where credential references (env:NAME) are resolved. */
+  /** Where credential references (env:ORG__NAME) are resolved. */
   env: Readonly<Record<string, string | undefined>>;
+  /** SUNSET_SECRETS_DIR: where credential references file:name are read, in `<dir>/<org>/`. */
+  secretsDir: string;
   /** Where files for people are written (needs-attention checklists). */
   dataDir: string;
   /** Seals the Bluesky sessions kept in the store; without it none are kept (a login per connector). */
@@ -131,6 +133,7 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
   const connectors = new ConnectorRegistry({
     store,
     env: options.env,
+    secretsDir: options.secretsDir,
     logger,
     ...(options.xCa ? { xCa: options.xCa } : {}),
     ...(options.networkTimeoutMs ? { timeoutMs: options.networkTimeoutMs } : {}),

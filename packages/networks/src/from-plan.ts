@@ -1,16 +1,18 @@
 /**
  * Connector settings from an exit plan's `networks` section: credential references resolved
- * against the environment the caller passes in (only a service's config module reads
- * process.env), every problem collected so a person sees them all at once.
+ * inside the organisation's namespace of the environment and secrets folder the caller passes in
+ * (only a service's config module reads process.env), every problem collected so a person sees
+ * them all at once.
  */
-import { CredentialError, resolveCredential, type Network } from '@sunset/core';
+import { CredentialError, resolveCredential, type Network, type SecretScope } from '@sunset/core';
 import type { PlanDocument } from '@sunset/plan';
 import type { ConnectorCommon, ConnectorConfig, SessionStore } from './types.ts';
 
 export const DEFAULT_BLUESKY_SERVICE = 'https://bsky.social';
 
 export interface FromPlanOptions extends ConnectorCommon {
-  env: Readonly<Record<string, string | undefined>>;
+  /** The organisation whose secrets the references may name (the store's, not the plan's), and where they are. */
+  secrets: SecretScope;
   sessionStore?: SessionStore;
   /** Extra CA (PEM) for the X API base, e.g. a sandbox's self-signed certificate. */
   xCa?: string;
@@ -20,7 +22,7 @@ export interface FromPlanOptions extends ConnectorCommon {
 
 export interface FromPlanResult {
   configs: ConnectorConfig[];
-  /** "networks.x.credentials.app_key: the environment variable X_KEY is not set" */
+  /** "networks.x.credentials.app_key: the environment variable TOURS__X_KEY is not set" */
   problems: string[];
 }
 
@@ -37,7 +39,7 @@ export function connectorConfigsFromPlan(
   const wanted = (n: Network) => !options.only || options.only.includes(n);
   const secret = (network: Network, key: string, ref: string) => {
     try {
-      return resolveCredential(ref, options.env, `networks.${network}.credentials.${key}`);
+      return resolveCredential(ref, options.secrets, `networks.${network}.credentials.${key}`);
     } catch (err) {
       if (err instanceof CredentialError) {
         problems.push(err.message);

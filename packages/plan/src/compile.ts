@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { NETWORKS, canonicalJson, type Network } from '@sunset/core';
+import { InputError, NETWORKS, canonicalJson, resolveInside, type Network } from '@sunset/core';
 import { measure, splitThread, type LengthReport } from '@sunset/text';
 import { expand, placeholderValues } from './placeholders.ts';
 import type { AvatarDocument, BannerDocument, PlanDocument } from './schema.ts';
@@ -141,7 +141,15 @@ export function compile(plan: Plan): CompiledPlan {
   const limits = textLimitsOf(doc);
   const fileCache = new Map<string, { bytes: number; sha256: string }>();
   const readImage = (source: string) => {
-    const file = path.resolve(plan.baseDir, source);
+    // Validation refused escapes; resolving again reads the very file it checked, inside the folder.
+    const found = resolveInside(plan.baseDir, source);
+    if (found.kind !== 'inside')
+      throw new InputError(
+        found.kind === 'outside'
+          ? `${source} is outside the plan's folder: name a file inside it, relative to the plan`
+          : `image file not found: ${source}, relative to the plan's folder`,
+      );
+    const file = found.file;
     let info = fileCache.get(file);
     if (!info) {
       const buf = readFileSync(file);
@@ -152,7 +160,7 @@ export function compile(plan: Plan): CompiledPlan {
       file,
       source,
       ...info,
-      mediaType: MEDIA_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
+      mediaType: MEDIA_TYPES[path.extname(source).toLowerCase()] ?? 'application/octet-stream',
     };
   };
   // Posts go out on several networks at one instant: each instant is formatted once.

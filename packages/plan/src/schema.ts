@@ -34,9 +34,13 @@ export const TimeExpression = Type.String({
 export const CredentialRef = Type.String({
   title: 'credential reference',
   description:
-    'Where the secret is read from at run time: "env:VARIABLE" or "file:/path/to/file". ' +
+    "Where the secret is read from at run time, inside the organisation's own namespace: " +
+    '"env:<PREFIX>__NAME", a variable whose name starts with the organisation id upper-cased, "-" as "_", then "__" ' +
+    '(ville-de-tours: env:VILLE_DE_TOURS__X_APP_KEY), or "file:name", a file in the organisation\'s folder of the ' +
+    'secrets folder (SUNSET_SECRETS_DIR/ville-de-tours/x_access_token), never absolute and without "..". ' +
     'Never the secret itself.',
   minLength: 1,
+  examples: ['env:VILLE_DE_TOURS__X_APP_KEY', 'file:x_access_token'],
 });
 
 const HttpUrl = Type.String({
@@ -147,7 +151,10 @@ export const Organisation = Type.Object(
   {
     id: Type.String({
       title: 'organisation id',
-      description: 'Lower-case letters, digits and dashes; unique per deployment.',
+      description:
+        'Lower-case letters and digits in groups joined by single dashes, e.g. "ville-de-tours" (no "--", no dash at ' +
+        'either end); unique per deployment. It names the secrets the plan may use: variables VILLE_DE_TOURS__… and ' +
+        'files in SUNSET_SECRETS_DIR/ville-de-tours/.',
       pattern: '^[a-z0-9]+(-[a-z0-9]+)*$',
       maxLength: 64,
     }),
@@ -193,7 +200,7 @@ export const ImageRef = Type.Object(
   {
     file: Type.String({
       minLength: 1,
-      description: 'Image file (PNG, JPEG, GIF or WebP), relative to the plan file.',
+      description: 'Image file (PNG, JPEG, GIF or WebP), relative to the plan file and inside its folder.',
     }),
     alt: Type.String({
       description: 'Alternative text read by screen readers: required on every image (RGAA).',
@@ -265,7 +272,8 @@ export const BannerSpec = Type.Union(
   ],
   {
     title: 'banner',
-    description: '"keep", an image file relative to the plan, or { generate: flat-ecg, caption, colour }.',
+    description:
+      '"keep", an image file relative to the plan (inside its folder), or { generate: flat-ecg, caption, colour }.',
   },
 );
 
@@ -277,7 +285,8 @@ export const AvatarSpec = Type.Union(
   ],
   {
     title: 'avatar',
-    description: '"keep", an image file relative to the plan, or { generate: flat-ecg-avatar }.',
+    description:
+      '"keep", an image file relative to the plan (inside its folder), or { generate: flat-ecg-avatar }.',
   },
 );
 

@@ -6,7 +6,14 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { NETWORK_LABELS, isNetwork, type Network } from '@sunset/core';
+import {
+  NETWORK_LABELS,
+  credentialScopeProblem,
+  envPrefix,
+  isNetwork,
+  resolveInside,
+  type Network,
+} from '@sunset/core';
 import { describeLength, graphemeCount, measure, splitThread, type TextLimits } from '@sunset/text';
 import { DiagnosticBag, type Diagnostic } from './diagnostics.ts';
 import { expand, findPlaceholders, isPlaceholder, PLACEHOLDERS, placeholderValues } from './placeholders.ts';
@@ -39,10 +46,15 @@ export interface Plan {
 export interface ValidateOptions {
   /** Name of the file in messages. */
   file: string;
-  /** Folder of the plan file; image paths are relative to it. */
+  /** Folder of the plan file; image paths are relative to it and must stay inside it. */
   baseDir: string;
   /** "Now", for warnings about times in the past. Defaults to the current time. */
   now?: Date;
+  /**
+   * SUNSET_SECRETS_DIR, where it can be read (the CLI): file: references are then also checked
+   * for symbolic links out of the organisation's folder. Without it only their text is checked.
+   */
+  secretsDir?: string;
 }
 
 export interface ValidationResult {
@@ -63,6 +75,8 @@ const IMAGE_BYTES: Record<Network, number> = {
 };
 const ALT_LIMIT: Record<Network, number> = { x: 1000, bluesky: 2000, mastodon: 1500 };
 const IMAGE_TYPES = new Set(['.png', '.jpg', '.jpeg', '.gif', '.webp']);
+/** The schema's organisation id rule, for the checks that depend on a valid id. */
+const ORGANISATION_ID = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 
 interface ProfileLimit {
   name: number;
@@ -78,7 +92,10 @@ const PROFILE_LIMITS: Record<Network, ProfileLimit> = {
   mastodon: { name: 30, bio: 500, unit: 'characters' },
 };
 
-export function readPlanFile(file: string, options: { now?: Date } = {}): ValidationResult {
+export function readPlanFile(
+  file: string,
+  options: { now?: Date; secretsDir?: string } = {},
+): ValidationResult {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -159,6 +176,8 @@ class SemanticChecks {
   readonly #now: Date;
   #zone: string | undefined;
   #sunset: Date | undefined;
+  /** The organisation id, when it is a valid one: its namespace bounds the credential references. */
+  #organisationId: string | undefined;
   #configured = new Set<Network>();
 
   constructor(data: Obj, bag: DiagnosticBag, options: ValidateOptions) {
@@ -181,6 +200,9 @@ class SemanticChecks {
   #organisation(): void {
     const org = this.#d['organisation'];
     if (!isObj(org)) return;
+    const id = org['id'];
+    // The schema reports a bad id; then no namespace can be checked.
+    if (isStr(id) && ORGANISATION_ID.test(id) && id.length <= 64) this.#organisationId = id;
     const tz = org['timezone'];
     if (isStr(tz)) {
       if (isValidTimeZone(tz)) this.#zone = tz;
@@ -209,7 +231,7 @@ class SemanticChecks {
       const creds = conf['credentials'];
       if (isObj(creds)) {
         for (const [key, value] of Object.entries(creds)) {
-          if (isStr(value)) this.#credential(['networks', name, 'credentials', key], value);
+          if (isStr(value)) this.#credential(['networks', name, 'credentials', key], value, `${name}_${key}`);
         }
       }
       for (const key of ['service', 'instance', 'api_base']) {
@@ -224,28 +246,34 @@ class SemanticChecks {
     }
   }
 
-  #credential(p: Path, value: string): void {
-    if (/^env:[A-Za-z_][A-Za-z0-9_]*$/.test(value)) return;
-    if (/^file:\S+$/.test(value)) return;
+  /** A credential reference: well formed, and inside the organisation's namespace. */
+  #credential(p: Path, value: string, example: string): void {
+    const org = this.#organisationId;
+    const variable = `${org ? envPrefix(org) : ''}${example.toUpperCase()}`;
+    if (/^env:[A-Za-z_][A-Za-z0-9_]*$/.test(value) || /^file:\S+$/.test(value)) {
+      const problem = org ? credentialScopeProblem(value, org, this.#options.secretsDir) : undefined;
+      if (problem) this.#bag.error(p, problem);
+      return;
+    }
     if (value.startsWith('env:')) {
       this.#bag.error(
         p,
-        'after "env:" write the name of an environment variable (letters, digits, _), e.g. env:TOURS_X_APP_KEY',
+        `after "env:" write the name of an environment variable (letters, digits, _), e.g. env:${variable}`,
       );
       return;
     }
     if (value.startsWith('file:')) {
       this.#bag.error(
         p,
-        'after "file:" write the path of the file holding the secret, e.g. file:/run/secrets/x_token',
+        `after "file:" write the name of the file holding the secret in the organisation's secrets folder, e.g. file:${example}`,
       );
       return;
     }
     // The value is never repeated: it may be a real secret pasted by mistake.
     this.#bag.error(
       p,
-      'this looks like a secret written into the plan; write where to read it instead: env:VARIABLE or ' +
-        'file:/path (and revoke the secret if this file was shared)',
+      `this looks like a secret written into the plan; write where to read it instead: env:${variable} or ` +
+        `file:${example} (and revoke the secret if this file was shared)`,
     );
   }
 
@@ -472,19 +500,27 @@ class SemanticChecks {
     if (isStr(file)) this.#file([...p, 'file'], file, targets);
   }
 
-  /** An image file on disk: it exists, is an image type, and is within each network's size. */
+  /**
+   * An image file on disk: inside the plan's folder (links followed), exists, is an image type,
+   * and is within each network's size. An escape gets one message whether or not its target exists.
+   */
   #file(p: Path, file: string, targets: Network[]): void {
-    const full = path.resolve(this.#options.baseDir, file);
+    const found = resolveInside(this.#options.baseDir, file);
+    if (found.kind === 'outside') {
+      this.#bag.error(p, `${file} is outside the plan's folder: name a file inside it, relative to the plan`);
+      return;
+    }
     let size: number;
     try {
-      const st = statSync(full);
+      if (found.kind === 'missing') throw new Error('missing');
+      const st = statSync(found.file);
       if (!st.isFile()) {
         this.#bag.error(p, `${file} is not a file`);
         return;
       }
       size = st.size;
     } catch {
-      this.#bag.error(p, `image file not found: ${file} (looked for ${full})`);
+      this.#bag.error(p, `image file not found: ${file}, relative to the plan's folder`);
       return;
     }
     const ext = path.extname(file).toLowerCase();

@@ -44,20 +44,20 @@ networks:
   x:
     account: "@VilleTest"
     credentials:
-      app_key: env:X_APP_KEY
-      app_secret: env:X_APP_SECRET
-      access_token: env:X_ACCESS_TOKEN
-      access_secret: file:/run/secrets/x_access_secret
+      app_key: env:VILLE_TEST__X_APP_KEY
+      app_secret: env:VILLE_TEST__X_APP_SECRET
+      access_token: env:VILLE_TEST__X_ACCESS_TOKEN
+      access_secret: file:x_access_secret
   bluesky:
     handle: test.fr
     credentials:
-      identifier: env:BSKY_ID
-      app_password: env:BSKY_PASSWORD
+      identifier: env:VILLE_TEST__BSKY_ID
+      app_password: env:VILLE_TEST__BSKY_PASSWORD
   mastodon:
     instance: https://social.test.fr
     account: "@ville@social.test.fr"
     credentials:
-      access_token: env:MASTO_TOKEN
+      access_token: env:VILLE_TEST__MASTO_TOKEN
 sunset:
   at: 2027-01-20T09:00
   x_after: crisis-only

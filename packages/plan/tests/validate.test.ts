@@ -37,14 +37,14 @@ describe('every problem is reported, with its place', () => {
     const text = MINIMAL.replace('  locale: fr-FR\n', '  locale: fr-FR\n  colour: blue\n') // unknown field
       .replace('at: sunset - 7d', 'at: sunset minus 7 days') // bad time expression
       .replace('{mastodon.url}.', '{mastodon.link}.') // unknown placeholder
-      .replace('access_token: env:MASTO_TOKEN', 'access_token: 9f8e7d6c5b4a39281706f5e4d3c2b1a0') // literal secret
+      .replace('access_token: env:VILLE_TEST__MASTO_TOKEN', 'access_token: 9f8e7d6c5b4a39281706f5e4d3c2b1a0') // literal secret
       .replace('  - id: farewell', '  - id: announce'); // duplicate id
     const r = check(text);
     expect(r.ok).toBe(false);
     const out = lines(r);
     expect(out).toEqual([
       'plan.yaml:7:3  organisation.colour  unknown field "colour" (allowed here: id, name, timezone, locale, website)',
-      'plan.yaml:26:21  networks.mastodon.credentials.access_token  this looks like a secret written into the plan; write where to read it instead: env:VARIABLE or file:/path (and revoke the secret if this file was shared)',
+      'plan.yaml:26:21  networks.mastodon.credentials.access_token  this looks like a secret written into the plan; write where to read it instead: env:VILLE_TEST__MASTODON_ACCESS_TOKEN or file:mastodon_access_token (and revoke the secret if this file was shared)',
       'plan.yaml:32:9  posts[0].at  "sunset minus 7 days" is not a time expression: write a local time (2027-01-20T09:00) or one relative to the sunset (sunset, sunset - 7d, sunset + 2h)',
       expect.stringMatching(
         /^plan\.yaml:34:11 {2}posts\[0\]\.text {2}unknown placeholder \{mastodon\.link\}; did you mean \{mastodon\.url\}\? \(placeholders: \{sunset\.date\}/,
@@ -237,6 +237,32 @@ describe('input that is not a plan', () => {
     const r = validatePlan('- a\n- b\n', { file: 'p.yaml', baseDir: planDir('').dir });
     expect(r.diagnostics.map(formatDiagnostic)).toEqual([
       'p.yaml:1:1  (plan)  must be a mapping (key: value lines), not a list',
+    ]);
+  });
+});
+
+describe("the organisation's namespace", () => {
+  it('refuses an id with "--", which would make its variable prefix ambiguous, saying the rule', () => {
+    const r = check(MINIMAL.replace('id: ville-test', 'id: ville--test'));
+    expect(r.ok).toBe(false);
+    const [problem] = errors(r);
+    expect(problem?.path).toBe('organisation.id');
+    expect(problem?.message).toContain('"ville--test" is not a valid organisation id');
+    expect(problem?.message).toContain('no "--"');
+    // Without a valid id no namespace can be judged: the references are not reported as well.
+    expect(errors(r)).toHaveLength(1);
+  });
+
+  it('refuses references outside it at their place, naming the namespace only', () => {
+    const r = check(
+      MINIMAL.replace('env:VILLE_TEST__X_APP_KEY', 'env:VILLE_VOISINE__X_APP_KEY').replace(
+        'file:x_access_secret',
+        'file:/run/secrets/postgres_password',
+      ),
+    );
+    expect(lines(r)).toEqual([
+      "plan.yaml:12:16  networks.x.credentials.app_key  ville-test's plan may only name environment variables starting with VILLE_TEST__, e.g. env:VILLE_TEST__X_APP_KEY",
+      "plan.yaml:15:22  networks.x.credentials.access_secret  ville-test's plan may only name files inside its own secrets folder (SUNSET_SECRETS_DIR/ville-test/): write file:<name>, a path relative to that folder, e.g. file:x_access_token",
     ]);
   });
 });

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { hashToken, mintToken, silentLogger } from '@sunset/core';
+import { envPrefix, hashToken, mintToken, silentLogger } from '@sunset/core';
 import { applyPlan } from '@sunset/engine/outbox';
 import { validatePlan } from '@sunset/plan';
 import { createRedis, Queues } from '@sunset/queue';
@@ -23,6 +23,7 @@ export function planYaml(
   options: { org?: string; sunset?: string; approval?: 'none' | 'second-person'; extraPost?: boolean } = {},
 ): string {
   const org = options.org ?? ORG;
+  const prefix = envPrefix(org);
   return `version: 1
 organisation:
   id: ${org}
@@ -34,20 +35,20 @@ networks:
   x:
     account: "@VilleDeTest"
     credentials:
-      app_key: env:T_X_KEY
-      app_secret: env:T_X_SECRET
-      access_token: env:T_X_TOKEN
-      access_secret: env:T_X_ACCESS
+      app_key: env:${prefix}T_X_KEY
+      app_secret: env:${prefix}T_X_SECRET
+      access_token: env:${prefix}T_X_TOKEN
+      access_secret: env:${prefix}T_X_ACCESS
   bluesky:
     handle: ville.test
     credentials:
-      identifier: env:T_BSKY_ID
-      app_password: env:T_BSKY_PASSWORD
+      identifier: env:${prefix}T_BSKY_ID
+      app_password: env:${prefix}T_BSKY_PASSWORD
   mastodon:
     instance: https://social.ville.test
     account: "@ville@social.ville.test"
     credentials:
-      access_token: env:T_MASTODON
+      access_token: env:${prefix}T_MASTODON
 sunset:
   at: ${options.sunset ?? '2099-01-20T09:00'}
   x_after: crisis-only

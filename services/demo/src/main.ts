@@ -217,22 +217,25 @@ async function main(): Promise<void> {
     ...doc.networks.x!,
     api_base: x.url,
     credentials: {
-      app_key: 'env:DEMO_X_APP_KEY',
-      app_secret: 'env:DEMO_X_APP_SECRET',
-      access_token: 'env:DEMO_X_ACCESS_TOKEN',
-      access_secret: 'env:DEMO_X_ACCESS_SECRET',
+      app_key: 'env:VILLE_DE_TOURS__DEMO_X_APP_KEY',
+      app_secret: 'env:VILLE_DE_TOURS__DEMO_X_APP_SECRET',
+      access_token: 'env:VILLE_DE_TOURS__DEMO_X_ACCESS_TOKEN',
+      access_secret: 'env:VILLE_DE_TOURS__DEMO_X_ACCESS_SECRET',
     },
   };
   doc.networks.bluesky = {
     ...doc.networks.bluesky!,
     handle: bsky.handle,
     service: bluesky.url,
-    credentials: { identifier: 'env:DEMO_BSKY_IDENTIFIER', app_password: 'env:DEMO_BSKY_APP_PASSWORD' },
+    credentials: {
+      identifier: 'env:VILLE_DE_TOURS__DEMO_BSKY_IDENTIFIER',
+      app_password: 'env:VILLE_DE_TOURS__DEMO_BSKY_APP_PASSWORD',
+    },
   };
   doc.networks.mastodon = {
     ...doc.networks.mastodon!,
     instance: mastodon.url,
-    credentials: { access_token: 'env:DEMO_MASTODON_TOKEN' },
+    credentials: { access_token: 'env:VILLE_DE_TOURS__DEMO_MASTODON_TOKEN' },
   };
   const planFile = path.join(dir, 'ville-de-tours.yaml');
   writeFileSync(
@@ -290,13 +293,13 @@ async function main(): Promise<void> {
     SUNSET_FETCH_ALLOW: [x.url, mastodon.url].map((url) => new URL(url).host).join(','),
     SUNSET_LIMITS: 'x=1000/1s,bluesky=1000/1s,mastodon=1000/1s',
     SUNSET_RECONCILE_INTERVAL_MS: '10000',
-    DEMO_X_APP_KEY: 'demo-app-key',
-    DEMO_X_APP_SECRET: 'demo-app-secret',
-    DEMO_X_ACCESS_TOKEN: '1880000000000000001-demo',
-    DEMO_X_ACCESS_SECRET: 'demo-access-secret',
-    DEMO_BSKY_IDENTIFIER: bsky.handle,
-    DEMO_BSKY_APP_PASSWORD: bsky.password,
-    DEMO_MASTODON_TOKEN: 'demo-mastodon-token',
+    VILLE_DE_TOURS__DEMO_X_APP_KEY: 'demo-app-key',
+    VILLE_DE_TOURS__DEMO_X_APP_SECRET: 'demo-app-secret',
+    VILLE_DE_TOURS__DEMO_X_ACCESS_TOKEN: '1880000000000000001-demo',
+    VILLE_DE_TOURS__DEMO_X_ACCESS_SECRET: 'demo-access-secret',
+    VILLE_DE_TOURS__DEMO_BSKY_IDENTIFIER: bsky.handle,
+    VILLE_DE_TOURS__DEMO_BSKY_APP_PASSWORD: bsky.password,
+    VILLE_DE_TOURS__DEMO_MASTODON_TOKEN: 'demo-mastodon-token',
   });
   stops.push(async () => {
     // Leave the shared Redis as it was found.

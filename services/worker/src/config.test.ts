@@ -13,6 +13,14 @@ describe('the worker configuration', () => {
     expect(c.networks).toEqual(['x', 'bluesky', 'mastodon']);
     expect(c.production).toBe(false);
     expect(c.concurrency).toBe(4);
+    expect(c.secretsDir).toBe('/run/secrets');
+  });
+
+  it('reads the secrets folder, made absolute so that relative names do not depend on later moves', () => {
+    expect(readWorkerConfig({ SUNSET_SECRETS_DIR: '/srv/sunset/secrets' }).secretsDir).toBe(
+      '/srv/sunset/secrets',
+    );
+    expect(readWorkerConfig({ SUNSET_SECRETS_DIR: 'secrets' }).secretsDir).toBe(path.resolve('secrets'));
   });
 
   it('names every bad variable at once, and why', () => {

@@ -45,8 +45,13 @@ export interface WorkerConfig {
   stateKey?: Buffer;
   stateKeySource?: string;
   logLevel: string;
-  /** The environment, where the plans' credential references (env:NAME) are resolved. */
+  /**
+   * The environment, where the plans' credential references env:NAME are resolved; each
+   * organisation reads only the variables starting with its prefix (ville-de-tours: VILLE_DE_TOURS__).
+   */
   env: Readonly<Record<string, string | undefined>>;
+  /** SUNSET_SECRETS_DIR: an organisation's file:name references are read from `<dir>/<org>/`. */
+  secretsDir: string;
 }
 
 export const WORKER_ENV_HELP = `
@@ -72,7 +77,11 @@ export const WORKER_ENV_HELP = `
                                 host:port (that port only) or CIDR entries, e.g. 127.0.0.1:8080,10.2.0.0/16 (default none)
 ${STATE_KEY_HELP}
                                 (development without one: a key file made once in SUNSET_DATA_DIR/state.key, 0600)
+  SUNSET_SECRETS_DIR            folder of the plans' file: credentials, one sub-folder per organisation (default /run/secrets)
   LOG_LEVEL                     trace, debug, info, warn, error (default info)`;
+
+/** Absolute, so the worker and the CLI agree whatever folder they start in; Docker's own place. */
+const DEFAULT_SECRETS_DIR = '/run/secrets';
 
 export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
   const r = new EnvReader(env);
@@ -144,6 +153,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     ...(stateKey && 'key' in stateKey ? { stateKey: stateKey.key, stateKeySource: stateKey.source } : {}),
     logLevel: r.oneOf('LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info'),
     env: { ...env },
+    secretsDir: path.resolve(r.string('SUNSET_SECRETS_DIR', DEFAULT_SECRETS_DIR)),
   };
   r.done();
   return config;

@@ -64,6 +64,7 @@ async function main(): Promise<void> {
     ...(config.queuePrefix ? { prefix: config.queuePrefix } : {}),
     logger,
     env: config.env,
+    secretsDir: config.secretsDir,
     dataDir: config.dataDir,
     renderImage,
     networks: config.networks,

@@ -34,7 +34,7 @@ export function assetsCommand(io: Io): Command {
     .action(async (file, options) => {
       const c = io.colours;
       const name = displayName(file);
-      const r = readPlanFile(name);
+      const r = readPlanFile(name, { secretsDir: io.config.secretsDir });
       if (!r.plan) {
         renderDiagnostics(io, r.diagnostics);
         io.out(`${c.red('✗')} ${name} is not valid: no image rendered`);

@@ -66,12 +66,13 @@ export function networksCommand(io: Io): Command {
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
-      '\nCredentials are read from where the plan says (env:NAME or file:/path); nothing is posted.\n' +
+      "\nCredentials are read from where the plan says, inside its organisation's namespace (env:ORG__NAME, or\n" +
+        'file:name in SUNSET_SECRETS_DIR/<org>/, default /run/secrets); nothing is posted.\n' +
         'Exit status: 0 when every account answers and matches the plan, 1 otherwise.\n' +
-        '\nExample:\n  $ TOURS_MASTODON_TOKEN=… pnpm sunset networks check config/plans/ville-de-tours.yaml --network mastodon',
+        '\nExample:\n  $ VILLE_DE_TOURS__MASTODON_TOKEN=… pnpm sunset networks check config/plans/ville-de-tours.yaml --network mastodon',
     )
     .action(async (file, options) => {
-      const r = readPlanFile(file);
+      const r = readPlanFile(file, { secretsDir: io.config.secretsDir });
       if (!r.plan) {
         renderDiagnostics(io, r.diagnostics);
         throw new CliExit(1, `${file} is not valid: fix it first (sunset plan validate ${file})`);
@@ -85,7 +86,11 @@ export function networksCommand(io: Io): Command {
         }
       }
       const { configs, problems } = connectorConfigsFromPlan(r.plan.document.networks, {
-        env: io.config.env,
+        secrets: {
+          organisationId: r.plan.document.organisation.id,
+          env: io.config.env,
+          secretsDir: io.config.secretsDir,
+        },
         timeoutMs: options.timeout,
         ...(xCa ? { xCa } : {}),
         ...(options.network ? { only: options.network } : {}),

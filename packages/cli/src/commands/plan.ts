@@ -52,7 +52,10 @@ export function planCommand(io: Io): Command {
     .action((files, options) => {
       const results = files.map((file) => {
         const name = displayName(file);
-        const r = readPlanFile(name, options.now ? { now: options.now } : {});
+        const r = readPlanFile(name, {
+          secretsDir: io.config.secretsDir,
+          ...(options.now ? { now: options.now } : {}),
+        });
         return { file: name, ...r };
       });
       if (options.json) {
@@ -93,7 +96,10 @@ export function planCommand(io: Io): Command {
     .addHelpText('after', '\nExample:\n  $ pnpm sunset plan preview config/plans/ville-de-tours.yaml')
     .action((file, options) => {
       const name = displayName(file);
-      const r = readPlanFile(name, options.now ? { now: options.now } : {});
+      const r = readPlanFile(name, {
+        secretsDir: io.config.secretsDir,
+        ...(options.now ? { now: options.now } : {}),
+      });
       if (!r.plan) {
         if (options.json) {
           io.out(JSON.stringify({ file: name, valid: false, diagnostics: r.diagnostics }, null, 2));
@@ -131,7 +137,10 @@ export function planCommand(io: Io): Command {
     )
     .action(async (file, options) => {
       const name = displayName(file);
-      const r = readPlanFile(name, options.now ? { now: options.now } : {});
+      const r = readPlanFile(name, {
+        secretsDir: io.config.secretsDir,
+        ...(options.now ? { now: options.now } : {}),
+      });
       if (!r.plan) {
         if (options.json)
           io.out(JSON.stringify({ file: name, valid: false, diagnostics: r.diagnostics }, null, 2));

@@ -51,6 +51,7 @@ export function profileCommand(io: Io): Command {
         const registry = new ConnectorRegistry({
           store,
           env: io.config.env,
+          secretsDir: io.config.secretsDir,
           logger: silentLogger(),
           ...(xCa ? { xCa } : {}),
           // Restoring reads the current profile first, its images through the guarded client.

@@ -57,7 +57,8 @@ export async function planRoutes(app: FastifyInstance, options: { plansDir: stri
         description:
           'Validates the plan; a bad plan is refused with every problem (file:line:column, path, message) and nothing ' +
           'changes. A good one is applied: its diff says what was added (+), changed (~), cancelled (-), left (=) or ' +
-          "already done (✓). Image paths in the plan are read from the server's plans folder.",
+          "already done (✓). Image paths in the plan are read from the server's plans folder and must stay inside it; " +
+          "credential references may only name the plan organisation's own secrets (env:ORG__NAME, file:name).",
         querystring: Type.Object({
           dryRun: Type.Optional(Type.Boolean({ description: 'compute the diff, change nothing' })),
           file: Type.Optional(
