@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { formatDiagnostic, validatePlan } from '../src/index.ts';
-import { check, MINIMAL, planDir, referenceMissing, referenceText } from './helpers.ts';
+import {
+  check,
+  MINIMAL,
+  planDir,
+  referenceMissing,
+  referenceText,
+  referenceTextAsWritten,
+} from './helpers.ts';
 
 const errors = (r: ReturnType<typeof check>) => r.diagnostics.filter((d) => d.severity === 'error');
 const warnings = (r: ReturnType<typeof check>) => r.diagnostics.filter((d) => d.severity === 'warning');
@@ -9,7 +16,18 @@ const lines = (r: ReturnType<typeof check>) => r.diagnostics.map(formatDiagnosti
 describe.skipIf(referenceMissing)(
   `the reference plan${referenceMissing ? ` (${referenceMissing})` : ''}`,
   () => {
-    it('is accepted unchanged', () => {
+    it('is refused as written only for its secrets outside the namespace', () => {
+      const r = check(referenceTextAsWritten(), new Date('2024-12-01T00:00:00Z'));
+      const refused = errors(r);
+      // Its six env: names lack the VILLE_DE_TOURS__ prefix, its one file: is an absolute path.
+      expect(refused).toHaveLength(7);
+      for (const d of refused) {
+        expect(d.path).toMatch(/^networks\.(x|bluesky|mastodon)\.credentials\./);
+        expect(d.message).toMatch(/ville-de-tours's plan may only name/);
+      }
+    });
+
+    it('is accepted with its secrets in its namespace', () => {
       const r = check(referenceText(), new Date('2024-12-01T00:00:00Z'));
       expect(errors(r)).toEqual([]);
       expect(r.ok).toBe(true);
