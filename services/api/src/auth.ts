@@ -10,7 +10,7 @@ import fp from 'fastify-plugin';
 import { Gauge } from 'prom-client';
 import { hashToken, looksLikeToken, shareInFlight } from '@sunset/core';
 import type { ApiToken, Store, TokenRole } from '@sunset/store';
-import { errorBody } from './errors.ts';
+import { errorBody, sendTooMany } from './errors.ts';
 import { SignInLimiter } from './sign-in-limiter.ts';
 
 export interface Principal {
@@ -113,16 +113,13 @@ export const authPlugin = fp<AuthOptions>(
         requestId: request.id,
       });
       if (wait !== undefined) {
-        return reply
-          .status(429)
-          .header('retry-after', String(wait))
-          .send(
-            errorBody(
-              request,
-              'too-many-failures',
-              `too many failed sign-ins from this address; try again in ${wait} s (a valid token is always let in)`,
-            ),
-          );
+        return sendTooMany(
+          request,
+          reply,
+          wait,
+          'too-many-failures',
+          `too many failed sign-ins from this address; try again in ${wait} s (a valid token is always let in)`,
+        );
       }
       return reply
         .status(401)

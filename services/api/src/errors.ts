@@ -28,6 +28,20 @@ export function errorBody(request: FastifyRequest, code: string, message: string
   return { error: { code, message, ...(details !== undefined ? { details } : {}) }, requestId: request.id };
 }
 
+/** A 429 that says when to come back, in the header and the message alike. */
+export function sendTooMany(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  waitSeconds: number,
+  code: string,
+  message: string,
+) {
+  return reply
+    .status(429)
+    .header('retry-after', String(waitSeconds))
+    .send(errorBody(request, code, message));
+}
+
 /** PostgreSQL or SQLite out of reach (connection refused or lost, database locked or closed). */
 const UNAVAILABLE_CODES = new Set([
   'ECONNREFUSED',

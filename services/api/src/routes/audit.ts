@@ -21,7 +21,7 @@ import {
 } from '@sunset/store';
 import { Type } from 'typebox';
 import { principalOf } from '../auth.ts';
-import { errorBody } from '../errors.ts';
+import { sendTooMany } from '../errors.ts';
 import { recordRead } from '../reads.ts';
 import { ErrorReply, NetworkName } from '../schemas.ts';
 
@@ -170,29 +170,23 @@ export async function auditRoutes(app: FastifyInstance, options: { verifyPerMinu
       const state = verifying.get(organisationId) ?? { running: false, started: [] };
       state.started = state.started.filter((at) => now - at < 60_000);
       if (state.running) {
-        return reply
-          .status(429)
-          .header('retry-after', '5')
-          .send(
-            errorBody(
-              request,
-              'too-many-verifications',
-              `an audit verification of ${organisationId} is already under way; try again when it has finished`,
-            ),
-          );
+        return sendTooMany(
+          request,
+          reply,
+          5,
+          'too-many-verifications',
+          `an audit verification of ${organisationId} is already under way; try again when it has finished`,
+        );
       }
       if (state.started.length >= options.verifyPerMinute) {
         const wait = Math.max(1, Math.ceil((state.started[0]! + 60_000 - now) / 1000));
-        return reply
-          .status(429)
-          .header('retry-after', String(wait))
-          .send(
-            errorBody(
-              request,
-              'too-many-verifications',
-              `at most ${options.verifyPerMinute} audit verifications per minute for an organisation; try again in ${wait} s`,
-            ),
-          );
+        return sendTooMany(
+          request,
+          reply,
+          wait,
+          'too-many-verifications',
+          `at most ${options.verifyPerMinute} audit verifications per minute for an organisation; try again in ${wait} s`,
+        );
       }
       state.running = true;
       state.started.push(now);
