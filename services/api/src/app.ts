@@ -51,6 +51,8 @@ export interface AppOptions {
   trustProxy?: string[];
   /** How long /metrics keeps the store's figures (default 15 s). */
   metricsCacheMs?: number;
+  /** The metrics cache's clock (default Date.now). */
+  metricsClock?: () => number;
   /** Audit verifications each organisation may start per minute (default 2). */
   auditVerifyPerMinute?: number;
 }
@@ -87,6 +89,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     'metrics',
     new Metrics(options.store, options.queues, {
       ...(options.metricsCacheMs !== undefined ? { cacheMs: options.metricsCacheMs } : {}),
+      ...(options.metricsClock ? { clock: options.metricsClock } : {}),
     }),
   );
   app.addHook('onSend', async (request, reply) => {

@@ -25,10 +25,10 @@ function quantile(sorted: number[], q: number): number {
  * `load`'s answer, kept for `ms` from when it was asked for; callers meanwhile share the read
  * under way. A failed read is not kept.
  */
-function cachedFor<T>(ms: number, load: () => Promise<T>): () => Promise<T> {
+function cachedFor<T>(ms: number, clock: () => number, load: () => Promise<T>): () => Promise<T> {
   let kept: { at: number; value: Promise<T> } | undefined;
   return () => {
-    const now = Date.now();
+    const now = clock();
     if (!kept || now - kept.at >= ms) {
       const value = load();
       const entry = { at: now, value };
@@ -44,6 +44,8 @@ function cachedFor<T>(ms: number, load: () => Promise<T>): () => Promise<T> {
 export interface MetricsOptions {
   /** How long the store's figures are kept between reads (default 15 s). */
   cacheMs?: number;
+  /** The cache's clock (default Date.now): a test moves it past the interval instead of waiting. */
+  clock?: () => number;
 }
 
 export class Metrics {
@@ -53,8 +55,11 @@ export class Metrics {
 
   constructor(store: Store, queues: Queues | undefined, options: MetricsOptions = {}) {
     const cacheMs = options.cacheMs ?? 15_000;
-    const byStatus = cachedFor(cacheMs, () => store.deliveries.countByStatus());
-    const recent = cachedFor(cacheMs, () => store.deliveries.publishedSince(new Date(Date.now() - 3600_000)));
+    const clock = options.clock ?? Date.now;
+    const byStatus = cachedFor(cacheMs, clock, () => store.deliveries.countByStatus());
+    const recent = cachedFor(cacheMs, clock, () =>
+      store.deliveries.publishedSince(new Date(Date.now() - 3600_000)),
+    );
     this.requests = new Counter({
       name: 'sunset_http_requests_total',
       help: 'API requests answered, by route and status',

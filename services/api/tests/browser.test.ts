@@ -182,7 +182,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`dashboard in ${CHROMIUM} (skipped when it is mi
     await expect.poll(() => card.count()).toBe(1);
     expect(await card.textContent()).toMatch(/accepté/);
     expect(await card.textContent()).toMatch(/X : en attente|X : envoi en cours|X : publié/);
-    expect(await card.textContent()).toMatch(/envoyé par token:crisis-person/);
+    expect(await card.textContent()).toMatch(/envoyé par crisis-person/);
     await shot('04-crise-envoyee');
 
     // The crisis token sees no audit screen.
@@ -291,7 +291,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`dashboard in ${CHROMIUM} (skipped when it is mi
       await expect.poll(() => p.getByRole('status').textContent()).toMatch(/approuvé/);
       await expect
         .poll(() => card.textContent())
-        .toMatch(/accepté[\s\S]*approuvé par token:second-duty-officer/);
+        .toMatch(/accepté[\s\S]*approuvé par julie\.martin \(jeton second-duty-officer\)/);
       expect(await card.getByRole('button', { name: 'Approuver' }).count()).toBe(0);
       await shot('10-crise-approuvee', p);
     } finally {

@@ -99,12 +99,19 @@ export async function startFixture(overrides: Partial<AppOptions> = {}, plan = p
     await applyPlan({ store, queues, plan: result.plan, actor: 'cli:fixture' });
   }
   const tokens = {} as Fixture['tokens'];
-  const make = async (key: keyof Fixture['tokens'], org: string, role: TokenRole, name: string) => {
+  const make = async (
+    key: keyof Fixture['tokens'],
+    org: string,
+    role: TokenRole,
+    name: string,
+    person?: string,
+  ) => {
     const token = mintToken();
     await store.tokens.create({
       id: `${key}-id`,
       organisationId: org,
       name,
+      ...(person ? { person } : {}),
       role,
       hash: hashToken(token),
       createdBy: 'cli:fixture',
@@ -113,7 +120,8 @@ export async function startFixture(overrides: Partial<AppOptions> = {}, plan = p
   };
   for (const role of ['admin', 'planner', 'editor', 'crisis', 'auditor'] as const)
     await make(role, ORG, role, `${role}-person`);
-  await make('crisis2', ORG, 'crisis', 'second-duty-officer');
+  // A person whose name differs from the token's, as `sunset token create --person` makes them.
+  await make('crisis2', ORG, 'crisis', 'second-duty-officer', 'julie.martin');
   await make('otherOrg', OTHER_ORG, 'admin', 'neighbour-admin');
   await make('revoked', ORG, 'editor', 'former-editor');
   await store.tokens.revoke(ORG, 'former-editor');
