@@ -846,7 +846,7 @@ for (const { dialect, skip } of dialects) {
 
     it(
       'names a bad entry of the first range again and again, the other ranges stopped without harm',
-      { timeout: 60_000 },
+      { timeout: 180_000 },
       async () => {
         // The other ranges' threads are still starting (opening the database, loading the driver)
         // when the first range finds the edit. They were terminated then, and a thread terminated
@@ -922,7 +922,7 @@ for (const { dialect, skip } of dialects) {
     // Several verify passes, each starting worker threads: slow on a loaded machine, hence the time limit.
     it(
       'verifies a chain in ranges side by side as one pass would, naming the lowest bad entry',
-      { timeout: 30_000 },
+      { timeout: 120_000 },
       async () => {
         const total = 120;
         const details = (i: number) => ({ i, nested: { b: 1, a: [1, 'x\n"é'] } });
