@@ -709,10 +709,20 @@ export interface PostState {
         lastError?: string;
         parts: number;
         published: number;
+        /**
+         * Set while the store does not know whether the part on its way landed (a request under
+         * way, or an X part marked "outcome unknown" waiting to be reconciled).
+         */
+        outcomeUnknown?: true;
+        /** What a person reads then: "sending, outcome being checked". */
+        note?: string;
       }
     >
   >;
 }
+
+/** The note of a network whose last request has not been answered yet (postState). */
+export const OUTCOME_BEING_CHECKED = 'sending, outcome being checked';
 
 /** A post with its state on every network: for GET /v1/posts/:id and /v1/crisis/:id. */
 export async function postState(
@@ -726,6 +736,10 @@ export async function postState(
   const deliveries = await store.deliveries.list({ organisationId, postId });
   const networks: PostState['networks'] = {};
   for (const d of deliveries) {
+    // The store has not heard back yet: the part may be on the network already.
+    const checking =
+      d.status === 'sending' ||
+      (d.status === 'queued' && d.parts.some((p) => p.outcomeUnknown && p.remoteId === undefined));
     networks[d.network] = {
       status: d.status,
       ...(d.url ? { url: d.url } : {}),
@@ -734,6 +748,7 @@ export async function postState(
       ...(d.lastError ? { lastError: d.lastError } : {}),
       parts: d.parts.length,
       published: d.parts.filter((p) => p.remoteId !== undefined).length,
+      ...(checking ? { outcomeUnknown: true as const, note: OUTCOME_BEING_CHECKED } : {}),
     };
   }
   return {
