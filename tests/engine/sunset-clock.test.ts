@@ -3,6 +3,9 @@
 // date), a post held past the sunset (a 429, a worker that was down) is skipped on X then, and a
 // worker whose own clock is hours early still refuses, since the instant comes from the store
 // (PostgreSQL; with SQLite the host clock is the store's clock).
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { buildApp } from '@sunset/api';
 import { hashToken, mintToken, silentLogger } from '@sunset/core';
 import { applyPlan } from '@sunset/engine';
@@ -37,6 +40,28 @@ const WHY: Record<XAfter, RegExp> = {
   frozen: /X is frozen after the sunset .*frozen/,
   leave: /the X account is being closed after the sunset .*leave/,
 };
+
+const BIN = path.join(fileURLToPath(new URL('../../', import.meta.url)), 'packages/cli/src/bin.ts');
+
+/** The real CLI in a child process (this process serves the API meanwhile). */
+function sunsetCli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--conditions=development', '--no-warnings=ExperimentalWarning', BIN, ...args],
+      { env: { PATH: process.env['PATH'] ?? '', NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
 
 /** An API over the engine's store and queues, with an editor token. */
 async function apiOver(engine: TestEngine): Promise<{ app: App; token: string }> {
@@ -176,6 +201,40 @@ for (const { dialect, skip } of await testDialects()) {
           );
         },
       );
+
+      it('post send --at: a time in 2020 is refused, one a minute back is sent now, not on X', async () => {
+        const tag = `cli-${dialect}`;
+        await applyWith(engine, Date.now() - 30_000, 'crisis-only', `cli-${tag}-${++version}.yaml`);
+        await app.listen({ host: '127.0.0.1', port: 0 });
+        const address = app.server.address();
+        const env = {
+          SUNSET_API_URL: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
+          SUNSET_TOKEN: token,
+        };
+        const old = `Daté de 2020 par la CLI (${tag}).`;
+        const refused = await sunsetCli(
+          ['post', 'send', '--text', old, '--networks', 'x,mastodon', '--at', '2020-01-01T00:00:00Z'],
+          env,
+        );
+        expect(refused.status).toBe(1);
+        expect(refused.stderr).toMatch(/at: 2020-01-01T00:00:00\.000Z is .* minutes in the past/);
+
+        const late = `Une minute de retard par la CLI (${tag}).`;
+        const sent = await sunsetCli(
+          ['post', 'send', '--text', late, '--networks', 'x,mastodon', '--at', iso(Date.now() - 60_000)],
+          env,
+        );
+        expect(sent.status).toBe(0);
+        expect(sent.stdout).toMatch(/note: at: .* is in the past: sent now/);
+        expect(sent.stdout).toMatch(/note: X: X takes crisis posts only after the sunset/);
+        const id = /post (\S+) accepted/.exec(sent.stdout)?.[1];
+        expect(id).toBeDefined();
+        const ds = await settled(engine, id!, ['x', 'mastodon']);
+        await expectSkippedOnX(engine, ds['x']!, WHY['crisis-only']);
+        expect(ds['mastodon']?.status).toBe('published');
+        expect(carriedToX(old)).toEqual([]);
+        expect(carriedToX(late)).toEqual([]);
+      });
 
       it('skips on X a post due before the sunset but held by a 429 until after it', async () => {
         const tag = `held-${dialect}`;
