@@ -30,6 +30,7 @@ import type {
 } from '@sunset/store';
 import { splitThread } from '@sunset/text';
 import type { OrgSettings, OrgSettingsCache } from './org-settings.ts';
+import { policyRefusal } from './policy.ts';
 
 /** The 503 case: the post was not accepted and nothing of it will be sent. */
 export class NotAcceptedError extends SunsetError {
@@ -469,12 +470,41 @@ function resultOf(
   };
 }
 
+/**
+ * How far in the past `at` may be and still mean "now": a client's clock a little off, or a
+ * request retried a few minutes on. Further back it is refused rather than sent now, since the
+ * sender meant another moment (and, after the sunset, another set of networks).
+ */
+export const PAST_AT_TOLERANCE_MS = 5 * 60_000;
+
+/**
+ * The due time of a new post: `at` when it is ahead, now when it is behind (said in `notes`).
+ * Refuses one more than PAST_AT_TOLERANCE_MS back (`refuse`; a key sent again skips that).
+ */
+function dueTimeOf(at: Date | undefined, now: Date, notes: string[], refuse: boolean): Date {
+  if (at === undefined || at.getTime() >= now.getTime()) return at ?? now;
+  const behind = now.getTime() - at.getTime();
+  if (refuse && behind > PAST_AT_TOLERANCE_MS) {
+    throw new InputError(
+      `at: ${at.toISOString()} is ${Math.round(behind / 60_000)} minutes in the past (now ${now.toISOString()}); ` +
+        `a time up to ${PAST_AT_TOLERANCE_MS / 60_000} minutes back means now, further back is refused: send a time ahead, or none for now`,
+    );
+  }
+  notes.push(`at: ${at.toISOString()} is in the past: sent now (${now.toISOString()})`);
+  return now;
+}
+
 /** Stores and queues an ordinary or crisis post; see the module comment for what "accepted" means. */
 export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Promise<SubmitResult> {
   const settings = await ctx.settings.get(input.organisationId);
+  // The worker judges the sunset again with the store's clock as each X part leaves; this
+  // process's clock only picks the due time and the networks.
+  const now = new Date();
+  const requested = input;
+  input = { ...input, at: dueTimeOf(input.at, now, [], false) };
   let targets = check(input, settings);
   const postId = newPostId(input);
-  const digest = input.clientKey === undefined ? undefined : requestDigest(input);
+  const digest = input.clientKey === undefined ? undefined : requestDigest(requested);
 
   // A random id is new by construction; only a client's key can name a post sent before.
   const existing =
@@ -497,6 +527,7 @@ export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Pro
     return resultOf(existing, state, deliveries, true, []);
   }
   const notes: string[] = [];
+  dueTimeOf(requested.at, now, notes, true);
   if (input.replyToPostId) {
     const before = targets;
     targets = await followUpTargets(ctx.store, input.organisationId, input.replyToPostId, targets);
@@ -506,6 +537,10 @@ export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Pro
       );
     }
   }
+  const xRefusal = targets.includes('x')
+    ? policyRefusal({ network: 'x', source: input.source, kind: 'post', dueAt: input.at! }, settings, now)
+    : undefined;
+  if (xRefusal) notes.push(`X: ${xRefusal}`);
   const cap = input.cap;
   const recordOnly =
     cap !== undefined &&
@@ -534,7 +569,7 @@ export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Pro
     language: input.language ?? settings.document.organisation.locale,
     ...(input.link ? { link: input.link } : {}),
     networks: targets,
-    at: (input.at ?? new Date()).toISOString(),
+    at: (input.at ?? now).toISOString(),
     ...(input.cap ? { cap: input.cap } : {}),
     sentBy: sender,
     ...(awaitingApproval ? { awaitingApproval: true } : {}),
@@ -674,10 +709,20 @@ export interface PostState {
         lastError?: string;
         parts: number;
         published: number;
+        /**
+         * Set while the store does not know whether the part on its way landed (a request under
+         * way, or an X part marked "outcome unknown" waiting to be reconciled).
+         */
+        outcomeUnknown?: true;
+        /** What a person reads then: "sending, outcome being checked". */
+        note?: string;
       }
     >
   >;
 }
+
+/** The note of a network whose last request has not been answered yet (postState). */
+export const OUTCOME_BEING_CHECKED = 'sending, outcome being checked';
 
 /** A post with its state on every network: for GET /v1/posts/:id and /v1/crisis/:id. */
 export async function postState(
@@ -691,6 +736,10 @@ export async function postState(
   const deliveries = await store.deliveries.list({ organisationId, postId });
   const networks: PostState['networks'] = {};
   for (const d of deliveries) {
+    // The store has not heard back yet: the part may be on the network already.
+    const checking =
+      d.status === 'sending' ||
+      (d.status === 'queued' && d.parts.some((p) => p.outcomeUnknown && p.remoteId === undefined));
     networks[d.network] = {
       status: d.status,
       ...(d.url ? { url: d.url } : {}),
@@ -699,6 +748,7 @@ export async function postState(
       ...(d.lastError ? { lastError: d.lastError } : {}),
       parts: d.parts.length,
       published: d.parts.filter((p) => p.remoteId !== undefined).length,
+      ...(checking ? { outcomeUnknown: true as const, note: OUTCOME_BEING_CHECKED } : {}),
     };
   }
   return {

@@ -75,9 +75,28 @@ export class WaitingForOriginalError extends SunsetError {
   }
 }
 
+/** A delivery the sunset policy refuses: skipped, the reason in the audit log. */
+async function skippedBySunset(
+  ctx: ProcessContext,
+  delivery: Delivery,
+  job: JobInfo,
+  log: Logger,
+  refusal: string,
+): Promise<ProcessResult> {
+  const landed = delivery.parts.filter((p) => p.remoteId !== undefined).length;
+  const reason =
+    landed > 0 ? `${refusal} (${landed} of ${delivery.parts.length} parts were published before)` : refusal;
+  log.info({ reason }, 'skipped by the sunset policy');
+  return {
+    status: 'skipped',
+    delivery: await finishWithAudit(ctx.store, delivery, 'skipped', job, { reason }),
+  };
+}
+
 async function publishParts(
   ctx: ProcessContext,
   delivery: ClaimedDelivery,
+  settings: OrgSettings,
   connector: Connector,
   job: JobInfo,
   log: Logger,
@@ -124,6 +143,17 @@ async function publishParts(
     }
     const images = await loadImages(store, part);
     let published: RemoteRef;
+    if (delivery.network === 'x') {
+      // The sunset policy at the instant this part leaves, by the store's clock (policy.ts).
+      const refusal = policyRefusal(delivery, settings, await store.clock());
+      if (refusal) {
+        // Nothing reached X: this attempt's own mark goes (the claim's is taken back by processDelivery).
+        if (delivery.markedPart !== part.part)
+          await store.deliveries.partOutcomeUnknown(delivery.id, part.part, false);
+        part.outcomeUnknown = false;
+        return skippedBySunset(ctx, delivery, job, log, refusal);
+      }
+    }
     // Checked at the last moment: the store writes above may have waited on a lock meanwhile.
     ctx.gate?.(delivery.network);
     // From here on the part may reach X: its mark stays, whatever happens next.
@@ -296,18 +326,14 @@ async function processClaimed(
     };
   }
 
-  const refusal = policyRefusal(delivery, settings);
-  if (refusal) {
-    log.info({ reason: refusal }, 'skipped by the sunset policy');
-    return {
-      status: 'skipped',
-      delivery: await finishWithAudit(store, delivery, 'skipped', job, { reason: refusal }),
-    };
-  }
+  // A post due after the sunset is refused here without asking the clock; every X part is
+  // judged again at the instant it leaves (publishParts).
+  const refusal = policyRefusal(delivery, settings, delivery.dueAt);
+  if (refusal) return skippedBySunset(ctx, delivery, job, log, refusal);
 
   const connector = await ctx.connectors.get(settings, delivery.network);
   if (delivery.kind === 'profile') {
     return applyDormantProfile(ctx, delivery, settings, connector, job, log);
   }
-  return publishParts(ctx, delivery, connector, job, log);
+  return publishParts(ctx, delivery, settings, connector, job, log);
 }

@@ -379,6 +379,15 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
 
     verifyAudit: (opts) => verifyAuditChain({ db, dialect, url: options.url, schema: options.schema }, opts),
 
+    async clock() {
+      // SQLite lives on this host: the process clock is the store's clock.
+      if (dialect !== 'postgres') return new Date();
+      const { rows } = await sql<{ now: Date | string }>`select clock_timestamp() as now`.execute(db);
+      const value = rows[0]?.now;
+      if (value === undefined) throw new StoreError('the database did not say what time it is');
+      return value instanceof Date ? value : new Date(value);
+    },
+
     async ping() {
       try {
         await sql`select 1`.execute(db);

@@ -485,6 +485,12 @@ export interface Store extends Repositories {
     onProgress?: (checked: number) => void;
     batchSize?: number;
   }): Promise<AuditVerifyResult>;
+  /**
+   * The current instant by the store's clock, read at each call: PostgreSQL's clock_timestamp()
+   * (one short query), so that a host whose clock is off cannot move it; SQLite runs on this
+   * host, whose clock is then the store's clock.
+   */
+  clock(): Promise<Date>;
   /** True when the database answers (for /readyz). */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -158,6 +158,8 @@ function networkStates(post) {
         {},
         h('strong', {}, `${NETWORK_LABELS[n]} : `),
         statusBadge(s.status),
+        // The store has not heard back from the network yet: the badge reads « envoi en cours ».
+        s.outcomeUnknown ? h('span', { class: 'checking' }, ' — résultat en vérification') : '',
         s.parts > 1 ? ` (${s.published}/${s.parts} parties)` : '',
         s.url
           ? [

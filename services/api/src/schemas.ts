@@ -34,6 +34,12 @@ export const NetworkState = Type.Object({
   parts: Type.Integer(),
   published: Type.Integer(),
   checklist: Type.Optional(Type.Array(Type.String())),
+  outcomeUnknown: Type.Optional(
+    Type.Literal(true, {
+      description: 'The store has not heard whether the part on its way landed; it is being checked.',
+    }),
+  ),
+  note: Type.Optional(Type.String({ description: 'e.g. "sending, outcome being checked"' })),
 });
 
 export const Networks = Type.Object({

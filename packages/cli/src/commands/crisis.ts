@@ -21,7 +21,16 @@ interface PostAnswer {
   networks: Partial<
     Record<
       Network,
-      { status: string; url?: string; urls: string[]; lastError?: string; parts: number; published: number }
+      {
+        status: string;
+        url?: string;
+        urls: string[];
+        lastError?: string;
+        parts: number;
+        published: number;
+        /** "sending, outcome being checked" while the store has not heard back. */
+        note?: string;
+      }
     >
   >;
 }
@@ -90,7 +99,7 @@ export async function follow(io: Io, client: ApiClient, path: string, timeoutMs:
       Network,
       NonNullable<PostAnswer['networks'][Network]>,
     ][]) {
-      const line = `${s.status}${s.parts > 1 ? ` ${s.published}/${s.parts}` : ''}`;
+      const line = `${s.note ?? s.status}${s.parts > 1 ? ` ${s.published}/${s.parts}` : ''}`;
       if (seen.get(network) !== line) {
         seen.set(network, line);
         const link = s.url ? `  ${s.url}` : '';
@@ -202,7 +211,7 @@ export function crisisCommand(io: Io): Command {
         NonNullable<PostAnswer['networks'][Network]>,
       ][]) {
         io.out(
-          `  ${NETWORK_LABELS[network].padEnd(8)}  ${s.status}${s.urls.length ? `  ${s.urls.join(' ')}` : ''}${s.lastError && s.status !== 'published' ? `  (${s.lastError})` : ''}`,
+          `  ${NETWORK_LABELS[network].padEnd(8)}  ${s.note ?? s.status}${s.parts > 1 ? ` ${s.published}/${s.parts}` : ''}${s.urls.length ? `  ${s.urls.join(' ')}` : ''}${s.lastError && s.status !== 'published' ? `  (${s.lastError})` : ''}`,
         );
       }
     });
