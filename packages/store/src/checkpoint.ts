@@ -319,7 +319,7 @@ export function checkSignature(cp: Checkpoint, key: KeyObject, where: string): v
     );
   }
   const { signature, ...body } = cp;
-  let good = false;
+  let good: boolean;
   try {
     good = verify(null, Buffer.from(canonicalJson(body)), key, Buffer.from(signature, 'base64'));
   } catch {
