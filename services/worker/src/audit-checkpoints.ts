@@ -4,7 +4,6 @@
  * its seq, so that several workers writing the same head leave one file.
  */
 import type { KeyObject } from 'node:crypto';
-import type { Logger } from '@sunset/core';
 import {
   CheckpointError,
   makeCheckpoint,
@@ -25,7 +24,7 @@ export function startAuditCheckpoints(options: {
   key: KeyObject;
   dir: string;
   intervalMs: number;
-  logger: Pick<Logger, 'info' | 'error'>;
+  logger: { info(fields: object, message: string): void; error(fields: object, message: string): void };
 }): AuditCheckpointer {
   const { store, key, dir, logger } = options;
   let last: Checkpoint | undefined;
