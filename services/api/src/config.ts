@@ -37,8 +37,8 @@ export interface ApiConfig {
   /** Audit verifications each organisation may start per minute. */
   auditVerifyPerMinute: number;
   /**
-   * SUNSET_AUDIT_CHECKPOINT_DIR and SUNSET_AUDIT_PUBLIC_KEY_FILE (both or neither): the audit
-   * verification also compares the log with the newest signed checkpoint there.
+   * SUNSET_AUDIT_PUBLIC_KEY_FILE, with SUNSET_AUDIT_CHECKPOINT_DIR: the audit verification also
+   * compares the log with the newest checkpoint there signed by that key.
    */
   auditCheckpoints?: { dir: string; key: KeyObject };
 }
@@ -62,8 +62,7 @@ export const API_ENV_HELP = `
   SUNSET_METRICS_LISTEN         host:port of the operator's Prometheus listener, or off
                                 (default 127.0.0.1:9464; never on the public port)
   SUNSET_AUDIT_VERIFY_PER_MIN   audit verifications per organisation per minute (default 2)
-  SUNSET_AUDIT_CHECKPOINT_DIR   folder of signed audit checkpoints: verify compares with the newest (optional)
-  SUNSET_AUDIT_PUBLIC_KEY_FILE  the key checking them (PEM; sunset audit key), needed with the folder
+  SUNSET_AUDIT_PUBLIC_KEY_FILE  with SUNSET_AUDIT_CHECKPOINT_DIR: verify compares with the newest checkpoint signed by it
   LOG_LEVEL                     trace, debug, info, warn, error (default info)`;
 
 export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
@@ -111,7 +110,7 @@ export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
 function auditCheckpoints(r: EnvReader): ApiConfig['auditCheckpoints'] {
   const dir = r.string('SUNSET_AUDIT_CHECKPOINT_DIR');
   const keyFile = r.string('SUNSET_AUDIT_PUBLIC_KEY_FILE');
-  if (dir && !keyFile) r.problem('SUNSET_AUDIT_PUBLIC_KEY_FILE: needed with SUNSET_AUDIT_CHECKPOINT_DIR');
+  // The folder alone is the worker's setting (an environment shared with it): the key turns this on.
   if (keyFile && !dir) r.problem('SUNSET_AUDIT_CHECKPOINT_DIR: needed with SUNSET_AUDIT_PUBLIC_KEY_FILE');
   if (!dir || !keyFile) return undefined;
   try {
