@@ -43,6 +43,10 @@ export interface CliConfig {
   /** SUNSET_TOKEN or SUNSET_TOKEN_FILE: the API token to use. */
   token?: string;
   tokenFile?: string;
+  /** SUNSET_AUDIT_SIGNING_KEY_FILE: the Ed25519 private key (PEM, PKCS#8) that signs audit checkpoints. */
+  auditSigningKeyFile?: string;
+  /** SUNSET_AUDIT_CHECKPOINT_DIR: where audit checkpoints are written (off the host: an archive share). */
+  auditCheckpointDir?: string;
 }
 
 export function readCliConfig(
@@ -83,6 +87,12 @@ export function readCliConfig(
     ...(env['SUNSET_API_URL'] ? { apiUrl: env['SUNSET_API_URL'] } : {}),
     ...(env['SUNSET_TOKEN'] ? { token: env['SUNSET_TOKEN'] } : {}),
     ...(env['SUNSET_TOKEN_FILE'] ? { tokenFile: env['SUNSET_TOKEN_FILE'] } : {}),
+    ...(env['SUNSET_AUDIT_SIGNING_KEY_FILE']
+      ? { auditSigningKeyFile: path.resolve(env['SUNSET_AUDIT_SIGNING_KEY_FILE']) }
+      : {}),
+    ...(env['SUNSET_AUDIT_CHECKPOINT_DIR']
+      ? { auditCheckpointDir: path.resolve(env['SUNSET_AUDIT_CHECKPOINT_DIR']) }
+      : {}),
   };
 }
 

@@ -1450,6 +1450,17 @@ export function createRepositories(ctx: RepoContext): Repositories {
         return Number(row?.n ?? 0);
       },
       head: () => readAuditHead(db),
+      async hashes({ afterSeq, throughSeq, limit }) {
+        const rows = await db
+          .selectFrom('audit_log')
+          .select(['seq', 'organisation_id', 'hash'])
+          .where('seq', '>', afterSeq)
+          .where('seq', '<=', throughSeq)
+          .orderBy('seq')
+          .limit(limit)
+          .execute();
+        return rows.map((r) => ({ seq: Number(r.seq), organisationId: r.organisation_id, hash: r.hash }));
+      },
     },
   };
 }

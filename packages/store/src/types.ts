@@ -443,6 +443,12 @@ export interface Repositories {
     /** An organisation's entries, up to and with `throughSeq` when given. */
     count(filter: { organisationId: string; throughSeq?: number }): Promise<number>;
     head(): Promise<{ seq: number; hash: string }>;
+    /** Each entry's seq, organisation and hash, seq in (afterSeq, throughSeq], in seq order (checkpoints). */
+    hashes(range: {
+      afterSeq: number;
+      throughSeq: number;
+      limit: number;
+    }): Promise<{ seq: number; organisationId: string | null; hash: string }[]>;
   };
 }
 

@@ -3,7 +3,7 @@
  * build it and call it with `app.inject`. It writes to the store and the queues through the
  * engine's outbox side and never calls a network.
  */
-import { randomUUID } from 'node:crypto';
+import { randomUUID, type KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -55,6 +55,8 @@ export interface AppOptions {
   metricsClock?: () => number;
   /** Audit verifications each organisation may start per minute (default 2). */
   auditVerifyPerMinute?: number;
+  /** Where signed audit checkpoints are, and the key that signs them: verify compares with the newest. */
+  auditCheckpoints?: { dir: string; key: KeyObject };
 }
 
 declare module 'fastify' {
@@ -147,7 +149,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(planRoutes, { prefix: '/v1', plansDir: options.plansDir });
   await app.register(postRoutes, { prefix: '/v1' });
   await app.register(crisisRoutes, { prefix: '/v1' });
-  await app.register(auditRoutes, { prefix: '/v1', verifyPerMinute: options.auditVerifyPerMinute ?? 2 });
+  await app.register(auditRoutes, {
+    prefix: '/v1',
+    verifyPerMinute: options.auditVerifyPerMinute ?? 2,
+    ...(options.auditCheckpoints ? { checkpoints: options.auditCheckpoints } : {}),
+  });
   await app.register(assetRoutes, { prefix: '/v1', plansDir: options.plansDir });
   if (existsSync(PUBLIC_DIR)) {
     await app.register(fastifyStatic, { root: path.resolve(PUBLIC_DIR), prefix: '/', index: 'index.html' });

@@ -2,9 +2,12 @@
  * The API's settings: read from the environment once, here only, checked at start-up; a bad
  * value stops the process with one message naming every variable at fault.
  */
+import type { KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { EnvReader } from '@sunset/core';
+import { parsePublicKey } from '@sunset/store';
 
 export interface ApiConfig {
   host: string;
@@ -33,6 +36,11 @@ export interface ApiConfig {
   metricsListen?: { host: string; port: number };
   /** Audit verifications each organisation may start per minute. */
   auditVerifyPerMinute: number;
+  /**
+   * SUNSET_AUDIT_PUBLIC_KEY_FILE, with SUNSET_AUDIT_CHECKPOINT_DIR: the audit verification also
+   * compares the log with the newest checkpoint there signed by that key.
+   */
+  auditCheckpoints?: { dir: string; key: KeyObject };
 }
 
 export const API_ENV_HELP = `
@@ -54,6 +62,7 @@ export const API_ENV_HELP = `
   SUNSET_METRICS_LISTEN         host:port of the operator's Prometheus listener, or off
                                 (default 127.0.0.1:9464; never on the public port)
   SUNSET_AUDIT_VERIFY_PER_MIN   audit verifications per organisation per minute (default 2)
+  SUNSET_AUDIT_PUBLIC_KEY_FILE  with SUNSET_AUDIT_CHECKPOINT_DIR: verify compares with the newest checkpoint signed by it
   LOG_LEVEL                     trace, debug, info, warn, error (default info)`;
 
 export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
@@ -92,8 +101,30 @@ export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     r.string('SUNSET_METRICS_LISTEN', '127.0.0.1:9464'),
   );
   if (metrics) config.metricsListen = metrics;
+  const checkpoints = auditCheckpoints(r);
+  if (checkpoints) config.auditCheckpoints = checkpoints;
   r.done();
   return config;
+}
+
+function auditCheckpoints(r: EnvReader): ApiConfig['auditCheckpoints'] {
+  const dir = r.string('SUNSET_AUDIT_CHECKPOINT_DIR');
+  const keyFile = r.string('SUNSET_AUDIT_PUBLIC_KEY_FILE');
+  // The folder alone is the worker's setting (an environment shared with it): the key turns this on.
+  if (keyFile && !dir) r.problem('SUNSET_AUDIT_CHECKPOINT_DIR: needed with SUNSET_AUDIT_PUBLIC_KEY_FILE');
+  if (!dir || !keyFile) return undefined;
+  try {
+    return {
+      dir: path.resolve(dir),
+      key: parsePublicKey(readFileSync(keyFile, 'utf8'), 'SUNSET_AUDIT_PUBLIC_KEY_FILE'),
+    };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    r.problem(
+      code ? `SUNSET_AUDIT_PUBLIC_KEY_FILE: cannot read ${keyFile} (${code})` : (err as Error).message,
+    );
+    return undefined;
+  }
 }
 
 /** proxy-addr's names for address ranges, which Fastify's trustProxy list also takes. */

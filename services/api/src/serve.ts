@@ -43,6 +43,7 @@ async function main(): Promise<void> {
     authFailuresPerMinute: config.authFailuresPerMinute,
     trustProxy: config.trustProxy,
     auditVerifyPerMinute: config.auditVerifyPerMinute,
+    ...(config.auditCheckpoints ? { auditCheckpoints: config.auditCheckpoints } : {}),
   });
   await app.listen({ host: config.host, port: config.port });
   // Every organisation's figures: on the operator's own listener, never the public one.

@@ -273,6 +273,64 @@ describe.skipIf(postgres.skip !== undefined)(
 );
 
 describe('/v1/audit/verify', () => {
+  it('compares the log with the newest signed checkpoint, and tells each organisation in its own terms', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { makeCheckpoint, writeCheckpointFile } = await import('@sunset/store');
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const archive = mkdtempSync(path.join(os.tmpdir(), 'sunset-api-checkpoints-'));
+    const f = await startFixture({
+      auditVerifyPerMinute: 10,
+      auditCheckpoints: { dir: archive, key: publicKey },
+    });
+    try {
+      for (let i = 0; i < 3; i++)
+        await f.store.audit.append({
+          organisationId: ORG,
+          actor: 'cli:clerk',
+          action: 'test.note',
+          outcome: 'ok',
+        });
+      const cp = await makeCheckpoint(f.store, privateKey);
+      const { file } = writeCheckpointFile(archive, cp);
+      const good = await f.app.inject({ url: '/v1/audit/verify', headers: f.auth('auditor') });
+      expect(good.statusCode, good.body).toBe(200);
+      expect(good.json()).toMatchObject({
+        ok: true,
+        organisationId: ORG,
+        checkpoint: { ok: true, seq: cp.seq, file: path.basename(file), at: cp.at },
+      });
+
+      // The newest two entries (the organisation's) cut off, the head moved back: a perfect chain.
+      const db = { dialect: 'sqlite', url: path.join(f.dir, 'sunset.db') } as TestStore;
+      await rawSql(db, 'drop trigger audit_log_no_delete');
+      const [kept] = await f.store.audit.list({ afterSeq: cp.seq - 3, limit: 1 });
+      await rawSql(
+        db,
+        `delete from audit_log where seq > ${cp.seq - 2}; update audit_head set seq = ${cp.seq - 2}, hash = '${kept!.hash}' where id = 1`,
+      );
+      expect((await f.store.verifyAudit()).ok).toBe(true);
+      const bad = await f.app.inject({ url: '/v1/audit/verify', headers: f.auth('auditor') });
+      expect(bad.json()).toMatchObject({
+        ok: false,
+        organisationId: ORG,
+        checkpoint: { ok: false, seq: cp.seq, reason: expect.stringContaining(`organisation ${ORG}: `) },
+      });
+      const other = await f.app.inject({ url: '/v1/audit/verify', headers: f.auth('otherOrg') });
+      expect(other.json()).toMatchObject({
+        ok: false,
+        organisationId: OTHER_ORG,
+        checkpoint: {
+          ok: false,
+          reason: expect.stringContaining('the log no longer agrees with the newest signed checkpoint'),
+        },
+      });
+      expect(other.body).not.toContain(ORG);
+    } finally {
+      await f.close();
+      rmSync(archive, { recursive: true, force: true });
+    }
+  });
+
   it("shows an organisation's auditor its own entries only", async () => {
     const f = await startFixture({ auditVerifyPerMinute: 10 });
     try {

@@ -146,4 +146,51 @@ describe('the state key (Bluesky sessions at rest)', () => {
   it('development without a key: none in the configuration (the worker makes its data folder key file)', () => {
     expect(readWorkerConfig({}).stateKey).toBeUndefined();
   });
+
+  it('reads the audit checkpoint settings: key and folder together, the key an Ed25519 one', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sunset-worker-cp-config-'));
+    try {
+      const keyFile = path.join(dir, 'signing.pem');
+      const pem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' });
+      writeFileSync(keyFile, pem);
+      expect(readWorkerConfig({}).auditCheckpoints).toBeUndefined();
+      const c = readWorkerConfig({
+        SUNSET_AUDIT_SIGNING_KEY_FILE: keyFile,
+        SUNSET_AUDIT_CHECKPOINT_DIR: dir,
+      });
+      expect(c.auditCheckpoints?.intervalMs).toBe(300_000);
+      expect(c.auditCheckpoints?.key.asymmetricKeyType).toBe('ed25519');
+      const rsa = path.join(dir, 'rsa.pem');
+      writeFileSync(
+        rsa,
+        generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({
+          type: 'pkcs8',
+          format: 'pem',
+        }),
+      );
+      const problems = (env: NodeJS.ProcessEnv) => {
+        try {
+          readWorkerConfig(env);
+        } catch (err) {
+          return (err as ConfigError).problems;
+        }
+        return [];
+      };
+      expect(problems({ SUNSET_AUDIT_SIGNING_KEY_FILE: keyFile })).toEqual([
+        'SUNSET_AUDIT_CHECKPOINT_DIR: needed with SUNSET_AUDIT_SIGNING_KEY_FILE',
+      ]);
+      expect(problems({ SUNSET_AUDIT_SIGNING_KEY_FILE: rsa, SUNSET_AUDIT_CHECKPOINT_DIR: dir })).toEqual([
+        'SUNSET_AUDIT_SIGNING_KEY_FILE: an Ed25519 key is needed, this one is rsa',
+      ]);
+      expect(
+        problems({
+          SUNSET_AUDIT_SIGNING_KEY_FILE: path.join(dir, 'none.pem'),
+          SUNSET_AUDIT_CHECKPOINT_DIR: dir,
+        }),
+      ).toEqual([`SUNSET_AUDIT_SIGNING_KEY_FILE: cannot read ${path.join(dir, 'none.pem')} (ENOENT)`]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

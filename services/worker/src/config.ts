@@ -2,11 +2,13 @@
  * The worker's settings: read from the environment once, here only, checked at start-up; a bad
  * value stops the process with one message naming every variable at fault.
  */
+import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseFetchAllow } from '@sunset/networks';
 import { EnvReader, NETWORKS, readStateKey, STATE_KEY_HELP, type Network } from '@sunset/core';
 import { parseLimits, type Limiter } from '@sunset/queue';
+import { parseSigningKey } from '@sunset/store';
 
 export interface WorkerConfig {
   /** SQLite file path or postgres:// URL. */
@@ -52,6 +54,11 @@ export interface WorkerConfig {
   env: Readonly<Record<string, string | undefined>>;
   /** SUNSET_SECRETS_DIR: an organisation's file:name references are read from `<dir>/<org>/`. */
   secretsDir: string;
+  /**
+   * Signed audit checkpoints (docs/audit.md): the key (SUNSET_AUDIT_SIGNING_KEY_FILE) and the
+   * folder off the host they go to (SUNSET_AUDIT_CHECKPOINT_DIR), both or neither.
+   */
+  auditCheckpoints?: { key: KeyObject; dir: string; intervalMs: number };
 }
 
 export const WORKER_ENV_HELP = `
@@ -78,6 +85,9 @@ export const WORKER_ENV_HELP = `
 ${STATE_KEY_HELP}
                                 (development without one: a key file made once in SUNSET_DATA_DIR/state.key, 0600)
   SUNSET_SECRETS_DIR            folder of the plans' file: credentials, one sub-folder per organisation (default /run/secrets)
+  SUNSET_AUDIT_SIGNING_KEY_FILE Ed25519 private key (PEM, PKCS#8) that signs audit checkpoints (recommended in production)
+  SUNSET_AUDIT_CHECKPOINT_DIR   where signed audit checkpoints go, off the host (an archive share); needed with the key
+  SUNSET_AUDIT_CHECKPOINT_INTERVAL_MS  how often a checkpoint is signed when the log has grown (default 300000)
   LOG_LEVEL                     trace, debug, info, warn, error (default info)`;
 
 /** Absolute, so the worker and the CLI agree whatever folder they start in; Docker's own place. */
@@ -128,6 +138,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     production: mode === 'production',
   });
   if (stateKey && 'problem' in stateKey) r.problem(stateKey.problem);
+  const auditCheckpoints = readAuditCheckpoints(r);
   const timeout = r.int('SUNSET_NETWORK_TIMEOUT_MS', 0, { min: 0, max: 600_000 });
   const prefix = r.string('SUNSET_QUEUE_PREFIX');
   const schema = r.string('DATABASE_SCHEMA');
@@ -154,7 +165,33 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     logLevel: r.oneOf('LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info'),
     env: { ...env },
     secretsDir: path.resolve(r.string('SUNSET_SECRETS_DIR', DEFAULT_SECRETS_DIR)),
+    ...(auditCheckpoints ? { auditCheckpoints } : {}),
   };
   r.done();
   return config;
+}
+
+function readAuditCheckpoints(r: EnvReader): WorkerConfig['auditCheckpoints'] {
+  const keyFile = r.string('SUNSET_AUDIT_SIGNING_KEY_FILE');
+  const dir = r.string('SUNSET_AUDIT_CHECKPOINT_DIR');
+  const intervalMs = r.int('SUNSET_AUDIT_CHECKPOINT_INTERVAL_MS', 300_000, { min: 1_000, max: 86_400_000 });
+  // Half a setting would leave checkpoints off without anyone noticing.
+  if (keyFile && !dir) r.problem('SUNSET_AUDIT_CHECKPOINT_DIR: needed with SUNSET_AUDIT_SIGNING_KEY_FILE');
+  if (dir && !keyFile) r.problem('SUNSET_AUDIT_SIGNING_KEY_FILE: needed with SUNSET_AUDIT_CHECKPOINT_DIR');
+  if (!keyFile || !dir) return undefined;
+  let pem: string;
+  try {
+    pem = readFileSync(keyFile, 'utf8');
+  } catch (err) {
+    r.problem(
+      `SUNSET_AUDIT_SIGNING_KEY_FILE: cannot read ${keyFile} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`,
+    );
+    return undefined;
+  }
+  try {
+    return { key: parseSigningKey(pem, 'SUNSET_AUDIT_SIGNING_KEY_FILE'), dir: path.resolve(dir), intervalMs };
+  } catch (err) {
+    r.problem((err as Error).message);
+    return undefined;
+  }
 }

@@ -7,6 +7,7 @@ import { configOrExit, createLogger, developmentStateKey, onShutdown } from '@su
 import { startWorkerRuntime } from '@sunset/engine';
 import { checkRedis, createRedis, RedisSetupError, waitForRedis } from '@sunset/queue';
 import { openStore, openStoreOrExit, StoreError } from '@sunset/store';
+import { startAuditCheckpoints } from './audit-checkpoints.ts';
 import { readWorkerConfig, WORKER_ENV_HELP } from './config.ts';
 
 /**
@@ -80,7 +81,18 @@ async function main(): Promise<void> {
     linkCards: config.linkCards,
   });
 
+  const checkpoints = config.auditCheckpoints
+    ? startAuditCheckpoints({ store, ...config.auditCheckpoints, logger })
+    : undefined;
+  if (!checkpoints && config.production) {
+    logger.warn(
+      'no signed audit checkpoints (SUNSET_AUDIT_SIGNING_KEY_FILE, SUNSET_AUDIT_CHECKPOINT_DIR): whoever can write ' +
+        'to the database can rewrite the audit log undetected; see docs/audit.md',
+    );
+  }
+
   onShutdown(logger, [
+    async () => checkpoints?.stop(),
     async () => (await starting).close(config.shutdownGraceMs),
     () => store.close(),
     async () => crisisStore?.close(),

@@ -7,6 +7,8 @@
  * are vouched for, and where the chain breaks only when the break is one of its own entries.
  * Each organisation runs one verification at a time, and `verifyPerMinute` at most.
  */
+import type { KeyObject } from 'node:crypto';
+import path from 'node:path';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { shareInFlight } from '@sunset/core';
@@ -15,6 +17,8 @@ import {
   auditCsvRows,
   auditJson,
   auditNdjson,
+  compareWithCheckpoints,
+  newestCheckpoint,
   type AuditFilter,
   type AuditVerifyResult,
   type Store,
@@ -33,6 +37,39 @@ export interface OrganisationVerifyResult {
   checked: number;
   /** `seq` only when the entry at fault is the organisation's own. */
   firstBad?: { seq?: number; reason: string };
+  /** The log compared with the newest signed checkpoint (when the API is given the folder). */
+  checkpoint?: OrganisationCheckpointResult;
+}
+
+export interface OrganisationCheckpointResult {
+  ok: boolean;
+  /** The checkpoint compared with: its file name, seq and time. */
+  file?: string;
+  seq?: number;
+  at?: string;
+  /** What differs for the organisation's own entries; another organisation's are not named. */
+  reason?: string;
+}
+
+const CHECKPOINT_ELSEWHERE =
+  'the log no longer agrees with the newest signed checkpoint (not in your entries, or deployment-wide): ' +
+  'the operator must investigate (sunset audit verify --checkpoint)';
+
+/** The newest checkpoint in `dir` compared with the store, told in one organisation's terms. */
+async function checkpointForOrganisation(
+  store: Store,
+  checkpoints: { dir: string; key: KeyObject },
+  organisationId: string,
+): Promise<OrganisationCheckpointResult> {
+  const newest = newestCheckpoint(checkpoints.dir, checkpoints.key);
+  if (!newest)
+    return { ok: false, reason: 'no checkpoint signed by the configured key in the checkpoint folder' };
+  const { checkpoint: cp } = newest;
+  const where = { file: path.basename(newest.file), seq: cp.seq, at: cp.at };
+  const problems = await compareWithCheckpoints(store, [newest]);
+  if (problems.length === 0) return { ok: true, ...where };
+  const own = problems.find((p) => p.organisationId === organisationId);
+  return { ok: false, ...where, reason: own ? own.reason : CHECKPOINT_ELSEWHERE };
 }
 
 const ELSEWHERE =
@@ -80,7 +117,10 @@ const Query = Type.Object({
   format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('csv'), Type.Literal('ndjson')])),
 });
 
-export async function auditRoutes(app: FastifyInstance, options: { verifyPerMinute: number }) {
+export async function auditRoutes(
+  app: FastifyInstance,
+  options: { verifyPerMinute: number; checkpoints?: { dir: string; key: KeyObject } },
+) {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const walk = shareInFlight((_chain: 'chain') => app.store.verifyAudit());
   /** Per organisation: whether one runs, and when the last minute's started. */
@@ -156,6 +196,15 @@ export async function auditRoutes(app: FastifyInstance, options: { verifyPerMinu
             firstBad: Type.Optional(
               Type.Object({ seq: Type.Optional(Type.Integer()), reason: Type.String() }),
             ),
+            checkpoint: Type.Optional(
+              Type.Object({
+                ok: Type.Boolean(),
+                file: Type.Optional(Type.String()),
+                seq: Type.Optional(Type.Integer()),
+                at: Type.Optional(Type.String()),
+                reason: Type.Optional(Type.String()),
+              }),
+            ),
             ms: Type.Integer(),
           }),
           401: ErrorReply,
@@ -193,6 +242,11 @@ export async function auditRoutes(app: FastifyInstance, options: { verifyPerMinu
       verifying.set(organisationId, state);
       try {
         const result = await verifyForOrganisation(app.store, await walk('chain'), organisationId);
+        if (options.checkpoints) {
+          const checkpoint = await checkpointForOrganisation(app.store, options.checkpoints, organisationId);
+          result.checkpoint = checkpoint;
+          result.ok &&= checkpoint.ok;
+        }
         recordRead(app, request, { verify: result.ok });
         return { ...result, ms: Date.now() - now };
       } finally {
