@@ -4,3 +4,4 @@ export { openStore, openStoreOrExit, StoreError, describeUrl, dialectOf } from '
 export { auditBody, auditHash } from './audit.ts';
 export { GENESIS_HASH } from './migrations.ts';
 export { AUDIT_COLUMNS, auditCsvHeader, auditCsvRows, auditJson, auditNdjson } from './export.ts';
+export { LeaseLostError } from './repositories.ts';
