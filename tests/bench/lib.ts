@@ -225,6 +225,8 @@ export interface Service {
   rssMb(): number;
   output(): string;
   stop(): Promise<void>;
+  /** Kills it with this signal on purpose (no "exited" alarm); resolves once it has exited. */
+  kill(signal: NodeJS.Signals): Promise<void>;
 }
 
 export function rssMbOf(pid: number): number {
@@ -347,6 +349,14 @@ export function spawnService(kind: 'api' | 'worker', env: Record<string, string>
     pid: child.pid ?? -1,
     rssMb: () => rssMbOf(child.pid ?? -1),
     output: () => output,
+    async kill(signal) {
+      running.delete(service);
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      stopping = true;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill(signal);
+      await exited;
+    },
     async stop() {
       running.delete(service);
       if (child.exitCode !== null || child.signalCode !== null) return;

@@ -31,6 +31,7 @@ import {
 import { memory } from './memory.ts';
 import { planApply } from './plan-apply.ts';
 import { scheduling } from './scheduling.ts';
+import { takeover } from './takeover.ts';
 import { throughput } from './throughput.ts';
 
 // memory reads what throughput measured, so it runs right after it.
@@ -43,6 +44,7 @@ const ALL: Benchmark[] = [
   memory,
   apiLoad,
   connectorCpu,
+  takeover,
 ];
 
 function parseArgs(argv: string[]): {

@@ -80,7 +80,7 @@ for (const { dialect, skip } of await testDialects()) {
       // a worker tried a.x and gave up; another has just taken b.x.
       await t.store.deliveries.finish(`${ORG}.post.a.x`, 'failed', { lastError: 'HTTP 500' });
       const bx = await get('b.x');
-      expect(await t.store.deliveries.claim(bx.id, bx.jobId)).toBeDefined();
+      expect(await t.store.deliveries.claim(bx.id, bx.jobId, { owner: 'test', ttlMs: 60_000 })).toBeDefined();
       const old = { ax: await get('a.x'), abluesky: await get('a.bluesky'), cx: await get('c.x') };
 
       const v2 = [

@@ -17,5 +17,5 @@ export {
   type ProcessResult,
 } from './job.ts';
 export { restoreProfile, whereToFindOf, ProfileError, type RestoreResult } from './profile.ts';
-export { processDelivery, idempotencyKey, WaitingForOriginalError } from './publish.ts';
+export { processDelivery, idempotencyKey, LeaseHeldError, WaitingForOriginalError } from './publish.ts';
 export { startWorkerRuntime, type WorkerRuntime, type WorkerRuntimeOptions } from './runtime.ts';

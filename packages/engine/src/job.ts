@@ -3,7 +3,7 @@
  * and the one way a delivery reaches a final status (with its audit entry, in one transaction).
  */
 import type { Logger, Network } from '@sunset/core';
-import type { Delivery, Store } from '@sunset/store';
+import type { Delivery, DeliveryLease, LeaseRequest, Store } from '@sunset/store';
 import type { ConnectorRegistry } from './connectors.ts';
 import type { OrgSettingsCache } from './org-settings.ts';
 
@@ -34,12 +34,21 @@ export interface ProcessContext {
    * waits for the reset like the queued ones instead of knocking again.
    */
   gate?: (network: Network) => void;
+  /**
+   * The lease this lane's claims ask for: the worker's name and how long a lease holds unless
+   * renewed (the lane's lock duration). Default: this process, 30 s.
+   */
+  lease?: LeaseRequest;
 }
 
 export interface JobInfo {
   id: string;
   /** 1 for the first attempt. */
   attempt: number;
+  /** The lease this attempt's claim took: every result it records names its epoch. */
+  lease?: DeliveryLease;
+  /** True once a renewal of that lease found it taken over by a later claim. */
+  leaseLost?: () => boolean;
 }
 
 export type ProcessResult =
@@ -68,6 +77,8 @@ export async function finishWithAudit(
     delivery,
     status,
     {
+      // Under the lease this attempt took: a holder whose lease was taken over records nothing.
+      ...(job.lease ? { epoch: job.lease.epoch } : {}),
       ...(details.landed ? { landed: details.landed } : {}),
       ...(details.error !== undefined ? { lastError: details.error } : {}),
       ...(details.reason !== undefined && details.error === undefined ? { lastError: details.reason } : {}),

@@ -10,6 +10,7 @@
  * Idempotency-Key, Bluesky's record key), so an attempt after a lost one gets the existing post.
  */
 import { createHash } from 'node:crypto';
+import os from 'node:os';
 import { lazyChild, SunsetError, type Logger, type Network } from '@sunset/core';
 import {
   DuplicateError,
@@ -19,7 +20,14 @@ import {
   type RemoteRef,
 } from '@sunset/networks';
 import type { DeliverJobData } from '@sunset/queue';
-import type { ClaimedDelivery, Delivery, DeliveryPart, Store } from '@sunset/store';
+import {
+  LeaseLostError,
+  type ClaimedDelivery,
+  type Delivery,
+  type DeliveryPart,
+  type LeaseRequest,
+  type Store,
+} from '@sunset/store';
 import type { OrgSettings } from './org-settings.ts';
 import { policyRefusal } from './policy.ts';
 import { applyDormantProfile } from './profile.ts';
@@ -68,6 +76,52 @@ async function replyTargetOf(store: Store, delivery: ClaimedDelivery): Promise<R
   return last ? (last.remoteRef as RemoteRef) : undefined;
 }
 
+/**
+ * Another claim's lease on the delivery still holds (a worker is sending it, or was until it
+ * stopped renewing): this job waits until `until` and tries again, without spending an attempt.
+ */
+export class LeaseHeldError extends SunsetError {
+  readonly until: Date;
+  constructor(deliveryId: string, until: Date) {
+    super(
+      'engine.lease-held',
+      `delivery ${deliveryId} is held by another worker until ${until.toISOString()}`,
+    );
+    this.until = until;
+  }
+}
+
+/** The lease a context without one asks for: this process, 30 s. */
+const DEFAULT_LEASE: LeaseRequest = { owner: `${os.hostname()}:${process.pid}`, ttlMs: 30_000 };
+
+/**
+ * Keeps the attempt's lease alive while it runs (renewed every third of its length, so that a
+ * live holder never loses it to a slow statement), and remembers when a renewal found it taken over.
+ */
+function keepLease(store: Store, delivery: ClaimedDelivery, ttlMs: number, log: Logger) {
+  let lost = false;
+  const timer = setInterval(
+    () => {
+      store.deliveries
+        .renewLease(delivery.id, delivery.lease.epoch, ttlMs)
+        .then((held) => {
+          if (!held) lost = true;
+        })
+        .catch((err: unknown) =>
+          log.warn({ deliveryId: delivery.id, err: (err as Error).message }, 'could not renew a lease'),
+        );
+    },
+    Math.max(100, Math.floor(ttlMs / 3)),
+  );
+  timer.unref();
+  return {
+    get lost() {
+      return lost;
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
 /** Retryable: a follow-up's original has not landed yet. */
 export class WaitingForOriginalError extends SunsetError {
   constructor(message: string) {
@@ -102,6 +156,14 @@ async function publishParts(
   log: Logger,
 ): Promise<ProcessResult> {
   const { store } = ctx;
+  const epoch = delivery.lease.epoch;
+  const ttlMs = (ctx.lease ?? DEFAULT_LEASE).ttlMs;
+  // A landed part recorded under a lease taken over since changes nothing: this holder stops.
+  const record = async (part: number, ref: { remoteId: string; url: string; remoteRef?: unknown }) => {
+    if (!(await store.deliveries.partPublished(delivery.id, part, ref, epoch))) {
+      throw new LeaseLostError(delivery.id, epoch);
+    }
+  };
   let previous: RemoteRef | undefined = await replyTargetOf(store, delivery);
   for (const part of delivery.parts) {
     if (part.remoteId !== undefined) {
@@ -128,7 +190,7 @@ async function publishParts(
         };
       }
       if (found) {
-        await store.deliveries.partPublished(delivery.id, part.part, { ...found, remoteRef: found });
+        await record(part.part, { ...found, remoteRef: found });
         recorded(delivery, part, found);
         previous = found;
         continue;
@@ -137,22 +199,30 @@ async function publishParts(
     if (delivery.network === 'x') {
       // The claim may have marked this part already (PostgreSQL): no statement of its own then.
       if (delivery.markedPart !== part.part) {
-        await store.deliveries.partOutcomeUnknown(delivery.id, part.part, true);
+        await store.deliveries.partOutcomeUnknown(delivery.id, part.part, true, epoch);
       }
       part.outcomeUnknown = true;
     }
     const images = await loadImages(store, part);
     let published: RemoteRef;
+    // Only the current holder sends the next part. X has no idempotency key: its lease is checked
+    // (and extended) in the store just before the post, so a holder paused past its lease, whose
+    // delivery another worker has taken, never posts; elsewhere the key makes a repeat harmless.
     if (delivery.network === 'x') {
+      if (!(await store.deliveries.renewLease(delivery.id, epoch, ttlMs))) {
+        throw new LeaseLostError(delivery.id, epoch);
+      }
       // The sunset policy at the instant this part leaves, by the store's clock (policy.ts).
       const refusal = policyRefusal(delivery, settings, await store.clock());
       if (refusal) {
         // Nothing reached X: this attempt's own mark goes (the claim's is taken back by processDelivery).
         if (delivery.markedPart !== part.part)
-          await store.deliveries.partOutcomeUnknown(delivery.id, part.part, false);
+          await store.deliveries.partOutcomeUnknown(delivery.id, part.part, false, epoch);
         part.outcomeUnknown = false;
         return skippedBySunset(ctx, delivery, job, log, refusal);
       }
+    } else if (job.leaseLost?.()) {
+      throw new LeaseLostError(delivery.id, epoch);
     }
     // Checked at the last moment: the store writes above may have waited on a lock meanwhile.
     ctx.gate?.(delivery.network);
@@ -194,7 +264,7 @@ async function publishParts(
         delivery: await finishWithAudit(store, delivery, 'published', job, { landed }),
       };
     }
-    await store.deliveries.partPublished(delivery.id, part.part, landed);
+    await record(part.part, landed);
     recorded(delivery, part, ref);
   }
   // Every part had landed before this attempt (a crash between the last part and the final status).
@@ -264,11 +334,29 @@ export async function processDelivery(
   job: JobInfo,
 ): Promise<ProcessResult> {
   const { store } = ctx;
-  const delivery = await store.deliveries.claim(data.deliveryId, job.id);
-  if (!delivery) return { status: 'stale' };
+  const lease = ctx.lease ?? DEFAULT_LEASE;
+  const delivery = await store.deliveries.claim(data.deliveryId, job.id, lease);
+  if (!delivery) {
+    // Refused: the job is stale, the delivery final, or another claim's lease still holds (a
+    // worker sending it, or one that stopped and whose lease has not run out yet).
+    const state = await store.deliveries.leaseOf(data.deliveryId);
+    if (
+      state?.lease &&
+      state.jobId === job.id &&
+      (state.status === 'queued' || state.status === 'sending') &&
+      state.lease.until.getTime() > Date.now()
+    ) {
+      throw new LeaseHeldError(data.deliveryId, state.lease.until);
+    }
+    return { status: 'stale' };
+  }
+  job.lease = delivery.lease;
+  const keeper = keepLease(store, delivery, lease.ttlMs, ctx.logger);
+  job.leaseLost = () => keeper.lost;
   try {
     return await processClaimed(ctx, delivery, job);
   } finally {
+    keeper.stop();
     // The claim marked a part "outcome unknown" and this attempt ended before sending it (the
     // settings, the policy, the connector, the images or the rate-limit gate stopped it): nothing
     // reached X, so the mark goes, and the next attempt posts without searching X first.
@@ -276,7 +364,7 @@ export async function processDelivery(
     if (marked) {
       marked.outcomeUnknown = false;
       await store.deliveries
-        .partOutcomeUnknown(delivery.id, marked.part, false)
+        .partOutcomeUnknown(delivery.id, marked.part, false, delivery.lease.epoch)
         .catch((err: unknown) =>
           ctx.logger.warn(
             { deliveryId: delivery.id, err: (err as Error).message },

@@ -13,7 +13,9 @@
  *   unknown outcome  → retried; the next attempt reconciles before posting (publish.ts)
  *   permanent        → failed at once with the network's message (UnrecoverableError)
  */
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { InputError, NETWORKS, NETWORK_LABELS, type Logger, type Network } from '@sunset/core';
 import { isNetworkError, preloadConnectors, RateLimitedError } from '@sunset/networks';
@@ -33,12 +35,12 @@ import {
   type Limiter,
   waitForRedis,
 } from '@sunset/queue';
-import type { Store } from '@sunset/store';
+import { LeaseLostError, type Store } from '@sunset/store';
 import { ConfigurationError, ConnectorRegistry } from './connectors.ts';
 import { finishWithAudit, type ImageRenderer, type JobInfo, type ProcessContext } from './job.ts';
 import { NoPlanError, OrgSettingsCache } from './org-settings.ts';
 import { ProfileError } from './profile.ts';
-import { prepareDelivery, processDelivery } from './publish.ts';
+import { LeaseHeldError, prepareDelivery, processDelivery } from './publish.ts';
 import { reconcileOutbox, type ReconcileResult } from './reconcile.ts';
 
 export interface WorkerRuntimeOptions {
@@ -73,8 +75,15 @@ export interface WorkerRuntimeOptions {
    */
   crisisHoldMs?: number;
   limits?: Partial<Record<Network, Limiter>>;
-  /** How long a job's lock lasts before a crashed worker's job is taken over (default 30 s). */
+  /**
+   * How long an ordinary job's lock (and its delivery's lease in the store) lasts unless renewed:
+   * a dead worker's job is taken over about this long after it died (default 15 s).
+   */
   lockDurationMs?: number;
+  /** The same for the crisis lane (default 3 s): a crisis held by a dead worker moves on quickly. */
+  crisisLockDurationMs?: number;
+  /** This process's name in the leases it takes (default host:pid:random). */
+  workerId?: string;
   /** How often open deliveries are checked against Redis (default 60 s; 0: only at start). */
   reconcileIntervalMs?: number;
   /** Extra CA (PEM) for X (a sandbox's self-signed certificate). */
@@ -153,7 +162,12 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
     }
   };
   const crisisStore = options.crisisStore ?? store;
-  const contextOf = (laneStore: Store): ProcessContext => ({
+  const workerId = options.workerId ?? `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const lockMs: Record<Lane, number> = {
+    ordinary: options.lockDurationMs ?? DEFAULT_LOCK_MS,
+    crisis: options.crisisLockDurationMs ?? DEFAULT_CRISIS_LOCK_MS,
+  };
+  const contextOf = (laneStore: Store, lane: Lane): ProcessContext => ({
     gate,
     store: laneStore,
     settings: new OrgSettingsCache(laneStore),
@@ -161,11 +175,16 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
     logger,
     dataDir: options.dataDir,
     ...(options.renderImage ? { renderImage: options.renderImage } : {}),
+    // The lease lasts as long as the lane's lock: both run out about when a dead worker's job moves.
+    lease: { owner: workerId, ttlMs: lockMs[lane] },
   });
-  const ordinaryCtx = contextOf(store);
+  const ordinaryCtx = contextOf(store, 'ordinary');
   const contexts: Record<Lane, ProcessContext> = {
     ordinary: ordinaryCtx,
-    crisis: crisisStore === store ? ordinaryCtx : contextOf(crisisStore),
+    crisis:
+      crisisStore === store
+        ? { ...ordinaryCtx, lease: { owner: workerId, ttlMs: lockMs.crisis } }
+        : contextOf(crisisStore, 'crisis'),
   };
 
   await waitForRedis(options.connection, 'the worker connection', 30_000);
@@ -183,6 +202,12 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
     const data = job.data;
     const message = describe(err);
     const jobLog = log.child({ jobId: job.id, deliveryId: data.deliveryId, queue: job.queueName });
+    // Every store write below is under this attempt's lease; without one (no claim) it writes nothing.
+    const epoch = info.lease?.epoch;
+    const retryLater = async () => {
+      if (epoch !== undefined)
+        await store.deliveries.retryLater(data.deliveryId, message, epoch).catch(() => undefined);
+    };
     const delivery = await store.deliveries.get(data.deliveryId).catch(() => undefined);
     const audit = async (action: string, extra: Record<string, unknown>) => {
       if (!delivery) return;
@@ -209,7 +234,7 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
         { waitMs, resetAt: err.resetAt?.toISOString() },
         'rate limited: the queue waits for the reset',
       );
-      await store.deliveries.retryLater(data.deliveryId, message).catch(() => undefined);
+      await retryLater();
       await audit('delivery.rate-limited', { waitMs, resetAt: err.resetAt?.toISOString() }).catch(
         () => undefined,
       );
@@ -221,7 +246,7 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
     const attempts = job.opts.attempts ?? JOBS.deliver.attempts;
     if (isPermanent(err) || info.attempt >= attempts) {
       jobLog.error({ err: message, attempt: info.attempt }, 'delivery failed');
-      if (delivery && delivery.status !== 'published') {
+      if (delivery && delivery.status !== 'published' && info.lease) {
         await finishWithAudit(store, delivery, 'failed', info, {
           error: isPermanent(err) ? message : `${message} (gave up after ${info.attempt} attempts)`,
         });
@@ -229,14 +254,36 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
       throw new UnrecoverableError(message);
     }
     jobLog.warn({ err: message, attempt: info.attempt, of: attempts }, 'attempt failed; retrying later');
-    await store.deliveries.retryLater(data.deliveryId, message).catch(() => undefined);
+    await retryLater();
     await audit('delivery.attempt-failed', { retryable: true }).catch(() => undefined);
     throw err instanceof Error ? err : new Error(message);
   };
 
+  /** Whether an attempt met another holder's lease, or lost its own: then it records nothing. */
+  const leaseOutcome = async (
+    job: Job<DeliverJobData>,
+    token: string | undefined,
+    err: unknown,
+  ): Promise<string | undefined> => {
+    const jobLog = log.child({ jobId: job.id, deliveryId: job.data.deliveryId, queue: job.queueName });
+    if (err instanceof LeaseLostError) {
+      // Paused or cut off past its lease: another worker has the delivery now and goes on with it.
+      jobLog.warn({ err: err.message }, 'lease taken over by another worker; this attempt stops');
+      return 'stale';
+    }
+    if (err instanceof LeaseHeldError) {
+      // Another worker holds the delivery (or held it and died): look again once its lease ends,
+      // without spending an attempt.
+      jobLog.info({ until: err.until.toISOString() }, 'delivery held by another worker; waiting');
+      await job.moveToDelayed(Math.max(Date.now(), err.until.getTime()) + LEASE_MARGIN_MS, token);
+      throw new DelayedError();
+    }
+    return undefined;
+  };
+
   const processorOf =
     (ctx: ProcessContext) =>
-    async (job: Job<DeliverJobData>): Promise<string> => {
+    async (job: Job<DeliverJobData>, token?: string): Promise<string> => {
       const data = parseDeliverJob(job.data);
       const info: JobInfo = { id: job.id ?? '', attempt: job.attemptsMade + 1 };
       if (data.dueAt !== undefined)
@@ -245,7 +292,14 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
         const result = await processDelivery(ctx, data, info);
         return result.status;
       } catch (err) {
-        return failAttempt(ctx.store, job, info, err);
+        const outcome = await leaseOutcome(job, token, err);
+        if (outcome !== undefined) return outcome;
+        try {
+          return await failAttempt(ctx.store, job, info, err);
+        } catch (failure) {
+          // Recording the failure found the lease taken over: the new holder decides.
+          return (await leaseOutcome(job, token, failure)) ?? Promise.reject(failure as Error);
+        }
       }
     };
   // Slots of its own are not enough on a busy machine: the ordinary jobs' CPU time, store queries
@@ -266,14 +320,14 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
   const ordinaryProcessor = processorOf(contexts.ordinary);
   const crisisProcessor = processorOf(contexts.crisis);
   const processors: Record<Lane, ReturnType<typeof processorOf>> = {
-    ordinary: async (job) => {
+    ordinary: async (job, token) => {
       if (holdMs > 0 && !quiet()) await waitForCrises();
-      return ordinaryProcessor(job);
+      return ordinaryProcessor(job, token);
     },
-    crisis: async (job) => {
+    crisis: async (job, token) => {
       crisisRunning += 1;
       try {
-        return await crisisProcessor(job);
+        return await crisisProcessor(job, token);
       } finally {
         crisisRunning -= 1;
         lastCrisisEnd = Date.now();
@@ -295,9 +349,11 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
         ...(options.prefix !== undefined ? { prefix: options.prefix } : {}),
         concurrency: concurrency[lane],
         limiter,
-        lockDuration: options.lockDurationMs ?? 30_000,
-        // Look for jobs of crashed workers as often as their locks can expire.
-        stalledInterval: options.lockDurationMs ?? 30_000,
+        lockDuration: lockMs[lane],
+        // BullMQ moves a dead worker's job at the first stalled check after its lock ran out (one
+        // check at a time across all workers): checking three times per lock duration keeps that
+        // within about 4/3 of it (crisis 3 s → ~4 s, ordinary 15 s → ~20 s).
+        stalledInterval: Math.max(250, Math.round(lockMs[lane] / 3)),
         // A crash mid-job is not the job's fault: let it be taken over several times.
         maxStalledCount: 10,
         settings: { backoffStrategy },
@@ -398,6 +454,12 @@ async function startOnTime(ctx: ProcessContext, organisationId: string, network:
   const wait = dueAt - Date.now();
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
 }
+
+/** Default lock (and lease) durations: a dead worker's ordinary job moves within ~20 s, a crisis within ~4 s. */
+export const DEFAULT_LOCK_MS = 15_000;
+export const DEFAULT_CRISIS_LOCK_MS = 3_000;
+/** A job that met another holder's lease looks again this long after that lease ends. */
+const LEASE_MARGIN_MS = 50;
 
 /** How long after the last crisis job ordinary jobs still wait: the next crisis of a burst is near. */
 const CRISIS_LINGER_MS = 100;

@@ -14,3 +14,4 @@ export {
   type ExportedEntry,
 } from './export.ts';
 export * from './checkpoint.ts';
+export { LeaseLostError } from './repositories.ts';

@@ -292,6 +292,25 @@ const tokenPersons: Migration = {
   },
 };
 
+/**
+ * Each claim of a delivery takes a lease: who holds it, an epoch counted up by every claim, and
+ * until when it holds unless renewed. A second claim while the lease holds is refused, and every
+ * write that records a part or a result names its epoch, so that a worker that lost its lease (paused
+ * past it, cut off from Redis) changes nothing. The epoch stays null until the first claim.
+ */
+const deliveryLeases = (dialect: Dialect): Migration => ({
+  async up(db: Db) {
+    const key = dialect === 'postgres' ? sql`text collate "C"` : sql`text`;
+    await db.schema.alterTable('deliveries').addColumn('lease_owner', 'text').execute();
+    await db.schema.alterTable('deliveries').addColumn('lease_epoch', 'integer').execute();
+    await db.schema.alterTable('deliveries').addColumn('lease_until', key).execute();
+  },
+  async down(db: Db) {
+    for (const column of ['lease_owner', 'lease_epoch', 'lease_until'])
+      await db.schema.alterTable('deliveries').dropColumn(column).execute();
+  },
+});
+
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     getMigrations: () =>
@@ -300,6 +319,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0002-plan-settings': planSettings,
         '0003-keys-in-byte-order': keysInByteOrder(dialect),
         '0004-token-persons': tokenPersons,
+        '0005-delivery-leases': deliveryLeases(dialect),
       }),
   };
 }

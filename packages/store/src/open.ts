@@ -15,6 +15,7 @@ import {
   chainAudit,
   createRepositories,
   claimMany,
+  type ClaimRequest,
   finishInOneStatement,
   insertPostsInOneStatement,
   markOutcomeMany,
@@ -299,15 +300,17 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   // PostgreSQL: claims and outcome-unknown marks asked for while one of their statements is under
   // way go together in the next one (each job's own round trip becomes a share of one).
   if (dialect === 'postgres') {
-    const claim = batchOneAtATime((batch: { id: string; jobId: string }[]) => claimMany(db, batch, now()), {
+    const claim = batchOneAtATime((batch: ClaimRequest[]) => claimMany(db, batch, now()), {
       concurrency: options.claimsAtOnce ?? 1,
     });
-    const mark = batchOneAtATime(async (batch: { id: string; part: number; unknown: boolean }[]) => {
-      await markOutcomeMany(db, batch);
-      return batch.map(() => undefined);
-    });
-    repos.deliveries.claim = (id, jobId) => claim({ id, jobId });
-    repos.deliveries.partOutcomeUnknown = (id, part, unknown) => mark({ id, part, unknown });
+    const mark = batchOneAtATime(
+      async (batch: { id: string; part: number; unknown: boolean; epoch: number | undefined }[]) => {
+        await markOutcomeMany(db, batch);
+        return batch.map(() => undefined);
+      },
+    );
+    repos.deliveries.claim = (id, jobId, lease) => claim({ id, jobId, lease });
+    repos.deliveries.partOutcomeUnknown = (id, part, unknown, epoch) => mark({ id, part, unknown, epoch });
   }
 
   // Finishes (a delivery's final status with its audit entry) go to PostgreSQL in batches: one

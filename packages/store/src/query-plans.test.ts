@@ -13,6 +13,9 @@ import { openTestStore, testDialects, TEST_POSTGRES_URL } from './testing/index.
 import { KEY_COLUMNS } from './migrations.ts';
 import type { NewDelivery, Store } from './types.ts';
 
+/** A lease that runs out at once, as a crashed attempt's: the next claim may take the delivery. */
+const LEASE = { owner: 'test', ttlMs: 0 };
+
 const postgres = (await testDialects()).find((d) => d.dialect === 'postgres')!;
 
 const QUEUED = 3000;
@@ -163,10 +166,10 @@ describe.skipIf(postgres.skip !== undefined)(
       const { claimed, alone, cancelled } = await withStore(t, {}, async (store) => ({
         // Two at once go in one statement (claimMany), one alone in another.
         claimed: await Promise.all([
-          store.deliveries.claim(a.id, a.jobId),
-          store.deliveries.claim(b.id, b.jobId),
+          store.deliveries.claim(a.id, a.jobId, LEASE),
+          store.deliveries.claim(b.id, b.jobId, LEASE),
         ]),
-        alone: await store.deliveries.claim(c.id, c.jobId),
+        alone: await store.deliveries.claim(c.id, c.jobId, LEASE),
         cancelled: await store.deliveries.cancelMany([...toCancel, a.id]),
       }));
 
@@ -190,7 +193,7 @@ describe.skipIf(postgres.skip !== undefined)(
       // after five).
       await withStore(t, { poolSize: 1 }, async (store) => {
         for (const d of SECOND_TEST) {
-          const claimed = await store.deliveries.claim(d.id, d.jobId);
+          const claimed = await store.deliveries.claim(d.id, d.jobId, LEASE);
           expect(claimed?.status).toBe('sending');
           const done = await store.finishDelivery(
             claimed!,
@@ -242,7 +245,7 @@ describe.skipIf(postgres.skip !== undefined)(
       expect(Object.keys(before.tableScans).sort()).toEqual(['deliveries', 'delivery_parts']);
       const one = delivery(7);
       const done = await withStore(t, {}, async (store) => {
-        const claimed = await store.deliveries.claim(one.id, one.jobId);
+        const claimed = await store.deliveries.claim(one.id, one.jobId, LEASE);
         expect(claimed?.status).toBe('sending');
         await store.deliveries.partOutcomeUnknown(one.id, 1, true);
         return store.finishDelivery(
@@ -363,6 +366,9 @@ describe.skipIf(postgres.skip !== undefined)(
           await client.query(`alter table ${t.schema}.${table} ${alters}`);
         }
         await client.query(`alter table ${t.schema}.api_tokens drop column person`);
+        await client.query(
+          `alter table ${t.schema}.deliveries drop column lease_owner, drop column lease_epoch, drop column lease_until`,
+        );
         await client.query(`delete from ${t.schema}.kysely_migration where name >= '0003'`);
         const notC = async () =>
           Number(
@@ -386,6 +392,7 @@ describe.skipIf(postgres.skip !== undefined)(
           const ran = await client.query<{ name: string }>(`select name from ${t.schema}.kysely_migration`);
           expect(ran.rows.map((r) => r.name)).toContain('0003-keys-in-byte-order');
           expect(ran.rows.map((r) => r.name)).toContain('0004-token-persons');
+          expect(ran.rows.map((r) => r.name)).toContain('0005-delivery-leases');
         } finally {
           await reopened.close();
         }

@@ -10,7 +10,7 @@ import {
   type RawBuilder,
   type Selectable,
 } from 'kysely';
-import type { Network } from '@sunset/core';
+import { SunsetError, type Network } from '@sunset/core';
 import { readAuditHead } from './audit-head.ts';
 import { auditBody, auditFromRow, auditHash, auditToRow, jsonSafe } from './audit.ts';
 import { insertJsonRows, insertJsonTables, jsonCarries, jsonInsert } from './bulk-insert.ts';
@@ -26,8 +26,10 @@ import type {
   DeliveryHead,
   DeliveryImage,
   DeliveryPart,
+  DeliveryLease,
   DeliveryStatus,
   Dialect,
+  LeaseRequest,
   NewDelivery,
   Post,
   PostSource,
@@ -49,6 +51,28 @@ export interface RepoContext {
   auditSink?: (entry: PendingAudit) => void;
   /** The store's view of the chain head (see chainAudit). */
   knownHead?: KnownHead;
+}
+
+/**
+ * A write named a lease epoch that is no longer the delivery's latest: another claim took the
+ * delivery since (this holder was paused or cut off past its lease). Nothing was changed; the
+ * holder stops.
+ */
+export class LeaseLostError extends SunsetError {
+  constructor(deliveryId: string, epoch: number) {
+    super('store.lease-lost', `delivery ${deliveryId}: lease ${epoch} was taken over by a later claim`);
+  }
+}
+
+/** The lease columns of a claimed row, as the claim set them. */
+function leaseOfRow(row: Pick<Selectable<DeliveriesTable>, 'lease_owner' | 'lease_epoch' | 'lease_until'>) {
+  if (row.lease_owner === null || row.lease_epoch === null || row.lease_until === null) return undefined;
+  const lease: DeliveryLease = {
+    owner: row.lease_owner,
+    epoch: Number(row.lease_epoch),
+    until: new Date(row.lease_until),
+  };
+  return lease;
 }
 
 /** An audit entry as asked for: cleaned, timed, not yet given its place in the chain. */
@@ -183,6 +207,8 @@ async function appendOnKnownHead(
 
 /** What a finish changes, as the statements below and `finish` write it. */
 export interface FinishDetails {
+  /** Only under this lease (see `deliveries.finish`). */
+  epoch?: number;
   lastError?: string;
   checklist?: string[];
   landed?: { part: number; remoteId: string; url: string; remoteRef?: unknown };
@@ -293,6 +319,7 @@ export async function finishInOneStatement(
       part_remote_id: landed?.remoteId ?? null,
       part_url: landed?.url ?? null,
       part_remote_ref: landed ? text(landed.remoteRef) : null,
+      expect_epoch: details.epoch ?? null,
     };
   });
   const auditRows = entries.map(auditToRow);
@@ -307,7 +334,7 @@ export async function finishInOneStatement(
           id text, status text, expect_status text, job_id text, expect_remote_id text, parts_key text,
           set_remote boolean, remote_id text, url text, set_error boolean, last_error text,
           set_checklist boolean, checklist text, part integer, part_remote_id text, part_url text,
-          part_remote_ref text)),
+          part_remote_ref text, expect_epoch integer)),
       landed as (update delivery_parts p set remote_id = i.part_remote_id, url = i.part_url,
           remote_ref = i.part_remote_ref, published_at = ${t}, outcome_unknown = 0
         from input i where ${amongIds(sql`p.delivery_id`, rows)} and i.part is not null
@@ -320,6 +347,7 @@ export async function finishInOneStatement(
           checklist = case when i.set_checklist then i.checklist else d.checklist end
         from input i
         where d.id = i.id and d.status = i.expect_status and d.job_id = i.job_id
+          and (i.expect_epoch is null or d.lease_epoch = i.expect_epoch)
           and d.remote_id is not distinct from i.expect_remote_id
           and (select coalesce(string_agg(coalesce(q.remote_id, '') || ' ' || coalesce(q.url, ''), chr(10)
                  order by q.part), '') from delivery_parts q where q.delivery_id = i.id) = i.parts_key
@@ -382,6 +410,16 @@ export async function insertPostsInOneStatement(
   return { posts: posts.map((post) => ({ ...post, createdAt: at })), deliveries: deliveriesOf(rows, parts) };
 }
 
+/** One claim: the delivery, the job that claims it and the lease it asks for. */
+export interface ClaimRequest {
+  id: string;
+  jobId: string;
+  lease: LeaseRequest;
+}
+
+/** When a lease taken or renewed at `at` ends. */
+const leaseEnd = (at: Date, lease: { ttlMs: number }) => new Date(at.getTime() + Math.max(0, lease.ttlMs));
+
 /**
  * PostgreSQL: claims for several jobs in one statement (see `deliveries.claim`), each with its
  * delivery's parts and the post its post answers. Each claim gets its delivery or undefined; of
@@ -389,19 +427,19 @@ export async function insertPostsInOneStatement(
  */
 export async function claimMany(
   db: Kysely<Database>,
-  claims: readonly { id: string; jobId: string }[],
+  claims: readonly ClaimRequest[],
   at: Date,
 ): Promise<(ClaimedDelivery | undefined)[]> {
-  // A second claim of the same delivery in one batch waits for the next statement: it sees the
-  // first one's "sending" and counts its own attempt, as it would have on its own.
+  // A second claim of the same delivery in one batch waits for the next statement: it meets the
+  // first one's lease, as it would have on its own.
   const seen = new Set<string>();
-  const now: { id: string; jobId: string }[] = [];
+  const now: { id: string; jobId: string; owner: string; until: string }[] = [];
   const later: number[] = [];
   claims.forEach((c, i) => {
     if (seen.has(c.id)) later.push(i);
     else {
       seen.add(c.id);
-      now.push(c);
+      now.push({ id: c.id, jobId: c.jobId, owner: c.lease.owner, until: iso(leaseEnd(at, c.lease)) });
     }
   });
   // `marked` is the part this claim marked, if any (the statement's reads all see the rows as they
@@ -409,10 +447,12 @@ export async function claimMany(
   const result = await sql<
     Selectable<DeliveriesTable> & { parts_json: unknown; reply_to: string | null; marked_part: number | null }
   >`${prepared('claim')}
-    with input as (select * from json_to_recordset(${JSON.stringify(now)}::json) as x("id" text, "jobId" text)),
-    claimed as (update deliveries d set status = 'sending', attempts = d.attempts + 1, updated_at = ${iso(at)}
+    with input as (select * from json_to_recordset(${JSON.stringify(now)}::json)
+      as x("id" text, "jobId" text, "owner" text, "until" text)),
+    claimed as (update deliveries d set status = 'sending', attempts = d.attempts + 1, updated_at = ${iso(at)},
+        lease_owner = i."owner", lease_epoch = coalesce(d.lease_epoch, 0) + 1, lease_until = i."until"
       from input i where ${amongIds(sql`d.id`, now)} and d.id = i."id" and d.job_id = i."jobId"
-        and ${checkedOnTheRow(sql`d.status in ('queued', 'sending')`)}
+        and ${checkedOnTheRow(sql`d.status in ('queued', 'sending') and (d.lease_until is null or d.lease_until <= ${iso(at)})`)}
       returning d.*),
     marked as (update delivery_parts p set outcome_unknown = 1
       from claimed c
@@ -427,7 +467,7 @@ export async function claimMany(
   const byId = new Map<string, ClaimedDelivery>();
   for (const row of result.rows) {
     const { parts_json, reply_to, marked_part, ...delivery } = row;
-    const claimed = withReplyTo(deliveryFromRow(delivery, partsFromJson(parts_json)), reply_to);
+    const claimed = withReplyTo(deliveryFromRow(delivery, partsFromJson(parts_json)), delivery, reply_to);
     if (marked_part !== null) {
       claimed.markedPart = marked_part;
       const part = claimed.parts.find((p) => p.part === marked_part);
@@ -453,16 +493,25 @@ export async function claimMany(
 /** PostgreSQL: several parts' outcome-unknown marks set or cleared in one statement. */
 export async function markOutcomeMany(
   db: Kysely<Database>,
-  marks: readonly { id: string; part: number; unknown: boolean }[],
+  marks: readonly { id: string; part: number; unknown: boolean; epoch?: number | undefined }[],
 ): Promise<void> {
   // The last mark asked for a part is the one that counts.
-  const last = new Map<string, { id: string; part: number; unknown: number }>();
+  const last = new Map<string, { id: string; part: number; unknown: number; epoch: number | null }>();
   for (const m of marks)
-    last.set(`${m.id}\n${m.part}`, { id: m.id, part: m.part, unknown: m.unknown ? 1 : 0 });
+    last.set(`${m.id}\n${m.part}`, {
+      id: m.id,
+      part: m.part,
+      unknown: m.unknown ? 1 : 0,
+      epoch: m.epoch ?? null,
+    });
   const rows = [...last.values()];
+  // A mark under a lease taken over since changes nothing (the epoch is checked on the delivery).
   await sql`${prepared('mark')}update delivery_parts p set outcome_unknown = i."unknown"
-    from json_to_recordset(${JSON.stringify(rows)}::json) as i("id" text, "part" integer, "unknown" integer)
-    where ${amongIds(sql`p.delivery_id`, rows)} and p.delivery_id = i."id" and p.part = i."part"`.execute(db);
+    from json_to_recordset(${JSON.stringify(rows)}::json)
+      as i("id" text, "part" integer, "unknown" integer, "epoch" integer)
+    where ${amongIds(sql`p.delivery_id`, rows)} and p.delivery_id = i."id" and p.part = i."part"
+      and (i."epoch" is null or exists (select 1 from deliveries d
+        where d.id = i."id" and d.lease_epoch = i."epoch"))`.execute(db);
 }
 
 /**
@@ -493,6 +542,10 @@ const checkedOnTheRow = (condition: RawBuilder<unknown>) => sql<boolean>`(${cond
  */
 const amongIds = (column: RawBuilder<unknown>, rows: readonly { id: string }[]) =>
   sql<boolean>`${column} = any(${rows.map((r) => r.id)}::text[])`;
+
+/** A part's row may change only while the delivery's latest lease has this epoch. */
+const underLease = (deliveryId: string, epoch: number) =>
+  sql<boolean>`exists (select 1 from deliveries l where l.id = ${deliveryId} and l.lease_epoch = ${epoch})`;
 
 const iso = (d: Date) => d.toISOString();
 const text = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
@@ -607,8 +660,14 @@ function partsFromJson(value: unknown): DeliveryPart[] {
   return rows.map(partFromRow);
 }
 
-function withReplyTo(delivery: Delivery, replyTo: string | null): ClaimedDelivery {
-  return replyTo === null ? delivery : { ...delivery, replyToPostId: replyTo };
+function withReplyTo(
+  delivery: Delivery,
+  row: Pick<Selectable<DeliveriesTable>, 'lease_owner' | 'lease_epoch' | 'lease_until'>,
+  replyTo: string | null,
+): ClaimedDelivery {
+  const lease = leaseOfRow(row);
+  if (!lease) throw new Error(`delivery ${delivery.id} was claimed without a lease`);
+  return replyTo === null ? { ...delivery, lease } : { ...delivery, replyToPostId: replyTo, lease };
 }
 
 function tokenFromRow(row: Selectable<Database['api_tokens']>): ApiToken {
@@ -690,6 +749,9 @@ function deliveryRows(ds: readonly NewDelivery[], t: string) {
     url: null,
     created_at: t,
     updated_at: t,
+    lease_owner: null,
+    lease_epoch: null,
+    lease_until: null,
   }));
   const parts = partRows(
     ds.flatMap((d) => d.parts.map((p) => ({ ...p, deliveryId: d.id, organisationId: d.organisationId }))),
@@ -1004,20 +1066,29 @@ export function createRepositories(ctx: RepoContext): Repositories {
           .execute();
         return rows.map(headFromRow);
       },
-      async claim(id, jobId) {
-        // One statement takes it (atomic on its own): a claimed delivery is "sending", which
-        // nothing else rewrites. On PostgreSQL the same statement brings its parts and the post
-        // its post answers (claimMany); SQLite reads them next, in process.
-        if (dialect === 'postgres') return (await claimMany(db, [{ id, jobId }], now()))[0];
-        const take = (q: QueryCreator<Database>) =>
-          q
-            .updateTable('deliveries')
-            .set((eb) => ({ status: 'sending', attempts: eb('attempts', '+', 1), updated_at: iso(now()) }))
-            .where('id', '=', id)
-            .where('job_id', '=', jobId)
-            .where('status', 'in', ['queued', 'sending'])
-            .returningAll();
-        const row = await take(db).executeTakeFirst();
+      async claim(id, jobId, lease) {
+        // One statement takes it and its lease (atomic on its own): a claimed delivery is
+        // "sending", and no second claim gets it while the lease holds. On PostgreSQL the same
+        // statement brings its parts and the post its post answers (claimMany); SQLite reads them
+        // next, in process.
+        const at = now();
+        if (dialect === 'postgres') return (await claimMany(db, [{ id, jobId, lease }], at))[0];
+        const row = await db
+          .updateTable('deliveries')
+          .set((eb) => ({
+            status: 'sending',
+            attempts: eb('attempts', '+', 1),
+            updated_at: iso(at),
+            lease_owner: lease.owner,
+            lease_epoch: sql<number>`coalesce(lease_epoch, 0) + 1`,
+            lease_until: iso(leaseEnd(at, lease)),
+          }))
+          .where('id', '=', id)
+          .where('job_id', '=', jobId)
+          .where('status', 'in', ['queued', 'sending'])
+          .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', iso(at))]))
+          .returningAll()
+          .executeTakeFirst();
         if (!row) return undefined;
         const [claimed] = await withParts(db, [row]);
         const post =
@@ -1029,12 +1100,33 @@ export function createRepositories(ctx: RepoContext): Repositories {
                 .where('organisation_id', '=', row.organisation_id)
                 .where('id', '=', row.post_id)
                 .executeTakeFirst();
-        return withReplyTo(claimed!, post?.reply_to_post_id ?? null);
+        return withReplyTo(claimed!, row, post?.reply_to_post_id ?? null);
       },
-      partPublished(id, part, ref) {
+      async leaseOf(id) {
+        const row = await db
+          .selectFrom('deliveries')
+          .select(['status', 'job_id', 'lease_owner', 'lease_epoch', 'lease_until'])
+          .where('id', '=', id)
+          .executeTakeFirst();
+        if (!row) return undefined;
+        const lease = leaseOfRow(row);
+        return { status: row.status as DeliveryStatus, jobId: row.job_id, ...(lease ? { lease } : {}) };
+      },
+      async renewLease(id, epoch, ttlMs) {
+        const res = await db
+          .updateTable('deliveries')
+          .set({ lease_until: iso(leaseEnd(now(), { ttlMs })) })
+          .where('id', '=', id)
+          .where('lease_epoch', '=', epoch)
+          .where('status', '=', 'sending')
+          .executeTakeFirst();
+        return Number(res.numUpdatedRows) > 0;
+      },
+      partPublished(id, part, ref, epoch) {
         return atomic(async (q) => {
           const t = iso(now());
-          await q
+          // The part and the delivery's first-part fields under the lease, checked on the delivery.
+          const res = await q
             .updateTable('delivery_parts')
             .set({
               remote_id: ref.remoteId,
@@ -1045,7 +1137,9 @@ export function createRepositories(ctx: RepoContext): Repositories {
             })
             .where('delivery_id', '=', id)
             .where('part', '=', part)
-            .execute();
+            .$if(epoch !== undefined, (w) => w.where(underLease(id, epoch!)))
+            .executeTakeFirst();
+          if (Number(res.numUpdatedRows) === 0) return false;
           if (part === 1) {
             await q
               .updateTable('deliveries')
@@ -1053,19 +1147,22 @@ export function createRepositories(ctx: RepoContext): Repositories {
               .where('id', '=', id)
               .execute();
           }
+          return true;
         });
       },
-      async partOutcomeUnknown(id, part, unknown) {
+      async partOutcomeUnknown(id, part, unknown, epoch) {
         await db
           .updateTable('delivery_parts')
           .set({ outcome_unknown: unknown ? 1 : 0 })
           .where('delivery_id', '=', id)
           .where('part', '=', part)
+          .$if(epoch !== undefined, (w) => w.where(underLease(id, epoch!)))
           .execute();
       },
       finish(id, status, details) {
         const t = iso(now());
         const landed = details?.landed;
+        const epoch = details?.epoch;
         const setPart = (q: QueryCreator<Database>, l: NonNullable<typeof landed>) =>
           q
             .updateTable('delivery_parts')
@@ -1077,7 +1174,8 @@ export function createRepositories(ctx: RepoContext): Repositories {
               outcome_unknown: 0,
             })
             .where('delivery_id', '=', id)
-            .where('part', '=', l.part);
+            .where('part', '=', l.part)
+            .$if(epoch !== undefined, (w) => w.where(underLease(id, epoch!)));
         const setDelivery = (q: QueryCreator<Database>) =>
           q
             .updateTable('deliveries')
@@ -1089,7 +1187,13 @@ export function createRepositories(ctx: RepoContext): Repositories {
               ...(details?.checklist !== undefined ? { checklist: JSON.stringify(details.checklist) } : {}),
             })
             .where('id', '=', id)
+            .$if(epoch !== undefined, (w) => w.where('lease_epoch', '=', epoch!))
             .returningAll();
+        // Nothing finished: the delivery is gone, or (with an epoch) its lease was taken over.
+        const missing = async (q: Kysely<Database>) => {
+          if (epoch !== undefined && (await getDelivery(q, id))) return new LeaseLostError(id, epoch);
+          return new Error(`no delivery ${id}`);
+        };
         if (dialect === 'postgres') {
           // One statement: the landed part, the delivery, and its parts as they are now (the
           // statement's own reads see the table as it was before it, so the landed part comes
@@ -1118,7 +1222,7 @@ export function createRepositories(ctx: RepoContext): Repositories {
                   .selectAll('done')
                   .select(partsJson(sql`done.id`).as('parts_json'))
                   .executeTakeFirst();
-            if (!row) throw new Error(`no delivery ${id}`);
+            if (!row) throw await missing(q);
             const { parts_json, ...delivery } = row;
             return deliveryFromRow(delivery, partsFromJson(parts_json));
           };
@@ -1128,17 +1232,25 @@ export function createRepositories(ctx: RepoContext): Repositories {
         return atomic(async (q) => {
           if (landed) await setPart(q, landed).execute();
           const row = await setDelivery(q).executeTakeFirst();
-          if (!row) throw new Error(`no delivery ${id}`);
+          if (!row) throw await missing(q);
           const [d] = await withParts(q, [row]);
           return d!;
         });
       },
-      async retryLater(id, lastError) {
+      async retryLater(id, lastError, epoch) {
         await db
           .updateTable('deliveries')
-          .set({ status: 'queued', last_error: lastError, updated_at: iso(now()) })
+          .set({
+            status: 'queued',
+            last_error: lastError,
+            updated_at: iso(now()),
+            // Let go at once: the next attempt need not wait for the lease to run out.
+            lease_owner: null,
+            lease_until: null,
+          })
           .where('id', '=', id)
           .where('status', 'in', ['queued', 'sending'])
+          .$if(epoch !== undefined, (w) => w.where('lease_epoch', '=', epoch!))
           .execute();
       },
       async cancel(id) {

@@ -62,6 +62,10 @@ export interface DeliveriesTable {
   url: string | null;
   created_at: string;
   updated_at: string;
+  /** 0005: who holds the delivery's lease, its epoch (one more at each claim) and until when. */
+  lease_owner: string | null;
+  lease_epoch: number | null;
+  lease_until: string | null;
 }
 
 export interface DeliveryPartsTable {

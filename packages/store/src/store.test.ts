@@ -6,6 +6,9 @@ import { openTestStore, rawSql, testDialects, type TestStore } from './testing/i
 import { VERIFY_APPLICATION_NAME } from './verify.ts';
 import type { Delivery, Dialect, NewDelivery, Store } from './types.ts';
 
+/** A lease that runs out at once, as a crashed attempt's: the next claim may take the delivery. */
+const LEASE = { owner: 'test', ttlMs: 0 };
+
 const dialects = await testDialects();
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
 
@@ -183,22 +186,23 @@ for (const { dialect, skip } of dialects) {
     it('lets exactly one of two concurrent claims win, and ignores a stale job', async () => {
       await store.deliveries.insert(delivery('post.claim.mastodon', { network: 'mastodon' }));
       const id = 'org-a.post.claim.mastodon';
-      expect(await store.deliveries.claim(id, 'some-old-job')).toBeUndefined();
+      expect(await store.deliveries.claim(id, 'some-old-job', LEASE)).toBeUndefined();
+      const held = { owner: 'worker-a', ttlMs: 60_000 };
       const [a, b] = await Promise.all([
-        store.deliveries.claim(id, 'org-a.post.claim.mastodon.g1'),
-        store.deliveries.claim(id, 'org-a.post.claim.mastodon.g1'),
+        store.deliveries.claim(id, 'org-a.post.claim.mastodon.g1', held),
+        store.deliveries.claim(id, 'org-a.post.claim.mastodon.g1', { ...held, owner: 'worker-b' }),
       ]);
-      // Both may see "sending" (a crashed holder is retried), but the attempts count both.
-      expect([a?.status, b?.status]).toEqual(['sending', 'sending']);
-      expect((await store.deliveries.get(id))?.attempts).toBe(2);
+      // The lease the first one took refuses the second, whichever came first.
+      expect([a?.status, b?.status].filter((x) => x === 'sending')).toEqual(['sending']);
+      expect((await store.deliveries.get(id))?.attempts).toBe(1);
       await store.deliveries.finish(id, 'published');
-      expect(await store.deliveries.claim(id, 'org-a.post.claim.mastodon.g1')).toBeUndefined();
+      expect(await store.deliveries.claim(id, 'org-a.post.claim.mastodon.g1', LEASE)).toBeUndefined();
     });
 
     it('marks the part an X claim is about to send, on PostgreSQL, and shows the marks as they were', async () => {
       const claim = async (name: string, network: 'x' | 'mastodon') => {
         await store.deliveries.insert(delivery(`post.${name}.${network}`, { network, jobId: `j-${name}` }));
-        return store.deliveries.claim(`org-a.post.${name}.${network}`, `j-${name}`);
+        return store.deliveries.claim(`org-a.post.${name}.${network}`, `j-${name}`, LEASE);
       };
       const marks = async (id: string) =>
         (await store.deliveries.get(id))?.parts.map((p) => p.outcomeUnknown);
@@ -216,11 +220,11 @@ for (const { dialect, skip } of dialects) {
       expect(fresh?.markedPart).toBe(1);
       // The claim's copy is the delivery as stored after it.
       expect(await store.deliveries.get('org-a.post.mark-1.x')).toEqual(
-        (({ markedPart: _, ...rest }) => rest)(fresh!),
+        (({ markedPart: _, lease: __, ...rest }) => rest)(fresh!),
       );
       expect(await marks('org-a.post.mark-1.x')).toEqual([true, false]);
       // Claimed again (a retry after a crash): the mark shows, and this claim marked nothing.
-      const again = await store.deliveries.claim('org-a.post.mark-1.x', 'j-mark-1');
+      const again = await store.deliveries.claim('org-a.post.mark-1.x', 'j-mark-1', LEASE);
       expect(again?.parts.map((p) => p.outcomeUnknown)).toEqual([true, false]);
       expect(again?.markedPart).toBeUndefined();
       // Part 1 landed: the next claim marks part 2.
@@ -228,7 +232,7 @@ for (const { dialect, skip } of dialects) {
         remoteId: 'm1',
         url: 'https://x.example/m1',
       });
-      const third = await store.deliveries.claim('org-a.post.mark-1.x', 'j-mark-1');
+      const third = await store.deliveries.claim('org-a.post.mark-1.x', 'j-mark-1', LEASE);
       expect(third?.markedPart).toBe(2);
       expect(await marks('org-a.post.mark-1.x')).toEqual([false, true]);
     });
@@ -236,7 +240,7 @@ for (const { dialect, skip } of dialects) {
     it('records landed parts, the outcome-unknown mark, retries and final states', async () => {
       const id = 'org-a.post.parts.x';
       await store.deliveries.insert(delivery('post.parts.x', { network: 'x', jobId: 'j1' }));
-      await store.deliveries.claim(id, 'j1');
+      await store.deliveries.claim(id, 'j1', LEASE);
       await store.deliveries.partOutcomeUnknown(id, 1, true);
       expect((await store.deliveries.get(id))?.parts[0]?.outcomeUnknown).toBe(true);
       await store.deliveries.partPublished(id, 1, {
@@ -283,11 +287,11 @@ for (const { dialect, skip } of dialects) {
       await store.deliveries.insert(
         delivery('thread-orig.mastodon', { postId: 'thread-orig', source: 'crisis', jobId: 'j-orig' }),
       );
-      const claimed = await store.deliveries.claim(id, 'j-upd');
+      const claimed = await store.deliveries.claim(id, 'j-upd', LEASE);
       expect(claimed).toMatchObject({ status: 'sending', attempts: 1, replyToPostId: 'thread-orig' });
       expect(claimed?.parts.map((p) => p.text)).toEqual(['Part one', 'Part two']);
       expect(claimed?.parts[0]?.images).toEqual([{ sha256: 'abc', mediaType: 'image/png', alt: 'A map' }]);
-      const original = await store.deliveries.claim('org-a.thread-orig.mastodon', 'j-orig');
+      const original = await store.deliveries.claim('org-a.thread-orig.mastodon', 'j-orig', LEASE);
       expect(original).toBeDefined();
       expect(original?.replyToPostId).toBeUndefined();
 
@@ -340,7 +344,7 @@ for (const { dialect, skip } of dialects) {
       expect(await store.deliveries.cancel('org-a.post.cancel-me.x')).toBe(true);
       expect((await store.deliveries.get('org-a.post.cancel-me.x'))?.status).toBe('cancelled');
       const taken = await store.deliveries.insert(delivery('post.taken.x', { network: 'x' }));
-      expect(await store.deliveries.claim(taken.id, taken.jobId)).toBeDefined();
+      expect(await store.deliveries.claim(taken.id, taken.jobId, LEASE)).toBeDefined();
       expect(await store.deliveries.cancel(taken.id)).toBe(false);
       const change = {
         dueAt: new Date('2030-03-01T00:00:00Z'),
@@ -449,9 +453,9 @@ for (const { dialect, skip } of dialects) {
       ];
       await store.deliveries.finish(failed, 'failed', { lastError: 'HTTP 500' });
       expect(await store.deliveries.cancelMany([cancelled])).toEqual([cancelled]);
-      await store.deliveries.claim(taken, `${taken}.g1`);
+      await store.deliveries.claim(taken, `${taken}.g1`, LEASE);
       await store.deliveries.partPublished(landed, 1, { remoteId: 'r1', url: 'https://x.example/r1' });
-      await store.deliveries.claim(stale, `${stale}.g1`);
+      await store.deliveries.claim(stale, `${stale}.g1`, LEASE);
       await store.deliveries.retryLater(stale, 'HTTP 503'); // queued again, but read as failed below
       const change = (n: number) => ({
         dueAt: new Date(`2030-04-0${n}T00:00:00.000Z`),
@@ -508,7 +512,7 @@ for (const { dialect, skip } of dialects) {
         delivery('post.cancel-many-a.x', { network: 'x' }),
         delivery('post.cancel-many-b.x', { network: 'x' }),
       ]);
-      await store.deliveries.claim(b!.id, b!.jobId);
+      await store.deliveries.claim(b!.id, b!.jobId, LEASE);
       expect(await store.deliveries.cancelMany([a!.id, b!.id, 'org-a.nothing'])).toEqual([a!.id]);
       expect((await store.deliveries.get(a!.id))?.status).toBe('cancelled');
       expect((await store.deliveries.get(b!.id))?.status).toBe('sending');
@@ -562,7 +566,7 @@ for (const { dialect, skip } of dialects) {
       });
       const claimed = async (name: string) => {
         await store.deliveries.insert(delivery(`post.${name}.x`, { network: 'x', jobId: `j-${name}` }));
-        const d = await store.deliveries.claim(`org-a.post.${name}.x`, `j-${name}`);
+        const d = await store.deliveries.claim(`org-a.post.${name}.x`, `j-${name}`, LEASE);
         return d!;
       };
       const finishAudit = (done: Delivery) => ({
@@ -674,7 +678,7 @@ for (const { dialect, skip } of dialects) {
         details: { broken },
       });
       await store.deliveries.insert(delivery('post.surrogate.x', { network: 'x', jobId: 'j-surrogate' }));
-      const claimed = await store.deliveries.claim('org-a.post.surrogate.x', 'j-surrogate');
+      const claimed = await store.deliveries.claim('org-a.post.surrogate.x', 'j-surrogate', LEASE);
       const done = await store.finishDelivery(claimed!, 'failed', { lastError: broken }, (d) => ({
         actor: 'system',
         action: 'delivery.failed',
@@ -696,7 +700,9 @@ for (const { dialect, skip } of dialects) {
     it('finishes many deliveries at once with a gapless chain', async () => {
       const ids = Array.from({ length: 40 }, (_, i) => `post.many-${i}.x`);
       await store.deliveries.insertMany(ids.map((id) => delivery(id, { network: 'x', jobId: `j-${id}` })));
-      const claimed = await Promise.all(ids.map((id) => store.deliveries.claim(`org-a.${id}`, `j-${id}`)));
+      const claimed = await Promise.all(
+        ids.map((id) => store.deliveries.claim(`org-a.${id}`, `j-${id}`, LEASE)),
+      );
       const before = await store.audit.head();
       const done = await Promise.all(
         claimed.map((d, i) =>
@@ -717,7 +723,7 @@ for (const { dialect, skip } of dialects) {
 
     it('finishes a delivery that changed behind its job from what is stored, not from what the job knew', async () => {
       await store.deliveries.insert(delivery('post.behind.x', { network: 'x', jobId: 'j-behind' }));
-      const known = (await store.deliveries.claim('org-a.post.behind.x', 'j-behind'))!;
+      const known = (await store.deliveries.claim('org-a.post.behind.x', 'j-behind', LEASE))!;
       // Part 1 landed meanwhile, recorded by someone else: the job's copy does not show it.
       await store.deliveries.partPublished(known.id, 1, { remoteId: 'r-1', url: 'https://x.example/1' });
       const before = await store.audit.head();

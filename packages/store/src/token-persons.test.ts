@@ -29,7 +29,10 @@ describe.each(dialects)('token persons ($dialect)', ({ dialect, skip }) => {
     await rawSql(
       t,
       `alter table api_tokens drop column person;
-       delete from kysely_migration where name = '0004-token-persons';
+       alter table deliveries drop column lease_owner;
+       alter table deliveries drop column lease_epoch;
+       alter table deliveries drop column lease_until;
+       delete from kysely_migration where name >= '0004';
        insert into api_tokens (id, organisation_id, name, role, hash, created_at, created_by)
        values ('old', 'org-a', 'duty-officer', 'crisis', '${'b'.repeat(64)}', '2026-01-01T00:00:00.000Z', 'cli:test')`,
     );

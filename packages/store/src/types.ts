@@ -158,6 +158,30 @@ export interface ClaimedDelivery extends Delivery {
    * sending that part clears the mark.
    */
   markedPart?: number;
+  /** The lease this claim took: only its epoch may record parts and results (see `deliveries.claim`). */
+  lease: DeliveryLease;
+}
+
+/** Who may send a delivery now: the holder of its latest claim, until `until` unless renewed. */
+export interface DeliveryLease {
+  owner: string;
+  /** One more at each claim: a write naming an older epoch changes nothing. */
+  epoch: number;
+  until: Date;
+}
+
+/** What a claimant asks for: its name (worker process and job) and how long the lease lasts. */
+export interface LeaseRequest {
+  owner: string;
+  ttlMs: number;
+}
+
+/** A delivery's lease as stored, with what a refused claim needs to tell "held" from "stale". */
+export interface LeaseState {
+  status: DeliveryStatus;
+  jobId: string;
+  /** Absent before the first claim. */
+  lease?: DeliveryLease;
 }
 
 /** What plan apply compares with a plan: a delivery's identity, time, content hash, status and job, and how many parts it has. */
@@ -357,19 +381,31 @@ export interface Repositories {
     /** As list, without the parts' content (their count only), in one statement. */
     listHeads(filter: DeliveryFilter): Promise<DeliveryHead[]>;
     /**
-     * Takes the delivery for a job: only when its status is queued or sending and `jobId`
-     * matches; sets sending and counts the attempt. Undefined when the job is stale or the
-     * delivery is already final (the job then does nothing).
+     * Takes the delivery for a job: only when its status is queued or sending, `jobId` matches
+     * and no other claim's lease still holds; sets sending, counts the attempt and takes a new
+     * lease (epoch one more, until now + ttl) in the same statement. Undefined when the job is
+     * stale, the delivery is already final, or its lease is held (`leaseOf` tells which).
      */
-    claim(id: string, jobId: string): Promise<ClaimedDelivery | undefined>;
-    /** Records one landed part (and the delivery's remote id/URL when it is part 1). */
+    claim(id: string, jobId: string, lease: LeaseRequest): Promise<ClaimedDelivery | undefined>;
+    /** The delivery's status, job and lease, read after a refused claim. */
+    leaseOf(id: string): Promise<LeaseState | undefined>;
+    /**
+     * Extends the lease of epoch `epoch` to now + ttl while it is still the delivery's latest
+     * (and the delivery still sending); false when another claim has taken it since.
+     */
+    renewLease(id: string, epoch: number, ttlMs: number): Promise<boolean>;
+    /**
+     * Records one landed part (and the delivery's remote id/URL when it is part 1). With `epoch`,
+     * only while that lease is the latest: false (nothing changed) otherwise.
+     */
     partPublished(
       id: string,
       part: number,
       ref: { remoteId: string; url: string; remoteRef?: unknown },
-    ): Promise<void>;
-    /** Marks a part as "outcome unknown" (or clears the mark). */
-    partOutcomeUnknown(id: string, part: number, unknown: boolean): Promise<void>;
+      epoch?: number,
+    ): Promise<boolean>;
+    /** Marks a part as "outcome unknown" (or clears the mark); with `epoch`, only under that lease. */
+    partOutcomeUnknown(id: string, part: number, unknown: boolean, epoch?: number): Promise<void>;
     /**
      * Sets a final status (published, failed, needs-attention, skipped, cancelled); `landed`
      * records the part that has just been published in the same step (as partPublished does).
@@ -381,10 +417,15 @@ export interface Repositories {
         lastError?: string;
         checklist?: string[];
         landed?: { part: number; remoteId: string; url: string; remoteRef?: unknown };
+        /** Only under this lease: a LeaseLostError (nothing changed) otherwise. */
+        epoch?: number;
       },
     ): Promise<Delivery>;
-    /** Back to queued after a retryable error, keeping its job. */
-    retryLater(id: string, lastError: string): Promise<void>;
+    /**
+     * Back to queued after a retryable error, keeping its job, and the lease let go; with
+     * `epoch`, only under that lease (otherwise nothing changes).
+     */
+    retryLater(id: string, lastError: string, epoch?: number): Promise<void>;
     /**
      * Cancels a delivery that is still only waiting (queued). False when it is not (any more): a
      * worker took it meanwhile, or it is done; then it is left as it is.
@@ -470,6 +511,8 @@ export interface Store extends Repositories {
       lastError?: string;
       checklist?: string[];
       landed?: { part: number; remoteId: string; url: string; remoteRef?: unknown };
+      /** Only under this lease: a LeaseLostError (nothing changed, no audit entry) otherwise. */
+      epoch?: number;
     },
     audit: (done: Delivery) => AuditInput,
   ): Promise<Delivery>;

@@ -79,6 +79,16 @@ describe('the worker configuration', () => {
     expect(problems).toMatch(/SUNSET_CRISIS_POOL_SIZE="many": expected a whole number from 0 to 50/);
   });
 
+  it('keeps locks short enough for a quick takeover: 15 s ordinary, 3 s crisis, 1 s at least', () => {
+    const d = readWorkerConfig({});
+    expect([d.lockDurationMs, d.crisisLockDurationMs]).toEqual([15_000, 3_000]);
+    const c = readWorkerConfig({ SUNSET_LOCK_DURATION_MS: '20000', SUNSET_CRISIS_LOCK_DURATION_MS: '2000' });
+    expect([c.lockDurationMs, c.crisisLockDurationMs]).toEqual([20_000, 2_000]);
+    expect(() => readWorkerConfig({ SUNSET_CRISIS_LOCK_DURATION_MS: '500' })).toThrow(
+      /SUNSET_CRISIS_LOCK_DURATION_MS="500": expected a whole number from 1000 to 600000/,
+    );
+  });
+
   it('reads the content-fetch settings: link cards on and nothing internal allowed by default', () => {
     const d = readWorkerConfig({});
     expect(d.linkCards).toBe(true);

@@ -31,7 +31,10 @@ export interface WorkerConfig {
   limits: Partial<Record<Network, Limiter>>;
   shutdownGraceMs: number;
   reconcileIntervalMs: number;
+  /** An ordinary job's lock and its delivery's lease: a dead worker's job moves on about this long after. */
   lockDurationMs: number;
+  /** The same for crisis jobs, kept short so a crisis held by a dead worker is taken over in seconds. */
+  crisisLockDurationMs: number;
   networkTimeoutMs?: number;
   dataDir: string;
   /** PEM to trust for X (a sandbox's self-signed certificate), from SUNSET_X_CA_FILE. */
@@ -75,7 +78,9 @@ export const WORKER_ENV_HELP = `
   SUNSET_LIMITS                 posting rates, e.g. x=50/15m,mastodon=60/5m
   SUNSET_SHUTDOWN_GRACE_MS      how long running jobs may take to end on SIGTERM (default 10000)
   SUNSET_RECONCILE_INTERVAL_MS  how often the outbox is checked against Redis (default 60000)
-  SUNSET_LOCK_DURATION_MS       after a crash, a job is taken over once this has passed (default 30000)
+  SUNSET_LOCK_DURATION_MS       an ordinary job's lock and lease: a dead worker's job is taken over
+                                within about 4/3 of this (default 15000)
+  SUNSET_CRISIS_LOCK_DURATION_MS  the same for crisis jobs (default 3000)
   SUNSET_NETWORK_TIMEOUT_MS     time limit of each request to a network (default 30000)
   SUNSET_DATA_DIR               files for people (manual checklists) (default ./data)
   SUNSET_X_CA_FILE              extra CA certificate (PEM) to trust for the X API
@@ -155,7 +160,8 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     limits,
     shutdownGraceMs: r.int('SUNSET_SHUTDOWN_GRACE_MS', 10_000, { min: 0, max: 3_600_000 }),
     reconcileIntervalMs: r.int('SUNSET_RECONCILE_INTERVAL_MS', 60_000, { min: 0, max: 86_400_000 }),
-    lockDurationMs: r.int('SUNSET_LOCK_DURATION_MS', 30_000, { min: 1_000, max: 600_000 }),
+    lockDurationMs: r.int('SUNSET_LOCK_DURATION_MS', 15_000, { min: 1_000, max: 600_000 }),
+    crisisLockDurationMs: r.int('SUNSET_CRISIS_LOCK_DURATION_MS', 3_000, { min: 1_000, max: 600_000 }),
     ...(timeout > 0 ? { networkTimeoutMs: timeout } : {}),
     dataDir,
     ...(xCa ? { xCa } : {}),

@@ -73,6 +73,7 @@ async function main(): Promise<void> {
     crisisConcurrency: config.crisisConcurrency,
     limits: config.limits,
     lockDurationMs: config.lockDurationMs,
+    crisisLockDurationMs: config.crisisLockDurationMs,
     reconcileIntervalMs: config.reconcileIntervalMs,
     ...(config.xCa ? { xCa: config.xCa } : {}),
     stateKey: stateKey.key,
