@@ -30,6 +30,8 @@ export interface WorkerConfig {
   shutdownGraceMs: number;
   reconcileIntervalMs: number;
   lockDurationMs: number;
+  /** SUNSET_REDIS_PERSISTENCE_CHECK: off runs on a Redis whose persistence is unknown or absent. */
+  redisPersistenceCheck: 'on' | 'off';
   networkTimeoutMs?: number;
   dataDir: string;
   /** PEM to trust for X (a sandbox's self-signed certificate), from SUNSET_X_CA_FILE. */
@@ -60,7 +62,9 @@ export const WORKER_ENV_HELP = `
   DATABASE_PASSWORD_FILE        file holding the PostgreSQL password (kept out of DATABASE_URL)
   REDIS_URL                     default redis://127.0.0.1:6379
   SUNSET_QUEUE_PREFIX           Redis key prefix (default bull)
-  SUNSET_ENV                    production refuses a Redis that may evict keys (default development)
+  SUNSET_ENV                    production refuses a Redis that may evict keys or keeps nothing on disk (default development)
+  SUNSET_REDIS_PERSISTENCE_CHECK on or off: off starts even when Redis' persistence (AOF or RDB) cannot be read
+                                (CONFIG disabled) or is absent, with a warning (default on)
   SUNSET_WORKER_NETWORKS        networks this process serves, e.g. x,bluesky (default all)
   SUNSET_WORKER_CONCURRENCY     ordinary and plan jobs at once per network (default 4)
   SUNSET_CRISIS_CONCURRENCY     crisis jobs at once per network, in slots of their own (default 4)
@@ -145,6 +149,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     shutdownGraceMs: r.int('SUNSET_SHUTDOWN_GRACE_MS', 10_000, { min: 0, max: 3_600_000 }),
     reconcileIntervalMs: r.int('SUNSET_RECONCILE_INTERVAL_MS', 60_000, { min: 0, max: 86_400_000 }),
     lockDurationMs: r.int('SUNSET_LOCK_DURATION_MS', 30_000, { min: 1_000, max: 600_000 }),
+    redisPersistenceCheck: r.oneOf('SUNSET_REDIS_PERSISTENCE_CHECK', ['on', 'off'], 'on'),
     ...(timeout > 0 ? { networkTimeoutMs: timeout } : {}),
     dataDir,
     ...(xCa ? { xCa } : {}),
