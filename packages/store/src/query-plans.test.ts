@@ -363,6 +363,9 @@ describe.skipIf(postgres.skip !== undefined)(
           await client.query(`alter table ${t.schema}.${table} ${alters}`);
         }
         await client.query(`alter table ${t.schema}.api_tokens drop column person`);
+        await client.query(
+          `alter table ${t.schema}.delivery_parts drop column unknown_text, drop column unknown_since`,
+        );
         await client.query(`delete from ${t.schema}.kysely_migration where name >= '0003'`);
         const notC = async () =>
           Number(

@@ -387,12 +387,18 @@ for (const { dialect, skip } of dialects) {
         }),
       ].map((d) => ({ ...d, id: d.id.replace('org-a.', 'org-h.') }));
       await store.deliveries.insertMany(ds);
+      // One part on X, the next one's outcome unknown: counted apart.
+      await store.deliveries.partPublished('org-h.post.h1.x', 1, {
+        remoteId: 'h1-1',
+        url: 'https://x.test/h1-1',
+      });
+      await store.deliveries.partOutcomeUnknown('org-h.post.h1.x', 2, true);
       const full = await store.deliveries.list({ organisationId: 'org-h' });
       const heads = await store.deliveries.listHeads({ organisationId: 'org-h' });
-      expect(heads.map((h) => [h.id, h.partCount])).toEqual([
-        ['org-h.post.h3.x', 2],
-        ['org-h.post.h1.x', 2],
-        ['org-h.post.h2.bluesky', 0],
+      expect(heads.map((h) => [h.id, h.partCount, h.landedParts, h.unknownParts])).toEqual([
+        ['org-h.post.h3.x', 2, 0, 0],
+        ['org-h.post.h1.x', 2, 1, 1],
+        ['org-h.post.h2.bluesky', 0, 0, 0],
       ]);
       expect(heads).toEqual(
         full.map((d) => ({
@@ -410,6 +416,8 @@ for (const { dialect, skip } of dialects) {
           status: d.status,
           jobId: d.jobId,
           partCount: d.parts.length,
+          landedParts: d.parts.filter((p) => p.remoteId !== undefined).length,
+          unknownParts: d.parts.filter((p) => p.remoteId === undefined && p.outcomeUnknown).length,
         })),
       );
       const plan = await store.deliveries.listHeads({ organisationId: 'org-h', source: 'plan' });
