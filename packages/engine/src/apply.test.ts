@@ -1,6 +1,6 @@
 import { readPlanFile } from '@sunset/plan';
 import { describe, expect, it } from 'vitest';
-import { wantedDeliveries } from './apply.ts';
+import { planDiff, wantedDeliveries } from './apply.ts';
 
 const file = new URL('../../../config/plans/ville-de-tours.yaml', import.meta.url).pathname;
 
@@ -55,5 +55,58 @@ describe('the deliveries a plan wants', () => {
         1,
       ],
     ]);
+  });
+});
+
+describe('a re-apply of a thread already begun on its network', () => {
+  const { plan } = readPlanFile(file, { now: new Date(0) });
+  const wanted = wantedDeliveries(plan!).filter((w) => w.delivery.id === 'ville-de-tours.post.au-revoir.x');
+  const w = wanted[0]!.delivery;
+  const head = {
+    id: w.id,
+    organisationId: w.organisationId,
+    actionKey: w.actionKey,
+    postId: w.postId!,
+    kind: w.kind,
+    source: w.source,
+    network: w.network,
+    dueAt: w.dueAt,
+    priority: w.priority,
+    contentHash: 'an older content',
+    status: 'queued' as const,
+    jobId: `${w.id}.g1`,
+    partCount: 2,
+    landedParts: 1,
+    unknownParts: 0,
+  };
+  const stored = (first: string) => [
+    {
+      part: 1,
+      text: first,
+      images: w.parts[0]!.images,
+      language: 'fr',
+      remoteId: '1',
+      outcomeUnknown: false,
+    },
+    { part: 2, text: 'an older part 2', images: [], language: 'fr', outcomeUnknown: false },
+  ];
+
+  it('takes the change when the thread begins with the parts already published', () => {
+    const change = planDiff(wanted, [head], new Map([[w.id, stored(w.parts[0]!.text)]]));
+    expect(change.diff.map((e) => [e.mark, e.reason])).toEqual([['~', 'content changed']]);
+    expect(change.replace).toHaveLength(1);
+  });
+
+  it('leaves the thread as it began when a published part would change, and says so', () => {
+    const change = planDiff(wanted, [head], new Map([[w.id, stored('an older part 1 1/2')]]));
+    expect(change.diff.map((e) => [e.mark, e.reason])).toEqual([
+      [
+        '✓',
+        'too late: 1 of 2 parts are published; this thread is sent on as it began, the change is not applied to it',
+      ],
+    ]);
+    expect(change.replace).toEqual([]);
+    // Without the stored parts to compare, the same.
+    expect(planDiff(wanted, [head]).diff[0]?.mark).toBe('✓');
   });
 });

@@ -27,6 +27,7 @@ import {
 import type {
   DeliveryHead,
   DeliveryKind,
+  DeliveryPart,
   DeliveryStatus,
   NewDelivery,
   Repositories,
@@ -210,11 +211,86 @@ interface Plan2Store {
   cancel: DeliveryHead[];
 }
 
+/** The statuses whose deliveries a re-apply rewrites (`sending` ones are left to their worker). */
+const REWRITTEN: readonly DeliveryStatus[] = ['queued', 'failed', 'cancelled'];
+
+/** A post a re-apply may rewrite that has parts on the network, or maybe on X (outcome unknown). */
+function started(d: DeliveryHead): boolean {
+  return d.kind === 'post' && REWRITTEN.includes(d.status) && d.landedParts + d.unknownParts > 0;
+}
+
+/**
+ * The parts of the deliveries that `planDiff` needs to compare part by part (those `started`),
+ * read in the caller's transaction.
+ */
+export async function startedParts(
+  repos: Pick<Repositories, 'deliveries'>,
+  existing: readonly DeliveryHead[],
+): Promise<Map<string, DeliveryPart[]>> {
+  const out = new Map<string, DeliveryPart[]>();
+  for (const d of existing.filter(started)) {
+    const full = await repos.deliveries.get(d.id);
+    if (full) out.set(d.id, full.parts);
+  }
+  return out;
+}
+
+function sameImages(
+  a: readonly { sha256: string; alt?: string }[],
+  b: readonly { sha256: string; alt?: string }[],
+) {
+  return (
+    a.length === b.length &&
+    a.every((im, i) => im.sha256 === b[i]?.sha256 && (im.alt ?? '') === (b[i]?.alt ?? ''))
+  );
+}
+
+/**
+ * Why a changed thread is left as it began, or undefined when the change may go ahead. Parts on
+ * the network (or maybe on X: outcome unknown) cannot be taken back, so a thread takes the new
+ * content only when it begins with exactly those parts; otherwise X would show "1/3, 2/3" then
+ * "3/4". A single post whose outcome is unknown may change: the store keeps the text that was
+ * sent, and the next attempt searches X for it before sending the new one.
+ */
+function tooLateForThread(
+  current: DeliveryHead,
+  w: Wanted,
+  parts: readonly DeliveryPart[] | undefined,
+): string | undefined {
+  if (!started(current)) return undefined;
+  const next = w.delivery.parts;
+  if (current.partCount <= 1 && next.length <= 1 && current.landedParts === 0) return undefined;
+  const sent = parts?.filter((p) => p.remoteId !== undefined || p.outcomeUnknown);
+  const unchanged =
+    sent !== undefined &&
+    sent.length === current.landedParts + current.unknownParts &&
+    sent.every((p) => {
+      const n = next.find((q) => q.part === p.part);
+      return n !== undefined && n.text === (p.unknownText ?? p.text) && sameImages(n.images, p.images);
+    });
+  if (unchanged) return undefined;
+  const total = current.partCount;
+  const landed = current.landedParts;
+  const unknown = parts?.find((p) => p.remoteId === undefined && p.outcomeUnknown)?.part;
+  const checked = unknown === undefined ? '' : `part ${unknown}'s outcome on X is being checked`;
+  const head =
+    landed > 0
+      ? `too late: ${landed} of ${total} ${total === 1 ? 'part is' : 'parts are'} published` +
+        (checked ? ` and ${checked}` : '')
+      : `too late: part ${unknown ?? 1} of ${total} may be published (its outcome on X is being checked)`;
+  return `${head}; this thread is sent on as it began, the change is not applied to it`;
+}
+
 /**
  * Compares what the plan wants with what the store has (a delivery's parts count, not their
- * content: the content hash says whether it changed); pure.
+ * content: the content hash says whether it changed); pure. `parts` holds the stored parts of
+ * the posts already begun on their network (`startedParts`): a thread is compared part by part.
  */
-export function planDiff(wanted: readonly Wanted[], existing: readonly DeliveryHead[]): Plan2Store {
+export function planDiff(
+  wanted: readonly Wanted[],
+  existing: readonly DeliveryHead[],
+  parts: ReadonlyMap<string, readonly DeliveryPart[]> = new Map(),
+): Plan2Store {
   const byId = new Map(existing.map((d) => [d.id, d]));
   const result: Plan2Store = { diff: [], add: [], replace: [], cancel: [] };
   const wantedIds = new Set<string>();
@@ -226,7 +302,10 @@ export function planDiff(wanted: readonly Wanted[], existing: readonly DeliveryH
       current !== undefined &&
       current.contentHash === d.contentHash &&
       current.dueAt.getTime() === d.dueAt.getTime();
-    if (!current) {
+    const late = current && !same ? tooLateForThread(current, w, parts.get(current.id)) : undefined;
+    if (current && late) {
+      result.diff.push(storedEntry('✓', current, { status: current.status, reason: late }));
+    } else if (!current) {
       result.add.push(w);
       result.diff.push(wantedEntry('+', w));
     } else if (current.status === 'cancelled') {
@@ -245,7 +324,12 @@ export function planDiff(wanted: readonly Wanted[], existing: readonly DeliveryH
       } else {
         result.replace.push({ current, wanted: w });
         const what = current.contentHash !== d.contentHash ? 'content' : 'time';
-        result.diff.push(wantedEntry('~', w, { reason: `${what} changed`, status: current.status }));
+        result.diff.push(
+          wantedEntry('~', w, {
+            reason: `${what} changed${unknownNote(current, what)}`,
+            status: current.status,
+          }),
+        );
       }
     } else if (current.status === 'failed' && !same) {
       result.replace.push({ current, wanted: w });
@@ -285,6 +369,14 @@ export function planDiff(wanted: readonly Wanted[], existing: readonly DeliveryH
   return result;
 }
 
+/** What a change to a post whose outcome on X is unknown does (the store keeps what was sent). */
+function unknownNote(current: DeliveryHead, what: 'content' | 'time'): string {
+  if (current.kind !== 'post' || current.unknownParts === 0) return '';
+  return what === 'content'
+    ? "; the earlier text's outcome on X is unknown: X is searched for it first, and if it landed it stays and the new text is not sent"
+    : '; the outcome on X is unknown: X is searched first';
+}
+
 export function countMarks(diff: readonly DiffEntry[]): DiffCounts {
   const counts = Object.fromEntries(MARKS.map((m) => [m, 0])) as DiffCounts;
   for (const e of diff) counts[e.mark] += 1;
@@ -311,7 +403,7 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
 
   if (dryRun) {
     const existing = await store.deliveries.listHeads({ organisationId: org, source: 'plan' });
-    const { diff } = planDiff(wanted, existing);
+    const { diff } = planDiff(wanted, existing, await startedParts(store, existing));
     const latest = await store.plans.latestHead(org);
     return {
       organisationId: org,
@@ -335,7 +427,7 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
     for (const b of blobs) await tx.blobs.put(b);
     const existing = await tx.deliveries.listHeads({ organisationId: org, source: 'plan' });
     const latest = await tx.plans.latestHead(org);
-    const change = planDiff(wanted, existing);
+    const change = planDiff(wanted, existing, await startedParts(tx, existing));
     let counts = countMarks(change.diff);
     const planChanged = latest?.hash !== plan.sourceHash;
     const deliveriesChanged = counts['+'] + counts['~'] + counts['-'] > 0;

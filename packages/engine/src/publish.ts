@@ -183,7 +183,7 @@ async function publishParts(
             reason:
               'an earlier attempt may have posted this on X, and X does not let this account read its posts',
             checklist: [
-              `Open the X account and look for this post (part ${part.part} of ${delivery.parts.length}): "${part.text}"`,
+              `Open the X account and look for this post (part ${part.part} of ${delivery.parts.length}): "${part.unknownText ?? part.text}"`,
               'If it is there, nothing more is needed; if not, post it by hand or apply the plan again with a new post id.',
             ],
           }),
@@ -191,6 +191,7 @@ async function publishParts(
       }
       if (found) {
         await record(part.part, { ...found, remoteRef: found });
+        if (part.unknownText !== undefined) part.text = part.unknownText;
         recorded(delivery, part, found);
         previous = found;
         continue;
@@ -202,6 +203,9 @@ async function publishParts(
         await store.deliveries.partOutcomeUnknown(delivery.id, part.part, true, epoch);
       }
       part.outcomeUnknown = true;
+      // The store dropped the text a re-apply kept: X was searched for it, this text goes now.
+      delete part.unknownText;
+      delete part.unknownSince;
     }
     const images = await loadImages(store, part);
     let published: RemoteRef;
@@ -293,8 +297,16 @@ async function reconcileX(
 ): Promise<RemoteRef | undefined | 'unknowable'> {
   if (!connector.findRecent) return 'unknowable';
   try {
-    const since = new Date(Math.min(delivery.dueAt.getTime(), delivery.updatedAt.getTime()) - 60 * 60_000);
-    const found = await connector.findRecent(part.text, { since });
+    // After a re-apply, the text that attempt sent and its time (see DeliveryPart.unknownText).
+    const since = new Date(
+      Math.min(
+        delivery.dueAt.getTime(),
+        delivery.updatedAt.getTime(),
+        part.unknownSince?.getTime() ?? Infinity,
+      ) -
+        60 * 60_000,
+    );
+    const found = await connector.findRecent(part.unknownText ?? part.text, { since });
     log.info({ part: part.part, found: found?.remoteId }, 'X searched after an unknown outcome');
     return found;
   } catch (err) {

@@ -29,6 +29,8 @@ export {
   START_REDIS_HINT,
   startRedisHint,
   type RedisCheck,
+  type RedisCheckOptions,
+  type RedisPersistence,
   type RedisRole,
 } from './redis.ts';
 export {

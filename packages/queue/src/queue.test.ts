@@ -230,14 +230,89 @@ describe('Redis checks (a private redis-server)', () => {
   it('refuses an evicting Redis in production and warns otherwise', async () => {
     const redis = createRedis(server.url, { role: 'producer' });
     await waitForRedis(redis, server.url);
-    expect(await checkRedis(redis, { production: true })).toEqual({ policy: 'noeviction' });
+    // The private server keeps nothing on disk: its persistence is not what this test is about.
+    await redis.config('SET', 'appendonly', 'yes');
+    expect(await checkRedis(redis, { production: true })).toEqual({
+      policy: 'noeviction',
+      persistence: 'aof',
+      warnings: [],
+    });
     await redis.config('SET', 'maxmemory-policy', 'allkeys-lru');
     await expect(checkRedis(redis, { production: true })).rejects.toThrow(
       /refusing to run: Redis' maxmemory-policy is "allkeys-lru"/,
     );
     const check = await checkRedis(redis, { production: false });
-    expect(check.warning).toMatch(/^WARNING: .*would delete queued jobs.*noeviction/);
+    expect(check.warnings).toHaveLength(1);
+    expect(check.warnings[0]).toMatch(/^WARNING: .*would delete queued jobs.*noeviction/);
+    await redis.config('SET', 'maxmemory-policy', 'noeviction');
+    await redis.config('SET', 'appendonly', 'no');
     redis.disconnect();
+  });
+
+  it('refuses a Redis that keeps nothing on disk in production, warns otherwise, and takes AOF or RDB', async () => {
+    const redis = createRedis(server.url, { role: 'producer' });
+    await waitForRedis(redis, server.url);
+    await expect(checkRedis(redis, { production: true })).rejects.toThrow(
+      /^refusing to run: Redis keeps nothing on disk \(appendonly no, no RDB save points\): a Redis restart loses every queued job\..*appendonly yes.*SUNSET_REDIS_PERSISTENCE_CHECK=off/,
+    );
+    const dev = await checkRedis(redis, { production: false });
+    expect(dev.persistence).toBe('none');
+    expect(dev.warnings).toEqual([
+      expect.stringMatching(/^WARNING: Redis keeps nothing on disk.*reconciler/),
+    ]);
+    const allowed = await checkRedis(redis, { production: true, persistenceCheck: 'off' });
+    expect(allowed.persistence).toBe('not checked');
+    expect(allowed.warnings).toEqual([
+      expect.stringMatching(/^WARNING \(SUNSET_REDIS_PERSISTENCE_CHECK=off\): Redis keeps nothing on disk/),
+    ]);
+    await redis.config('SET', 'save', '3600 1');
+    expect(await checkRedis(redis, { production: true })).toMatchObject({ persistence: 'rdb', warnings: [] });
+    await redis.config('SET', 'appendonly', 'yes');
+    expect(await checkRedis(redis, { production: true })).toMatchObject({
+      persistence: 'aof+rdb',
+      warnings: [],
+    });
+    await redis.config('SET', 'save', '');
+    await redis.config('SET', 'appendonly', 'no');
+    redis.disconnect();
+  });
+
+  it('says so when CONFIG is disabled, and refuses in production unless the check is turned off', async () => {
+    const locked = await startRedisServer(['--rename-command', 'CONFIG', '']);
+    const redis = createRedis(locked.url, { role: 'producer' });
+    try {
+      await waitForRedis(redis, locked.url);
+      await expect(checkRedis(redis, { production: true })).rejects.toThrow(
+        /^refusing to run: cannot tell whether Redis keeps its data on disk \(CONFIG GET refused: .*unknown command.*\).*set SUNSET_REDIS_PERSISTENCE_CHECK=off/,
+      );
+      const dev = await checkRedis(redis, { production: false });
+      expect(dev).toMatchObject({ policy: 'noeviction', persistence: 'unknown' });
+      expect(dev.warnings).toEqual([
+        expect.stringMatching(/^WARNING: cannot tell whether Redis keeps its data/),
+      ]);
+      const allowed = await checkRedis(redis, { production: true, persistenceCheck: 'off' });
+      expect(allowed).toMatchObject({ policy: 'noeviction', persistence: 'not checked' });
+      expect(allowed.warnings).toHaveLength(1);
+    } finally {
+      redis.disconnect();
+      await locked.cleanup();
+    }
+  });
+
+  it('reads the append-only file from INFO when CONFIG is disabled', async () => {
+    const locked = await startRedisServer(['--appendonly', 'yes', '--rename-command', 'CONFIG', '']);
+    const redis = createRedis(locked.url, { role: 'producer' });
+    try {
+      await waitForRedis(redis, locked.url);
+      expect(await checkRedis(redis, { production: true })).toEqual({
+        policy: 'noeviction',
+        persistence: 'aof',
+        warnings: [],
+      });
+    } finally {
+      redis.disconnect();
+      await locked.cleanup();
+    }
   });
 
   it('makes a producer fail fast when Redis is down, with how to start it', async () => {

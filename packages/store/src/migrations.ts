@@ -311,6 +311,17 @@ const deliveryLeases = (dialect: Dialect): Migration => ({
   },
 });
 
+/**
+ * A part whose X outcome is unknown keeps, through a plan re-apply that changes it, the text its
+ * attempt sent and since when: the next attempt searches X for that text before sending anything.
+ */
+const unknownOutcomeText: Migration = {
+  async up(db: Db) {
+    await db.schema.alterTable('delivery_parts').addColumn('unknown_text', 'text').execute();
+    await db.schema.alterTable('delivery_parts').addColumn('unknown_since', 'text').execute();
+  },
+};
+
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     getMigrations: () =>
@@ -320,6 +331,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0003-keys-in-byte-order': keysInByteOrder(dialect),
         '0004-token-persons': tokenPersons,
         '0005-delivery-leases': deliveryLeases(dialect),
+        '0006-unknown-outcome-text': unknownOutcomeText,
       }),
   };
 }

@@ -369,6 +369,9 @@ describe.skipIf(postgres.skip !== undefined)(
         await client.query(
           `alter table ${t.schema}.deliveries drop column lease_owner, drop column lease_epoch, drop column lease_until`,
         );
+        await client.query(
+          `alter table ${t.schema}.delivery_parts drop column unknown_text, drop column unknown_since`,
+        );
         await client.query(`delete from ${t.schema}.kysely_migration where name >= '0003'`);
         const notC = async () =>
           Number(

@@ -506,7 +506,8 @@ export async function markOutcomeMany(
     });
   const rows = [...last.values()];
   // A mark under a lease taken over since changes nothing (the epoch is checked on the delivery).
-  await sql`${prepared('mark')}update delivery_parts p set outcome_unknown = i."unknown"
+  await sql`${prepared('mark')}update delivery_parts p set outcome_unknown = i."unknown",
+      unknown_text = null, unknown_since = null
     from json_to_recordset(${JSON.stringify(rows)}::json)
       as i("id" text, "part" integer, "unknown" integer, "epoch" integer)
     where ${amongIds(sql`p.delivery_id`, rows)} and p.delivery_id = i."id" and p.part = i."part"
@@ -560,6 +561,8 @@ function partFromRow(row: Selectable<DeliveryPartsTable>): DeliveryPart {
     language: row.language,
     outcomeUnknown: Number(row.outcome_unknown) === 1,
   };
+  if (row.unknown_text != null) part.unknownText = row.unknown_text;
+  if (row.unknown_since != null) part.unknownSince = new Date(row.unknown_since);
   if (row.remote_id !== null) part.remoteId = row.remote_id;
   if (row.url !== null) part.url = row.url;
   if (row.remote_ref !== null) part.remoteRef = JSON.parse(row.remote_ref) as unknown;
@@ -586,8 +589,8 @@ const HEAD_COLUMNS = [
 /** What a delivery head and a whole delivery read alike from their row. */
 function headFields(
   row: Pick<Selectable<DeliveriesTable>, (typeof HEAD_COLUMNS)[number]>,
-): Omit<DeliveryHead, 'partCount'> {
-  const d: Omit<DeliveryHead, 'partCount'> = {
+): Omit<DeliveryHead, 'partCount' | 'landedParts' | 'unknownParts'> {
+  const d: Omit<DeliveryHead, 'partCount' | 'landedParts' | 'unknownParts'> = {
     id: row.id,
     organisationId: row.organisation_id,
     actionKey: row.action_key,
@@ -624,9 +627,16 @@ function deliveryFromRow(row: Selectable<DeliveriesTable>, parts: DeliveryPart[]
 function headFromRow(
   row: Pick<Selectable<DeliveriesTable>, (typeof HEAD_COLUMNS)[number]> & {
     part_count: string | number | bigint | null;
+    landed_count: string | number | bigint | null;
+    unknown_count: string | number | bigint | null;
   },
 ): DeliveryHead {
-  return { ...headFields(row), partCount: Number(row.part_count ?? 0) };
+  return {
+    ...headFields(row),
+    partCount: Number(row.part_count ?? 0),
+    landedParts: Number(row.landed_count ?? 0),
+    unknownParts: Number(row.unknown_count ?? 0),
+  };
 }
 
 /** The statuses a plan re-apply may still rewrite. */
@@ -1063,6 +1073,23 @@ export function createRepositories(ctx: RepoContext): Repositories {
               .whereRef('delivery_parts.delivery_id', '=', 'deliveries.id')
               .as('part_count'),
           )
+          .select((eb) =>
+            eb
+              .selectFrom('delivery_parts')
+              .select(eb.fn.countAll<string | number>().as('n'))
+              .whereRef('delivery_parts.delivery_id', '=', 'deliveries.id')
+              .where('delivery_parts.remote_id', 'is not', null)
+              .as('landed_count'),
+          )
+          .select((eb) =>
+            eb
+              .selectFrom('delivery_parts')
+              .select(eb.fn.countAll<string | number>().as('n'))
+              .whereRef('delivery_parts.delivery_id', '=', 'deliveries.id')
+              .where('delivery_parts.remote_id', 'is', null)
+              .where('delivery_parts.outcome_unknown', '=', 1)
+              .as('unknown_count'),
+          )
           .execute();
         return rows.map(headFromRow);
       },
@@ -1128,13 +1155,17 @@ export function createRepositories(ctx: RepoContext): Repositories {
           // The part and the delivery's first-part fields under the lease, checked on the delivery.
           const res = await q
             .updateTable('delivery_parts')
-            .set({
+            .set((eb) => ({
               remote_id: ref.remoteId,
               url: ref.url,
               remote_ref: text(ref.remoteRef),
               published_at: t,
               outcome_unknown: 0,
-            })
+              // Found on X with the text sent before a re-apply: that is the text X shows.
+              text: eb.fn.coalesce('unknown_text', 'text'),
+              unknown_text: null,
+              unknown_since: null,
+            }))
             .where('delivery_id', '=', id)
             .where('part', '=', part)
             .$if(epoch !== undefined, (w) => w.where(underLease(id, epoch!)))
@@ -1153,7 +1184,7 @@ export function createRepositories(ctx: RepoContext): Repositories {
       async partOutcomeUnknown(id, part, unknown, epoch) {
         await db
           .updateTable('delivery_parts')
-          .set({ outcome_unknown: unknown ? 1 : 0 })
+          .set({ outcome_unknown: unknown ? 1 : 0, unknown_text: null, unknown_since: null })
           .where('delivery_id', '=', id)
           .where('part', '=', part)
           .$if(epoch !== undefined, (w) => w.where(underLease(id, epoch!)))
@@ -1269,6 +1300,40 @@ export function createRepositories(ctx: RepoContext): Repositories {
           const t = iso(now());
           const replaced: string[] = [];
           const orgOf = new Map<string, string>();
+          // Read before the rows change: the times of the attempt whose outcome is unknown.
+          const marked: {
+            delivery_id: string;
+            part: number;
+            text: string;
+            unknown_text: string | null;
+            unknown_since: string | null;
+            due_at: string;
+            updated_at: string;
+          }[] = [];
+          for (let i = 0; i < candidates.length; i += CHUNK) {
+            marked.push(
+              ...(await q
+                .selectFrom('delivery_parts as p')
+                .innerJoin('deliveries as d', 'd.id', 'p.delivery_id')
+                .select([
+                  'p.delivery_id',
+                  'p.part',
+                  'p.text',
+                  'p.unknown_text',
+                  'p.unknown_since',
+                  'd.due_at',
+                  'd.updated_at',
+                ])
+                .where(
+                  'p.delivery_id',
+                  'in',
+                  candidates.slice(i, i + CHUNK).map((c) => c.id),
+                )
+                .where('p.outcome_unknown', '=', 1)
+                .where('p.remote_id', 'is', null)
+                .execute()),
+            );
+          }
           // One statement per chunk: the new values travel as one JSON parameter, read back as
           // rows, and only rows still in the status the caller read are changed.
           for (let i = 0; i < candidates.length; i += CHUNK) {
@@ -1313,8 +1378,11 @@ export function createRepositories(ctx: RepoContext): Repositories {
             }
           }
           if (replaced.length === 0) return [];
-          // Parts that have landed stay as they are: they cannot be taken back.
-          const published = new Set<string>();
+          // Parts that have landed stay as they are: they cannot be taken back. Parts whose
+          // outcome is unknown keep their mark (they may be on X): they take the new content, but
+          // remember the text that was sent and since when, for the search before any new send.
+          const kept = new Set<string>();
+          const byId = new Map(candidates.map((c) => [c.id, c]));
           for (let i = 0; i < replaced.length; i += CHUNK) {
             const ids = replaced.slice(i, i + CHUNK);
             const landed = await q
@@ -1323,14 +1391,35 @@ export function createRepositories(ctx: RepoContext): Repositories {
               .where('delivery_id', 'in', ids)
               .where('remote_id', 'is not', null)
               .execute();
-            for (const p of landed) published.add(`${p.delivery_id}\u0000${Number(p.part)}`);
+            for (const p of landed) kept.add(`${p.delivery_id}\u0000${Number(p.part)}`);
+            for (const m of marked.filter((m) => ids.includes(m.delivery_id))) {
+              const key = `${m.delivery_id}\u0000${Number(m.part)}`;
+              kept.add(key);
+              const next = byId.get(m.delivery_id)?.change.parts.find((p) => p.part === Number(m.part));
+              // Not in the new content (plan apply does not let that happen): left exactly as it was.
+              if (!next) continue;
+              const sentText = m.unknown_text ?? (m.text !== next.text ? m.text : null);
+              const since = m.unknown_since ?? (m.due_at < m.updated_at ? m.due_at : m.updated_at);
+              await q
+                .updateTable('delivery_parts')
+                .set({
+                  text: next.text,
+                  images: JSON.stringify(next.images),
+                  language: next.language,
+                  unknown_text: sentText,
+                  unknown_since: since,
+                })
+                .where('delivery_id', '=', m.delivery_id)
+                .where('part', '=', Number(m.part))
+                .execute();
+            }
             await q
               .deleteFrom('delivery_parts')
               .where('delivery_id', 'in', ids)
               .where('remote_id', 'is', null)
+              .where('outcome_unknown', '=', 0)
               .execute();
           }
-          const byId = new Map(candidates.map((c) => [c.id, c]));
           await insertParts(
             q,
             dialect,
@@ -1339,7 +1428,7 @@ export function createRepositories(ctx: RepoContext): Repositories {
               const organisationId = orgOf.get(id);
               if (!c || organisationId === undefined) return [];
               return c.change.parts
-                .filter((p) => !published.has(`${id}\u0000${p.part}`))
+                .filter((p) => !kept.has(`${id}\u0000${p.part}`))
                 .map((p) => ({ ...p, deliveryId: id, organisationId }));
             }),
           );
@@ -1605,6 +1694,8 @@ function partRows(
     images: JSON.stringify(p.images),
     language: p.language,
     outcome_unknown: 0,
+    unknown_text: null,
+    unknown_since: null,
     remote_id: null,
     url: null,
     remote_ref: null,

@@ -80,6 +80,10 @@ export interface DeliveryPartsTable {
   remote_ref: string | null;
   published_at: string | null;
   outcome_unknown: number;
+  /** Set with outcome_unknown by a re-apply that changed the part: the text the unknown attempt sent. */
+  unknown_text: string | null;
+  /** Set with unknown_text (ISO instant): X is searched for it from there. */
+  unknown_since: string | null;
 }
 
 export interface ProfileSnapshotsTable {

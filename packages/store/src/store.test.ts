@@ -339,6 +339,43 @@ for (const { dialect, skip } of dialects) {
       expect(replaced!.dueAt.toISOString()).toBe('2030-02-01T00:00:00.000Z');
     });
 
+    it('keeps an outcome-unknown mark through a replace, with the text sent and since when', async () => {
+      const id = 'org-a.post.unknown.x';
+      const d = await store.deliveries.insert(delivery('post.unknown.x', { network: 'x', jobId: 'g1' }));
+      await store.deliveries.partOutcomeUnknown(id, 1, true);
+      const change = (text: string, jobId: string, dueAt: string) => ({
+        dueAt: new Date(dueAt),
+        priority: 10,
+        contentHash: jobId,
+        parts: [{ part: 1, text, images: [], language: 'fr' }],
+        jobId,
+        planVersion: 2,
+      });
+      await store.deliveries.replaceMany([
+        { id, expected: 'queued', change: change('Changed one', 'g2', '2030-02-01T00:00:00.000Z') },
+      ]);
+      const once = await store.deliveries.get(id);
+      expect(once!.parts.map((p) => [p.text, p.outcomeUnknown, p.unknownText])).toEqual([
+        ['Changed one', true, 'Part one'],
+      ]);
+      const since = once!.parts[0]!.unknownSince!;
+      expect(since.getTime()).toBeLessThanOrEqual(Math.min(d.dueAt.getTime(), d.updatedAt.getTime()));
+      // A second change still searches for what was sent, from the same time.
+      await store.deliveries.replaceMany([
+        { id, expected: 'queued', change: change('Changed again', 'g3', '2030-03-01T00:00:00.000Z') },
+      ]);
+      const twice = await store.deliveries.get(id);
+      expect(twice!.parts.map((p) => [p.text, p.outcomeUnknown, p.unknownText, p.unknownSince])).toEqual([
+        ['Changed again', true, 'Part one', since],
+      ]);
+      // Found on X: the part records the text X shows, and the kept text goes.
+      await store.deliveries.partPublished(id, 1, { remoteId: 'x-1', url: 'https://x.test/1' });
+      const found = await store.deliveries.get(id);
+      expect(found!.parts.map((p) => [p.text, p.remoteId, p.outcomeUnknown, p.unknownText])).toEqual([
+        ['Part one', 'x-1', false, undefined],
+      ]);
+    });
+
     it('cancels or replaces only what no worker has taken', async () => {
       await store.deliveries.insert(delivery('post.cancel-me.x', { network: 'x' }));
       expect(await store.deliveries.cancel('org-a.post.cancel-me.x')).toBe(true);
@@ -391,12 +428,18 @@ for (const { dialect, skip } of dialects) {
         }),
       ].map((d) => ({ ...d, id: d.id.replace('org-a.', 'org-h.') }));
       await store.deliveries.insertMany(ds);
+      // One part on X, the next one's outcome unknown: counted apart.
+      await store.deliveries.partPublished('org-h.post.h1.x', 1, {
+        remoteId: 'h1-1',
+        url: 'https://x.test/h1-1',
+      });
+      await store.deliveries.partOutcomeUnknown('org-h.post.h1.x', 2, true);
       const full = await store.deliveries.list({ organisationId: 'org-h' });
       const heads = await store.deliveries.listHeads({ organisationId: 'org-h' });
-      expect(heads.map((h) => [h.id, h.partCount])).toEqual([
-        ['org-h.post.h3.x', 2],
-        ['org-h.post.h1.x', 2],
-        ['org-h.post.h2.bluesky', 0],
+      expect(heads.map((h) => [h.id, h.partCount, h.landedParts, h.unknownParts])).toEqual([
+        ['org-h.post.h3.x', 2, 0, 0],
+        ['org-h.post.h1.x', 2, 1, 1],
+        ['org-h.post.h2.bluesky', 0, 0, 0],
       ]);
       expect(heads).toEqual(
         full.map((d) => ({
@@ -414,6 +457,8 @@ for (const { dialect, skip } of dialects) {
           status: d.status,
           jobId: d.jobId,
           partCount: d.parts.length,
+          landedParts: d.parts.filter((p) => p.remoteId !== undefined).length,
+          unknownParts: d.parts.filter((p) => p.remoteId === undefined && p.outcomeUnknown).length,
         })),
       );
       const plan = await store.deliveries.listHeads({ organisationId: 'org-h', source: 'plan' });

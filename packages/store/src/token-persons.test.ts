@@ -25,13 +25,16 @@ describe.each(dialects)('token persons ($dialect)', ({ dialect, skip }) => {
       hash: 'a'.repeat(64),
       createdBy: 'cli:test',
     });
-    // Back to the schema of before: no person column, migration 0004 not run, one old token.
+    // Back to the schema of before: no person column, migration 0004 (nor those after it) not
+    // run, one old token.
     await rawSql(
       t,
       `alter table api_tokens drop column person;
        alter table deliveries drop column lease_owner;
        alter table deliveries drop column lease_epoch;
        alter table deliveries drop column lease_until;
+       alter table delivery_parts drop column unknown_text;
+       alter table delivery_parts drop column unknown_since;
        delete from kysely_migration where name >= '0004';
        insert into api_tokens (id, organisation_id, name, role, hash, created_at, created_by)
        values ('old', 'org-a', 'duty-officer', 'crisis', '${'b'.repeat(64)}', '2026-01-01T00:00:00.000Z', 'cli:test')`,

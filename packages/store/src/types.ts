@@ -108,6 +108,13 @@ export interface DeliveryPart {
    * reset after sending); the next attempt must reconcile before posting again.
    */
   outcomeUnknown: boolean;
+  /**
+   * With the mark, when a plan re-apply changed the part since the attempt whose outcome is
+   * unknown: the text that attempt sent, which X is searched for (not `text`) before sending.
+   */
+  unknownText?: string;
+  /** With the mark, after a re-apply: no later than the attempt whose outcome is unknown (X is searched from there). */
+  unknownSince?: Date;
 }
 
 export interface Delivery {
@@ -200,7 +207,13 @@ export type DeliveryHead = Pick<
   | 'contentHash'
   | 'status'
   | 'jobId'
-> & { partCount: number };
+> & {
+  partCount: number;
+  /** Parts already on the network. */
+  landedParts: number;
+  /** Parts not landed whose outcome is unknown (X: maybe on X). */
+  unknownParts: number;
+};
 
 /** What a plan re-apply changes in a delivery (deliveries.replace, replaceMany). */
 export type DeliveryChange = Pick<
@@ -396,7 +409,8 @@ export interface Repositories {
     renewLease(id: string, epoch: number, ttlMs: number): Promise<boolean>;
     /**
      * Records one landed part (and the delivery's remote id/URL when it is part 1). With `epoch`,
-     * only while that lease is the latest: false (nothing changed) otherwise.
+     * only while that lease is the latest: false (nothing changed) otherwise. A part found on X
+     * with its `unknownText` keeps that text: the store says what X shows.
      */
     partPublished(
       id: string,
@@ -404,7 +418,11 @@ export interface Repositories {
       ref: { remoteId: string; url: string; remoteRef?: unknown },
       epoch?: number,
     ): Promise<boolean>;
-    /** Marks a part as "outcome unknown" (or clears the mark); with `epoch`, only under that lease. */
+    /**
+     * Marks a part as "outcome unknown" (or clears the mark); with `epoch`, only under that lease.
+     * Marking means its current text is being sent: an `unknownText` left by a re-apply goes (X was
+     * searched for it first).
+     */
     partOutcomeUnknown(id: string, part: number, unknown: boolean, epoch?: number): Promise<void>;
     /**
      * Sets a final status (published, failed, needs-attention, skipped, cancelled); `landed`

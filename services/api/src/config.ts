@@ -17,6 +17,8 @@ export interface ApiConfig {
   redisUrl: string;
   queuePrefix?: string;
   production: boolean;
+  /** SUNSET_REDIS_PERSISTENCE_CHECK: off runs on a Redis whose persistence is unknown or absent. */
+  redisPersistenceCheck: 'on' | 'off';
   /** Where plan files sent over HTTP find their images (the folder the plans live in). */
   plansDir: string;
   dataDir: string;
@@ -51,7 +53,10 @@ export const API_ENV_HELP = `
   DATABASE_PASSWORD_FILE        file holding the PostgreSQL password (kept out of DATABASE_URL)
   REDIS_URL                     default redis://127.0.0.1:6379
   SUNSET_QUEUE_PREFIX           Redis key prefix (default bull)
-  SUNSET_ENV                    production or development (default development)
+  SUNSET_ENV                    production or development (default development); production refuses a
+                                Redis that may evict keys or keeps nothing on disk
+  SUNSET_REDIS_PERSISTENCE_CHECK on or off: off starts even when Redis' persistence (AOF or RDB) cannot be read
+                                (CONFIG disabled) or is absent, with a warning (default on)
   SUNSET_PLANS_DIR              where images of plans sent over HTTP are found (default ./config/plans)
   SUNSET_DATA_DIR               default ./data
   SUNSET_CORS_ORIGINS           comma-separated origins allowed to call the API from a browser (default none)
@@ -83,6 +88,7 @@ export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     redisUrl: r.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
     ...(prefix ? { queuePrefix: prefix } : {}),
     production: mode === 'production',
+    redisPersistenceCheck: r.oneOf('SUNSET_REDIS_PERSISTENCE_CHECK', ['on', 'off'], 'on'),
     plansDir: path.resolve(r.string('SUNSET_PLANS_DIR', 'config/plans')),
     dataDir,
     corsOrigins: (r.string('SUNSET_CORS_ORIGINS') ?? '')

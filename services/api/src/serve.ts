@@ -19,9 +19,10 @@ async function main(): Promise<void> {
   );
   const redis = createRedis(config.redisUrl, { role: 'producer', name: 'sunset-api' });
   redis.once('ready', () => {
-    checkRedis(redis, { production: config.production })
+    checkRedis(redis, { production: config.production, persistenceCheck: config.redisPersistenceCheck })
       .then((check) => {
-        if (check.warning) logger.warn(check.warning);
+        for (const warning of check.warnings) logger.warn(warning);
+        logger.info({ maxmemoryPolicy: check.policy, persistence: check.persistence }, 'Redis checked');
       })
       .catch((err: unknown) => {
         logger.fatal({ err: (err as Error).message }, 'Redis would lose jobs');

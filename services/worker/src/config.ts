@@ -35,6 +35,8 @@ export interface WorkerConfig {
   lockDurationMs: number;
   /** The same for crisis jobs, kept short so a crisis held by a dead worker is taken over in seconds. */
   crisisLockDurationMs: number;
+  /** SUNSET_REDIS_PERSISTENCE_CHECK: off runs on a Redis whose persistence is unknown or absent. */
+  redisPersistenceCheck: 'on' | 'off';
   networkTimeoutMs?: number;
   dataDir: string;
   /** PEM to trust for X (a sandbox's self-signed certificate), from SUNSET_X_CA_FILE. */
@@ -70,7 +72,9 @@ export const WORKER_ENV_HELP = `
   DATABASE_PASSWORD_FILE        file holding the PostgreSQL password (kept out of DATABASE_URL)
   REDIS_URL                     default redis://127.0.0.1:6379
   SUNSET_QUEUE_PREFIX           Redis key prefix (default bull)
-  SUNSET_ENV                    production refuses a Redis that may evict keys (default development)
+  SUNSET_ENV                    production refuses a Redis that may evict keys or keeps nothing on disk (default development)
+  SUNSET_REDIS_PERSISTENCE_CHECK on or off: off starts even when Redis' persistence (AOF or RDB) cannot be read
+                                (CONFIG disabled) or is absent, with a warning (default on)
   SUNSET_WORKER_NETWORKS        networks this process serves, e.g. x,bluesky (default all)
   SUNSET_WORKER_CONCURRENCY     ordinary and plan jobs at once per network (default 4)
   SUNSET_CRISIS_CONCURRENCY     crisis jobs at once per network, in slots of their own (default 4)
@@ -162,6 +166,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     reconcileIntervalMs: r.int('SUNSET_RECONCILE_INTERVAL_MS', 60_000, { min: 0, max: 86_400_000 }),
     lockDurationMs: r.int('SUNSET_LOCK_DURATION_MS', 15_000, { min: 1_000, max: 600_000 }),
     crisisLockDurationMs: r.int('SUNSET_CRISIS_LOCK_DURATION_MS', 3_000, { min: 1_000, max: 600_000 }),
+    redisPersistenceCheck: r.oneOf('SUNSET_REDIS_PERSISTENCE_CHECK', ['on', 'off'], 'on'),
     ...(timeout > 0 ? { networkTimeoutMs: timeout } : {}),
     dataDir,
     ...(xCa ? { xCa } : {}),

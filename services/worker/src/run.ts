@@ -1,6 +1,6 @@
 /**
  * The worker process: reads its configuration, opens the store and Redis, checks Redis will
- * not evict jobs, then runs the engine's worker runtime until SIGTERM or SIGINT.
+ * not evict jobs and keeps them on disk, then runs the engine's worker runtime until SIGTERM or SIGINT.
  */
 import type { renderProfileImage } from '@sunset/assets';
 import { configOrExit, createLogger, developmentStateKey, onShutdown } from '@sunset/core';
@@ -32,8 +32,12 @@ async function main(): Promise<void> {
   const redis = createRedis(config.redisUrl, { role: 'worker', name: 'sunset-worker' });
   try {
     await waitForRedis(redis, config.redisUrl, 10_000);
-    const check = await checkRedis(redis, { production: config.production });
-    if (check.warning) logger.warn(check.warning);
+    const check = await checkRedis(redis, {
+      production: config.production,
+      persistenceCheck: config.redisPersistenceCheck,
+    });
+    for (const warning of check.warnings) logger.warn(warning);
+    logger.info({ maxmemoryPolicy: check.policy, persistence: check.persistence }, 'Redis checked');
   } catch (err) {
     logger.fatal({ err: (err as Error).message }, 'cannot start: Redis');
     redis.disconnect();
