@@ -125,7 +125,9 @@ for (const { dialect, skip } of await testDialects()) {
           {
             sunset: iso(Date.now() + 24 * 3600_000),
             posts: [
-              { id: `${tag}-thread`, at: iso(Date.now() + 1_500), on: ['x', 'bluesky', 'mastodon'], text },
+              // X only: frozen while another of its jobs held a store transaction (SQLite's writer
+              // lock), A would block B until resumed; that limit is documented, not tested here.
+              { id: `${tag}-thread`, at: iso(Date.now() + 1_500), on: ['x'], text },
             ],
           },
           `fence-${dialect}.yaml`,
