@@ -4,9 +4,8 @@
  */
 import type { AuditEntry } from './types.ts';
 
-export const AUDIT_COLUMNS = [
-  'seq',
-  'at',
+/** The audit entry's fields held as text, and those held as JSON, in the export's column order. */
+const TEXT_FIELDS = [
   'organisationId',
   'actor',
   'action',
@@ -18,12 +17,10 @@ export const AUDIT_COLUMNS = [
   'error',
   'requestId',
   'jobId',
-  'before',
-  'after',
-  'details',
-  'prevHash',
-  'hash',
 ] as const;
+const JSON_FIELDS = ['before', 'after', 'details'] as const;
+
+export const AUDIT_COLUMNS = ['seq', 'at', ...TEXT_FIELDS, ...JSON_FIELDS, 'prevHash', 'hash'] as const;
 
 /** RFC 4180 quoting; a leading = + - @ is neutralised so that a spreadsheet never runs a cell as a formula. */
 function csvCell(value: unknown): string {
@@ -66,20 +63,6 @@ export interface ExportedEntry {
   where: string;
 }
 
-const TEXT_FIELDS = [
-  'organisationId',
-  'actor',
-  'action',
-  'network',
-  'postId',
-  'deliveryId',
-  'remoteId',
-  'outcome',
-  'error',
-  'requestId',
-  'jobId',
-] as const;
-const JSON_FIELDS = ['before', 'after', 'details'] as const;
 const HEX64 = /^[0-9a-f]{64}$/;
 
 function entryFrom(v: Record<string, unknown>, where: string): AuditEntry {
