@@ -2,8 +2,8 @@
 // client would hide what the server said), then every exchange checked against the spec.
 import { createRestAPIClient, MastoHttpError, type mastodon } from 'masto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadSpec, specMissingReason } from '../testing/openapi.ts';
-import { describedBySpec, specProblems } from './sandbox-spec.test-support.ts';
+import { loadSpec, specMissingReason } from '../spec/openapi.ts';
+import { describedBySpec, specProblems } from './spec.ts';
 import { startMastodonSandbox, type MastodonSandbox } from './sandbox.ts';
 
 let sandbox: MastodonSandbox;
