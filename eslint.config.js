@@ -9,13 +9,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 const deepImport = {
-  group: [
-    '@sunset/*/*',
-    '!@sunset/networks/sandbox',
-    '!@sunset/store/testing',
-    '!@sunset/queue/testing',
-    '!@sunset/engine/outbox',
-  ],
+  group: ['@sunset/*/*', '!@sunset/store/testing', '!@sunset/queue/testing', '!@sunset/engine/outbox'],
   message: 'Import a workspace package through its entry point only (e.g. "@sunset/plan").',
 };
 const serviceImport = {
@@ -23,9 +17,9 @@ const serviceImport = {
   message: 'Packages never import services: move the shared code into a package.',
 };
 const networksImport = {
-  group: ['@sunset/networks', '@sunset/networks/*'],
+  group: ['@sunset/networks', '@sunset/networks/*', '@sunset/sandboxes', '@sunset/sandboxes/*'],
   message:
-    'Only the worker (through packages/engine) and the operator CLI talk to networks: enqueue a job instead.',
+    'Only the worker (through packages/engine) and the operator CLI talk to networks, and only tests and the demo start the sandboxes: enqueue a job instead.',
 };
 const engineWorkerImport = {
   regex: '^@sunset/engine$',

@@ -158,7 +158,7 @@ export function refOf(text: string): string | undefined {
 }
 
 /** The sandboxes' clock (they run in this process): latencies between the bench and them. */
-export { preciseNow } from '@sunset/networks/sandbox';
+export { preciseNow } from '@sunset/sandboxes';
 
 /** When each ref landed on each sandbox (X and Mastodon, as the servers recorded it, in fractional ms). */
 export function landings(

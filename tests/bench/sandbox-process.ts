@@ -3,7 +3,7 @@
  * it sends the URLs (and X's certificate) once listening and exits when told to or when its
  * parent goes. The exit's accounts (tests/support/accounts.ts); the X sandbox forgets posts it holds every second.
  */
-import { startMastodonSandbox, startXSandbox } from '@sunset/networks/sandbox';
+import { startMastodonSandbox, startXSandbox } from '@sunset/sandboxes';
 import { MASTODON_ACCOUNT, X_ACCOUNT } from '../support/accounts.ts';
 
 export interface SandboxProcessInfo {

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createLogger, type Logger } from '@sunset/core';
 import { applyPlan, ConnectorRegistry, kvSessionStore, openState, OrgSettingsCache } from '@sunset/engine';
-import { startBlueskySandbox, type BlueskySandbox } from '@sunset/networks/sandbox';
+import { startBlueskySandbox, type BlueskySandbox } from '@sunset/sandboxes';
 import { validatePlan } from '@sunset/plan';
 import { createRedis, Queues } from '@sunset/queue';
 import { removePrefix, testPrefix, TEST_REDIS_URL } from '@sunset/queue/testing';

@@ -18,7 +18,7 @@ import {
   type BlueskySandbox,
   type MastodonSandbox,
   type XSandbox,
-} from '@sunset/networks/sandbox';
+} from '@sunset/sandboxes';
 import { createLogger, silentLogger, type Logger } from '@sunset/core';
 import { startWorkerRuntime, type WorkerRuntime, type WorkerRuntimeOptions } from '@sunset/engine';
 import { createRedis, Queues } from '@sunset/queue';

@@ -10,7 +10,7 @@ import {
   type BlueskySandbox,
   type MastodonSandbox,
   type XSandbox,
-} from '@sunset/networks/sandbox';
+} from '@sunset/sandboxes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));

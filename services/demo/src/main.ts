@@ -14,7 +14,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hashToken, mintToken, NETWORK_LABELS, NETWORKS, type Network } from '@sunset/core';
-import { startBlueskySandbox, startMastodonSandbox, startXSandbox } from '@sunset/networks/sandbox';
+import { startBlueskySandbox, startMastodonSandbox, startXSandbox } from '@sunset/sandboxes';
 import { instantOf, sunsetOf, type PlanDocument } from '@sunset/plan';
 import { startRedisHint } from '@sunset/queue';
 import { openStore } from '@sunset/store';

@@ -8,11 +8,15 @@ import { createLogger, Secret, type Logger } from '@sunset/core';
 import { splitThread } from '@sunset/text';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  startBlueskySandbox,
+  type BlueskySandbox,
+  type BlueskySandboxAccount as SandboxAccount,
+} from '@sunset/sandboxes';
 import { AuthError, InvalidPostError, NotFoundError, RateLimitedError, TransientError } from '../errors.ts';
 import type { BlueskyConnectorConfig, Connector, Published, SessionStore } from '../types.ts';
 import { createBlueskyConnector } from './connector.ts';
 import { recordKeyFor } from './record-key.ts';
-import { startBlueskySandbox, type BlueskySandbox, type SandboxAccount } from './sandbox.ts';
 
 const POST = 'app.bsky.feed.post';
 

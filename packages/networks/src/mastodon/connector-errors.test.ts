@@ -5,6 +5,14 @@ import { createServer, type AddressInfo } from 'node:net';
 import { Secret } from '@sunset/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  describedBySpec,
+  loadSpec,
+  specMissingReason,
+  specProblems,
+  startMastodonSandbox,
+  type MastodonSandbox,
+} from '@sunset/sandboxes';
+import {
   AuthError,
   ForbiddenError,
   InvalidPostError,
@@ -12,12 +20,9 @@ import {
   RateLimitedError,
   TransientError,
 } from '../errors.ts';
-import { loadSpec, specMissingReason } from '../testing/openapi.ts';
 import type { Connector } from '../types.ts';
 import { createMastodonConnector } from './connector.ts';
 import { parseReset } from './map-error.ts';
-import { describedBySpec, specProblems } from './sandbox-spec.test-support.ts';
-import { startMastodonSandbox, type MastodonSandbox } from './sandbox.ts';
 
 let sandbox: MastodonSandbox;
 let connector: Connector;

@@ -2,12 +2,17 @@
 import { inspect } from 'node:util';
 import { createLogger, Secret } from '@sunset/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  describedBySpec,
+  loadSpec,
+  specMissingReason,
+  specProblems,
+  startMastodonSandbox,
+  type MastodonSandbox,
+} from '@sunset/sandboxes';
 import { InvalidPostError } from '../errors.ts';
-import { loadSpec, specMissingReason } from '../testing/openapi.ts';
 import type { Connector, PostImage } from '../types.ts';
 import { createMastodonConnector, mastodonLanguage } from './connector.ts';
-import { describedBySpec, specProblems } from './sandbox-spec.test-support.ts';
-import { startMastodonSandbox, type MastodonSandbox } from './sandbox.ts';
 
 const TOKEN = 'mastodon-token-7f3a9c1e5b';
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];

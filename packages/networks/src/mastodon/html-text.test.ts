@@ -1,7 +1,7 @@
 // Mastodon's HTML back to the text that was typed, for the servers that give no `source`.
 import { describe, expect, it } from 'vitest';
+import { textToHtml } from '@sunset/sandboxes';
 import { htmlToText, normalizeNewlines } from './html-text.ts';
-import { textToHtml } from './sandbox-render.ts';
 
 describe('htmlToText', () => {
   it('reads paragraphs, line breaks, entities and cut links as Mastodon writes them', () => {

@@ -14,19 +14,19 @@ import {
   UnknownOutcomeError,
 } from '../errors.ts';
 import type { Connector, PostImage, Published, RemoteRef } from '../types.ts';
-import { createXConnector } from './connector.ts';
-import { encodePng } from './images.ts';
-import { startXSandbox, type XSandbox } from './sandbox.ts';
 import {
-  captureLogs,
   checkAgainstXSpec,
-  connectorConfig,
+  encodePng,
   MAIN_ACCOUNT,
   OTHER_ACCOUNT,
   secretValues,
+  startXSandbox,
   X_SPEC,
   X_SPEC_SKIP_REASON,
-} from './sandbox.test-support.ts';
+  type XSandbox,
+} from '@sunset/sandboxes';
+import { createXConnector } from './connector.ts';
+import { captureLogs, connectorConfig } from './connector.test-support.ts';
 
 let sandbox: XSandbox;
 let x: Connector;

@@ -1,18 +1,22 @@
+// The X fake (in @sunset/sandboxes) driven through this package's client and connector, which is
+// why these tests live here: the fake's package cannot depend on the connectors it stands in for.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiResponseError, type ITwitterApiClientPlugin } from 'twitter-api-v2';
 import { createXClient } from './client.ts';
 import { createXConnector } from './connector.ts';
-import { encodePng } from './images.ts';
-import { xRemoteMessage } from './map-error.ts';
-import { startXSandbox, type XSandbox, type XSandboxAccountInput } from './sandbox.ts';
 import {
   checkAgainstXSpec,
-  connectorConfig,
+  encodePng,
   MAIN_ACCOUNT,
   OTHER_ACCOUNT,
+  startXSandbox,
   X_SPEC,
   X_SPEC_SKIP_REASON,
-} from './sandbox.test-support.ts';
+  type XSandbox,
+  type XSandboxAccountInput,
+} from '@sunset/sandboxes';
+import { xRemoteMessage } from './map-error.ts';
+import { connectorConfig } from './connector.test-support.ts';
 
 let sandbox: XSandbox;
 

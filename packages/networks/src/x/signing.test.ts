@@ -1,7 +1,7 @@
 import { TwitterApi } from 'twitter-api-v2';
 import { describe, expect, it } from 'vitest';
+import { startXSandbox } from '@sunset/sandboxes';
 import { createXClient } from './client.ts';
-import { startXSandbox } from './sandbox.ts';
 import { fastNonce, fastPercentEncode, installFastSigning, libraryOAuth1Helper } from './signing.ts';
 
 describe("twitter-api-v2's percent-encoding, made faster", () => {

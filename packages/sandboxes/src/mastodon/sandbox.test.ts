@@ -2,8 +2,8 @@
 // client would hide what the server said), then every exchange checked against the spec.
 import { createRestAPIClient, MastoHttpError, type mastodon } from 'masto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadSpec, specMissingReason } from '../testing/openapi.ts';
-import { describedBySpec, specProblems } from './sandbox-spec.test-support.ts';
+import { loadSpec, specMissingReason } from '../spec/openapi.ts';
+import { describedBySpec, specProblems } from './spec.ts';
 import { startMastodonSandbox, type MastodonSandbox } from './sandbox.ts';
 
 let sandbox: MastodonSandbox;
@@ -210,6 +210,43 @@ describe('the Mastodon sandbox', () => {
     sandbox.inject({ kind: 'latency', ms: 150 });
     await alice.v2.instance.fetch();
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+  });
+});
+
+describe('the Mastodon sandbox on an injected clock', () => {
+  it('stamps statuses, rate windows and idempotency keys with the clock it was given', async () => {
+    let now = Date.parse('2030-01-02T03:04:00.000Z');
+    const timed = await startMastodonSandbox({
+      clock: () => now,
+      idempotencyTtlMs: 60_000,
+      accounts: [{ username: 'carol', token: 'carol-token' }],
+    });
+    try {
+      const post = (key: string) =>
+        fetch(`${timed.url}/api/v1/statuses`, {
+          method: 'POST',
+          headers: {
+            authorization: 'Bearer carol-token',
+            'content-type': 'application/json',
+            'idempotency-key': key,
+          },
+          body: JSON.stringify({ status: 'on time' }),
+        });
+      const first = await post('k');
+      const status = (await first.json()) as { id: string; created_at: string };
+      expect(status.created_at).toBe('2030-01-02T03:04:00.000Z');
+      // Five-minute windows, as Mastodon's, counted from the clock.
+      expect(first.headers.get('x-ratelimit-reset')).toBe('2030-01-02T03:05:00.000Z');
+      now += 30_000;
+      expect(((await (await post('k')).json()) as { id: string }).id).toBe(status.id);
+      // Past the key's lifetime by the clock alone, without waiting.
+      now += 60_000;
+      const later = (await (await post('k')).json()) as { id: string; created_at: string };
+      expect(later.id).not.toBe(status.id);
+      expect(later.created_at).toBe('2030-01-02T03:05:30.000Z');
+    } finally {
+      await timed.stop();
+    }
   });
 });
 

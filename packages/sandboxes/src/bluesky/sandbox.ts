@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AtpAgent } from '@atproto/api';
-import { preciseNow } from '../sandbox-clock.ts';
+import { preciseNow } from '../clock.ts';
 
 /** What the proxy can do to a request instead of (or on top of) forwarding it. */
 export type BlueskyFault =

@@ -1,12 +1,9 @@
 /**
- * Shared by the X test files: accounts with recognisable secrets (so a leak is easy to find),
- * connector settings pointing at a sandbox, a logger that keeps its lines, and the check of a
- * sandbox's exchanges against X's OpenAPI document.
+ * For tests of the X fake and of clients against it: accounts with recognisable secrets (so a
+ * leak is easy to find), and the check of the fake's exchanges against X's OpenAPI document.
  */
-import { createLogger, Secret, type Logger } from '@sunset/core';
-import { checkExchange, loadSpec, specMissingReason } from '../testing/openapi.ts';
-import type { XConnectorConfig } from '../types.ts';
-import type { XSandbox, XSandboxAccountInput, XSandboxExchange } from './sandbox.ts';
+import { checkExchange, loadSpec, specMissingReason } from '../spec/openapi.ts';
+import type { XSandboxAccountInput, XSandboxExchange } from './model.ts';
 
 export const MAIN_ACCOUNT: XSandboxAccountInput = {
   id: '1480506376447315969',
@@ -30,42 +27,6 @@ export const OTHER_ACCOUNT: XSandboxAccountInput = {
 
 export function secretValues(...accounts: XSandboxAccountInput[]): string[] {
   return accounts.flatMap((a) => [a.appKey, a.appSecret, a.accessToken, a.accessSecret]);
-}
-
-export function connectorConfig(
-  sandbox: XSandbox,
-  account: XSandboxAccountInput,
-  overrides: Partial<XConnectorConfig> & {
-    secrets?: Partial<Record<'appKey' | 'appSecret' | 'accessToken' | 'accessSecret', string>>;
-  } = {},
-): XConnectorConfig {
-  const { secrets = {}, ...rest } = overrides;
-  const secret = (name: 'appKey' | 'appSecret' | 'accessToken' | 'accessSecret') =>
-    new Secret(secrets[name] ?? account[name], `test:${name}`);
-  return {
-    network: 'x',
-    account: account.username,
-    appKey: secret('appKey'),
-    appSecret: secret('appSecret'),
-    accessToken: secret('accessToken'),
-    accessSecret: secret('accessSecret'),
-    apiBase: sandbox.url,
-    ca: sandbox.ca,
-    timeoutMs: 10_000,
-    // The sandbox serves profile images on loopback: allowed as an operator would for tests.
-    fetchAllow: [new URL(sandbox.url).host],
-    ...rest,
-  };
-}
-
-export function captureLogs(): { logger: Logger; lines: string[] } {
-  const lines: string[] = [];
-  const logger = createLogger({
-    name: 'x-test',
-    level: 'trace',
-    destination: { write: (line) => lines.push(line) },
-  });
-  return { logger, lines };
 }
 
 export interface SpecReport {

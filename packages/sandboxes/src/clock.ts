@@ -4,3 +4,9 @@
  * reads it to time latencies of a few milliseconds.
  */
 export const preciseNow = (): number => performance.timeOrigin + performance.now();
+
+/**
+ * Where a sandbox reads the time (ms since the epoch), so a test can move it instead of waiting:
+ * rate-limit windows, created_at, idempotency and media processing follow it.
+ */
+export type SandboxClock = () => number;

@@ -3,6 +3,10 @@
  * answered in the shapes of the Mastodon OpenAPI spec, over plain http on 127.0.0.1. No Mastodon
  * server can be installed where the tests run, so this fake is checked against the spec instead.
  * Faults (latency, 5xx, 429, connection resets, lost replies) are injected per request.
+ *
+ * Over 500 lines because its handlers share one closure's state (accounts, statuses, media,
+ * idempotency keys, rate windows); its rendering and form decoding are already apart, and
+ * splitting the handlers as the X fake's were is left for when it grows further.
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -13,15 +17,8 @@ import { fastifyMultipart } from '@fastify/multipart';
 import type { Logger } from '@sunset/core';
 import { mastodonLength } from '@sunset/text';
 import { fastify, type FastifyReply, type FastifyRequest } from 'fastify';
-import { preciseNow } from '../sandbox-clock.ts';
-import {
-  formBoolean,
-  formList,
-  formString,
-  nestFormFields,
-  pairsOf,
-  type FormValue,
-} from './sandbox-form.ts';
+import { preciseNow, type SandboxClock } from '../clock.ts';
+import { formBoolean, formList, formString, nestFormFields, pairsOf, type FormValue } from './form.ts';
 import {
   credentialAccountJson,
   DEFAULT_INSTANCE_LIMITS,
@@ -36,15 +33,9 @@ import {
   type SandboxFile,
   type SandboxMedia,
   type SandboxStatus,
-} from './sandbox-render.ts';
+} from './render.ts';
 
-export type {
-  InstanceLimits,
-  SandboxAccount,
-  SandboxFile,
-  SandboxMedia,
-  SandboxStatus,
-} from './sandbox-render.ts';
+export type { InstanceLimits, SandboxAccount, SandboxFile, SandboxMedia, SandboxStatus } from './render.ts';
 
 export type MastodonFault =
   | { kind: 'latency'; ms: number }
@@ -113,6 +104,8 @@ export interface MastodonSandboxOptions {
   accounts?: AddAccountInput[];
   /** Request logging (default none). */
   logger?: Logger;
+  /** The sandbox's time (default: the real one), for tests that move it instead of waiting. */
+  clock?: SandboxClock;
 }
 
 export interface MastodonSandbox {
@@ -223,6 +216,9 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
   const limits: InstanceLimits = { ...DEFAULT_INSTANCE_LIMITS, ...options.limits };
   const mediaProcessingMs = options.mediaProcessingMs ?? 150;
   const idempotencyTtlMs = options.idempotencyTtlMs ?? 60 * 60 * 1000;
+  const clock = options.clock ?? preciseNow;
+  // Whole milliseconds, where Mastodon has them (ids, rate windows, timestamps).
+  const nowMs = (): number => Math.floor(clock());
   const accounts = new Map<string, SandboxAccount>();
   const byToken = new Map<string, SandboxAccount>();
   const statuses = new Map<string, SandboxStatus>();
@@ -241,7 +237,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
   let domain = options.domain ?? '';
 
   // Mastodon ids are snowflakes: milliseconds shifted left 16 bits plus a sequence, as strings.
-  const nextId = (): string => String((BigInt(Date.now()) << 16n) + BigInt(sequence++ & 0xffff));
+  const nextId = (): string => String((BigInt(nowMs()) << 16n) + BigInt(sequence++ & 0xffff));
 
   const context = (): RenderContext => ({
     base,
@@ -252,7 +248,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
     statuses,
     replyCounts,
     postedBy,
-    now: Date.now(),
+    now: nowMs(),
   });
 
   function storeFile(kind: string, ownerId: string, upload: UploadedFile): SandboxFile {
@@ -279,7 +275,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
       bot: input.bot ?? false,
       fields: input.fields ?? [],
       scopes: input.scopes ?? ['read', 'write'],
-      createdAt: new Date(),
+      createdAt: new Date(nowMs()),
     };
     accounts.set(account.id, account);
     byToken.set(account.token, account);
@@ -300,7 +296,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
     return pending.fault;
   }
 
-  function rateHeaders(reply: FastifyReply, key: string, now = Date.now()): void {
+  function rateHeaders(reply: FastifyReply, key: string, now = nowMs()): void {
     let window = rateWindows.get(key);
     if (!window || now - window.start >= RATE_PERIOD_MS) {
       window = { start: now - (now % RATE_PERIOD_MS), used: 0 };
@@ -448,7 +444,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
       files: [],
       responseHeaders: {},
       responseBody: undefined,
-      time: new Date(),
+      time: new Date(nowMs()),
     };
     const exchange: Exchange = { entry, lostReply: false };
     exchanges.set(request.raw, exchange);
@@ -500,7 +496,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
       case 'rate-limit':
         reply.header('x-ratelimit-limit', String(RATE_LIMIT));
         reply.header('x-ratelimit-remaining', '0');
-        reply.header('x-ratelimit-reset', new Date(Date.now() + fault.resetInSeconds * 1000).toISOString());
+        reply.header('x-ratelimit-reset', new Date(nowMs() + fault.resetInSeconds * 1000).toISOString());
         return reply.code(429).send({ error: 'Too many requests' });
       default:
         return;
@@ -601,7 +597,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
       // As PostStatusService: a key seen from this account within the hour gives the same status.
       const seen = idempotency.get(`${account.id}:${idempotencyKey}`);
       const existing = seen ? statuses.get(seen.statusId) : undefined;
-      if (seen && existing && Date.now() - seen.at < idempotencyTtlMs) {
+      if (seen && existing && nowMs() - seen.at < idempotencyTtlMs) {
         return statusJson(context(), existing);
       }
     }
@@ -626,7 +622,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
       if (!found || found.accountId !== account.id || found.statusId !== undefined) {
         throw new HttpFailure(422, `Media ${id} not found or already attached to another post`);
       }
-      if (Date.now() < found.readyAt) {
+      if (nowMs() < found.readyAt) {
         throw new HttpFailure(
           422,
           'Cannot attach files that have not finished processing. Try again in a moment!',
@@ -643,7 +639,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
         `Validation failed: Text character limit of ${limits.maxCharacters} exceeded`,
       );
     }
-    const createdAtMs = preciseNow();
+    const createdAtMs = clock();
     const status: SandboxStatus = {
       id: nextId(),
       accountId: account.id,
@@ -662,7 +658,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
     postedBy.set(account.id, { count: (postedBy.get(account.id)?.count ?? 0) + 1, last: status });
     for (const m of attached) m.statusId = status.id;
     if (idempotencyKey) {
-      idempotency.set(`${account.id}:${idempotencyKey}`, { statusId: status.id, at: Date.now() });
+      idempotency.set(`${account.id}:${idempotencyKey}`, { statusId: status.id, at: nowMs() });
     }
     return statusJson(context(), status);
   });
@@ -704,17 +700,17 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
       accountId: account.id,
       file: storeFile('media_attachments/files', id, upload),
       description: description ?? null,
-      readyAt: Date.now() + mediaProcessingMs,
+      readyAt: nowMs() + mediaProcessingMs,
     };
     media.set(id, item);
     // Processing goes on in the background: 202 with `url: null`, as Mastodon does for v2.
-    return reply.code(Date.now() >= item.readyAt ? 200 : 202).send(mediaJson(context(), item));
+    return reply.code(nowMs() >= item.readyAt ? 200 : 202).send(mediaJson(context(), item));
   });
 
   app.get<{ Params: { id: string } }>('/api/v1/media/:id', async (request, reply) => {
     const account = authenticate(request, reply, 'write:media');
     const item = ownMedia(account, request.params.id);
-    return reply.code(Date.now() >= item.readyAt ? 200 : 206).send(mediaJson(context(), item));
+    return reply.code(nowMs() >= item.readyAt ? 200 : 206).send(mediaJson(context(), item));
   });
 
   app.put<{ Params: { id: string } }>('/api/v1/media/:id', async (request, reply) => {
@@ -724,7 +720,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
     const description = formString(values['description']);
     checkDescription(description);
     if (description !== undefined) item.description = description;
-    return reply.code(Date.now() >= item.readyAt ? 200 : 206).send(mediaJson(context(), item));
+    return reply.code(nowMs() >= item.readyAt ? 200 : 206).send(mediaJson(context(), item));
   });
 
   const placeholder = Buffer.from(placeholderPng());

@@ -11,6 +11,9 @@
  * `normalizeDocument`) and indexes its paths. An operation's validators are compiled on its
  * first check and reused; components are registered with Ajv as compiled schemas reach them,
  * and one compiled for an operation serves all the others.
+ *
+ * One file of almost 1,000 lines: the document's normalisation, the path index and the checks
+ * are one pipeline over the same loosely typed document, used only through `checkExchange`.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

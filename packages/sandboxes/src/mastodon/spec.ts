@@ -2,7 +2,7 @@
  * For tests: the sandbox's traffic checked against the Mastodon OpenAPI spec, so the fake cannot
  * drift from the real API unnoticed. Not exported from the package.
  */
-import { checkExchange, type LoadedSpec } from '../testing/openapi.ts';
+import { checkExchange, type LoadedSpec } from '../spec/openapi.ts';
 import type { ReceivedRequest } from './sandbox.ts';
 
 /**
