@@ -6,12 +6,7 @@
  * sunset policy about X, keeps record-only CAP messages off the accounts, then composes each
  * network's text and splits it into thread parts.
  */
-import {
-  InputError,
-  NETWORKS,
-  NETWORK_LABELS,
-  type Network,
-} from '@sunset/core';
+import { InputError, NETWORKS, NETWORK_LABELS, type Network } from '@sunset/core';
 import { textLimitsOf } from '@sunset/plan';
 import type { DeliveryStatus, Store } from '@sunset/store';
 import { measure, splitThread } from '@sunset/text';
@@ -147,7 +142,6 @@ export function dueTimeOf(at: Date | undefined, now: Date, notes: string[], refu
   return now;
 }
 
-
 /** What the builder decided for a post, before any text is composed. */
 export interface PostRoute {
   /** The networks deliveries are made for (a network the policy refuses included: the worker skips it, in the audit log). */
@@ -162,7 +156,10 @@ export interface PostRoute {
 }
 
 function isRecordOnly(cap: CapInfo | undefined): boolean {
-  return cap !== undefined && (RECORD_ONLY.includes(cap.status) || cap.msgType === 'Ack' || cap.msgType === 'Error');
+  return (
+    cap !== undefined &&
+    (RECORD_ONLY.includes(cap.status) || cap.msgType === 'Ack' || cap.msgType === 'Error')
+  );
 }
 
 /**

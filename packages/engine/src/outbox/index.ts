@@ -17,15 +17,13 @@ export {
   submitPost,
   postIdForKey,
   approveCrisis,
-  postState,
-  findPostState,
   NotAcceptedError,
   ApprovalError,
   IdempotencyConflictError,
   type KeySpace,
-  type PostState,
   type PostsContext,
 } from './posts.ts';
+export { postState, findPostState, type PostState } from './post-state.ts';
 export type {
   CapInfo,
   PostActor,
@@ -34,13 +32,7 @@ export type {
   SubmitResult,
   SubmitState,
 } from './post-types.ts';
-export {
-  composeText,
-  preview,
-  type Preview,
-  type PreviewInput,
-  type PreviewNetwork,
-} from './compose.ts';
+export { composeText, preview, type Preview, type PreviewInput, type PreviewNetwork } from './compose.ts';
 export { capSubmission, CapReferenceError, CAP_TYPES } from './cap.ts';
 export { reconcileOutbox, type ReconcileResult } from './reconcile.ts';
 export { planStatus, type PlanStatus, type StatusRow, type NetworkState } from './status.ts';

@@ -8,32 +8,12 @@
  * retry by the client can post it twice.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  batchOneAtATime,
-  canonicalJson,
-  NotFoundError,
-  SunsetError,
-  type Network,
-} from '@sunset/core';
+import { batchOneAtATime, canonicalJson, NotFoundError, SunsetError, type Network } from '@sunset/core';
 import { jobIdFor, PRIORITY, RedisSetupError, type Queues } from '@sunset/queue';
-import type {
-  AuditInput,
-  Delivery,
-  DeliveryStatus,
-  NewDelivery,
-  Post,
-  Repositories,
-  Store,
-} from '@sunset/store';
+import type { AuditInput, Delivery, NewDelivery, Post, Repositories, Store } from '@sunset/store';
 import { checkRequest, dueTimeOf, routePost, threadOf } from './compose.ts';
 import type { OrgSettings, OrgSettingsCache } from './org-settings.ts';
-import type {
-  PostActor,
-  StoredContent,
-  SubmitPostInput,
-  SubmitResult,
-  SubmitState,
-} from './post-types.ts';
+import type { PostActor, StoredContent, SubmitPostInput, SubmitResult, SubmitState } from './post-types.ts';
 
 /** The 503 case: the post was not accepted and nothing of it will be sent. */
 export class NotAcceptedError extends SunsetError {
@@ -395,8 +375,7 @@ export async function approveCrisis(
 ): Promise<SubmitResult> {
   const settings = await ctx.settings.get(input.organisationId);
   const post = await ctx.store.posts.get(input.organisationId, input.postId);
-  if (!post || post.source !== 'crisis')
-    throw new NotFoundError(`there is no crisis post ${input.postId}`);
+  if (!post || post.source !== 'crisis') throw new NotFoundError(`there is no crisis post ${input.postId}`);
   const content = post.content as StoredContent;
   if (!content.awaitingApproval) {
     const deliveries = await ctx.store.deliveries.list({
@@ -461,80 +440,4 @@ export class ApprovalError extends SunsetError {
   constructor(message: string) {
     super('engine.approval', message);
   }
-}
-
-export interface PostState {
-  post: Post;
-  state: SubmitState;
-  networks: Partial<
-    Record<
-      Network,
-      {
-        status: DeliveryStatus;
-        url?: string;
-        urls: string[];
-        attempts: number;
-        lastError?: string;
-        parts: number;
-        published: number;
-        /**
-         * Set while the store does not know whether the part on its way landed (a request under
-         * way, or an X part marked "outcome unknown" waiting to be reconciled).
-         */
-        outcomeUnknown?: true;
-        /** What a person reads then: "sending, outcome being checked". */
-        note?: string;
-      }
-    >
-  >;
-}
-
-/** The note of a network whose last request has not been answered yet (postState). */
-export const OUTCOME_BEING_CHECKED = 'sending, outcome being checked';
-
-/** A post with its state on every network: for GET /v1/posts/:id and /v1/crisis/:id. */
-export async function postState(
-  store: Store,
-  organisationId: string,
-  postId: string,
-): Promise<PostState | undefined> {
-  const post = await store.posts.get(organisationId, postId);
-  if (!post) return undefined;
-  const content = post.content as StoredContent;
-  const deliveries = await store.deliveries.list({ organisationId, postId });
-  const networks: PostState['networks'] = {};
-  for (const d of deliveries) {
-    // The store has not heard back yet: the part may be on the network already.
-    const checking =
-      d.status === 'sending' ||
-      (d.status === 'queued' && d.parts.some((p) => p.outcomeUnknown && p.remoteId === undefined));
-    networks[d.network] = {
-      status: d.status,
-      ...(d.url ? { url: d.url } : {}),
-      urls: d.parts.flatMap((p) => (p.url ? [p.url] : [])),
-      attempts: d.attempts,
-      ...(d.lastError ? { lastError: d.lastError } : {}),
-      parts: d.parts.length,
-      published: d.parts.filter((p) => p.remoteId !== undefined).length,
-      ...(checking ? { outcomeUnknown: true as const, note: OUTCOME_BEING_CHECKED } : {}),
-    };
-  }
-  return {
-    post,
-    state: content.recordOnly ? 'recorded' : content.awaitingApproval ? 'awaiting-approval' : 'accepted',
-    networks,
-  };
-}
-
-/** A post of this source with its state (postState), or a NotFoundError: for the read routes. */
-export async function findPostState(
-  store: Store,
-  organisationId: string,
-  postId: string,
-  source: Post['source'],
-): Promise<PostState> {
-  const state = await postState(store, organisationId, postId);
-  if (!state || state.post.source !== source)
-    throw new NotFoundError(`there is no ${source === 'crisis' ? 'crisis ' : ''}post ${postId}`);
-  return state;
 }

@@ -78,7 +78,9 @@ function jsonCrisis(body: Static<typeof CrisisBody>) {
 const CrisisContent = {
   content: {
     'application/json': { schema: CrisisBody },
-    ...Object.fromEntries(CAP_TYPES.map((t) => [t, { schema: Type.Unknown({ description: 'A CAP 1.2 alert' }) }])),
+    ...Object.fromEntries(
+      CAP_TYPES.map((t) => [t, { schema: Type.Unknown({ description: 'A CAP 1.2 alert' }) }]),
+    ),
   },
 };
 

@@ -2,7 +2,13 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Network } from '@sunset/core';
-import { findPostState, postState, submitPost, type PostState, type SubmitResult } from '@sunset/engine/outbox';
+import {
+  findPostState,
+  postState,
+  submitPost,
+  type PostState,
+  type SubmitResult,
+} from '@sunset/engine/outbox';
 import { Type, type Static } from 'typebox';
 import { principalOf } from '../auth.ts';
 import { HttpError } from '../errors.ts';
