@@ -26,6 +26,11 @@ const engineWorkerImport = {
   message:
     'The API never reaches a network: import "@sunset/engine/outbox" (the producer side of the engine).',
 };
+const outboxToWorker = {
+  group: ['../worker', '../worker/**', '../index', '../index.ts', '**/engine/src/worker/**'],
+  message:
+    "The engine's outbox side never loads its worker side (which reaches every network): move the shared code into outbox/.",
+};
 const relativeIntoPackage = {
   group: [
     '**/packages/*/src/**',
@@ -83,20 +88,13 @@ export default tseslint.config(
     },
   },
   {
-    // The engine's producer side (its outbox entry point) is what the API uses: no network there.
-    files: [
-      'packages/engine/src/outbox.ts',
-      'packages/engine/src/apply.ts',
-      'packages/engine/src/org-settings.ts',
-      'packages/engine/src/policy.ts',
-      'packages/engine/src/posts.ts',
-      'packages/engine/src/reconcile.ts',
-      'packages/engine/src/status.ts',
-    ],
+    // The engine's producer side (packages/engine/src/outbox/, the "@sunset/engine/outbox" entry
+    // point) is what the API and the CLI's plan commands load: no network, and no worker side.
+    files: ['packages/engine/src/outbox/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [deepImport, relativeIntoPackage, serviceImport, networksImport] },
+        { patterns: [deepImport, relativeIntoPackage, serviceImport, networksImport, outboxToWorker] },
       ],
     },
   },

@@ -64,10 +64,35 @@ describe('module boundaries (ARCHITECTURE.md), enforced by lint', () => {
     expect(await violations('services/api/src/example.ts', outbox)).toEqual([]);
     expect(
       await violations(
-        'packages/engine/src/posts.ts',
+        'packages/engine/src/outbox/posts.ts',
         "import { x } from '@sunset/networks';\nexport { x };\n",
       ),
     ).toContainEqual(expect.stringMatching(/^no-restricted-imports: .*Only the worker/));
+  });
+
+  it("keeps the engine's outbox side (any file in outbox/, new ones too) off its worker side", async () => {
+    const toWorker = "import { x } from '../worker/publish.ts';\nexport { x };\n";
+    expect(await violations('packages/engine/src/outbox/new-file.ts', toWorker)).toContainEqual(
+      expect.stringMatching(/^no-restricted-imports: .*worker side/),
+    );
+    expect(
+      await violations(
+        'packages/engine/src/outbox/new-file.ts',
+        "import { x } from '../index.ts';\nexport { x };\n",
+      ),
+    ).toContainEqual(expect.stringMatching(/^no-restricted-imports: .*worker side/));
+    expect(
+      await violations(
+        'packages/engine/src/outbox/new-file.ts',
+        "import { x } from '@sunset/networks';\nexport { x };\n",
+      ),
+    ).toContainEqual(expect.stringMatching(/^no-restricted-imports: .*Only the worker/));
+    expect(
+      await violations(
+        'packages/engine/src/worker/new-file.ts',
+        "import { x } from '../outbox/policy.ts';\nimport { y } from '@sunset/networks';\nexport { x, y };\n",
+      ),
+    ).toEqual([]);
   });
 
   it('lets only a config module read process.env', async () => {

@@ -17,3 +17,20 @@ export class InputError extends SunsetError {
     super('input', message, options);
   }
 }
+
+/**
+ * What was asked for by name is not there (a post, an applied plan): nothing was changed. `code`
+ * says what was missing, for the caller's reply ('not-found', 'no-plan').
+ */
+export class NotFoundError extends SunsetError {
+  constructor(message: string, code = 'not-found', options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+/** The request is at odds with what is stored already: nothing was changed. */
+export class ConflictError extends SunsetError {
+  constructor(message: string, code = 'conflict', options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}

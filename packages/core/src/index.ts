@@ -1,5 +1,5 @@
 export { NETWORKS, NETWORK_LABELS, isNetwork, type Network } from './network.ts';
-export { SunsetError, InputError } from './errors.ts';
+export { SunsetError, InputError, NotFoundError, ConflictError } from './errors.ts';
 export {
   createLogger,
   lazyChild,

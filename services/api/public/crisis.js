@@ -101,6 +101,8 @@ function renderPreview(result, d) {
         'Le lien saisi n’est pas encore une adresse complète (https://…) : il n’est pas dans l’aperçu.',
       ),
     );
+  // Why a network of the plan is left out (the sunset policy, an approval to wait for): the engine's words.
+  for (const note of result.notes ?? []) notes.push(h('p', { class: 'small' }, note));
   replace(
     $('crisis-preview'),
     notes,

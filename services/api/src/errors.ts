@@ -5,9 +5,10 @@
  *   { "error": { "code": "…", "message": "…", "details": … }, "requestId": "…" }
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { InputError, SunsetError } from '@sunset/core';
+import { ConflictError, InputError, NotFoundError, SunsetError } from '@sunset/core';
 import {
   ApprovalError,
+  CapReferenceError,
   IdempotencyConflictError,
   NoPlanError,
   NotAcceptedError,
@@ -79,6 +80,17 @@ function storeUnavailable(err: unknown): boolean {
   return false;
 }
 
+/**
+ * The domain's refusals (core's and the engine's), each with its status; the code is the error's
+ * own. Routes throw these rather than choosing a status themselves.
+ */
+function classifyDomain(err: Error): { status: number; code: string; message: string } | undefined {
+  if (err instanceof NotFoundError) return { status: 404, code: err.code, message: err.message };
+  if (err instanceof ConflictError) return { status: 409, code: err.code, message: err.message };
+  if (err instanceof CapReferenceError) return { status: 422, code: err.code, message: err.message };
+  return undefined;
+}
+
 function classify(
   err: FastifyError | Error,
   contentType: string,
@@ -102,6 +114,8 @@ function classify(
       message: 'the store is not answering; nothing was accepted, try again shortly',
     };
   }
+  const domain = classifyDomain(err);
+  if (domain) return domain;
   if (err instanceof ApprovalError) return { status: 403, code: 'approval', message: err.message };
   if (err instanceof IdempotencyConflictError)
     return { status: 409, code: 'idempotency-key-reused', message: err.message };

@@ -2,13 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from '@commander-js/extra-typings';
 import { NETWORK_LABELS, NETWORKS, type Network } from '@sunset/core';
-import {
-  connectorConfigsFromPlan,
-  loadConnector,
-  isNetworkError,
-  type AccountInfo,
-  type Connector,
-} from '@sunset/networks';
+import type { AccountInfo, Connector } from '@sunset/networks';
 import { readPlanFile } from '@sunset/plan';
 import { CliExit } from '../exit.ts';
 import type { Io } from '../io.ts';
@@ -72,6 +66,8 @@ export function networksCommand(io: Io): Command {
         '\nExample:\n  $ VILLE_DE_TOURS__MASTODON_TOKEN=… pnpm sunset networks check config/plans/ville-de-tours.yaml --network mastodon',
     )
     .action(async (file, options) => {
+      // Loaded here, not at the top: every other command (plan apply first) starts without the connectors.
+      const { connectorConfigsFromPlan, loadConnector, isNetworkError } = await import('@sunset/networks');
       const r = readPlanFile(file, { secretsDir: io.config.secretsDir });
       if (!r.plan) {
         renderDiagnostics(io, r.diagnostics);

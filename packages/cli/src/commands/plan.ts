@@ -1,7 +1,13 @@
 /** `sunset plan validate | preview | schema`. */
 import path from 'node:path';
 import { Command, Option } from '@commander-js/extra-typings';
-import { applyPlan, OrgSettingsCache, planStatus, type ApplyResult, type PlanStatus } from '@sunset/engine';
+import {
+  applyPlan,
+  OrgSettingsCache,
+  planStatus,
+  type ApplyResult,
+  type PlanStatus,
+} from '@sunset/engine/outbox';
 import { apiClientOf } from '../api-client.ts';
 import { compile, planJsonSchemaText, readPlanFile } from '@sunset/plan';
 import type { Io } from '../io.ts';

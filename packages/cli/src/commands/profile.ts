@@ -9,7 +9,6 @@ import {
   readStateKey,
   silentLogger,
 } from '@sunset/core';
-import { ConnectorRegistry, OrgSettingsCache, restoreProfile } from '@sunset/engine';
 import { CliExit } from '../exit.ts';
 import type { Io } from '../io.ts';
 import { withStore } from '../state.ts';
@@ -35,6 +34,8 @@ export function profileCommand(io: Io): Command {
         '\nExample:\n  $ pnpm sunset profile restore region-bretagne x',
     )
     .action(async (organisation, network) => {
+      // Loaded here, not at the top: the engine's worker side brings every connector along.
+      const { ConnectorRegistry, OrgSettingsCache, restoreProfile } = await import('@sunset/engine');
       if (!isNetwork(network))
         throw new CliExit(2, `sunset: "${network}" is not one of ${NETWORKS.join(', ')}`);
       const xCa = io.config.xCaFile ? readFileSync(io.config.xCaFile, 'utf8') : undefined;

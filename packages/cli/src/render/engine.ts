@@ -1,6 +1,6 @@
 /** The human forms of `sunset plan apply` (the diff) and `sunset plan status` (the timeline). */
 import { NETWORKS, NETWORK_LABELS } from '@sunset/core';
-import type { ApplyResult, DiffMark, PlanStatus } from '@sunset/engine';
+import type { ApplyResult, DiffMark, PlanStatus } from '@sunset/engine/outbox';
 import { formatLocal } from '@sunset/plan';
 import type { DeliveryStatus } from '@sunset/store';
 import type { Io } from '../io.ts';

@@ -2,6 +2,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { renderPlanImages, type RenderedImage } from '@sunset/assets';
+import { NotFoundError } from '@sunset/core';
 import { validatePlan } from '@sunset/plan';
 import { Type } from 'typebox';
 import { principalOf } from '../auth.ts';
@@ -14,7 +15,7 @@ export async function assetRoutes(app: FastifyInstance, options: { plansDir?: st
   const cache = new Map<string, Promise<RenderedImage[]>>();
   const imagesOf = async (organisationId: string) => {
     const latest = await app.store.plans.latest(organisationId);
-    if (!latest) throw new HttpError(404, 'no-plan', `${organisationId} has no applied plan yet`);
+    if (!latest) throw new NotFoundError(`${organisationId} has no applied plan yet`, 'no-plan');
     const key = `${organisationId}@${latest.version}`;
     let images = cache.get(key);
     if (!images) {
@@ -94,11 +95,7 @@ export async function assetRoutes(app: FastifyInstance, options: { plansDir?: st
         (im) => im.network === request.params.network && im.slot === request.params.slot,
       );
       if (!image)
-        throw new HttpError(
-          404,
-          'not-found',
-          `the plan generates no ${request.params.slot} for ${request.params.network}`,
-        );
+        throw new NotFoundError(`the plan generates no ${request.params.slot} for ${request.params.network}`);
       return reply
         .type(image.mediaType)
         .header('cache-control', 'private, max-age=300')

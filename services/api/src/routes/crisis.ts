@@ -5,14 +5,18 @@
  * The 202 comes only once the post is stored and queued; otherwise 503, and nothing goes out.
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance } from 'fastify';
-import { NETWORKS, NETWORK_LABELS, type Network } from '@sunset/core';
-import { approveCrisis, composeText, submitPost, type SubmitPostInput } from '@sunset/engine/outbox';
-import { textLimitsOf } from '@sunset/plan';
-import { measure, splitThread } from '@sunset/text';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Network } from '@sunset/core';
+import {
+  approveCrisis,
+  capSubmission,
+  CAP_TYPES,
+  preview,
+  submitPost,
+  type SubmitPostInput,
+} from '@sunset/engine/outbox';
 import { Type, type Static } from 'typebox';
 import { principalOf } from '../auth.ts';
-import { capSubmission, CAP_TYPES } from '../cap.ts';
 import { HttpError } from '../errors.ts';
 import { ErrorReply, Language, NetworkName, PostReply, SubmitReply, Variants } from '../schemas.ts';
 import { listPosts, loadPost, submitReply } from './posts.ts';
@@ -45,6 +49,41 @@ const CrisisBody = Type.Object(
 
 const Id = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9._~-]{1,100}$' }) });
 
+/** A crisis body's content type: JSON, or one of the CAP types; any other is refused with 415. */
+function crisisContentType(request: FastifyRequest): 'json' | 'cap' {
+  const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  if (type === 'application/json') return 'json';
+  if (CAP_TYPES.includes(type)) return 'cap';
+  throw new HttpError(
+    415,
+    'unsupported-media-type',
+    `send application/json or application/cap+xml, not ${type || 'no Content-Type'}`,
+  );
+}
+
+/** What a JSON crisis body asks for, as the engine takes it. */
+function jsonCrisis(body: Static<typeof CrisisBody>) {
+  return {
+    source: 'crisis' as const,
+    text: body.text,
+    ...(body.variants ? { variants: body.variants as Partial<Record<Network, string>> } : {}),
+    ...(body.link ? { link: body.link } : {}),
+    ...(body.language ? { language: body.language } : {}),
+    ...(body.networks ? { networks: body.networks } : {}),
+    ...(body.replyTo ? { replyToPostId: body.replyTo } : {}),
+  };
+}
+
+// One schema per content type: JSON is checked field by field; CAP is checked by its parser.
+const CrisisContent = {
+  content: {
+    'application/json': { schema: CrisisBody },
+    ...Object.fromEntries(
+      CAP_TYPES.map((t) => [t, { schema: Type.Unknown({ description: 'A CAP 1.2 alert' }) }]),
+    ),
+  },
+};
+
 export async function crisisRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   // CAP arrives as bytes: the parser checks the size, the encoding and the structure itself.
@@ -67,15 +106,7 @@ export async function crisisRoutes(app: FastifyInstance) {
         headers: Type.Object({
           'idempotency-key': Type.Optional(Type.String({ pattern: '^[\\x21-\\x7e]{1,200}$' })),
         }),
-        // One schema per content type: JSON is checked field by field; CAP is checked by its parser.
-        body: {
-          content: {
-            'application/json': { schema: CrisisBody },
-            ...Object.fromEntries(
-              CAP_TYPES.map((t) => [t, { schema: Type.Unknown({ description: 'A CAP 1.2 alert' }) }]),
-            ),
-          },
-        },
+        body: CrisisContent,
         response: {
           202: SubmitReply,
           400: ErrorReply,
@@ -99,28 +130,18 @@ export async function crisisRoutes(app: FastifyInstance) {
         requestId: request.id,
       };
       let input: SubmitPostInput;
-      const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-      if (type !== 'application/json' && !CAP_TYPES.includes(type)) {
-        throw new HttpError(
-          415,
-          'unsupported-media-type',
-          `send application/json or application/cap+xml, not ${type || 'no Content-Type'}`,
-        );
-      }
-      if (Buffer.isBuffer(request.body)) {
+      if (crisisContentType(request) === 'cap') {
         const settings = await app.settings.get(principal.organisationId);
-        input = await capSubmission(app.store, request.body, settings.document.organisation.locale, common);
+        input = await capSubmission(
+          app.store,
+          request.body as Buffer,
+          settings.document.organisation.locale,
+          common,
+        );
       } else {
-        const body = request.body as Static<typeof CrisisBody>;
         input = {
           ...common,
-          source: 'crisis',
-          text: body.text,
-          ...(body.variants ? { variants: body.variants as Partial<Record<Network, string>> } : {}),
-          ...(body.link ? { link: body.link } : {}),
-          ...(body.language ? { language: body.language } : {}),
-          ...(body.networks ? { networks: body.networks } : {}),
-          ...(body.replyTo ? { replyToPostId: body.replyTo } : {}),
+          ...jsonCrisis(request.body as Static<typeof CrisisBody>),
           ...(request.headers['idempotency-key'] ? { clientKey: request.headers['idempotency-key'] } : {}),
         };
       }
@@ -139,8 +160,12 @@ export async function crisisRoutes(app: FastifyInstance) {
       schema: {
         tags: ['crisis'],
         summary:
-          'How a crisis message will read on each network, with lengths and thread parts; nothing is sent',
-        body: CrisisBody,
+          'How a crisis message (JSON or CAP) will read on each network it goes to, with lengths and thread parts; nothing is sent',
+        description:
+          'The same choice as POST /v1/crisis: networks the sunset policy refuses now, networks a follow-up ' +
+          "(replyTo) cannot go to because its original did not, and a record-only CAP message's networks are " +
+          'left out, with the reason in notes.',
+        body: CrisisContent,
         response: {
           200: Type.Object({
             networks: Type.Array(
@@ -158,45 +183,31 @@ export async function crisisRoutes(app: FastifyInstance) {
                 ),
               }),
             ),
+            notes: Type.Array(Type.String()),
           }),
           400: ErrorReply,
           401: ErrorReply,
           403: ErrorReply,
           409: ErrorReply,
+          413: ErrorReply,
+          415: ErrorReply,
+          422: ErrorReply,
         },
       },
     },
     async (request) => {
-      const { organisationId } = principalOf(request);
-      const settings = await app.settings.get(organisationId);
-      const body = request.body;
-      const limits = textLimitsOf(settings.document);
-      const targets = (body.networks ?? settings.document.crisis?.on ?? NETWORKS).filter(
-        (n) => settings.document.networks[n],
-      );
-      return {
-        networks: targets.map((network) => {
-          const text = composeText(
-            settings,
-            {
-              text: body.text,
-              ...(body.variants ? { variants: body.variants as Partial<Record<Network, string>> } : {}),
-              ...(body.link ? { link: body.link } : {}),
-            },
-            'crisis',
-            network,
-          );
-          return {
-            network,
-            label: NETWORK_LABELS[network],
-            text,
-            parts: splitThread(text, network, { limits }).map((part) => {
-              const m = measure(part, network, limits);
-              return { text: part, length: m.length, limit: m.limit, unit: m.unit };
-            }),
-          };
-        }),
-      };
+      const principal = principalOf(request);
+      const { organisationId } = principal;
+      const input =
+        crisisContentType(request) === 'cap'
+          ? await capSubmission(
+              app.store,
+              request.body as Buffer,
+              (await app.settings.get(organisationId)).document.organisation.locale,
+              { organisationId, actor: principal.actor },
+            )
+          : { organisationId, ...jsonCrisis(request.body as Static<typeof CrisisBody>) };
+      return preview({ store: app.store, settings: app.settings }, input);
     },
   );
 
@@ -257,9 +268,6 @@ export async function crisisRoutes(app: FastifyInstance) {
     },
     async (request, reply) => {
       const principal = principalOf(request);
-      const existing = await app.store.posts.get(principal.organisationId, request.params.id);
-      if (!existing || existing.source !== 'crisis')
-        throw new HttpError(404, 'not-found', `there is no crisis post ${request.params.id}`);
       const result = await approveCrisis(
         { store: app.store, queues: app.queues, settings: app.settings },
         {

@@ -1,6 +1,7 @@
 /** POST /v1/plans (apply a plan, YAML) and GET /v1/plans/current (where the exit stands). */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
+import { NotFoundError } from '@sunset/core';
 import { applyPlan, planStatus } from '@sunset/engine/outbox';
 import { validatePlan } from '@sunset/plan';
 import { Type } from 'typebox';
@@ -156,7 +157,7 @@ export async function planRoutes(app: FastifyInstance, options: { plansDir: stri
       const { organisationId } = principalOf(request);
       const status = await planStatus(app.store, organisationId);
       if (status.version === undefined)
-        throw new HttpError(404, 'no-plan', `${organisationId} has no applied plan yet`);
+        throw new NotFoundError(`${organisationId} has no applied plan yet`, 'no-plan');
       const settings = await app.settings.get(organisationId);
       return {
         ...status,

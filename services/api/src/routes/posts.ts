@@ -2,7 +2,13 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Network } from '@sunset/core';
-import { postState, submitPost, type PostState, type SubmitResult } from '@sunset/engine/outbox';
+import {
+  findPostState,
+  postState,
+  submitPost,
+  type PostState,
+  type SubmitResult,
+} from '@sunset/engine/outbox';
 import { Type, type Static } from 'typebox';
 import { principalOf } from '../auth.ts';
 import { HttpError } from '../errors.ts';
@@ -77,9 +83,7 @@ export async function loadPost(
   source: 'ordinary' | 'crisis',
 ) {
   const { organisationId } = principalOf(request);
-  const state = await postState(app.store, organisationId, id);
-  if (!state || state.post.source !== source)
-    throw new HttpError(404, 'not-found', `there is no ${source === 'crisis' ? 'crisis ' : ''}post ${id}`);
+  const state = await findPostState(app.store, organisationId, id, source);
   recordRead(app, request, { postId: id });
   return postReply(state);
 }

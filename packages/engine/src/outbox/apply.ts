@@ -3,6 +3,9 @@
  * one transaction add, replace or cancel deliveries and record the new version with its audit
  * entry. Redis is told afterwards; if it is away, the store stays right and the worker's
  * reconciler enqueues what is missing when it next runs.
+ *
+ * Over 500 lines on purpose: the wanted deliveries, the diff and the write share one set of rules
+ * for what may still change (queued only, a started thread only by appending), read best together.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';

@@ -5,7 +5,7 @@
 import type { Logger, Network } from '@sunset/core';
 import type { Delivery, DeliveryLease, LeaseRequest, Store } from '@sunset/store';
 import type { ConnectorRegistry } from './connectors.ts';
-import type { OrgSettingsCache } from './org-settings.ts';
+import type { OrgSettingsCache } from '../outbox/org-settings.ts';
 
 export type ImageSlot = 'banner' | 'avatar';
 

@@ -8,29 +8,12 @@
  * retry by the client can post it twice.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  batchOneAtATime,
-  canonicalJson,
-  InputError,
-  NETWORKS,
-  NETWORK_LABELS,
-  SunsetError,
-  type Network,
-} from '@sunset/core';
-import { textLimitsOf } from '@sunset/plan';
+import { batchOneAtATime, canonicalJson, NotFoundError, SunsetError, type Network } from '@sunset/core';
 import { jobIdFor, PRIORITY, RedisSetupError, type Queues } from '@sunset/queue';
-import type {
-  AuditInput,
-  Delivery,
-  DeliveryStatus,
-  NewDelivery,
-  Post,
-  Repositories,
-  Store,
-} from '@sunset/store';
-import { splitThread } from '@sunset/text';
+import type { AuditInput, Delivery, NewDelivery, Post, Repositories, Store } from '@sunset/store';
+import { checkRequest, dueTimeOf, routePost, threadOf } from './compose.ts';
 import type { OrgSettings, OrgSettingsCache } from './org-settings.ts';
-import { policyRefusal } from './policy.ts';
+import type { PostActor, StoredContent, SubmitPostInput, SubmitResult, SubmitState } from './post-types.ts';
 
 /** The 503 case: the post was not accepted and nothing of it will be sent. */
 export class NotAcceptedError extends SunsetError {
@@ -38,103 +21,6 @@ export class NotAcceptedError extends SunsetError {
     super('engine.not-accepted', message, options);
   }
 }
-
-export interface PostImageInput {
-  data: Uint8Array;
-  mediaType: string;
-  alt: string;
-}
-
-/** What CAP 1.2 brought, kept with the post for the record. */
-export interface CapInfo {
-  identifier: string;
-  sender: string;
-  sent: string;
-  status: 'Actual' | 'Exercise' | 'System' | 'Test' | 'Draft';
-  msgType: 'Alert' | 'Update' | 'Cancel' | 'Ack' | 'Error';
-  /** `sender,identifier,sent` triples of the alerts this one follows up. */
-  references?: string[];
-}
-
-export interface SubmitPostInput {
-  organisationId: string;
-  source: 'ordinary' | 'crisis';
-  text: string;
-  variants?: Partial<Record<Network, string>>;
-  images?: PostImageInput[];
-  /** BCP 47; default the plan's locale. */
-  language?: string;
-  /** Crisis: the official page to link (default the plan's crisis.link), appended when the text has none. */
-  link?: string;
-  /** Only these networks (each must be configured in the plan); default the plan's choice. */
-  networks?: Network[];
-  /** Ordinary posts may be scheduled; default now. */
-  at?: Date;
-  /** The post this one follows up: its parts are posted as replies under the original's. */
-  replyToPostId?: string;
-  cap?: CapInfo;
-  /**
-   * A key the client sends again on a retry (Idempotency-Key): the same post, never a second.
-   * Keys live in one space per source (ordinary, JSON crisis, CAP, see postIdForKey), and a key
-   * sent again with other content is refused (IdempotencyConflictError).
-   */
-  clientKey?: string;
-  /** `token:<name>`, `cli:<user>`. */
-  actor: string;
-  /** The person behind the actor (a token's person); default the actor's name. */
-  person?: string;
-  requestId?: string;
-}
-
-/** Who did something to a post: the person, and the token (or other actor) they used. */
-export interface PostActor {
-  person: string;
-  token: string;
-}
-
-export type SubmitState = 'accepted' | 'awaiting-approval' | 'recorded';
-
-export interface SubmitResult {
-  postId: string;
-  state: SubmitState;
-  /** True when the client key matched a post already accepted: nothing new was created. */
-  duplicate: boolean;
-  deliveries: { network: Network; deliveryId: string; parts: number }[];
-  /** Why a network asked for gets nothing (recorded-only CAP statuses…). */
-  notes: string[];
-}
-
-interface StoredContent {
-  text: string;
-  variants?: Partial<Record<Network, string>>;
-  images: { sha256: string; mediaType: string; alt: string }[];
-  language: string;
-  link?: string;
-  networks: Network[];
-  at: string;
-  cap?: CapInfo;
-  /** Who sent it (posts stored before persons existed have only the post's createdBy). */
-  sentBy?: PostActor;
-  /** Set while a crisis post waits for a second person. */
-  awaitingApproval?: boolean;
-  /** A string (the actor) on posts approved before persons existed. */
-  approvedBy?: PostActor | string;
-  /** Test, Exercise, Draft: kept for the record, never posted. */
-  recordOnly?: boolean;
-  clientKey?: string;
-  /** sha256 of what the client asked for (requestDigest): a key sent again must ask for the same. */
-  requestDigest?: string;
-}
-
-/** Images each network takes (NETWORKS.md): count, bytes, alt text. */
-const IMAGE_RULES: Record<Network, { bytes: number; alt: number }> = {
-  x: { bytes: 5_000_000, alt: 1000 },
-  bluesky: { bytes: 2_000_000, alt: 2000 },
-  mastodon: { bytes: 16_000_000, alt: 1500 },
-};
-const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
-const URL_IN_TEXT = /\bhttps?:\/\/\S+/i;
-const RECORD_ONLY: readonly CapInfo['status'][] = ['Test', 'Exercise', 'Draft', 'System'];
 
 function sha256(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
@@ -206,96 +92,14 @@ export class IdempotencyConflictError extends SunsetError {
   }
 }
 
-/** The networks configured in the plan. */
-function configured(settings: OrgSettings): Network[] {
-  return NETWORKS.filter((n) => settings.document.networks[n] !== undefined);
-}
-
-/** Where a post goes by default: the plan's mirror (ordinary) or crisis networks. */
-function defaultNetworks(settings: OrgSettings, source: SubmitPostInput['source'], at: Date): Network[] {
-  const doc = settings.document;
-  const all = configured(settings);
-  if (source === 'crisis') return (doc.crisis?.on ?? all).filter((n) => all.includes(n));
-  const afterSunset = at.getTime() > settings.sunset.getTime();
-  const mirror = afterSunset ? doc.mirror?.after_sunset : doc.mirror?.before_sunset;
-  return (mirror ?? all.filter((n) => !afterSunset || n !== 'x')).filter((n) => all.includes(n));
-}
-
-/** Checks everything about the request before anything is written; every problem at once. */
-function check(input: SubmitPostInput, settings: OrgSettings): Network[] {
-  const problems: string[] = [];
-  const all = configured(settings);
-  if (input.text.trim() === '' && !Object.values(input.variants ?? {}).some((v) => v?.trim())) {
-    problems.push('text: empty; write the message to post');
-  }
-  for (const n of Object.keys(input.variants ?? {})) {
-    if (!(NETWORKS as readonly string[]).includes(n))
-      problems.push(`variants.${n}: not a network (${NETWORKS.join(', ')})`);
-  }
-  for (const n of input.networks ?? []) {
-    if (!all.includes(n))
-      problems.push(
-        `networks: ${NETWORK_LABELS[n]} is not configured in the plan of ${input.organisationId}`,
-      );
-  }
-  const images = input.images ?? [];
-  if (images.length > 4) problems.push(`images: ${images.length} images; at most 4`);
-  images.forEach((im, i) => {
-    if (!im.alt || im.alt.trim() === '')
-      problems.push(`images[${i}].alt: missing; every image needs alternative text`);
-    if (!IMAGE_TYPES.includes(im.mediaType)) {
-      problems.push(`images[${i}]: type ${im.mediaType} is not one of ${IMAGE_TYPES.join(', ')}`);
-    }
-  });
-  if (input.link !== undefined && !/^https?:\/\/\S+$/.test(input.link))
-    problems.push('link: not an http(s) URL');
-  const targets = input.networks ?? defaultNetworks(settings, input.source, input.at ?? new Date());
-  for (const n of targets) {
-    images.forEach((im, i) => {
-      if (im.data.byteLength > IMAGE_RULES[n].bytes) {
-        problems.push(
-          `images[${i}]: ${im.data.byteLength} bytes; ${NETWORK_LABELS[n]} takes at most ${IMAGE_RULES[n].bytes}`,
-        );
-      }
-      if (im.alt.length > IMAGE_RULES[n].alt) {
-        problems.push(
-          `images[${i}].alt: ${im.alt.length} characters; ${NETWORK_LABELS[n]} takes at most ${IMAGE_RULES[n].alt}`,
-        );
-      }
-    });
-  }
-  if (problems.length > 0) throw new InputError(problems.join('; '));
-  return targets;
-}
-
-/** The text one network gets: crisis posts carry the plan's label, the official link and hashtags. */
-export function composeText(
-  settings: OrgSettings,
-  content: Pick<StoredContent, 'text' | 'variants' | 'link'>,
-  source: SubmitPostInput['source'],
-  network: Network,
-): string {
-  let text = (content.variants?.[network] ?? content.text).trim();
-  if (source !== 'crisis') return text;
-  const crisis = settings.document.crisis;
-  if (crisis?.label && !text.startsWith(crisis.label)) text = `${crisis.label} ${text}`;
-  const link = content.link ?? crisis?.link;
-  if (link && !URL_IN_TEXT.test(text)) text = `${text}\n${link}`;
-  const tags = (crisis?.hashtags ?? []).filter((t) => !text.toLowerCase().includes(t.toLowerCase()));
-  if (tags.length > 0) text = `${text} ${tags.join(' ')}`;
-  return text;
-}
-
 function deliveriesFor(
   settings: OrgSettings,
   post: { id: string; source: SubmitPostInput['source'] },
   content: StoredContent,
   targets: readonly Network[],
 ): Omit<NewDelivery, 'jobId'>[] {
-  const limits = textLimitsOf(settings.document);
   return targets.map((network) => {
-    const text = composeText(settings, content, post.source, network);
-    const parts = splitThread(text, network, { limits }).map((partText, i) => ({
+    const parts = threadOf(settings, content, post.source, network).parts.map((partText, i) => ({
       part: i + 1,
       text: partText,
       language: content.language,
@@ -324,20 +128,6 @@ export interface PostsContext {
   /** Without queues nothing is accepted: the caller answers 503. */
   queues: Queues | undefined;
   settings: OrgSettingsCache;
-}
-
-/** The networks where the original of a follow-up went out (or is going out): the follow-up goes there. */
-async function followUpTargets(
-  store: Store,
-  organisationId: string,
-  originalId: string,
-  wanted: readonly Network[],
-): Promise<Network[]> {
-  const original = await store.posts.get(organisationId, originalId);
-  if (!original) throw new InputError(`replyTo: there is no post ${originalId} in ${organisationId}`);
-  const live: DeliveryStatus[] = ['queued', 'sending', 'published'];
-  const deliveries = await store.deliveries.list({ organisationId, postId: originalId });
-  return wanted.filter((n) => deliveries.some((d) => d.network === n && live.includes(d.status)));
 }
 
 async function enqueueOrWithdraw(
@@ -470,30 +260,6 @@ function resultOf(
   };
 }
 
-/**
- * How far in the past `at` may be and still mean "now": a client's clock a little off, or a
- * request retried a few minutes on. Further back it is refused rather than sent now, since the
- * sender meant another moment (and, after the sunset, another set of networks).
- */
-export const PAST_AT_TOLERANCE_MS = 5 * 60_000;
-
-/**
- * The due time of a new post: `at` when it is ahead, now when it is behind (said in `notes`).
- * Refuses one more than PAST_AT_TOLERANCE_MS back (`refuse`; a key sent again skips that).
- */
-function dueTimeOf(at: Date | undefined, now: Date, notes: string[], refuse: boolean): Date {
-  if (at === undefined || at.getTime() >= now.getTime()) return at ?? now;
-  const behind = now.getTime() - at.getTime();
-  if (refuse && behind > PAST_AT_TOLERANCE_MS) {
-    throw new InputError(
-      `at: ${at.toISOString()} is ${Math.round(behind / 60_000)} minutes in the past (now ${now.toISOString()}); ` +
-        `a time up to ${PAST_AT_TOLERANCE_MS / 60_000} minutes back means now, further back is refused: send a time ahead, or none for now`,
-    );
-  }
-  notes.push(`at: ${at.toISOString()} is in the past: sent now (${now.toISOString()})`);
-  return now;
-}
-
 /** Stores and queues an ordinary or crisis post; see the module comment for what "accepted" means. */
 export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Promise<SubmitResult> {
   const settings = await ctx.settings.get(input.organisationId);
@@ -502,7 +268,7 @@ export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Pro
   const now = new Date();
   const requested = input;
   input = { ...input, at: dueTimeOf(input.at, now, [], false) };
-  let targets = check(input, settings);
+  const checked = checkRequest(input, settings);
   const postId = newPostId(input);
   const digest = input.clientKey === undefined ? undefined : requestDigest(requested);
 
@@ -528,33 +294,15 @@ export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Pro
   }
   const notes: string[] = [];
   dueTimeOf(requested.at, now, notes, true);
-  if (input.replyToPostId) {
-    const before = targets;
-    targets = await followUpTargets(ctx.store, input.organisationId, input.replyToPostId, targets);
-    for (const n of before.filter((x) => !targets.includes(x))) {
-      notes.push(
-        `${NETWORK_LABELS[n]}: the original post did not go out there, so its follow-up does not either`,
-      );
-    }
-  }
-  const xRefusal = targets.includes('x')
-    ? policyRefusal({ network: 'x', source: input.source, kind: 'post', dueAt: input.at! }, settings, now)
-    : undefined;
-  if (xRefusal) notes.push(`X: ${xRefusal}`);
-  const cap = input.cap;
-  const recordOnly =
-    cap !== undefined &&
-    (RECORD_ONLY.includes(cap.status) || cap.msgType === 'Ack' || cap.msgType === 'Error');
-  if (cap && recordOnly) {
-    notes.push(
-      RECORD_ONLY.includes(cap.status)
-        ? `CAP status ${cap.status}: recorded, not posted to the accounts`
-        : `CAP ${cap.msgType} message: recorded, not posted (it is meant for the alerting system, not the public)`,
-    );
-  }
-  const awaitingApproval =
-    !recordOnly && input.source === 'crisis' && settings.document.crisis?.approval === 'second-person';
-  if (awaitingApproval) notes.push('waiting for a second person to approve it (approval: second-person)');
+  const { targets, recordOnly, awaitingApproval } = await routePost(
+    ctx.store,
+    settings,
+    input,
+    checked,
+    input.at!,
+    now,
+    notes,
+  );
   // Without Redis nothing can be accepted: say so before writing anything.
   if (!recordOnly && !awaitingApproval && (!ctx.queues || !ctx.queues.ready())) {
     throw new NotAcceptedError('the post was not accepted: the job queue (Redis) is not answering');
@@ -627,8 +375,7 @@ export async function approveCrisis(
 ): Promise<SubmitResult> {
   const settings = await ctx.settings.get(input.organisationId);
   const post = await ctx.store.posts.get(input.organisationId, input.postId);
-  if (!post || post.source !== 'crisis')
-    throw new InputError(`there is no crisis post ${input.postId} in ${input.organisationId}`);
+  if (!post || post.source !== 'crisis') throw new NotFoundError(`there is no crisis post ${input.postId}`);
   const content = post.content as StoredContent;
   if (!content.awaitingApproval) {
     const deliveries = await ctx.store.deliveries.list({
@@ -693,67 +440,4 @@ export class ApprovalError extends SunsetError {
   constructor(message: string) {
     super('engine.approval', message);
   }
-}
-
-export interface PostState {
-  post: Post;
-  state: SubmitState;
-  networks: Partial<
-    Record<
-      Network,
-      {
-        status: DeliveryStatus;
-        url?: string;
-        urls: string[];
-        attempts: number;
-        lastError?: string;
-        parts: number;
-        published: number;
-        /**
-         * Set while the store does not know whether the part on its way landed (a request under
-         * way, or an X part marked "outcome unknown" waiting to be reconciled).
-         */
-        outcomeUnknown?: true;
-        /** What a person reads then: "sending, outcome being checked". */
-        note?: string;
-      }
-    >
-  >;
-}
-
-/** The note of a network whose last request has not been answered yet (postState). */
-export const OUTCOME_BEING_CHECKED = 'sending, outcome being checked';
-
-/** A post with its state on every network: for GET /v1/posts/:id and /v1/crisis/:id. */
-export async function postState(
-  store: Store,
-  organisationId: string,
-  postId: string,
-): Promise<PostState | undefined> {
-  const post = await store.posts.get(organisationId, postId);
-  if (!post) return undefined;
-  const content = post.content as StoredContent;
-  const deliveries = await store.deliveries.list({ organisationId, postId });
-  const networks: PostState['networks'] = {};
-  for (const d of deliveries) {
-    // The store has not heard back yet: the part may be on the network already.
-    const checking =
-      d.status === 'sending' ||
-      (d.status === 'queued' && d.parts.some((p) => p.outcomeUnknown && p.remoteId === undefined));
-    networks[d.network] = {
-      status: d.status,
-      ...(d.url ? { url: d.url } : {}),
-      urls: d.parts.flatMap((p) => (p.url ? [p.url] : [])),
-      attempts: d.attempts,
-      ...(d.lastError ? { lastError: d.lastError } : {}),
-      parts: d.parts.length,
-      published: d.parts.filter((p) => p.remoteId !== undefined).length,
-      ...(checking ? { outcomeUnknown: true as const, note: OUTCOME_BEING_CHECKED } : {}),
-    };
-  }
-  return {
-    post,
-    state: content.recordOnly ? 'recorded' : content.awaitingApproval ? 'awaiting-approval' : 'accepted',
-    networks,
-  };
 }

@@ -18,7 +18,7 @@ import {
 } from '@sunset/networks';
 import type { ProfileAction } from '@sunset/plan';
 import type { Delivery, ProfileSnapshot, Repositories, Store } from '@sunset/store';
-import type { OrgSettings } from './org-settings.ts';
+import type { OrgSettings } from '../outbox/org-settings.ts';
 import {
   finishWithAudit,
   type ImageSlot,

@@ -11,7 +11,7 @@ import {
   type ConnectorConfig,
 } from '@sunset/networks';
 import type { Store } from '@sunset/store';
-import type { OrgSettings } from './org-settings.ts';
+import type { OrgSettings } from '../outbox/org-settings.ts';
 import { kvSessionStore } from './sealed-state.ts';
 
 export { kvSessionStore };

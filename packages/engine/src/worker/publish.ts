@@ -28,8 +28,8 @@ import {
   type LeaseRequest,
   type Store,
 } from '@sunset/store';
-import type { OrgSettings } from './org-settings.ts';
-import { policyRefusal } from './policy.ts';
+import type { OrgSettings } from '../outbox/org-settings.ts';
+import { policyRefusal } from '../outbox/policy.ts';
 import { applyDormantProfile } from './profile.ts';
 import { finishWithAudit, type JobInfo, type ProcessContext, type ProcessResult } from './job.ts';
 

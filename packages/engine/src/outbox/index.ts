@@ -17,20 +17,22 @@ export {
   submitPost,
   postIdForKey,
   approveCrisis,
-  postState,
-  composeText,
   NotAcceptedError,
   ApprovalError,
   IdempotencyConflictError,
-  type CapInfo,
   type KeySpace,
-  type PostActor,
-  type PostImageInput,
-  type PostState,
   type PostsContext,
-  type SubmitPostInput,
-  type SubmitResult,
-  type SubmitState,
 } from './posts.ts';
+export { postState, findPostState, type PostState } from './post-state.ts';
+export type {
+  CapInfo,
+  PostActor,
+  PostImageInput,
+  SubmitPostInput,
+  SubmitResult,
+  SubmitState,
+} from './post-types.ts';
+export { composeText, preview, type Preview, type PreviewInput, type PreviewNetwork } from './compose.ts';
+export { capSubmission, CapReferenceError, CAP_TYPES } from './cap.ts';
 export { reconcileOutbox, type ReconcileResult } from './reconcile.ts';
 export { planStatus, type PlanStatus, type StatusRow, type NetworkState } from './status.ts';

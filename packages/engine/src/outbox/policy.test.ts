@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { idempotencyKey } from './publish.ts';
 import { FAREWELL_GRACE_MS, policyRefusal as refusalAt } from './policy.ts';
 
 type Args = Parameters<typeof refusalAt>;
@@ -118,17 +117,5 @@ describe('the sunset policy, judged when the post leaves', () => {
     expect(refusalAt(farewell, s, ms(sunset, FAREWELL_GRACE_MS + 1))).toMatch(/plan post/);
     expect(refusalAt({ ...farewell, source: 'ordinary' }, s, ms(sunset, 1))).toMatch(/ordinary post/);
     expect(refusalAt({ ...farewell, dueAt: before }, s, ms(sunset, 1))).toMatch(/plan post/);
-  });
-});
-
-describe('idempotency keys', () => {
-  it('are the delivery id and part when they fit, stable, and a hash when they do not', () => {
-    expect(idempotencyKey('org.post.farewell.x', 2)).toBe('org.post.farewell.x.2');
-    const long = `org.post.${'a'.repeat(80)}.bluesky`;
-    const key = idempotencyKey(long, 1);
-    expect(key).toMatch(/^k[0-9a-f]{40}\.1$/);
-    expect(idempotencyKey(long, 1)).toBe(key);
-    expect(idempotencyKey(long, 2)).not.toBe(key);
-    expect(idempotencyKey(`${long}x`, 1)).not.toBe(key);
   });
 });

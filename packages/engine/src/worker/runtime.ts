@@ -38,10 +38,10 @@ import {
 import { LeaseLostError, type Store } from '@sunset/store';
 import { ConfigurationError, ConnectorRegistry } from './connectors.ts';
 import { finishWithAudit, type ImageRenderer, type JobInfo, type ProcessContext } from './job.ts';
-import { NoPlanError, OrgSettingsCache } from './org-settings.ts';
+import { NoPlanError, OrgSettingsCache } from '../outbox/org-settings.ts';
 import { ProfileError } from './profile.ts';
 import { LeaseHeldError, prepareDelivery, processDelivery } from './publish.ts';
-import { reconcileOutbox, type ReconcileResult } from './reconcile.ts';
+import { reconcileOutbox, type ReconcileResult } from '../outbox/reconcile.ts';
 
 export interface WorkerRuntimeOptions {
   store: Store;

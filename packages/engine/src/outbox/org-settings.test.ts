@@ -5,7 +5,7 @@ import type { PlanDocument } from '@sunset/plan';
 import { openTestStore, type TestStore } from '@sunset/store/testing';
 import { OrgSettingsCache } from './org-settings.ts';
 
-const yaml = readFileSync(new URL('../../../config/plans/ville-de-tours.yaml', import.meta.url), 'utf8');
+const yaml = readFileSync(new URL('../../../../config/plans/ville-de-tours.yaml', import.meta.url), 'utf8');
 const document = parse(yaml) as PlanDocument;
 const org = document.organisation.id;
 

@@ -2,7 +2,7 @@ import { readPlanFile } from '@sunset/plan';
 import { describe, expect, it } from 'vitest';
 import { planDiff, wantedDeliveries } from './apply.ts';
 
-const file = new URL('../../../config/plans/ville-de-tours.yaml', import.meta.url).pathname;
+const file = new URL('../../../../config/plans/ville-de-tours.yaml', import.meta.url).pathname;
 
 describe('the deliveries a plan wants', () => {
   it('keep the content hashes applied plans stored (a change would make every delivery look changed)', () => {

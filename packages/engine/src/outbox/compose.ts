@@ -1,0 +1,272 @@
+/**
+ * The one text builder: which networks a post goes to and what each of them gets, for the
+ * delivery builder (submitPost, approveCrisis) and for the previews alike, so that a preview
+ * never shows a post the worker will not send. It chooses the networks (the request, else the
+ * plan's mirror or crisis networks), narrows a follow-up to where its original went, asks the
+ * sunset policy about X, keeps record-only CAP messages off the accounts, then composes each
+ * network's text and splits it into thread parts.
+ */
+import { InputError, NETWORKS, NETWORK_LABELS, type Network } from '@sunset/core';
+import { textLimitsOf } from '@sunset/plan';
+import type { DeliveryStatus, Store } from '@sunset/store';
+import { measure, splitThread } from '@sunset/text';
+import type { OrgSettings, OrgSettingsCache } from './org-settings.ts';
+import { policyRefusal } from './policy.ts';
+import type { CapInfo, StoredContent, SubmitPostInput } from './post-types.ts';
+
+/** Images each network takes (NETWORKS.md): count, bytes, alt text. */
+const IMAGE_RULES: Record<Network, { bytes: number; alt: number }> = {
+  x: { bytes: 5_000_000, alt: 1000 },
+  bluesky: { bytes: 2_000_000, alt: 2000 },
+  mastodon: { bytes: 16_000_000, alt: 1500 },
+};
+const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
+const URL_IN_TEXT = /\bhttps?:\/\/\S+/i;
+const RECORD_ONLY: readonly CapInfo['status'][] = ['Test', 'Exercise', 'Draft', 'System'];
+
+/** The networks configured in the plan. */
+function configured(settings: OrgSettings): Network[] {
+  return NETWORKS.filter((n) => settings.document.networks[n] !== undefined);
+}
+
+/** Where a post goes by default: the plan's mirror (ordinary) or crisis networks. */
+function defaultNetworks(settings: OrgSettings, source: SubmitPostInput['source'], at: Date): Network[] {
+  const doc = settings.document;
+  const all = configured(settings);
+  if (source === 'crisis') return (doc.crisis?.on ?? all).filter((n) => all.includes(n));
+  const afterSunset = at.getTime() > settings.sunset.getTime();
+  const mirror = afterSunset ? doc.mirror?.after_sunset : doc.mirror?.before_sunset;
+  return (mirror ?? all.filter((n) => !afterSunset || n !== 'x')).filter((n) => all.includes(n));
+}
+
+/** Checks everything about the request before anything is written; every problem at once. */
+export function checkRequest(input: Omit<SubmitPostInput, 'actor'>, settings: OrgSettings): Network[] {
+  const problems: string[] = [];
+  const all = configured(settings);
+  if (input.text.trim() === '' && !Object.values(input.variants ?? {}).some((v) => v?.trim())) {
+    problems.push('text: empty; write the message to post');
+  }
+  for (const n of Object.keys(input.variants ?? {})) {
+    if (!(NETWORKS as readonly string[]).includes(n))
+      problems.push(`variants.${n}: not a network (${NETWORKS.join(', ')})`);
+  }
+  for (const n of input.networks ?? []) {
+    if (!all.includes(n))
+      problems.push(
+        `networks: ${NETWORK_LABELS[n]} is not configured in the plan of ${input.organisationId}`,
+      );
+  }
+  const images = input.images ?? [];
+  if (images.length > 4) problems.push(`images: ${images.length} images; at most 4`);
+  images.forEach((im, i) => {
+    if (!im.alt || im.alt.trim() === '')
+      problems.push(`images[${i}].alt: missing; every image needs alternative text`);
+    if (!IMAGE_TYPES.includes(im.mediaType)) {
+      problems.push(`images[${i}]: type ${im.mediaType} is not one of ${IMAGE_TYPES.join(', ')}`);
+    }
+  });
+  if (input.link !== undefined && !/^https?:\/\/\S+$/.test(input.link))
+    problems.push('link: not an http(s) URL');
+  const targets = input.networks ?? defaultNetworks(settings, input.source, input.at ?? new Date());
+  for (const n of targets) {
+    images.forEach((im, i) => {
+      if (im.data.byteLength > IMAGE_RULES[n].bytes) {
+        problems.push(
+          `images[${i}]: ${im.data.byteLength} bytes; ${NETWORK_LABELS[n]} takes at most ${IMAGE_RULES[n].bytes}`,
+        );
+      }
+      if (im.alt.length > IMAGE_RULES[n].alt) {
+        problems.push(
+          `images[${i}].alt: ${im.alt.length} characters; ${NETWORK_LABELS[n]} takes at most ${IMAGE_RULES[n].alt}`,
+        );
+      }
+    });
+  }
+  if (problems.length > 0) throw new InputError(problems.join('; '));
+  return targets;
+}
+
+/** The text one network gets: crisis posts carry the plan's label, the official link and hashtags. */
+export function composeText(
+  settings: OrgSettings,
+  content: Pick<StoredContent, 'text' | 'variants' | 'link'>,
+  source: SubmitPostInput['source'],
+  network: Network,
+): string {
+  let text = (content.variants?.[network] ?? content.text).trim();
+  if (source !== 'crisis') return text;
+  const crisis = settings.document.crisis;
+  if (crisis?.label && !text.startsWith(crisis.label)) text = `${crisis.label} ${text}`;
+  const link = content.link ?? crisis?.link;
+  if (link && !URL_IN_TEXT.test(text)) text = `${text}\n${link}`;
+  const tags = (crisis?.hashtags ?? []).filter((t) => !text.toLowerCase().includes(t.toLowerCase()));
+  if (tags.length > 0) text = `${text} ${tags.join(' ')}`;
+  return text;
+}
+
+/** The networks where the original of a follow-up went out (or is going out): the follow-up goes there. */
+async function followUpTargets(
+  store: Store,
+  organisationId: string,
+  originalId: string,
+  wanted: readonly Network[],
+): Promise<Network[]> {
+  const original = await store.posts.get(organisationId, originalId);
+  if (!original) throw new InputError(`replyTo: there is no post ${originalId} in ${organisationId}`);
+  const live: DeliveryStatus[] = ['queued', 'sending', 'published'];
+  const deliveries = await store.deliveries.list({ organisationId, postId: originalId });
+  return wanted.filter((n) => deliveries.some((d) => d.network === n && live.includes(d.status)));
+}
+
+/**
+ * How far in the past `at` may be and still mean "now": a client's clock a little off, or a
+ * request retried a few minutes on. Further back it is refused rather than sent now, since the
+ * sender meant another moment (and, after the sunset, another set of networks).
+ */
+export const PAST_AT_TOLERANCE_MS = 5 * 60_000;
+
+/**
+ * The due time of a new post: `at` when it is ahead, now when it is behind (said in `notes`).
+ * Refuses one more than PAST_AT_TOLERANCE_MS back (`refuse`; a key sent again skips that).
+ */
+export function dueTimeOf(at: Date | undefined, now: Date, notes: string[], refuse: boolean): Date {
+  if (at === undefined || at.getTime() >= now.getTime()) return at ?? now;
+  const behind = now.getTime() - at.getTime();
+  if (refuse && behind > PAST_AT_TOLERANCE_MS) {
+    throw new InputError(
+      `at: ${at.toISOString()} is ${Math.round(behind / 60_000)} minutes in the past (now ${now.toISOString()}); ` +
+        `a time up to ${PAST_AT_TOLERANCE_MS / 60_000} minutes back means now, further back is refused: send a time ahead, or none for now`,
+    );
+  }
+  notes.push(`at: ${at.toISOString()} is in the past: sent now (${now.toISOString()})`);
+  return now;
+}
+
+/** What the builder decided for a post, before any text is composed. */
+export interface PostRoute {
+  /** The networks deliveries are made for (a network the policy refuses included: the worker skips it, in the audit log). */
+  targets: Network[];
+  /** The networks of `targets` the sunset policy refuses now, with the reason. */
+  refused: Partial<Record<Network, string>>;
+  /** Test, Exercise, Draft, System, Ack, Error: kept for the record, never posted. */
+  recordOnly: boolean;
+  awaitingApproval: boolean;
+  /** What the sender is told about networks or parts left out, as submitPost says it. */
+  notes: string[];
+}
+
+function isRecordOnly(cap: CapInfo | undefined): boolean {
+  return (
+    cap !== undefined &&
+    (RECORD_ONLY.includes(cap.status) || cap.msgType === 'Ack' || cap.msgType === 'Error')
+  );
+}
+
+/**
+ * Where a checked request goes: `targets` from checkRequest, narrowed for a follow-up, judged by
+ * the sunset policy at its due time `at`, and nowhere for a record-only CAP message.
+ */
+export async function routePost(
+  store: Store,
+  settings: OrgSettings,
+  input: Pick<SubmitPostInput, 'organisationId' | 'source' | 'replyToPostId' | 'cap'>,
+  targets: Network[],
+  at: Date,
+  now: Date,
+  notes: string[] = [],
+): Promise<PostRoute> {
+  if (input.replyToPostId) {
+    const before = targets;
+    targets = await followUpTargets(store, input.organisationId, input.replyToPostId, targets);
+    for (const n of before.filter((x) => !targets.includes(x))) {
+      notes.push(
+        `${NETWORK_LABELS[n]}: the original post did not go out there, so its follow-up does not either`,
+      );
+    }
+  }
+  const refused: PostRoute['refused'] = {};
+  const xRefusal = targets.includes('x')
+    ? policyRefusal({ network: 'x', source: input.source, kind: 'post', dueAt: at }, settings, now)
+    : undefined;
+  if (xRefusal) {
+    refused.x = xRefusal;
+    notes.push(`X: ${xRefusal}`);
+  }
+  const cap = input.cap;
+  const recordOnly = isRecordOnly(cap);
+  if (cap && recordOnly) {
+    notes.push(
+      RECORD_ONLY.includes(cap.status)
+        ? `CAP status ${cap.status}: recorded, not posted to the accounts`
+        : `CAP ${cap.msgType} message: recorded, not posted (it is meant for the alerting system, not the public)`,
+    );
+  }
+  const awaitingApproval =
+    !recordOnly && input.source === 'crisis' && settings.document.crisis?.approval === 'second-person';
+  if (awaitingApproval) notes.push('waiting for a second person to approve it (approval: second-person)');
+  return { targets, refused, recordOnly, awaitingApproval, notes };
+}
+
+/** One network's text, composed and split into the thread parts it is posted as. */
+export function threadOf(
+  settings: OrgSettings,
+  content: Pick<StoredContent, 'text' | 'variants' | 'link'>,
+  source: SubmitPostInput['source'],
+  network: Network,
+): { text: string; parts: string[] } {
+  const text = composeText(settings, content, source, network);
+  return { text, parts: splitThread(text, network, { limits: textLimitsOf(settings.document) }) };
+}
+
+export interface PreviewNetwork {
+  network: Network;
+  label: string;
+  text: string;
+  parts: { text: string; length: number; limit: number; unit: string }[];
+}
+
+export interface Preview {
+  /** The networks the post would be sent to, each as it will read there; none for a record-only message. */
+  networks: PreviewNetwork[];
+  /** Why a network asked for is left out (policy, follow-up, record-only), and what waits for approval. */
+  notes: string[];
+}
+
+/** What a preview needs of a request: a post as submitPost takes it, without who sends it. */
+export type PreviewInput = Omit<SubmitPostInput, 'actor' | 'person' | 'requestId' | 'clientKey'>;
+
+/**
+ * How a post would go out, nothing stored: the same choice of networks, the same policy and the
+ * same texts and parts as submitPost, each part measured against its network's limit. A network
+ * the sunset policy refuses now is left out (the worker would skip it), with the reason in `notes`.
+ */
+export async function preview(
+  ctx: { store: Store; settings: OrgSettingsCache },
+  input: PreviewInput,
+  now: Date = new Date(),
+): Promise<Preview> {
+  const settings = await ctx.settings.get(input.organisationId);
+  const notes: string[] = [];
+  const at = dueTimeOf(input.at, now, notes, true);
+  const targets = checkRequest({ ...input, at }, settings);
+  const route = await routePost(ctx.store, settings, input, targets, at, now, notes);
+  if (route.recordOnly) return { networks: [], notes: route.notes };
+  const limits = textLimitsOf(settings.document);
+  return {
+    networks: route.targets
+      .filter((network) => route.refused[network] === undefined)
+      .map((network) => {
+        const { text, parts } = threadOf(settings, input, input.source, network);
+        return {
+          network,
+          label: NETWORK_LABELS[network],
+          text,
+          parts: parts.map((part) => {
+            const m = measure(part, network, limits);
+            return { text: part, length: m.length, limit: m.limit, unit: m.unit };
+          }),
+        };
+      }),
+    notes: route.notes,
+  };
+}

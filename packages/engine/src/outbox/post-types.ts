@@ -1,0 +1,89 @@
+/** The shapes of a post on its way in (SubmitPostInput) and as the store keeps it (StoredContent). */
+import type { Network } from '@sunset/core';
+
+export interface PostImageInput {
+  data: Uint8Array;
+  mediaType: string;
+  alt: string;
+}
+
+/** What CAP 1.2 brought, kept with the post for the record. */
+export interface CapInfo {
+  identifier: string;
+  sender: string;
+  sent: string;
+  status: 'Actual' | 'Exercise' | 'System' | 'Test' | 'Draft';
+  msgType: 'Alert' | 'Update' | 'Cancel' | 'Ack' | 'Error';
+  /** `sender,identifier,sent` triples of the alerts this one follows up. */
+  references?: string[];
+}
+
+export interface SubmitPostInput {
+  organisationId: string;
+  source: 'ordinary' | 'crisis';
+  text: string;
+  variants?: Partial<Record<Network, string>>;
+  images?: PostImageInput[];
+  /** BCP 47; default the plan's locale. */
+  language?: string;
+  /** Crisis: the official page to link (default the plan's crisis.link), appended when the text has none. */
+  link?: string;
+  /** Only these networks (each must be configured in the plan); default the plan's choice. */
+  networks?: Network[];
+  /** Ordinary posts may be scheduled; default now. */
+  at?: Date;
+  /** The post this one follows up: its parts are posted as replies under the original's. */
+  replyToPostId?: string;
+  cap?: CapInfo;
+  /**
+   * A key the client sends again on a retry (Idempotency-Key): the same post, never a second.
+   * Keys live in one space per source (ordinary, JSON crisis, CAP, see postIdForKey), and a key
+   * sent again with other content is refused (IdempotencyConflictError).
+   */
+  clientKey?: string;
+  /** `token:<name>`, `cli:<user>`. */
+  actor: string;
+  /** The person behind the actor (a token's person); default the actor's name. */
+  person?: string;
+  requestId?: string;
+}
+
+/** Who did something to a post: the person, and the token (or other actor) they used. */
+export interface PostActor {
+  person: string;
+  token: string;
+}
+
+export type SubmitState = 'accepted' | 'awaiting-approval' | 'recorded';
+
+export interface SubmitResult {
+  postId: string;
+  state: SubmitState;
+  /** True when the client key matched a post already accepted: nothing new was created. */
+  duplicate: boolean;
+  deliveries: { network: Network; deliveryId: string; parts: number }[];
+  /** Why a network asked for gets nothing (recorded-only CAP statuses…). */
+  notes: string[];
+}
+
+export interface StoredContent {
+  text: string;
+  variants?: Partial<Record<Network, string>>;
+  images: { sha256: string; mediaType: string; alt: string }[];
+  language: string;
+  link?: string;
+  networks: Network[];
+  at: string;
+  cap?: CapInfo;
+  /** Who sent it (posts stored before persons existed have only the post's createdBy). */
+  sentBy?: PostActor;
+  /** Set while a crisis post waits for a second person. */
+  awaitingApproval?: boolean;
+  /** A string (the actor) on posts approved before persons existed. */
+  approvedBy?: PostActor | string;
+  /** Test, Exercise, Draft: kept for the record, never posted. */
+  recordOnly?: boolean;
+  clientKey?: string;
+  /** sha256 of what the client asked for (requestDigest): a key sent again must ask for the same. */
+  requestDigest?: string;
+}
