@@ -23,7 +23,7 @@ import {
   type FinishRequest,
   type KnownHead,
   type PendingAudit,
-} from './repositories.ts';
+} from './repositories/deliveries.ts';
 import type { Database } from './schema.ts';
 import type { Delivery, Dialect, OpenStoreOptions, Repositories, Store } from './types.ts';
 import { verifyAuditChain } from './verify.ts';

@@ -11,10 +11,10 @@ import {
   type Selectable,
 } from 'kysely';
 import { SunsetError, type Network } from '@sunset/core';
-import { readAuditHead } from './audit-head.ts';
-import { auditBody, auditFromRow, auditHash, auditToRow, jsonSafe } from './audit.ts';
-import { insertJsonRows, insertJsonTables, jsonCarries, jsonInsert } from './bulk-insert.ts';
-import type { Database, DeliveriesTable, DeliveryPartsTable } from './schema.ts';
+import { readAuditHead } from '../audit-head.ts';
+import { auditBody, auditFromRow, auditHash, auditToRow, jsonSafe } from '../audit.ts';
+import { insertJsonRows, insertJsonTables, jsonCarries, jsonInsert } from '../bulk-insert.ts';
+import type { Database, DeliveriesTable, DeliveryPartsTable } from '../schema.ts';
 import type {
   ApiToken,
   ClaimedDelivery,
@@ -36,7 +36,7 @@ import type {
   ProfileSnapshot,
   Repositories,
   TokenRole,
-} from './types.ts';
+} from '../types.ts';
 
 export interface RepoContext {
   db: Kysely<Database>;
