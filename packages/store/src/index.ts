@@ -14,4 +14,4 @@ export {
   type ExportedEntry,
 } from './export.ts';
 export * from './checkpoint.ts';
-export { LeaseLostError } from './repositories/deliveries.ts';
+export { LeaseLostError } from './repositories/index.ts';

@@ -11,19 +11,10 @@ import pg from 'pg';
 import { batchOneAtATime, SunsetError } from '@sunset/core';
 import { readAuditHead } from './audit-head.ts';
 import { migrationProvider } from './migrations.ts';
-import {
-  chainAudit,
-  createRepositories,
-  claimMany,
-  type ClaimRequest,
-  finishInOneStatement,
-  insertPostsInOneStatement,
-  markOutcomeMany,
-  PREPARED_MARK,
-  type FinishRequest,
-  type KnownHead,
-  type PendingAudit,
-} from './repositories/deliveries.ts';
+import { chainAudit, createRepositories, type KnownHead, type PendingAudit } from './repositories/index.ts';
+import { finishInOneStatement, type FinishRequest } from './repositories/postgres/finish.ts';
+import { insertPostsInOneStatement } from './repositories/postgres/insert-posts.ts';
+import { PREPARED_MARK } from './repositories/postgres/sql.ts';
 import type { Database } from './schema.ts';
 import type { Delivery, Dialect, OpenStoreOptions, Repositories, Store } from './types.ts';
 import { verifyAuditChain } from './verify.ts';
@@ -60,7 +51,7 @@ const FINISH_BATCH_MAX = 100;
 const knownHeads = new Map<string, KnownHead>();
 
 /**
- * PostgreSQL statements marked with `prepared(…)` (repositories.ts) go as named prepared
+ * PostgreSQL statements marked with `prepared(…)` (repositories/postgres/sql.ts) go as named prepared
  * statements: each connection parses one the first time and reuses it after (planned for its
  * values each time: the pool's connections run with plan_cache_mode=force_custom_plan). Every
  * other statement goes unnamed, as pg sends it by default. A name stands for one text in this
@@ -217,7 +208,15 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const headKey = `${options.url}|${options.schema ?? ''}`;
   const knownHead: KnownHead = knownHeads.get(headKey) ?? {};
   knownHeads.set(headKey, knownHead);
-  const repos = createRepositories({ db, dialect, atomic: runTransaction, now, knownHead });
+  const repos = createRepositories({
+    db,
+    dialect,
+    atomic: runTransaction,
+    now,
+    knownHead,
+    // Only the pool's repositories batch: a transaction's statements run in turn anyway.
+    batch: { claimsAtOnce: options.claimsAtOnce ?? 1 },
+  });
 
   // Group commit, audit chain last. Every audited change appends to one hash chain whose head
   // row is locked from the moment it is read until commit, so the head is read as late as
@@ -296,22 +295,6 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       });
     }
   };
-
-  // PostgreSQL: claims and outcome-unknown marks asked for while one of their statements is under
-  // way go together in the next one (each job's own round trip becomes a share of one).
-  if (dialect === 'postgres') {
-    const claim = batchOneAtATime((batch: ClaimRequest[]) => claimMany(db, batch, now()), {
-      concurrency: options.claimsAtOnce ?? 1,
-    });
-    const mark = batchOneAtATime(
-      async (batch: { id: string; part: number; unknown: boolean; epoch: number | undefined }[]) => {
-        await markOutcomeMany(db, batch);
-        return batch.map(() => undefined);
-      },
-    );
-    repos.deliveries.claim = (id, jobId, lease) => claim({ id, jobId, lease });
-    repos.deliveries.partOutcomeUnknown = (id, part, unknown, epoch) => mark({ id, part, unknown, epoch });
-  }
 
   // Finishes (a delivery's final status with its audit entry) go to PostgreSQL in batches: one
   // statement at a time, carrying every finish asked for while the one before was under way, so
