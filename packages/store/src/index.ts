@@ -1,6 +1,7 @@
 export type * from './types.ts';
 export { FINAL_STATUSES } from './types.ts';
-export { openStore, openStoreOrExit, StoreError, describeUrl, dialectOf } from './open.ts';
+export { openStore, openStoreOrExit, describeUrl, dialectOf } from './open.ts';
+export { StoreError, StoreUnavailableError } from './errors.ts';
 export { auditBody, auditHash } from './audit.ts';
 export { GENESIS_HASH } from './migrations.ts';
 export {

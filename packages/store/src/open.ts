@@ -8,8 +8,9 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type Dialect as KyselyDialect } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import pg from 'pg';
-import { batchOneAtATime, SunsetError } from '@sunset/core';
+import { batchOneAtATime } from '@sunset/core';
 import { readAuditHead } from './audit-head.ts';
+import { StoreError, unavailableAsStoreError } from './errors.ts';
 import { migrationProvider } from './migrations.ts';
 import { chainAudit, createRepositories, type KnownHead, type PendingAudit } from './repositories/index.ts';
 import { finishInOneStatement, type FinishRequest } from './repositories/postgres/finish.ts';
@@ -19,11 +20,7 @@ import type { Database } from './schema.ts';
 import type { Delivery, Dialect, OpenStoreOptions, Repositories, Store } from './types.ts';
 import { verifyAuditChain } from './verify.ts';
 
-export class StoreError extends SunsetError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('store', message, options);
-  }
-}
+export { StoreError } from './errors.ts';
 
 /** The URL as it may be shown: without its password. */
 export function describeUrl(url: string): string {
@@ -336,18 +333,22 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     ...repos,
     dialect,
     transaction: <T>(fn: (tx: Repositories) => Promise<T>) =>
-      new Promise<T>((resolve, reject) => {
-        waiting.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-        pump();
-      }),
+      unavailableAsStoreError(
+        () =>
+          new Promise<T>((resolve, reject) => {
+            waiting.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+            pump();
+          }),
+      )(),
 
-    finishDelivery: (delivery, status, details, audit) =>
+    finishDelivery: unavailableAsStoreError((delivery, status, details, audit) =>
       // SQLite: in process, one writer; its transactions are grouped already.
       dialect === 'postgres'
         ? finish({ delivery, status, details, audit })
         : finishInTransaction({ delivery, status, details, audit }),
+    ),
 
-    async insertPostsAudited(posts, deliveries, audits, blobs = []) {
+    insertPostsAudited: unavailableAsStoreError(async (posts, deliveries, audits, blobs = []) => {
       if (dialect === 'postgres' && blobs.length === 0) {
         // A failing statement wrote nothing: the transaction then does it, or fails as it would have.
         const done = await onCurrentHead(() =>
@@ -361,18 +362,20 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
         for (const entry of audits) await tx.audit.append(entry);
         return written;
       });
-    },
+    }),
 
-    verifyAudit: (opts) => verifyAuditChain({ db, dialect, url: options.url, schema: options.schema }, opts),
+    verifyAudit: unavailableAsStoreError((opts) =>
+      verifyAuditChain({ db, dialect, url: options.url, schema: options.schema }, opts),
+    ),
 
-    async clock() {
+    clock: unavailableAsStoreError(async () => {
       // SQLite lives on this host: the process clock is the store's clock.
       if (dialect !== 'postgres') return new Date();
       const { rows } = await sql<{ now: Date | string }>`select clock_timestamp() as now`.execute(db);
       const value = rows[0]?.now;
       if (value === undefined) throw new StoreError('the database did not say what time it is');
       return value instanceof Date ? value : new Date(value);
-    },
+    }),
 
     async ping() {
       try {

@@ -4,6 +4,7 @@
  * the delivery methods whose statements differ by dialect come from sqlite.ts or postgres/,
  * chosen here once, when the repositories are made.
  */
+import { guardGroup } from '../errors.ts';
 import type { Repositories } from '../types.ts';
 import { auditRepository } from './audit.ts';
 import { blobsRepository } from './blobs.ts';
@@ -24,8 +25,14 @@ export type { RepoContext } from './context.ts';
 export { chainAudit, type KnownHead, type PendingAudit } from './audit.ts';
 export { LeaseLostError } from './leases.ts';
 
+/**
+ * Every method's errors that mean "the database is out of reach" come out as StoreUnavailableError
+ * (errors.ts). This is done here, on the repositories (and in open.ts on the store's own methods),
+ * not in a Kysely plugin or a driver wrapper: plugins never see errors, and Kysely throws "driver has
+ * already been destroyed" above the driver, so only the methods' boundary catches every path.
+ */
 export function createRepositories(ctx: RepoContext): Repositories {
-  return {
+  const repositories: Repositories = {
     organisations: organisationsRepository(ctx),
     plans: plansRepository(ctx),
     blobs: blobsRepository(ctx),
@@ -41,4 +48,8 @@ export function createRepositories(ctx: RepoContext): Repositories {
     kv: kvRepository(ctx),
     audit: auditRepository(ctx),
   };
+  for (const key of Object.keys(repositories) as (keyof Repositories)[]) {
+    (repositories as Record<keyof Repositories, object>)[key] = guardGroup(repositories[key]);
+  }
+  return repositories;
 }
