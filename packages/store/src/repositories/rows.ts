@@ -21,6 +21,7 @@ import type {
   ProfileSnapshot,
   TokenRole,
 } from '../types.ts';
+import { payloadOf, storedProfileOf } from '../payloads.ts';
 import { CHUNK, iso, parse, text } from './context.ts';
 
 /** The lease columns of a claimed row, as the claim set them. */
@@ -92,14 +93,16 @@ export function headFields(
 }
 
 export function deliveryFromRow(row: Selectable<DeliveriesTable>, parts: DeliveryPart[]): Delivery {
-  const d: Delivery = {
+  const fields = {
     ...headFields(row),
     parts,
     attempts: Number(row.attempts),
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
   };
-  if (row.payload !== null) d.payload = JSON.parse(row.payload) as unknown;
+  // payloadOf checks the payload against the kind: what the union type says of them, this makes true.
+  const payload = payloadOf(row.id, fields.kind, row.payload === null ? undefined : JSON.parse(row.payload));
+  const d = (payload === undefined ? fields : { ...fields, payload }) as Delivery;
   if (row.last_error !== null) d.lastError = row.last_error;
   if (row.checklist !== null) d.checklist = JSON.parse(row.checklist) as string[];
   if (row.remote_id !== null) d.remoteId = row.remote_id;
@@ -205,7 +208,7 @@ export function snapshotFromRow(row: Selectable<Database['profile_snapshots']>):
     id: Number(row.id),
     organisationId: row.organisation_id,
     network: row.network as Network,
-    profile: JSON.parse(row.profile) as unknown,
+    profile: storedProfileOf(Number(row.id), JSON.parse(row.profile)),
     takenAt: new Date(row.taken_at),
   };
   if (row.delivery_id !== null) s.deliveryId = row.delivery_id;

@@ -6,7 +6,7 @@ import { sql, type Kysely } from 'kysely';
 import { auditToRow, jsonSafe } from '../../audit.ts';
 import { jsonCarries } from '../../bulk-insert.ts';
 import type { Database } from '../../schema.ts';
-import type { AuditInput, Delivery, DeliveryPart, DeliveryStatus } from '../../types.ts';
+import type { AuditInput, Delivery, DeliveryFields, DeliveryPart, DeliveryStatus } from '../../types.ts';
 import { cleanAudit, hashOnto, type KnownHead } from '../audit.ts';
 import { iso, ROWS_PER_INSERT, text } from '../context.ts';
 import type { FinishDetails } from '../finish.ts';
@@ -28,7 +28,7 @@ function finishedView(
     else delete part.remoteRef;
     return part;
   });
-  const done: Delivery = {
+  const done: DeliveryFields & { kind: Delivery['kind']; payload?: unknown } = {
     id: delivery.id,
     organisationId: delivery.organisationId,
     actionKey: delivery.actionKey,
@@ -45,7 +45,7 @@ function finishedView(
     createdAt: delivery.createdAt,
     updatedAt: at,
   };
-  const keep = <K extends keyof Delivery>(key: K, value: Delivery[K] | undefined) => {
+  const keep = <K extends keyof typeof done>(key: K, value: (typeof done)[K] | undefined) => {
     if (value !== undefined) done[key] = value;
   };
   keep('postId', delivery.postId);
@@ -55,7 +55,8 @@ function finishedView(
   keep('checklist', details.checklist ?? delivery.checklist);
   keep('remoteId', landed?.part === 1 ? landed.remoteId : delivery.remoteId);
   keep('url', landed?.part === 1 ? landed.url : delivery.url);
-  return done;
+  // Its kind and payload are the delivery's own, which were checked together when it was read.
+  return done as Delivery;
 }
 
 /** The landed state of a delivery's parts in one string, the same in SQL (below) and here. */
