@@ -115,9 +115,9 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       connectionTimeoutMillis: 10_000,
       // Prepared statements (PreparingClient) are planned for their values every time: PostgreSQL
       // would otherwise keep a generic plan after five runs, made from the statistics of that
-      // moment, until the next ANALYZE. A claim planned while the tables were small went on
-      // scanning deliveries and delivery_parts whole once 10,000 were queued (auto_explain: 13 ms
-      // a claim; crisis latency under backlog p50 5.5 -> 16.5 ms). Parsing once is what is saved.
+      // moment, until the next ANALYZE: a claim planned while the tables were small would go on
+      // scanning them whole once thousands were queued (README, "Measurements"). Parsing once is
+      // what is saved.
       options: `${schema !== undefined ? `-c search_path=${schema} ` : ''}-c plan_cache_mode=force_custom_plan`,
     });
     // An idle client that loses its server must not crash the process.

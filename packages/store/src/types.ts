@@ -5,6 +5,9 @@
  *
  * Times are JavaScript Dates in and out (kept as ISO 8601 UTC text with milliseconds in both
  * SQLite and PostgreSQL, which sorts correctly and reads plainly in an audit export).
+ *
+ * Over 500 lines because it is the whole contract in one place: a caller reads this file, not the
+ * repositories/ modules behind it.
  */
 import type { Network } from '@sunset/core';
 

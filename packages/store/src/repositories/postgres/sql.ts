@@ -17,8 +17,8 @@ export const PREPARED_MARK = 'sunset:prepare:';
  * PostgreSQL: `column = any(ids)`, beside a join with a JSON input, so that the planner knows how
  * many rows the statement names (it takes a JSON input for 100): without it a claim of one
  * delivery scanned the whole table while it was small. The claim, the outcome-unknown mark and
- * plan apply's replace use it; the finish does not (with it, PostgreSQL spent ~20 % more CPU per
- * delivery in the throughput benchmark, 64 jobs at once).
+ * plan apply's replace use it; the finish does not, where it cost PostgreSQL more CPU than it saved
+ * (README, "Measurements").
  */
 export const amongIds = (column: RawBuilder<unknown>, rows: readonly { id: string }[]) =>
   sql<boolean>`${column} = any(${rows.map((r) => r.id)}::text[])`;
