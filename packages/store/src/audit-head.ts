@@ -1,6 +1,6 @@
 /**
  * The chain head: the last entry's seq and hash, one row. Kept free of runtime imports, as
- * verify.ts (which also runs in worker threads) reads it too.
+ * verify/readers.ts (which also runs in worker threads) reads it too.
  */
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.ts';

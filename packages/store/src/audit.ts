@@ -77,7 +77,7 @@ export function auditFromRow(row: AuditLogTable): AuditEntry {
 
 /**
  * The JSON columns hold canonical JSON: exactly the text the hash covers, so verification splices
- * it into the entry's canonical text instead of parsing and re-serialising it (verify.ts).
+ * it into the entry's canonical text instead of parsing and re-serialising it (verify/canonical.ts).
  */
 export function auditToRow(entry: AuditEntry): AuditLogTable {
   const text = (v: unknown) => (v === undefined ? null : canonicalJson(v));

@@ -9,6 +9,10 @@
  *
  *   orgHash_0 = GENESIS_HASH;  orgHash_k = sha256_hex(orgHash_{k-1} + "\n" + hash of its k-th entry)
  *   signature = Ed25519(canonicalJson(the file without "signature")), base64
+ *
+ * One file of some 500 lines on purpose: the format, its keys, its files and the two checks
+ * against it are what an auditor reads to trust a checkpoint (docs/audit.md points here), in
+ * sections that each stay short, and no other module of the store uses its parts.
  */
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';

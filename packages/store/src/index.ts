@@ -1,6 +1,7 @@
 export type * from './types.ts';
 export { FINAL_STATUSES } from './types.ts';
-export { openStore, openStoreOrExit, StoreError, describeUrl, dialectOf } from './open.ts';
+export { openStore, openStoreOrExit, describeUrl, dialectOf } from './open.ts';
+export { StoreError, StoreUnavailableError } from './errors.ts';
 export { auditBody, auditHash } from './audit.ts';
 export { GENESIS_HASH } from './migrations.ts';
 export {
@@ -14,4 +15,4 @@ export {
   type ExportedEntry,
 } from './export.ts';
 export * from './checkpoint.ts';
-export { LeaseLostError } from './repositories.ts';
+export { LeaseLostError } from './repositories/index.ts';

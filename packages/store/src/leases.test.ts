@@ -2,7 +2,7 @@
 // statement; a second claim is refused while it holds; a write under an older epoch (a worker
 // paused past its lease) changes nothing, and a finish under it leaves no audit entry.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LeaseLostError } from './repositories.ts';
+import { LeaseLostError } from './repositories/index.ts';
 import { openTestStore, testDialects, type TestStore } from './testing/index.ts';
 import type { NewDelivery, Store } from './types.ts';
 

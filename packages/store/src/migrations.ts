@@ -256,9 +256,9 @@ export const KEY_COLUMNS: Readonly<Record<string, readonly string[]>> = {
 /**
  * PostgreSQL: those columns compare byte by byte (collation "C"), as SQLite compares all text.
  * With the database's collation (en_US.UTF-8 in the official image, C.UTF-8 on Debian) every
- * comparison of an index lookup or insert went through the C library's locale-aware strcoll:
- * 7 to 13% of PostgreSQL's CPU per delivery on C.UTF-8 (throughput bench, same window; en_US
- * was not measured, its locale is not installed there). Keys are ASCII, so equality and their order are unchanged; names in a unique index
+ * comparison of an index lookup or insert went through the C library's locale-aware strcoll, a
+ * share of PostgreSQL's CPU worth saving (README, "Measurements"). Keys are ASCII, so equality
+ * and their order are unchanged; names in a unique index
  * (api_tokens) sort by code point, as they do on SQLite. Indexes are rebuilt, rows stay. The
  * initial migration creates these columns so (a new database has no rebuild, no table scan).
  */

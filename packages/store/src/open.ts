@@ -8,31 +8,19 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type Dialect as KyselyDialect } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import pg from 'pg';
-import { batchOneAtATime, SunsetError } from '@sunset/core';
+import { batchOneAtATime } from '@sunset/core';
 import { readAuditHead } from './audit-head.ts';
+import { StoreError, unavailableAsStoreError } from './errors.ts';
 import { migrationProvider } from './migrations.ts';
-import {
-  chainAudit,
-  createRepositories,
-  claimMany,
-  type ClaimRequest,
-  finishInOneStatement,
-  insertPostsInOneStatement,
-  markOutcomeMany,
-  PREPARED_MARK,
-  type FinishRequest,
-  type KnownHead,
-  type PendingAudit,
-} from './repositories.ts';
+import { chainAudit, createRepositories, type KnownHead, type PendingAudit } from './repositories/index.ts';
+import { finishInOneStatement, type FinishRequest } from './repositories/postgres/finish.ts';
+import { insertPostsInOneStatement } from './repositories/postgres/insert-posts.ts';
+import { PREPARED_MARK } from './repositories/postgres/sql.ts';
 import type { Database } from './schema.ts';
 import type { Delivery, Dialect, OpenStoreOptions, Repositories, Store } from './types.ts';
 import { verifyAuditChain } from './verify.ts';
 
-export class StoreError extends SunsetError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('store', message, options);
-  }
-}
+export { StoreError } from './errors.ts';
 
 /** The URL as it may be shown: without its password. */
 export function describeUrl(url: string): string {
@@ -60,7 +48,7 @@ const FINISH_BATCH_MAX = 100;
 const knownHeads = new Map<string, KnownHead>();
 
 /**
- * PostgreSQL statements marked with `prepared(…)` (repositories.ts) go as named prepared
+ * PostgreSQL statements marked with `prepared(…)` (repositories/postgres/sql.ts) go as named prepared
  * statements: each connection parses one the first time and reuses it after (planned for its
  * values each time: the pool's connections run with plan_cache_mode=force_custom_plan). Every
  * other statement goes unnamed, as pg sends it by default. A name stands for one text in this
@@ -127,9 +115,9 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       connectionTimeoutMillis: 10_000,
       // Prepared statements (PreparingClient) are planned for their values every time: PostgreSQL
       // would otherwise keep a generic plan after five runs, made from the statistics of that
-      // moment, until the next ANALYZE. A claim planned while the tables were small went on
-      // scanning deliveries and delivery_parts whole once 10,000 were queued (auto_explain: 13 ms
-      // a claim; crisis latency under backlog p50 5.5 -> 16.5 ms). Parsing once is what is saved.
+      // moment, until the next ANALYZE: a claim planned while the tables were small would go on
+      // scanning them whole once thousands were queued (README, "Measurements"). Parsing once is
+      // what is saved.
       options: `${schema !== undefined ? `-c search_path=${schema} ` : ''}-c plan_cache_mode=force_custom_plan`,
     });
     // An idle client that loses its server must not crash the process.
@@ -217,7 +205,15 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const headKey = `${options.url}|${options.schema ?? ''}`;
   const knownHead: KnownHead = knownHeads.get(headKey) ?? {};
   knownHeads.set(headKey, knownHead);
-  const repos = createRepositories({ db, dialect, atomic: runTransaction, now, knownHead });
+  const repos = createRepositories({
+    db,
+    dialect,
+    atomic: runTransaction,
+    now,
+    knownHead,
+    // Only the pool's repositories batch: a transaction's statements run in turn anyway.
+    batch: { claimsAtOnce: options.claimsAtOnce ?? 1 },
+  });
 
   // Group commit, audit chain last. Every audited change appends to one hash chain whose head
   // row is locked from the moment it is read until commit, so the head is read as late as
@@ -297,22 +293,6 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     }
   };
 
-  // PostgreSQL: claims and outcome-unknown marks asked for while one of their statements is under
-  // way go together in the next one (each job's own round trip becomes a share of one).
-  if (dialect === 'postgres') {
-    const claim = batchOneAtATime((batch: ClaimRequest[]) => claimMany(db, batch, now()), {
-      concurrency: options.claimsAtOnce ?? 1,
-    });
-    const mark = batchOneAtATime(
-      async (batch: { id: string; part: number; unknown: boolean; epoch: number | undefined }[]) => {
-        await markOutcomeMany(db, batch);
-        return batch.map(() => undefined);
-      },
-    );
-    repos.deliveries.claim = (id, jobId, lease) => claim({ id, jobId, lease });
-    repos.deliveries.partOutcomeUnknown = (id, part, unknown, epoch) => mark({ id, part, unknown, epoch });
-  }
-
   // Finishes (a delivery's final status with its audit entry) go to PostgreSQL in batches: one
   // statement at a time, carrying every finish asked for while the one before was under way, so
   // that the chain head it starts from is always the one the last statement left. A batch that
@@ -353,18 +333,22 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     ...repos,
     dialect,
     transaction: <T>(fn: (tx: Repositories) => Promise<T>) =>
-      new Promise<T>((resolve, reject) => {
-        waiting.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-        pump();
-      }),
+      unavailableAsStoreError(
+        () =>
+          new Promise<T>((resolve, reject) => {
+            waiting.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+            pump();
+          }),
+      )(),
 
-    finishDelivery: (delivery, status, details, audit) =>
+    finishDelivery: unavailableAsStoreError((delivery, status, details, audit) =>
       // SQLite: in process, one writer; its transactions are grouped already.
       dialect === 'postgres'
         ? finish({ delivery, status, details, audit })
         : finishInTransaction({ delivery, status, details, audit }),
+    ),
 
-    async insertPostsAudited(posts, deliveries, audits, blobs = []) {
+    insertPostsAudited: unavailableAsStoreError(async (posts, deliveries, audits, blobs = []) => {
       if (dialect === 'postgres' && blobs.length === 0) {
         // A failing statement wrote nothing: the transaction then does it, or fails as it would have.
         const done = await onCurrentHead(() =>
@@ -378,18 +362,20 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
         for (const entry of audits) await tx.audit.append(entry);
         return written;
       });
-    },
+    }),
 
-    verifyAudit: (opts) => verifyAuditChain({ db, dialect, url: options.url, schema: options.schema }, opts),
+    verifyAudit: unavailableAsStoreError((opts) =>
+      verifyAuditChain({ db, dialect, url: options.url, schema: options.schema }, opts),
+    ),
 
-    async clock() {
+    clock: unavailableAsStoreError(async () => {
       // SQLite lives on this host: the process clock is the store's clock.
       if (dialect !== 'postgres') return new Date();
       const { rows } = await sql<{ now: Date | string }>`select clock_timestamp() as now`.execute(db);
       const value = rows[0]?.now;
       if (value === undefined) throw new StoreError('the database did not say what time it is');
       return value instanceof Date ? value : new Date(value);
-    },
+    }),
 
     async ping() {
       try {

@@ -1,3 +1,5 @@
+// The store's contract (types.ts), one suite run on each dialect: long because SQLite and
+// PostgreSQL must pass the very same cases, kept in one file so that neither drifts from the other.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -5,6 +5,9 @@
  *
  * Times are JavaScript Dates in and out (kept as ISO 8601 UTC text with milliseconds in both
  * SQLite and PostgreSQL, which sorts correctly and reads plainly in an audit export).
+ *
+ * Over 500 lines because it is the whole contract in one place: a caller reads this file, not the
+ * repositories/ modules behind it.
  */
 import type { Network } from '@sunset/core';
 
@@ -117,7 +120,8 @@ export interface DeliveryPart {
   unknownSince?: Date;
 }
 
-export interface Delivery {
+/** What every delivery has, whatever its kind. */
+export interface DeliveryFields {
   /**
    * Unique in the deployment and safe as a BullMQ job id (no ":"):
    * `<org>.<actionKey>` for plan actions, `<org>.<postId>.<network>` for API posts.
@@ -127,7 +131,6 @@ export interface Delivery {
   /** The plan's action key without its part: `post.<postId>.<network>`, `profile.<network>`, `policy.x`. */
   actionKey: string;
   postId?: string;
-  kind: DeliveryKind;
   source: PostSource;
   network: Network;
   /** The applied plan version that last wrote it (plan deliveries). */
@@ -137,8 +140,6 @@ export interface Delivery {
   priority: number;
   /** sha256 over the parts' content hashes (or the payload's), not the time. */
   contentHash: string;
-  /** profile: the compiled profile spec; policy: { mode, checklist }. JSON. */
-  payload?: unknown;
   parts: DeliveryPart[];
   status: DeliveryStatus;
   attempts: number;
@@ -154,8 +155,48 @@ export interface Delivery {
   updatedAt: Date;
 }
 
+/**
+ * A delivery, its payload typed by its kind: the row mappers check a profile's or a policy's
+ * payload when they read it, so that a narrowing on `kind` is all a reader needs.
+ */
+export type Delivery = DeliveryFields &
+  (
+    | {
+        kind: 'post';
+        /** A post's content is in its parts; any payload given is kept as it was (JSON). */
+        payload?: unknown;
+      }
+    | { kind: 'profile'; payload: ProfilePayload }
+    | { kind: 'policy'; payload: PolicyPayload }
+  );
+
+/** An image of a profile step: kept as it is, a file of the plan (by hash, in blobs) or generated. */
+export type StoredImageSpec =
+  | { kind: 'keep' }
+  | { kind: 'file'; sha256: string; mediaType: string }
+  | { kind: 'generate'; generator: 'flat-ecg' | 'flat-ecg-avatar'; caption?: string; colour?: string };
+
+/** A profile delivery's payload: the compiled profile, file images by hash. */
+export interface ProfilePayload {
+  profile: {
+    name?: string;
+    bio?: string;
+    url?: string;
+    location?: string;
+    fields?: { name: string; value: string }[];
+    banner: StoredImageSpec;
+    avatar: StoredImageSpec;
+  };
+}
+
+/** A policy delivery's payload: what X becomes at the sunset, and the steps left to do by hand. */
+export interface PolicyPayload {
+  mode: string;
+  checklist: string[];
+}
+
 /** A delivery as its job takes it, with what that job reads next. */
-export interface ClaimedDelivery extends Delivery {
+export type ClaimedDelivery = Delivery & {
   /** The post that this delivery's post answers (a crisis update), when it answers one. */
   replyToPostId?: string;
   /**
@@ -167,7 +208,7 @@ export interface ClaimedDelivery extends Delivery {
   markedPart?: number;
   /** The lease this claim took: only its epoch may record parts and results (see `deliveries.claim`). */
   lease: DeliveryLease;
-}
+};
 
 /** Who may send a delivery now: the holder of its latest claim, until `until` unless renewed. */
 export interface DeliveryLease {
@@ -257,9 +298,27 @@ export interface ProfileSnapshot {
   network: Network;
   /** The delivery that took it (the dormant-profile step), if any. */
   deliveryId?: string;
-  /** The connector's Profile as JSON, images replaced by blob hashes. */
-  profile: unknown;
+  /** The connector's Profile, images replaced by blob hashes. */
+  profile: StoredProfile;
   takenAt: Date;
+}
+
+/** A snapshot's image: where the network had it, and its bytes' hash in blobs. */
+export interface StoredImage {
+  url?: string;
+  sha256?: string;
+  mediaType?: string;
+}
+
+/** A snapshot's profile as stored: the connector's Profile with image bytes moved to blobs. */
+export interface StoredProfile {
+  name?: string;
+  bio?: string;
+  url?: string;
+  location?: string;
+  fields?: { name: string; value: string }[];
+  avatar?: StoredImage;
+  banner?: StoredImage;
 }
 
 // --- API tokens ----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import {
   NoPlanError,
   NotAcceptedError,
 } from '@sunset/engine/outbox';
+import { StoreUnavailableError } from '@sunset/store';
 
 /** A refusal a route decides on itself, with its status. */
 export class HttpError extends SunsetError {
@@ -43,43 +44,6 @@ export function sendTooMany(
     .send(errorBody(request, code, message));
 }
 
-/** PostgreSQL or SQLite out of reach (connection refused or lost, database locked or closed). */
-const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  '57P01',
-  '57P02',
-  '57P03',
-  '08000',
-  '08001',
-  '08003',
-  '08006',
-  'SQLITE_BUSY',
-  'SQLITE_IOERR',
-  'SQLITE_CANTOPEN',
-  'SQLITE_FULL',
-]);
-
-function storeUnavailable(err: unknown): boolean {
-  for (
-    let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, i = 0;
-    e && i < 4;
-    e = e.cause as typeof e, i++
-  ) {
-    if (typeof e.code === 'string' && UNAVAILABLE_CODES.has(e.code)) return true;
-    if (
-      typeof e.message === 'string' &&
-      /database connection is not open|driver has already been destroyed|Connection terminated|timeout exceeded when trying to connect/i.test(
-        e.message,
-      )
-    )
-      return true;
-  }
-  return false;
-}
-
 /**
  * The domain's refusals (core's and the engine's), each with its status; the code is the error's
  * own. Routes throw these rather than choosing a status themselves.
@@ -107,7 +71,7 @@ function classify(
     return { status: 400, code: 'bad-request', message: fe.message, details: fe.validation };
   }
   if (err instanceof NotAcceptedError) return { status: 503, code: 'not-accepted', message: err.message };
-  if (storeUnavailable(err)) {
+  if (err instanceof StoreUnavailableError) {
     return {
       status: 503,
       code: 'store-unavailable',

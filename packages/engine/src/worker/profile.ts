@@ -16,8 +16,16 @@ import {
   type ProfileImage,
   type ProfileUpdate,
 } from '@sunset/networks';
-import type { ProfileAction } from '@sunset/plan';
-import type { Delivery, ProfileSnapshot, Repositories, Store } from '@sunset/store';
+import type {
+  Delivery,
+  ProfilePayload,
+  ProfileSnapshot,
+  Repositories,
+  Store,
+  StoredImage,
+  StoredImageSpec as ImageSpec,
+  StoredProfile,
+} from '@sunset/store';
 import type { OrgSettings } from '../outbox/org-settings.ts';
 import {
   finishWithAudit,
@@ -26,32 +34,6 @@ import {
   type ProcessContext,
   type ProcessResult,
 } from './job.ts';
-
-/** The payload apply stores for a profile delivery: the compiled profile, file images by hash. */
-type ImageSpec =
-  | { kind: 'keep' }
-  | { kind: 'file'; sha256: string; mediaType: string }
-  | { kind: 'generate'; generator: 'flat-ecg' | 'flat-ecg-avatar'; caption?: string; colour?: string };
-
-export type ProfilePayload = {
-  profile: Omit<ProfileAction['profile'], 'banner' | 'avatar'> & { banner: ImageSpec; avatar: ImageSpec };
-};
-
-/** A snapshot's profile as stored: the connector's Profile with image bytes moved to blobs. */
-interface StoredImage {
-  url?: string;
-  sha256?: string;
-  mediaType?: string;
-}
-export interface StoredProfile {
-  name?: string;
-  bio?: string;
-  url?: string;
-  location?: string;
-  fields?: { name: string; value: string }[];
-  avatar?: StoredImage;
-  banner?: StoredImage;
-}
 
 export class ProfileError extends SunsetError {
   constructor(message: string) {
@@ -213,7 +195,8 @@ export async function applyDormantProfile(
   log: Logger,
 ): Promise<ProcessResult> {
   const { store } = ctx;
-  const spec = (delivery.payload as ProfilePayload).profile;
+  if (delivery.kind !== 'profile') throw new ProfileError(`delivery ${delivery.id} is not a profile step`);
+  const spec = delivery.payload.profile;
   const update: ProfileUpdate = {
     ...(spec.name !== undefined ? { name: spec.name } : {}),
     ...(spec.bio !== undefined ? { bio: spec.bio } : {}),
@@ -306,7 +289,7 @@ async function imageOfSnapshot(
   snapshot: ProfileSnapshot,
   slot: ImageSlot,
 ): Promise<ProfileImage | undefined> {
-  const stored = (snapshot.profile as StoredProfile)[slot];
+  const stored = snapshot.profile[slot];
   if (!stored?.sha256) return undefined;
   const blob = await store.blobs.get(stored.sha256);
   return blob ? { data: blob.data, mediaType: blob.mediaType } : undefined;
@@ -319,7 +302,7 @@ async function textsSetBy(
 ): Promise<('name' | 'bio' | 'url' | 'location')[]> {
   if (!snapshot.deliveryId) return [];
   const delivery = await store.deliveries.get(snapshot.deliveryId);
-  const spec = (delivery?.payload as ProfilePayload | undefined)?.profile;
+  const spec = delivery?.kind === 'profile' ? delivery.payload.profile : undefined;
   if (!spec) return [];
   return (['name', 'bio', 'url', 'location'] as const).filter((f) => spec[f] !== undefined);
 }
@@ -348,7 +331,7 @@ export async function restoreProfile(options: {
       `there is no profile snapshot of ${organisationId} on ${NETWORK_LABELS[network]}: the dormant profile was never applied there`,
     );
   }
-  const stored = snapshot.profile as StoredProfile;
+  const stored = snapshot.profile;
   const update: ProfileUpdate = {
     ...(stored.name !== undefined ? { name: stored.name } : {}),
     ...(stored.bio !== undefined ? { bio: stored.bio } : {}),

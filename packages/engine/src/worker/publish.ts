@@ -415,7 +415,7 @@ async function processClaimed(
   }
 
   if (delivery.kind === 'policy') {
-    const payload = delivery.payload as { mode: string; checklist: string[] };
+    const payload = delivery.payload;
     log.info({ mode: payload.mode }, 'X policy switched at the sunset');
     return {
       status: 'needs-attention',
