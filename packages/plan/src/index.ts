@@ -1,4 +1,5 @@
 export { PlanSchema, type PlanDocument, type PostDocument, type ProfileDocument } from './schema.ts';
+export { isPlanDocument, isPlanSettings, planProblem, type PlanSettings } from './stored.ts';
 export { planJsonSchema, planJsonSchemaText } from './json-schema.ts';
 export { formatDiagnostic, type Diagnostic, type Severity } from './diagnostics.ts';
 export {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { PlanDocument } from '@sunset/plan';
 import { openTestStore, type TestStore } from '@sunset/store/testing';
-import { OrgSettingsCache } from './org-settings.ts';
+import { OrgSettingsCache, planDocumentOf } from './org-settings.ts';
 
 const yaml = readFileSync(new URL('../../../../config/plans/ville-de-tours.yaml', import.meta.url), 'utf8');
 const document = parse(yaml) as PlanDocument;
@@ -52,5 +52,19 @@ describe('the organisation settings cache', () => {
       expect(s.document.networks).toEqual(document.networks);
     }
     expect(new Set(all).size).toBe(1);
+  });
+
+  it('refuses a plan whose kept settings or YAML do not match the schema, naming the plan and the field', () => {
+    const { posts: _posts, ...settings } = document;
+    const row = { organisationId: org, version: 3, yaml };
+    expect(planDocumentOf({ ...row, settings })).toEqual({ ...settings, posts: [] });
+    expect(planDocumentOf({ ...row, settings: undefined })).toEqual(document);
+    const bad = { ...settings, sunset: { ...settings.sunset, x_after: 'sometimes' } };
+    expect(() => planDocumentOf({ ...row, settings: bad })).toThrow(
+      new RegExp(`plan ${org} v3: settings/sunset/x_after does not match the plan schema`),
+    );
+    expect(() => planDocumentOf({ ...row, settings: undefined, yaml: 'version: 2' })).toThrow(
+      new RegExp(`plan ${org} v3: yaml does not match the plan schema: .*organisation, networks, sunset`),
+    );
   });
 });

@@ -5,9 +5,9 @@
  */
 import { parse } from 'yaml';
 import { shareInFlight, SunsetError } from '@sunset/core';
-import type { PlanDocument } from '@sunset/plan';
-import { sunsetOf } from '@sunset/plan';
-import type { Store } from '@sunset/store';
+import { isPlanDocument, isPlanSettings, planProblem, sunsetOf, type PlanDocument } from '@sunset/plan';
+import type { AppliedPlan, Store } from '@sunset/store';
+import { StoredRowError } from './stored-row.ts';
 
 export interface OrgSettings {
   organisationId: string;
@@ -22,6 +22,24 @@ export class NoPlanError extends SunsetError {
   constructor(organisationId: string) {
     super('engine.no-plan', `organisation "${organisationId}" has no applied plan`);
   }
+}
+
+/**
+ * The plan document of a stored plan, checked against the plan's schema: the settings kept beside
+ * the YAML (no posts) when there are, the YAML of older plans. A StoredRowError names the plan
+ * version and the field that does not match.
+ */
+export function planDocumentOf(plan: Pick<AppliedPlan, 'organisationId' | 'version' | 'settings' | 'yaml'>): PlanDocument {
+  const row = `plan ${plan.organisationId} v${plan.version}`;
+  if (plan.settings !== undefined) {
+    if (isPlanSettings(plan.settings)) return { ...plan.settings, posts: [] };
+    const { path, message } = planProblem(plan.settings, false);
+    throw new StoredRowError(row, `settings${path}`, `does not match the plan schema: ${message}`);
+  }
+  const parsed: unknown = parse(plan.yaml);
+  if (isPlanDocument(parsed)) return parsed;
+  const { path, message } = planProblem(parsed, true);
+  throw new StoredRowError(row, `yaml${path}`, `does not match the plan schema: ${message}`);
 }
 
 /** Caches the parsed plan per organisation and version. */
@@ -79,11 +97,7 @@ export class OrgSettingsCache {
     const key = `${organisationId}@${latest.version}`;
     let settings = this.cache.get(key);
     if (!settings) {
-      // The settings kept beside the YAML (no posts) when there are; the YAML of older plans.
-      const document =
-        latest.settings !== undefined
-          ? ({ ...(latest.settings as Omit<PlanDocument, 'posts'>), posts: [] } as PlanDocument)
-          : (parse(latest.yaml) as PlanDocument);
+      const document = planDocumentOf(latest);
       settings = {
         organisationId,
         organisationName: document.organisation.name,

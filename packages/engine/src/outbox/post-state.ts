@@ -1,7 +1,7 @@
 /** A post as the read routes show it: its state and where it stands on every network. */
 import { NotFoundError, type Network } from '@sunset/core';
 import type { DeliveryStatus, Post, Store } from '@sunset/store';
-import type { StoredContent, SubmitState } from './post-types.ts';
+import { storedContentOf, type SubmitState } from './post-types.ts';
 
 export interface PostState {
   post: Post;
@@ -40,7 +40,7 @@ export async function postState(
 ): Promise<PostState | undefined> {
   const post = await store.posts.get(organisationId, postId);
   if (!post) return undefined;
-  const content = post.content as StoredContent;
+  const content = storedContentOf(post);
   const deliveries = await store.deliveries.list({ organisationId, postId });
   const networks: PostState['networks'] = {};
   for (const d of deliveries) {

@@ -1,5 +1,7 @@
 /** The shapes of a post on its way in (SubmitPostInput) and as the store keeps it (StoredContent). */
-import type { Network } from '@sunset/core';
+import { NETWORKS, type Network } from '@sunset/core';
+import type { Post } from '@sunset/store';
+import { either, entriesOf, fields, flag, listOf, oneOf, optional, StoredRowError, text } from './stored-row.ts';
 
 export interface PostImageInput {
   data: Uint8Array;
@@ -86,4 +88,43 @@ export interface StoredContent {
   clientKey?: string;
   /** sha256 of what the client asked for (requestDigest): a key sent again must ask for the same. */
   requestDigest?: string;
+}
+
+const actor = fields({ person: text, token: text });
+
+// Every field of StoredContent, as submitPost and approveCrisis write it.
+const storedContent = fields({
+  text,
+  variants: optional(entriesOf(NETWORKS, text)),
+  images: listOf(fields({ sha256: text, mediaType: text, alt: text })),
+  language: text,
+  link: optional(text),
+  networks: listOf(oneOf(NETWORKS)),
+  at: text,
+  cap: optional(
+    fields({
+      identifier: text,
+      sender: text,
+      sent: text,
+      status: oneOf(['Actual', 'Exercise', 'System', 'Test', 'Draft']),
+      msgType: oneOf(['Alert', 'Update', 'Cancel', 'Ack', 'Error']),
+      references: optional(listOf(text)),
+    }),
+  ),
+  sentBy: optional(actor),
+  awaitingApproval: optional(flag),
+  approvedBy: optional(either(actor, text)),
+  recordOnly: optional(flag),
+  clientKey: optional(text),
+  requestDigest: optional(text),
+});
+
+function isStoredContent(content: unknown): content is StoredContent {
+  return storedContent(content, 'content') === undefined;
+}
+
+/** A post's content as read from its row, checked: a StoredRowError names the post and the field. */
+export function storedContentOf(post: Pick<Post, 'id' | 'content'>): StoredContent {
+  if (isStoredContent(post.content)) return post.content;
+  throw new StoredRowError(`post ${post.id}`, storedContent(post.content, 'content') ?? 'content');
 }

@@ -13,7 +13,14 @@ import { jobIdFor, PRIORITY, RedisSetupError, type Queues } from '@sunset/queue'
 import type { AuditInput, Delivery, NewDelivery, Post, Repositories, Store } from '@sunset/store';
 import { checkRequest, dueTimeOf, routePost, threadOf } from './compose.ts';
 import type { OrgSettings, OrgSettingsCache } from './org-settings.ts';
-import type { PostActor, StoredContent, SubmitPostInput, SubmitResult, SubmitState } from './post-types.ts';
+import {
+  storedContentOf,
+  type PostActor,
+  type StoredContent,
+  type SubmitPostInput,
+  type SubmitResult,
+  type SubmitState,
+} from './post-types.ts';
 
 /** The 503 case: the post was not accepted and nothing of it will be sent. */
 export class NotAcceptedError extends SunsetError {
@@ -277,7 +284,7 @@ export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Pro
     input.clientKey === undefined ? undefined : await ctx.store.posts.get(input.organisationId, postId);
   if (existing) {
     const deliveries = await ctx.store.deliveries.list({ organisationId: input.organisationId, postId });
-    const c = existing.content as StoredContent;
+    const c = storedContentOf(existing);
     // A CAP alert is its triple (sender, identifier, sent): a resend is the same alert, whatever
     // its serialisation. Posts stored before digests existed cannot be compared.
     if (!input.cap && c.requestDigest !== undefined && c.requestDigest !== digest) {
@@ -376,7 +383,7 @@ export async function approveCrisis(
   const settings = await ctx.settings.get(input.organisationId);
   const post = await ctx.store.posts.get(input.organisationId, input.postId);
   if (!post || post.source !== 'crisis') throw new NotFoundError(`there is no crisis post ${input.postId}`);
-  const content = post.content as StoredContent;
+  const content = storedContentOf(post);
   if (!content.awaitingApproval) {
     const deliveries = await ctx.store.deliveries.list({
       organisationId: input.organisationId,

@@ -31,6 +31,7 @@ import {
 import type { OrgSettings } from '../outbox/org-settings.ts';
 import { policyRefusal } from '../outbox/policy.ts';
 import { applyDormantProfile } from './profile.ts';
+import { remoteRefOf } from './remote-ref.ts';
 import { finishWithAudit, type JobInfo, type ProcessContext, type ProcessResult } from './job.ts';
 
 /** How stale the worker's view of an organisation's latest plan may be (see OrgSettingsCache.get). */
@@ -71,9 +72,11 @@ async function replyTargetOf(store: Store, delivery: ClaimedDelivery): Promise<R
       `waiting for the original post ${original} to be published on ${delivery.network} first`,
     );
   }
-  const landed = originals.flatMap((d) => d.parts).filter((p) => p.remoteRef !== undefined);
+  const landed = originals.flatMap((d) =>
+    d.parts.filter((p) => p.remoteRef !== undefined).map((part) => ({ deliveryId: d.id, part })),
+  );
   const last = landed[landed.length - 1];
-  return last ? (last.remoteRef as RemoteRef) : undefined;
+  return last ? remoteRefOf(last.deliveryId, last.part) : undefined;
 }
 
 /**
@@ -167,7 +170,7 @@ async function publishParts(
   let previous: RemoteRef | undefined = await replyTargetOf(store, delivery);
   for (const part of delivery.parts) {
     if (part.remoteId !== undefined) {
-      previous = (part.remoteRef as RemoteRef | undefined) ?? {
+      previous = remoteRefOf(delivery.id, part) ?? {
         remoteId: part.remoteId,
         url: part.url ?? '',
       };
