@@ -26,7 +26,7 @@ import {
   type NetworkError,
   type NetworkErrorDetails,
 } from '../errors.ts';
-import { MastodonConnectionError, MastodonRedirectError } from './http.ts';
+import { MastodonConnectionError, MastodonRedirectError } from '../patches/mastodon-http.ts';
 
 const network = 'mastodon' as const;
 
