@@ -63,7 +63,9 @@ const scripts = (
   }
 ).scripts;
 if (!scripts['worker']?.includes(` $(cat ${WORKER_FLAGS_FILE}) `)) {
-  throw new Error(`package.json's "worker" script does not start node with the flags of ${WORKER_FLAGS_FILE}`);
+  throw new Error(
+    `package.json's "worker" script does not start node with the flags of ${WORKER_FLAGS_FILE}`,
+  );
 }
 
 /**
