@@ -1,6 +1,7 @@
 /**
  * The Mastodon connector: posts, threads, images with alt text and profiles through `masto` 8,
- * with every failure mapped to the toolkit's error taxonomy (map-error.ts).
+ * with every failure mapped to the toolkit's error taxonomy (map-error.ts). It is long because
+ * posts, threads, media and profiles each have their own retry and replay rules, kept together.
  *
  * Idempotency: each post part is sent with `Idempotency-Key: <options.idempotencyKey>`. masto 8
  * takes per-call request options as the method's second argument, `{ requestInit: { headers } }`,
