@@ -177,7 +177,7 @@ export interface MastodonClient {
   readonly rest: mastodon.rest.Client;
 }
 
-/** masto's REST client; JSON requests go over node:http(s) (http.ts), forms through masto's fetch. */
+/** masto's REST client; JSON requests go over node:http(s) (patches/mastodon-http.ts), forms through masto's fetch. */
 export function createMastodonClient(props: MastodonClientProps): MastodonClient {
   const serializer = new RememberingSerializer();
   const config = new HttpConfigImpl(props, serializer);

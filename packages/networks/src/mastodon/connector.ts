@@ -505,7 +505,7 @@ export function createMastodonConnector(
       return previous;
     },
 
-    // Its connections are the process's (http.ts): closing only refuses further calls.
+    // Its connections are the process's (patches/mastodon-http.ts): closing only refuses further calls.
     async close(): Promise<void> {
       closed = true;
     },
