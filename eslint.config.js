@@ -2,6 +2,8 @@
 // services import packages, never the reverse; only package entry points are imported;
 // only the worker (and the operator CLI) import the network connectors; only each service's
 // config module reads process.env; no import cycles.
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
 import js from '@eslint/js';
 import prettier from 'eslint-config-prettier';
 import importX from 'eslint-plugin-import-x';
@@ -41,6 +43,21 @@ const relativeIntoPackage = {
   ],
   message: 'Reach another workspace member through its package name, not a relative path.',
 };
+
+/**
+ * The type-aware rules need each file's TypeScript project: every workspace member's
+ * tsconfig.check.json (its sources, tests and scripts; tsconfig.json leaves tests out of the
+ * build, so the project service, which reads tsconfig.json, cannot be used), and tests/'s own.
+ */
+const ROOT = import.meta.dirname;
+const typedProjects = ['packages', 'services']
+  .flatMap((group) => readdirSync(path.join(ROOT, group)).map((name) => `${group}/${name}`))
+  .filter((dir) => existsSync(path.join(ROOT, dir, 'tsconfig.check.json')))
+  .map((dir) => ({
+    files: [`${dir}/{src,tests,scripts}/**/*.ts`],
+    project: `${dir}/tsconfig.check.json`,
+  }))
+  .concat({ files: ['tests/**/*.ts'], project: 'tests/tsconfig.json' });
 
 export default tseslint.config(
   {
@@ -145,4 +162,15 @@ export default tseslint.config(
     rules: { 'import-x/no-relative-packages': 'off', 'no-restricted-imports': 'off' },
   },
   prettier,
+  // A promise nobody awaits loses its failure (an unhandled rejection, or a test that passes
+  // before its assertion runs): every workspace file, tests included, is checked with its types.
+  ...typedProjects.map(({ files, project }) => ({
+    files,
+    ignores: ['**/vitest.config.ts'],
+    languageOptions: { parserOptions: { project, tsconfigRootDir: ROOT } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+    },
+  })),
 );

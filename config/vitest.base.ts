@@ -1,6 +1,8 @@
 // Shared vitest settings. The CI machine has 2 cores and turbo runs packages' suites side by
 // side, so tests that start processes or load ESLint get generous time limits: a limit here is a
-// hang detector, not a speed assertion (speed is measured in tests/bench).
+// hang detector, not a speed assertion (speed is measured in tests/bench). The setup file fixes
+// fast-check's seed (see it for FC_SEED).
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -8,5 +10,6 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     include: ['src/**/*.test.ts', 'tests/**/*.test.ts', 'architecture/**/*.test.ts'],
+    setupFiles: [fileURLToPath(new URL('./vitest.setup.ts', import.meta.url))],
   },
 });

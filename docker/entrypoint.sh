@@ -3,8 +3,9 @@
 set -e
 case "${1:-}" in
   api) shift; exec node /app/api/dist/server.js "$@" ;;
-  # The worker's V8 flags are those of package.json's "worker" script (see tests/bench/lib.ts):
-  # a small young generation, full collections once the old one has grown by half.
-  worker) shift; exec node --max-semi-space-size=16 --heap-growing-percent=50 /app/worker/dist/main.js "$@" ;;
+  # The worker's V8 flags (services/worker/node-flags, deployed beside dist/) keep its heap near
+  # its live size without pausing crises (docs/performance-notes.md).
+  # shellcheck disable=SC2046 # the flags are meant to split into words
+  worker) shift; exec node $(cat /app/worker/node-flags) /app/worker/dist/main.js "$@" ;;
   *) exec node /app/cli/dist/bin.js "$@" ;;
 esac

@@ -50,24 +50,22 @@ const ENTRIES = {
 } as const;
 
 /**
- * The V8 flags the worker runs with in production (package.json's "worker" script,
- * docker/entrypoint.sh): a young generation of 16 MB semi-spaces and full collections once the
- * old one has grown by half, instead of V8's defaults (64 MB semi-spaces, the old generation let
- * grow several times over before a full collection), which left the worker at 300 MB and more
- * after a load whose live heap is some 50 MB. Growth by a quarter kept it some 10 MB lower, but its
- * frequent full collections paused crises: backlog p99 about 150 ms, against about 75 ms by half
- * (same window, 3 runs each). 16 MB semi-spaces against 8: half as many scavenges, worker CPU per
- * delivery at c64 380-440 µs against 440-540 and c64 1,832-2,174/s against 1,572-1,923 (3 runs
- * each, alternating), for 10-15 MB more RSS. The benchmarks measure the worker `pnpm worker` runs.
+ * The worker's V8 flags, from the one file every way of starting it reads (package.json's
+ * "worker" script, services/worker's scripts, docker/entrypoint.sh): they keep its heap near its
+ * live size without pausing crises (docs/performance-notes.md). The benchmarks measure the worker
+ * `pnpm worker` runs.
  */
-const WORKER_V8_FLAGS = ['--max-semi-space-size=16', '--heap-growing-percent=50'] as const;
+const WORKER_FLAGS_FILE = 'services/worker/node-flags';
+const WORKER_V8_FLAGS = readFileSync(path.join(ROOT, WORKER_FLAGS_FILE), 'utf8').trim().split(/\s+/);
 const scripts = (
   JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
     scripts: Record<string, string>;
   }
 ).scripts;
-if (!scripts['worker']?.includes(` ${WORKER_V8_FLAGS.join(' ')} `)) {
-  throw new Error(`package.json's "worker" script does not start node with ${WORKER_V8_FLAGS.join(' ')}`);
+if (!scripts['worker']?.includes(` $(cat ${WORKER_FLAGS_FILE}) `)) {
+  throw new Error(
+    `package.json's "worker" script does not start node with the flags of ${WORKER_FLAGS_FILE}`,
+  );
 }
 
 /**

@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { hashToken, mintToken } from '@sunset/core';
 import { applyPlan } from '@sunset/engine';
+import { createRedis, Queues } from '@sunset/queue';
 import { freePort } from '@sunset/queue/testing';
 import { openTestStore, type TestStore } from '@sunset/store/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +18,7 @@ import {
   WORKER_ENTRY,
   startSandboxes,
   testRedis,
+  queuesIdle,
   waitFor,
   ORG,
   type Sandboxes,
@@ -266,7 +268,15 @@ describe('crisis messages through the API and the worker processes', () => {
     expect(sandboxes.mastodon.statuses.find((s) => s.id === c!.mastodon.id)?.text).toMatch(/Fin d.alerte/);
 
     const postsBefore = { x: sandboxes.x.posts.length, mastodon: sandboxes.mastodon.statuses.length };
-    await new Promise((r) => setTimeout(r, 1_500));
+    // The worker runs in its own process: its queues are read through Redis.
+    const connection = createRedis(redis.url, { role: 'producer' });
+    const queues = new Queues({ connection, prefix: redis.prefix });
+    try {
+      await waitFor('the queues to hold no due work', () => queuesIdle(queues), 30_000);
+    } finally {
+      await queues.close();
+      connection.disconnect();
+    }
     const texts = [
       ...sandboxes.x.posts.map((p) => p.text),
       ...sandboxes.mastodon.statuses.map((s) => s.text),

@@ -15,6 +15,7 @@ import {
   type TestEngine,
   postedTexts,
   startSandboxes,
+  queuesIdle,
   waitFor,
   ORG,
   type PlanPost,
@@ -162,7 +163,7 @@ for (const { dialect, skip } of await testDialects()) {
       expect(
         fourth.diff.filter((e) => e.postId === `${tag}-5`).every((e) => e.mark === '✓' && e.reason),
       ).toBe(true);
-      await new Promise((r) => setTimeout(r, 1_500));
+      await waitFor('the queues to hold no due work', () => queuesIdle(queues), 30_000);
       const after = await postedTexts(sandboxes);
       expect(after.x.length).toBe(before.x.length);
       expect(after.bluesky.length).toBe(before.bluesky.length);

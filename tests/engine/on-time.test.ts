@@ -88,9 +88,16 @@ describe('scheduled posts on their due time', () => {
         ours(sandboxes.mastodon.statuses.map((s) => s.text)).length === 4,
       20_000,
     );
-    // The removed post's job was due with the others: once they are out and a second more, it
-    // has had every chance to post.
-    await new Promise((r) => setTimeout(r, Math.max(1_000, later + 500 - Date.now())));
+    // The removed post's job was taken with the others: once the worker is done with it, it has
+    // had every chance to post.
+    await waitFor(
+      "the worker to be done with the removed post's job",
+      async () =>
+        !['active', 'waiting', 'prioritized', 'delayed'].includes(
+          String(await engine.queues.jobState('mastodon', gone.jobId)),
+        ),
+      20_000,
+    );
 
     const onX = sandboxes.x.posts.filter((p) => p.text.includes('(ot-'));
     const onMastodon = sandboxes.mastodon.statuses.filter((s) => s.text.includes('(ot-'));

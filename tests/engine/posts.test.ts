@@ -21,6 +21,7 @@ import {
   type PlanFolder,
   startEngine,
   startSandboxes,
+  queuesIdle,
   waitFor,
   ORG,
   type Sandboxes,
@@ -222,7 +223,8 @@ describe('posts through the engine', () => {
     });
     expect(r.state).toBe('recorded');
     expect(r.deliveries).toEqual([]);
-    await new Promise((res) => setTimeout(res, 1_000));
+    expect(await t.store.deliveries.list({ organisationId: ORG, postId: r.postId })).toEqual([]);
+    await waitFor('the queues to hold no due work', () => queuesIdle(queues), 30_000);
     expect(sandboxes.mastodon.statuses.length).toBe(before);
     expect((await t.store.audit.list({ organisationId: ORG, action: 'crisis.recorded' })).length).toBe(1);
   });
@@ -240,7 +242,7 @@ describe('posts through the engine', () => {
     ).rejects.toBeInstanceOf(NotAcceptedError);
     away.disconnect();
     expect((await runtime.reconcile()).requeued).toBe(0);
-    await new Promise((res) => setTimeout(res, 500));
+    await waitFor('the queues to hold no due work', () => queuesIdle(queues), 30_000);
     expect(sandboxes.mastodon.statuses.some((s) => s.text.includes('Ne doit jamais partir'))).toBe(false);
   });
 

@@ -215,6 +215,18 @@ export function testRedis(url = TEST_REDIS_URL): TestRedis {
   return { url, prefix, cleanup: async () => void (await removePrefix(url, prefix)) };
 }
 
+/**
+ * True once no network's queue holds work that is due (waiting, prioritised or running): after
+ * that, whatever a step enqueued has run, so "nothing was posted" can be asserted. Jobs delayed
+ * to a later time are not counted.
+ */
+export async function queuesIdle(queues: Queues): Promise<boolean> {
+  const depths = await queues.depths();
+  return Object.values(depths).every(
+    (d) => (d['waiting'] ?? 0) + (d['active'] ?? 0) + (d['prioritized'] ?? 0) === 0,
+  );
+}
+
 /** Polls until `check` is true or the time is up (then fails with `what`). */
 export async function waitFor(
   what: string,

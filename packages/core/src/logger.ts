@@ -39,9 +39,9 @@ const MAX_DEPTH = 10;
  * in plain objects, arrays and errors (their own properties, `cause` included); other objects
  * (dates, buffers, class instances) are written as they serialise themselves. The input is never
  * changed: what holds a secret is copied, and what holds none is returned as it is, so a line with
- * nothing to hide allocates nothing. One walk over the line's values, where pino's path redaction
- * (a pattern per key and depth, 72 of them) cost some 50 µs per line written and 8 to 80 µs per
- * child logger made, 20 times what writing the line costs.
+ * nothing to hide allocates nothing. One walk over the line's values replaces pino's path
+ * redaction (a pattern per key and depth), which cost many times what writing the line costs
+ * (docs/performance-notes.md).
  */
 export function redactSecrets<T>(value: T): T {
   return scrub(value, 0, []) as T;

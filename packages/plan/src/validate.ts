@@ -1,7 +1,8 @@
 /**
  * Reads and validates an exit plan: the schema first, then every rule a schema cannot say.
  * Every problem is reported, not just the first; checks that depend on a broken part of the plan
- * are skipped rather than reported twice.
+ * are skipped rather than reported twice. Long because every rule the schema cannot say lives
+ * here, so that a reader finds them all in one place.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';

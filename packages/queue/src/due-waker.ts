@@ -4,11 +4,10 @@
  * A BullMQ worker with nothing to do waits for its queue's next delayed job (a scheduled post, a
  * retry after its backoff) with a blocking Redis command whose time limit is that job's due time.
  * Redis looks at such limits on its clock ticks, `hz` times a second: 10 by default, so the wait
- * ended up to 100 ms after the due time, 50 ms on average (BZPOPMIN with a 1.2–1.9 s limit came
- * back 9 to 97 ms late on Redis 7.0). A DueWaker keeps a timer of its own for the queue's earliest
- * delayed job and promotes that job when it falls due (`job.promote()`, BullMQ's API), which
- * wakes the waiting workers at once; BullMQ moves every other job due by then as it takes the
- * first. It reads which job is next every `pollMs` and after each wake; a job due further ahead
+ * ends up to 100 ms after the due time (docs/performance-notes.md). A DueWaker keeps a timer of
+ * its own for the queue's earliest delayed job and promotes that job when it falls due
+ * (`job.promote()`, BullMQ's API), which wakes the waiting workers at once; BullMQ moves every
+ * other job due by then as it takes the first. It reads which job is next every `pollMs` and after each wake; a job due further ahead
  * than two polls is left to the next look.
  *
  * Which job is next and when is read as BullMQ keeps it: the delayed set's first member, scored

@@ -144,17 +144,15 @@ export function checkThread(
   return parts;
 }
 
-/** Counts the runs that produced a thread, so a generator that stops exercising splits fails. */
-export function splitCounter() {
-  let runs = 0;
-  let threads = 0;
-  return {
-    record(parts: string[]) {
-      runs++;
-      if (parts.length > 1) threads++;
-    },
-    expectMostlySplit() {
-      expect(threads / runs).toBeGreaterThan(0.4);
-    },
-  };
+/**
+ * Texts from `arb` too long for one post on `network` (with `limits`) even without the white
+ * space around them, which splitting drops: each must become a thread, so the splitting is
+ * exercised on every run whatever share of `arb` is short.
+ */
+export function tooLongFor<T extends { text: string }>(
+  arb: fc.Arbitrary<T>,
+  network: 'x' | 'bluesky' | 'mastodon',
+  limits?: TextLimits,
+): fc.Arbitrary<T> {
+  return arb.filter(({ text }) => !measure(text.trim(), network, limits).fits);
 }

@@ -1,7 +1,7 @@
 // Property tests of splitThread over random multilingual text (see arbitraries.test-support.ts).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkThread, chunks, splitCounter, text } from './arbitraries.test-support.ts';
+import { checkThread, chunks, text, tooLongFor } from './arbitraries.test-support.ts';
 import { measure } from './measure.ts';
 import { splitThread, splitThreadWith } from './thread.ts';
 
@@ -9,25 +9,39 @@ const NUM_RUNS = Number(process.env.FC_NUM_RUNS ?? 1000);
 
 describe('splitThread properties: X and Bluesky', () => {
   it('X: parts fit, words kept in order, entities whole', () => {
-    const counter = splitCounter();
     fc.assert(
       fc.property(text(700, 60), ({ text, entities }) => {
-        counter.record(checkThread(text, entities, 'x'));
+        checkThread(text, entities, 'x');
       }),
       { numRuns: NUM_RUNS },
     );
-    counter.expectMostlySplit();
+  });
+
+  it('X: every text too long for a post becomes a thread of fitting parts', () => {
+    fc.assert(
+      fc.property(tooLongFor(text(700, 60), 'x'), ({ text, entities }) => {
+        expect(checkThread(text, entities, 'x').length).toBeGreaterThan(1);
+      }),
+      { numRuns: Math.ceil(NUM_RUNS / 2) },
+    );
   });
 
   it('Bluesky: parts fit (graphemes and bytes), words kept in order, entities whole', () => {
-    const counter = splitCounter();
     fc.assert(
       fc.property(text(250, 60), ({ text, entities }) => {
-        counter.record(checkThread(text, entities, 'bluesky'));
+        checkThread(text, entities, 'bluesky');
       }),
       { numRuns: NUM_RUNS },
     );
-    counter.expectMostlySplit();
+  });
+
+  it('Bluesky: every text too long for a post becomes a thread of fitting parts', () => {
+    fc.assert(
+      fc.property(tooLongFor(text(250, 60), 'bluesky'), ({ text, entities }) => {
+        expect(checkThread(text, entities, 'bluesky').length).toBeGreaterThan(1);
+      }),
+      { numRuns: Math.ceil(NUM_RUNS / 2) },
+    );
   });
 });
 
@@ -43,16 +57,22 @@ describe('splitThread properties: Mastodon', () => {
       ),
       { nil: undefined },
     );
-    const counter = splitCounter();
     fc.assert(
       fc.property(text(700, 100), limits, ({ text, entities }, mastodon) => {
-        counter.record(
-          checkThread(text, entities, 'mastodon', mastodon === undefined ? undefined : { mastodon }),
-        );
+        checkThread(text, entities, 'mastodon', mastodon === undefined ? undefined : { mastodon });
       }),
       { numRuns: NUM_RUNS },
     );
-    counter.expectMostlySplit();
+    const tooLong = fc
+      .tuple(text(700, 100), limits)
+      .filter(([{ text }, mastodon]) => !measure(text.trim(), 'mastodon', mastodon && { mastodon }).fits);
+    fc.assert(
+      fc.property(tooLong, ([{ text, entities }, mastodon]) => {
+        const parts = checkThread(text, entities, 'mastodon', mastodon && { mastodon });
+        expect(parts.length).toBeGreaterThan(1);
+      }),
+      { numRuns: Math.ceil(NUM_RUNS / 2) },
+    );
   });
 });
 

@@ -6,7 +6,8 @@
  * announcements, the farewell thread, the dormant profile with its generated banner, an ordinary
  * post mirrored, a post to X refused after the sunset, a crisis that still reaches X (approved
  * by a second person, as the plan asks). It prints what happens as it happens, then a summary
- * with links on the sandbox servers, the dashboard's address, and the audit chain's check.
+ * with links on the sandbox servers, the dashboard's address, and the audit chain's check. One
+ * file, read top to bottom as the demo's script, hence its length.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,6 +1,7 @@
 /**
  * `sunset audit verify | list | export | checkpoint | key | verify-export`: the audit log,
- * checked and read straight from the store, and its signed checkpoints (docs/audit.md).
+ * checked and read straight from the store, and its signed checkpoints (docs/audit.md). One file
+ * for six subcommands because they share the key and checkpoint helpers; each is short.
  */
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';

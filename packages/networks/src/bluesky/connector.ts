@@ -1,7 +1,8 @@
 /**
  * The Bluesky connector: `@atproto/api` against one PDS (or the bsky.social entryway), with a
  * session kept between runs, posts made idempotent through record keys derived from the
- * delivery's idempotency key, and every failure mapped to the toolkit's error taxonomy.
+ * delivery's idempotency key, and every failure mapped to the toolkit's error taxonomy. It is long
+ * because sessions, record keys, threads, images and profiles share one agent and its state.
  */
 import { AtpAgent, BlobRef, type AtpSessionData, type AtpSessionEvent } from '@atproto/api';
 import { silentLogger, type Logger } from '@sunset/core';

@@ -4,9 +4,8 @@
  *
  * masto turns every key of every response into camelCase (and every request key into
  * snake_case) with change-case, one key at a time. A Mastodon status carries its account, its
- * application and more: some 150 keys, all from the same few dozen field names. Converting each
- * afresh took about 0.6 ms of CPU per posted status, more than the rest of the Mastodon request;
- * with the spellings remembered it is a map lookup per key. The rules stay masto's: keys with a
+ * application and more: some 150 keys, all from the same few dozen field names, so remembering
+ * the spellings makes a costly conversion a map lookup per key (docs/performance-notes.md). The rules stay masto's: keys with a
  * `:` (preferences) and keys that start with `_` (`_destroy` in filters) are left as they are.
  *
  * The same goes for the calls themselves: masto's action proxy turns `rest.v1.statuses.create`
@@ -30,7 +29,7 @@ import type {
   LogType,
   Serializer,
 } from 'masto/interfaces/index.js';
-import { NodeHttp } from './http.ts';
+import { NodeHttp } from '../patches/mastodon-http.ts';
 
 /** What a request body may be (the DOM's BodyInit, which Node's types spell this way). */
 type BodyInit = NonNullable<RequestInit['body']>;
@@ -178,7 +177,7 @@ export interface MastodonClient {
   readonly rest: mastodon.rest.Client;
 }
 
-/** masto's REST client; JSON requests go over node:http(s) (http.ts), forms through masto's fetch. */
+/** masto's REST client; JSON requests go over node:http(s) (patches/mastodon-http.ts), forms through masto's fetch. */
 export function createMastodonClient(props: MastodonClientProps): MastodonClient {
   const serializer = new RememberingSerializer();
   const config = new HttpConfigImpl(props, serializer);

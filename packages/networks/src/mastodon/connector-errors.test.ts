@@ -196,9 +196,18 @@ describe('Mastodon errors, from real answers', () => {
     const impatient = connect('ville-token', 500);
     const before = sandbox.statuses.length;
     sandbox.inject({ kind: 'latency', ms: 1_200 }, { path: '/api/v1/statuses' });
-    const published = await impatient.publish({ text: 'Lent' }, { idempotencyKey: key() });
-    // The first request, still held by the server, finds the key taken when it wakes.
-    await new Promise((resolve) => setTimeout(resolve, 1_300));
+    const idempotencyKey = key();
+    const published = await impatient.publish({ text: 'Lent' }, { idempotencyKey });
+    // The first request, still held by the server, finds the key taken when it wakes: once the
+    // server has answered both, there is one status.
+    const answered = () =>
+      sandbox.received.filter(
+        (r) => r.path === '/api/v1/statuses' && r.headers['idempotency-key'] === idempotencyKey,
+      ).length;
+    for (const deadline = Date.now() + 10_000; answered() < 2 && Date.now() < deadline;) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(answered()).toBe(2);
     expect(sandbox.statuses.length).toBe(before + 1);
     expect(sandbox.statuses.at(-1)?.id).toBe(published.remoteId);
   });

@@ -1,6 +1,7 @@
 /**
  * The Mastodon connector: posts, threads, images with alt text and profiles through `masto` 8,
- * with every failure mapped to the toolkit's error taxonomy (map-error.ts).
+ * with every failure mapped to the toolkit's error taxonomy (map-error.ts). It is long because
+ * posts, threads, media and profiles each have their own retry and replay rules, kept together.
  *
  * Idempotency: each post part is sent with `Idempotency-Key: <options.idempotencyKey>`. masto 8
  * takes per-call request options as the method's second argument, `{ requestInit: { headers } }`,
@@ -504,7 +505,7 @@ export function createMastodonConnector(
       return previous;
     },
 
-    // Its connections are the process's (http.ts): closing only refuses further calls.
+    // Its connections are the process's (patches/mastodon-http.ts): closing only refuses further calls.
     async close(): Promise<void> {
       closed = true;
     },

@@ -2,12 +2,12 @@
  * The one place where what `masto` 8 throws becomes the toolkit's error taxonomy.
  *
  * What masto throws (read from its source, dist/adapters/http/http-native-impl.js), and what
- * http.ts, which carries the JSON requests, throws alike:
+ * patches/mastodon-http.ts, which carries the JSON requests, throws alike:
  * - `MastoHttpError` for a non-2xx JSON answer: `.statusCode`, `.message` (the server's `error`
  *   text), and `.cause`, the fetch `Response`, whose headers carry x-ratelimit-reset;
  * - `MastoTimeoutError` when the client's `timeout` fires;
  * - on a refused or reset connection, fetch's own `TypeError('fetch failed')` (cause: undici's
- *   socket error; media uploads) or http.ts's `MastodonConnectionError` (cause: the socket error);
+ *   socket error; media uploads) or mastodon-http.ts's `MastodonConnectionError` (cause: the socket error);
  * - a `TypeError` about destructuring `undefined` when the error answer is an HTML page (a reverse
  *   proxy's 502): masto reads the page as "no data" and fails on it, without the status;
  * - `MastoUnexpectedError` / `MastoDeserializeError` for other answers it cannot read.
@@ -26,7 +26,7 @@ import {
   type NetworkError,
   type NetworkErrorDetails,
 } from '../errors.ts';
-import { MastodonConnectionError, MastodonRedirectError } from './http.ts';
+import { MastodonConnectionError, MastodonRedirectError } from '../patches/mastodon-http.ts';
 
 const network = 'mastodon' as const;
 

@@ -14,7 +14,7 @@ import { Agent } from 'node:https';
 import { createSecureContext, rootCertificates } from 'node:tls';
 import { InputError, type Logger } from '@sunset/core';
 import { TwitterApi, type ITwitterApiClientPlugin } from 'twitter-api-v2';
-import { installFastSigning } from './signing.ts';
+import { installFastSigning } from '../patches/x-signing.ts';
 
 export const X_DEFAULT_API_BASE = 'https://api.x.com';
 export const X_DEFAULT_TIMEOUT_MS = 30_000;
@@ -62,7 +62,7 @@ function sharedAgent(ca: string | undefined): Agent {
 }
 
 export function createXClient(options: XClientOptions): XClient {
-  installFastSigning();
+  installFastSigning(options.logger);
   const timeoutMs = options.timeoutMs ?? X_DEFAULT_TIMEOUT_MS;
   const base = new URL(options.apiBase ?? X_DEFAULT_API_BASE);
   if (base.protocol !== 'https:') {

@@ -1,13 +1,11 @@
 /**
  * masto's HTTP layer for JSON requests, over node:http(s) with a keep-alive agent instead of
- * fetch.
- *
- * masto sends every request through fetch: a Request, two Headers objects, an AbortSignal.any
- * over an AbortSignal.timeout, and a web stream for the answer. A status post cost the caller
- * some 275 µs of CPU that way, twice an X post over TLS with its OAuth 1.0a signature; this way
- * about 120 µs (`pnpm bench --only connectors`, tests/bench/connector-cpu.ts). Requests whose
- * body is JSON, or that have none, take this path; anything else (a media upload's multipart
- * form) goes to masto's own implementation, which is handed in.
+ * fetch: a patch of the library's internals, kept because fetch's Request, Headers, abort signals
+ * and web streams cost several times the CPU per Mastodon post (docs/performance-notes.md has the
+ * measurement). Requests whose body is JSON, or that have none, take this path; anything else (a
+ * media upload's multipart form) goes to masto's own implementation, which is handed in.
+ * mastodon-http.test.ts sends the same requests through both and fails, naming masto's version,
+ * when they no longer agree or the parts of masto this is built from have moved.
  *
  * What callers see is what masto's fetch implementation gives, so that map-error.ts reads both
  * alike: a `MastoHttpError` for a non-2xx answer, with a fetch `Response` (status and headers,
