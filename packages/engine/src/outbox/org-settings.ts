@@ -29,7 +29,9 @@ export class NoPlanError extends SunsetError {
  * the YAML (no posts) when there are, the YAML of older plans. A StoredRowError names the plan
  * version and the field that does not match.
  */
-export function planDocumentOf(plan: Pick<AppliedPlan, 'organisationId' | 'version' | 'settings' | 'yaml'>): PlanDocument {
+export function planDocumentOf(
+  plan: Pick<AppliedPlan, 'organisationId' | 'version' | 'settings' | 'yaml'>,
+): PlanDocument {
   const row = `plan ${plan.organisationId} v${plan.version}`;
   if (plan.settings !== undefined) {
     if (isPlanSettings(plan.settings)) return { ...plan.settings, posts: [] };

@@ -8,7 +8,13 @@ const content: StoredContent = {
   language: 'fr-FR',
   networks: ['x', 'mastodon'],
   at: '2027-01-20T09:00:00.000Z',
-  cap: { identifier: 'i1', sender: 's', sent: '2027-01-20T09:00:00+01:00', status: 'Actual', msgType: 'Alert' },
+  cap: {
+    identifier: 'i1',
+    sender: 's',
+    sent: '2027-01-20T09:00:00+01:00',
+    status: 'Actual',
+    msgType: 'Alert',
+  },
   sentBy: { person: 'alice', token: 'duty' },
   approvedBy: 'token:bob',
 };

@@ -1,7 +1,17 @@
 /** The shapes of a post on its way in (SubmitPostInput) and as the store keeps it (StoredContent). */
 import { NETWORKS, type Network } from '@sunset/core';
 import type { Post } from '@sunset/store';
-import { either, entriesOf, fields, flag, listOf, oneOf, optional, StoredRowError, text } from './stored-row.ts';
+import {
+  either,
+  entriesOf,
+  fields,
+  flag,
+  listOf,
+  oneOf,
+  optional,
+  StoredRowError,
+  text,
+} from './stored-row.ts';
 
 export interface PostImageInput {
   data: Uint8Array;

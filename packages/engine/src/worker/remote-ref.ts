@@ -19,7 +19,10 @@ function isRemoteRef(value: unknown): value is RemoteRef {
 }
 
 /** The part's remote ref (undefined when none was kept); a StoredRowError names the delivery, part and field. */
-export function remoteRefOf(deliveryId: string, part: Pick<DeliveryPart, 'part' | 'remoteRef'>): RemoteRef | undefined {
+export function remoteRefOf(
+  deliveryId: string,
+  part: Pick<DeliveryPart, 'part' | 'remoteRef'>,
+): RemoteRef | undefined {
   const value = part.remoteRef;
   if (value === undefined || isRemoteRef(value)) return value;
   throw new StoredRowError(
