@@ -95,3 +95,8 @@ export const Language = Type.String({
 });
 
 export type ErrorReplyT = Static<typeof ErrorReply>;
+
+/** The error answers a route documents: one entry per status, each the one error shape. */
+export function errorReplies<const S extends number>(...statuses: S[]): Record<S, typeof ErrorReply> {
+  return Object.fromEntries(statuses.map((status) => [status, ErrorReply])) as Record<S, typeof ErrorReply>;
+}

@@ -7,7 +7,7 @@ import { validatePlan } from '@sunset/plan';
 import { Type } from 'typebox';
 import { principalOf } from '../auth.ts';
 import { HttpError } from '../errors.ts';
-import { ErrorReply, NetworkName } from '../schemas.ts';
+import { errorReplies, NetworkName } from '../schemas.ts';
 
 export async function assetRoutes(app: FastifyInstance, options: { plansDir?: string } = {}) {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
@@ -53,9 +53,7 @@ export async function assetRoutes(app: FastifyInstance, options: { plansDir?: st
               }),
             ),
           }),
-          401: ErrorReply,
-          403: ErrorReply,
-          404: ErrorReply,
+          ...errorReplies(401, 403, 404),
         },
       },
     },
@@ -86,7 +84,7 @@ export async function assetRoutes(app: FastifyInstance, options: { plansDir?: st
           network: NetworkName,
           slot: Type.Union([Type.Literal('banner'), Type.Literal('avatar')]),
         }),
-        response: { 401: ErrorReply, 403: ErrorReply, 404: ErrorReply },
+        response: { ...errorReplies(401, 403, 404) },
       },
     },
     async (request, reply) => {

@@ -27,7 +27,7 @@ import { Type } from 'typebox';
 import { principalOf } from '../auth.ts';
 import { sendTooMany } from '../errors.ts';
 import { recordRead } from '../reads.ts';
-import { ErrorReply, NetworkName } from '../schemas.ts';
+import { errorReplies, NetworkName } from '../schemas.ts';
 
 /** What an organisation is told about the chain. */
 export interface OrganisationVerifyResult {
@@ -139,9 +139,7 @@ export async function auditRoutes(
             entries: Type.Array(Type.Unknown()),
             nextCursor: Type.Optional(Type.Integer()),
           }),
-          400: ErrorReply,
-          401: ErrorReply,
-          403: ErrorReply,
+          ...errorReplies(400, 401, 403),
         },
       },
     },
@@ -207,9 +205,7 @@ export async function auditRoutes(
             ),
             ms: Type.Integer(),
           }),
-          401: ErrorReply,
-          403: ErrorReply,
-          429: ErrorReply,
+          ...errorReplies(401, 403, 429),
         },
       },
     },

@@ -18,7 +18,7 @@ import {
 import { Type, type Static } from 'typebox';
 import { principalOf } from '../auth.ts';
 import { HttpError } from '../errors.ts';
-import { ErrorReply, Language, NetworkName, PostReply, SubmitReply, Variants } from '../schemas.ts';
+import { errorReplies, Language, NetworkName, PostReply, SubmitReply, Variants } from '../schemas.ts';
 import { listPosts, loadPost, submitReply } from './posts.ts';
 
 const CAP_LIMIT = 256 * 1024;
@@ -109,15 +109,7 @@ export async function crisisRoutes(app: FastifyInstance) {
         body: CrisisContent,
         response: {
           202: SubmitReply,
-          400: ErrorReply,
-          401: ErrorReply,
-          403: ErrorReply,
-          409: ErrorReply,
-          413: ErrorReply,
-          415: ErrorReply,
-          422: ErrorReply,
-          429: ErrorReply,
-          503: ErrorReply,
+          ...errorReplies(400, 401, 403, 409, 413, 415, 422, 429, 503),
         },
       },
     },
@@ -185,13 +177,7 @@ export async function crisisRoutes(app: FastifyInstance) {
             ),
             notes: Type.Array(Type.String()),
           }),
-          400: ErrorReply,
-          401: ErrorReply,
-          403: ErrorReply,
-          409: ErrorReply,
-          413: ErrorReply,
-          415: ErrorReply,
-          422: ErrorReply,
+          ...errorReplies(400, 401, 403, 409, 413, 415, 422),
         },
       },
     },
@@ -224,9 +210,7 @@ export async function crisisRoutes(app: FastifyInstance) {
         }),
         response: {
           200: Type.Object({ posts: Type.Array(PostReply) }),
-          400: ErrorReply,
-          401: ErrorReply,
-          403: ErrorReply,
+          ...errorReplies(400, 401, 403),
         },
       },
     },
@@ -241,7 +225,7 @@ export async function crisisRoutes(app: FastifyInstance) {
         tags: ['crisis'],
         summary: 'A crisis post and its state and links on every network',
         params: Id,
-        response: { 200: PostReply, 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply },
+        response: { 200: PostReply, ...errorReplies(400, 401, 403, 404) },
       },
     },
     async (request) => loadPost(app, request, request.params.id, 'crisis'),
@@ -257,12 +241,7 @@ export async function crisisRoutes(app: FastifyInstance) {
         params: Id,
         response: {
           202: SubmitReply,
-          400: ErrorReply,
-          401: ErrorReply,
-          403: ErrorReply,
-          404: ErrorReply,
-          422: ErrorReply,
-          503: ErrorReply,
+          ...errorReplies(400, 401, 403, 404, 422, 503),
         },
       },
     },

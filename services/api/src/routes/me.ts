@@ -3,7 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { principalOf } from '../auth.ts';
-import { ErrorReply } from '../schemas.ts';
+import { errorReplies } from '../schemas.ts';
 
 export async function meRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
@@ -22,8 +22,7 @@ export async function meRoutes(app: FastifyInstance) {
             person: Type.String({ description: 'Who holds the token' }),
             role: Type.String(),
           }),
-          401: ErrorReply,
-          429: ErrorReply,
+          ...errorReplies(401, 429),
         },
       },
     },

@@ -7,7 +7,7 @@ import { validatePlan } from '@sunset/plan';
 import { Type } from 'typebox';
 import { principalOf } from '../auth.ts';
 import { HttpError } from '../errors.ts';
-import { ErrorReply, NetworkName } from '../schemas.ts';
+import { errorReplies, NetworkName } from '../schemas.ts';
 
 const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'];
 
@@ -72,11 +72,7 @@ export async function planRoutes(app: FastifyInstance, options: { plansDir: stri
         body: Type.String({ description: 'The plan, YAML', contentMediaType: 'application/yaml' }),
         response: {
           200: ApplyReply,
-          400: ErrorReply,
-          401: ErrorReply,
-          403: ErrorReply,
-          415: ErrorReply,
-          422: ErrorReply,
+          ...errorReplies(400, 401, 403, 415, 422),
         },
       },
     },
@@ -147,9 +143,7 @@ export async function planRoutes(app: FastifyInstance, options: { plansDir: stri
             rows: Type.Array(Row),
             counts: Type.Record(Type.String(), Type.Integer()),
           }),
-          401: ErrorReply,
-          403: ErrorReply,
-          404: ErrorReply,
+          ...errorReplies(401, 403, 404),
         },
       },
     },

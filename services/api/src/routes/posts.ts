@@ -14,7 +14,7 @@ import { principalOf } from '../auth.ts';
 import { HttpError } from '../errors.ts';
 import { recordRead } from '../reads.ts';
 import {
-  ErrorReply,
+  errorReplies,
   ImageInput,
   Language,
   NetworkName,
@@ -101,13 +101,7 @@ export async function postRoutes(app: FastifyInstance) {
         body: PostBody,
         response: {
           202: SubmitReply,
-          400: ErrorReply,
-          401: ErrorReply,
-          403: ErrorReply,
-          409: ErrorReply,
-          413: ErrorReply,
-          422: ErrorReply,
-          503: ErrorReply,
+          ...errorReplies(400, 401, 403, 409, 413, 422, 503),
         },
       },
     },
@@ -144,7 +138,7 @@ export async function postRoutes(app: FastifyInstance) {
         tags: ['posts'],
         summary: 'An ordinary post and its state on every network',
         params: Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9._~-]{1,100}$' }) }),
-        response: { 200: PostReply, 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply },
+        response: { 200: PostReply, ...errorReplies(400, 401, 403, 404) },
       },
     },
     async (request) => loadPost(app, request, request.params.id, 'ordinary'),
@@ -163,9 +157,7 @@ export async function postRoutes(app: FastifyInstance) {
         }),
         response: {
           200: Type.Object({ posts: Type.Array(PostReply) }),
-          400: ErrorReply,
-          401: ErrorReply,
-          403: ErrorReply,
+          ...errorReplies(400, 401, 403),
         },
       },
     },
