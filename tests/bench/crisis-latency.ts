@@ -37,6 +37,7 @@
 import { silentLogger } from '@sunset/core';
 import { applyPlan, ConnectorRegistry, OrgSettingsCache } from '@sunset/engine';
 import {
+  orgEnv,
   check,
   checkExactlyOnce,
   createToken,
@@ -137,8 +138,7 @@ async function queueBacklog(exit: Exit, run: number): Promise<{ org: string; ref
       text: `Info ref=${ref} : horaires d'été.`,
     };
   });
-  const doc = exit.plans.document({ sunset: iso(Date.now() + 30 * 24 * 3600_000), posts });
-  (doc['organisation'] as Record<string, unknown>)['id'] = org;
+  const doc = exit.plans.documentFor(org, { sunset: iso(Date.now() + 30 * 24 * 3600_000), posts });
   const result = await applyPlan({
     store: exit.store,
     queues: exit.queues,
@@ -153,8 +153,7 @@ async function queueBacklog(exit: Exit, run: number): Promise<{ org: string; ref
 }
 
 async function cancelBacklog(exit: Exit, org: string): Promise<number> {
-  const doc = exit.plans.document({ sunset: iso(Date.now() + 30 * 24 * 3600_000), posts: [] });
-  (doc['organisation'] as Record<string, unknown>)['id'] = org;
+  const doc = exit.plans.documentFor(org, { sunset: iso(Date.now() + 30 * 24 * 3600_000), posts: [] });
   const result = await applyPlan({
     store: exit.store,
     queues: exit.queues,
@@ -252,7 +251,8 @@ export const crisisLatency: Benchmark = {
   ],
   async run(ctx) {
     const exit = await startExit('postgres');
-    const worker = await startWorker(exit, { concurrency: 16 });
+    const backlogOrgs = Array.from({ length: ctx.runs }, (_, i) => `backlog-${i + 1}`);
+    const worker = await startWorker(exit, { concurrency: 16, env: orgEnv(exit.sandboxes, backlogOrgs) });
     const api = await startApi(exit);
     const token = await createToken(exit.store, 'crisis');
     const registry = new ConnectorRegistry({

@@ -19,6 +19,7 @@ import { openTestStore, type TestStore } from '@sunset/store/testing';
 import type { Redis } from 'ioredis';
 import {
   ORG,
+  orgEnv,
   PlanFolder,
   startSandboxes,
   testRedis,
@@ -28,7 +29,7 @@ import {
   type TestRedis,
 } from '../support/exit-harness.ts';
 
-export { ORG, PlanFolder, startSandboxes, testRedis, waitFor, type PlanPost, type Sandboxes };
+export { ORG, orgEnv, PlanFolder, startSandboxes, testRedis, waitFor, type PlanPost, type Sandboxes };
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -448,7 +449,7 @@ function commonEnv(exit: Exit): Record<string, string> {
 
 export async function startWorker(
   exit: Exit,
-  options: { concurrency?: number; networks?: Network[]; limits?: string } = {},
+  options: { concurrency?: number; networks?: Network[]; limits?: string; env?: Record<string, string> } = {},
 ): Promise<Service> {
   const before = await exit.queues.queue('x').getWorkersCount();
   const worker = spawnService('worker', {
@@ -459,6 +460,7 @@ export async function startWorker(
     SUNSET_WORKER_CONCURRENCY: String(options.concurrency ?? 4),
     SUNSET_WORKER_NETWORKS: (options.networks ?? ['x', 'bluesky', 'mastodon']).join(','),
     SUNSET_RECONCILE_INTERVAL_MS: '60000',
+    ...options.env,
   });
   // Ready once its BullMQ worker shows up on the X queue.
   await waitFor(

@@ -13,6 +13,7 @@
 import { applyPlan } from '@sunset/engine';
 import { publishedTimes, waitForLandings } from './throughput.ts';
 import {
+  orgEnv,
   check,
   checkExactlyOnce,
   fmt,
@@ -39,7 +40,12 @@ export const scheduling: Benchmark = {
   ],
   async run(ctx) {
     const exit = await startExit('postgres');
-    const worker = await startWorker(exit, { concurrency: 64, networks: ['x', 'mastodon'] });
+    const orgs = Array.from({ length: ctx.runs }, (_, i) => `sched-${i + 1}`);
+    const worker = await startWorker(exit, {
+      concurrency: 64,
+      networks: ['x', 'mastodon'],
+      env: orgEnv(exit.sandboxes, orgs),
+    });
     try {
       const sunset = iso(Date.now() + 30 * 24 * 3600_000);
       for (let run = 1; run <= ctx.runs; run++) {
@@ -57,8 +63,7 @@ export const scheduling: Benchmark = {
           text: `Rappel ${i + 1} ref=s${run}p${i + 1} : nos comptes Bluesky et Mastodon restent ouverts.`,
         }));
         const from = { x: exit.sandboxes.x.posts.length, mastodon: exit.sandboxes.mastodon.statuses.length };
-        const doc = exit.plans.document({ sunset, posts: batch });
-        (doc['organisation'] as Record<string, unknown>)['id'] = org;
+        const doc = exit.plans.documentFor(org, { sunset, posts: batch });
         const applied = await applyPlan({
           store: exit.store,
           queues: exit.queues,

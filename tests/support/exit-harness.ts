@@ -19,7 +19,7 @@ import {
   type MastodonSandbox,
   type XSandbox,
 } from '@sunset/sandboxes';
-import { createLogger, silentLogger, type Logger } from '@sunset/core';
+import { createLogger, envPrefix, silentLogger, type Logger } from '@sunset/core';
 import { startWorkerRuntime, type WorkerRuntime, type WorkerRuntimeOptions } from '@sunset/engine';
 import { createRedis, Queues } from '@sunset/queue';
 import { removePrefix, testPrefix, TEST_REDIS_URL } from '@sunset/queue/testing';
@@ -83,6 +83,16 @@ export async function startSandboxes(): Promise<Sandboxes> {
       rmSync(secretsDir, { recursive: true, force: true });
     },
   };
+}
+
+/** The test accounts' credentials under the prefixes of other organisations (documentFor). */
+export function orgEnv(s: Sandboxes, organisationIds: string[]): Record<string, string> {
+  const prefix = envPrefix(ORG);
+  return Object.fromEntries(
+    organisationIds.flatMap((org) =>
+      Object.entries(s.env).map(([name, value]) => [name.replace(prefix, envPrefix(org)), value]),
+    ),
+  );
 }
 
 /**
@@ -179,6 +189,21 @@ export class PlanFolder {
       posts: options.posts.map((p) => ({ ...p, overflow: p.overflow ?? 'thread' })),
       ...(options.dormantProfile ? { dormant_profile: options.dormantProfile } : {}),
     };
+  }
+
+  /**
+   * The plan of another organisation on the same test accounts: its id set and its credentials
+   * named under that organisation's own prefix, as the worker requires (see orgEnv).
+   */
+  documentFor(organisationId: string, options: PlanOptions): Record<string, unknown> {
+    const prefix = envPrefix(ORG);
+    const text = JSON.stringify(this.document(options)).replaceAll(
+      `env:${prefix}`,
+      `env:${envPrefix(organisationId)}`,
+    );
+    const document = JSON.parse(text) as Record<string, unknown>;
+    (document['organisation'] as Record<string, unknown>)['id'] = organisationId;
+    return document;
   }
 
   /** Writes the plan and validates it as `sunset plan apply` would; throws with the diagnostics. */
