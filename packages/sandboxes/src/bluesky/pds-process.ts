@@ -16,8 +16,8 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { close, listen } from './loopback.ts';
 
 interface Options {
   directory: string;
@@ -74,25 +74,6 @@ function retainSqliteObjects(): void {
       return iterator;
     };
   }
-}
-
-function listen(server: http.Server): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    // Loopback only: the sandbox must never be reachable from the network.
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
-}
-
-function close(server: http.Server): Promise<void> {
-  return new Promise((resolve) => {
-    if (!server.listening) return resolve();
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
 }
 
 /** A secp256k1 private key as hex, what the PDS wants for its PLC rotation key. */
