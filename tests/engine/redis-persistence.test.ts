@@ -82,6 +82,21 @@ describe('a Redis without persistence', () => {
     }
   });
 
+  it('lets the API listen while Redis is away, and stops it when a Redis that keeps nothing comes', async () => {
+    const late = await startRedisServer();
+    await late.stop();
+    try {
+      const api = start(API_ENTRY, late.url, { SUNSET_ENV: 'production' });
+      await waitForLine(api, 'the API to listen with Redis away', /Server listening/);
+      expect(api.output()).toContain('Redis is not answering yet');
+      await late.start();
+      expect((await api.exited()).code).toBe(69);
+      expect(api.output()).toContain('refusing to run: Redis keeps nothing on disk');
+    } finally {
+      await late.cleanup();
+    }
+  });
+
   it('starts both in production on a Redis with an append-only file', async () => {
     const worker = start(WORKER_ENTRY, persistent.url, { SUNSET_ENV: 'production' });
     const api = start(API_ENTRY, persistent.url, { SUNSET_ENV: 'production' });

@@ -18,17 +18,39 @@ async function main(): Promise<void> {
     logger,
   );
   const redis = createRedis(config.redisUrl, { role: 'producer', name: 'sunset-api' });
-  redis.once('ready', () => {
-    checkRedis(redis, { production: config.production, persistenceCheck: config.redisPersistenceCheck })
-      .then((check) => {
-        for (const warning of check.warnings) logger.warn(warning);
-        logger.info({ maxmemoryPolicy: check.policy, persistence: check.persistence }, 'Redis checked');
-      })
-      .catch((err: unknown) => {
-        logger.fatal({ err: (err as Error).message }, 'Redis would lose jobs');
-        process.exit(69);
+  const checkNow = async (): Promise<void> => {
+    try {
+      const check = await checkRedis(redis, {
+        production: config.production,
+        persistenceCheck: config.redisPersistenceCheck,
       });
+      for (const warning of check.warnings) logger.warn(warning);
+      logger.info({ maxmemoryPolicy: check.policy, persistence: check.persistence }, 'Redis checked');
+    } catch (err) {
+      logger.fatal({ err: (err as Error).message }, 'Redis would lose jobs');
+      process.exit(69);
+    }
+  };
+  // The first connection attempt settles before the API listens, so a Redis that would lose
+  // jobs is refused before any request can queue one; a Redis that is away is checked when it comes.
+  const firstAttempt = await new Promise<'ready' | 'away'>((resolve) => {
+    if (redis.status === 'ready') return resolve('ready');
+    const onReady = () => {
+      redis.off('error', onError);
+      resolve('ready');
+    };
+    const onError = () => {
+      redis.off('ready', onReady);
+      resolve('away');
+    };
+    redis.once('ready', onReady);
+    redis.once('error', onError);
   });
+  if (firstAttempt === 'ready') await checkNow();
+  else {
+    logger.warn('Redis is not answering yet: posts get 503 until it does');
+    redis.once('ready', () => void checkNow());
+  }
   const queues = new Queues({
     connection: redis,
     ...(config.queuePrefix ? { prefix: config.queuePrefix } : {}),
