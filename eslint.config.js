@@ -158,7 +158,7 @@ export default tseslint.config(
   },
   {
     // Tool configs extend the shared bases in config/, which is not a package.
-    files: ['**/vitest.config.ts'],
+    files: ['**/vitest.config.ts', '**/vitest.*.config.ts'],
     rules: { 'import-x/no-relative-packages': 'off', 'no-restricted-imports': 'off' },
   },
   prettier,
@@ -166,7 +166,7 @@ export default tseslint.config(
   // before its assertion runs): every workspace file, tests included, is checked with its types.
   ...typedProjects.map(({ files, project }) => ({
     files,
-    ignores: ['**/vitest.config.ts'],
+    ignores: ['**/vitest.config.ts', '**/vitest.*.config.ts'],
     languageOptions: { parserOptions: { project, tsconfigRootDir: ROOT } },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',

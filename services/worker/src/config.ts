@@ -64,6 +64,8 @@ export interface WorkerConfig {
    * folder off the host they go to (SUNSET_AUDIT_CHECKPOINT_DIR), both or neither.
    */
   auditCheckpoints?: { key: KeyObject; dir: string; intervalMs: number };
+  /** SUNSET_HEARTBEAT_FILE: touched while the worker runs and Redis answers, for a container health check. */
+  heartbeatFile?: string;
 }
 
 export const WORKER_ENV_HELP = `
@@ -97,6 +99,8 @@ ${STATE_KEY_HELP}
   SUNSET_AUDIT_SIGNING_KEY_FILE Ed25519 private key (PEM, PKCS#8) that signs audit checkpoints (recommended in production)
   SUNSET_AUDIT_CHECKPOINT_DIR   where signed audit checkpoints go, off the host (an archive share); needed with the key
   SUNSET_AUDIT_CHECKPOINT_INTERVAL_MS  how often a checkpoint is signed when the log has grown (default 300000)
+  SUNSET_HEARTBEAT_FILE         a file touched every 10 s while the worker runs and Redis answers (the image's
+                                health check reads its age; default none)
   LOG_LEVEL                     trace, debug, info, warn, error (default info)`;
 
 /** Absolute, so the worker and the CLI agree whatever folder they start in; Docker's own place. */
@@ -149,6 +153,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   if (stateKey && 'problem' in stateKey) r.problem(stateKey.problem);
   const auditCheckpoints = readAuditCheckpoints(r);
   const timeout = r.int('SUNSET_NETWORK_TIMEOUT_MS', 0, { min: 0, max: 600_000 });
+  const heartbeatFile = r.string('SUNSET_HEARTBEAT_FILE');
   const prefix = r.string('SUNSET_QUEUE_PREFIX');
   const schema = r.string('DATABASE_SCHEMA');
   const config: WorkerConfig = {
@@ -177,6 +182,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     env: { ...env },
     secretsDir: path.resolve(r.string('SUNSET_SECRETS_DIR', DEFAULT_SECRETS_DIR)),
     ...(auditCheckpoints ? { auditCheckpoints } : {}),
+    ...(heartbeatFile ? { heartbeatFile: path.resolve(heartbeatFile) } : {}),
   };
   r.done();
   return config;

@@ -2,10 +2,12 @@
  * The worker process: reads its configuration, opens the store and Redis, checks Redis will
  * not evict jobs and keeps them on disk, then runs the engine's worker runtime until SIGTERM or SIGINT.
  */
+import { rmSync, writeFileSync } from 'node:fs';
 import type { renderProfileImage } from '@sunset/assets';
 import { configOrExit, createLogger, developmentStateKey, onShutdown } from '@sunset/core';
 import { startWorkerRuntime } from '@sunset/engine';
 import { checkRedis, createRedis, RedisSetupError, waitForRedis } from '@sunset/queue';
+import type { Redis } from 'ioredis';
 import { openStore, openStoreOrExit, StoreError } from '@sunset/store';
 import { startAuditCheckpoints } from './audit-checkpoints.ts';
 import { readWorkerConfig, WORKER_ENV_HELP } from './config.ts';
@@ -96,7 +98,10 @@ async function main(): Promise<void> {
     );
   }
 
+  const heartbeat = config.heartbeatFile ? startHeartbeat(config.heartbeatFile, redis) : undefined;
+
   onShutdown(logger, [
+    async () => heartbeat?.stop(),
     async () => checkpoints?.stop(),
     async () => (await starting).close(config.shutdownGraceMs),
     () => store.close(),
@@ -104,6 +109,30 @@ async function main(): Promise<void> {
     () => redis.quit(),
   ]);
   await starting;
+}
+
+/**
+ * Touches the file every 10 s while Redis answers, so that a health check outside the process
+ * (the image's) can tell a worker that runs from one that hangs or has lost its queues.
+ */
+function startHeartbeat(file: string, redis: Redis): { stop: () => void } {
+  const beat = () => {
+    if (redis.status !== 'ready') return;
+    try {
+      writeFileSync(file, `${new Date().toISOString()}\n`);
+    } catch {
+      // An unwritable file ages, and the health check then says so; the worker goes on.
+    }
+  };
+  beat();
+  const timer = setInterval(beat, 10_000);
+  timer.unref();
+  return {
+    stop: () => {
+      clearInterval(timer);
+      rmSync(file, { force: true });
+    },
+  };
 }
 
 main().catch((err: unknown) => {
