@@ -128,9 +128,10 @@ function lineLocator(text: string): (offset: number) => { line: number; column: 
 }
 
 /**
- * Reads a document into an element tree (`names`: the element names a problem's path may show), or throws CapError with the first problem that stops
- * reading (size, encoding, well-formedness, DTD, depth, element count). Bytes are decoded as their
- * XML declaration says (UTF-8 when it says nothing, ISO-8859-1, US-ASCII); a string is taken as is.
+ * Reads a document into an element tree, or throws CapError with the first problem that stops
+ * reading (size, encoding, well-formedness, DTD, depth, element count); a problem's path shows
+ * only the element names in `names`, "*" for any other. Bytes are decoded as their XML
+ * declaration says (UTF-8 when it says nothing, ISO-8859-1, US-ASCII); a string is taken as is.
  */
 export function readXml(
   input: string | Uint8Array,
