@@ -150,6 +150,24 @@ describe('sunset over the API', () => {
     expect(capSent.status).toBe(0);
     expect(capSent.stdout).toMatch(/recorded, not posted/);
     expect(capSent.stdout).toMatch(/CAP status Exercise/);
+    // CAP 1.1 from a file in ISO-8859-1, as older feeds write it, with a <web> lacking its scheme.
+    const latinFile = path.join(dir, 'alerte-latin1.xml');
+    writeFileSync(
+      latinFile,
+      Buffer.from(
+        `<?xml version="1.0" encoding="ISO-8859-1"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.1"><identifier>x-2</identifier><sender>prefecture@example.gouv.fr</sender>
+<sent>2026-12-01T09:00:00+01:00</sent><status>Exercise</status><msgType>Alert</msgType><scope>Public</scope>
+<info><language>fr-FR</language><category>Met</category><event>Orage</event><urgency>Expected</urgency><severity>Moderate</severity>
+<certainty>Very Likely</certainty><headline>EXERCICE orages à Tours</headline><web>www.meteo.example/37</web></info></alert>`,
+        'latin1',
+      ),
+    );
+    const latinSent = await sunset(['crisis', 'send', '--cap', latinFile], as('crisis'));
+    expect(latinSent.status, latinSent.stderr).toBe(0);
+    expect(latinSent.stdout).toMatch(
+      /note: CAP alert\/info\[1\]\/web: <web> has no scheme: linked as https:\/\/www\.meteo\.example\/37/,
+    );
   });
 
   it('sends an ordinary post with an image and its alternative text', async () => {

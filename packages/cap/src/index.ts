@@ -1,9 +1,19 @@
 export { parseCap, TEXT_LIMITS, type ParseCapOptions } from './parse.ts';
-export { pickInfo, capText, capKey, type CapTextOptions } from './text.ts';
+export {
+  chooseInfo,
+  capLanguages,
+  capNoticeText,
+  capText,
+  capKey,
+  type CapTextOptions,
+  type InfoChoice,
+} from './text.ts';
 export { CapError, type CapProblem } from './errors.ts';
 export { DEFAULT_MAX_BYTES, MAX_DEPTH, MAX_ELEMENTS } from './xml-reader.ts';
 export {
   CAP_NAMESPACE,
+  CAP_NAMESPACES,
+  RESPONSE_TYPES,
   STATUSES,
   MSG_TYPES,
   SCOPES,
@@ -20,4 +30,6 @@ export {
   type CapUrgency,
   type CapSeverity,
   type CapCertainty,
+  type CapResponseType,
+  type CapVersion,
 } from './types.ts';

@@ -7,7 +7,18 @@ import {
   FLOOD_UPDATE,
   PREFECTURE,
 } from './fixtures.test-support.ts';
-import { CapError, capKey, capText, parseCap, pickInfo, type CapProblem } from './index.ts';
+import {
+  CapError,
+  capKey,
+  capLanguages,
+  capText,
+  chooseInfo,
+  parseCap,
+  type CapAlert,
+  type CapProblem,
+} from './index.ts';
+
+const pick = (alert: CapAlert, ...languages: string[]) => chooseInfo(alert, languages)!.info;
 
 function problemsOf(xml: string): CapProblem[] {
   try {
@@ -50,7 +61,7 @@ describe('parseCap on real-looking alerts', () => {
   });
 
   it('gives the post text with headline, description, instruction and web in that order', () => {
-    const text = capText(pickInfo(parseCap(FLOOD_ALERT), 'fr-FR'));
+    const text = capText(pick(parseCap(FLOOD_ALERT), 'fr-FR'));
     expect(text).toBe(
       [
         'Vigilance orange crues : la Loire à Tours',
@@ -78,7 +89,7 @@ describe('parseCap on real-looking alerts', () => {
     ]);
     expect(capKey(update.references[0]!)).toBe(capKey(original));
     expect(capKey(original)).toBe(`${PREFECTURE},PREF37-2025-0142,2025-01-20T08:30:00+01:00`);
-    expect(capText(pickInfo(update, 'fr-FR'), { msgType: update.msgType })).toMatch(
+    expect(capText(pick(update, 'fr-FR'), { msgType: update.msgType })).toMatch(
       /^Mise à jour : Vigilance rouge crues/,
     );
   });
@@ -87,28 +98,46 @@ describe('parseCap on real-looking alerts', () => {
     const cancel = parseCap(FLOOD_CANCEL);
     expect(cancel.msgType).toBe('Cancel');
     expect(cancel.infos).toEqual([]);
-    expect(() => pickInfo(cancel, 'fr-FR')).toThrow(/has no <info> block to post/);
+    expect(chooseInfo(cancel, ['fr-FR', 'en'])).toBeUndefined();
     expect(cancel.references.map(capKey)).toEqual([
       capKey(parseCap(FLOOD_ALERT)),
       capKey(parseCap(FLOOD_UPDATE)),
     ]);
   });
 
-  it('picks the French block of a bilingual alert for fr-FR, and the first one otherwise', () => {
+  it('picks the French block of a bilingual alert for fr-FR, and follows the list otherwise', () => {
     const alert = parseCap(BILINGUAL_ALERT);
     expect(alert.infos.map((info) => info.language)).toEqual(['en-GB', 'fr']);
-    expect(pickInfo(alert, 'fr-FR').headline).toBe('Feu de forêt près de Chinon');
-    expect(pickInfo(alert, 'fr').event).toBe('Feu de forêt');
-    expect(pickInfo(alert, 'de-DE').language).toBe('en-GB');
-    expect(pickInfo(alert, 'en-US').language).toBe('en-GB');
+    expect(pick(alert, 'fr-FR').headline).toBe('Feu de forêt près de Chinon');
+    expect(pick(alert, 'fr').event).toBe('Feu de forêt');
+    expect(pick(alert, 'de-DE', 'fr').language).toBe('fr');
+    expect(chooseInfo(alert, capLanguages('de-DE'))).toMatchObject({
+      matched: 'en',
+      info: { language: 'en-GB' },
+    });
+    expect(pick(alert, 'en-US').language).toBe('en-GB');
+  });
+
+  it('takes the first block only when no wanted language matches, and says so', () => {
+    const swapped = parseCap(BILINGUAL_ALERT);
+    const german = {
+      ...swapped,
+      infos: swapped.infos.map((info) => ({ ...info, language: `de-${info.language}` })),
+    };
+    const choice = chooseInfo(german, capLanguages('fr-FR'));
+    expect(choice?.matched).toBeUndefined();
+    expect(choice?.info).toBe(german.infos[0]);
+    expect(capLanguages('fr-FR')).toEqual(['fr-FR', 'en']);
+    expect(capLanguages('en', [])).toEqual(['en']);
+    expect(capLanguages('fr-FR', ['fr', 'de', 'fr'])).toEqual(['fr', 'de']);
   });
 
   it('prefers an exact language match over a same-language one', () => {
     const alert = parseCap(FLOOD_ALERT);
     const first = alert.infos[0]!;
     const twoFrench = { ...alert, infos: [{ ...first, language: 'fr-CA' }, first] };
-    expect(pickInfo(twoFrench, 'fr-FR')).toBe(first);
-    expect(pickInfo(twoFrench, 'fr-be').language).toBe('fr-CA');
+    expect(pick(twoFrench, 'fr-FR')).toBe(first);
+    expect(pick(twoFrench, 'fr-be').language).toBe('fr-CA');
   });
 
   it('defaults an info block without <language> to en-US, as CAP says', () => {
@@ -132,7 +161,7 @@ describe('parseCap on wrong alerts', () => {
       expect.objectContaining({ path: 'alert/info[1]/urgency', message: '<urgency> is required' }),
       expect.objectContaining({ path: 'alert/info[1]/severity', line: 16, column: 5 }),
     ]);
-    expect(problems[2]?.message).toBe('"Real" is not one of Actual, Exercise, System, Test, Draft');
+    expect(problems[2]?.message).toBe('is not one of Actual, Exercise, System, Test, Draft');
     expect(problems[1]?.message).toMatch(/not a CAP date-time/);
   });
 
@@ -148,21 +177,33 @@ describe('parseCap on wrong alerts', () => {
     expect(error).toBeInstanceOf(CapError);
     expect(error.code).toBe('input');
     expect(error.message).toBe(
-      'CAP alert rejected (1 problem): alert/status: "Unknown" is not one of Actual, Exercise, System, Test, Draft (line 6:3)',
+      'CAP alert rejected (1 problem): alert/status: is not one of Actual, Exercise, System, Test, Draft (line 6:3)',
     );
   });
 
-  it('refuses the wrong namespace (CAP 1.1) and a document without one', () => {
-    const old = problemsOf(FLOOD_ALERT.replace('cap:1.2"', 'cap:1.1"'));
-    expect(old).toHaveLength(1);
-    expect(old[0]?.message).toMatch(
-      /root element must be <alert xmlns="urn:oasis:names:tc:emergency:cap:1\.2">/,
+  it('reads CAP 1.1, with its "Very Likely", and refuses another namespace or none', () => {
+    const old = parseCap(
+      FLOOD_ALERT.replace('cap:1.2"', 'cap:1.1"').replace('<certainty>Likely', '<certainty>Very Likely'),
     );
-    expect(old[0]?.message).toContain('urn:oasis:names:tc:emergency:cap:1.1');
+    expect(old.version).toBe('1.1');
+    expect(old.infos[0]?.certainty).toBe('Likely');
+    expect(parseCap(FLOOD_ALERT).version).toBe('1.2');
+    // CAP 1.0's value is not CAP 1.2's.
+    expect(problemsOf(FLOOD_ALERT.replace('<certainty>Likely', '<certainty>Very Likely'))[0]?.path).toBe(
+      'alert/info[1]/certainty',
+    );
+    const other = problemsOf(FLOOD_ALERT.replace('cap:1.2"', 'cap:0.9"'));
+    expect(other).toHaveLength(1);
+    expect(other[0]?.message).toMatch(
+      /<alert> is in another namespace; it must be in urn:oasis:names:tc:emergency:cap:1\.2/,
+    );
     expect(
       problemsOf(FLOOD_ALERT.replace(' xmlns="urn:oasis:names:tc:emergency:cap:1.2"', ''))[0]?.message,
-    ).toContain('no namespace');
-    expect(problemsOf('<feed xmlns="http://www.w3.org/2005/Atom"/>')[0]?.message).toContain('got <feed>');
+    ).toContain('in no namespace');
+    expect(problemsOf('<feed xmlns="http://www.w3.org/2005/Atom"/>')[0]).toMatchObject({
+      path: '*',
+      message: 'root element must be <alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">',
+    });
   });
 
   it('checks sent as a CAP date-time with a real calendar date and an explicit offset', () => {
@@ -189,16 +230,18 @@ describe('parseCap on wrong alerts', () => {
       ),
     );
     expect(problems.map((p) => p.path)).toEqual(['alert/references', 'alert/references', 'alert/references']);
-    expect(problems[0]?.message).toContain(`"${PREFECTURE},PREF37-2025-0142" is not a reference`);
+    expect(problems[0]?.message).toBe('reference 1 is not sender,identifier,sent');
+    expect(problems[1]?.message).toBe('reference 2 is not sender,identifier,sent');
     expect(problems[2]?.message).toContain('not a CAP date-time');
   });
 
-  it('requires an info block for an Alert and an Update, but not for a Cancel', () => {
+  it('requires an info block for an Alert, but not for an Update or a Cancel', () => {
     const withoutInfo = FLOOD_ALERT.replace(/<info>[\s\S]*<\/info>/, '');
     expect(problemsOf(withoutInfo)).toEqual([
       expect.objectContaining({ path: 'alert/info', message: 'an Alert needs at least one <info> block' }),
     ]);
     expect(parseCap(withoutInfo.replace('<msgType>Alert', '<msgType>Cancel')).infos).toEqual([]);
+    expect(parseCap(withoutInfo.replace('<msgType>Alert', '<msgType>Update')).infos).toEqual([]);
   });
 
   it('refuses text over its length limit, and counts characters, not bytes', () => {
@@ -230,7 +273,7 @@ describe('parseCap on wrong alerts', () => {
     const problems = problemsOf(
       FLOOD_ALERT.replace(
         '<scope>Public</scope>',
-        '<scope>Public</scope><scope>Private</scope><colour>red</colour>',
+        '<scope>Public</scope><scope>Private</scope><colour>red</colour><areaDesc>x</areaDesc>',
       )
         .replace('<event>Crue de la Loire</event>', '<event> </event>')
         .replace('<headline>', '<headline><b>bold</b>')
@@ -238,7 +281,9 @@ describe('parseCap on wrong alerts', () => {
     );
     expect(problems.map((p) => [p.path, p.message])).toEqual([
       ['alert/scope', '<scope> may appear only once'],
-      ['alert/colour', 'unknown element <colour> in CAP 1.2'],
+      // The sender's own element names are never repeated back; CAP's are.
+      ['alert/*', 'an element CAP does not define'],
+      ['alert/areaDesc', '<areaDesc> does not belong here in CAP'],
       ['alert/info[1]/headline', 'must contain text only, not elements'],
       ['alert/info[1]/event', 'is empty; a value is required'],
       ['alert/info[1]/area[2]/areaDesc', '<areaDesc> is required'],
@@ -253,16 +298,31 @@ describe('parseCap on wrong alerts', () => {
     expect(parseCap(signed)).toEqual(parseCap(FLOOD_ALERT));
   });
 
-  it('accepts only an absolute http(s) web address, since it is published as a link', () => {
-    for (const web of ['javascript:alert(1)', 'www.indre-et-loire.gouv.fr', 'file:///etc/passwd']) {
-      const problems = problemsOf(FLOOD_ALERT.replace(/<web>.*<\/web>/, `<web>${web}</web>`));
-      expect(problems).toEqual([
-        expect.objectContaining({
-          path: 'alert/info[1]/web',
-          message: `"${web}" is not an absolute http(s) address`,
-        }),
-      ]);
+  it('repairs a web address without a scheme and leaves out any other, keeping the alert', () => {
+    const webOf = (web: string) =>
+      parseCap(FLOOD_ALERT.replace(/<web>.*<\/web>/, `<web>${web}</web>`)).infos[0]!;
+    const bare = webOf('www.indre-et-loire.gouv.fr/crue');
+    expect(bare.web).toBe('https://www.indre-et-loire.gouv.fr/crue');
+    expect(bare.warnings).toEqual([
+      expect.objectContaining({
+        path: 'alert/info[1]/web',
+        message: '<web> has no scheme: linked as https://www.indre-et-loire.gouv.fr/crue',
+      }),
+    ]);
+    for (const web of ['javascript:alert(1)', '/crue/37', 'file:///etc/passwd', 'crue', 'http://']) {
+      const info = webOf(web);
+      expect(info.web, web).toBeUndefined();
+      expect(
+        info.warnings.map((w) => w.message),
+        web,
+      ).toEqual(['<web> is not an absolute http(s) address (a relative path or another scheme): left out']);
     }
+    expect(parseCap(FLOOD_ALERT).infos[0]?.warnings).toEqual([]);
+  });
+
+  it('keeps expires and the response types, AllClear included', () => {
+    const info = parseCap(FLOOD_ALERT.replace('<responseType>Avoid', '<responseType>AllClear')).infos[0];
+    expect(info).toMatchObject({ expires: '2025-01-22T12:00:00+01:00', responseTypes: ['AllClear'] });
   });
 
   it('checks the enumerations of info and the rules of identifier, scope and language', () => {

@@ -1,8 +1,11 @@
-// Checks a read element tree against the CAP 1.2 rules and builds a CapAlert. Unlike reading,
-// checking goes on after a problem, so the sender learns everything wrong in one round trip.
+// Checks a read element tree against the CAP 1.2 rules (CAP 1.1 too, which has the same shape)
+// and builds a CapAlert. Unlike reading, checking goes on after a problem, so the sender learns
+// everything wrong in one round trip. Messages name CAP's elements and values, never the
+// sender's: an error answer must not echo the request body.
 import { CapError, type CapProblem } from './errors.ts';
 import {
   CAP_NAMESPACE,
+  CAP_NAMESPACES,
   CATEGORIES,
   CERTAINTIES,
   MSG_TYPES,
@@ -14,6 +17,9 @@ import {
   type CapCategory,
   type CapInfoBlock,
   type CapReference,
+  type CapResponseType,
+  type CapVersion,
+  RESPONSE_TYPES,
 } from './types.ts';
 import { DEFAULT_MAX_BYTES, readXml, type XmlElement } from './xml-reader.ts';
 
@@ -104,17 +110,11 @@ const ALERT: Shape = {
   info: { many: true, shape: INFO },
 };
 
-const RESPONSE_TYPES = [
-  'Shelter',
-  'Evacuate',
-  'Prepare',
-  'Execute',
-  'Avoid',
-  'Monitor',
-  'Assess',
-  'AllClear',
-  'None',
-] as const;
+/** Every element name CAP defines: the only names a problem's path may show. */
+const CAP_NAMES: ReadonlySet<string> = new Set([
+  'alert',
+  ...[ALERT, INFO, AREA, RESOURCE, NAMED_VALUE].flatMap((shape) => Object.keys(shape)),
+]);
 
 /** A checked element: its path for messages, and its CAP children by name. */
 interface Node {
@@ -125,6 +125,11 @@ interface Node {
 
 class Checker {
   readonly problems: CapProblem[] = [];
+  readonly namespace: string;
+
+  constructor(namespace: string) {
+    this.namespace = namespace;
+  }
 
   problem(at: { path: string; element?: XmlElement }, message: string): void {
     const where = at.element === undefined ? {} : { line: at.element.line, column: at.element.column };
@@ -137,15 +142,20 @@ class Checker {
     if (element.text.trim() !== '') this.problem({ path, element }, 'unexpected text between elements');
     for (const child of element.children) {
       // Elements of other namespaces (an XML signature, extensions) are not CAP's to judge.
-      if (child.uri !== CAP_NAMESPACE) continue;
+      if (child.uri !== this.namespace) continue;
       const field = Object.hasOwn(shape, child.local) ? shape[child.local] : undefined;
-      const siblings = children.get(child.local) ?? [];
-      const childPath =
-        field?.many === true ? `${path}/${child.local}[${siblings.length + 1}]` : `${path}/${child.local}`;
       if (field === undefined) {
-        this.problem({ path: childPath, element: child }, `unknown element <${child.local}> in CAP 1.2`);
+        // A CAP name in the wrong place is named; any other name is the sender's text.
+        const known = CAP_NAMES.has(child.local);
+        this.problem(
+          { path: `${path}/${known ? child.local : '*'}`, element: child },
+          known ? `<${child.local}> does not belong here in CAP` : 'an element CAP does not define',
+        );
         continue;
       }
+      const siblings = children.get(child.local) ?? [];
+      const childPath =
+        field.many === true ? `${path}/${child.local}[${siblings.length + 1}]` : `${path}/${child.local}`;
       if (field.many !== true && siblings.length > 0) {
         this.problem({ path: childPath, element: child }, `<${child.local}> may appear only once`);
         continue;
@@ -198,7 +208,7 @@ class Checker {
     const value = required ? this.required(parent, name) : this.text(parent, name);
     if (value === undefined) return undefined;
     if ((allowed as readonly string[]).includes(value)) return value as T;
-    this.problem(at(parent, name), `"${value}" is not one of ${allowed.join(', ')}`);
+    this.problem(at(parent, name), `is not one of ${allowed.join(', ')}`);
     return undefined;
   }
 
@@ -233,7 +243,7 @@ function codePoints(text: string): number {
 }
 
 function tokenProblem(value: string): string | undefined {
-  if (/[\s,<&]/u.test(value)) return `"${value}" must not contain spaces, commas, "<" or "&"`;
+  if (/[\s,<&]/u.test(value)) return 'must not contain spaces, commas, "<" or "&"';
   return undefined;
 }
 
@@ -241,7 +251,7 @@ const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})([+-])(\d{2})
 
 /** CAP's date-time: exactly YYYY-MM-DDThh:mm:ss±hh:mm, a real calendar date, no "Z". */
 function dateTimeProblem(value: string): string | undefined {
-  const expected = `"${value}" is not a CAP date-time (YYYY-MM-DDThh:mm:ss±hh:mm, UTC as -00:00)`;
+  const expected = 'is not a CAP date-time (YYYY-MM-DDThh:mm:ss±hh:mm, UTC as -00:00)';
   const match = DATE_TIME.exec(value);
   if (match === null) return expected;
   const [year, month, day, hour, minute, second, , offsetHour, offsetMinute] = match.slice(1).map(Number) as [
@@ -274,11 +284,12 @@ function references(checker: Checker, alert: Node): CapReference[] {
   if (value === undefined) return [];
   const found: CapReference[] = [];
   const where = at(alert, 'references');
-  for (const triple of value.split(/\s+/)) {
+  for (const [index, triple] of value.split(/\s+/).entries()) {
     const parts = triple.split(',');
     const [sender, identifier, sent] = parts;
+    const nth = `reference ${index + 1}`;
     if (parts.length !== 3 || sender === undefined || identifier === undefined || sent === undefined) {
-      checker.problem(where, `"${triple}" is not a reference (sender,identifier,sent)`);
+      checker.problem(where, `${nth} is not sender,identifier,sent`);
       continue;
     }
     const wrong =
@@ -286,7 +297,7 @@ function references(checker: Checker, alert: Node): CapReference[] {
       (/[<&]/.test(sender + identifier) ? 'contains "<" or "&"' : undefined) ??
       dateTimeProblem(sent);
     if (wrong !== undefined) {
-      checker.problem(where, `reference "${triple}": ${wrong}`);
+      checker.problem(where, `${nth}: ${wrong}`);
       continue;
     }
     found.push({ sender, identifier, sent });
@@ -294,45 +305,72 @@ function references(checker: Checker, alert: Node): CapReference[] {
   return found;
 }
 
-function webAddress(checker: Checker, info: Node): string | undefined {
-  const value = checker.text(info, 'web');
-  if (value === undefined) return undefined;
-  // The address is published as a link: only a web page will do (no javascript:, file:, …).
-  if (URL.canParse(value)) {
-    const url = new URL(value);
-    if (url.protocol === 'https:' || url.protocol === 'http:') return value;
+// A host name with at least one dot, then an optional port, path, query or fragment.
+const BARE_HOST =
+  /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+\.?(?::\d{1,5})?(?:[/?#]\S*)?$/;
+
+function isWebPage(value: string): boolean {
+  if (!URL.canParse(value)) return false;
+  const url = new URL(value);
+  return (url.protocol === 'https:' || url.protocol === 'http:') && url.hostname !== '';
+}
+
+/**
+ * The <web> address as a link: only a web page will do (no javascript:, file:, …). Senders often
+ * write a bare host ("www.meteo.example/37"), which is repaired with https://; anything else
+ * (a relative path, another scheme) is left out. Either way the alert stands, with a warning.
+ */
+function webAddress(info: Node, warnings: CapProblem[]): string | undefined {
+  const node = info.children.get('web')?.[0];
+  const value = node?.element.text.trim();
+  if (node === undefined || value === undefined || value === '') return undefined;
+  if (isWebPage(value)) return value;
+  const where = { path: node.path, line: node.element.line, column: node.element.column };
+  if (BARE_HOST.test(value) && isWebPage(`https://${value}`)) {
+    const repaired = new URL(`https://${value}`).href;
+    warnings.push({ ...where, message: `<web> has no scheme: linked as ${repaired}` });
+    return repaired;
   }
-  checker.problem(at(info, 'web'), `"${value}" is not an absolute http(s) address`);
+  warnings.push({
+    ...where,
+    message: '<web> is not an absolute http(s) address (a relative path or another scheme): left out',
+  });
   return undefined;
 }
 
 // RFC 3066, which CAP 1.2 names for <language>: a primary tag and optional subtags.
 const LANGUAGE = /^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$/;
 
-function infoBlock(checker: Checker, info: Node): CapInfoBlock | undefined {
+function infoBlock(checker: Checker, info: Node, version: CapVersion): CapInfoBlock | undefined {
   const before = checker.problems.length;
   let language = checker.text(info, 'language') ?? 'en-US';
   if (!LANGUAGE.test(language)) {
-    checker.problem(at(info, 'language'), `"${language}" is not a language code such as fr or fr-FR`);
+    checker.problem(at(info, 'language'), 'is not a language code such as fr or fr-FR');
     language = 'en-US';
   }
   const categories: CapCategory[] = [];
   for (const category of info.children.get('category') ?? []) {
     const value = category.element.text.trim();
     if ((CATEGORIES as readonly string[]).includes(value)) categories.push(value as CapCategory);
-    else checker.problem(category, `"${value}" is not one of ${CATEGORIES.join(', ')}`);
+    else checker.problem(category, `is not one of ${CATEGORIES.join(', ')}`);
   }
+  const responseTypes: CapResponseType[] = [];
   for (const response of info.children.get('responseType') ?? []) {
     const value = response.element.text.trim();
-    if (!(RESPONSE_TYPES as readonly string[]).includes(value)) {
-      checker.problem(response, `"${value}" is not one of ${RESPONSE_TYPES.join(', ')}`);
-    }
+    if ((RESPONSE_TYPES as readonly string[]).includes(value)) responseTypes.push(value as CapResponseType);
+    else checker.problem(response, `is not one of ${RESPONSE_TYPES.join(', ')}`);
   }
   const event = checker.required(info, 'event');
   const urgency = checker.oneOf(info, 'urgency', URGENCIES, true);
   const severity = checker.oneOf(info, 'severity', SEVERITIES, true);
-  const certainty = checker.oneOf(info, 'certainty', CERTAINTIES, true);
-  for (const name of ['effective', 'onset', 'expires']) checker.dateTime(info, name, false);
+  // CAP 1.1 still accepts CAP 1.0's "Very Likely", to be read as "Likely".
+  const certainty =
+    version === '1.1' && checker.text(info, 'certainty') === 'Very Likely'
+      ? 'Likely'
+      : checker.oneOf(info, 'certainty', CERTAINTIES, true);
+  checker.dateTime(info, 'effective', false);
+  checker.dateTime(info, 'onset', false);
+  const expires = checker.dateTime(info, 'expires', false);
   for (const kind of ['eventCode', 'parameter'] as const) {
     for (const pair of info.children.get(kind) ?? []) namedValue(checker, pair);
   }
@@ -346,7 +384,8 @@ function infoBlock(checker: Checker, info: Node): CapInfoBlock | undefined {
     if (description !== undefined) areas.push(description);
     for (const geocode of area.children.get('geocode') ?? []) namedValue(checker, geocode);
   }
-  const web = webAddress(checker, info);
+  const warnings: CapProblem[] = [];
+  const web = webAddress(info, warnings);
   if (
     checker.problems.length > before ||
     event === undefined ||
@@ -368,7 +407,10 @@ function infoBlock(checker: Checker, info: Node): CapInfoBlock | undefined {
     ...optional('instruction', checker.text(info, 'instruction')),
     ...optional('web', web),
     ...optional('contact', checker.text(info, 'contact')),
+    ...optional('expires', expires),
+    responseTypes,
     areas,
+    warnings,
   };
 }
 
@@ -383,24 +425,31 @@ function optional<K extends string>(key: K, value: string | undefined): Partial<
 }
 
 /**
- * Parses a CAP 1.2 alert from the network. Throws CapError naming every problem (path like
- * "alert/info[1]/headline", and line:column where known); never returns a partial alert.
+ * Parses a CAP 1.2 or 1.1 alert from the network. Throws CapError naming every problem (path like
+ * "alert/info[1]/headline", and line:column where known); never returns a partial alert. What
+ * was repaired or left out rather than refused is in each info block's `warnings`.
  */
 export function parseCap(xml: string | Uint8Array, options: ParseCapOptions = {}): CapAlert {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
-  const root = readXml(xml, maxBytes);
-  if (root.local !== 'alert' || root.uri !== CAP_NAMESPACE) {
-    const got = root.uri === '' ? 'no namespace' : `namespace "${root.uri}"`;
+  const root = readXml(xml, maxBytes, CAP_NAMES);
+  const version = (Object.entries(CAP_NAMESPACES) as [CapVersion, string][]).find(
+    ([, uri]) => uri === root.uri,
+  )?.[0];
+  if (root.local !== 'alert' || version === undefined) {
+    const got = root.uri === '' ? 'in no namespace' : 'in another namespace';
     throw new CapError([
       {
-        path: root.local,
-        message: `root element must be <alert xmlns="${CAP_NAMESPACE}">; got <${root.local}> in ${got}`,
+        path: root.local === 'alert' ? 'alert' : '*',
+        message:
+          root.local === 'alert'
+            ? `root element <alert> is ${got}; it must be in ${CAP_NAMESPACE} (or CAP 1.1's)`
+            : `root element must be <alert xmlns="${CAP_NAMESPACE}">`,
         line: root.line,
         column: root.column,
       },
     ]);
   }
-  const checker = new Checker();
+  const checker = new Checker(CAP_NAMESPACES[version]);
   const alert = checker.node(root, 'alert', ALERT);
   const identifier = checker.token(alert, 'identifier');
   const sender = checker.token(alert, 'sender');
@@ -419,10 +468,12 @@ export function parseCap(xml: string | Uint8Array, options: ParseCapOptions = {}
   }
   const refs = references(checker, alert);
   const infoNodes = alert.children.get('info') ?? [];
-  if ((msgType === 'Alert' || msgType === 'Update') && infoNodes.length === 0) {
-    checker.problem(checker.missing(alert, 'info'), `an ${msgType} needs at least one <info> block`);
+  // <info> is optional in CAP; an Update or a Cancel without one still says something about the
+  // alert it references, but an Alert without one says nothing at all.
+  if (msgType === 'Alert' && infoNodes.length === 0) {
+    checker.problem(checker.missing(alert, 'info'), 'an Alert needs at least one <info> block');
   }
-  const infos = infoNodes.map((info) => infoBlock(checker, info));
+  const infos = infoNodes.map((info) => infoBlock(checker, info, version));
 
   if (
     checker.problems.length > 0 ||
@@ -436,6 +487,7 @@ export function parseCap(xml: string | Uint8Array, options: ParseCapOptions = {}
     throw new CapError(checker.problems);
   }
   return {
+    version,
     identifier,
     sender,
     sent,

@@ -79,12 +79,13 @@ describe('no DTD, no entities', () => {
     );
   });
 
-  it('refuses processing instructions other than the XML declaration', () => {
+  it("reads past processing instructions, a national feed's xml-stylesheet among them", () => {
     const stylesheet = alertWith('<?xml-stylesheet type="text/xsl" href="http://attacker.example/x.xsl"?>');
-    expect(only(rejection(stylesheet)).message).toBe(
-      'processing instruction <?xml-stylesheet?> is not allowed; only the XML declaration is',
-    );
-    expect(only(rejection(BODY.replace('<scope>', '<?php echo 1 ?><scope>'))).message).toMatch(/<\?php\?>/);
+    expect(parseCap(stylesheet)).toEqual(parseCap(FLOOD_ALERT));
+    expect(parseCap(BODY.replace('<scope>', '<?php echo 1 ?><scope>')).scope).toBe('Public');
+    // A DOCTYPE after a processing instruction is refused all the same.
+    const both = alertWith('<?xml-stylesheet href="x.xsl"?><!DOCTYPE alert [<!ENTITY e "x">]>');
+    expect(only(rejection(both)).message).toMatch(/DOCTYPE is not allowed/);
   });
 });
 
@@ -116,11 +117,43 @@ describe('size and shape limits', () => {
     expect(only(rejection(BODY.replace('Crue de', 'Crue\uD800de'))).message).toMatch(/lone surrogate/);
   });
 
-  it('refuses bytes declared as another encoding', () => {
-    const latin = new TextEncoder().encode(FLOOD_ALERT.replace('UTF-8', 'ISO-8859-1'));
-    expect(only(rejection(latin)).message).toBe(
-      'encoding "ISO-8859-1" is not supported; send the alert as UTF-8',
+  it('decodes ISO-8859-1 bytes as declared, and refuses an encoding it does not read', () => {
+    const declared = FLOOD_ALERT.replace('UTF-8', 'ISO-8859-1');
+    const latin1 = Buffer.from(declared, 'latin1');
+    expect(latin1.includes(0xe0)).toBe(true); // "à" is one byte
+    expect(parseCap(latin1)).toEqual(parseCap(FLOOD_ALERT));
+    expect(parseCap(Buffer.from(declared.replace('ISO-8859-1', 'latin1'), 'latin1'))).toEqual(
+      parseCap(FLOOD_ALERT),
     );
+    for (const encoding of ['windows-1252', 'UTF-16', 'EBCDIC-CP-US']) {
+      const other = new TextEncoder().encode(FLOOD_ALERT.replace('UTF-8', encoding));
+      expect(only(rejection(other)).message).toBe(
+        'the declared encoding is not supported; send the alert as UTF-8 or ISO-8859-1',
+      );
+    }
+    // Bytes said to be UTF-8 are checked as UTF-8, and US-ASCII as ASCII.
+    expect(only(rejection(Buffer.from(FLOOD_ALERT, 'latin1'))).message).toBe('document is not valid UTF-8');
+    const ascii = new TextEncoder().encode(FLOOD_ALERT.replace('UTF-8', 'US-ASCII'));
+    expect(only(rejection(ascii)).message).toBe('document declares US-ASCII but holds bytes above 127');
+  });
+
+  it("never repeats the sender's text in a problem", () => {
+    const marker = 'ZQXMARKER7';
+    for (const xml of [
+      `<${marker}>`,
+      `<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><${marker}>`,
+      BODY.replace('<headline>', `<headline ${marker}="1" ${marker}="2">`),
+      BODY.replace('</headline>', `</${marker}>`),
+      BODY.replace('<headline>', `<headline>&${marker};`),
+      BODY.replace('<headline>', `<p:headline xmlns:q="${marker}">`),
+      alertWith(`<!DOCTYPE ${marker}>`),
+      BODY.replace('<status>Actual', `<status>${marker}`),
+      BODY.replace('<scope>', `<${marker}/><scope>`),
+    ]) {
+      expect(rejection(xml).message, xml.slice(0, 80)).not.toContain(marker);
+    }
+    const bytes = new TextEncoder().encode(FLOOD_ALERT.replace('UTF-8', marker));
+    expect(rejection(bytes).message).not.toContain(marker);
   });
 
   it('refuses 10,000 nested elements at the 17th level', () => {

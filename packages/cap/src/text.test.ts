@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { capKey, capText, type CapInfoBlock } from './index.ts';
+import { capKey, capNoticeText, capText, type CapInfoBlock } from './index.ts';
 
 const INFO: CapInfoBlock = {
   language: 'fr-FR',
@@ -13,7 +13,9 @@ const INFO: CapInfoBlock = {
   description: 'Grêle et rafales à 100 km/h.',
   instruction: 'Restez chez vous.',
   web: 'https://www.indre-et-loire.gouv.fr/orages',
+  responseTypes: ['Shelter'],
   areas: ['Tours'],
+  warnings: [],
 };
 
 describe('capText', () => {
@@ -30,6 +32,23 @@ describe('capText', () => {
     expect(capText(english)).toMatch(
       /\n\nMore information: https:\/\/www\.indre-et-loire\.gouv\.fr\/orages$/,
     );
+  });
+
+  it("announces in the office's language when given one, AllClear as the end of the alert", () => {
+    const english = { ...INFO, language: 'en-GB' };
+    expect(capText(english, { msgType: 'Update', language: 'fr-FR' })).toMatch(/^Mise à jour : Orages/);
+    const over = { ...english, responseTypes: ['AllClear' as const] };
+    expect(capText(over, { msgType: 'Update', language: 'fr-FR' })).toMatch(/^Fin de l'alerte : Orages/);
+    expect(capText(over, { msgType: 'Update' })).toMatch(/^All clear: Orages/);
+    expect(capText(over)).toMatch(/^All clear: Orages/);
+  });
+
+  it('has a standard sentence for an Update or a Cancel without <info>', () => {
+    expect(capNoticeText('Cancel', 'fr-FR')).toBe('Alerte levée.');
+    expect(capNoticeText('Cancel', 'en-GB')).toBe('This alert has been cancelled.');
+    expect(capNoticeText('Cancel', 'de')).toBe('This alert has been cancelled.');
+    expect(capNoticeText('Update', 'fr')).toBe("L'alerte a été mise à jour.");
+    expect(capNoticeText('Update', 'en')).toBe('This alert has been updated.');
   });
 
   it('keeps every part when some are missing, and the prefix on the first one present', () => {

@@ -1,6 +1,8 @@
 // Turns untrusted bytes into a small element tree, refusing anything that could make a parser
-// do unbounded work or reach outside the document. CAP never needs a DTD, entities of its own or
-// processing instructions, so the safe course is to refuse them rather than to tame them.
+// do unbounded work or reach outside the document. CAP never needs a DTD or entities of its own,
+// so the safe course is to refuse them rather than to tame them; processing instructions (a
+// national feed's xml-stylesheet) cannot reach anything here, so they are read past and ignored.
+// No message quotes the document: an error answer must never echo what the sender sent.
 import { SaxesParser } from 'saxes';
 
 import { CapError, type CapProblem } from './errors.ts';
@@ -39,21 +41,66 @@ function utf8ByteLength(text: string, stopAbove: number): number {
   return Buffer.byteLength(text, 'utf8');
 }
 
-function decode(input: string | Uint8Array, maxBytes: number): string {
+/** The encodings a CAP document may declare, by every name XML senders use for them. */
+type Encoding = 'utf-8' | 'iso-8859-1' | 'us-ascii';
+const ENCODING_NAMES: Readonly<Record<string, Encoding>> = {
+  'utf-8': 'utf-8',
+  utf8: 'utf-8',
+  'iso-8859-1': 'iso-8859-1',
+  iso_8859_1: 'iso-8859-1',
+  'iso_8859-1': 'iso-8859-1',
+  iso8859_1: 'iso-8859-1',
+  latin1: 'iso-8859-1',
+  'latin-1': 'iso-8859-1',
+  l1: 'iso-8859-1',
+  'us-ascii': 'us-ascii',
+  ascii: 'us-ascii',
+};
+const UNSUPPORTED_ENCODING = 'the declared encoding is not supported; send the alert as UTF-8 or ISO-8859-1';
+
+function encodingOf(name: string): Encoding | undefined {
+  const key = name.toLowerCase();
+  return Object.hasOwn(ENCODING_NAMES, key) ? ENCODING_NAMES[key] : undefined;
+}
+
+/** The encoding the XML declaration names, read from the bytes before they are decoded. */
+function declaredEncoding(input: Uint8Array): string | undefined {
+  // The declaration is ASCII in every encoding accepted here, and comes first.
+  const head = Buffer.from(input.subarray(0, 256))
+    .toString('latin1')
+    .replace(/^\u00EF\u00BB\u00BF/, '');
+  return /^<\?xml\s[^>]*?\bencoding\s*=\s*(["'])([^"']*)\1/.exec(head)?.[2];
+}
+
+function decode(input: string | Uint8Array, maxBytes: number): { text: string; encoding?: Encoding } {
   if (typeof input === 'string') {
     const bytes = utf8ByteLength(input, maxBytes);
     if (bytes > maxBytes) reject(`document is larger than ${maxBytes} bytes (${bytes}); nothing was read`);
     // A lone surrogate cannot be encoded as UTF-8: the string did not come from valid text.
     if (!input.isWellFormed()) reject('document is not valid Unicode text (lone surrogate)');
-    return input.startsWith('\uFEFF') ? input.slice(1) : input;
+    return { text: input.startsWith('\uFEFF') ? input.slice(1) : input };
   }
   if (input.byteLength > maxBytes) {
     reject(`document is larger than ${maxBytes} bytes (${input.byteLength}); nothing was read`);
   }
+  const declared = declaredEncoding(input);
+  const bom = input[0] === 0xef && input[1] === 0xbb && input[2] === 0xbf;
+  const encoding = declared === undefined ? 'utf-8' : encodingOf(declared);
+  if (encoding === undefined) reject(UNSUPPORTED_ENCODING);
+  if (bom && encoding !== 'utf-8')
+    reject('document starts with a UTF-8 byte order mark but declares another encoding');
+  if (encoding === 'iso-8859-1') {
+    // Every byte is a character in ISO-8859-1, the code point of the same number (Node's latin1;
+    // the WHATWG decoder would read windows-1252 instead).
+    return { text: Buffer.from(input).toString('latin1'), encoding };
+  }
+  if (encoding === 'us-ascii' && input.some((byte) => byte > 0x7f)) {
+    reject('document declares US-ASCII but holds bytes above 127');
+  }
   try {
     // fatal: a byte sequence that is not UTF-8 fails instead of turning into U+FFFD, so what we
     // post is exactly what the sender wrote. The BOM, if any, is dropped by the decoder.
-    return new TextDecoder('utf-8', { fatal: true }).decode(input);
+    return { text: new TextDecoder('utf-8', { fatal: true }).decode(input), encoding };
   } catch {
     return reject('document is not valid UTF-8');
   }
@@ -82,10 +129,16 @@ function lineLocator(text: string): (offset: number) => { line: number; column: 
 
 /**
  * Reads a document into an element tree, or throws CapError with the first problem that stops
- * reading (size, encoding, well-formedness, DTD, processing instruction, depth, element count).
+ * reading (size, encoding, well-formedness, DTD, depth, element count); a problem's path shows
+ * only the element names in `names`, "*" for any other. Bytes are decoded as their XML
+ * declaration says (UTF-8 when it says nothing, ISO-8859-1, US-ASCII); a string is taken as is.
  */
-export function readXml(input: string | Uint8Array, maxBytes = DEFAULT_MAX_BYTES): XmlElement {
-  const text = decode(input, maxBytes);
+export function readXml(
+  input: string | Uint8Array,
+  maxBytes = DEFAULT_MAX_BYTES,
+  names: ReadonlySet<string> = new Set(),
+): XmlElement {
+  const { text, encoding } = decode(input, maxBytes);
   const nul = text.indexOf('\0');
   if (nul >= 0) reject(`document contains a NUL character (at offset ${nul})`);
 
@@ -94,24 +147,24 @@ export function readXml(input: string | Uint8Array, maxBytes = DEFAULT_MAX_BYTES
   let root: XmlElement | undefined;
   let elements = 0;
   const stop = (message: string, where = position(parser)): never => {
-    throw new Rejected({ path: pathOf(open), message, ...where });
+    throw new Rejected({ path: pathOf(open, names), message, ...where });
   };
 
   parser.on('error', (error) => {
-    // saxes prefixes "line:column: "; the position is reported separately.
-    stop(`not well-formed XML: ${error.message.replace(/^\d+:\d+: /, '')}`);
+    // saxes prefixes "line:column: ", reported separately, and some of its messages end with a
+    // name or value from the document after a colon: the kind of fault is kept, never the text.
+    const fault = error.message.replace(/^\d+:\d+: /, '').replace(/:\s[\s\S]*$/, '');
+    stop(`not well-formed XML: ${fault}`);
   });
   parser.on('doctype', () => {
     // A DTD is how entity bombs and external entities (XXE) get in; CAP has no use for one.
     stop('a DOCTYPE is not allowed in a CAP alert (no DTD, no entities)');
   });
-  parser.on('processinginstruction', (pi) => {
-    stop(`processing instruction <?${pi.target}?> is not allowed; only the XML declaration is`);
-  });
   parser.on('xmldecl', (decl) => {
-    // The bytes were decoded as UTF-8; a document that says otherwise would be misread.
-    if (typeof input !== 'string' && decl.encoding !== undefined && !/^utf-?8$/i.test(decl.encoding)) {
-      stop(`encoding "${decl.encoding}" is not supported; send the alert as UTF-8`);
+    // The bytes were decoded by the declaration as read before parsing; should the parser read
+    // another one, the text would be misread, so it is refused.
+    if (encoding !== undefined && (encodingOf(decl.encoding ?? 'utf-8') ?? 'unsupported') !== encoding) {
+      stop(UNSUPPORTED_ENCODING);
     }
   });
   const locate = lineLocator(text);
@@ -154,7 +207,9 @@ export function readXml(input: string | Uint8Array, maxBytes = DEFAULT_MAX_BYTES
   return root;
 }
 
-function pathOf(open: readonly XmlElement[]): string {
-  // Only used for structural problems, where a rough location beats none.
-  return open.length === 0 ? 'alert' : open.map((element) => element.local).join('/');
+function pathOf(open: readonly XmlElement[], names: ReadonlySet<string>): string {
+  // Only used for structural problems, where a rough location beats none; a name the caller does
+  // not know is the sender's text, shown as "*" (line:column still points at it).
+  if (open.length === 0) return 'alert';
+  return open.map((element) => (names.has(element.local) ? element.local : '*')).join('/');
 }

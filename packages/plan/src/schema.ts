@@ -336,6 +336,43 @@ export const Mirror = Type.Object(
   },
 );
 
+export const CrisisCap = Type.Object(
+  {
+    languages: Type.Optional(
+      Type.Array(
+        Type.String({
+          pattern: '^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$',
+          description: 'A language tag, e.g. "fr" or "en-GB".',
+        }),
+        {
+          minItems: 1,
+          maxItems: 10,
+          uniqueItems: true,
+          description:
+            'The <info> block to post, by language in order of preference; default organisation.locale, then en.',
+        },
+      ),
+    ),
+    cancel_text: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 500,
+        description:
+          'Posted under the original for a CAP Cancel without <info>; default "Alerte levée." (French) or "This alert has been cancelled.".',
+      }),
+    ),
+    update_text: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 500,
+        description:
+          'Posted under the original for a CAP Update without <info>; default "L\'alerte a été mise à jour." or "This alert has been updated.".',
+      }),
+    ),
+  },
+  { ...closed, description: 'How CAP alerts sent to the crisis endpoint are read.' },
+);
+
 export const Crisis = Type.Object(
   {
     on: Type.Array(NetworkName, {
@@ -360,6 +397,7 @@ export const Crisis = Type.Object(
         description: 'none, or second-person: a different crisis token must approve each crisis post.',
       }),
     ),
+    cap: Type.Optional(CrisisCap),
   },
   { ...closed, description: 'How crisis messages are posted.' },
 );

@@ -15,7 +15,14 @@ import {
   resolveInside,
   type Network,
 } from '@sunset/core';
-import { describeLength, graphemeCount, measure, splitThread, type TextLimits } from '@sunset/text';
+import {
+  describeLength,
+  describeRefused,
+  graphemeCount,
+  measure,
+  splitThread,
+  type TextLimits,
+} from '@sunset/text';
 import { DiagnosticBag, type Diagnostic } from './diagnostics.ts';
 import { expand, findPlaceholders, isPlaceholder, PLACEHOLDERS, placeholderValues } from './placeholders.ts';
 import type { PlanDocument } from './schema.ts';
@@ -455,6 +462,8 @@ class SemanticChecks {
         if (!isStr(raw)) continue;
         const text = textOf(p, raw);
         if (text === undefined) continue;
+        const refused = network === 'x' ? describeRefused(text) : undefined;
+        if (refused !== undefined) this.#bag.error(p, refused);
         const report = measure(text, network, this.#textLimits());
         if (report.fits) continue;
         if (overflow === 'error') {

@@ -178,6 +178,28 @@ describe('every problem is reported, with its place', () => {
     expect(errors(r).some((d) => d.message.includes('for Bluesky'))).toBe(true);
   });
 
+  it('refuses a character X refuses in a text going to X, and only there', () => {
+    const r = check(MINIMAL.replace('Merci et au revoir.', 'Merci\uFFFE et au revoir.'));
+    const x = errors(r).filter((d) => d.path === 'posts[1].text');
+    expect(x.map((d) => d.message)).toEqual([
+      "contains U+FFFE at character 6, which X refuses (twitter-text's invalid characters); remove it",
+    ]);
+    const elsewhere = check(
+      MINIMAL.replace('Merci et au revoir.', 'Merci\uFFFE et au revoir.').replace(
+        '    on: [x, bluesky]\n',
+        '    on: [bluesky]\n',
+      ),
+    );
+    expect(errors(elsewhere).filter((d) => d.path === 'posts[1].text')).toEqual([]);
+  });
+
+  it('takes crisis.cap: a language list and the texts for a Cancel or an Update without <info>', () => {
+    const withCap = `${MINIMAL.trimEnd()}\ncrisis:\n  on: [bluesky]\n  cap:\n    languages: [fr, en-GB]\n    cancel_text: Fin de l’alerte.\n    update_text: L’alerte évolue.\n`;
+    expect(errors(check(withCap))).toEqual([]);
+    const bad = check(withCap.replace('[fr, en-GB]', '[fr, "en GB"]'));
+    expect(errors(bad).map((d) => d.path)).toContain('crisis.cap.languages[1]');
+  });
+
   it('warns when a post will become a thread', () => {
     const long = 'Un message très long pour dire au revoir à toutes et à tous. '.repeat(6);
     const r = check(MINIMAL.replace('Merci et au revoir.', long));

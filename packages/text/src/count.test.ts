@@ -1,7 +1,14 @@
 import fc from 'fast-check';
 import twitter from 'twitter-text';
 import { describe, expect, it } from 'vitest';
-import { graphemeCount, mastodonLength, utf8Length, xWeightedLength } from './count.ts';
+import {
+  describeRefused,
+  graphemeCount,
+  mastodonLength,
+  utf8Length,
+  xRefusedCharacters,
+  xWeightedLength,
+} from './count.ts';
 
 const FAMILY = '👨‍👩‍👧'; // man ZWJ woman ZWJ girl: 3 emoji, 2 joiners, 18 bytes
 const FAMILY4 = '👨‍👩‍👧‍👦'; // 4 emoji, 3 joiners, 25 bytes
@@ -128,5 +135,22 @@ describe('mastodonLength', () => {
 
   it('uses the per-instance URL length', () => {
     expect(mastodonLength(`${LONG_URL} ${LONG_URL}`, { charactersReservedPerUrl: 30 })).toBe(61);
+  });
+});
+
+describe('xRefusedCharacters', () => {
+  it('finds exactly the characters that make twitter-text call a text invalid, with their place', () => {
+    expect(xRefusedCharacters('Crue 🌊\uFFFE quais\uFEFF.\uFFFF')).toEqual([
+      { codePoint: 'U+FFFE', position: 7 },
+      { codePoint: 'U+FEFF', position: 14 },
+      { codePoint: 'U+FFFF', position: 16 },
+    ]);
+    for (const text of ['Crue de la Loire.', 'a\uFFFEb', 'a\uFEFFb', 'a\uFFFFb', '\u202Eabc', 'é\u0301']) {
+      expect(xRefusedCharacters(text).length === 0, text).toBe(twitter.parseTweet(text).valid);
+    }
+    expect(describeRefused('ok')).toBeUndefined();
+    expect(describeRefused('a\uFFFEb')).toBe(
+      "contains U+FFFE at character 2, which X refuses (twitter-text's invalid characters); remove it",
+    );
   });
 });

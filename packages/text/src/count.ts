@@ -23,6 +23,41 @@ export function xWeightedLength(text: string): number {
   return twitter.parseTweet(text).weightedLength;
 }
 
+/** A character X refuses in a post, and where: "U+FFFE" at the 14th character (code point). */
+export interface RefusedCharacter {
+  codePoint: string;
+  position: number;
+}
+
+/**
+ * The characters X refuses in `text`: those twitter-text lists as invalid (U+FFFE, U+FEFF,
+ * U+FFFF), which make `parseTweet` call a text invalid whatever its length.
+ */
+export function xRefusedCharacters(text: string): RefusedCharacter[] {
+  const refused: RefusedCharacter[] = [];
+  let position = 0;
+  for (const char of text) {
+    position += 1;
+    if (twitter.hasInvalidCharacters(char)) {
+      const hex = char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+      refused.push({ codePoint: `U+${hex}`, position });
+    }
+  }
+  return refused;
+}
+
+/** Plain words for the characters X refuses, fit for an error message; undefined when none. */
+export function describeRefused(text: string): string | undefined {
+  const refused = xRefusedCharacters(text);
+  if (refused.length === 0) return undefined;
+  const listed = refused
+    .slice(0, 5)
+    .map((r) => `${r.codePoint} at character ${r.position}`)
+    .join(', ');
+  const more = refused.length > 5 ? ` and ${refused.length - 5} more` : '';
+  return `contains ${listed}${more}, which X refuses (twitter-text's invalid characters); remove ${refused.length === 1 ? 'it' : 'them'}`;
+}
+
 /** The URLs X counts at a fixed length (with or without protocol, as `parseTweet` finds them). */
 export function xUrlCount(text: string): number {
   return twitter.extractUrlsWithIndices(text.normalize()).length;

@@ -90,11 +90,13 @@ describe('@sunset/text entry point', () => {
       'DEFAULT_MASTODON_LIMITS',
       'blueskyFacets',
       'describeLength',
+      'describeRefused',
       'graphemeCount',
       'mastodonLength',
       'measure',
       'splitThread',
       'utf8Length',
+      'xRefusedCharacters',
       'xWeightedLength',
     ]);
   });

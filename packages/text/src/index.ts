@@ -4,7 +4,10 @@ export {
   mastodonLength,
   utf8Length,
   xWeightedLength,
+  xRefusedCharacters,
+  describeRefused,
   type MastodonLimits,
+  type RefusedCharacter,
 } from './count.ts';
 export { describeLength, measure, type LengthReport, type TextLimits } from './measure.ts';
 export { splitThread, type ThreadOptions } from './thread.ts';

@@ -55,6 +55,30 @@ function classifyDomain(err: Error): { status: number; code: string; message: st
   return undefined;
 }
 
+// Validation params that hold a name taken from the body rather than from the schema.
+const BODY_PARAMS = new Set(['additionalProperty', 'propertyName']);
+
+/**
+ * The validator's findings without anything the body said: where (the path of the schema's own
+ * names and indexes), which rule, and the rule's own limits; a stray property is not named.
+ */
+function validationDetails(validation: unknown): unknown {
+  if (!Array.isArray(validation)) return undefined;
+  return validation.map((finding: Record<string, unknown>) => {
+    const params = Object.fromEntries(
+      Object.entries((finding['params'] as Record<string, unknown> | undefined) ?? {}).filter(
+        ([key]) => !BODY_PARAMS.has(key),
+      ),
+    );
+    return {
+      instancePath: finding['instancePath'],
+      keyword: finding['keyword'],
+      message: finding['message'],
+      params,
+    };
+  });
+}
+
 function classify(
   err: FastifyError | Error,
   contentType: string,
@@ -68,7 +92,12 @@ function classify(
     return { status: err.status, code: err.code, message: err.message, details: err.details };
   const fe = err as FastifyError & { validation?: unknown; validationContext?: string };
   if (fe.validation) {
-    return { status: 400, code: 'bad-request', message: fe.message, details: fe.validation };
+    return {
+      status: 400,
+      code: 'bad-request',
+      message: fe.message,
+      details: validationDetails(fe.validation),
+    };
   }
   if (err instanceof NotAcceptedError) return { status: 503, code: 'not-accepted', message: err.message };
   if (err instanceof StoreUnavailableError) {

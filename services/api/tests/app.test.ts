@@ -475,7 +475,9 @@ describe('crisis', () => {
       CAP_ALERT({ id: 'c-9', msgType: 'Cancel', references: 'x@y,nope,2026-12-01T08:00:00+01:00' }),
     );
     expect(cancelUnknown.statusCode).toBe(422);
-    expect(cancelUnknown.json().error.message).toMatch(/references no alert received here/);
+    expect(cancelUnknown.json().error.message).toMatch(
+      /references an alert not received here: nothing to cancel/,
+    );
   });
 
   it('422 for a malformed or hostile CAP document, with the reason', async () => {

@@ -136,7 +136,7 @@ export function crisisCommand(io: Io): Command {
     .option('--file <path>', 'read the message from a file ("-" for standard input)')
     .option(
       '--cap <file.xml>',
-      'send a CAP 1.2 alert instead (Update and Cancel are threaded under the original)',
+      'send a CAP 1.2 or 1.1 alert instead (Update and Cancel are threaded under the original)',
     )
     .option('--link <url>', "the official page to link (default the plan's crisis.link)")
     .addOption(

@@ -1,10 +1,13 @@
 /**
- * A CAP 1.2 alert as a crisis post: the info block in the plan's language gives the text (its
- * headline, description, instruction and web); the alert's own key makes a resent alert the
- * same post; Update and Cancel find their original through `references`, among the posts stored.
+ * A CAP alert (1.2 or 1.1) as a crisis post: the info block in the first language of the plan's
+ * list gives the text (its headline, description, instruction and web); the alert's own key
+ * makes a resent alert the same post; Update and Cancel find their original through
+ * `references`, among the posts stored, and one without <info> says the plan's standard sentence.
+ * The send and the preview both come through here, so they read an alert the same way.
  */
-import { capKey, capText, parseCap, pickInfo } from '@sunset/cap';
+import { capKey, capLanguages, capNoticeText, capText, chooseInfo, parseCap } from '@sunset/cap';
 import { SunsetError } from '@sunset/core';
+import type { PlanDocument } from '@sunset/plan';
 import type { Store } from '@sunset/store';
 import { postIdForKey } from './posts.ts';
 import type { SubmitPostInput } from './post-types.ts';
@@ -12,7 +15,7 @@ import type { SubmitPostInput } from './post-types.ts';
 /** The media types a CAP alert arrives as. */
 export const CAP_TYPES = ['application/cap+xml', 'application/xml', 'text/xml'];
 
-/** A CAP Cancel whose <references> name no alert received here: there is nothing to cancel. */
+/** A CAP Update or Cancel whose <references> name no alert received here: nothing to follow up. */
 export class CapReferenceError extends SunsetError {
   constructor(message: string) {
     super('unknown-reference', message);
@@ -22,15 +25,18 @@ export class CapReferenceError extends SunsetError {
 /**
  * The submission a CAP document makes (parseCap refuses a malformed one with a CapError). The
  * newest referenced alert that this deployment posted is the one an Update or Cancel answers.
+ * What was repaired or chosen in the sender's stead is said in `notes`.
  */
 export async function capSubmission(
   store: Store,
   body: Uint8Array,
-  locale: string,
+  plan: Pick<PlanDocument, 'organisation' | 'crisis'>,
   common: { organisationId: string; actor: string; person?: string; requestId?: string },
 ): Promise<SubmitPostInput> {
   const alert = parseCap(body);
-  const info = pickInfo(alert, locale);
+  const locale = plan.organisation.locale;
+  const settings = plan.crisis?.cap;
+  const languages = capLanguages(locale, settings?.languages);
   let replyToPostId: string | undefined;
   for (const ref of [...alert.references].reverse()) {
     const id = postIdForKey('cap', common.organisationId, `cap:${capKey(ref)}`);
@@ -39,19 +45,41 @@ export async function capSubmission(
       break;
     }
   }
-  if (alert.msgType === 'Cancel' && !replyToPostId) {
+  const choice = chooseInfo(alert, languages);
+  // An Update or Cancel without <info> only makes sense under the alert it follows up.
+  if ((alert.msgType === 'Cancel' || (alert.msgType === 'Update' && !choice)) && !replyToPostId) {
+    const count = alert.references.length;
     throw new CapReferenceError(
-      alert.references.length === 0
-        ? 'a CAP Cancel must name the alert it cancels in <references>'
-        : `this Cancel references no alert received here (${alert.references.map(capKey).join(' ')}): nothing to cancel`,
+      count === 0
+        ? `a CAP ${alert.msgType} must name the alert it follows up in <references>`
+        : `this ${alert.msgType} references ${count === 1 ? 'an alert' : `${count} alerts`} not received here: nothing to ${alert.msgType === 'Cancel' ? 'cancel' : 'update'}`,
     );
   }
+  const notes: string[] = [];
+  let text: string;
+  let language = locale;
+  if (choice) {
+    const { info } = choice;
+    if (choice.matched === undefined) {
+      notes.push(`CAP: no <info> in ${languages.join(' or ')}; posted the block in ${info.language}`);
+    }
+    notes.push(...info.warnings.map((w) => `CAP ${w.path}: ${w.message}`));
+    text = capText(info, { msgType: alert.msgType, language: locale });
+    language = info.language;
+  } else if (alert.msgType === 'Cancel' || alert.msgType === 'Update') {
+    const own = alert.msgType === 'Cancel' ? settings?.cancel_text : settings?.update_text;
+    text = own ?? capNoticeText(alert.msgType, locale);
+  } else {
+    // Ack and Error are recorded only; they carry nothing for the public.
+    text = `CAP ${alert.msgType} ${alert.identifier}`;
+  }
+  const info = choice?.info;
   return {
     ...common,
     source: 'crisis',
-    text: capText(info, { msgType: alert.msgType }),
-    ...(info.web ? { link: info.web } : {}),
-    ...(info.language ? { language: info.language } : {}),
+    text,
+    ...(info?.web ? { link: info.web } : {}),
+    language,
     ...(replyToPostId ? { replyToPostId } : {}),
     cap: {
       identifier: alert.identifier,
@@ -60,7 +88,9 @@ export async function capSubmission(
       status: alert.status,
       msgType: alert.msgType,
       ...(alert.references.length ? { references: alert.references.map(capKey) } : {}),
+      ...(info?.expires ? { expires: info.expires } : {}),
     },
+    ...(notes.length ? { notes } : {}),
     clientKey: `cap:${capKey(alert)}`,
   };
 }

@@ -9,7 +9,7 @@
 import { InputError, NETWORKS, NETWORK_LABELS, type Network } from '@sunset/core';
 import { textLimitsOf } from '@sunset/plan';
 import type { DeliveryStatus, Store } from '@sunset/store';
-import { measure, splitThread } from '@sunset/text';
+import { describeRefused, measure, splitThread } from '@sunset/text';
 import type { OrgSettings, OrgSettingsCache } from './org-settings.ts';
 import { policyRefusal } from './policy.ts';
 import type { CapInfo, StoredContent, SubmitPostInput } from './post-types.ts';
@@ -68,6 +68,12 @@ export function checkRequest(input: Omit<SubmitPostInput, 'actor'>, settings: Or
   if (input.link !== undefined && !/^https?:\/\/\S+$/.test(input.link))
     problems.push('link: not an http(s) URL');
   const targets = input.networks ?? defaultNetworks(settings, input.source, input.at ?? new Date());
+  // Caught here rather than by X, which would refuse the whole post when it is its turn.
+  if (targets.includes('x')) {
+    const variant = input.variants?.x;
+    const refused = describeRefused(variant ?? input.text);
+    if (refused !== undefined) problems.push(`${variant === undefined ? 'text' : 'variants.x'}: ${refused}`);
+  }
   for (const n of targets) {
     images.forEach((im, i) => {
       if (im.data.byteLength > IMAGE_RULES[n].bytes) {
@@ -112,7 +118,8 @@ async function followUpTargets(
   wanted: readonly Network[],
 ): Promise<Network[]> {
   const original = await store.posts.get(organisationId, originalId);
-  if (!original) throw new InputError(`replyTo: there is no post ${originalId} in ${organisationId}`);
+  // The id is not repeated: an error never echoes what the request sent.
+  if (!original) throw new InputError(`replyTo: no post of ${organisationId} has this id`);
   const live: DeliveryStatus[] = ['queued', 'sending', 'published'];
   const deliveries = await store.deliveries.list({ organisationId, postId: originalId });
   return wanted.filter((n) => deliveries.some((d) => d.network === n && live.includes(d.status)));
@@ -148,18 +155,30 @@ export interface PostRoute {
   targets: Network[];
   /** The networks of `targets` the sunset policy refuses now, with the reason. */
   refused: Partial<Record<Network, string>>;
-  /** Test, Exercise, Draft, System, Ack, Error: kept for the record, never posted. */
+  /** Test, Exercise, Draft, System, Ack, Error, an expired alert: kept for the record, never posted. */
   recordOnly: boolean;
   awaitingApproval: boolean;
   /** What the sender is told about networks or parts left out, as submitPost says it. */
   notes: string[];
 }
 
-function isRecordOnly(cap: CapInfo | undefined): boolean {
-  return (
-    cap !== undefined &&
-    (RECORD_ONLY.includes(cap.status) || cap.msgType === 'Ack' || cap.msgType === 'Error')
-  );
+/** Whether a CAP alert's <expires> is behind `now`: it then tells the public of a past danger. */
+export function capExpired(cap: CapInfo | undefined, now: Date): boolean {
+  return cap?.expires !== undefined && Date.parse(cap.expires) <= now.getTime();
+}
+
+/** Why a CAP message is kept for the record only, or undefined when it is posted. */
+function recordOnlyReason(cap: CapInfo | undefined, now: Date): string | undefined {
+  if (cap === undefined) return undefined;
+  if (RECORD_ONLY.includes(cap.status))
+    return `CAP status ${cap.status}: recorded, not posted to the accounts`;
+  if (cap.msgType === 'Ack' || cap.msgType === 'Error') {
+    return `CAP ${cap.msgType} message: recorded, not posted (it is meant for the alerting system, not the public)`;
+  }
+  if (capExpired(cap, now)) {
+    return `CAP alert expired at ${cap.expires}: recorded, not posted to the accounts`;
+  }
+  return undefined;
 }
 
 /**
@@ -169,12 +188,13 @@ function isRecordOnly(cap: CapInfo | undefined): boolean {
 export async function routePost(
   store: Store,
   settings: OrgSettings,
-  input: Pick<SubmitPostInput, 'organisationId' | 'source' | 'replyToPostId' | 'cap'>,
+  input: Pick<SubmitPostInput, 'organisationId' | 'source' | 'replyToPostId' | 'cap' | 'notes'>,
   targets: Network[],
   at: Date,
   now: Date,
   notes: string[] = [],
 ): Promise<PostRoute> {
+  notes.push(...(input.notes ?? []));
   if (input.replyToPostId) {
     const before = targets;
     targets = await followUpTargets(store, input.organisationId, input.replyToPostId, targets);
@@ -192,15 +212,9 @@ export async function routePost(
     refused.x = xRefusal;
     notes.push(`X: ${xRefusal}`);
   }
-  const cap = input.cap;
-  const recordOnly = isRecordOnly(cap);
-  if (cap && recordOnly) {
-    notes.push(
-      RECORD_ONLY.includes(cap.status)
-        ? `CAP status ${cap.status}: recorded, not posted to the accounts`
-        : `CAP ${cap.msgType} message: recorded, not posted (it is meant for the alerting system, not the public)`,
-    );
-  }
+  const recordReason = recordOnlyReason(input.cap, now);
+  const recordOnly = recordReason !== undefined;
+  if (recordReason !== undefined) notes.push(recordReason);
   const awaitingApproval =
     !recordOnly && input.source === 'crisis' && settings.document.crisis?.approval === 'second-person';
   if (awaitingApproval) notes.push('waiting for a second person to approve it (approval: second-person)');

@@ -28,6 +28,8 @@ export interface CapInfo {
   msgType: 'Alert' | 'Update' | 'Cancel' | 'Ack' | 'Error';
   /** `sender,identifier,sent` triples of the alerts this one follows up. */
   references?: string[];
+  /** The posted <info> block's <expires>: after it the alert is recorded, not posted or approved. */
+  expires?: string;
 }
 
 export interface SubmitPostInput {
@@ -47,6 +49,8 @@ export interface SubmitPostInput {
   /** The post this one follows up: its parts are posted as replies under the original's. */
   replyToPostId?: string;
   cap?: CapInfo;
+  /** Told to the sender with the answer: what was repaired or chosen in their stead (a CAP link…). */
+  notes?: string[];
   /**
    * A key the client sends again on a retry (Idempotency-Key): the same post, never a second.
    * Keys live in one space per source (ordinary, JSON crisis, CAP, see postIdForKey), and a key
@@ -119,6 +123,7 @@ const storedContent = fields({
       status: oneOf(['Actual', 'Exercise', 'System', 'Test', 'Draft']),
       msgType: oneOf(['Alert', 'Update', 'Cancel', 'Ack', 'Error']),
       references: optional(listOf(text)),
+      expires: optional(text),
     }),
   ),
   sentBy: optional(actor),

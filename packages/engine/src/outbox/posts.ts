@@ -8,10 +8,17 @@
  * retry by the client can post it twice.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { batchOneAtATime, canonicalJson, NotFoundError, SunsetError, type Network } from '@sunset/core';
+import {
+  batchOneAtATime,
+  canonicalJson,
+  ConflictError,
+  NotFoundError,
+  SunsetError,
+  type Network,
+} from '@sunset/core';
 import { jobIdFor, PRIORITY, RedisSetupError, type Queues } from '@sunset/queue';
 import type { AuditInput, Delivery, NewDelivery, Post, Repositories, Store } from '@sunset/store';
-import { checkRequest, dueTimeOf, routePost, threadOf } from './compose.ts';
+import { capExpired, checkRequest, dueTimeOf, routePost, threadOf } from './compose.ts';
 import type { OrgSettings, OrgSettingsCache } from './org-settings.ts';
 import {
   storedContentOf,
@@ -384,6 +391,22 @@ export async function approveCrisis(
   const post = await ctx.store.posts.get(input.organisationId, input.postId);
   if (!post || post.source !== 'crisis') throw new NotFoundError(`there is no crisis post ${input.postId}`);
   const content = storedContentOf(post);
+  const now = new Date();
+  if (content.awaitingApproval && capExpired(content.cap, now)) {
+    // Approving now would tell the public of a danger its own sender says is over.
+    const message = `the CAP alert of this crisis post expired at ${content.cap?.expires}: it can no longer be approved, and stays recorded`;
+    await ctx.store.audit.append({
+      organisationId: input.organisationId,
+      actor: input.actor,
+      action: 'crisis.approval-refused',
+      postId: post.id,
+      ...(input.requestId ? { requestId: input.requestId } : {}),
+      outcome: 'refused',
+      error: message,
+      details: { person: actorOf(input.actor, input.person).person, expired: content.cap?.expires },
+    });
+    throw new ConflictError(message, 'crisis-expired');
+  }
   if (!content.awaitingApproval) {
     const deliveries = await ctx.store.deliveries.list({
       organisationId: input.organisationId,

@@ -1,5 +1,5 @@
 /**
- * The crisis endpoint: JSON from a person or CAP 1.2 from the alerting system. A crisis reaches
+ * The crisis endpoint: JSON from a person or CAP (1.2 or 1.1) from the alerting system. A crisis reaches
  * every crisis network of the plan (X too after the sunset, unless frozen) with top priority;
  * CAP Update and Cancel go under the original; Test, Exercise and Draft are kept, not posted.
  * The 202 comes only once the post is stored and queued; otherwise 503, and nothing goes out.
@@ -79,7 +79,7 @@ const CrisisContent = {
   content: {
     'application/json': { schema: CrisisBody },
     ...Object.fromEntries(
-      CAP_TYPES.map((t) => [t, { schema: Type.Unknown({ description: 'A CAP 1.2 alert' }) }]),
+      CAP_TYPES.map((t) => [t, { schema: Type.Unknown({ description: 'A CAP 1.2 or 1.1 alert' }) }]),
     ),
   },
 };
@@ -97,12 +97,14 @@ export async function crisisRoutes(app: FastifyInstance) {
       onRequest: app.requireRole('crisis'),
       schema: {
         tags: ['crisis'],
-        summary: 'Send a crisis message (JSON, or a CAP 1.2 alert as application/cap+xml)',
+        summary: 'Send a crisis message (JSON, or a CAP 1.2 or 1.1 alert as application/cap+xml)',
         description:
-          'JSON: text, optional per-network variants, link, language, networks, replyTo. CAP 1.2: headline, description, ' +
-          'instruction and web become the text; Update and Cancel are posted as replies under the original (matched by ' +
-          "references); status Test, Exercise and Draft are recorded and never posted. The plan's crisis label, link and " +
-          'hashtags are applied. 202 only once stored and queued; 503 when the store or Redis is down.',
+          'JSON: text, optional per-network variants, link, language, networks, replyTo. CAP 1.2 or 1.1: the <info> block ' +
+          "in the plan's language (crisis.cap.languages, default the plan's locale then English) gives the text from its " +
+          'headline, description, instruction and web; Update and Cancel are posted as replies under the original (matched ' +
+          "by references), one without <info> as the plan's standard sentence; status Test, Exercise and Draft and an " +
+          "expired alert are recorded and never posted. The plan's crisis label, link and hashtags are applied. 202 only " +
+          'once stored and queued; 503 when the store or Redis is down.',
         headers: Type.Object({
           'idempotency-key': Type.Optional(Type.String({ pattern: '^[\\x21-\\x7e]{1,200}$' })),
         }),
@@ -124,12 +126,7 @@ export async function crisisRoutes(app: FastifyInstance) {
       let input: SubmitPostInput;
       if (crisisContentType(request) === 'cap') {
         const settings = await app.settings.get(principal.organisationId);
-        input = await capSubmission(
-          app.store,
-          request.body as Buffer,
-          settings.document.organisation.locale,
-          common,
-        );
+        input = await capSubmission(app.store, request.body as Buffer, settings.document, common);
       } else {
         input = {
           ...common,
@@ -184,12 +181,13 @@ export async function crisisRoutes(app: FastifyInstance) {
     async (request) => {
       const principal = principalOf(request);
       const { organisationId } = principal;
+      // The same reading of CAP as the send: same parser, same block, same text, same notes.
       const input =
         crisisContentType(request) === 'cap'
           ? await capSubmission(
               app.store,
               request.body as Buffer,
-              (await app.settings.get(organisationId)).document.organisation.locale,
+              (await app.settings.get(organisationId)).document,
               { organisationId, actor: principal.actor },
             )
           : { organisationId, ...jsonCrisis(request.body as Static<typeof CrisisBody>) };
@@ -238,10 +236,12 @@ export async function crisisRoutes(app: FastifyInstance) {
       schema: {
         tags: ['crisis'],
         summary: 'Approve a crisis post waiting for a second person (approval: second-person)',
+        description:
+          'Refused with 409 crisis-expired once the CAP alert it came from has expired: it stays recorded, never posted.',
         params: Id,
         response: {
           202: SubmitReply,
-          ...errorReplies(400, 401, 403, 404, 422, 503),
+          ...errorReplies(400, 401, 403, 404, 409, 422, 503),
         },
       },
     },
