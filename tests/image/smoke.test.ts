@@ -12,8 +12,10 @@ import {
   cpSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import os from 'node:os';
@@ -199,12 +201,17 @@ describe(`the container image (${IMAGE})`, () => {
     // One container for the CLI's three commands: creating one costs seconds with the vfs driver.
     const script = [
       `sunset-entrypoint plan apply /plans/${ORG}.yaml`,
+      // The dormant profile's images: resvg, sharp and the fonts, as the image ships them.
+      `sunset-entrypoint assets render /plans/${ORG}.yaml --out /out/assets`,
       `sunset-entrypoint token create --org ${ORG} --name astreinte --role crisis --person alice.martin --json > /out/officer.json`,
       `sunset-entrypoint token create --org ${ORG} --name chef-de-salle --role crisis --person dominique.chef --json > /out/chief.json`,
     ].join(' && ');
     const cli = await podman(['run', '--rm', ...containerArgs(['--entrypoint', 'sh']), IMAGE, '-c', script]);
     expect(cli.code, `${cli.stdout}\n${cli.stderr}`).toBe(0);
     expect(cli.stdout).toContain(ORG);
+    const banner = readdirSync(path.join(work, 'out', 'assets')).find((f) => f.startsWith('x-banner.'));
+    expect(banner, 'the X banner rendered in the container').toBeDefined();
+    expect(statSync(path.join(work, 'out', 'assets', banner ?? '')).size).toBeGreaterThan(1000);
     for (const who of ['officer', 'chief'] as const) {
       const made = JSON.parse(readFileSync(path.join(work, 'out', `${who}.json`), 'utf8')) as {
         token: string;
