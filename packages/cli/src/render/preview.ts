@@ -10,9 +10,9 @@ import {
   type Diagnostic,
   type Plan,
   type PostAction,
+  type XPlanCost,
 } from '@sunset/plan';
 import { formatUsd } from '@sunset/text';
-import type { XPlanCost } from '@sunset/plan';
 import type { Io } from '../io.ts';
 import { renderDiagnostics } from './diagnostics.ts';
 
