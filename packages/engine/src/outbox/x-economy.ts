@@ -104,7 +104,8 @@ export interface ResumeXResult {
  */
 export async function resumeX(options: {
   store: Store;
-  queues: Queues;
+  /** Without Redis the deliveries are queued in the store only: the worker's reconciler adds their jobs. */
+  queues?: Queues;
   organisationId: string;
   actor: string;
   reason?: string;
@@ -144,7 +145,7 @@ export async function resumeX(options: {
     outcome: 'ok',
     details: { wasPaused, requeued: specs.length, ...(options.reason ? { reason: options.reason } : {}) },
   });
-  await queues.enqueueMany(
+  await queues?.enqueueMany(
     specs.map((d) => ({
       id: d.id,
       organisationId,
