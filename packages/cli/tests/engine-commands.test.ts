@@ -169,7 +169,7 @@ describe('sunset plan, audit: against a real store and Redis', () => {
     );
     expect(held).toBeDefined();
     // As the worker leaves it after a 402 (engine tests cover that part).
-    await t.store.deliveries.setJob(held!.id, held!.jobId, 'needs-attention');
+    await rawSql(t, `update deliveries set status = 'needs-attention' where id = '${held!.id}'`);
     await t.store.xSpend.hold(ORG, held!.id, "X credits exhausted: buy credits in X's developer console");
     await t.store.kv.set(
       ORG,
