@@ -45,6 +45,8 @@ export interface CliConfig {
   tokenFile?: string;
   /** SUNSET_AUDIT_SIGNING_KEY_FILE: the Ed25519 private key (PEM, PKCS#8) that signs audit checkpoints. */
   auditSigningKeyFile?: string;
+  /** SUNSET_X_PRICES, as the worker has it: X's prices where they differ from X's published ones. */
+  xPrices?: string;
   /** SUNSET_AUDIT_CHECKPOINT_DIR: where audit checkpoints are written (off the host: an archive share). */
   auditCheckpointDir?: string;
 }
@@ -72,6 +74,7 @@ export function readCliConfig(
     redisUrl: env['REDIS_URL'] || 'redis://127.0.0.1:6379',
     ...(env['SUNSET_QUEUE_PREFIX'] ? { queuePrefix: env['SUNSET_QUEUE_PREFIX'] } : {}),
     actor: `cli:${user}`,
+    ...(env['SUNSET_X_PRICES'] ? { xPrices: env['SUNSET_X_PRICES'] } : {}),
     ...(env['SUNSET_X_CA_FILE'] ? { xCaFile: env['SUNSET_X_CA_FILE'] } : {}),
     fetchAllow: (env['SUNSET_FETCH_ALLOW'] ?? '')
       .split(',')

@@ -55,6 +55,34 @@ posts:
     text: Au revoir {organisation.nom}
 `;
 
+const X_COSTS = `version: 1
+organisation:
+  id: ville-de-test
+  name: Ville de Test
+  timezone: Europe/Paris
+  locale: fr-FR
+networks:
+  x:
+    account: "@VilleDeTest"
+    credentials:
+      app_key: env:VILLE_DE_TEST__X_APP_KEY
+      app_secret: env:VILLE_DE_TEST__X_APP_SECRET
+      access_token: env:VILLE_DE_TEST__X_ACCESS_TOKEN
+      access_secret: env:VILLE_DE_TEST__X_ACCESS_SECRET
+sunset:
+  at: 2099-01-20T09:00
+  x_after: crisis-only
+posts:
+  - id: plain
+    at: sunset - 7d
+    on: [x]
+    text: Nous quittons X le 20 janvier. Retrouvez-nous sur Bluesky.
+  - id: linked
+    at: sunset - 6d
+    on: [x]
+    text: Nous quittons X le 20 janvier. Tout est sur https://www.tours.fr/reseaux
+`;
+
 describe('sunset plan validate', () => {
   it('has example plans to check', () => {
     expect(examples.length).toBeGreaterThanOrEqual(3);
@@ -150,6 +178,30 @@ describe('sunset plan preview', () => {
     expect(out.actions.length).toBeGreaterThan(0);
     for (const a of out.actions) expect(a.at).toMatch(/Z$/);
     expect(out.sunset.utc).toMatch(/Z$/);
+  });
+
+  it("shows each X post's cost, threads per part, the total and the link warning", () => {
+    const file = tempPlan(X_COSTS);
+    const r = sunset('plan', 'preview', file);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('X costs');
+    expect(r.stdout).toContain('  plain  $0.015\n');
+    expect(r.stdout).toContain(
+      "  linked  $0.20\n    ⚠ costs $0.20 on X because it contains a link; the same post with the handle or the site's name written without a link costs $0.015",
+    );
+    expect(r.stdout).toContain('X total: $0.215 for 2 posts');
+    const json = JSON.parse(sunset('plan', 'preview', '--json', file).stdout) as {
+      xCost: { totalMicros: number };
+    };
+    expect(json.xCost.totalMicros).toBe(215_000);
+    // The operator's prices, not the plan's.
+    const priced = spawnSync(
+      process.execPath,
+      ['--conditions=development', '--no-warnings=ExperimentalWarning', bin, 'plan', 'validate', file],
+      { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '', SUNSET_X_PRICES: 'create=0.02' } },
+    );
+    expect(priced.status).toBe(0);
+    expect(priced.stdout).toContain('X total: $0.22 for 2 posts');
   });
 
   it('refuses an invalid plan', () => {

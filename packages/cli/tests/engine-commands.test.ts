@@ -163,6 +163,35 @@ describe('sunset plan, audit: against a real store and Redis', () => {
     expect(r.stderr).toMatch(/unknown-org has no applied plan \(run sunset plan apply <file> first\)/);
   });
 
+  it('networks resume x queues the X posts held while X was paused for credits, audited', async () => {
+    const [held] = (await t.store.deliveries.list({ organisationId: ORG, network: 'x' })).filter(
+      (d) => d.kind === 'post',
+    );
+    expect(held).toBeDefined();
+    // As the worker leaves it after a 402 (engine tests cover that part).
+    await rawSql(t, `update deliveries set status = 'needs-attention' where id = '${held!.id}'`);
+    await t.store.xSpend.hold(ORG, held!.id, "X credits exhausted: buy credits in X's developer console");
+    await t.store.kv.set(
+      ORG,
+      'x.paused',
+      JSON.stringify({ kind: 'credits', reason: 'X credits exhausted', since: new Date().toISOString() }),
+    );
+    const r = sunset(env, 'networks', 'resume', 'x', ORG);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`X resumed for ${ORG}: 1 held post queued again`);
+    const after = await t.store.deliveries.get(held!.id);
+    expect(after?.status).toBe('queued');
+    expect(after?.jobId).not.toBe(held!.jobId);
+    expect((await keysUnder(prefix)).some((k) => k.endsWith(`:${after!.jobId}`))).toBe(true);
+    expect(await t.store.xSpend.holds(ORG)).toEqual([]);
+    expect(await t.store.kv.get(ORG, 'x.paused')).toBeUndefined();
+    const resumed = await t.store.audit.list({ action: 'x.resumed' });
+    expect(resumed.map((e) => e.actor)).toEqual(['cli:alice']);
+    expect(sunset(env, 'networks', 'resume', 'x', 'nobody').status).toBe(1);
+    expect(sunset(env, 'networks', 'resume', 'bluesky', ORG).status).toBe(2);
+  });
+
   it('an invalid plan exits 1 and changes nothing', async () => {
     const other = await openTestStore('sqlite');
     try {

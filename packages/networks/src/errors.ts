@@ -12,7 +12,9 @@ export type NetworkErrorKind =
   | 'duplicate'
   | 'transient'
   | 'unknown-outcome'
-  | 'not-found';
+  | 'not-found'
+  | 'credits-exhausted'
+  | 'daily-cap';
 
 export interface NetworkErrorDetails {
   network: Network;
@@ -98,6 +100,24 @@ export class UnknownOutcomeError extends NetworkError {
 /** What was asked for does not exist (a record, a status to reply to). */
 export class NotFoundError extends NetworkError {
   readonly kind = 'not-found';
+  readonly retryable = false;
+}
+
+/**
+ * X's 402: the app's prepaid credits are spent. No backoff mends it: a person buys credits in X's
+ * developer console, then resumes the account's ordinary posts.
+ */
+export class CreditsExhaustedError extends NetworkError {
+  readonly kind = 'credits-exhausted';
+  readonly retryable = false;
+}
+
+/**
+ * The account's 24-hour cap on posts is reached (X's limit for accounts without a verified
+ * badge): nothing more goes until `resetAt`, when X says it.
+ */
+export class DailyCapError extends NetworkError {
+  readonly kind = 'daily-cap';
   readonly retryable = false;
 }
 

@@ -19,6 +19,8 @@ export type {
 } from './types.ts';
 export {
   AuthError,
+  CreditsExhaustedError,
+  DailyCapError,
   DuplicateError,
   ForbiddenError,
   InvalidPostError,

@@ -33,3 +33,4 @@ export {
   resolveLocal,
   type TimeExpr,
 } from './time.ts';
+export { xPlanCost, type XPlanCost, type XPostCost } from './x-costs.ts';

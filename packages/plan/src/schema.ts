@@ -81,6 +81,48 @@ export const XNetwork = Type.Object(
     api_base: Type.Optional(
       Type.String({ ...HttpUrl, description: 'Base URL of the X API (a proxy, or the sandbox in tests).' }),
     ),
+    budget: Type.Optional(
+      Type.Object(
+        {
+          monthly: Type.Number({
+            minimum: 0,
+            description: 'What X may cost per calendar month (UTC), in `currency`, reads included.',
+          }),
+          crisis_reserve: Type.Number({
+            minimum: 0,
+            description:
+              'Kept for crisis posts: an ordinary post that would dip into it is held for a person to decide.',
+          }),
+          currency: Type.Optional(
+            Type.Literal('USD', { description: 'The currency X bills in (USD, the default).' }),
+          ),
+        },
+        {
+          ...closed,
+          description:
+            "X's pay-per-use spend (prices: SUNSET_X_PRICES, X's published ones by default); crisis posts always go while credits last.",
+        },
+      ),
+    ),
+    daily_caps: Type.Optional(
+      Type.Object(
+        {
+          posts: Type.Integer({ minimum: 1, description: 'Original posts per rolling 24 hours.' }),
+          replies: Type.Integer({ minimum: 1, description: 'Replies per rolling 24 hours.' }),
+          crisis_reserve: Type.Optional(
+            Type.Integer({
+              minimum: 0,
+              description: 'Originals kept for crisis posts within the 24 hours (default 0).',
+            }),
+          ),
+        },
+        {
+          ...closed,
+          description:
+            "The account's 24-hour caps (accounts without a verified badge: about 50 posts and 200 replies); left out, no cap.",
+        },
+      ),
+    ),
   },
   { ...closed, description: 'The X account being retired.' },
 );

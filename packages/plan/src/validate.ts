@@ -242,6 +242,7 @@ class SemanticChecks {
           if (isStr(value)) this.#credential(['networks', name, 'credentials', key], value, `${name}_${key}`);
         }
       }
+      if (name === 'x') this.#xEconomy(conf);
       for (const key of ['service', 'instance', 'api_base']) {
         const url = conf[key];
         if (isStr(url) && url.startsWith('http://') && !isLoopbackUrl(url)) {
@@ -250,6 +251,32 @@ class SemanticChecks {
             `${url} is plain http: credentials would travel unencrypted; use https`,
           );
         }
+      }
+    }
+  }
+
+  /** A reserve must leave room for ordinary posts, or every one of them would be held. */
+  #xEconomy(conf: Record<string, unknown>): void {
+    const budget = conf['budget'];
+    if (
+      isObj(budget) &&
+      typeof budget['monthly'] === 'number' &&
+      typeof budget['crisis_reserve'] === 'number'
+    ) {
+      if (budget['crisis_reserve'] > budget['monthly']) {
+        this.#bag.error(
+          ['networks', 'x', 'budget', 'crisis_reserve'],
+          `the crisis reserve (${budget['crisis_reserve']}) is more than the monthly budget (${budget['monthly']})`,
+        );
+      }
+    }
+    const caps = conf['daily_caps'];
+    if (isObj(caps) && typeof caps['posts'] === 'number' && typeof caps['crisis_reserve'] === 'number') {
+      if (caps['crisis_reserve'] >= caps['posts']) {
+        this.#bag.error(
+          ['networks', 'x', 'daily_caps', 'crisis_reserve'],
+          `keeping ${caps['crisis_reserve']} of ${caps['posts']} daily posts for crises leaves none for ordinary posts`,
+        );
       }
     }
   }

@@ -322,6 +322,41 @@ const unknownOutcomeText: Migration = {
   },
 };
 
+/**
+ * What X charged, request by request, so that a month's spend and the account's rolling 24-hour
+ * counts of originals and replies come from what was actually sent and read; and the ordinary X
+ * deliveries held while X is paused (credits spent) or the budget keeps its reserve, to be queued
+ * again when the operator resumes X.
+ */
+const xSpend = (dialect: Dialect): Migration => ({
+  async up(db: Db) {
+    const key = dialect === 'postgres' ? sql`text collate "C"` : sql`text`;
+    await db.schema
+      .createTable('x_usage')
+      .addColumn('organisation_id', key, (c) => c.notNull().references('organisations.id'))
+      .addColumn('at', key, (c) => c.notNull())
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('count', 'integer', (c) => c.notNull())
+      .addColumn('cost_micros', 'integer', (c) => c.notNull())
+      .addColumn('crisis', 'integer', (c) => c.notNull())
+      .addColumn('delivery_id', 'text')
+      .execute();
+    await db.schema.createIndex('x_usage_org_at').on('x_usage').columns(['organisation_id', 'at']).execute();
+    await db.schema
+      .createTable('x_holds')
+      .addColumn('delivery_id', key, (c) => c.primaryKey())
+      .addColumn('organisation_id', key, (c) => c.notNull().references('organisations.id'))
+      .addColumn('reason', 'text', (c) => c.notNull())
+      .addColumn('held_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('x_holds_org').on('x_holds').columns(['organisation_id']).execute();
+  },
+  async down(db: Db) {
+    await db.schema.dropTable('x_holds').execute();
+    await db.schema.dropTable('x_usage').execute();
+  },
+});
+
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     getMigrations: () =>
@@ -332,6 +367,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0004-token-persons': tokenPersons,
         '0005-delivery-leases': deliveryLeases(dialect),
         '0006-unknown-outcome-text': unknownOutcomeText,
+        '0008-x-spend': xSpend(dialect),
       }),
   };
 }

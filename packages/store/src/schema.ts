@@ -144,6 +144,25 @@ export interface AuditHeadTable {
   hash: string;
 }
 
+/** One priced X request (x_usage): micro-dollars, and whether a crisis made it. */
+export interface XUsageTable {
+  organisation_id: string;
+  at: string;
+  kind: string;
+  count: number;
+  cost_micros: number;
+  crisis: number;
+  delivery_id: string | null;
+}
+
+/** An ordinary X delivery held (needs-attention) until X is resumed. */
+export interface XHoldsTable {
+  delivery_id: string;
+  organisation_id: string;
+  reason: string;
+  held_at: string;
+}
+
 export interface Database {
   organisations: OrganisationsTable;
   plans: PlansTable;
@@ -156,4 +175,6 @@ export interface Database {
   kv: KvTable;
   audit_log: AuditLogTable;
   audit_head: AuditHeadTable;
+  x_usage: XUsageTable;
+  x_holds: XHoldsTable;
 }

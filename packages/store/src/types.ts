@@ -402,6 +402,16 @@ export interface AuditVerifyResult {
 
 // --- repositories --------------------------------------------------------------------------------
 
+/** One priced X request; `kind` names its line in the price table (create_reply counts as create). */
+export interface XUsageInput {
+  organisationId: string;
+  kind: 'create' | 'create_reply' | 'create_with_url' | 'create_reply_with_url' | 'read_post' | 'read_user';
+  count: number;
+  costMicros: number;
+  crisis: boolean;
+  deliveryId?: string;
+}
+
 export interface Repositories {
   organisations: {
     ensure(org: { id: string; name: string }): Promise<Organisation>;
@@ -550,6 +560,21 @@ export interface Repositories {
     get(organisationId: string, key: string): Promise<string | undefined>;
     set(organisationId: string, key: string, value: string): Promise<void>;
     delete(organisationId: string, key: string): Promise<void>;
+  };
+  /** What X charged (x_usage) and the ordinary X deliveries held until X is resumed (x_holds). */
+  xSpend: {
+    record(usage: XUsageInput): Promise<void>;
+    /** Micro-dollars charged since `since` (the month's start, say). */
+    spentSince(organisationId: string, since: Date): Promise<number>;
+    /** Posts created since `since`: originals and replies apart. */
+    postsSince(
+      organisationId: string,
+      since: Date,
+    ): Promise<{ originals: number; replies: number; oldest?: Date }>;
+    hold(organisationId: string, deliveryId: string, reason: string): Promise<void>;
+    /** The held deliveries of an organisation, oldest first. */
+    holds(organisationId: string): Promise<{ deliveryId: string; reason: string; heldAt: Date }[]>;
+    release(deliveryId: string): Promise<void>;
   };
   audit: {
     /**

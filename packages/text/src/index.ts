@@ -12,3 +12,16 @@ export {
 export { describeLength, measure, type LengthReport, type TextLimits } from './measure.ts';
 export { splitThread, type ThreadOptions } from './thread.ts';
 export { blueskyFacets, type Facet } from './facets.ts';
+export {
+  costOf,
+  DEFAULT_X_PRICES,
+  formatUsd,
+  parseXPrices,
+  usdToMicros,
+  xHasUrl,
+  xLinkCostWarning,
+  X_PRICE_NAMES,
+  type XPriced,
+  type XPriceTable,
+  type XRequest,
+} from './x-cost.ts';

@@ -5,6 +5,7 @@
 import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { DEFAULT_X_PRICES, parseXPrices, type XPriceTable } from '@sunset/engine';
 import { parseFetchAllow } from '@sunset/networks';
 import { EnvReader, NETWORKS, readStateKey, STATE_KEY_HELP, type Network } from '@sunset/core';
 import { parseLimits, type Limiter } from '@sunset/queue';
@@ -45,6 +46,8 @@ export interface WorkerConfig {
   fetchAllow: readonly string[];
   /** Whether Bluesky posts get link cards read from the linked page (SUNSET_LINK_CARDS, default on). */
   linkCards: boolean;
+  /** X's prices (SUNSET_X_PRICES over X's published ones), in micro-dollars. */
+  xPrices: XPriceTable;
   /**
    * Seals the Bluesky sessions kept in the store (SUNSET_STATE_KEY or SUNSET_STATE_KEY_FILE);
    * required in production. Absent in development: run.ts uses the data folder's key file.
@@ -91,6 +94,8 @@ export const WORKER_ENV_HELP = `
   SUNSET_DATA_DIR               files for people (manual checklists) (default ./data)
   SUNSET_X_CA_FILE              extra CA certificate (PEM) to trust for the X API
   SUNSET_LINK_CARDS             on or off: Bluesky link cards read from the linked page (default on)
+  SUNSET_X_PRICES               X's prices in dollars where they differ from X's published 2026 ones, e.g.
+                                create=0.015,create_with_url=0.2,read_post=0.005,read_user=0.01 (X's console is the reference)
   SUNSET_FETCH_ALLOW            internal destinations that link cards and profile images may reach, comma-separated
                                 host:port (that port only) or CIDR entries, e.g. 127.0.0.1:8080,10.2.0.0/16 (default none)
 ${STATE_KEY_HELP}
@@ -177,6 +182,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     ...(xCa ? { xCa } : {}),
     fetchAllow,
     linkCards: r.oneOf('SUNSET_LINK_CARDS', ['on', 'off'], 'on') === 'on',
+    xPrices: readXPrices(r),
     ...(stateKey && 'key' in stateKey ? { stateKey: stateKey.key, stateKeySource: stateKey.source } : {}),
     logLevel: r.oneOf('LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info'),
     env: { ...env },
@@ -186,6 +192,15 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   };
   r.done();
   return config;
+}
+
+function readXPrices(r: EnvReader): XPriceTable {
+  try {
+    return parseXPrices(r.string('SUNSET_X_PRICES'));
+  } catch (err) {
+    r.problem(`SUNSET_X_PRICES: ${(err as Error).message}`);
+    return DEFAULT_X_PRICES;
+  }
 }
 
 function readAuditCheckpoints(r: EnvReader): WorkerConfig['auditCheckpoints'] {

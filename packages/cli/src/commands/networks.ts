@@ -4,7 +4,9 @@ import { Command, Option } from '@commander-js/extra-typings';
 import { NETWORK_LABELS, NETWORKS, type Network } from '@sunset/core';
 import type { AccountInfo, Connector } from '@sunset/networks';
 import { readPlanFile } from '@sunset/plan';
+import { resumeX } from '@sunset/engine/outbox';
 import { CliExit } from '../exit.ts';
+import { withQueues, withStore } from '../state.ts';
 import type { Io } from '../io.ts';
 import { renderDiagnostics } from '../render/diagnostics.ts';
 
@@ -148,5 +150,42 @@ export function networksCommand(io: Io): Command {
       if (results.length === 0) throw new CliExit(1, 'the plan configures none of the networks asked for');
       if (results.some((x) => !x.ok)) throw new CliExit(1);
     });
+  networks
+    .command('resume')
+    .description(
+      "send ordinary X posts again after X was paused (its credits ran out): once credits are bought in X's developer console",
+    )
+    .argument('<network>', 'the network to resume: x')
+    .argument('<organisation>', 'organisation id')
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      '\nThe held X posts of the organisation are queued again (audited); crisis posts were never held.\n' +
+        'Works on the store (DATABASE_URL) and Redis (REDIS_URL); with Redis away the worker queues them when it\n' +
+        'next reconciles.\n\nExample:\n  $ pnpm sunset networks resume x ville-de-tours',
+    )
+    .action(async (network, organisation, options) => {
+      if (network !== 'x')
+        throw new CliExit(2, `only X pauses for credits: "${network}" has nothing to resume`);
+      const result = await withStore(io, async (store) => {
+        if (!(await store.organisations.get(organisation))) {
+          throw new CliExit(1, `there is no organisation "${organisation}"`);
+        }
+        return withQueues(io, (queues) =>
+          resumeX({
+            store,
+            ...(queues ? { queues } : {}),
+            organisationId: organisation,
+            actor: io.config.actor,
+          }),
+        );
+      });
+      if (options.json) io.out(JSON.stringify(result, null, 2));
+      else
+        io.out(
+          `X resumed for ${organisation}${result.wasPaused ? '' : ' (it was not paused)'}: ${result.requeued} held post${result.requeued === 1 ? '' : 's'} queued again`,
+        );
+    });
+
   return networks;
 }

@@ -9,11 +9,12 @@ import {
   type PlanStatus,
 } from '@sunset/engine/outbox';
 import { apiClientOf } from '../api-client.ts';
-import { compile, planJsonSchemaText, readPlanFile } from '@sunset/plan';
+import { compile, planJsonSchemaText, readPlanFile, xPlanCost } from '@sunset/plan';
+import { parseXPrices, type XPriceTable } from '@sunset/text';
 import type { Io } from '../io.ts';
 import { renderDiagnostics } from '../render/diagnostics.ts';
 import { renderApply, renderStatus } from '../render/engine.ts';
-import { previewJson, renderPreview } from '../render/preview.ts';
+import { previewJson, renderPreview, renderXCost } from '../render/preview.ts';
 import { withQueues, withStore } from '../state.ts';
 import { CliExit } from '../exit.ts';
 
@@ -29,6 +30,15 @@ const nowOption = () =>
     '--now <instant>',
     'check as if it were this instant (ISO 8601), e.g. to see which times will be past',
   ).argParser(parseNow);
+
+/** The operator's X prices (SUNSET_X_PRICES) over X's published ones; a bad value is a usage error. */
+function xPrices(io: Io): XPriceTable {
+  try {
+    return parseXPrices(io.config.xPrices);
+  } catch (err) {
+    throw new CliExit(2, `SUNSET_X_PRICES: ${(err as Error).message}`);
+  }
+}
 
 export function displayName(file: string): string {
   const rel = path.relative(process.cwd(), path.resolve(file));
@@ -56,13 +66,15 @@ export function planCommand(io: Io): Command {
         '\nExample:\n  $ pnpm sunset plan validate config/plans/ville-de-tours.yaml',
     )
     .action((files, options) => {
+      const prices = xPrices(io);
       const results = files.map((file) => {
         const name = displayName(file);
         const r = readPlanFile(name, {
           secretsDir: io.config.secretsDir,
           ...(options.now ? { now: options.now } : {}),
         });
-        return { file: name, ...r };
+        const xCost = r.plan?.document.networks.x ? xPlanCost(compile(r.plan), prices) : undefined;
+        return { file: name, ...r, xCost };
       });
       if (options.json) {
         const out = results.map((r) => ({
@@ -71,6 +83,7 @@ export function planCommand(io: Io): Command {
           errors: r.diagnostics.filter((d) => d.severity === 'error').length,
           warnings: r.diagnostics.filter((d) => d.severity === 'warning').length,
           diagnostics: r.diagnostics,
+          ...(r.xCost ? { xCost: r.xCost } : {}),
         }));
         io.out(JSON.stringify(files.length === 1 ? out[0] : out, null, 2));
       } else {
@@ -81,6 +94,7 @@ export function planCommand(io: Io): Command {
           const warnings = r.diagnostics.length - errors;
           if (r.ok) {
             io.out(`${c.green('✓')} ${r.file} is valid${warnings ? ` (${count(warnings, 'warning')})` : ''}`);
+            if (r.xCost) renderXCost(io, r.xCost);
           } else {
             io.out(
               `${c.red('✗')} ${r.file}: ${count(errors, 'error')}${warnings ? `, ${count(warnings, 'warning')}` : ''}`,
@@ -116,8 +130,9 @@ export function planCommand(io: Io): Command {
         throw new CliExit(1);
       }
       const compiled = compile(r.plan);
-      if (options.json) io.out(JSON.stringify(previewJson(r.plan, compiled, r.diagnostics), null, 2));
-      else renderPreview(io, r.plan, compiled, r.diagnostics);
+      const xCost = xPlanCost(compiled, xPrices(io));
+      if (options.json) io.out(JSON.stringify(previewJson(r.plan, compiled, r.diagnostics, xCost), null, 2));
+      else renderPreview(io, r.plan, compiled, r.diagnostics, xCost);
     });
 
   plan

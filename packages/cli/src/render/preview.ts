@@ -10,7 +10,9 @@ import {
   type Diagnostic,
   type Plan,
   type PostAction,
+  type XPlanCost,
 } from '@sunset/plan';
+import { formatUsd } from '@sunset/text';
 import type { Io } from '../io.ts';
 import { renderDiagnostics } from './diagnostics.ts';
 
@@ -92,7 +94,24 @@ function groups(compiled: CompiledPlan): Group[] {
   return result;
 }
 
-export function renderPreview(io: Io, plan: Plan, compiled: CompiledPlan, diagnostics: Diagnostic[]): void {
+/** The plan's X costs for people: per post (threads per part), the total and the link warnings. */
+export function renderXCost(io: Io, cost: XPlanCost, indent = '  '): void {
+  const c = io.colours;
+  for (const p of cost.posts) {
+    const parts = p.parts.length > 1 ? ` (${p.parts.map((x) => formatUsd(x.costMicros)).join(' + ')})` : '';
+    io.out(`${indent}${p.postId}  ${formatUsd(p.totalMicros)}${parts}`);
+    if (p.linkWarning) io.out(c.yellow(`${indent}  ⚠ ${p.linkWarning}`));
+  }
+  io.out(`${indent}${c.bold(`X total: ${formatUsd(cost.totalMicros)}`)} for ${cost.posts.length} posts`);
+}
+
+export function renderPreview(
+  io: Io,
+  plan: Plan,
+  compiled: CompiledPlan,
+  diagnostics: Diagnostic[],
+  xCost?: XPlanCost,
+): void {
   const c = io.colours;
   const doc = plan.document;
   const zone = compiled.timezone;
@@ -135,6 +154,13 @@ export function renderPreview(io: Io, plan: Plan, compiled: CompiledPlan, diagno
     io.out(
       `  approval: ${cr.approval === 'second-person' ? 'a second person with a crisis token approves each post' : 'none'}`,
     );
+  }
+  if (xCost && doc.networks.x) {
+    io.out();
+    io.out(
+      c.bold('X costs') + c.dim("  (pay-per-use; prices: SUNSET_X_PRICES, X's console is the reference)"),
+    );
+    renderXCost(io, xCost);
   }
   const warnings = diagnostics.filter((d) => d.severity === 'warning');
   if (warnings.length) {
@@ -189,7 +215,12 @@ function renderAction(io: Io, a: Action, width: number): void {
   }
 }
 
-export function previewJson(plan: Plan, compiled: CompiledPlan, diagnostics: Diagnostic[]): unknown {
+export function previewJson(
+  plan: Plan,
+  compiled: CompiledPlan,
+  diagnostics: Diagnostic[],
+  xCost?: XPlanCost,
+): unknown {
   return {
     file: plan.file,
     valid: true,
@@ -208,6 +239,7 @@ export function previewJson(plan: Plan, compiled: CompiledPlan, diagnostics: Dia
     })),
     mirror: plan.document.mirror ?? {},
     crisis: plan.document.crisis ?? null,
+    ...(xCost && plan.document.networks.x ? { xCost } : {}),
     diagnostics,
   };
 }

@@ -36,3 +36,21 @@ export { composeText, preview, type Preview, type PreviewInput, type PreviewNetw
 export { capSubmission, CapReferenceError, CAP_TYPES } from './cap.ts';
 export { reconcileOutbox, type ReconcileResult } from './reconcile.ts';
 export { planStatus, type PlanStatus, type StatusRow, type NetworkState } from './status.ts';
+export {
+  CREDITS_EXHAUSTED_REASON,
+  monthStart,
+  resumeX,
+  xPauseOf,
+  XHeldUntilError,
+  type ResumeXResult,
+  type XPause,
+} from './x-economy.ts';
+// X's price table, for the services that set it (SUNSET_X_PRICES) and show costs.
+export {
+  costOf,
+  DEFAULT_X_PRICES,
+  formatUsd,
+  parseXPrices,
+  xLinkCostWarning,
+  type XPriceTable,
+} from '@sunset/text';

@@ -1,7 +1,8 @@
 /** A post as the read routes show it: its state and where it stands on every network. */
-import { NotFoundError, type Network } from '@sunset/core';
+import { NETWORK_LABELS, NotFoundError, type Network } from '@sunset/core';
 import type { DeliveryStatus, Post, Store } from '@sunset/store';
 import { storedContentOf, type SubmitState } from './post-types.ts';
+import { CREDITS_EXHAUSTED_REASON } from './x-economy.ts';
 
 export interface PostState {
   post: Post;
@@ -58,6 +59,16 @@ export async function postState(
       published: d.parts.filter((p) => p.remoteId !== undefined).length,
       ...(checking ? { outcomeUnknown: true as const, note: OUTCOME_BEING_CHECKED } : {}),
     };
+  }
+  const x = networks.x;
+  if (x?.status === 'needs-attention' && x.lastError?.startsWith(CREDITS_EXHAUSTED_REASON)) {
+    // Said at once, where a person looks first: X refused, and who carried the post instead.
+    const carried = (Object.keys(networks) as Network[]).filter(
+      (n) => n !== 'x' && networks[n]?.status === 'published',
+    );
+    x.note =
+      `X: credits exhausted — X refused this post for lack of credits` +
+      (carried.length > 0 ? `; carried by ${carried.map((n) => NETWORK_LABELS[n]).join(' and ')}` : '');
   }
   return {
     post,

@@ -3,7 +3,9 @@
  * and the one way a delivery reaches a final status (with its audit entry, in one transaction).
  */
 import type { Logger, Network } from '@sunset/core';
+import type { Queues } from '@sunset/queue';
 import type { Delivery, DeliveryLease, LeaseRequest, Store } from '@sunset/store';
+import type { XPriceTable } from '@sunset/text';
 import type { ConnectorRegistry } from './connectors.ts';
 import type { OrgSettingsCache } from '../outbox/org-settings.ts';
 
@@ -39,6 +41,10 @@ export interface ProcessContext {
    * renewed (the lane's lock duration). Default: this process, 30 s.
    */
   lease?: LeaseRequest;
+  /** X's prices as the operator set them (SUNSET_X_PRICES); default X's published ones. */
+  xPrices?: XPriceTable;
+  /** Producer queues: a crisis that reaches X while X is paused queues the held posts again. */
+  queues?: Queues;
 }
 
 export interface JobInfo {

@@ -13,6 +13,8 @@ import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { lazyChild, SunsetError, type Logger, type Network } from '@sunset/core';
 import {
+  CreditsExhaustedError,
+  DailyCapError,
   DuplicateError,
   ForbiddenError,
   type Connector,
@@ -28,8 +30,17 @@ import {
   type LeaseRequest,
   type Store,
 } from '@sunset/store';
+import { costOf, xHasUrl } from '@sunset/text';
 import type { OrgSettings } from '../outbox/org-settings.ts';
 import { policyRefusal } from '../outbox/policy.ts';
+import {
+  CREDITS_EXHAUSTED_REASON,
+  pauseX,
+  resumeX,
+  xOrdinaryRefusal,
+  xPauseOf,
+  XHeldUntilError,
+} from '../outbox/x-economy.ts';
 import { applyDormantProfile } from './profile.ts';
 import { remoteRefOf } from './remote-ref.ts';
 import { finishWithAudit, type JobInfo, type ProcessContext, type ProcessResult } from './job.ts';
@@ -228,6 +239,28 @@ async function publishParts(
         part.outcomeUnknown = false;
         return skippedBySunset(ctx, delivery, job, log, refusal);
       }
+      // Crisis posts are never held back: they go while credits last.
+      if (delivery.source !== 'crisis') {
+        const held = await xOrdinaryRefusal(
+          store,
+          delivery.organisationId,
+          settings.document.networks.x,
+          { costMicros: costOf({ kind: 'create', text: part.text }, ctx.xPrices), reply: !!previous },
+          await store.clock(),
+        ).catch(async (err: unknown) => {
+          if (delivery.markedPart !== part.part)
+            await store.deliveries.partOutcomeUnknown(delivery.id, part.part, false, epoch);
+          part.outcomeUnknown = false;
+          if (err instanceof XHeldUntilError) await waitingForCap(ctx, delivery, job, err);
+          throw err;
+        });
+        if (held) {
+          if (delivery.markedPart !== part.part)
+            await store.deliveries.partOutcomeUnknown(delivery.id, part.part, false, epoch);
+          part.outcomeUnknown = false;
+          return holdX(ctx, delivery, job, log, held);
+        }
+      }
     } else if (job.leaseLost?.()) {
       throw new LeaseLostError(delivery.id, epoch);
     }
@@ -244,6 +277,12 @@ async function publishParts(
         },
       );
     } catch (err) {
+      if (err instanceof CreditsExhaustedError || err instanceof DailyCapError) {
+        // X refused before creating anything: the part's mark goes, no search is owed.
+        await store.deliveries.partOutcomeUnknown(delivery.id, part.part, false, epoch);
+        part.outcomeUnknown = false;
+        return xRefused(ctx, delivery, job, log, err);
+      }
       // X refuses a repeated text: an attempt before this one landed. Find it instead.
       if (err instanceof DuplicateError && delivery.network === 'x') {
         const found = await reconcileX(connector, delivery, part, log);
@@ -262,6 +301,7 @@ async function publishParts(
       ...(published.bluesky ? { bluesky: published.bluesky } : {}),
     };
     log.info({ part: part.part, remoteId: ref.remoteId, url: ref.url }, 'part published');
+    if (delivery.network === 'x') await xPublished(ctx, delivery, part.text, !!previous, log);
     previous = ref;
     const landed = { part: part.part, remoteId: ref.remoteId, url: ref.url, remoteRef: ref };
     if (part.part === delivery.parts.at(-1)?.part) {
@@ -276,6 +316,131 @@ async function publishParts(
   }
   // Every part had landed before this attempt (a crash between the last part and the final status).
   return { status: 'published', delivery: await finishWithAudit(store, delivery, 'published', job) };
+}
+
+/** An ordinary X delivery held for a person (X paused, or the budget's reserve): audited, resumable. */
+async function holdX(
+  ctx: ProcessContext,
+  delivery: Delivery,
+  job: JobInfo,
+  log: Logger,
+  reason: string,
+): Promise<ProcessResult> {
+  log.warn({ reason }, 'ordinary X post held');
+  await ctx.store.xSpend.hold(delivery.organisationId, delivery.id, reason);
+  return {
+    status: 'needs-attention',
+    delivery: await finishWithAudit(ctx.store, delivery, 'needs-attention', job, {
+      reason,
+      checklist: [
+        'Buy X credits or raise networks.x.budget in the plan if needed.',
+        `Then run "sunset networks resume x ${delivery.organisationId}" (or POST /v1/networks/x/resume): held X posts go again.`,
+      ],
+    }),
+  };
+}
+
+/**
+ * X refused for lack of credits (ordinary X posts pause for the organisation until resumed) or
+ * because the account's daily cap is reached (ordinary posts wait for its reset). A crisis
+ * delivery ends needs-attention saying so; the crisis's other networks carry it meanwhile.
+ */
+async function xRefused(
+  ctx: ProcessContext,
+  delivery: Delivery,
+  job: JobInfo,
+  log: Logger,
+  err: CreditsExhaustedError | DailyCapError,
+): Promise<ProcessResult> {
+  const crisis = delivery.source === 'crisis';
+  if (err instanceof DailyCapError) {
+    const until = err.resetAt ?? new Date(Date.now() + 3600_000);
+    if (!crisis) {
+      const held = new XHeldUntilError(`${err.message}; waiting for the reset`, until);
+      await waitingForCap(ctx, delivery, job, held);
+      throw held;
+    }
+    return {
+      status: 'needs-attention',
+      delivery: await finishWithAudit(ctx.store, delivery, 'needs-attention', job, {
+        reason: `X daily cap reached until ${until.toISOString()}: X refused this crisis post`,
+        checklist: ['Post it on X by hand from a verified account, or after the reset.'],
+      }),
+    };
+  }
+  if (!(await xPauseOf(ctx.store, delivery.organisationId))) {
+    await pauseX(ctx.store, delivery.organisationId, CREDITS_EXHAUSTED_REASON);
+    await ctx.store.audit.append({
+      organisationId: delivery.organisationId,
+      actor: 'system',
+      action: 'x.paused',
+      network: 'x',
+      deliveryId: delivery.id,
+      outcome: 'error',
+      error: err.message,
+      details: { reason: CREDITS_EXHAUSTED_REASON },
+    });
+  }
+  log.error({ crisis }, 'X credits exhausted: ordinary X posts paused');
+  if (!crisis) return holdX(ctx, delivery, job, log, CREDITS_EXHAUSTED_REASON);
+  return {
+    status: 'needs-attention',
+    delivery: await finishWithAudit(ctx.store, delivery, 'needs-attention', job, {
+      reason: `${CREDITS_EXHAUSTED_REASON}; X refused this crisis post`,
+      checklist: ["Buy credits in X's developer console, then post this crisis on X by hand."],
+    }),
+  };
+}
+
+/** Back to queued, audited: the job itself waits for the cap's window (runtime.ts). */
+async function waitingForCap(
+  ctx: ProcessContext,
+  delivery: Delivery,
+  job: JobInfo,
+  held: XHeldUntilError,
+): Promise<void> {
+  if (job.lease) await ctx.store.deliveries.retryLater(delivery.id, held.message, job.lease.epoch);
+  await ctx.store.audit.append({
+    organisationId: delivery.organisationId,
+    actor: 'system',
+    action: 'delivery.held',
+    network: 'x',
+    deliveryId: delivery.id,
+    ...(delivery.postId ? { postId: delivery.postId } : {}),
+    jobId: job.id,
+    outcome: 'skipped',
+    details: { reason: held.message, until: held.until.toISOString() },
+  });
+}
+
+/** What a landed X part cost, counted; a crisis that got through while X was paused resumes it. */
+async function xPublished(
+  ctx: ProcessContext,
+  delivery: Delivery,
+  text: string,
+  reply: boolean,
+  log: Logger,
+): Promise<void> {
+  const crisis = delivery.source === 'crisis';
+  const url = xHasUrl(text);
+  await ctx.store.xSpend.record({
+    organisationId: delivery.organisationId,
+    kind: reply ? (url ? 'create_reply_with_url' : 'create_reply') : url ? 'create_with_url' : 'create',
+    count: 1,
+    costMicros: costOf({ kind: 'create', text }, ctx.xPrices),
+    crisis,
+    deliveryId: delivery.id,
+  });
+  if (crisis && ctx.queues && (await xPauseOf(ctx.store, delivery.organisationId))) {
+    const result = await resumeX({
+      store: ctx.store,
+      queues: ctx.queues,
+      organisationId: delivery.organisationId,
+      actor: 'system',
+      reason: 'a crisis post reached X: credits are back',
+    });
+    log.info(result, 'X resumed after a crisis post got through');
+  }
 }
 
 /** The job's copy of the delivery after a part was recorded as landed, as the store now has it. */

@@ -36,6 +36,8 @@ import {
   waitForRedis,
 } from '@sunset/queue';
 import { LeaseLostError, type Store } from '@sunset/store';
+import type { XPriceTable } from '@sunset/text';
+import { XHeldUntilError } from '../outbox/x-economy.ts';
 import { ConfigurationError, ConnectorRegistry } from './connectors.ts';
 import { finishWithAudit, type ImageRenderer, type JobInfo, type ProcessContext } from './job.ts';
 import { NoPlanError, OrgSettingsCache } from '../outbox/org-settings.ts';
@@ -97,6 +99,8 @@ export interface WorkerRuntimeOptions {
   fetchAllow?: readonly string[];
   /** false: no link cards on Bluesky, no page fetched for one (SUNSET_LINK_CARDS=off). */
   linkCards?: boolean;
+  /** X's prices as the operator set them (SUNSET_X_PRICES); default X's published ones. */
+  xPrices?: XPriceTable;
 }
 
 export interface WorkerRuntime {
@@ -177,6 +181,8 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
     ...(options.renderImage ? { renderImage: options.renderImage } : {}),
     // The lease lasts as long as the lane's lock: both run out about when a dead worker's job moves.
     lease: { owner: workerId, ttlMs: lockMs[lane] },
+    queues,
+    ...(options.xPrices ? { xPrices: options.xPrices } : {}),
   });
   const ordinaryCtx = contextOf(store, 'ordinary');
   const contexts: Record<Lane, ProcessContext> = {
@@ -270,6 +276,12 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
       // Paused or cut off past its lease: another worker has the delivery now and goes on with it.
       jobLog.warn({ err: err.message }, 'lease taken over by another worker; this attempt stops');
       return 'stale';
+    }
+    if (err instanceof XHeldUntilError) {
+      // The account's daily cap: the delivery waits for the window without spending an attempt.
+      jobLog.info({ until: err.until.toISOString() }, 'X post held by the daily cap');
+      await job.moveToDelayed(Math.max(Date.now(), err.until.getTime()), token);
+      throw new DelayedError();
     }
     if (err instanceof LeaseHeldError) {
       // Another worker holds the delivery (or held it and died): look again once its lease ends,

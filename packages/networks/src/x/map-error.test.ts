@@ -2,6 +2,8 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { ApiPartialResponseError, ApiRequestError, ApiResponseError } from 'twitter-api-v2';
 import {
+  CreditsExhaustedError,
+  DailyCapError,
   DuplicateError,
   ForbiddenError,
   InvalidPostError,
@@ -38,6 +40,42 @@ function dropped(sent: boolean, code?: string): ApiRequestError {
 }
 
 describe('mapXError', () => {
+  it('makes a 402 a CreditsExhaustedError that no backoff retries', () => {
+    const err = mapXError(
+      answer(402, {
+        title: 'CreditsDepleted',
+        detail:
+          'Your enrolled account [1480506376447315969] does not have any credits to fulfill this request.',
+        type: 'https://api.x.com/2/problems/credits',
+      }),
+      post,
+    );
+    expect(err).toBeInstanceOf(CreditsExhaustedError);
+    expect((err as CreditsExhaustedError).retryable).toBe(false);
+    expect((err as CreditsExhaustedError).message).toMatch(
+      /^X credits exhausted: buy credits in X's developer console/,
+    );
+  });
+
+  it("tells the daily post cap from a rate limit by status and title, with X's reset", () => {
+    const capped = mapXError(
+      answer(
+        429,
+        { title: 'UsageCapExceeded', detail: 'Usage cap exceeded: Daily post cap', type: 'about:blank' },
+        { limit: 100, remaining: 0, reset: 1_900_000_000 },
+      ),
+      post,
+    );
+    expect(capped).toBeInstanceOf(DailyCapError);
+    expect((capped as DailyCapError).resetAt?.getTime()).toBe(1_900_000_000_000);
+    const v1 = mapXError(
+      answer(403, { errors: [{ code: 185, message: 'User is over daily status update limit.' }] }),
+      post,
+    );
+    expect(v1).toBeInstanceOf(DailyCapError);
+    expect(mapXError(answer(429, { title: 'Too Many Requests' }), post)).toBeInstanceOf(RateLimitedError);
+  });
+
   it('takes the reset of an exhausted 24-hour cap over the 15-minute window', () => {
     const err = mapXError(
       answer(

@@ -8,6 +8,8 @@ import type { ClientRequest } from 'node:http';
 import { ApiPartialResponseError, ApiRequestError, ApiResponseError } from 'twitter-api-v2';
 import {
   AuthError,
+  CreditsExhaustedError,
+  DailyCapError,
   DuplicateError,
   ForbiddenError,
   InvalidPostError,
@@ -28,6 +30,9 @@ export interface XErrorContext {
 const DUPLICATE = /duplicate content|status is a duplicate/i;
 const ACCESS_LEVEL =
   /not permitted|access level|subset of X API|client-not-enrolled|appropriate level of api access/i;
+// The 24-hour cap on an account's posts, in the words X has used for it (v2 problem title or
+// type, v1.1 code 185 "User is over daily status update limit").
+const DAILY_CAP = /usage ?cap|usage-capped|daily (status update|post|tweet)s? (limit|cap)|over daily/i;
 const REPLY_TARGET_GONE = /reply to a (tweet|post) that is deleted or not visible/i;
 // Failures that happen before a byte of the request can have reached X.
 const NOT_SENT_CODES = new Set([
@@ -127,6 +132,21 @@ export function mapXError(err: unknown, context: XErrorContext): unknown {
     const remoteMessage = xRemoteMessage(err.data);
     const said = remoteMessage ? `: ${remoteMessage}` : '';
     const details = { network: 'x' as const, status, ...(remoteMessage ? { remoteMessage } : {}) };
+    if (status === 402) {
+      return new CreditsExhaustedError(
+        `X credits exhausted: buy credits in X's developer console (402 while ${action}${said})`,
+        details,
+      );
+    }
+    const body = record(err.data);
+    const label = `${String(body?.title ?? '')} ${String(body?.type ?? '')} ${remoteMessage ?? ''}`;
+    if ((status === 429 || status === 403) && (DAILY_CAP.test(label) || v1Codes(err.data).includes(185))) {
+      const resetAt = rateLimitReset(err);
+      return new DailyCapError(
+        `X's daily post cap for this account is reached (${action})${resetAt ? `, until ${resetAt.toISOString()}` : ''}${said}`,
+        { ...details, ...(resetAt ? { resetAt } : {}) },
+      );
+    }
     if (status === 429) {
       const resetAt = rateLimitReset(err);
       return new RateLimitedError(

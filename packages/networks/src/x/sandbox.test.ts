@@ -15,6 +15,7 @@ import {
   type XSandbox,
   type XSandboxAccountInput,
 } from '@sunset/sandboxes';
+import { CreditsExhaustedError, DailyCapError } from '../errors.ts';
 import { xRemoteMessage } from './map-error.ts';
 import { connectorConfig } from './connector.test-support.ts';
 
@@ -287,6 +288,62 @@ describe('X sandbox: faults', () => {
     expect(
       sandbox.received.filter((r) => r.fault === 'lost-reply' || r.fault === 'reset').map((r) => r.status),
     ).toEqual([undefined, undefined]);
+  });
+
+  it('draws credits down by the price table and answers 402 once the app cannot pay', async () => {
+    const connector = createXConnector(connectorConfig(sandbox, MAIN_ACCOUNT));
+    sandbox.setCredits(MAIN_ACCOUNT.appKey, 0.23);
+    try {
+      await connector.verifyCredentials(); // a user read: $0.010
+      expect(sandbox.credits(MAIN_ACCOUNT.appKey)).toBeCloseTo(0.22, 6);
+      await connector.publish({ text: 'Crédits : une publication sans lien' }, { idempotencyKey: 'c1' });
+      expect(sandbox.credits(MAIN_ACCOUNT.appKey)).toBeCloseTo(0.205, 6);
+      await connector.publish({ text: 'Crédits : https://www.tours.fr/crue' }, { idempotencyKey: 'c2' });
+      expect(sandbox.credits(MAIN_ACCOUNT.appKey)).toBeCloseTo(0.005, 6);
+      const refused = await connector
+        .publish({ text: 'Crédits : plus rien' }, { idempotencyKey: 'c3' })
+        .catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(CreditsExhaustedError);
+      expect(sandbox.received.at(-1)?.status).toBe(402);
+      expect(sandbox.posts.some((p) => p.text === 'Crédits : plus rien')).toBe(false);
+      // Topped up, the same post goes.
+      sandbox.setCredits(MAIN_ACCOUNT.appKey, 1);
+      await connector.publish({ text: 'Crédits : plus rien' }, { idempotencyKey: 'c3' });
+    } finally {
+      sandbox.setCredits(MAIN_ACCOUNT.appKey, undefined);
+    }
+  });
+
+  it("caps an account's originals and replies per 24 hours, in the answer shape a test sets", async () => {
+    const connector = createXConnector(connectorConfig(sandbox, OTHER_ACCOUNT));
+    const DEFAULT_CAP = sandbox.capAnswer;
+    const before = sandbox.posts.filter((p) => p.accountId === OTHER_ACCOUNT.id && !p.inReplyToId).length;
+    sandbox.setDailyCaps(OTHER_ACCOUNT.id, { posts: before + 1, replies: 1 });
+    try {
+      const first = await connector.publish({ text: 'Plafond : un' }, { idempotencyKey: 'd1' });
+      const capped = await connector
+        .publish({ text: 'Plafond : deux' }, { idempotencyKey: 'd2' })
+        .catch((e: unknown) => e);
+      expect(capped).toBeInstanceOf(DailyCapError);
+      expect((capped as DailyCapError).resetAt?.getTime()).toBeGreaterThan(Date.now() + 23 * 3600_000);
+      // Replies have a cap of their own.
+      await connector.publish({ text: 'Plafond : réponse' }, { idempotencyKey: 'd3', replyTo: first });
+      sandbox.capAnswer = {
+        status: 403,
+        body: {
+          title: 'UsageCapExceeded',
+          detail: 'You are over the daily limit for sending replies.',
+          type: 'https://api.x.com/2/problems/usage-capped',
+        },
+      };
+      const v1Shaped = await connector
+        .publish({ text: 'Plafond : réponse 2' }, { idempotencyKey: 'd4', replyTo: first })
+        .catch((e: unknown) => e);
+      expect(v1Shaped).toBeInstanceOf(DailyCapError);
+    } finally {
+      sandbox.capAnswer = DEFAULT_CAP;
+      sandbox.setDailyCaps(OTHER_ACCOUNT.id, undefined);
+    }
   });
 
   it('answers unknown paths as X does', async () => {

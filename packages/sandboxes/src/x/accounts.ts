@@ -47,7 +47,14 @@ export const X_SPEC_SKIP_REASON = specMissingReason('x') ?? 'the X OpenAPI docum
 // X answers many refusals with RFC 7807 problems of type "about:blank" (duplicate content, text
 // too long, 401, 429, 5xx) or "client-forbidden" (access level); its document lists only its
 // typed problems, so such a body fails the response schema. The sandbox answers as X does.
-const UNLISTED_PROBLEM_TYPES = new Set(['about:blank', 'https://api.x.com/2/problems/client-forbidden']);
+// The same for the 402 of spent credits and the usage-cap problem, whose types the document
+// does not list either.
+const UNLISTED_PROBLEM_TYPES = new Set([
+  'about:blank',
+  'https://api.x.com/2/problems/client-forbidden',
+  'https://api.x.com/2/problems/credits',
+  'https://api.x.com/2/problems/usage-capped',
+]);
 
 function problemType(body: unknown): string | undefined {
   const type = body && typeof body === 'object' ? (body as { type?: unknown }).type : undefined;

@@ -1,4 +1,5 @@
 /** The X fake's public types, and the records its modules share. */
+import type { XPriceTable } from '@sunset/text';
 export type XSandboxFault =
   | { kind: 'latency'; ms: number }
   | { kind: 'status'; status: 500 | 502 | 503 }
@@ -125,6 +126,19 @@ export interface XSandbox {
   profileOf(accountId: string): XSandboxProfile | undefined;
   media(id: string): XSandboxMedia | undefined;
   addAccount(account: XSandboxAccountInput): void;
+  /**
+   * The app's prepaid balance in dollars: each priced call draws it down by `prices` (X's price
+   * table), and a call it cannot pay is answered 402. Undefined: the app pays nothing (default).
+   */
+  setCredits(appKey: string, dollars: number | undefined): void;
+  /** What is left of the app's balance, in dollars (undefined when it pays nothing). */
+  credits(appKey: string): number | undefined;
+  /** The price table the balance is drawn down by (default X's published one). */
+  prices: XPriceTable;
+  /** The account's 24-hour cap on originals and replies; undefined: no cap (a verified account). */
+  setDailyCaps(accountId: string, caps: { posts: number; replies: number } | undefined): void;
+  /** What a capped post is answered: status and body (X's shape is undocumented). */
+  capAnswer: { status: number; body: unknown };
   inject(fault: XSandboxFault, options?: XSandboxInjectOptions): void;
   clearFaults(): void;
   stop(): Promise<void>;

@@ -14,6 +14,8 @@ import type { AddressInfo } from 'node:net';
 import multipart from '@fastify/multipart';
 import { fastify, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { generate } from 'selfsigned';
+import type { XPriceTable } from '@sunset/text';
+import { capRefusal, Credits, DEFAULT_CAP_ANSWER, type DailyCaps } from './credits.ts';
 import { FaultQueue, rateLimited, serverError } from './faults.ts';
 import { appendUpload, finalizeUpload, initializeUpload, mediaMetadata, uploadStatus } from './media.ts';
 import {
@@ -103,6 +105,9 @@ class Sandbox implements XSandbox {
   readonly #app: FastifyInstance;
   readonly #state: XState;
   readonly #faults = new FaultQueue();
+  readonly #credits = new Credits();
+  readonly #caps = new Map<string, DailyCaps>();
+  capAnswer: { status: number; body: unknown } = DEFAULT_CAP_ANSWER;
   readonly #nonces = new Map<string, number>();
   readonly #closing = new AbortController();
   #stopped: Promise<void> | undefined;
@@ -171,6 +176,29 @@ class Sandbox implements XSandbox {
 
   addAccount(input: XSandboxAccountInput): void {
     addAccount(this.#state, input);
+  }
+
+  setCredits(appKey: string, dollars: number | undefined): void {
+    if (dollars === undefined) this.#credits.balances.delete(appKey);
+    else this.#credits.balances.set(appKey, Math.round(dollars * 1_000_000));
+  }
+
+  credits(appKey: string): number | undefined {
+    const micros = this.#credits.balances.get(appKey);
+    return micros === undefined ? undefined : micros / 1_000_000;
+  }
+
+  get prices(): XPriceTable {
+    return this.#credits.prices;
+  }
+
+  set prices(value: XPriceTable) {
+    this.#credits.prices = value;
+  }
+
+  setDailyCaps(accountId: string, caps: DailyCaps | undefined): void {
+    if (caps) this.#caps.set(accountId, caps);
+    else this.#caps.delete(accountId);
   }
 
   inject(fault: XSandboxFault, options: XSandboxInjectOptions = {}): void {
@@ -315,12 +343,30 @@ class Sandbox implements XSandbox {
       const check = this.#verify(req, exchange.path);
       if (!check.ok) return this.#finish(reply, exchange, unauthorized(exchange.path, check), undefined);
       account = this.#accountFor(check.consumerKey, check.token);
-      answer = this.#unknownQuery(req, exchange) ?? (await route.run(req, account));
+      const routeUrl = req.routeOptions.url ?? '';
+      const refusal =
+        this.#unknownQuery(req, exchange) ??
+        this.#credits.refusal(check.consumerKey, routeUrl, req, account) ??
+        this.#capped(req, routeUrl, account);
+      answer = refusal ?? (await route.run(req, account));
+      if (!refusal) this.#credits.charge(check.consumerKey, routeUrl, req, answer);
     } else {
       answer = route.run(req);
     }
     if (fault?.kind === 'lost-reply') return this.#destroy(req, reply);
     return this.#finish(reply, exchange, answer, account);
+  }
+
+  #capped(req: FastifyRequest, routeUrl: string, account: Account): Answer | undefined {
+    if (routeUrl !== '/2/tweets' || req.method !== 'POST') return undefined;
+    const body = req.body as { reply?: unknown } | undefined;
+    return capRefusal(
+      this.#state,
+      account,
+      body?.reply !== undefined,
+      this.#caps.get(account.id),
+      this.capAnswer,
+    );
   }
 
   #unknownQuery(req: FastifyRequest, exchange: XSandboxExchange): Answer | undefined {

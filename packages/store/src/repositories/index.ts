@@ -20,6 +20,7 @@ import { profilesRepository } from './profiles.ts';
 import { replaceMany } from './replace.ts';
 import { sqliteDeliveries } from './sqlite.ts';
 import { tokensRepository } from './tokens.ts';
+import { xSpendRepository } from './x-spend.ts';
 
 export type { RepoContext } from './context.ts';
 export { chainAudit, type KnownHead, type PendingAudit } from './audit.ts';
@@ -46,6 +47,7 @@ export function createRepositories(ctx: RepoContext): Repositories {
     profiles: profilesRepository(ctx),
     tokens: tokensRepository(ctx),
     kv: kvRepository(ctx),
+    xSpend: xSpendRepository(ctx),
     audit: auditRepository(ctx),
   };
   for (const key of Object.keys(repositories) as (keyof Repositories)[]) {
