@@ -76,7 +76,10 @@ const POLICIES: Record<SpecName, Policy> = {
 
 // The repository root is four directories up from src/testing (and from dist/testing); the
 // specs sit beside it, in ../shared/specs.
+/** SUNSET_SPECS_DIR, else `shared/specs` beside the repository (a clone elsewhere names it). */
 export function specsDir(): string {
+  const named = process.env['SUNSET_SPECS_DIR'];
+  if (named) return resolve(named);
   const here = dirname(fileURLToPath(import.meta.url));
   return resolve(here, '..', '..', '..', '..', '..', 'shared', 'specs');
 }
