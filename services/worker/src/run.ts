@@ -86,6 +86,7 @@ async function main(): Promise<void> {
     ...(config.networkTimeoutMs ? { networkTimeoutMs: config.networkTimeoutMs } : {}),
     fetchAllow: config.fetchAllow,
     linkCards: config.linkCards,
+    feeds: config.feeds ? { timeoutMs: config.feedTimeoutMs } : false,
   });
 
   const checkpoints = config.auditCheckpoints

@@ -18,7 +18,7 @@ import os from 'node:os';
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { InputError, NETWORKS, NETWORK_LABELS, type Logger, type Network } from '@sunset/core';
-import { isNetworkError, preloadConnectors, RateLimitedError } from '@sunset/networks';
+import { createGuardedClient, isNetworkError, preloadConnectors, RateLimitedError } from '@sunset/networks';
 import {
   backoffStrategy,
   DEFAULT_LIMITS,
@@ -37,6 +37,7 @@ import {
 } from '@sunset/queue';
 import { LeaseLostError, type Store } from '@sunset/store';
 import { ConfigurationError, ConnectorRegistry } from './connectors.ts';
+import { startFeedWatcher, type FeedWatcher } from './feeds.ts';
 import { finishWithAudit, type ImageRenderer, type JobInfo, type ProcessContext } from './job.ts';
 import { NoPlanError, OrgSettingsCache } from '../outbox/org-settings.ts';
 import { ProfileError } from './profile.ts';
@@ -97,6 +98,11 @@ export interface WorkerRuntimeOptions {
   fetchAllow?: readonly string[];
   /** false: no link cards on Bluesky, no page fetched for one (SUNSET_LINK_CARDS=off). */
   linkCards?: boolean;
+  /**
+   * The plans' CAP feeds (crisis.feeds): read by this process (default), with these limits, or
+   * false for none (SUNSET_FEEDS=off; another worker reads them).
+   */
+  feeds?: false | { tickMs?: number; timeoutMs?: number };
 }
 
 export interface WorkerRuntime {
@@ -385,6 +391,20 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
     'worker started',
   );
 
+  // The feeds read through the guarded client with the operator's allow-list, as link cards are.
+  const feeds: FeedWatcher | undefined =
+    options.feeds === false
+      ? undefined
+      : startFeedWatcher({
+          store,
+          queues,
+          settings: ordinaryCtx.settings,
+          client: createGuardedClient({ allow: options.fetchAllow ?? [] }),
+          logger,
+          owner: workerId,
+          ...options.feeds,
+        });
+
   const interval = options.reconcileIntervalMs ?? 60_000;
   let reconciling: Promise<unknown> = Promise.resolve();
   let passing = false;
@@ -418,6 +438,7 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
       closed ??= (async () => {
         if (timer) clearInterval(timer);
         await Promise.all(wakers.map((w) => w.stop()));
+        await feeds?.close();
         log.info({ graceMs }, 'stopping: waiting for running jobs');
         let timedOut = false;
         const graceful = Promise.all(workers.map((w) => w.close()));
