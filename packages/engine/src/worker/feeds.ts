@@ -287,8 +287,9 @@ export function startFeedWatcher(options: FeedWatcherOptions): FeedWatcher {
     }
     // A follow-up of an alert already made a crisis ends or changes that crisis: it is kept
     // whatever the filters say (an all-clear is often less severe than its alert).
+    // The newest one it references, as capAlertSubmission threads it.
     const original = await (async () => {
-      for (const ref of alert.references) {
+      for (const ref of [...alert.references].reverse()) {
         const id = postIdForKey('cap', organisationId, `cap:${capKey(ref)}`);
         if (await store.posts.get(organisationId, id)) return ref;
       }
