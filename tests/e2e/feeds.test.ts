@@ -346,7 +346,7 @@ async function expectThreaded(id: string, parentId: string): Promise<void> {
   const record = await sandboxes.pds.com.atproto.repo.getRecord({
     repo: sandboxes.blueskyDid,
     collection: 'app.bsky.feed.post',
-    rkey: child.bluesky[0]?.remoteId.split('/').pop() ?? '',
+    rkey: child.bluesky[0]?.remoteId?.split('/').pop() ?? '',
   });
   const reply = (record.data.value as { reply?: { parent: { uri: string } } }).reply;
   expect(reply?.parent.uri).toBe(parent.bluesky.at(-1)?.remoteId);
