@@ -131,26 +131,35 @@ export interface FeedServer {
   url: string;
   /** Host and port, for SUNSET_FETCH_ALLOW. */
   host: string;
-  /** What `path` answers from now on; a new version gets a new ETag. */
-  serve(path: string, body: string, type?: string): void;
+  /** What `path` answers from now on, after `delayMs`; a new version gets a new ETag. */
+  serve(path: string, body: string, type?: string, delayMs?: number): void;
   /** `path` answers 500 from now on. */
   fail(path: string): void;
   /** `path` never answers. */
   stall(path: string): void;
   /** The requests received, in order. */
   requests: { path: string; headers: IncomingHttpHeaders; status: number }[];
+  /** The most requests that were being answered at once. */
+  maxInFlight(): number;
   close(): Promise<void>;
 }
 
 export async function startFeedServer(): Promise<FeedServer> {
   const routes = new Map<
     string,
-    { kind: 'body'; body: string; type: string; etag: string } | { kind: 'fail' } | { kind: 'stall' }
+    | { kind: 'body'; body: string; type: string; etag: string; delayMs: number }
+    | { kind: 'fail' }
+    | { kind: 'stall' }
   >();
   let version = 0;
   const requests: FeedServer['requests'] = [];
   const sockets = new Set<Socket>();
+  let inFlight = 0;
+  let maxInFlight = 0;
   const server: Server = createServer((req, res) => {
+    inFlight += 1;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    res.on('close', () => (inFlight -= 1));
     const path = req.url ?? '/';
     const route = routes.get(path);
     const record = (status: number) => requests.push({ path, headers: req.headers, status });
@@ -162,12 +171,16 @@ export async function startFeedServer(): Promise<FeedServer> {
       res.writeHead(500, { 'content-type': 'text/plain' }).end('internal error');
     } else if (route.kind === 'stall') {
       record(0);
-    } else if (req.headers['if-none-match'] === route.etag) {
-      record(304);
-      res.writeHead(304, { etag: route.etag }).end();
     } else {
-      record(200);
-      res.writeHead(200, { 'content-type': route.type, etag: route.etag }).end(route.body);
+      setTimeout(() => {
+        if (req.headers['if-none-match'] === route.etag) {
+          record(304);
+          res.writeHead(304, { etag: route.etag }).end();
+        } else {
+          record(200);
+          res.writeHead(200, { 'content-type': route.type, etag: route.etag }).end(route.body);
+        }
+      }, route.delayMs);
     }
   });
   server.on('connection', (socket) => {
@@ -180,13 +193,14 @@ export async function startFeedServer(): Promise<FeedServer> {
   return {
     url: `http://127.0.0.1:${port}`,
     host: `127.0.0.1:${port}`,
-    serve(path, body, type = 'application/atom+xml; charset=utf-8') {
+    serve(path, body, type = 'application/atom+xml; charset=utf-8', delayMs = 0) {
       version += 1;
-      routes.set(path, { kind: 'body', body, type, etag: `"v${version}"` });
+      routes.set(path, { kind: 'body', body, type, etag: `"v${version}"`, delayMs });
     },
     fail: (path) => routes.set(path, { kind: 'fail' }),
     stall: (path) => routes.set(path, { kind: 'stall' }),
     requests,
+    maxInFlight: () => maxInFlight,
     async close() {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
