@@ -1,5 +1,16 @@
 export { parseCap, TEXT_LIMITS, type ParseCapOptions } from './parse.ts';
 export {
+  awarenessOf,
+  awarenessRank,
+  awarenessText,
+  parseCapFeed,
+  ATOM_NAMESPACE,
+  FEED_MAX_BYTES,
+  type Awareness,
+  type CapFeed,
+  type CapFeedEntry,
+} from './feed.ts';
+export {
   chooseInfo,
   capLanguages,
   capNoticeText,
@@ -23,6 +34,7 @@ export {
   CERTAINTIES,
   type CapAlert,
   type CapInfoBlock,
+  type CapNamedValue,
   type CapReference,
   type CapStatus,
   type CapMsgType,

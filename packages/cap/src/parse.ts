@@ -16,6 +16,7 @@ import {
   type CapAlert,
   type CapCategory,
   type CapInfoBlock,
+  type CapNamedValue,
   type CapReference,
   type CapResponseType,
   type CapVersion,
@@ -371,18 +372,18 @@ function infoBlock(checker: Checker, info: Node, version: CapVersion): CapInfoBl
   checker.dateTime(info, 'effective', false);
   checker.dateTime(info, 'onset', false);
   const expires = checker.dateTime(info, 'expires', false);
-  for (const kind of ['eventCode', 'parameter'] as const) {
-    for (const pair of info.children.get(kind) ?? []) namedValue(checker, pair);
-  }
+  for (const pair of info.children.get('eventCode') ?? []) namedValue(checker, pair);
+  const parameters = (info.children.get('parameter') ?? []).flatMap((pair) => namedValue(checker, pair));
   for (const resource of info.children.get('resource') ?? []) {
     checker.required(resource, 'resourceDesc');
     checker.required(resource, 'mimeType');
   }
   const areas: string[] = [];
+  const geocodes: CapNamedValue[] = [];
   for (const area of info.children.get('area') ?? []) {
     const description = checker.required(area, 'areaDesc');
     if (description !== undefined) areas.push(description);
-    for (const geocode of area.children.get('geocode') ?? []) namedValue(checker, geocode);
+    for (const geocode of area.children.get('geocode') ?? []) geocodes.push(...namedValue(checker, geocode));
   }
   const warnings: CapProblem[] = [];
   const web = webAddress(info, warnings);
@@ -410,13 +411,17 @@ function infoBlock(checker: Checker, info: Node, version: CapVersion): CapInfoBl
     ...optional('expires', expires),
     responseTypes,
     areas,
+    geocodes,
+    parameters,
     warnings,
   };
 }
 
-function namedValue(checker: Checker, pair: Node): void {
-  checker.required(pair, 'valueName');
-  checker.required(pair, 'value');
+/** The pair, or none when either half is missing (then a problem is recorded). */
+function namedValue(checker: Checker, pair: Node): CapNamedValue[] {
+  const valueName = checker.required(pair, 'valueName');
+  const value = checker.required(pair, 'value');
+  return valueName === undefined || value === undefined ? [] : [{ valueName, value }];
 }
 
 // exactOptionalPropertyTypes-friendly: an absent field is left out, never set to undefined.
@@ -431,7 +436,14 @@ function optional<K extends string>(key: K, value: string | undefined): Partial<
  */
 export function parseCap(xml: string | Uint8Array, options: ParseCapOptions = {}): CapAlert {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
-  const root = readXml(xml, maxBytes, CAP_NAMES);
+  return capOfElement(readXml(xml, maxBytes, CAP_NAMES));
+}
+
+/** Every element name CAP defines, for the paths of problems in a document that embeds CAP. */
+export const CAP_ELEMENT_NAMES = CAP_NAMES;
+
+/** The alert an element tree holds (the document's root, or an <alert> embedded in a feed). */
+export function capOfElement(root: XmlElement): CapAlert {
   const version = (Object.entries(CAP_NAMESPACES) as [CapVersion, string][]).find(
     ([, uri]) => uri === root.uri,
   )?.[0];

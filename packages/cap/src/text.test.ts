@@ -15,6 +15,8 @@ const INFO: CapInfoBlock = {
   web: 'https://www.indre-et-loire.gouv.fr/orages',
   responseTypes: ['Shelter'],
   areas: ['Tours'],
+  geocodes: [],
+  parameters: [],
   warnings: [],
 };
 

@@ -55,6 +55,12 @@ export interface CapReference {
   sent: string;
 }
 
+/** A CAP valueName/value pair (a geocode, a parameter), trimmed. */
+export interface CapNamedValue {
+  valueName: string;
+  value: string;
+}
+
 /** One `<info>` block: the alert's content in one language. Text is trimmed, otherwise as sent. */
 export interface CapInfoBlock {
   /** RFC 3066 code; CAP's default "en-US" when the block has none. */
@@ -76,6 +82,10 @@ export interface CapInfoBlock {
   responseTypes: CapResponseType[];
   /** Each `<area>`'s areaDesc, in document order. */
   areas: string[];
+  /** Every `<area>`'s geocodes (EMMA_ID, NUTS3, …), in document order. */
+  geocodes: CapNamedValue[];
+  /** The block's `<parameter>`s (MeteoAlarm's awareness_level and awareness_type among them). */
+  parameters: CapNamedValue[];
   /** What was repaired or left out of this block rather than refused (a relative <web>). */
   warnings: CapProblem[];
 }

@@ -18,6 +18,8 @@ export interface XmlElement {
   /** Text and CDATA directly inside this element, concatenated. */
   text: string;
   children: XmlElement[];
+  /** Attributes in no namespace, by local name (an Atom link's href and type). */
+  attributes?: Record<string, string>;
   line: number;
   column: number;
 }
@@ -137,6 +139,7 @@ export function readXml(
   input: string | Uint8Array,
   maxBytes = DEFAULT_MAX_BYTES,
   names: ReadonlySet<string> = new Set(),
+  maxElements = MAX_ELEMENTS,
 ): XmlElement {
   const { text, encoding } = decode(input, maxBytes);
   const nul = text.indexOf('\0');
@@ -172,7 +175,7 @@ export function readXml(
     // The parser is past the name; the tag began at the last "<" before here.
     const where = locate(text.lastIndexOf('<', parser.position - 1));
     elements += 1;
-    if (elements > MAX_ELEMENTS) stop(`more than ${MAX_ELEMENTS} elements`, where);
+    if (elements > maxElements) stop(`more than ${maxElements} elements`, where);
     if (open.length + 1 > MAX_DEPTH) stop(`elements nested more than ${MAX_DEPTH} deep`, where);
     const element: XmlElement = { uri: '', local: tag.name, text: '', children: [], ...where };
     open.at(-1)?.children.push(element);
@@ -184,6 +187,12 @@ export function readXml(
     if (element !== undefined) {
       element.uri = tag.uri;
       element.local = tag.local;
+      for (const attribute of Object.values(tag.attributes)) {
+        if (attribute.uri !== '' || attribute.prefix !== '') continue;
+        // No prototype: an attribute named __proto__ is only a name.
+        (element.attributes ??= Object.create(null) as Record<string, string>)[attribute.local] =
+          attribute.value;
+      }
     }
     if (tag.isSelfClosing) open.pop();
   });
@@ -210,6 +219,6 @@ export function readXml(
 function pathOf(open: readonly XmlElement[], names: ReadonlySet<string>): string {
   // Only used for structural problems, where a rough location beats none; a name the caller does
   // not know is the sender's text, shown as "*" (line:column still points at it).
-  if (open.length === 0) return 'alert';
+  if (open.length === 0) return names.has('feed') ? 'feed' : 'alert';
   return open.map((element) => (names.has(element.local) ? element.local : '*')).join('/');
 }

@@ -1,4 +1,11 @@
-export { PlanSchema, type PlanDocument, type PostDocument, type ProfileDocument } from './schema.ts';
+export {
+  PlanSchema,
+  type PlanDocument,
+  type PostDocument,
+  type ProfileDocument,
+  type FeedDocument,
+} from './schema.ts';
+export { DEFAULT_FEED_INTERVAL_MS, feedIntervalMs } from './feeds.ts';
 export { isPlanDocument, isPlanSettings, planProblem, type PlanSettings } from './stored.ts';
 export { planJsonSchema, planJsonSchemaText } from './json-schema.ts';
 export { formatDiagnostic, type Diagnostic, type Severity } from './diagnostics.ts';

@@ -415,6 +415,82 @@ export const CrisisCap = Type.Object(
   { ...closed, description: 'How CAP alerts sent to the crisis endpoint are read.' },
 );
 
+const SEVERITY_LITERALS = [
+  Type.Literal('Minor'),
+  Type.Literal('Moderate'),
+  Type.Literal('Severe'),
+  Type.Literal('Extreme'),
+];
+const AWARENESS_LITERALS = [Type.Literal('yellow'), Type.Literal('orange'), Type.Literal('red')];
+const AwarenessLevel = Type.Union(AWARENESS_LITERALS, {
+  title: 'awareness level',
+  description:
+    'A MeteoAlarm awareness level (the colour of its awareness_level parameter): yellow, orange, red.',
+});
+
+export const CrisisFeed = Type.Object(
+  {
+    url: Type.String({
+      ...HttpUrl,
+      description:
+        'An Atom feed of CAP entries (MeteoAlarm style: entries embed the CAP or link to it) or the address of one CAP alert.',
+    }),
+    areas: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 100, description: 'A geocode value, e.g. FR372.' }), {
+        minItems: 1,
+        maxItems: 500,
+        uniqueItems: true,
+        description:
+          "Geocode values to keep (EMMA_ID, NUTS3, a national code): an alert is kept when one of its areas' geocodes is listed. Default: every area.",
+      }),
+    ),
+    min_severity: Type.Optional(
+      Type.Union(SEVERITY_LITERALS, {
+        title: 'CAP severity',
+        description: 'Only alerts at least this severe (CAP <severity>): Minor, Moderate, Severe, Extreme.',
+      }),
+    ),
+    awareness_levels: Type.Optional(
+      Type.Array(AwarenessLevel, {
+        minItems: 1,
+        uniqueItems: true,
+        description:
+          'Only alerts at these MeteoAlarm awareness levels (yellow, orange, red); an alert without the parameter is left out.',
+      }),
+    ),
+    events: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 100 }), {
+        minItems: 1,
+        maxItems: 100,
+        uniqueItems: true,
+        description:
+          'Only these events: the CAP <event> or MeteoAlarm\'s awareness_type name ("Wind", "Thunderstorm"), compared without case; a word of the event is enough.',
+      }),
+    ),
+    mode: Type.Optional(
+      Type.Union([Type.Literal('approve'), Type.Literal('post')], {
+        title: 'feed mode',
+        description:
+          'approve (default): each kept alert becomes a crisis post that waits for a person to approve it; post: posted at once when it reaches post_at.',
+      }),
+    ),
+    post_at: Type.Optional(
+      Type.Union([...SEVERITY_LITERALS, ...AWARENESS_LITERALS], {
+        title: 'post threshold',
+        description:
+          'With mode: post, the level from which a kept alert is posted at once: a CAP severity (Moderate…) or an awareness level (yellow…); below it the alert waits for approval. Default: every kept alert is posted.',
+      }),
+    ),
+    interval: Type.Optional(
+      Type.String({
+        pattern: '^[0-9]{1,6}(s|m|h)$',
+        description: 'How often the feed is read, e.g. "2m", "90s", "1h" (default 5m).',
+      }),
+    ),
+  },
+  { ...closed, description: 'A CAP feed the worker watches for this organisation.' },
+);
+
 export const Crisis = Type.Object(
   {
     on: Type.Array(NetworkName, {
@@ -440,6 +516,12 @@ export const Crisis = Type.Object(
       }),
     ),
     cap: Type.Optional(CrisisCap),
+    feeds: Type.Optional(
+      Type.Array(CrisisFeed, {
+        maxItems: 20,
+        description: 'CAP feeds to watch: their alerts become crisis posts (approved first, by default).',
+      }),
+    ),
   },
   { ...closed, description: 'How crisis messages are posted.' },
 );
@@ -460,6 +542,7 @@ export const PlanSchema = Type.Object(
 
 export type PlanDocument = Static<typeof PlanSchema>;
 export type PostDocument = Static<typeof Post>;
+export type FeedDocument = Static<typeof CrisisFeed>;
 export type ProfileDocument = Static<typeof ProfileSpec>;
 export type BannerDocument = Static<typeof BannerSpec>;
 export type AvatarDocument = Static<typeof AvatarSpec>;

@@ -24,6 +24,7 @@ import {
   type TextLimits,
 } from '@sunset/text';
 import { DiagnosticBag, type Diagnostic } from './diagnostics.ts';
+import { feedIntervalMs, SHORT_FEED_INTERVAL_MS } from './feeds.ts';
 import { expand, findPlaceholders, isPlaceholder, PLACEHOLDERS, placeholderValues } from './placeholders.ts';
 import type { PlanDocument } from './schema.ts';
 import { checkSchema, closest } from './schema-errors.ts';
@@ -644,6 +645,7 @@ class SemanticChecks {
 
   #crisis(): void {
     const c = this.#d['crisis'];
+    if (isObj(c) && Array.isArray(c['feeds'])) this.#feeds(c['feeds']);
     if (!isObj(c) || !Array.isArray(c['on'])) return;
     const xAfter = isObj(this.#d['sunset']) ? this.#d['sunset']['x_after'] : undefined;
     c['on'].forEach((n: unknown, j) => {
@@ -658,6 +660,42 @@ class SemanticChecks {
         this.#bag.warning(
           ['crisis', 'on', j],
           'X is left after the sunset (sunset.x_after: leave): crisis posts reach X only before it',
+        );
+      }
+    });
+  }
+
+  /** The rules of crisis.feeds that the schema cannot say. */
+  #feeds(feeds: unknown[]): void {
+    const seen = new Map<string, number>();
+    feeds.forEach((feed, i) => {
+      if (!isObj(feed)) return;
+      const url = feed['url'];
+      if (isStr(url)) {
+        const first = seen.get(url);
+        if (first !== undefined) {
+          this.#bag.error(
+            ['crisis', 'feeds', i, 'url'],
+            `this feed is already watched by crisis.feeds[${first}]; list each feed once`,
+          );
+        } else seen.set(url, i);
+      }
+      const interval = feed['interval'];
+      if (isStr(interval)) {
+        const ms = feedIntervalMs(interval);
+        if (ms === 0) {
+          this.#bag.error(['crisis', 'feeds', i, 'interval'], 'must be at least 1s');
+        } else if (ms !== undefined && ms < SHORT_FEED_INTERVAL_MS) {
+          this.#bag.warning(
+            ['crisis', 'feeds', i, 'interval'],
+            `the feed is read every ${interval}: most publishers ask for a minute or more between reads`,
+          );
+        }
+      }
+      if (feed['post_at'] !== undefined && feed['mode'] !== 'post') {
+        this.#bag.error(
+          ['crisis', 'feeds', i, 'post_at'],
+          'post_at is the threshold of mode: post; with mode: approve (the default) every kept alert waits for a person. Set mode: post or remove post_at',
         );
       }
     });

@@ -200,6 +200,35 @@ describe('every problem is reported, with its place', () => {
     expect(errors(bad).map((d) => d.path)).toContain('crisis.cap.languages[1]');
   });
 
+  it('takes crisis.feeds and says where and why a feed is wrong', () => {
+    const feeds = `${MINIMAL.trimEnd()}\ncrisis:\n  on: [bluesky]\n  feeds:\n    - url: https://feeds.example.org/meteoalarm-legacy-atom-france\n      areas: [FR372, FR373]\n      min_severity: Moderate\n      awareness_levels: [orange, red]\n      events: [Thunderstorm, Flooding]\n      mode: post\n      post_at: red\n      interval: 2m\n`;
+    expect(errors(check(feeds))).toEqual([]);
+    const bad = check(
+      feeds
+        .replace('min_severity: Moderate', 'min_severity: Serious')
+        .replace('[orange, red]', '[orange, purple]')
+        .replace('mode: post', 'mode: approve')
+        .replace('interval: 2m', 'interval: 0s'),
+    );
+    expect(errors(bad).map((d) => `${d.path}: ${d.message}`)).toEqual([
+      expect.stringMatching(/^crisis\.feeds\[0\]\.min_severity: .*Minor, Moderate, Severe, Extreme/),
+      expect.stringMatching(/^crisis\.feeds\[0\]\.awareness_levels\[1\]: .*yellow, orange, red/),
+      expect.stringMatching(/^crisis\.feeds\[0\]\.post_at: post_at is the threshold of mode: post/),
+      expect.stringMatching(/^crisis\.feeds\[0\]\.interval: must be at least 1s/),
+    ]);
+    const twice = check(
+      `${feeds.trimEnd()}\n    - url: https://feeds.example.org/meteoalarm-legacy-atom-france\n      interval: 30s\n`,
+    );
+    expect(errors(twice).map((d) => `${d.path}: ${d.message}`)).toEqual([
+      'crisis.feeds[1].url: this feed is already watched by crisis.feeds[0]; list each feed once',
+    ]);
+    expect(warnings(twice).map((d) => d.path)).toContain('crisis.feeds[1].interval');
+    const notUrl = check(
+      feeds.replace('https://feeds.example.org/meteoalarm-legacy-atom-france', 'feeds.example.org'),
+    );
+    expect(errors(notUrl).map((d) => d.path)).toEqual(['crisis.feeds[0].url']);
+  });
+
   it('warns when a post will become a thread', () => {
     const long = 'Un message très long pour dire au revoir à toutes et à tous. '.repeat(6);
     const r = check(MINIMAL.replace('Merci et au revoir.', long));

@@ -323,6 +323,58 @@ const unknownOutcomeText: Migration = {
 };
 
 /**
+ * CAP feeds the worker watches: each feed's state (the validators of its last answer, when it was
+ * read, its consecutive errors and when to read it next, the lease of the worker reading it), and
+ * every alert (sender, identifier) seen in it, kept or filtered out and why, with its crisis post.
+ */
+const capFeeds = (dialect: Dialect): Migration => ({
+  async up(db: Db) {
+    const key = dialect === 'postgres' ? sql`text collate "C"` : sql`text`;
+    await db.schema
+      .createTable('cap_feeds')
+      .addColumn('organisation_id', key, (c) => c.notNull().references('organisations.id'))
+      .addColumn('feed_id', key, (c) => c.notNull())
+      .addColumn('url', 'text', (c) => c.notNull())
+      .addColumn('etag', 'text')
+      .addColumn('last_modified', 'text')
+      .addColumn('polled_at', key)
+      .addColumn('ok_at', 'text')
+      .addColumn('status', 'text')
+      .addColumn('last_error', 'text')
+      .addColumn('errors', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('next_poll_at', key)
+      .addColumn('lease_owner', 'text')
+      .addColumn('lease_until', key)
+      .addPrimaryKeyConstraint('cap_feeds_pk', ['organisation_id', 'feed_id'])
+      .execute();
+    await db.schema
+      .createTable('cap_feed_alerts')
+      .addColumn('organisation_id', key, (c) => c.notNull().references('organisations.id'))
+      .addColumn('feed_id', key, (c) => c.notNull())
+      .addColumn('sender', key, (c) => c.notNull())
+      .addColumn('identifier', key, (c) => c.notNull())
+      .addColumn('sent', 'text', (c) => c.notNull())
+      .addColumn('msg_type', 'text', (c) => c.notNull())
+      .addColumn('details', 'text', (c) => c.notNull())
+      .addColumn('kept', 'integer', (c) => c.notNull())
+      .addColumn('reason', 'text', (c) => c.notNull())
+      .addColumn('post_id', 'text')
+      .addColumn('seen_at', key, (c) => c.notNull())
+      .addPrimaryKeyConstraint('cap_feed_alerts_pk', ['organisation_id', 'feed_id', 'sender', 'identifier'])
+      .execute();
+    await db.schema
+      .createIndex('cap_feed_alerts_org_seen')
+      .on('cap_feed_alerts')
+      .columns(['organisation_id', 'seen_at'])
+      .execute();
+  },
+  async down(db: Db) {
+    await db.schema.dropTable('cap_feed_alerts').execute();
+    await db.schema.dropTable('cap_feeds').execute();
+  },
+});
+
+/**
  * What X charged, request by request, so that a month's spend and the account's rolling 24-hour
  * counts of originals and replies come from what was actually sent and read; and the ordinary X
  * deliveries held while X is paused (credits spent) or the budget keeps its reserve, to be queued
@@ -367,6 +419,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0004-token-persons': tokenPersons,
         '0005-delivery-leases': deliveryLeases(dialect),
         '0006-unknown-outcome-text': unknownOutcomeText,
+        '0007-cap-feeds': capFeeds(dialect),
         '0008-x-spend': xSpend(dialect),
       }),
   };

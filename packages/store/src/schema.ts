@@ -144,6 +144,38 @@ export interface AuditHeadTable {
   hash: string;
 }
 
+/** A watched CAP feed's state (migration 0007): conditional-request validators, errors, lease. */
+export interface CapFeedsTable {
+  organisation_id: string;
+  feed_id: string;
+  url: string;
+  etag: string | null;
+  last_modified: string | null;
+  polled_at: string | null;
+  ok_at: string | null;
+  status: string | null;
+  last_error: string | null;
+  errors: number;
+  next_poll_at: string | null;
+  lease_owner: string | null;
+  lease_until: string | null;
+}
+
+/** An alert (sender, identifier) seen in a feed: kept or filtered out, and why. */
+export interface CapFeedAlertsTable {
+  organisation_id: string;
+  feed_id: string;
+  sender: string;
+  identifier: string;
+  sent: string;
+  msg_type: string;
+  details: string;
+  kept: number;
+  reason: string;
+  post_id: string | null;
+  seen_at: string;
+}
+
 /** One priced X request (x_usage): micro-dollars, and whether a crisis made it. */
 export interface XUsageTable {
   organisation_id: string;
@@ -175,6 +207,8 @@ export interface Database {
   kv: KvTable;
   audit_log: AuditLogTable;
   audit_head: AuditHeadTable;
+  cap_feeds: CapFeedsTable;
+  cap_feed_alerts: CapFeedAlertsTable;
   x_usage: XUsageTable;
   x_holds: XHoldsTable;
 }

@@ -35,6 +35,10 @@ describe.each(dialects)('token persons ($dialect)', ({ dialect, skip }) => {
        alter table deliveries drop column lease_until;
        alter table delivery_parts drop column unknown_text;
        alter table delivery_parts drop column unknown_since;
+       drop table cap_feed_alerts;
+       drop table cap_feeds;
+       drop table x_holds;
+       drop table x_usage;
        delete from kysely_migration where name >= '0004';
        insert into api_tokens (id, organisation_id, name, role, hash, created_at, created_by)
        values ('old', 'org-a', 'duty-officer', 'crisis', '${'b'.repeat(64)}', '2026-01-01T00:00:00.000Z', 'cli:test')`,

@@ -402,6 +402,40 @@ export interface AuditVerifyResult {
 
 // --- repositories --------------------------------------------------------------------------------
 
+/** A watched CAP feed as the store keeps it. */
+export interface CapFeedState {
+  organisationId: string;
+  /** Derived from the URL by the engine: the same address is the same feed across plan versions. */
+  feedId: string;
+  url: string;
+  /** The validators of the last 200 answer, sent back as If-None-Match / If-Modified-Since. */
+  etag?: string;
+  lastModified?: string;
+  polledAt?: Date;
+  okAt?: Date;
+  status?: 'ok' | 'not-modified' | 'error';
+  lastError?: string;
+  /** Polls that failed in a row (the back-off grows with it); 0 after a good one. */
+  errors: number;
+  nextPollAt?: Date;
+}
+
+/** One alert (sender, identifier) seen in a feed: kept (a crisis post made) or filtered out, and why. */
+export interface CapFeedAlert {
+  organisationId: string;
+  feedId: string;
+  sender: string;
+  identifier: string;
+  sent: string;
+  msgType: string;
+  /** What the list shows: event, severity, awareness, areas, headline, expires (engine-shaped JSON). */
+  details: Record<string, unknown>;
+  kept: boolean;
+  reason: string;
+  postId?: string;
+  seenAt: Date;
+}
+
 /** One priced X request; `kind` names its line in the price table (create_reply counts as create). */
 export interface XUsageInput {
   organisationId: string;
@@ -560,6 +594,45 @@ export interface Repositories {
     get(organisationId: string, key: string): Promise<string | undefined>;
     set(organisationId: string, key: string, value: string): Promise<void>;
     delete(organisationId: string, key: string): Promise<void>;
+  };
+  /** CAP feeds watched by the worker, and the alerts seen in them. */
+  feeds: {
+    /**
+     * Takes the feed for one poll when it is due and no other worker holds it (its lease ended):
+     * the row is made at the first claim. Undefined when not due or held.
+     */
+    claim(input: {
+      organisationId: string;
+      feedId: string;
+      url: string;
+      owner: string;
+      leaseMs: number;
+    }): Promise<CapFeedState | undefined>;
+    /** Records a poll's outcome and releases the lease; false when `owner` no longer holds it. */
+    finish(
+      organisationId: string,
+      feedId: string,
+      owner: string,
+      outcome: {
+        status: 'ok' | 'not-modified' | 'error';
+        etag?: string;
+        lastModified?: string;
+        error?: string;
+        errors: number;
+        nextPollAt: Date;
+      },
+    ): Promise<boolean>;
+    list(organisationId: string): Promise<CapFeedState[]>;
+    alert(
+      organisationId: string,
+      feedId: string,
+      sender: string,
+      identifier: string,
+    ): Promise<CapFeedAlert | undefined>;
+    /** Keeps what was decided about an alert (a second record of the same alert replaces the first). */
+    recordAlert(alert: Omit<CapFeedAlert, 'seenAt'>): Promise<void>;
+    /** Newest first. */
+    alerts(organisationId: string, filter?: { feedId?: string; limit?: number }): Promise<CapFeedAlert[]>;
   };
   /** What X charged (x_usage) and the ordinary X deliveries held until X is resumed (x_holds). */
   xSpend: {

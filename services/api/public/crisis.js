@@ -43,6 +43,12 @@ function newKey() {
 
 const $ = (id) => document.getElementById(id);
 const canSend = () => ctx && (ctx.me.role === 'crisis' || ctx.me.role === 'admin');
+// GET /v1/crisis/feeds is for the crisis cell, auditors and admins.
+const canSeeFeeds = () => ctx && ['crisis', 'auditor', 'admin'].includes(ctx.me.role);
+
+const FEED_STATUS = { ok: 'lu', 'not-modified': 'inchangé (304)', error: 'erreur' };
+const MSG_TYPES = { Alert: 'Alerte', Update: 'Mise à jour', Cancel: 'Annulation' };
+const LEVELS = { yellow: 'jaune', orange: 'orange', red: 'rouge', green: 'verte' };
 
 function draft() {
   const text = $('crisis-text').value.trim();
@@ -277,6 +283,110 @@ async function loadHistory() {
   }
 }
 
+function feedState(state) {
+  if (!state) return h('p', { class: 'small' }, 'Pas encore lu.');
+  return h(
+    'p',
+    { class: 'small' },
+    state.polledAt ? ['Dernière lecture : ', timeEl(state.polledAt)] : '',
+    ` · état : ${FEED_STATUS[state.status] ?? state.status ?? '—'}`,
+    state.nextPollAt ? [' · prochaine lecture : ', timeEl(state.nextPollAt)] : '',
+    state.errors > 0 ? ` · ${state.errors} erreur${state.errors > 1 ? 's' : ''} de suite` : '',
+    state.lastError ? [' — ', h('span', { class: 'error-text', lang: 'en' }, state.lastError)] : '',
+  );
+}
+
+function alertRow(a) {
+  const level = a.awarenessLevel ? `vigilance ${LEVELS[a.awarenessLevel] ?? a.awarenessLevel}` : '';
+  return h(
+    'tr',
+    { dataset: { identifier: a.identifier, kept: String(a.kept) } },
+    h('td', {}, timeEl(a.seenAt)),
+    h(
+      'td',
+      {},
+      h('p', {}, `${MSG_TYPES[a.msgType] ?? a.msgType} — `, h('span', {}, a.headline ?? a.event ?? '')),
+      h('p', { class: 'small' }, h('code', {}, a.identifier)),
+    ),
+    h('td', {}, [a.severity, level, a.awarenessType].filter(Boolean).join(' · ') || '—'),
+    h('td', {}, a.geocodes.length ? a.geocodes.join(', ') : a.areas.join(', ') || '—'),
+    h('td', {}, a.kept ? 'Retenue' : 'Écartée', ' — ', h('span', { lang: 'en' }, a.reason)),
+    h('td', {}, a.postId ? h('code', { class: 'post-id' }, a.postId) : '—'),
+  );
+}
+
+function feedBlock(feed) {
+  return h(
+    'article',
+    { class: 'feed', dataset: { feedId: feed.feedId } },
+    h('h3', {}, h('span', { lang: 'en' }, feed.url)),
+    h(
+      'p',
+      { class: 'small' },
+      feed.mode === 'post'
+        ? 'Mode : publication directe (au-dessus du seuil post_at).'
+        : 'Mode : approbation (chaque alerte retenue attend l’accord d’une personne).',
+    ),
+    feedState(feed.state),
+    feed.alerts.length
+      ? h(
+          'div',
+          { class: 'table-wrap' },
+          h(
+            'table',
+            {},
+            h(
+              'caption',
+              {},
+              `Alertes vues dans ce flux, de la plus récente à la plus ancienne (${feed.alerts.length})`,
+            ),
+            h(
+              'thead',
+              {},
+              h(
+                'tr',
+                {},
+                ['Vue le', 'Alerte', 'Niveau', 'Zones', 'Décision', 'Message de crise'].map((t) =>
+                  h('th', { scope: 'col' }, t),
+                ),
+              ),
+            ),
+            h('tbody', {}, feed.alerts.map(alertRow)),
+          ),
+        )
+      : h('p', {}, 'Aucune alerte vue dans ce flux pour l’instant.'),
+  );
+}
+
+async function loadFeeds() {
+  const section = $('crisis-feeds-section');
+  section.hidden = !canSeeFeeds();
+  if (section.hidden) return false;
+  const box = $('crisis-feeds');
+  box.setAttribute('aria-busy', 'true');
+  try {
+    const { feeds } = await getJson('/v1/crisis/feeds');
+    if (!visible) return false;
+    replace(
+      box,
+      feeds.length ? feeds.map(feedBlock) : h('p', {}, 'Le plan ne surveille aucun flux CAP (crisis.feeds).'),
+    );
+    return true;
+  } catch (err) {
+    if (!visible) return false;
+    if (err.status === 401) return ctx.onUnauthorised(err);
+    // No applied plan yet: nothing to watch, said in place.
+    if (err.status === 409) {
+      replace(box, errorBlock(err, 'Flux CAP'));
+      return false;
+    }
+    showError(err, 'Flux CAP');
+    return false;
+  } finally {
+    box.removeAttribute('aria-busy');
+  }
+}
+
 const SUBMIT_STATE_TEXT = {
   accepted: 'Message accepté : il part sur chaque réseau en priorité.',
   'awaiting-approval':
@@ -397,6 +507,9 @@ $('crisis-form').addEventListener('submit', (event) => void send(event));
 $('crisis-refresh').addEventListener('click', async () => {
   if (await loadHistory()) announce('Historique actualisé.');
 });
+$('crisis-feeds-refresh').addEventListener('click', async () => {
+  if (await loadFeeds()) announce('Flux CAP actualisés.');
+});
 
 export const crisisScreen = {
   show(context) {
@@ -404,6 +517,7 @@ export const crisisScreen = {
     visible = true;
     $('crisis-compose').hidden = !canSend();
     void loadHistory();
+    void loadFeeds();
   },
   hide() {
     visible = false;
@@ -415,6 +529,8 @@ export const crisisScreen = {
     $('crisis-result-section').hidden = true;
     replace($('crisis-result'));
     replace($('crisis-history'));
+    replace($('crisis-feeds'));
+    $('crisis-feeds-section').hidden = true;
     replace(
       $('crisis-preview'),
       h('p', { class: 'hint' }, 'Saisissez un message pour voir comment il paraîtra sur chaque réseau.'),

@@ -12,7 +12,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { planYaml, startFixture, type Fixture } from './fixture.ts';
+import { feedIdOf } from '@sunset/engine/outbox';
+import { ORG, planYaml, startFixture, type Fixture } from './fixture.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -294,6 +295,62 @@ describe.skipIf(!HAVE_CHROMIUM)(`dashboard in ${CHROMIUM} (skipped when it is mi
         .toMatch(/accepté[\s\S]*approuvé par julie\.martin \(jeton second-duty-officer\)/);
       expect(await card.getByRole('button', { name: 'Approuver' }).count()).toBe(0);
       await shot('10-crise-approuvee', p);
+    } finally {
+      await own.close();
+      await g.close();
+    }
+  }, 60_000);
+
+  it('lists the alerts each CAP feed brought on the crisis page, kept or filtered out and why', async () => {
+    const url = 'https://feeds.meteo.example/meteoalarm-legacy-atom-france';
+    const g = await startFixture({}, `${planYaml()}  feeds:\n    - url: ${url}\n      areas: [FR372]\n`);
+    const own = await browser.newContext({ locale: 'fr-FR', timezoneId: 'Europe/Paris' });
+    try {
+      const common = { organisationId: ORG, feedId: feedIdOf(url), sender: 'vigilance@meteo.example' };
+      await g.store.feeds.recordAlert({
+        ...common,
+        identifier: 'ORAGE1',
+        sent: '2026-12-01T08:00:00+01:00',
+        msgType: 'Alert',
+        details: { event: 'Orages', severity: 'Moderate', awarenessLevel: 'yellow', geocodes: ['FR372'] },
+        kept: true,
+        reason: 'kept: awaiting approval',
+        postId: 'c-kfeed',
+      });
+      await g.store.feeds.recordAlert({
+        ...common,
+        identifier: 'VENT1',
+        sent: '2026-12-01T08:00:00+01:00',
+        msgType: 'Alert',
+        details: { event: 'Vent violent', severity: 'Moderate', geocodes: ['FR371'] },
+        kept: false,
+        reason: 'not in the areas watched (its geocodes: FR371)',
+      });
+      const p = await own.newPage();
+      watchErrors(p);
+      await p.goto(await g.app.listen({ host: '127.0.0.1', port: 0 }));
+      await signIn(g.tokens.auditor, p);
+      await p.getByRole('link', { name: 'Crise' }).click();
+      const section = p.locator('#crisis-feeds-section');
+      await expect.poll(() => section.locator('tbody tr').count()).toBe(2);
+      expect(await section.locator('h3').textContent()).toBe(url);
+      const kept = section.locator('tr[data-identifier="ORAGE1"]');
+      expect(await kept.textContent()).toMatch(/Retenue — kept: awaiting approval/);
+      expect(await kept.textContent()).toMatch(/vigilance jaune/);
+      expect(await kept.textContent()).toContain('c-kfeed');
+      const filtered = section.locator('tr[data-identifier="VENT1"]');
+      expect(await filtered.textContent()).toMatch(
+        /Écartée — not in the areas watched \(its geocodes: FR371\)/,
+      );
+      expect(await section.textContent()).toMatch(/Pas encore lu/);
+      await shot('11-crise-flux-cap', p);
+
+      // An editor sees the crisis history but not the feeds (the API would refuse).
+      await p.getByRole('button', { name: 'Se déconnecter' }).click();
+      await signIn(g.tokens.editor, p);
+      await p.getByRole('link', { name: 'Crise' }).click();
+      await expect.poll(() => p.locator('#crisis-history').getAttribute('aria-busy')).toBeNull();
+      expect(await section.isVisible()).toBe(false);
     } finally {
       await own.close();
       await g.close();

@@ -257,6 +257,15 @@ describe('CAP in the wild, through POST /v1/crisis', () => {
     );
   });
 
+  it('says MeteoAlarm’s awareness level and type in the plan’s language when a block has no headline', async () => {
+    const bare = meteoalarmInfo('fr-FR', 'Orages').replace(/\n {4}<headline>[^<]*<\/headline>/, '');
+    const r = await send(f, meteoalarm('aware-1', bare));
+    expect(r.statusCode).toBe(202);
+    expect(await blueskyText(f, r.json().id)).toMatch(
+      /^🔴 ALERTE Vigilance jaune : Thunderstorm\n\nOrages\./,
+    );
+  });
+
   it('takes CAP 1.1, and ISO-8859-1 bytes as declared', async () => {
     const old = await send(
       f,

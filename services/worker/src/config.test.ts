@@ -89,6 +89,14 @@ describe('the worker configuration', () => {
     );
   });
 
+  it('reads the CAP feed settings: on, 15 s per read by default', () => {
+    const d = readWorkerConfig({});
+    expect([d.feeds, d.feedTimeoutMs]).toEqual([true, 15_000]);
+    const c = readWorkerConfig({ SUNSET_FEEDS: 'off', SUNSET_FEED_TIMEOUT_MS: '2000' });
+    expect([c.feeds, c.feedTimeoutMs]).toEqual([false, 2_000]);
+    expect(() => readWorkerConfig({ SUNSET_FEED_TIMEOUT_MS: '10' })).toThrow(/SUNSET_FEED_TIMEOUT_MS="10"/);
+  });
+
   it('reads the content-fetch settings: link cards on and nothing internal allowed by default', () => {
     const d = readWorkerConfig({});
     expect(d.linkCards).toBe(true);

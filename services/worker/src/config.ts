@@ -48,6 +48,10 @@ export interface WorkerConfig {
   linkCards: boolean;
   /** X's prices (SUNSET_X_PRICES over X's published ones), in micro-dollars. */
   xPrices: XPriceTable;
+  /** Whether this process reads the plans' CAP feeds (SUNSET_FEEDS, default on). */
+  feeds: boolean;
+  /** Time limit of each read of a CAP feed or a CAP document it links to (SUNSET_FEED_TIMEOUT_MS). */
+  feedTimeoutMs: number;
   /**
    * Seals the Bluesky sessions kept in the store (SUNSET_STATE_KEY or SUNSET_STATE_KEY_FILE);
    * required in production. Absent in development: run.ts uses the data folder's key file.
@@ -96,8 +100,10 @@ export const WORKER_ENV_HELP = `
   SUNSET_LINK_CARDS             on or off: Bluesky link cards read from the linked page (default on)
   SUNSET_X_PRICES               X's prices in dollars where they differ from X's published 2026 ones, e.g.
                                 create=0.015,create_with_url=0.2,read_post=0.005,read_user=0.01 (X's console is the reference)
-  SUNSET_FETCH_ALLOW            internal destinations that link cards and profile images may reach, comma-separated
+  SUNSET_FETCH_ALLOW            internal destinations that link cards, profile images and CAP feeds may reach, comma-separated
                                 host:port (that port only) or CIDR entries, e.g. 127.0.0.1:8080,10.2.0.0/16 (default none)
+  SUNSET_FEEDS                  on or off: this worker reads the plans' CAP feeds, one worker per feed at a time (default on)
+  SUNSET_FEED_TIMEOUT_MS        time limit of each read of a CAP feed or a CAP document it links to (default 15000)
 ${STATE_KEY_HELP}
                                 (development without one: a key file made once in SUNSET_DATA_DIR/state.key, 0600)
   SUNSET_SECRETS_DIR            folder of the plans' file: credentials, one sub-folder per organisation (default /run/secrets)
@@ -183,6 +189,8 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     fetchAllow,
     linkCards: r.oneOf('SUNSET_LINK_CARDS', ['on', 'off'], 'on') === 'on',
     xPrices: readXPrices(r),
+    feeds: r.oneOf('SUNSET_FEEDS', ['on', 'off'], 'on') === 'on',
+    feedTimeoutMs: r.int('SUNSET_FEED_TIMEOUT_MS', 15_000, { min: 500, max: 300_000 }),
     ...(stateKey && 'key' in stateKey ? { stateKey: stateKey.key, stateKeySource: stateKey.source } : {}),
     logLevel: r.oneOf('LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info'),
     env: { ...env },

@@ -87,6 +87,7 @@ async function main(): Promise<void> {
     fetchAllow: config.fetchAllow,
     linkCards: config.linkCards,
     xPrices: config.xPrices,
+    feeds: config.feeds ? { timeoutMs: config.feedTimeoutMs } : false,
   });
 
   const checkpoints = config.auditCheckpoints

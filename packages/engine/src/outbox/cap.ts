@@ -5,7 +5,17 @@
  * `references`, among the posts stored, and one without <info> says the plan's standard sentence.
  * The send and the preview both come through here, so they read an alert the same way.
  */
-import { capKey, capLanguages, capNoticeText, capText, chooseInfo, parseCap } from '@sunset/cap';
+import {
+  awarenessOf,
+  awarenessText,
+  capKey,
+  capLanguages,
+  capNoticeText,
+  capText,
+  chooseInfo,
+  parseCap,
+  type CapAlert,
+} from '@sunset/cap';
 import { SunsetError } from '@sunset/core';
 import type { PlanDocument } from '@sunset/plan';
 import type { Store } from '@sunset/store';
@@ -31,9 +41,20 @@ export async function capSubmission(
   store: Store,
   body: Uint8Array,
   plan: Pick<PlanDocument, 'organisation' | 'crisis'>,
-  common: { organisationId: string; actor: string; person?: string; requestId?: string },
+  common: CapCommon,
 ): Promise<SubmitPostInput> {
-  const alert = parseCap(body);
+  return capAlertSubmission(store, parseCap(body), plan, common);
+}
+
+type CapCommon = { organisationId: string; actor: string; person?: string; requestId?: string };
+
+/** The submission an alert already parsed makes (one a CAP feed carried): as capSubmission. */
+export async function capAlertSubmission(
+  store: Store,
+  alert: CapAlert,
+  plan: Pick<PlanDocument, 'organisation' | 'crisis'>,
+  common: CapCommon,
+): Promise<SubmitPostInput> {
   const locale = plan.organisation.locale;
   const settings = plan.crisis?.cap;
   const languages = capLanguages(locale, settings?.languages);
@@ -64,7 +85,12 @@ export async function capSubmission(
       notes.push(`CAP: no <info> in ${languages.join(' or ')}; posted the block in ${info.language}`);
     }
     notes.push(...info.warnings.map((w) => `CAP ${w.path}: ${w.message}`));
-    text = capText(info, { msgType: alert.msgType, language: locale });
+    // MeteoAlarm's awareness level and type say what a block without a headline is about.
+    const awareness = info.headline === undefined ? awarenessText(awarenessOf(info), locale) : undefined;
+    text = capText(awareness === undefined ? info : { ...info, headline: awareness }, {
+      msgType: alert.msgType,
+      language: locale,
+    });
     language = info.language;
   } else if (alert.msgType === 'Cancel' || alert.msgType === 'Update') {
     const own = alert.msgType === 'Cancel' ? settings?.cancel_text : settings?.update_text;

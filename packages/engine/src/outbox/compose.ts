@@ -188,7 +188,10 @@ function recordOnlyReason(cap: CapInfo | undefined, now: Date): string | undefin
 export async function routePost(
   store: Store,
   settings: OrgSettings,
-  input: Pick<SubmitPostInput, 'organisationId' | 'source' | 'replyToPostId' | 'cap' | 'notes'>,
+  input: Pick<
+    SubmitPostInput,
+    'organisationId' | 'source' | 'replyToPostId' | 'cap' | 'notes' | 'awaitApproval'
+  >,
   targets: Network[],
   at: Date,
   now: Date,
@@ -215,9 +218,16 @@ export async function routePost(
   const recordReason = recordOnlyReason(input.cap, now);
   const recordOnly = recordReason !== undefined;
   if (recordReason !== undefined) notes.push(recordReason);
+  const secondPerson = settings.document.crisis?.approval === 'second-person';
   const awaitingApproval =
-    !recordOnly && input.source === 'crisis' && settings.document.crisis?.approval === 'second-person';
-  if (awaitingApproval) notes.push('waiting for a second person to approve it (approval: second-person)');
+    !recordOnly && input.source === 'crisis' && (secondPerson || input.awaitApproval === true);
+  if (awaitingApproval) {
+    notes.push(
+      secondPerson
+        ? 'waiting for a second person to approve it (approval: second-person)'
+        : 'waiting for a person to approve it (a CAP feed in mode approve)',
+    );
+  }
   return { targets, refused, recordOnly, awaitingApproval, notes };
 }
 

@@ -33,7 +33,8 @@ export type {
   SubmitState,
 } from './post-types.ts';
 export { composeText, preview, type Preview, type PreviewInput, type PreviewNetwork } from './compose.ts';
-export { capSubmission, CapReferenceError, CAP_TYPES } from './cap.ts';
+export { capAlertSubmission, capSubmission, CapReferenceError, CAP_TYPES } from './cap.ts';
+export { feedIdOf, feedListing, type FeedListing } from './feeds.ts';
 export { reconcileOutbox, type ReconcileResult } from './reconcile.ts';
 export { planStatus, type PlanStatus, type StatusRow, type NetworkState } from './status.ts';
 export {

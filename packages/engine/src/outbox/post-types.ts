@@ -49,6 +49,11 @@ export interface SubmitPostInput {
   /** The post this one follows up: its parts are posted as replies under the original's. */
   replyToPostId?: string;
   cap?: CapInfo;
+  /**
+   * A crisis that a person must approve before it goes out, whatever the plan's crisis.approval
+   * (an alert a CAP feed brought, in mode approve).
+   */
+  awaitApproval?: boolean;
   /** Told to the sender with the answer: what was repaired or chosen in their stead (a CAP link…). */
   notes?: string[];
   /**

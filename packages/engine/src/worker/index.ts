@@ -17,4 +17,5 @@ export {
 } from './job.ts';
 export { restoreProfile, whereToFindOf, ProfileError, type RestoreResult } from './profile.ts';
 export { processDelivery, idempotencyKey, LeaseHeldError, WaitingForOriginalError } from './publish.ts';
+export { startFeedWatcher, type FeedWatcher, type FeedWatcherOptions } from './feeds.ts';
 export { startWorkerRuntime, type WorkerRuntime, type WorkerRuntimeOptions } from './runtime.ts';

@@ -18,7 +18,7 @@ import os from 'node:os';
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { InputError, NETWORKS, NETWORK_LABELS, type Logger, type Network } from '@sunset/core';
-import { isNetworkError, preloadConnectors, RateLimitedError } from '@sunset/networks';
+import { createGuardedClient, isNetworkError, preloadConnectors, RateLimitedError } from '@sunset/networks';
 import {
   backoffStrategy,
   DEFAULT_LIMITS,
@@ -39,6 +39,7 @@ import { LeaseLostError, type Store } from '@sunset/store';
 import type { XPriceTable } from '@sunset/text';
 import { XHeldUntilError } from '../outbox/x-economy.ts';
 import { ConfigurationError, ConnectorRegistry } from './connectors.ts';
+import { startFeedWatcher, type FeedWatcher } from './feeds.ts';
 import { finishWithAudit, type ImageRenderer, type JobInfo, type ProcessContext } from './job.ts';
 import { NoPlanError, OrgSettingsCache } from '../outbox/org-settings.ts';
 import { ProfileError } from './profile.ts';
@@ -101,6 +102,11 @@ export interface WorkerRuntimeOptions {
   linkCards?: boolean;
   /** X's prices as the operator set them (SUNSET_X_PRICES); default X's published ones. */
   xPrices?: XPriceTable;
+  /**
+   * The plans' CAP feeds (crisis.feeds): read by this process (default), with these limits, or
+   * false for none (SUNSET_FEEDS=off; another worker reads them).
+   */
+  feeds?: false | { tickMs?: number; timeoutMs?: number };
 }
 
 export interface WorkerRuntime {
@@ -397,6 +403,20 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
     'worker started',
   );
 
+  // The feeds read through the guarded client with the operator's allow-list, as link cards are.
+  const feeds: FeedWatcher | undefined =
+    options.feeds === false
+      ? undefined
+      : startFeedWatcher({
+          store,
+          queues,
+          settings: ordinaryCtx.settings,
+          client: createGuardedClient({ allow: options.fetchAllow ?? [] }),
+          logger,
+          owner: workerId,
+          ...options.feeds,
+        });
+
   const interval = options.reconcileIntervalMs ?? 60_000;
   let reconciling: Promise<unknown> = Promise.resolve();
   let passing = false;
@@ -430,6 +450,7 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
       closed ??= (async () => {
         if (timer) clearInterval(timer);
         await Promise.all(wakers.map((w) => w.stop()));
+        await feeds?.close();
         log.info({ graceMs }, 'stopping: waiting for running jobs');
         let timedOut = false;
         const graceful = Promise.all(workers.map((w) => w.close()));

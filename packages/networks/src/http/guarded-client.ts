@@ -52,6 +52,9 @@ export interface GuardedClientOptions {
 
 export interface GuardedGetOptions {
   accept?: string;
+  /** A conditional read (a feed's validators): an unchanged resource answers 304, with no body. */
+  ifNoneMatch?: string;
+  ifModifiedSince?: string;
   timeoutMs: number;
   maxBytes: number;
   /** true: a longer body is cut at maxBytes; false: it is an error. */
@@ -241,7 +244,7 @@ export function createGuardedClient(options: GuardedClientOptions = {}): Guarded
     };
 
   /** One request, no redirect followed. */
-  const once = (url: URL, accept: string, signal: AbortSignal) =>
+  const once = (url: URL, accept: string, conditional: Record<string, string>, signal: AbortSignal) =>
     new Promise<IncomingMessage>((resolveResponse, reject) => {
       const port = defaultPort(url);
       const hostname = url.hostname.replace(/^\[|\]$/g, '');
@@ -262,7 +265,7 @@ export function createGuardedClient(options: GuardedClientOptions = {}): Guarded
           agent: false,
           lookup: guardedLookup(port),
           signal,
-          headers: { accept, 'accept-encoding': 'gzip, deflate, br', 'user-agent': 'sunset' },
+          headers: { accept, 'accept-encoding': 'gzip, deflate, br', 'user-agent': 'sunset', ...conditional },
           ...(ca && url.protocol === 'https:' ? { ca } : {}),
         },
         resolveResponse,
@@ -273,6 +276,10 @@ export function createGuardedClient(options: GuardedClientOptions = {}): Guarded
 
   const follow = async (address: string, getOptions: GuardedGetOptions, signal: AbortSignal) => {
     const accept = getOptions.accept ?? '*/*';
+    const conditional: Record<string, string> = {
+      ...(getOptions.ifNoneMatch ? { 'if-none-match': getOptions.ifNoneMatch } : {}),
+      ...(getOptions.ifModifiedSince ? { 'if-modified-since': getOptions.ifModifiedSince } : {}),
+    };
     let url: URL;
     try {
       url = new URL(address);
@@ -284,7 +291,7 @@ export function createGuardedClient(options: GuardedClientOptions = {}): Guarded
         throw new FetchRefusedError(`${url.protocol} addresses are not fetched, only http and https`);
       }
       if (url.username || url.password) throw new FetchRefusedError('an address with credentials');
-      const res = await once(url, accept, signal);
+      const res = await once(url, accept, conditional, signal);
       const status = res.statusCode ?? 0;
       const headers = new Headers();
       for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) {

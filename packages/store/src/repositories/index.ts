@@ -10,6 +10,7 @@ import { auditRepository } from './audit.ts';
 import { blobsRepository } from './blobs.ts';
 import type { RepoContext } from './context.ts';
 import { deliveriesRepository } from './deliveries.ts';
+import { feedsRepository } from './feeds.ts';
 import { kvRepository } from './kv.ts';
 import { leaseMethods } from './leases.ts';
 import { organisationsRepository } from './organisations.ts';
@@ -48,6 +49,7 @@ export function createRepositories(ctx: RepoContext): Repositories {
     tokens: tokensRepository(ctx),
     kv: kvRepository(ctx),
     xSpend: xSpendRepository(ctx),
+    feeds: feedsRepository(ctx),
     audit: auditRepository(ctx),
   };
   for (const key of Object.keys(repositories) as (keyof Repositories)[]) {

@@ -11,6 +11,7 @@ import {
   approveCrisis,
   capSubmission,
   CAP_TYPES,
+  feedListing,
   preview,
   submitPost,
   type SubmitPostInput,
@@ -46,6 +47,52 @@ const CrisisBody = Type.Object(
   },
   { additionalProperties: false },
 );
+
+const Time = Type.String({ format: 'date-time' });
+
+const FeedAlertReply = Type.Object({
+  sender: Type.String(),
+  identifier: Type.String(),
+  sent: Type.String(),
+  msgType: Type.String(),
+  kept: Type.Boolean({ description: 'true: a crisis post was made; false: filtered out, see reason' }),
+  reason: Type.String(),
+  seenAt: Time,
+  postId: Type.Optional(Type.String()),
+  crisis: Type.Optional(Type.String({ description: 'The crisis post it became: /v1/crisis/<id>' })),
+  event: Type.Optional(Type.String()),
+  severity: Type.Optional(Type.String()),
+  headline: Type.Optional(Type.String()),
+  expires: Type.Optional(Type.String()),
+  awarenessLevel: Type.Optional(Type.String({ description: "MeteoAlarm's colour: yellow, orange, red" })),
+  awarenessType: Type.Optional(
+    Type.String({ description: "MeteoAlarm's awareness type: Wind, Thunderstorm…" }),
+  ),
+  areas: Type.Array(Type.String()),
+  geocodes: Type.Array(Type.String()),
+});
+
+const FeedReply = Type.Object({
+  url: Type.String(),
+  feedId: Type.String(),
+  mode: Type.Union([Type.Literal('approve'), Type.Literal('post')]),
+  state: Type.Optional(
+    Type.Object({
+      status: Type.Optional(Type.String({ description: 'ok, not-modified (304) or error' })),
+      polledAt: Type.Optional(Time),
+      okAt: Type.Optional(Time),
+      nextPollAt: Type.Optional(Time),
+      errors: Type.Integer({ description: 'Reads that failed in a row; the feed backs off meanwhile' }),
+      lastError: Type.Optional(Type.String()),
+    }),
+  ),
+  alerts: Type.Array(FeedAlertReply),
+});
+
+const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+const strings = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+const opt = <K extends string>(key: K, v: string | undefined) =>
+  (v === undefined ? {} : { [key]: v }) as Partial<Record<K, string>>;
 
 const Id = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9._~-]{1,100}$' }) });
 
@@ -213,6 +260,68 @@ export async function crisisRoutes(app: FastifyInstance) {
       },
     },
     async (request) => listPosts(app, request, 'crisis', request.query),
+  );
+
+  r.get(
+    '/crisis/feeds',
+    {
+      onRequest: app.requireRole('crisis', 'auditor'),
+      schema: {
+        tags: ['crisis'],
+        summary: "The CAP feeds of the organisation's plan (crisis.feeds), and the alerts seen in each",
+        description:
+          'Per feed: when it was read, its errors and back-off, and each alert (sender, identifier) seen, newest ' +
+          'first: kept (the crisis post it became, awaiting approval or posted) or filtered out, with the reason.',
+        querystring: Type.Object({
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+        }),
+        response: {
+          200: Type.Object({ feeds: Type.Array(FeedReply) }),
+          ...errorReplies(400, 401, 403, 409),
+        },
+      },
+    },
+    async (request) => {
+      const { organisationId } = principalOf(request);
+      const listing = await feedListing(app.store, app.settings, organisationId, request.query.limit);
+      return {
+        feeds: listing.map((feed) => ({
+          url: feed.url,
+          feedId: feed.feedId,
+          mode: feed.mode,
+          ...(feed.state
+            ? {
+                state: {
+                  ...opt('status', feed.state.status),
+                  ...opt('polledAt', feed.state.polledAt?.toISOString()),
+                  ...opt('okAt', feed.state.okAt?.toISOString()),
+                  ...opt('nextPollAt', feed.state.nextPollAt?.toISOString()),
+                  errors: feed.state.errors,
+                  ...opt('lastError', feed.state.lastError),
+                },
+              }
+            : {}),
+          alerts: feed.alerts.map((a) => ({
+            sender: a.sender,
+            identifier: a.identifier,
+            sent: a.sent,
+            msgType: a.msgType,
+            kept: a.kept,
+            reason: a.reason,
+            seenAt: a.seenAt.toISOString(),
+            ...(a.postId ? { postId: a.postId, crisis: `/v1/crisis/${a.postId}` } : {}),
+            ...opt('event', str(a.details['event'])),
+            ...opt('severity', str(a.details['severity'])),
+            ...opt('headline', str(a.details['headline'])),
+            ...opt('expires', str(a.details['expires'])),
+            ...opt('awarenessLevel', str(a.details['awarenessLevel'])),
+            ...opt('awarenessType', str(a.details['awarenessType'])),
+            areas: strings(a.details['areas']),
+            geocodes: strings(a.details['geocodes']),
+          })),
+        })),
+      };
+    },
   );
 
   r.get(

@@ -1,0 +1,144 @@
+// The CAP feed watcher in process, on both store dialects: two workers watching the same plan
+// read a feed one at a time (the store's lease), and a feed on an internal address is refused
+// unless the operator allows it (SUNSET_FETCH_ALLOW), through the same guarded client as link cards.
+import { applyPlan, feedIdOf, startFeedWatcher, OrgSettingsCache, type FeedWatcher } from '@sunset/engine';
+import { createGuardedClient } from '@sunset/networks';
+import { createRedis, Queues } from '@sunset/queue';
+import { openTestStore, testDialects, type TestStore } from '@sunset/store/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  iso,
+  ORG,
+  PlanFolder,
+  testLogger,
+  testRedis,
+  waitFor,
+  type Sandboxes,
+} from '../support/exit-harness.ts';
+import {
+  atomFeed,
+  capTime,
+  startFeedServer,
+  type AlertSpec,
+  type FeedServer,
+} from '../support/meteoalarm.ts';
+
+// Plans name the networks' addresses only; nothing here posts, so no sandbox needs to run.
+const NO_SANDBOXES = {
+  x: { url: 'https://api.x.example' },
+  bluesky: { url: 'https://bsky.example' },
+  mastodon: { url: 'https://mastodon.example' },
+  blueskyHandle: 'ville.bsky.example',
+  mastodonAccount: '@ville@mastodon.example',
+} as unknown as Sandboxes;
+
+const ALERT: AlertSpec = {
+  identifier: '2.49.0.0.250.0.FR.20261201.ORAGE1',
+  sent: capTime(-60_000),
+  expires: capTime(3_600_000),
+  areas: { FR372: 'Indre-et-Loire' },
+  infos: [
+    {
+      language: 'fr-FR',
+      event: 'Vigilance jaune orages',
+      headline: 'Vigilance jaune aux orages',
+      description: 'Orages avec grêle.',
+      severity: 'Moderate',
+      level: '2; yellow; Moderate',
+      type: '3; Thunderstorm',
+    },
+  ],
+};
+
+const dialects = await testDialects();
+
+for (const { dialect, skip } of dialects) {
+  describe.skipIf(skip !== undefined)(
+    `the CAP feed watcher on ${dialect}${skip ? ` (skipped: ${skip})` : ''}`,
+    () => {
+      const cleanups: (() => Promise<unknown>)[] = [];
+      afterEach(async () => {
+        for (const c of cleanups.splice(0).reverse()) await c();
+      });
+
+      async function setUp(feedUrl: string) {
+        const t: TestStore = await openTestStore(dialect);
+        cleanups.push(() => t.cleanup());
+        const plans = new PlanFolder(NO_SANDBOXES);
+        cleanups.push(async () => plans.remove());
+        const doc = plans.document({ sunset: iso(Date.now() - 3_600_000), posts: [] });
+        doc['crisis'] = { on: ['bluesky'], feeds: [{ url: feedUrl, interval: '1s' }] };
+        await applyPlan({ store: t.store, plan: plans.writeDocument(doc), actor: 'cli:test' });
+        const redis = testRedis();
+        const connection = createRedis(redis.url, { role: 'producer' });
+        const queues = new Queues({ connection, prefix: redis.prefix });
+        cleanups.push(async () => {
+          await queues.close();
+          connection.disconnect();
+          await redis.cleanup();
+        });
+        return { t, queues };
+      }
+
+      function watcher(t: TestStore, queues: Queues, owner: string, allow: string[]): FeedWatcher {
+        const w = startFeedWatcher({
+          store: t.store,
+          queues,
+          settings: new OrgSettingsCache(t.store),
+          client: createGuardedClient({ allow }),
+          logger: testLogger,
+          owner,
+          tickMs: 50,
+          timeoutMs: 2_000,
+        });
+        cleanups.push(() => w.close());
+        return w;
+      }
+
+      it('lets one of two workers read a feed at a time, and makes one crisis of its alert', async () => {
+        const feeds: FeedServer = await startFeedServer();
+        cleanups.push(() => feeds.close());
+        // Slow answers: two workers that both read it would overlap.
+        feeds.serve(
+          '/atom',
+          atomFeed([{ spec: ALERT, embed: true }], (id) => `/cap/${id}`),
+          undefined,
+          300,
+        );
+        const { t, queues } = await setUp(`${feeds.url}/atom`);
+        watcher(t, queues, 'worker-1', [feeds.host]);
+        watcher(t, queues, 'worker-2', [feeds.host]);
+        await waitFor('five reads of the feed', () => feeds.requests.length >= 5, 30_000, 50);
+        expect(feeds.maxInFlight()).toBe(1);
+        const alerts = await t.store.feeds.alerts(ORG);
+        expect(alerts).toHaveLength(1);
+        expect(alerts[0]).toMatchObject({ feedId: feedIdOf(`${feeds.url}/atom`), kept: true });
+        expect(await t.store.posts.list(ORG, { source: 'crisis' })).toHaveLength(1);
+        // After the first full answer, the others were conditional and answered 304.
+        expect(feeds.requests.slice(1).every((r) => r.status === 304)).toBe(true);
+      });
+
+      it('refuses a feed on an internal address the operator did not allow, and reaches nothing', async () => {
+        const feeds: FeedServer = await startFeedServer();
+        cleanups.push(() => feeds.close());
+        feeds.serve(
+          '/atom',
+          atomFeed([{ spec: ALERT, embed: true }], (id) => `/cap/${id}`),
+        );
+        const { t, queues } = await setUp(`${feeds.url}/atom`);
+        watcher(t, queues, 'worker-1', []);
+        await waitFor(
+          'the refusal in the feed state',
+          async () => ((await t.store.feeds.list(ORG))[0]?.errors ?? 0) >= 1,
+          30_000,
+          50,
+        );
+        expect((await t.store.feeds.list(ORG))[0]?.lastError).toBe(
+          '127.0.0.1 is an internal address (127.0.0.1), not allowed',
+        );
+        expect(feeds.requests).toEqual([]);
+        expect(await t.store.feeds.alerts(ORG)).toEqual([]);
+      });
+    },
+  );
+}
