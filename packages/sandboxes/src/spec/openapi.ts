@@ -78,6 +78,8 @@ const POLICIES: Record<SpecName, Policy> = {
 // specs sit beside it, in ../shared/specs.
 /** SUNSET_SPECS_DIR, else `shared/specs` beside the repository (a clone elsewhere names it). */
 export function specsDir(): string {
+  // Test tooling, not a service: no config module stands between it and the environment.
+  // eslint-disable-next-line no-restricted-properties
   const named = process.env['SUNSET_SPECS_DIR'];
   if (named) return resolve(named);
   const here = dirname(fileURLToPath(import.meta.url));
