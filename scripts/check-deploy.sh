@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Deploys the api, the worker and the CLI as the Dockerfile does (pnpm deploy --prod) into a
-# temporary folder and fails, naming the package, when one of them carries a test server or its
+# Deploys the api, the worker, the CLI and the image's tree of all three (docker/package.json), as
+# the Dockerfile does (pnpm deploy --prod), into a temporary folder and fails, naming the package, when one of them carries a test server or its
 # dependencies: those belong to @sunset/sandboxes, which only tests and the demo use.
 # Needs `pnpm build` first. Extra pnpm flags (e.g. --prefer-offline) are passed to `pnpm deploy`.
 set -euo pipefail
@@ -24,10 +24,12 @@ present() {
     [ -n "$(find "$dir/node_modules/.pnpm" -maxdepth 4 -path "*/node_modules/$name" -print -quit)" ]
 }
 
-for service in api worker cli; do
+for service in api worker cli image; do
   case $service in
-    cli) manifest=packages/cli/package.json ;;
-    *) manifest=services/$service/package.json ;;
+    cli) manifests=(packages/cli/package.json) ;;
+    # The image holds all three: what one of them declares itself is allowed in it.
+    image) manifests=(services/api/package.json services/worker/package.json packages/cli/package.json) ;;
+    *) manifests=("services/$service/package.json") ;;
   esac
   target="$out/$service"
   pnpm --filter "@sunset/$service" deploy --prod --legacy "$@" "$target" >"$out/$service.log" 2>&1 || {
@@ -37,7 +39,9 @@ for service in api worker cli; do
   }
   found=()
   for name in "${forbidden[@]}"; do
-    declares "$PWD/$manifest" "$name" && continue
+    allowed=""
+    for manifest in "${manifests[@]}"; do declares "$PWD/$manifest" "$name" && allowed=1; done
+    [ -n "$allowed" ] && continue
     present "$target" "$name" && found+=("$name")
   done
   if [ ${#found[@]} -gt 0 ]; then
