@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Deploys the api, the worker, the CLI and the image's tree of all three (docker/package.json), as
-# the Dockerfile does (pnpm deploy --prod), into a temporary folder and fails, naming the package, when one of them carries a test server or its
-# dependencies: those belong to @sunset/sandboxes, which only tests and the demo use.
+# the Dockerfile does (pnpm deploy --prod), into a temporary folder and fails, naming the package,
+# when one of them carries a test server or its dependencies: those belong to @sunset/sandboxes,
+# which only tests and the demo use.
 # Needs `pnpm build` first. Extra pnpm flags (e.g. --prefer-offline) are passed to `pnpm deploy`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
