@@ -88,14 +88,22 @@ describe('@sunset/text entry point', () => {
   it('exports exactly the public API', () => {
     expect(Object.keys(entry).sort()).toEqual([
       'DEFAULT_MASTODON_LIMITS',
+      'DEFAULT_X_PRICES',
+      'X_PRICE_NAMES',
       'blueskyFacets',
+      'costOf',
       'describeLength',
       'describeRefused',
+      'formatUsd',
       'graphemeCount',
       'mastodonLength',
       'measure',
+      'parseXPrices',
       'splitThread',
+      'usdToMicros',
       'utf8Length',
+      'xHasUrl',
+      'xLinkCostWarning',
       'xRefusedCharacters',
       'xWeightedLength',
     ]);
