@@ -26,6 +26,7 @@ import { auditRoutes } from './routes/audit.ts';
 import { crisisRoutes } from './routes/crisis.ts';
 import { healthRoutes } from './routes/health.ts';
 import { meRoutes } from './routes/me.ts';
+import { networkRoutes } from './routes/networks.ts';
 import { planRoutes } from './routes/plans.ts';
 import { postRoutes } from './routes/posts.ts';
 import { Metrics } from './metrics.ts';
@@ -155,6 +156,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ...(options.auditCheckpoints ? { checkpoints: options.auditCheckpoints } : {}),
   });
   await app.register(assetRoutes, { prefix: '/v1', plansDir: options.plansDir });
+  await app.register(networkRoutes, { prefix: '/v1' });
   if (existsSync(PUBLIC_DIR)) {
     await app.register(fastifyStatic, { root: path.resolve(PUBLIC_DIR), prefix: '/', index: 'index.html' });
   }
