@@ -15,7 +15,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import helmet from 'helmet';
 import type { Logger } from '@sunset/core';
-import { OrgSettingsCache } from '@sunset/engine/outbox';
+import { OrgSettingsCache, type XPriceTable } from '@sunset/engine/outbox';
 import type { Queues } from '@sunset/queue';
 import type { Store } from '@sunset/store';
 import type { Redis } from 'ioredis';
@@ -58,6 +58,8 @@ export interface AppOptions {
   auditVerifyPerMinute?: number;
   /** Where signed audit checkpoints are, and the key that signs them: verify compares with the newest. */
   auditCheckpoints?: { dir: string; key: KeyObject };
+  /** X's prices for the costs previews show (default X's published ones). */
+  xPrices?: XPriceTable;
 }
 
 declare module 'fastify' {
@@ -149,7 +151,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(meRoutes, { prefix: '/v1' });
   await app.register(planRoutes, { prefix: '/v1', plansDir: options.plansDir });
   await app.register(postRoutes, { prefix: '/v1' });
-  await app.register(crisisRoutes, { prefix: '/v1' });
+  await app.register(crisisRoutes, {
+    prefix: '/v1',
+    ...(options.xPrices ? { xPrices: options.xPrices } : {}),
+  });
   await app.register(auditRoutes, {
     prefix: '/v1',
     verifyPerMinute: options.auditVerifyPerMinute ?? 2,
