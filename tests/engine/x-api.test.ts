@@ -1,9 +1,10 @@
 // X's economy as the API shows and steers it, with the worker runtime posting to the X fake: the
 // state of X (paused for credits, the month's spend against the budget, the 24-hour caps), the
-// admin's resume over HTTP once credits are bought, and the refusals around it.
+// admin's resume over HTTP once credits are bought, and the refusals around it; the operator's
+// metrics say the same per organisation.
 import { hashToken, mintToken, silentLogger } from '@sunset/core';
 import { applyPlan } from '@sunset/engine';
-import { buildApp } from '@sunset/api';
+import { buildApp, buildMetricsApp } from '@sunset/api';
 import type { TokenRole } from '@sunset/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X_ACCOUNT } from '../support/accounts.ts';
@@ -30,6 +31,7 @@ beforeAll(async () => {
     queues: engine.queues,
     logger: silentLogger(),
     plansDir: engine.plans.dir,
+    metricsCacheMs: 0,
   });
   await app.ready();
 });
@@ -132,17 +134,40 @@ describe('X over the API', () => {
     });
     expect(Date.parse(state.pausedSince ?? '')).toBeGreaterThanOrEqual(t0);
 
-    sandboxes.x.setCredits(X_ACCOUNT.appKey, 1);
-    const resumed = await call('admin', 'POST', '/v1/networks/x/resume');
-    expect(resumed.statusCode).toBe(200);
-    expect(resumed.json()).toEqual({ wasPaused: true, requeued: 1 });
-    await waitFor('the held post on X', async () => (await delivery('api-two'))?.status === 'published');
-    const audit = await engine.t.store.audit.list({ organisationId: ORG, action: 'x.resumed' });
-    expect(audit.map((e) => e.actor)).toEqual(['token:admin-person']);
+    // The operator's listener says it for every organisation.
+    const operator = await buildMetricsApp(app.metrics, silentLogger());
+    const scrape = async () => (await operator.inject({ url: '/metrics' })).body;
+    try {
+      const text = await scrape();
+      expect(text).toContain(`sunset_x_spend_usd{organisation="${ORG}"} 0.015`);
+      expect(text).toContain(`sunset_x_budget_usd{organisation="${ORG}",part="monthly"} 20`);
+      expect(text).toContain(`sunset_x_budget_usd{organisation="${ORG}",part="crisis_reserve"} 5`);
+      expect(text).toContain(`sunset_x_credits_exhausted{organisation="${ORG}"} 1`);
+      expect(text).toContain(`sunset_x_held_deliveries{organisation="${ORG}"} 1`);
+      expect(text).toContain(`sunset_x_posts_left{organisation="${ORG}",kind="posts"} 49`);
+      expect(text).toContain(`sunset_x_posts_left{organisation="${ORG}",kind="ordinary_posts"} 44`);
+      expect(text).toContain(`sunset_x_posts_left{organisation="${ORG}",kind="replies"} 200`);
 
-    const after = (await call('editor', 'GET', '/v1/networks/x')).json<XStatusReply>();
-    expect(after).toMatchObject({ paused: false, held: 0, month: { spent: 0.03 }, window: { originals: 2 } });
-    expect(after.pausedSince).toBeUndefined();
-    expect((await call('admin', 'POST', '/v1/networks/x/resume')).statusCode).toBe(409);
+      sandboxes.x.setCredits(X_ACCOUNT.appKey, 1);
+      const resumed = await call('admin', 'POST', '/v1/networks/x/resume');
+      expect(resumed.statusCode).toBe(200);
+      expect(resumed.json()).toEqual({ wasPaused: true, requeued: 1 });
+      await waitFor('the held post on X', async () => (await delivery('api-two'))?.status === 'published');
+      const audit = await engine.t.store.audit.list({ organisationId: ORG, action: 'x.resumed' });
+      expect(audit.map((e) => e.actor)).toEqual(['token:admin-person']);
+
+      const after = (await call('editor', 'GET', '/v1/networks/x')).json<XStatusReply>();
+      expect(after).toMatchObject({
+        paused: false,
+        held: 0,
+        month: { spent: 0.03 },
+        window: { originals: 2 },
+      });
+      expect(after.pausedSince).toBeUndefined();
+      expect((await call('admin', 'POST', '/v1/networks/x/resume')).statusCode).toBe(409);
+      expect(await scrape()).toContain(`sunset_x_credits_exhausted{organisation="${ORG}"} 0`);
+    } finally {
+      await operator.close();
+    }
   });
 });

@@ -95,6 +95,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     new Metrics(options.store, options.queues, {
       ...(options.metricsCacheMs !== undefined ? { cacheMs: options.metricsCacheMs } : {}),
       ...(options.metricsClock ? { clock: options.metricsClock } : {}),
+      settings: app.settings,
     }),
   );
   app.addHook('onSend', async (request, reply) => {
