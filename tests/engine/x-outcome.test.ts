@@ -4,7 +4,9 @@
 // never sent (and, where X does not let the account read its posts, stop for a person to check).
 // Here a crisis update waits for its original, which X holds on the wire: its first attempts stop
 // before sending, and it must then land once, under the original, with X never searched.
-import { applyPlan, OrgSettingsCache, submitPost, type PostsContext } from '@sunset/engine';
+// When a post's outcome is lost, the search reads only the posts after the last one known (X
+// bills every post read), in small pages, and what it read is counted in the month's spend.
+import { applyPlan, costOf, OrgSettingsCache, submitPost, type PostsContext } from '@sunset/engine';
 import { testDialects } from '@sunset/store/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -89,6 +91,111 @@ for (const { dialect, skip } of await testDialects()) {
       const searches = sandboxes.x.received.slice(from).filter((r) => TIMELINE.test(r.path));
       expect(searches.map((r) => `${r.method} ${r.path}`)).toEqual([]);
       expect(done?.parts.map((p) => p.outcomeUnknown)).toEqual([false]);
+    });
+
+    /** What X billed for the reads after `from`: each post returned, and each user read. */
+    const readCost = (from: number) => {
+      const after = sandboxes.x.received.slice(from).filter((r) => r.status === 200);
+      const posts = after
+        .filter((r) => TIMELINE.test(r.path))
+        .reduce((n, r) => n + ((r.responseBody as { data?: unknown[] }).data?.length ?? 0), 0);
+      const users = after.filter((r) => r.path === '/2/users/me').length;
+      return costOf({ kind: 'read_post', count: posts }) + costOf({ kind: 'read_user', count: users });
+    };
+    const createCost = (tag: string) =>
+      sandboxes.x.posts
+        .filter((p) => p.text.includes(tag))
+        .reduce((sum, p) => sum + costOf({ kind: 'create', text: p.text }), 0);
+
+    it('after a lost answer, reads only the posts after the one the update answers, and counts the read', async () => {
+      const tag = `since-${dialect}`;
+      const spentBefore = await engine.t.store.xSpend.spentSince(ORG, new Date(0));
+      const original = await submitPost(ctx, {
+        organisationId: ORG,
+        source: 'crisis',
+        text: `Canicule (${tag}) : les salles fraîches sont ouvertes.`,
+        actor: 'token:duty',
+      });
+      const originalX = async () =>
+        (
+          await engine.t.store.deliveries.list({ organisationId: ORG, postId: original.postId, network: 'x' })
+        )[0];
+      await waitFor('the original on X', async () => (await originalX())?.status === 'published');
+      const from = sandboxes.x.received.length;
+      // X creates the update and the answer is lost on the way back: its outcome is unknown.
+      sandboxes.x.inject({ kind: 'lost-reply' }, { path: '/2/tweets', method: 'POST', times: 1 });
+      const update = await submitPost(ctx, {
+        organisationId: ORG,
+        source: 'crisis',
+        text: `Canicule, suite (${tag}) : horaires élargis ce week-end.`,
+        replyToPostId: original.postId,
+        actor: 'token:duty',
+      });
+      const updateId = update.deliveries[0]!.deliveryId;
+      await waitFor(
+        'the update found on X',
+        async () => (await engine.t.store.deliveries.get(updateId))?.status === 'published',
+        30_000,
+      );
+      expect(sandboxes.x.posts.filter((p) => p.text.includes(`suite (${tag})`))).toHaveLength(1);
+      const searches = sandboxes.x.received.slice(from).filter((r) => TIMELINE.test(r.path));
+      // One small page after the original: the update is the only post X returns.
+      expect(searches.map((r) => [r.query['since_id'], r.query['max_results']])).toEqual([
+        [(await originalX())?.remoteId, '5'],
+      ]);
+      expect((searches[0]?.responseBody as { data: unknown[] }).data).toHaveLength(1);
+      const spent = (await engine.t.store.xSpend.spentSince(ORG, new Date(0))) - spentBefore;
+      expect(spent).toBe(createCost(tag) + readCost(from));
+      expect(readCost(from)).toBeGreaterThanOrEqual(5_000);
+    });
+
+    it('after a lost answer, reads only the posts after the newest one the store knows of', async () => {
+      const tag = `store-${dialect}`;
+      const t0 = Date.now();
+      const doc = engine.plans.document({
+        sunset: iso(t0 + 30 * 24 * 3600_000),
+        posts: [
+          {
+            id: `a-${tag}`,
+            at: iso(t0 + 1_000),
+            on: ['x'],
+            text: `Travaux (${tag}) : rue Colbert fermée lundi.`,
+          },
+          // Due well after the first lands: the first is known to be older than anything it sends.
+          {
+            id: `b-${tag}`,
+            at: iso(t0 + 10_000),
+            on: ['x'],
+            text: `Travaux (${tag}) : déviation par le quai.`,
+          },
+        ],
+      });
+      doc['crisis'] = { on: ['x'] };
+      await applyPlan({
+        store: engine.t.store,
+        queues: engine.queues,
+        plan: engine.plans.writeDocument(doc, `x-outcome-store-${dialect}.yaml`),
+        actor: 'cli:test',
+      });
+      const delivery = (id: string) => engine.t.store.deliveries.get(`${ORG}.post.${id}.x`);
+      await waitFor('the first on X', async () => (await delivery(`a-${tag}`))?.status === 'published');
+      const from = sandboxes.x.received.length;
+      sandboxes.x.inject({ kind: 'lost-reply' }, { path: '/2/tweets', method: 'POST', times: 1 });
+      await waitFor(
+        'the second found on X',
+        async () => (await delivery(`b-${tag}`))?.status === 'published',
+        30_000,
+      );
+      expect(
+        sandboxes.x.posts.filter((p) => p.text.includes(`déviation par le quai`) && p.text.includes(tag)),
+      ).toHaveLength(1);
+      const searches = sandboxes.x.received.slice(from).filter((r) => TIMELINE.test(r.path));
+      expect(searches.map((r) => [r.query['since_id'], r.query['max_results']])).toEqual([
+        [(await delivery(`a-${tag}`))?.remoteId, '5'],
+      ]);
+      expect((await delivery(`b-${tag}`))?.remoteId).toBe(
+        (searches[0]?.responseBody as { data: { id: string }[] }).data[0]?.id,
+      );
     });
   });
 }

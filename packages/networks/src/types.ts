@@ -98,6 +98,22 @@ export interface NetworkLimits {
   maxAltCharacters: number;
 }
 
+/** A priced read the network made (X bills each post and user returned). */
+export interface NetworkRead {
+  kind: 'read_post' | 'read_user';
+  count: number;
+}
+
+export interface FindRecentOptions {
+  /** Posts older than this are not looked at. */
+  since?: Date;
+  /** The account's newest post known to be older than the one looked for: only newer ones are read. */
+  sinceId?: string;
+  signal?: AbortSignal;
+  /** Told of every read as it is made, so that its cost is counted even when the search fails later. */
+  onRead?: (read: NetworkRead) => void;
+}
+
 export interface Connector {
   readonly network: Network;
   verifyCredentials(options?: { signal?: AbortSignal }): Promise<AccountInfo>;
@@ -108,7 +124,7 @@ export interface Connector {
    * After an unknown outcome on a network without idempotency keys (X): the post with this
    * exact text among the account's recent posts, if the access level allows reading them.
    */
-  findRecent?(text: string, options?: { since?: Date; signal?: AbortSignal }): Promise<RemoteRef | undefined>;
+  findRecent?(text: string, options?: FindRecentOptions): Promise<RemoteRef | undefined>;
   /** The current profile, images downloaded so it can be restored byte for byte. */
   getProfile(options?: { signal?: AbortSignal }): Promise<Profile>;
   /** Applies `update` and returns the profile as it was just before. */

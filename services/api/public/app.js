@@ -8,6 +8,7 @@ import { crisisScreen } from './crisis.js';
 import { announce, clearMessages, ROLE_LABELS, showError } from './dom.js';
 import { imagesScreen } from './images.js';
 import { timelineScreen } from './timeline.js';
+import { xStatus } from './xstatus.js';
 
 const ALL_ROLES = ['admin', 'planner', 'editor', 'crisis', 'auditor'];
 
@@ -79,10 +80,12 @@ function render({ focus = true } = {}) {
   }
   if (focus && changed) $(`h-${route}`).focus();
   SCREENS[route].screen.show({ me, onUnauthorised });
+  xStatus.show({ me, onUnauthorised });
 }
 
 /** A token revoked while in use: back to the sign-in screen, saying why. */
 function onUnauthorised(err) {
+  xStatus.reset();
   clearToken();
   me = undefined;
   showSession();
@@ -100,6 +103,7 @@ async function signIn(token) {
 function signOut() {
   SCREENS[current]?.screen.hide?.();
   for (const s of Object.values(SCREENS)) s.screen.reset?.();
+  xStatus.reset();
   clearToken();
   me = undefined;
   showSession();

@@ -16,6 +16,7 @@ import {
   statusBadge,
   timeEl,
   unitLabel,
+  usd,
 } from './dom.js';
 
 const PREVIEW_DELAY_MS = 400;
@@ -68,6 +69,15 @@ function bodyOf(d, { forPreview }) {
   return body;
 }
 
+/** What the crisis costs on X (X bills every post since 2026), part by part for a thread. */
+function xCostLine(n) {
+  const parts = n.parts.length > 1 ? ` (${n.parts.map((p) => usd(p.cost ?? 0)).join(' + ')})` : '';
+  return [
+    h('p', { class: 'x-cost' }, `Coût sur X : ${usd(n.cost.total)}${parts}`),
+    n.cost.warning ? h('p', { class: 'small', lang: 'en' }, n.cost.warning) : null,
+  ];
+}
+
 function renderPreview(result, d) {
   const blocks = result.networks.map((n) => {
     const thread = n.parts.length > 1;
@@ -78,6 +88,7 @@ function renderPreview(result, d) {
       thread
         ? h('p', {}, `Devient un fil de ${n.parts.length} messages.`)
         : h('p', { class: 'small' }, 'Un seul message.'),
+      n.cost ? xCostLine(n) : null,
       h(
         'ol',
         { class: 'parts' },

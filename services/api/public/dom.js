@@ -29,6 +29,20 @@ export function replace(el, ...children) {
   append(el, children);
 }
 
+// X bills in dollars to the tenth of a cent: "0,015 $US", "20,00 $US".
+const USD = new Intl.NumberFormat('fr-FR', {
+  style: 'currency',
+  currency: 'USD',
+  currencyDisplay: 'code',
+  minimumFractionDigits: 2,
+  maximumFractionDigits: 3,
+});
+
+/** An amount in dollars as French readers write it. */
+export function usd(amount) {
+  return USD.format(amount);
+}
+
 export const NETWORKS = ['x', 'bluesky', 'mastodon'];
 export const NETWORK_LABELS = { x: 'X', bluesky: 'Bluesky', mastodon: 'Mastodon' };
 

@@ -15,7 +15,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import helmet from 'helmet';
 import type { Logger } from '@sunset/core';
-import { OrgSettingsCache } from '@sunset/engine/outbox';
+import { OrgSettingsCache, type XPriceTable } from '@sunset/engine/outbox';
 import type { Queues } from '@sunset/queue';
 import type { Store } from '@sunset/store';
 import type { Redis } from 'ioredis';
@@ -26,6 +26,7 @@ import { auditRoutes } from './routes/audit.ts';
 import { crisisRoutes } from './routes/crisis.ts';
 import { healthRoutes } from './routes/health.ts';
 import { meRoutes } from './routes/me.ts';
+import { networkRoutes } from './routes/networks.ts';
 import { planRoutes } from './routes/plans.ts';
 import { postRoutes } from './routes/posts.ts';
 import { Metrics } from './metrics.ts';
@@ -57,6 +58,8 @@ export interface AppOptions {
   auditVerifyPerMinute?: number;
   /** Where signed audit checkpoints are, and the key that signs them: verify compares with the newest. */
   auditCheckpoints?: { dir: string; key: KeyObject };
+  /** X's prices for the costs previews show (default X's published ones). */
+  xPrices?: XPriceTable;
 }
 
 declare module 'fastify' {
@@ -92,6 +95,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     new Metrics(options.store, options.queues, {
       ...(options.metricsCacheMs !== undefined ? { cacheMs: options.metricsCacheMs } : {}),
       ...(options.metricsClock ? { clock: options.metricsClock } : {}),
+      settings: app.settings,
     }),
   );
   app.addHook('onSend', async (request, reply) => {
@@ -148,13 +152,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(meRoutes, { prefix: '/v1' });
   await app.register(planRoutes, { prefix: '/v1', plansDir: options.plansDir });
   await app.register(postRoutes, { prefix: '/v1' });
-  await app.register(crisisRoutes, { prefix: '/v1' });
+  await app.register(crisisRoutes, {
+    prefix: '/v1',
+    ...(options.xPrices ? { xPrices: options.xPrices } : {}),
+  });
   await app.register(auditRoutes, {
     prefix: '/v1',
     verifyPerMinute: options.auditVerifyPerMinute ?? 2,
     ...(options.auditCheckpoints ? { checkpoints: options.auditCheckpoints } : {}),
   });
   await app.register(assetRoutes, { prefix: '/v1', plansDir: options.plansDir });
+  await app.register(networkRoutes, { prefix: '/v1' });
   if (existsSync(PUBLIC_DIR)) {
     await app.register(fastifyStatic, { root: path.resolve(PUBLIC_DIR), prefix: '/', index: 'index.html' });
   }

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { EnvReader } from '@sunset/core';
+import { DEFAULT_X_PRICES, parseXPrices, type XPriceTable } from '@sunset/engine/outbox';
 import { parsePublicKey } from '@sunset/store';
 
 export interface ApiConfig {
@@ -43,6 +44,8 @@ export interface ApiConfig {
    * compares the log with the newest checkpoint there signed by that key.
    */
   auditCheckpoints?: { dir: string; key: KeyObject };
+  /** X's prices (SUNSET_X_PRICES over X's published ones), for the costs previews show. */
+  xPrices: XPriceTable;
 }
 
 export const API_ENV_HELP = `
@@ -68,6 +71,8 @@ export const API_ENV_HELP = `
                                 (default 127.0.0.1:9464; never on the public port)
   SUNSET_AUDIT_VERIFY_PER_MIN   audit verifications per organisation per minute (default 2)
   SUNSET_AUDIT_PUBLIC_KEY_FILE  with SUNSET_AUDIT_CHECKPOINT_DIR: verify compares with the newest checkpoint signed by it
+  SUNSET_X_PRICES               X's prices in dollars where they differ from X's published 2026 ones, as the
+                                worker takes them (the crisis preview shows costs by them)
   LOG_LEVEL                     trace, debug, info, warn, error (default info)`;
 
 export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
@@ -100,6 +105,7 @@ export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     logLevel: r.oneOf('LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info'),
     trustProxy: trustedProxies(r, r.string('SUNSET_TRUST_PROXY')),
     auditVerifyPerMinute: r.int('SUNSET_AUDIT_VERIFY_PER_MIN', 2, { min: 1, max: 60 }),
+    xPrices: readXPrices(r),
   };
   const metrics = listenAddress(
     r,
@@ -111,6 +117,15 @@ export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   if (checkpoints) config.auditCheckpoints = checkpoints;
   r.done();
   return config;
+}
+
+function readXPrices(r: EnvReader): XPriceTable {
+  try {
+    return parseXPrices(r.string('SUNSET_X_PRICES'));
+  } catch (err) {
+    r.problem(`SUNSET_X_PRICES: ${(err as Error).message}`);
+    return DEFAULT_X_PRICES;
+  }
 }
 
 function auditCheckpoints(r: EnvReader): ApiConfig['auditCheckpoints'] {

@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics, read when scraped: queue depths per lane from Redis, deliveries per status and the
- * latencies of the last hour from the store (so they cover every worker process, not one), and
- * the API's own requests.
+ * latencies of the last hour from the store (so they cover every worker process, not one), X's
+ * spend, pause and 24-hour caps per organisation, and the API's own requests.
  *
  * They cover every organisation of the deployment, so they are served on a listener of the
  * operator's own (buildMetricsApp, loopback by default), never on the public one. The store's
@@ -10,6 +10,7 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { NETWORKS, type Logger } from '@sunset/core';
+import { NoPlanError, xStatus, type OrgSettingsCache, type XStatus } from '@sunset/engine/outbox';
 import { LANES, type Queues } from '@sunset/queue';
 import type { Store } from '@sunset/store';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -46,6 +47,27 @@ export interface MetricsOptions {
   cacheMs?: number;
   /** The cache's clock (default Date.now): a test moves it past the interval instead of waiting. */
   clock?: () => number;
+  /** Where the organisations' plans are read (their X budget and caps). */
+  settings?: OrgSettingsCache;
+}
+
+/** Every organisation's X standing, with its plan's X settings when it has a plan. */
+async function xStatuses(store: Store, settings: OrgSettingsCache | undefined): Promise<[string, XStatus][]> {
+  const now = new Date();
+  const result: [string, XStatus][] = [];
+  for (const org of await store.organisations.list()) {
+    const x = settings
+      ? await settings.get(org.id).then(
+          (s) => s.document.networks.x,
+          (err: unknown) => {
+            if (err instanceof NoPlanError) return undefined;
+            throw err;
+          },
+        )
+      : undefined;
+    result.push([org.id, await xStatus(store, org.id, x, now)]);
+  }
+  return result;
 }
 
 export class Metrics {
@@ -60,6 +82,7 @@ export class Metrics {
     const recent = cachedFor(cacheMs, clock, () =>
       store.deliveries.publishedSince(new Date(Date.now() - 3600_000)),
     );
+    const xs = cachedFor(cacheMs, clock, () => xStatuses(store, options.settings));
     this.requests = new Counter({
       name: 'sunset_http_requests_total',
       help: 'API requests answered, by route and status',
@@ -134,6 +157,73 @@ export class Metrics {
             .sort((a, b) => a - b);
           if (lags.length === 0) continue;
           for (const q of QUANTILES) this.set({ network, quantile: String(q) }, quantile(lags, q));
+        }
+      },
+    });
+    new Gauge({
+      name: 'sunset_x_spend_usd',
+      help: "What X charged this calendar month (UTC), by organisation, at the operator's prices",
+      labelNames: ['organisation'],
+      registers: [this.registry],
+      async collect() {
+        const rows = await xs();
+        this.reset();
+        for (const [organisation, s] of rows) this.set({ organisation }, s.month.spentMicros / 1_000_000);
+      },
+    });
+    new Gauge({
+      name: 'sunset_x_budget_usd',
+      help: "The plan's X budget (monthly) and the part of it kept for crises (crisis_reserve), by organisation",
+      labelNames: ['organisation', 'part'],
+      registers: [this.registry],
+      async collect() {
+        const rows = await xs();
+        this.reset();
+        for (const [organisation, s] of rows) {
+          if (s.month.budgetMicros === undefined) continue;
+          this.set({ organisation, part: 'monthly' }, s.month.budgetMicros / 1_000_000);
+          this.set({ organisation, part: 'crisis_reserve' }, (s.month.reserveMicros ?? 0) / 1_000_000);
+        }
+      },
+    });
+    new Gauge({
+      name: 'sunset_x_credits_exhausted',
+      help: 'Whether ordinary X posts are paused because X answered that the credits are spent (1) or not (0)',
+      labelNames: ['organisation'],
+      registers: [this.registry],
+      async collect() {
+        const rows = await xs();
+        this.reset();
+        for (const [organisation, s] of rows) this.set({ organisation }, s.paused ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'sunset_x_held_deliveries',
+      help: 'Ordinary X posts held for a person until X is resumed, by organisation',
+      labelNames: ['organisation'],
+      registers: [this.registry],
+      async collect() {
+        const rows = await xs();
+        this.reset();
+        for (const [organisation, s] of rows) this.set({ organisation }, s.held);
+      },
+    });
+    new Gauge({
+      name: 'sunset_x_posts_left',
+      help:
+        "Posts left in the account's rolling 24 hours under the plan's daily caps, by organisation and kind " +
+        '(posts: originals, crisis ones included; ordinary_posts: before the crisis reserve; replies)',
+      labelNames: ['organisation', 'kind'],
+      registers: [this.registry],
+      async collect() {
+        const rows = await xs();
+        this.reset();
+        for (const [organisation, s] of rows) {
+          const w = s.window;
+          if (w.postsLeft === undefined) continue;
+          this.set({ organisation, kind: 'posts' }, w.postsLeft);
+          this.set({ organisation, kind: 'ordinary_posts' }, w.ordinaryPostsLeft ?? 0);
+          this.set({ organisation, kind: 'replies' }, w.repliesLeft ?? 0);
         }
       },
     });

@@ -66,6 +66,7 @@ async function main(): Promise<void> {
     authFailuresPerMinute: config.authFailuresPerMinute,
     trustProxy: config.trustProxy,
     auditVerifyPerMinute: config.auditVerifyPerMinute,
+    xPrices: config.xPrices,
     ...(config.auditCheckpoints ? { auditCheckpoints: config.auditCheckpoints } : {}),
   });
   await app.listen({ host: config.host, port: config.port });

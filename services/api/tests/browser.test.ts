@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { feedIdOf } from '@sunset/engine/outbox';
+import { rawSql } from '@sunset/store/testing';
 import { ORG, planYaml, startFixture, type Fixture } from './fixture.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -163,6 +164,10 @@ describe.skipIf(!HAVE_CHROMIUM)(`dashboard in ${CHROMIUM} (skipped when it is mi
     expect(previewText).toContain('https://www.ville.test/alertes');
     expect(previewText).toMatch(/Longueur : \d+\/280 caractères/);
     expect(previewText).toMatch(/Longueur : \d+\/300 caractères/);
+    // What X will charge for it, by X's published prices (the plan's .test link is no URL to X).
+    expect(await preview.locator('article', { hasText: 'X' }).first().textContent()).toMatch(
+      /Coût sur X : 0,015\sUSD/,
+    );
     // A per-network text replaces the message on that network only.
     await page.getByText('Textes par réseau (facultatif)').click();
     await page.getByLabel('Texte pour Mastodon').fill('Crue : quais fermés, suivez les consignes.');
@@ -355,6 +360,66 @@ describe.skipIf(!HAVE_CHROMIUM)(`dashboard in ${CHROMIUM} (skipped when it is mi
       await own.close();
       await g.close();
     }
+  }, 60_000);
+
+  it('shows the X credits banner on every screen, the spend on the plan screen, and lets an admin resume', async () => {
+    // As the worker leaves it after X's 402: the X delivery held, X paused (engine tests cover that part).
+    const [held] = (await f.store.deliveries.list({ organisationId: ORG, network: 'x' })).filter(
+      (d) => d.kind === 'post' && d.status === 'queued',
+    );
+    expect(held).toBeDefined();
+    await rawSql(
+      { store: f.store, dialect: 'sqlite', url: path.join(f.dir, 'sunset.db'), cleanup: async () => {} },
+      `update deliveries set status = 'needs-attention' where id = '${held!.id}'`,
+    );
+    await f.store.xSpend.hold(ORG, held!.id, "X credits exhausted: buy credits in X's developer console");
+    await f.store.xSpend.record({
+      organisationId: ORG,
+      kind: 'create',
+      count: 1,
+      costMicros: 15_000,
+      crisis: false,
+    });
+    await f.store.kv.set(
+      ORG,
+      'x.paused',
+      JSON.stringify({
+        kind: 'credits',
+        reason: "X credits exhausted: buy credits in X's developer console",
+        since: new Date().toISOString(),
+      }),
+    );
+
+    // An editor sees why X waits, and that an admin resumes it; no button.
+    await page.getByRole('button', { name: 'Se déconnecter' }).click();
+    await signIn(f.tokens.editor);
+    const banner = page.getByRole('region', { name: 'X en pause' });
+    await expect.poll(() => banner.isVisible()).toBe(true);
+    expect(await banner.textContent()).toMatch(/X en pause : crédits épuisés depuis/);
+    expect(await banner.textContent()).toMatch(/\(1 en attente\)/);
+    expect(await banner.textContent()).toMatch(/un administrateur reprend les publications/);
+    expect(await banner.getByRole('button').count()).toBe(0);
+    const spend = page.locator('#plan-x');
+    await expect.poll(() => spend.textContent()).toMatch(/Dépensé ce mois-ci\s*0,015\sUSD/);
+    expect(await spend.textContent()).toMatch(/Budget mensuel\s*non fixé/);
+    expect(await page.getByRole('heading', { name: 'X : dépenses et plafonds' }).isVisible()).toBe(true);
+    await page.getByRole('link', { name: 'Crise' }).click();
+    expect(await banner.isVisible()).toBe(true);
+    await shot('11-x-en-pause');
+
+    // The admin resumes: the held post is queued again, the banner goes.
+    await page.getByRole('button', { name: 'Se déconnecter' }).click();
+    await signIn(f.tokens.admin);
+    await expect.poll(() => banner.isVisible()).toBe(true);
+    await banner.getByRole('button', { name: 'Reprendre les publications sur X' }).click();
+    await expect
+      .poll(() => page.getByRole('status').textContent())
+      .toMatch(/Publications sur X reprises : 1 publication remise en file/);
+    await expect.poll(() => banner.isVisible()).toBe(false);
+    expect((await f.store.deliveries.get(held!.id))?.status).toBe('queued');
+    expect(
+      (await f.store.audit.list({ organisationId: ORG, action: 'x.resumed' })).map((e) => e.actor),
+    ).toEqual(['token:admin-person']);
   }, 60_000);
 
   it('logged no error in the page (CSP refusals, exceptions)', () => {

@@ -9,7 +9,14 @@
 import { InputError, NETWORKS, NETWORK_LABELS, type Network } from '@sunset/core';
 import { textLimitsOf } from '@sunset/plan';
 import type { DeliveryStatus, Store } from '@sunset/store';
-import { describeRefused, measure, splitThread } from '@sunset/text';
+import {
+  costOf,
+  describeRefused,
+  measure,
+  splitThread,
+  xLinkCostWarning,
+  type XPriceTable,
+} from '@sunset/text';
 import type { OrgSettings, OrgSettingsCache } from './org-settings.ts';
 import { policyRefusal } from './policy.ts';
 import type { CapInfo, StoredContent, SubmitPostInput } from './post-types.ts';
@@ -246,7 +253,9 @@ export interface PreviewNetwork {
   network: Network;
   label: string;
   text: string;
-  parts: { text: string; length: number; limit: number; unit: string }[];
+  parts: { text: string; length: number; limit: number; unit: string; costMicros?: number }[];
+  /** On X: what the post will cost (each part is a request), and why it costs the URL price. */
+  cost?: { totalMicros: number; warning?: string };
 }
 
 export interface Preview {
@@ -265,7 +274,7 @@ export type PreviewInput = Omit<SubmitPostInput, 'actor' | 'person' | 'requestId
  * the sunset policy refuses now is left out (the worker would skip it), with the reason in `notes`.
  */
 export async function preview(
-  ctx: { store: Store; settings: OrgSettingsCache },
+  ctx: { store: Store; settings: OrgSettingsCache; xPrices?: XPriceTable },
   input: PreviewInput,
   now: Date = new Date(),
 ): Promise<Preview> {
@@ -281,14 +290,34 @@ export async function preview(
       .filter((network) => route.refused[network] === undefined)
       .map((network) => {
         const { text, parts } = threadOf(settings, input, input.source, network);
+        const costs =
+          network === 'x' ? parts.map((part) => costOf({ kind: 'create', text: part }, ctx.xPrices)) : [];
+        const warning =
+          network === 'x'
+            ? parts.map((part) => xLinkCostWarning(part, ctx.xPrices)).find((w) => w !== undefined)
+            : undefined;
         return {
           network,
           label: NETWORK_LABELS[network],
           text,
-          parts: parts.map((part) => {
+          parts: parts.map((part, i) => {
             const m = measure(part, network, limits);
-            return { text: part, length: m.length, limit: m.limit, unit: m.unit };
+            return {
+              text: part,
+              length: m.length,
+              limit: m.limit,
+              unit: m.unit,
+              ...(network === 'x' ? { costMicros: costs[i] ?? 0 } : {}),
+            };
           }),
+          ...(network === 'x'
+            ? {
+                cost: {
+                  totalMicros: costs.reduce((a, b) => a + b, 0),
+                  ...(warning ? { warning } : {}),
+                },
+              }
+            : {}),
         };
       }),
     notes: route.notes,

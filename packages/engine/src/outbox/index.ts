@@ -42,9 +42,11 @@ export {
   monthStart,
   resumeX,
   xPauseOf,
+  xStatus,
   XHeldUntilError,
   type ResumeXResult,
   type XPause,
+  type XStatus,
 } from './x-economy.ts';
 // X's price table, for the services that set it (SUNSET_X_PRICES) and show costs.
 export {

@@ -91,6 +91,74 @@ export async function xOrdinaryRefusal(
   return undefined;
 }
 
+/** Where X stands for an organisation: its pause, the month's spend and the 24-hour window. */
+export interface XStatus {
+  paused?: XPause;
+  /** Ordinary X deliveries held for a person (paused, or the budget's reserve). */
+  held: number;
+  month: {
+    /** The calendar month's first instant (UTC). */
+    since: string;
+    spentMicros: number;
+    /** The plan's budget, when it sets one. */
+    budgetMicros?: number;
+    reserveMicros?: number;
+  };
+  window: {
+    /** The rolling 24 hours' first instant. */
+    since: string;
+    originals: number;
+    replies: number;
+    /** The account's caps, when the plan sets them. */
+    caps?: { posts: number; replies: number; crisisReserve: number };
+    /** Ordinary originals and replies left before the caps (crisis originals: `postsLeft`). */
+    ordinaryPostsLeft?: number;
+    postsLeft?: number;
+    repliesLeft?: number;
+  };
+}
+
+/** The organisation's X standing as the worker judges it (xOrdinaryRefusal), for people and metrics. */
+export async function xStatus(
+  store: Store,
+  organisationId: string,
+  x: XConfig | undefined,
+  now: Date,
+): Promise<XStatus> {
+  const paused = await xPauseOf(store, organisationId);
+  const held = (await store.xSpend.holds(organisationId)).length;
+  const since = monthStart(now);
+  const spentMicros = await store.xSpend.spentSince(organisationId, since);
+  const windowSince = new Date(now.getTime() - 24 * 3600_000);
+  const day = await store.xSpend.postsSince(organisationId, windowSince);
+  const caps = x?.daily_caps;
+  const reserve = caps?.crisis_reserve ?? 0;
+  return {
+    ...(paused ? { paused } : {}),
+    held,
+    month: {
+      since: since.toISOString(),
+      spentMicros,
+      ...(x?.budget
+        ? { budgetMicros: usdToMicros(x.budget.monthly), reserveMicros: usdToMicros(x.budget.crisis_reserve) }
+        : {}),
+    },
+    window: {
+      since: windowSince.toISOString(),
+      originals: day.originals,
+      replies: day.replies,
+      ...(caps
+        ? {
+            caps: { posts: caps.posts, replies: caps.replies, crisisReserve: reserve },
+            ordinaryPostsLeft: Math.max(0, caps.posts - reserve - day.originals),
+            postsLeft: Math.max(0, caps.posts - day.originals),
+            repliesLeft: Math.max(0, caps.replies - day.replies),
+          }
+        : {}),
+    },
+  };
+}
+
 export interface ResumeXResult {
   /** Whether X was paused. */
   wasPaused: boolean;

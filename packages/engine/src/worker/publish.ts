@@ -18,6 +18,7 @@ import {
   DuplicateError,
   ForbiddenError,
   type Connector,
+  type NetworkRead,
   type PostImage,
   type RemoteRef,
 } from '@sunset/networks';
@@ -44,6 +45,9 @@ import {
 import { applyDormantProfile } from './profile.ts';
 import { remoteRefOf } from './remote-ref.ts';
 import { finishWithAudit, type JobInfo, type ProcessContext, type ProcessResult } from './job.ts';
+
+/** How far the clocks of this deployment's processes (API, workers, store) may differ. */
+const CLOCK_MARGIN_MS = 5_000;
 
 /** How stale the worker's view of an organisation's latest plan may be (see OrgSettingsCache.get). */
 const SETTINGS_MAX_AGE_MS = 2_000;
@@ -189,7 +193,7 @@ async function publishParts(
     }
     // A mark that this attempt's claim did not set: an earlier attempt may have posted the part.
     if (part.outcomeUnknown && delivery.network === 'x' && delivery.markedPart !== part.part) {
-      const found = await reconcileX(connector, delivery, part, log);
+      const found = await reconcileX(ctx, connector, delivery, part, previous, log);
       if (found === 'unknowable') {
         return {
           status: 'needs-attention',
@@ -207,6 +211,8 @@ async function publishParts(
         await record(part.part, { ...found, remoteRef: found });
         if (part.unknownText !== undefined) part.text = part.unknownText;
         recorded(delivery, part, found);
+        // The lost attempt created it: X billed it, so it counts like any post sent.
+        await xPublished(ctx, delivery, part.text, !!previous, log);
         previous = found;
         continue;
       }
@@ -285,7 +291,7 @@ async function publishParts(
       }
       // X refuses a repeated text: an attempt before this one landed. Find it instead.
       if (err instanceof DuplicateError && delivery.network === 'x') {
-        const found = await reconcileX(connector, delivery, part, log);
+        const found = await reconcileX(ctx, connector, delivery, part, previous, log);
         if (found && found !== 'unknowable') {
           published = found;
         } else {
@@ -456,30 +462,83 @@ function recorded(delivery: Delivery, part: DeliveryPart, ref: RemoteRef): void 
   }
 }
 
+/**
+ * The account's newest X post known to be older than the part looked for: the search after an
+ * unknown outcome reads only what came after it. The part before in the thread (or the post a
+ * follow-up answers) when there is one, else the newest X post of this organisation recorded as
+ * landed before `before` (when the part could first have been sent).
+ */
+async function knownBefore(
+  store: Store,
+  delivery: Delivery,
+  previous: RemoteRef | undefined,
+  before: Date,
+): Promise<string | undefined> {
+  if (previous) return previous.remoteId;
+  // Nothing is sent before it is due: what landed before `before` was due before it.
+  const earlier = await store.deliveries.list({
+    organisationId: delivery.organisationId,
+    network: 'x',
+    dueBefore: before,
+  });
+  let newest: bigint | undefined;
+  for (const d of earlier) {
+    for (const p of d.parts) {
+      if (p.remoteId === undefined || !p.publishedAt || p.publishedAt >= before || !/^\d+$/.test(p.remoteId))
+        continue;
+      const id = BigInt(p.remoteId);
+      if (newest === undefined || id > newest) newest = id;
+    }
+  }
+  return newest?.toString();
+}
+
 /** X after an unknown outcome: the post if it landed, undefined if it did not, 'unknowable' if X will not say. */
 async function reconcileX(
+  ctx: ProcessContext,
   connector: Connector,
   delivery: Delivery,
   part: DeliveryPart,
+  previous: RemoteRef | undefined,
   log: Logger,
 ): Promise<RemoteRef | undefined | 'unknowable'> {
   if (!connector.findRecent) return 'unknowable';
+  // What the search reads, counted as X bills it (in x_usage, with the month's spend).
+  const reads: NetworkRead[] = [];
   try {
     // After a re-apply, the text that attempt sent and its time (see DeliveryPart.unknownText).
-    const since = new Date(
-      Math.min(
-        delivery.dueAt.getTime(),
-        delivery.updatedAt.getTime(),
-        part.unknownSince?.getTime() ?? Infinity,
-      ) -
-        60 * 60_000,
+    const attempted = Math.min(
+      delivery.dueAt.getTime(),
+      delivery.updatedAt.getTime(),
+      part.unknownSince?.getTime() ?? Infinity,
     );
-    const found = await connector.findRecent(part.unknownText ?? part.text, { since });
-    log.info({ part: part.part, found: found?.remoteId }, 'X searched after an unknown outcome');
+    // X's clock may differ from ours by minutes; the store's times are this deployment's own.
+    const since = new Date(attempted - 60 * 60_000);
+    const sinceId = await knownBefore(ctx.store, delivery, previous, new Date(attempted - CLOCK_MARGIN_MS));
+    const found = await connector.findRecent(part.unknownText ?? part.text, {
+      since,
+      ...(sinceId ? { sinceId } : {}),
+      onRead: (read) => reads.push(read),
+    });
+    log.info(
+      { part: part.part, found: found?.remoteId, sinceId, reads },
+      'X searched after an unknown outcome',
+    );
     return found;
   } catch (err) {
     if (err instanceof ForbiddenError) return 'unknowable';
     throw err;
+  } finally {
+    for (const read of reads) {
+      await ctx.store.xSpend.record({
+        organisationId: delivery.organisationId,
+        kind: read.kind,
+        count: read.count,
+        costMicros: costOf({ kind: read.kind, count: read.count }, ctx.xPrices),
+        crisis: delivery.source === 'crisis',
+        deliveryId: delivery.id,
+      });
+    }
   }
 }
 

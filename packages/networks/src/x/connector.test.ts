@@ -438,6 +438,29 @@ describe('reconciliation after a lost reply', () => {
     await expect(x.findRecent?.('Photo du premier conseil municipal')).resolves.toBeUndefined();
   });
 
+  it('reads small pages, newest first, stops at the post, and tells each read', async () => {
+    const older = await x.publish({ text: 'Pages (0) : le plus ancien' }, options());
+    const target = await x.publish({ text: 'Pages (1) : celui qu’on cherche' }, options());
+    for (let i = 2; i <= 12; i++) await x.publish({ text: `Pages (${i}) : plus récent` }, options());
+    const from = sandbox.received.length;
+    const reads: { kind: string; count: number }[] = [];
+    const found = await x.findRecent?.('Pages (1) : celui qu’on cherche', {
+      sinceId: older.remoteId,
+      onRead: (read) => reads.push(read),
+    });
+    expect(found?.remoteId).toBe(target.remoteId);
+    const pages = sandbox.received.slice(from).filter((r) => /\/tweets$/.test(r.path) && r.method === 'GET');
+    // 12 posts after the older one, the target last: a page of 5, then 10, and no third.
+    expect(pages.map((r) => [r.query['max_results'], r.query['since_id']])).toEqual([
+      ['5', older.remoteId],
+      ['10', older.remoteId],
+    ]);
+    expect(reads.filter((r) => r.kind === 'read_post')).toEqual([
+      { kind: 'read_post', count: 5 },
+      { kind: 'read_post', count: 7 },
+    ]);
+  });
+
   it('reports a tier without timeline reads as ForbiddenError', async () => {
     sandbox.timelineApi = 'forbidden';
     try {

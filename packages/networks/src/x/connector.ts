@@ -7,7 +7,7 @@
  * - The caller records "attempting" (with the time) before `publish`.
  * - `publish` throws `UnknownOutcomeError` when the tweet request may have reached X but no
  *   answer came back (reset, time-out, broken answer). The caller must not retry blindly: it
- *   calls `findRecent(text, { since: attemptTime - a minute })`. Found → the post exists, record
+ *   calls `findRecent(text, { since: attemptTime - a minute, sinceId })`. Found → the post exists, record
  *   it (`alreadyExisted: true`); not found → publishing again is safe.
  * - `DuplicateError` means X already holds this exact text from this account: a previous attempt
  *   landed (or an older post has the same text). The caller reconciles with `findRecent` in the
@@ -21,6 +21,7 @@ import { AuthError, InvalidPostError, TransientError } from '../errors.ts';
 import type {
   AccountInfo,
   Connector,
+  FindRecentOptions,
   NetworkLimits,
   PostImage,
   PostPart,
@@ -39,7 +40,10 @@ import { matchesSentText } from './match-text.ts';
 
 const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
 const MAX_PROFILE_IMAGE_BYTES = 10 * 1024 * 1024;
-const TIMELINE_PAGES = 3;
+/** The most posts a search after an unknown outcome reads: X bills each post returned. */
+const TIMELINE_MAX_POSTS = 300;
+/** X's smallest page; pages double from it, so a post found near the top costs a few reads. */
+const TIMELINE_FIRST_PAGE = 5;
 
 export const X_LIMITS: NetworkLimits = Object.freeze({
   maxCharacters: 280,
@@ -228,18 +232,39 @@ export function createXConnector(config: XConnectorConfig): Connector {
     return profile;
   }
 
-  async function fetchTimeline(userId: string, since: Date | undefined, signal: AbortSignal | undefined) {
-    const timeline = await call('reading recent posts', false, signal, () =>
-      v2.userTimeline(userId, {
-        max_results: 100,
-        'tweet.fields': ['created_at', 'entities'],
-        ...(since ? { start_time: xTime(since) } : {}),
-      }),
-    );
-    for (let page = 1; page < TIMELINE_PAGES && !timeline.done; page++) {
-      await call('reading recent posts', false, signal, () => timeline.fetchNext());
+  /**
+   * The account's posts from the newest back (only those after `since` and `sinceId`), page by
+   * page, until one matches `text`: small pages first, since X bills every post returned.
+   */
+  async function searchTimeline(
+    userId: string,
+    text: string,
+    options: FindRecentOptions,
+  ): Promise<{ found?: TweetV2; scanned: number }> {
+    const { since, sinceId, signal, onRead } = options;
+    let size = TIMELINE_FIRST_PAGE;
+    let token: string | undefined;
+    let scanned = 0;
+    for (;;) {
+      // A page of its own each time: the library's fetchNext keeps the first page's size.
+      const page = await call('reading recent posts', false, signal, () =>
+        v2.userTimeline(userId, {
+          max_results: size,
+          'tweet.fields': ['created_at', 'entities'],
+          ...(since ? { start_time: xTime(since) } : {}),
+          ...(sinceId ? { since_id: sinceId } : {}),
+          ...(token ? { pagination_token: token } : {}),
+        }),
+      );
+      const tweets = page.tweets;
+      scanned += tweets.length;
+      if (tweets.length > 0) onRead?.({ kind: 'read_post', count: tweets.length });
+      const found = tweets.find((t) => matchesSentText(text, t.text, t.entities?.urls));
+      token = page.meta.next_token;
+      if (found) return { found, scanned };
+      if (!token || scanned >= TIMELINE_MAX_POSTS) return { scanned };
+      size = Math.max(TIMELINE_FIRST_PAGE, Math.min(100, size * 2, TIMELINE_MAX_POSTS - scanned));
     }
-    return timeline.tweets;
   }
 
   const connector: Connector = {
@@ -298,11 +323,12 @@ export function createXConnector(config: XConnectorConfig): Connector {
       return { remoteId: id, url: postUrl(username, id), alreadyExisted: false };
     },
 
-    async findRecent(text: string, options = {}): Promise<RemoteRef | undefined> {
+    async findRecent(text: string, options: FindRecentOptions = {}): Promise<RemoteRef | undefined> {
+      const readsUser = me === undefined;
       const user = await currentUser(options.signal);
-      const tweets: TweetV2[] = await fetchTimeline(user.id, options.since, options.signal);
-      const found = tweets.find((t) => matchesSentText(text, t.text, t.entities?.urls));
-      logger.debug({ scanned: tweets.length, found: found?.id }, 'x recent posts searched');
+      if (readsUser) options.onRead?.({ kind: 'read_user', count: 1 });
+      const { found, scanned } = await searchTimeline(user.id, text, options);
+      logger.debug({ scanned, found: found?.id, sinceId: options.sinceId }, 'x recent posts searched');
       return found ? { remoteId: found.id, url: postUrl(user.username, found.id) } : undefined;
     },
 

@@ -13,8 +13,10 @@ import {
   CAP_TYPES,
   feedListing,
   preview,
+  formatUsd,
   submitPost,
   type SubmitPostInput,
+  type XPriceTable,
 } from '@sunset/engine/outbox';
 import { Type, type Static } from 'typebox';
 import { principalOf } from '../auth.ts';
@@ -94,6 +96,20 @@ const strings = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string =>
 const opt = <K extends string>(key: K, v: string | undefined) =>
   (v === undefined ? {} : { [key]: v }) as Partial<Record<K, string>>;
 
+const MICRO = 1_000_000;
+
+const XCost = Type.Object(
+  {
+    total: Type.Number({ description: 'Every part together, in USD.' }),
+    currency: Type.Literal('USD'),
+    text: Type.String({ description: 'The total for people, e.g. "$0.40".' }),
+    warning: Type.Optional(
+      Type.String({ description: 'Why it costs the URL price, and what it would cost without the link.' }),
+    ),
+  },
+  { description: "What the crisis costs on X at the operator's prices (SUNSET_X_PRICES)." },
+);
+
 const Id = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9._~-]{1,100}$' }) });
 
 /** A crisis body's content type: JSON, or one of the CAP types; any other is refused with 415. */
@@ -131,7 +147,7 @@ const CrisisContent = {
   },
 };
 
-export async function crisisRoutes(app: FastifyInstance) {
+export async function crisisRoutes(app: FastifyInstance, options: { xPrices?: XPriceTable } = {}) {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   // CAP arrives as bytes: the parser checks the size, the encoding and the structure itself.
   app.addContentTypeParser(CAP_TYPES, { parseAs: 'buffer', bodyLimit: CAP_LIMIT }, (_request, body, done) =>
@@ -215,8 +231,10 @@ export async function crisisRoutes(app: FastifyInstance) {
                     length: Type.Integer(),
                     limit: Type.Integer(),
                     unit: Type.String(),
+                    cost: Type.Optional(Type.Number({ description: 'On X: what this part costs, in USD.' })),
                   }),
                 ),
+                cost: Type.Optional(XCost),
               }),
             ),
             notes: Type.Array(Type.String()),
@@ -238,7 +256,34 @@ export async function crisisRoutes(app: FastifyInstance) {
               { organisationId, actor: principal.actor },
             )
           : { organisationId, ...jsonCrisis(request.body as Static<typeof CrisisBody>) };
-      return preview({ store: app.store, settings: app.settings }, input);
+      const result = await preview(
+        {
+          store: app.store,
+          settings: app.settings,
+          ...(options.xPrices ? { xPrices: options.xPrices } : {}),
+        },
+        input,
+      );
+      return {
+        notes: result.notes,
+        networks: result.networks.map(({ cost, parts, ...network }) => ({
+          ...network,
+          parts: parts.map(({ costMicros, ...part }) => ({
+            ...part,
+            ...(costMicros !== undefined ? { cost: costMicros / MICRO } : {}),
+          })),
+          ...(cost
+            ? {
+                cost: {
+                  total: cost.totalMicros / MICRO,
+                  currency: 'USD' as const,
+                  text: formatUsd(cost.totalMicros),
+                  ...(cost.warning ? { warning: cost.warning } : {}),
+                },
+              }
+            : {}),
+        })),
+      };
     },
   );
 
