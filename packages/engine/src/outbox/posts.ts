@@ -14,11 +14,13 @@ import {
   ConflictError,
   NotFoundError,
   SunsetError,
+  type Logger,
   type Network,
 } from '@sunset/core';
 import { jobIdFor, PRIORITY, RedisSetupError, type Queues } from '@sunset/queue';
 import type { AuditInput, Delivery, NewDelivery, Post, Repositories, Store } from '@sunset/store';
 import { capExpired, checkRequest, dueTimeOf, routePost, threadOf } from './compose.ts';
+import { notify } from './notifications.ts';
 import type { OrgSettings, OrgSettingsCache } from './org-settings.ts';
 import {
   storedContentOf,
@@ -142,6 +144,8 @@ export interface PostsContext {
   /** Without queues nothing is accepted: the caller answers 503. */
   queues: Queues | undefined;
   settings: OrgSettingsCache;
+  /** Where a notification that could not be queued is said (it never fails the post). */
+  logger?: Logger;
 }
 
 async function enqueueOrWithdraw(
@@ -379,6 +383,24 @@ export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Pro
     },
   });
   if (deliveries.length > 0) await enqueueOrWithdraw(ctx, deliveries, input);
+  if (awaitingApproval) {
+    // The people who can approve it hear of it now, not when someone opens the dashboard.
+    await notify(
+      ctx.queues,
+      {
+        organisationId: input.organisationId,
+        event:
+          input.source === 'ordinary'
+            ? 'post.awaiting-approval'
+            : input.awaitApproval
+              ? 'feed.alert-drafted'
+              : 'crisis.awaiting-approval',
+        postId,
+        key: postId,
+      },
+      ctx.logger,
+    );
+  }
   return resultOf(post, state, deliveries, false, notes);
 }
 
