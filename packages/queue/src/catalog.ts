@@ -138,7 +138,8 @@ export function parseNotifyJob(data: unknown): NotifyJobData {
   const d = data as Record<string, unknown>;
   const known = ['organisationId', 'event', 'postId', 'deliveryId', 'channel'];
   const extra = Object.keys(d).filter((k) => !known.includes(k));
-  if (extra.length > 0) throw new InputError(`notify job: unexpected field(s) ${extra.join(', ')} (ids only)`);
+  if (extra.length > 0)
+    throw new InputError(`notify job: unexpected field(s) ${extra.join(', ')} (ids only)`);
   if (typeof d['organisationId'] !== 'string' || !ID.test(d['organisationId']))
     throw new InputError('notify job: organisationId must be an id');
   if (!NOTIFY_EVENTS.includes(d['event'] as NotifyEventName))

@@ -350,7 +350,10 @@ export class Queues {
       this.notifyQueue().add(spec.name, parseNotifyJob(data), {
         jobId,
         attempts: spec.attempts,
-        backoff: { ...spec.backoff, ...(options.backoffMs !== undefined ? { delay: options.backoffMs } : {}) },
+        backoff: {
+          ...spec.backoff,
+          ...(options.backoffMs !== undefined ? { delay: options.backoffMs } : {}),
+        },
         removeOnComplete: { ...spec.removeOnComplete },
         removeOnFail: { ...spec.removeOnFail },
       }),
@@ -363,7 +366,9 @@ export class Queues {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.queues.values(), ...(this.notifications ? [this.notifications] : [])].map((q) => q.close()));
+    await Promise.all(
+      [...this.queues.values(), ...(this.notifications ? [this.notifications] : [])].map((q) => q.close()),
+    );
     this.queues.clear();
     this.notifications = undefined;
   }

@@ -70,7 +70,8 @@ function object(value: unknown, where: string): Record<string, unknown> {
 
 function only(o: Record<string, unknown>, keys: readonly string[], where: string): void {
   const extra = Object.keys(o).filter((k) => !keys.includes(k));
-  if (extra.length > 0) throw new InputError(`${where}: unknown field(s) ${extra.join(', ')} (known: ${keys.join(', ')})`);
+  if (extra.length > 0)
+    throw new InputError(`${where}: unknown field(s) ${extra.join(', ')} (known: ${keys.join(', ')})`);
 }
 
 function text(value: unknown, where: string): string {
@@ -114,7 +115,8 @@ function channelOf(value: unknown, where: string, organisationId: string): Notif
     if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535)
       throw new InputError(`${where}.port: a port number`);
     const from = text(o['from'], `${where}.from`);
-    if (!EMAIL.test(from.replace(/^.*<([^>]+)>\s*$/, '$1'))) throw new InputError(`${where}.from: an e-mail address`);
+    if (!EMAIL.test(from.replace(/^.*<([^>]+)>\s*$/, '$1')))
+      throw new InputError(`${where}.from: an e-mail address`);
     return {
       type: 'email',
       host: text(o['host'], `${where}.host`),

@@ -219,7 +219,14 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
    */
   const told = async (
     laneStore: Store,
-    delivery: { id: string; organisationId: string; postId?: string; source: string; kind: string; jobId: string },
+    delivery: {
+      id: string;
+      organisationId: string;
+      postId?: string;
+      source: string;
+      kind: string;
+      jobId: string;
+    },
     status: string,
   ) => {
     if (status === 'failed' || status === 'needs-attention') {
@@ -478,7 +485,9 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
         secretsDir: options.secretsDir,
         ...(options.fetchAllow ? { fetchAllow: options.fetchAllow } : {}),
         logger,
-        ...(options.notifications.backoffMs !== undefined ? { backoffMs: options.notifications.backoffMs } : {}),
+        ...(options.notifications.backoffMs !== undefined
+          ? { backoffMs: options.notifications.backoffMs }
+          : {}),
       })
     : undefined;
 

@@ -292,9 +292,7 @@ export function createGuardedClient(options: GuardedClientOptions = {}): Guarded
             'accept-encoding': 'gzip, deflate, br',
             'user-agent': 'sunset',
             ...conditional,
-            ...(send
-              ? { ...send.headers, 'content-length': String(Buffer.byteLength(send.body)) }
-              : {}),
+            ...(send ? { ...send.headers, 'content-length': String(Buffer.byteLength(send.body)) } : {}),
           },
           ...(ca && url.protocol === 'https:' ? { ca } : {}),
         },
@@ -364,8 +362,10 @@ export function createGuardedClient(options: GuardedClientOptions = {}): Guarded
     });
     const status = res.statusCode ?? 0;
     const headers = new Headers();
-    for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) headers.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
-    const body = status >= 200 && status <= 299 ? await readBody(res, options.maxBytes, true) : new Uint8Array();
+    for (let i = 0; i + 1 < res.rawHeaders.length; i += 2)
+      headers.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
+    const body =
+      status >= 200 && status <= 299 ? await readBody(res, options.maxBytes, true) : new Uint8Array();
     res.destroy();
     return { url: url.href, status, headers, body };
   };

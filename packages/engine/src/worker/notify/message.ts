@@ -23,7 +23,7 @@ function networksOf(deliveries: readonly Delivery[]): NotificationMessage['netwo
   return deliveries.map((d) => ({
     network: d.network,
     status: d.status,
-    ...(d.url ?? d.parts[0]?.url ? { url: (d.url ?? d.parts[0]?.url)! } : {}),
+    ...((d.url ?? d.parts[0]?.url) ? { url: (d.url ?? d.parts[0]?.url)! } : {}),
     ...(d.status !== 'published' && d.lastError ? { error: d.lastError } : {}),
   }));
 }
@@ -73,7 +73,9 @@ export async function buildMessage(
           quote(content!),
           '',
           `Networks: ${content!.networks.map((n) => NETWORK_LABELS[n]).join(', ')}`,
-          approve ? `Open it to approve: ${approve}` : `Approve it with POST /v1/${crisis ? 'crisis' : 'posts'}/${post!.id}/approve`,
+          approve
+            ? `Open it to approve: ${approve}`
+            : `Approve it with POST /v1/${crisis ? 'crisis' : 'posts'}/${post!.id}/approve`,
           'A person other than its sender must approve it.',
         ].join('\n'),
         postId: post!.id,
@@ -82,7 +84,10 @@ export async function buildMessage(
       };
     }
     case 'crisis.published': {
-      const deliveries = await store.deliveries.list({ organisationId: data.organisationId, postId: post!.id });
+      const deliveries = await store.deliveries.list({
+        organisationId: data.organisationId,
+        postId: post!.id,
+      });
       const networks = networksOf(deliveries) ?? [];
       const title = `[${org}] Crisis post published`;
       return {
@@ -100,7 +105,11 @@ export async function buildMessage(
         ].join('\n'),
         postId: post!.id,
         post: content!.text,
-        links: { ...(screenLink(dashboardUrl, 'crisis', post!.id) ? { post: screenLink(dashboardUrl, 'crisis', post!.id)! } : {}) },
+        links: {
+          ...(screenLink(dashboardUrl, 'crisis', post!.id)
+            ? { post: screenLink(dashboardUrl, 'crisis', post!.id)! }
+            : {}),
+        },
         networks,
       };
     }
@@ -120,7 +129,9 @@ export async function buildMessage(
         text: [
           `${title} (${delivery.source} ${delivery.kind}${delivery.postId ? ` ${delivery.postId}` : ''}).`,
           `Reason: ${reason}`,
-          ...(delivery.checklist?.length ? ['', 'What to do:', ...delivery.checklist.map((c) => `- ${c}`)] : []),
+          ...(delivery.checklist?.length
+            ? ['', 'What to do:', ...delivery.checklist.map((c) => `- ${c}`)]
+            : []),
           ...(postText ? ['', quote({ text: postText } as StoredContent)] : []),
         ].join('\n'),
         deliveryId: delivery.id,
@@ -144,7 +155,9 @@ export async function buildMessage(
       return {
         ...base,
         title,
-        text: [`${title}.`, `Reason: ${reason}`, '', 'What to do:', ...checklist.map((c) => `- ${c}`)].join('\n'),
+        text: [`${title}.`, `Reason: ${reason}`, '', 'What to do:', ...checklist.map((c) => `- ${c}`)].join(
+          '\n',
+        ),
         links: {},
         reason,
         checklist,

@@ -131,14 +131,25 @@ export async function startNotifier(options: NotifierOptions): Promise<Notifier>
     const channel = data.channel ?? '';
     const attempt = job.attemptsMade + 1;
     const attempts = job.opts.attempts ?? JOBS.send.attempts;
-    const jobLog = log.child({ jobId: job.id, organisationId: data.organisationId, channel, event: data.event });
+    const jobLog = log.child({
+      jobId: job.id,
+      organisationId: data.organisationId,
+      channel,
+      event: data.event,
+    });
     const { routes } = await notificationRoutes(store, settings, data.organisationId);
     const routesOfChannel = (routes[data.event] ?? []).filter((r) => r.channel === channel);
     const provider = providerOf(data.organisationId, channel);
     const kind = settings.organisations[data.organisationId]?.channels[channel]?.type;
     if (!provider || routesOfChannel.length === 0) {
       // The operator or the admin took the channel away since: nothing to send.
-      await audit(data, 'notification.dropped', 'error', { channel, attempt }, 'the channel or its route is gone');
+      await audit(
+        data,
+        'notification.dropped',
+        'error',
+        { channel, attempt },
+        'the channel or its route is gone',
+      );
       return 'dropped';
     }
     const recipients =
@@ -165,8 +176,7 @@ export async function startNotifier(options: NotifierOptions): Promise<Notifier>
       return 'sent';
     } catch (err) {
       const message = (err as Error).message;
-      const permanent =
-        err instanceof EventGoneError || (err instanceof NotificationError && !err.retryable);
+      const permanent = err instanceof EventGoneError || (err instanceof NotificationError && !err.retryable);
       const common = { channel, type: kind, attempt, of: attempts };
       if (permanent || attempt >= attempts) {
         jobLog.error({ err: message, attempt }, 'notification given up');

@@ -43,7 +43,11 @@ export function emailProvider(
           headers: { 'X-Sunset-Event': message.event, 'X-Sunset-Id': meta.id },
         });
         return {
-          detail: { messageId: info.messageId, accepted: info.accepted.length, rejected: info.rejected.length },
+          detail: {
+            messageId: info.messageId,
+            accepted: info.accepted.length,
+            rejected: info.rejected.length,
+          },
         };
       } catch (err) {
         const code = (err as { responseCode?: number }).responseCode;
