@@ -15,7 +15,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import helmet from 'helmet';
 import type { Logger } from '@sunset/core';
-import { OrgSettingsCache } from '@sunset/engine/outbox';
+import { NO_NOTIFICATIONS, OrgSettingsCache, type NotificationSettings } from '@sunset/engine/outbox';
 import type { Queues } from '@sunset/queue';
 import type { Store } from '@sunset/store';
 import type { Redis } from 'ioredis';
@@ -26,6 +26,7 @@ import { auditRoutes } from './routes/audit.ts';
 import { crisisRoutes } from './routes/crisis.ts';
 import { healthRoutes } from './routes/health.ts';
 import { meRoutes } from './routes/me.ts';
+import { notificationRoutesPlugin } from './routes/notifications.ts';
 import { planRoutes } from './routes/plans.ts';
 import { postRoutes } from './routes/posts.ts';
 import { Metrics } from './metrics.ts';
@@ -57,6 +58,8 @@ export interface AppOptions {
   auditVerifyPerMinute?: number;
   /** Where signed audit checkpoints are, and the key that signs them: verify compares with the newest. */
   auditCheckpoints?: { dir: string; key: KeyObject };
+  /** The operator's notification settings (SUNSET_NOTIFICATIONS_FILE): shown to, and routed by, the admin role. */
+  notifications?: NotificationSettings;
 }
 
 declare module 'fastify' {
@@ -155,6 +158,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ...(options.auditCheckpoints ? { checkpoints: options.auditCheckpoints } : {}),
   });
   await app.register(assetRoutes, { prefix: '/v1', plansDir: options.plansDir });
+  await app.register(notificationRoutesPlugin, {
+    prefix: '/v1',
+    settings: options.notifications ?? NO_NOTIFICATIONS,
+  });
   if (existsSync(PUBLIC_DIR)) {
     await app.register(fastifyStatic, { root: path.resolve(PUBLIC_DIR), prefix: '/', index: 'index.html' });
   }

@@ -7,6 +7,11 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { EnvReader } from '@sunset/core';
+import {
+  NO_NOTIFICATIONS,
+  parseNotificationSettings,
+  type NotificationSettings,
+} from '@sunset/engine/outbox';
 import { parsePublicKey } from '@sunset/store';
 
 export interface ApiConfig {
@@ -43,6 +48,8 @@ export interface ApiConfig {
    * compares the log with the newest checkpoint there signed by that key.
    */
   auditCheckpoints?: { dir: string; key: KeyObject };
+  /** SUNSET_NOTIFICATIONS_FILE: the channels and persons the admin role routes events to. */
+  notifications: NotificationSettings;
 }
 
 export const API_ENV_HELP = `
@@ -81,6 +88,7 @@ export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     env['NODE_ENV'] === 'production' ? 'production' : 'development',
   );
   const config: ApiConfig = {
+    notifications: readNotifications(r),
     host: r.string('SUNSET_API_HOST', '127.0.0.1'),
     port: r.int('SUNSET_API_PORT', 8080, { min: 0, max: 65_535 }),
     databaseUrl: r.databaseUrl(path.join(dataDir, 'sunset.db')),
@@ -111,6 +119,19 @@ export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   if (checkpoints) config.auditCheckpoints = checkpoints;
   r.done();
   return config;
+}
+
+/** The same file as the worker's (the worker sends; here the admin role sees and routes). */
+function readNotifications(r: EnvReader): NotificationSettings {
+  const file = r.string('SUNSET_NOTIFICATIONS_FILE');
+  if (!file) return NO_NOTIFICATIONS;
+  try {
+    return parseNotificationSettings(readFileSync(file, 'utf8'), `SUNSET_NOTIFICATIONS_FILE ${file}`);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    r.problem(code ? `SUNSET_NOTIFICATIONS_FILE: cannot read ${file} (${code})` : (err as Error).message);
+    return NO_NOTIFICATIONS;
+  }
 }
 
 function auditCheckpoints(r: EnvReader): ApiConfig['auditCheckpoints'] {

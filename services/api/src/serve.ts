@@ -67,6 +67,7 @@ async function main(): Promise<void> {
     trustProxy: config.trustProxy,
     auditVerifyPerMinute: config.auditVerifyPerMinute,
     ...(config.auditCheckpoints ? { auditCheckpoints: config.auditCheckpoints } : {}),
+    notifications: config.notifications,
   });
   await app.listen({ host: config.host, port: config.port });
   // Every organisation's figures: on the operator's own listener, never the public one.
