@@ -19,6 +19,7 @@ import {
   API_ENTRY,
   ORG,
   PlanFolder,
+  postedTexts,
   sandboxFetchAllow,
   startService,
   startSandboxes,
@@ -163,6 +164,7 @@ beforeAll(async () => {
     posts: [],
   });
   doc['crisis'] = { on: ['x', 'bluesky', 'mastodon'], label: 'ALERTE', approval: 'second-person' };
+  doc['mirror'] = { ...(doc['mirror'] as object), approval: 'second-person' };
   await applyPlan({ store: t.store, plan: plans.writeDocument(doc), actor: 'cli:test' });
   tokens['alice'] = await token('astreinte-alice', 'alice', 'crisis');
   tokens['bob'] = await token('astreinte-bob', 'bob', 'crisis');
@@ -205,6 +207,7 @@ beforeAll(async () => {
           routes: {
             'crisis.awaiting-approval': ['equipe', { channel: 'courriel', to: ['approvers'] }],
             'crisis.published': ['equipe'],
+            'post.awaiting-approval': [{ channel: 'courriel', to: ['approvers'] }],
           },
         },
       },
@@ -361,5 +364,46 @@ describe('notifications to the team', () => {
     );
     expect(failed).toHaveLength(2);
     expect(failed[0]?.error).toContain('503');
+  }, 120_000);
+
+  it('holds an ordinary post for a second person, tells the approvers, and posts it once approved', async () => {
+    const text = `Le marché de Noël ouvre samedi place Plumereau ${Date.now()}.`;
+    const sent = await api('POST', '/v1/posts', 'dan', { text });
+    expect(sent.status).toBe(202);
+    expect(sent.json['state']).toBe('awaiting-approval');
+    const id = String(sent.json['id']);
+    // Nothing is queued before the approval.
+    expect(await t.store.deliveries.list({ organisationId: ORG, postId: id })).toEqual([]);
+
+    await waitFor('the e-mail to the post approvers', () => mails.some((m) => m.data.includes(id)));
+    // Editors and admins other than the sender: carol (admin); crisis tokens do not approve posts.
+    expect(mails.find((m) => m.data.includes(id))!.to).toEqual(['carol@ville.test']);
+
+    const own = await api('POST', `/v1/posts/${id}/approve`, 'dan', {});
+    expect(own.status).toBe(403);
+    expect(await t.store.deliveries.list({ organisationId: ORG, postId: id })).toEqual([]);
+    const other = await api('POST', `/v1/posts/${id}/approve`, 'bob', {});
+    expect(other.status).toBe(403);
+
+    const approved = await api('POST', `/v1/posts/${id}/approve`, 'carol', {});
+    expect(approved.status).toBe(202);
+    expect(approved.json['state']).toBe('accepted');
+    await waitFor(
+      'the post on Bluesky and Mastodon',
+      async () => {
+        const s = await api('GET', `/v1/posts/${id}`, 'carol');
+        const n = s.json['networks'] as Record<string, { status: string }>;
+        return ['bluesky', 'mastodon'].every((k) => n[k]?.status === 'published');
+      },
+      60_000,
+      200,
+    );
+    const posted = await postedTexts(sandboxes);
+    expect(posted.bluesky.some((p) => p.includes('place Plumereau'))).toBe(true);
+    expect(posted.mastodon.some((p) => p.includes('place Plumereau'))).toBe(true);
+    const actions = (await t.store.audit.list({ organisationId: ORG, postId: id })).map((e) => e.action);
+    expect(actions).toEqual(
+      expect.arrayContaining(['post.awaiting-approval', 'post.approval-refused', 'post.approved']),
+    );
   }, 120_000);
 });

@@ -17,6 +17,7 @@ export {
   submitPost,
   postIdForKey,
   approveCrisis,
+  approvePost,
   NotAcceptedError,
   ApprovalError,
   IdempotencyConflictError,

@@ -409,9 +409,29 @@ export async function approveCrisis(
   ctx: PostsContext,
   input: { organisationId: string; postId: string; actor: string; person?: string; requestId?: string },
 ): Promise<SubmitResult> {
+  return approvePost(ctx, { ...input, source: 'crisis' });
+}
+
+/**
+ * The second person's approval of a crisis or ordinary post (crisis.approval, mirror.approval):
+ * nothing of it was queued before; its deliveries are created and queued now.
+ */
+export async function approvePost(
+  ctx: PostsContext,
+  input: {
+    organisationId: string;
+    postId: string;
+    source: 'crisis' | 'ordinary';
+    actor: string;
+    person?: string;
+    requestId?: string;
+  },
+): Promise<SubmitResult> {
   const settings = await ctx.settings.get(input.organisationId);
   const post = await ctx.store.posts.get(input.organisationId, input.postId);
-  if (!post || post.source !== 'crisis') throw new NotFoundError(`there is no crisis post ${input.postId}`);
+  const kind = input.source === 'crisis' ? 'crisis' : 'post';
+  const what = input.source === 'crisis' ? 'crisis post' : 'post';
+  if (!post || post.source !== input.source) throw new NotFoundError(`there is no ${what} ${input.postId}`);
   const content = storedContentOf(post);
   const now = new Date();
   if (content.awaitingApproval && capExpired(content.cap, now)) {
@@ -420,7 +440,7 @@ export async function approveCrisis(
     await ctx.store.audit.append({
       organisationId: input.organisationId,
       actor: input.actor,
-      action: 'crisis.approval-refused',
+      action: `${kind}.approval-refused`,
       postId: post.id,
       ...(input.requestId ? { requestId: input.requestId } : {}),
       outcome: 'refused',
@@ -443,11 +463,11 @@ export async function approveCrisis(
   const sender = content.sentBy ?? actorOf(post.createdBy);
   const approver = actorOf(input.actor, input.person);
   if (sender.person === approver.person) {
-    const message = `${sender.person} sent this crisis post (token ${sender.token}) and cannot approve it: a second person must, not another token of theirs`;
+    const message = `${sender.person} sent this ${what} (token ${sender.token}) and cannot approve it: a second person must, not another token of theirs`;
     await ctx.store.audit.append({
       organisationId: input.organisationId,
       actor: input.actor,
-      action: 'crisis.approval-refused',
+      action: `${kind}.approval-refused`,
       postId: post.id,
       ...(input.requestId ? { requestId: input.requestId } : {}),
       outcome: 'refused',
@@ -459,7 +479,7 @@ export async function approveCrisis(
   if (!ctx.queues || !ctx.queues.ready()) {
     throw new NotAcceptedError('the approval was not accepted: the job queue (Redis) is not answering');
   }
-  const wanted = deliveriesFor(settings, { id: post.id, source: 'crisis' }, content, content.networks);
+  const wanted = deliveriesFor(settings, { id: post.id, source: input.source }, content, content.networks);
   const deliveries = await ctx.store.transaction(async (tx) => {
     const inserted = await insertDeliveries(tx, wanted);
     await tx.posts.setContent(post.organisationId, post.id, {
@@ -470,7 +490,7 @@ export async function approveCrisis(
     await tx.audit.append({
       organisationId: input.organisationId,
       actor: input.actor,
-      action: 'crisis.approved',
+      action: `${kind}.approved`,
       postId: post.id,
       ...(input.requestId ? { requestId: input.requestId } : {}),
       outcome: 'ok',
@@ -487,7 +507,7 @@ export async function approveCrisis(
   return resultOf(post, 'accepted', deliveries, false, []);
 }
 
-/** A person may not approve their own crisis post. */
+/** A person may not approve their own crisis or ordinary post. */
 export class ApprovalError extends SunsetError {
   constructor(message: string) {
     super('engine.approval', message);
