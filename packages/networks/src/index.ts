@@ -51,6 +51,7 @@ export {
   type GuardedClient,
   type GuardedClientOptions,
   type GuardedGetOptions,
+  type GuardedPostOptions,
   type GuardedResponse,
   type Resolver,
 } from './http/guarded-client.ts';

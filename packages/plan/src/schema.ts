@@ -371,6 +371,13 @@ export const Mirror = Type.Object(
   {
     before_sunset: Type.Optional(NetworkList),
     after_sunset: Type.Optional(NetworkList),
+    approval: Type.Optional(
+      Type.Union([Type.Literal('none'), Type.Literal('second-person')], {
+        title: 'approval',
+        description:
+          'none, or second-person: each ordinary post waits until a different person (editor or admin token) approves it.',
+      }),
+    ),
   },
   {
     ...closed,

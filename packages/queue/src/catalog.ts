@@ -84,7 +84,87 @@ export const JOBS = {
     removeOnComplete: { age: 7 * 24 * 3600, count: 50_000 },
     removeOnFail: { age: 30 * 24 * 3600, count: 50_000 },
   },
+  /** An event for the team: the notifier looks up who hears of it and adds one `send` per channel. */
+  notify: {
+    name: 'notify',
+    attempts: 5,
+    backoff: { type: BACKOFF_TYPE, delay: 2_000 },
+    removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
+    removeOnFail: { age: 30 * 24 * 3600, count: 10_000 },
+  },
+  /** One notification through one channel: retried on its own, so a webhook down never resends an e-mail. */
+  send: {
+    name: 'send',
+    /** About 35 minutes with the backoff, then given up (and audited so). */
+    attempts: 10,
+    backoff: { type: BACKOFF_TYPE, delay: 2_000 },
+    removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
+    removeOnFail: { age: 30 * 24 * 3600, count: 10_000 },
+  },
 } as const;
+
+/** The notifications' one queue: its jobs never share a slot or a limiter with a post's. */
+export const NOTIFY_QUEUE = 'sunset-notify';
+
+/** What the team is told of; the admin chooses which go to which channel. */
+export const NOTIFY_EVENTS = [
+  'crisis.awaiting-approval',
+  'crisis.published',
+  'post.awaiting-approval',
+  'delivery.failed',
+  'delivery.needs-attention',
+  'x.paused',
+  'feed.alert-drafted',
+] as const;
+export type NotifyEventName = (typeof NOTIFY_EVENTS)[number];
+
+/** A notification job's data: the event and the ids it is about (the text is built from the store). */
+export interface NotifyJobData {
+  organisationId: string;
+  event: NotifyEventName;
+  postId?: string;
+  deliveryId?: string;
+  /** `send` jobs only: the operator's name of the channel it goes through. */
+  channel?: string;
+}
+
+const CHANNEL = /^[a-z0-9][a-z0-9-]{0,39}$/;
+
+/** Checks a notification job's data, from a producer or from Redis. */
+export function parseNotifyJob(data: unknown): NotifyJobData {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new InputError('notify job: the data must be an object { organisationId, event }');
+  }
+  const d = data as Record<string, unknown>;
+  const known = ['organisationId', 'event', 'postId', 'deliveryId', 'channel'];
+  const extra = Object.keys(d).filter((k) => !known.includes(k));
+  if (extra.length > 0)
+    throw new InputError(`notify job: unexpected field(s) ${extra.join(', ')} (ids only)`);
+  if (typeof d['organisationId'] !== 'string' || !ID.test(d['organisationId']))
+    throw new InputError('notify job: organisationId must be an id');
+  if (!NOTIFY_EVENTS.includes(d['event'] as NotifyEventName))
+    throw new InputError(`notify job: event must be one of ${NOTIFY_EVENTS.join(', ')}`);
+  for (const key of ['postId', 'deliveryId'] as const) {
+    const v = d[key];
+    if (v !== undefined && (typeof v !== 'string' || !ID.test(v)))
+      throw new InputError(`notify job: ${key} must be an id`);
+  }
+  const channel = d['channel'];
+  if (channel !== undefined && (typeof channel !== 'string' || !CHANNEL.test(channel)))
+    throw new InputError('notify job: channel must be a channel name (a-z, 0-9, "-")');
+  return {
+    organisationId: d['organisationId'],
+    event: d['event'] as NotifyEventName,
+    ...(typeof d['postId'] === 'string' ? { postId: d['postId'] } : {}),
+    ...(typeof d['deliveryId'] === 'string' ? { deliveryId: d['deliveryId'] } : {}),
+    ...(typeof channel === 'string' ? { channel } : {}),
+  };
+}
+
+/** Whether a name can be a notification channel's (it goes into job ids and audit entries). */
+export function isChannelName(name: string): boolean {
+  return CHANNEL.test(name);
+}
 
 const ID = /^[A-Za-z0-9._~-]{1,200}$/;
 
@@ -133,9 +213,16 @@ export function nextJobId(jobId: string): string {
  * capped at 10 minutes, never less than half of it — so many jobs that failed together (an
  * outage) do not all come back at the same instant.
  */
-export function backoffStrategy(attemptsMade: number, type?: string): number {
+export function backoffStrategy(
+  attemptsMade: number,
+  type?: string,
+  _err?: Error,
+  job?: { opts?: { backoff?: number | { delay?: number } } },
+): number {
   if (type !== undefined && type !== BACKOFF_TYPE) return -1;
-  const base = JOBS.deliver.backoff.delay;
+  // A job's own base delay when it has one (tests of the notifier shorten theirs).
+  const own = job?.opts?.backoff;
+  const base = (typeof own === 'object' ? own.delay : undefined) ?? JOBS.deliver.backoff.delay;
   const ceiling = Math.min(10 * 60_000, base * 2 ** Math.max(0, attemptsMade - 1));
   return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
 }

@@ -11,7 +11,10 @@ import {
   JOBS,
   LANES,
   laneOf,
+  NOTIFY_QUEUE,
   parseDeliverJob,
+  parseNotifyJob,
+  type NotifyJobData,
   queueName,
   type DeliverJobData,
   type Lane,
@@ -316,13 +319,57 @@ export class Queues {
     return out;
   }
 
+  /** The notifications' queue (catalog.ts, NOTIFY_QUEUE). */
+  notifyQueue(): Queue<NotifyJobData> {
+    let q = this.notifications;
+    if (!q) {
+      q = new Queue<NotifyJobData>(NOTIFY_QUEUE, {
+        connection: this.connection,
+        ...(this.prefix !== undefined ? { prefix: this.prefix } : {}),
+      });
+      q.on('error', () => undefined);
+      this.notifications = q;
+    }
+    return q;
+  }
+
+  private notifications: Queue<NotifyJobData> | undefined;
+
+  /**
+   * Adds a notification job (`notify` for an event, `send` for one channel); a job id Redis
+   * already holds is not added again, so an event told twice is sent once.
+   */
+  async notify(
+    kind: 'notify' | 'send',
+    data: NotifyJobData,
+    jobId: string,
+    options: { backoffMs?: number } = {},
+  ): Promise<void> {
+    const spec = JOBS[kind];
+    await this.bounded(`add notification ${jobId}`, () =>
+      this.notifyQueue().add(spec.name, parseNotifyJob(data), {
+        jobId,
+        attempts: spec.attempts,
+        backoff: {
+          ...spec.backoff,
+          ...(options.backoffMs !== undefined ? { delay: options.backoffMs } : {}),
+        },
+        removeOnComplete: { ...spec.removeOnComplete },
+        removeOnFail: { ...spec.removeOnFail },
+      }),
+    );
+  }
+
   /** Closes the rate-limit window of both of a network's queues for `ms` (after a 429). */
   async rateLimit(network: Network, ms: number): Promise<void> {
     await Promise.all(LANES.map((lane) => this.queue(network, lane).rateLimit(ms)));
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    await Promise.all(
+      [...this.queues.values(), ...(this.notifications ? [this.notifications] : [])].map((q) => q.close()),
+    );
     this.queues.clear();
+    this.notifications = undefined;
   }
 }

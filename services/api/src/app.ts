@@ -15,7 +15,12 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import helmet from 'helmet';
 import type { Logger } from '@sunset/core';
-import { OrgSettingsCache, type XPriceTable } from '@sunset/engine/outbox';
+import {
+  NO_NOTIFICATIONS,
+  OrgSettingsCache,
+  type NotificationSettings,
+  type XPriceTable,
+} from '@sunset/engine/outbox';
 import type { Queues } from '@sunset/queue';
 import type { Store } from '@sunset/store';
 import type { Redis } from 'ioredis';
@@ -27,6 +32,7 @@ import { crisisRoutes } from './routes/crisis.ts';
 import { healthRoutes } from './routes/health.ts';
 import { meRoutes } from './routes/me.ts';
 import { networkRoutes } from './routes/networks.ts';
+import { notificationRoutesPlugin } from './routes/notifications.ts';
 import { planRoutes } from './routes/plans.ts';
 import { postRoutes } from './routes/posts.ts';
 import { Metrics } from './metrics.ts';
@@ -60,6 +66,8 @@ export interface AppOptions {
   auditCheckpoints?: { dir: string; key: KeyObject };
   /** X's prices for the costs previews show (default X's published ones). */
   xPrices?: XPriceTable;
+  /** The operator's notification settings (SUNSET_NOTIFICATIONS_FILE): shown to, and routed by, the admin role. */
+  notifications?: NotificationSettings;
 }
 
 declare module 'fastify' {
@@ -163,6 +171,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(assetRoutes, { prefix: '/v1', plansDir: options.plansDir });
   await app.register(networkRoutes, { prefix: '/v1' });
+  await app.register(notificationRoutesPlugin, {
+    prefix: '/v1',
+    settings: options.notifications ?? NO_NOTIFICATIONS,
+  });
   if (existsSync(PUBLIC_DIR)) {
     await app.register(fastifyStatic, { root: path.resolve(PUBLIC_DIR), prefix: '/', index: 'index.html' });
   }

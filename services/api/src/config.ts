@@ -7,7 +7,14 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { EnvReader } from '@sunset/core';
-import { DEFAULT_X_PRICES, parseXPrices, type XPriceTable } from '@sunset/engine/outbox';
+import {
+  DEFAULT_X_PRICES,
+  NO_NOTIFICATIONS,
+  parseNotificationSettings,
+  parseXPrices,
+  type NotificationSettings,
+  type XPriceTable,
+} from '@sunset/engine/outbox';
 import { parsePublicKey } from '@sunset/store';
 
 export interface ApiConfig {
@@ -46,6 +53,8 @@ export interface ApiConfig {
   auditCheckpoints?: { dir: string; key: KeyObject };
   /** X's prices (SUNSET_X_PRICES over X's published ones), for the costs previews show. */
   xPrices: XPriceTable;
+  /** SUNSET_NOTIFICATIONS_FILE: the channels and persons the admin role routes events to. */
+  notifications: NotificationSettings;
 }
 
 export const API_ENV_HELP = `
@@ -86,6 +95,7 @@ export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     env['NODE_ENV'] === 'production' ? 'production' : 'development',
   );
   const config: ApiConfig = {
+    notifications: readNotifications(r),
     host: r.string('SUNSET_API_HOST', '127.0.0.1'),
     port: r.int('SUNSET_API_PORT', 8080, { min: 0, max: 65_535 }),
     databaseUrl: r.databaseUrl(path.join(dataDir, 'sunset.db')),
@@ -125,6 +135,19 @@ function readXPrices(r: EnvReader): XPriceTable {
   } catch (err) {
     r.problem(`SUNSET_X_PRICES: ${(err as Error).message}`);
     return DEFAULT_X_PRICES;
+  }
+}
+
+/** The same file as the worker's (the worker sends; here the admin role sees and routes). */
+function readNotifications(r: EnvReader): NotificationSettings {
+  const file = r.string('SUNSET_NOTIFICATIONS_FILE');
+  if (!file) return NO_NOTIFICATIONS;
+  try {
+    return parseNotificationSettings(readFileSync(file, 'utf8'), `SUNSET_NOTIFICATIONS_FILE ${file}`);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    r.problem(code ? `SUNSET_NOTIFICATIONS_FILE: cannot read ${file} (${code})` : (err as Error).message);
+    return NO_NOTIFICATIONS;
   }
 }
 

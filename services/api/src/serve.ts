@@ -68,6 +68,7 @@ async function main(): Promise<void> {
     auditVerifyPerMinute: config.auditVerifyPerMinute,
     xPrices: config.xPrices,
     ...(config.auditCheckpoints ? { auditCheckpoints: config.auditCheckpoints } : {}),
+    notifications: config.notifications,
   });
   await app.listen({ host: config.host, port: config.port });
   // Every organisation's figures: on the operator's own listener, never the public one.

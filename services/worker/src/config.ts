@@ -5,7 +5,14 @@
 import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_X_PRICES, parseXPrices, type XPriceTable } from '@sunset/engine';
+import {
+  DEFAULT_X_PRICES,
+  NO_NOTIFICATIONS,
+  parseNotificationSettings,
+  parseXPrices,
+  type NotificationSettings,
+  type XPriceTable,
+} from '@sunset/engine';
 import { parseFetchAllow } from '@sunset/networks';
 import { EnvReader, NETWORKS, readStateKey, STATE_KEY_HELP, type Network } from '@sunset/core';
 import { parseLimits, type Limiter } from '@sunset/queue';
@@ -71,6 +78,8 @@ export interface WorkerConfig {
    * folder off the host they go to (SUNSET_AUDIT_CHECKPOINT_DIR), both or neither.
    */
   auditCheckpoints?: { key: KeyObject; dir: string; intervalMs: number };
+  /** SUNSET_NOTIFICATIONS_FILE: channels, persons' addresses and default routes per organisation. */
+  notifications: NotificationSettings;
   /** SUNSET_HEARTBEAT_FILE: touched while the worker runs and Redis answers, for a container health check. */
   heartbeatFile?: string;
 }
@@ -110,6 +119,9 @@ ${STATE_KEY_HELP}
   SUNSET_AUDIT_SIGNING_KEY_FILE Ed25519 private key (PEM, PKCS#8) that signs audit checkpoints (recommended in production)
   SUNSET_AUDIT_CHECKPOINT_DIR   where signed audit checkpoints go, off the host (an archive share); needed with the key
   SUNSET_AUDIT_CHECKPOINT_INTERVAL_MS  how often a checkpoint is signed when the log has grown (default 300000)
+  SUNSET_NOTIFICATIONS_FILE     YAML or JSON: per organisation, the notification channels (webhook, e-mail), the
+                                persons' e-mail addresses and the default routes; secrets as env:/file: references
+                                (docs/notifications.md; default none)
   SUNSET_HEARTBEAT_FILE         a file touched every 10 s while the worker runs and Redis answers (the image's
                                 health check reads its age; default none)
   LOG_LEVEL                     trace, debug, info, warn, error (default info)`;
@@ -196,6 +208,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     env: { ...env },
     secretsDir: path.resolve(r.string('SUNSET_SECRETS_DIR', DEFAULT_SECRETS_DIR)),
     ...(auditCheckpoints ? { auditCheckpoints } : {}),
+    notifications: readNotifications(r),
     ...(heartbeatFile ? { heartbeatFile: path.resolve(heartbeatFile) } : {}),
   };
   r.done();
@@ -208,6 +221,27 @@ function readXPrices(r: EnvReader): XPriceTable {
   } catch (err) {
     r.problem(`SUNSET_X_PRICES: ${(err as Error).message}`);
     return DEFAULT_X_PRICES;
+  }
+}
+
+/** The operator's notification settings; the API reads the same file to show and check routes. */
+export function readNotifications(r: EnvReader): NotificationSettings {
+  const file = r.string('SUNSET_NOTIFICATIONS_FILE');
+  if (!file) return NO_NOTIFICATIONS;
+  let content: string;
+  try {
+    content = readFileSync(file, 'utf8');
+  } catch (err) {
+    r.problem(
+      `SUNSET_NOTIFICATIONS_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`,
+    );
+    return NO_NOTIFICATIONS;
+  }
+  try {
+    return parseNotificationSettings(content, `SUNSET_NOTIFICATIONS_FILE ${file}`);
+  } catch (err) {
+    r.problem((err as Error).message);
+    return NO_NOTIFICATIONS;
   }
 }
 

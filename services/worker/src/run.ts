@@ -88,6 +88,7 @@ async function main(): Promise<void> {
     linkCards: config.linkCards,
     xPrices: config.xPrices,
     feeds: config.feeds ? { timeoutMs: config.feedTimeoutMs } : false,
+    notifications: { settings: config.notifications },
   });
 
   const checkpoints = config.auditCheckpoints

@@ -225,9 +225,12 @@ export async function routePost(
   const recordReason = recordOnlyReason(input.cap, now);
   const recordOnly = recordReason !== undefined;
   if (recordReason !== undefined) notes.push(recordReason);
-  const secondPerson = settings.document.crisis?.approval === 'second-person';
+  const secondPerson =
+    input.source === 'crisis'
+      ? settings.document.crisis?.approval === 'second-person'
+      : settings.document.mirror?.approval === 'second-person';
   const awaitingApproval =
-    !recordOnly && input.source === 'crisis' && (secondPerson || input.awaitApproval === true);
+    !recordOnly && (secondPerson || (input.source === 'crisis' && input.awaitApproval === true));
   if (awaitingApproval) {
     notes.push(
       secondPerson

@@ -14,11 +14,13 @@ import {
   ConflictError,
   NotFoundError,
   SunsetError,
+  type Logger,
   type Network,
 } from '@sunset/core';
 import { jobIdFor, PRIORITY, RedisSetupError, type Queues } from '@sunset/queue';
 import type { AuditInput, Delivery, NewDelivery, Post, Repositories, Store } from '@sunset/store';
 import { capExpired, checkRequest, dueTimeOf, routePost, threadOf } from './compose.ts';
+import { notify } from './notifications.ts';
 import type { OrgSettings, OrgSettingsCache } from './org-settings.ts';
 import {
   storedContentOf,
@@ -142,6 +144,8 @@ export interface PostsContext {
   /** Without queues nothing is accepted: the caller answers 503. */
   queues: Queues | undefined;
   settings: OrgSettingsCache;
+  /** Where a notification that could not be queued is said (it never fails the post). */
+  logger?: Logger;
 }
 
 async function enqueueOrWithdraw(
@@ -379,6 +383,24 @@ export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Pro
     },
   });
   if (deliveries.length > 0) await enqueueOrWithdraw(ctx, deliveries, input);
+  if (awaitingApproval) {
+    // The people who can approve it hear of it now, not when someone opens the dashboard.
+    await notify(
+      ctx.queues,
+      {
+        organisationId: input.organisationId,
+        event:
+          input.source === 'ordinary'
+            ? 'post.awaiting-approval'
+            : input.awaitApproval
+              ? 'feed.alert-drafted'
+              : 'crisis.awaiting-approval',
+        postId,
+        key: postId,
+      },
+      ctx.logger,
+    );
+  }
   return resultOf(post, state, deliveries, false, notes);
 }
 
@@ -387,9 +409,29 @@ export async function approveCrisis(
   ctx: PostsContext,
   input: { organisationId: string; postId: string; actor: string; person?: string; requestId?: string },
 ): Promise<SubmitResult> {
+  return approvePost(ctx, { ...input, source: 'crisis' });
+}
+
+/**
+ * The second person's approval of a crisis or ordinary post (crisis.approval, mirror.approval):
+ * nothing of it was queued before; its deliveries are created and queued now.
+ */
+export async function approvePost(
+  ctx: PostsContext,
+  input: {
+    organisationId: string;
+    postId: string;
+    source: 'crisis' | 'ordinary';
+    actor: string;
+    person?: string;
+    requestId?: string;
+  },
+): Promise<SubmitResult> {
   const settings = await ctx.settings.get(input.organisationId);
   const post = await ctx.store.posts.get(input.organisationId, input.postId);
-  if (!post || post.source !== 'crisis') throw new NotFoundError(`there is no crisis post ${input.postId}`);
+  const kind = input.source === 'crisis' ? 'crisis' : 'post';
+  const what = input.source === 'crisis' ? 'crisis post' : 'post';
+  if (!post || post.source !== input.source) throw new NotFoundError(`there is no ${what} ${input.postId}`);
   const content = storedContentOf(post);
   const now = new Date();
   if (content.awaitingApproval && capExpired(content.cap, now)) {
@@ -398,7 +440,7 @@ export async function approveCrisis(
     await ctx.store.audit.append({
       organisationId: input.organisationId,
       actor: input.actor,
-      action: 'crisis.approval-refused',
+      action: `${kind}.approval-refused`,
       postId: post.id,
       ...(input.requestId ? { requestId: input.requestId } : {}),
       outcome: 'refused',
@@ -421,11 +463,11 @@ export async function approveCrisis(
   const sender = content.sentBy ?? actorOf(post.createdBy);
   const approver = actorOf(input.actor, input.person);
   if (sender.person === approver.person) {
-    const message = `${sender.person} sent this crisis post (token ${sender.token}) and cannot approve it: a second person must, not another token of theirs`;
+    const message = `${sender.person} sent this ${what} (token ${sender.token}) and cannot approve it: a second person must, not another token of theirs`;
     await ctx.store.audit.append({
       organisationId: input.organisationId,
       actor: input.actor,
-      action: 'crisis.approval-refused',
+      action: `${kind}.approval-refused`,
       postId: post.id,
       ...(input.requestId ? { requestId: input.requestId } : {}),
       outcome: 'refused',
@@ -437,7 +479,7 @@ export async function approveCrisis(
   if (!ctx.queues || !ctx.queues.ready()) {
     throw new NotAcceptedError('the approval was not accepted: the job queue (Redis) is not answering');
   }
-  const wanted = deliveriesFor(settings, { id: post.id, source: 'crisis' }, content, content.networks);
+  const wanted = deliveriesFor(settings, { id: post.id, source: input.source }, content, content.networks);
   const deliveries = await ctx.store.transaction(async (tx) => {
     const inserted = await insertDeliveries(tx, wanted);
     await tx.posts.setContent(post.organisationId, post.id, {
@@ -448,7 +490,7 @@ export async function approveCrisis(
     await tx.audit.append({
       organisationId: input.organisationId,
       actor: input.actor,
-      action: 'crisis.approved',
+      action: `${kind}.approved`,
       postId: post.id,
       ...(input.requestId ? { requestId: input.requestId } : {}),
       outcome: 'ok',
@@ -465,7 +507,7 @@ export async function approveCrisis(
   return resultOf(post, 'accepted', deliveries, false, []);
 }
 
-/** A person may not approve their own crisis post. */
+/** A person may not approve their own crisis or ordinary post. */
 export class ApprovalError extends SunsetError {
   constructor(message: string) {
     super('engine.approval', message);

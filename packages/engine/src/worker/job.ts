@@ -7,6 +7,7 @@ import type { Queues } from '@sunset/queue';
 import type { Delivery, DeliveryLease, LeaseRequest, Store } from '@sunset/store';
 import type { XPriceTable } from '@sunset/text';
 import type { ConnectorRegistry } from './connectors.ts';
+import type { NotifyEvent } from '../outbox/notifications.ts';
 import type { OrgSettingsCache } from '../outbox/org-settings.ts';
 
 export type ImageSlot = 'banner' | 'avatar';
@@ -45,6 +46,8 @@ export interface ProcessContext {
   xPrices?: XPriceTable;
   /** Producer queues: a crisis that reaches X while X is paused queues the held posts again. */
   queues?: Queues;
+  /** Tells the team of an event (notifications.ts); never throws, never waits for the send. */
+  notify?: (event: NotifyEvent) => Promise<void>;
 }
 
 export interface JobInfo {

@@ -386,6 +386,12 @@ async function xRefused(
       error: err.message,
       details: { reason: CREDITS_EXHAUSTED_REASON },
     });
+    await ctx.notify?.({
+      organisationId: delivery.organisationId,
+      event: 'x.paused',
+      deliveryId: delivery.id,
+      key: `${delivery.id}.${Date.now()}`,
+    });
   }
   log.error({ crisis }, 'X credits exhausted: ordinary X posts paused');
   if (!crisis) return holdX(ctx, delivery, job, log, CREDITS_EXHAUSTED_REASON);

@@ -38,6 +38,8 @@ import {
 import { LeaseLostError, type Store } from '@sunset/store';
 import type { XPriceTable } from '@sunset/text';
 import { XHeldUntilError } from '../outbox/x-economy.ts';
+import { notify, type NotificationSettings } from '../outbox/notifications.ts';
+import { startNotifier, type Notifier } from './notify/notifier.ts';
 import { ConfigurationError, ConnectorRegistry } from './connectors.ts';
 import { startFeedWatcher, type FeedWatcher } from './feeds.ts';
 import { finishWithAudit, type ImageRenderer, type JobInfo, type ProcessContext } from './job.ts';
@@ -107,6 +109,11 @@ export interface WorkerRuntimeOptions {
    * false for none (SUNSET_FEEDS=off; another worker reads them).
    */
   feeds?: false | { tickMs?: number; timeoutMs?: number };
+  /**
+   * The operator's notification settings (SUNSET_NOTIFICATIONS_FILE): this process sends the
+   * notifications too (default none: events are still queued for a worker that does).
+   */
+  notifications?: { settings: NotificationSettings; backoffMs?: number };
 }
 
 export interface WorkerRuntime {
@@ -189,6 +196,7 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
     lease: { owner: workerId, ttlMs: lockMs[lane] },
     queues,
     ...(options.xPrices ? { xPrices: options.xPrices } : {}),
+    notify: (event) => notify(queues, event, log),
   });
   const ordinaryCtx = contextOf(store, 'ordinary');
   const contexts: Record<Lane, ProcessContext> = {
@@ -204,6 +212,53 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
   // Before taking any job: whatever Redis lost while this process was down goes back first.
   const firstReconcile = await reconcile();
   log.info(firstReconcile, 'outbox reconciled at start');
+
+  /**
+   * The team hears of a delivery that failed or needs a person, and of a crisis once every one of
+   * its networks is done (the job ids make that one notification whichever network ends last).
+   */
+  const told = async (
+    laneStore: Store,
+    delivery: {
+      id: string;
+      organisationId: string;
+      postId?: string;
+      source: string;
+      kind: string;
+      jobId: string;
+    },
+    status: string,
+  ) => {
+    if (status === 'failed' || status === 'needs-attention') {
+      await notify(
+        queues,
+        {
+          organisationId: delivery.organisationId,
+          event: status === 'failed' ? 'delivery.failed' : 'delivery.needs-attention',
+          deliveryId: delivery.id,
+          ...(delivery.postId ? { postId: delivery.postId } : {}),
+          key: delivery.jobId,
+        },
+        log,
+      );
+    }
+    if (delivery.source !== 'crisis' || delivery.kind !== 'post' || !delivery.postId) return;
+    const all = await laneStore.deliveries
+      .list({ organisationId: delivery.organisationId, postId: delivery.postId })
+      .catch(() => []);
+    if (all.length === 0 || all.some((d) => d.status === 'queued' || d.status === 'sending')) return;
+    if (!all.some((d) => d.status === 'published')) return;
+    await notify(
+      queues,
+      {
+        organisationId: delivery.organisationId,
+        event: 'crisis.published',
+        postId: delivery.postId,
+        key: delivery.postId,
+      },
+      log,
+    );
+  };
 
   const failAttempt = async (
     store: Store,
@@ -259,9 +314,10 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
     if (isPermanent(err) || info.attempt >= attempts) {
       jobLog.error({ err: message, attempt: info.attempt }, 'delivery failed');
       if (delivery && delivery.status !== 'published' && info.lease) {
-        await finishWithAudit(store, delivery, 'failed', info, {
+        const done = await finishWithAudit(store, delivery, 'failed', info, {
           error: isPermanent(err) ? message : `${message} (gave up after ${info.attempt} attempts)`,
         });
+        await told(store, done, 'failed');
       }
       throw new UnrecoverableError(message);
     }
@@ -308,6 +364,7 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
         await startOnTime(ctx, data.organisationId, networkOfQueue(job.queueName), data.dueAt);
       try {
         const result = await processDelivery(ctx, data, info);
+        if (result.status !== 'stale') await told(ctx.store, result.delivery, result.status);
         return result.status;
       } catch (err) {
         const outcome = await leaseOutcome(job, token, err);
@@ -417,6 +474,23 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
           ...options.feeds,
         });
 
+  const notifier: Notifier | undefined = options.notifications
+    ? await startNotifier({
+        store,
+        connection: options.connection,
+        ...(options.prefix !== undefined ? { prefix: options.prefix } : {}),
+        queues,
+        settings: options.notifications.settings,
+        env: options.env,
+        secretsDir: options.secretsDir,
+        ...(options.fetchAllow ? { fetchAllow: options.fetchAllow } : {}),
+        logger,
+        ...(options.notifications.backoffMs !== undefined
+          ? { backoffMs: options.notifications.backoffMs }
+          : {}),
+      })
+    : undefined;
+
   const interval = options.reconcileIntervalMs ?? 60_000;
   let reconciling: Promise<unknown> = Promise.resolve();
   let passing = false;
@@ -467,6 +541,7 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
           await Promise.all(workers.map((w) => w.close(true)));
         }
         await reconciling;
+        await notifier?.close();
         await queues.close();
         await connectors.close();
         log.info('worker stopped');

@@ -71,8 +71,24 @@ export interface GuardedResponse {
   body: Uint8Array;
 }
 
+export interface GuardedPostOptions {
+  body: string;
+  contentType: string;
+  /** More request headers (a signature); never logged here. */
+  headers?: Record<string, string>;
+  timeoutMs: number;
+  /** The answer's body is read up to this many bytes, the rest cut. */
+  maxBytes: number;
+  signal?: AbortSignal;
+}
+
 export interface GuardedClient {
   get(url: string, options: GuardedGetOptions): Promise<GuardedResponse>;
+  /**
+   * One POST, no redirect followed (a redirect comes back as its status): a signed body is
+   * never sent on to an address the operator did not name.
+   */
+  post(url: string, options: GuardedPostOptions): Promise<GuardedResponse>;
 }
 
 type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
@@ -244,7 +260,13 @@ export function createGuardedClient(options: GuardedClientOptions = {}): Guarded
     };
 
   /** One request, no redirect followed. */
-  const once = (url: URL, accept: string, conditional: Record<string, string>, signal: AbortSignal) =>
+  const once = (
+    url: URL,
+    accept: string,
+    conditional: Record<string, string>,
+    signal: AbortSignal,
+    send?: { body: string; headers: Record<string, string> },
+  ) =>
     new Promise<IncomingMessage>((resolveResponse, reject) => {
       const port = defaultPort(url);
       const hostname = url.hostname.replace(/^\[|\]$/g, '');
@@ -260,18 +282,24 @@ export function createGuardedClient(options: GuardedClientOptions = {}): Guarded
       const req = request(
         url,
         {
-          method: 'GET',
+          method: send ? 'POST' : 'GET',
           // A fresh agent per request: no pooled socket is reused for another host's name.
           agent: false,
           lookup: guardedLookup(port),
           signal,
-          headers: { accept, 'accept-encoding': 'gzip, deflate, br', 'user-agent': 'sunset', ...conditional },
+          headers: {
+            accept,
+            'accept-encoding': 'gzip, deflate, br',
+            'user-agent': 'sunset',
+            ...conditional,
+            ...(send ? { ...send.headers, 'content-length': String(Buffer.byteLength(send.body)) } : {}),
+          },
           ...(ca && url.protocol === 'https:' ? { ca } : {}),
         },
         resolveResponse,
       );
       req.on('error', reject);
-      req.end();
+      req.end(send?.body);
     });
 
   const follow = async (address: string, getOptions: GuardedGetOptions, signal: AbortSignal) => {
@@ -317,7 +345,42 @@ export function createGuardedClient(options: GuardedClientOptions = {}): Guarded
     }
   };
 
+  const postOnce = async (address: string, options: GuardedPostOptions, signal: AbortSignal) => {
+    let url: URL;
+    try {
+      url = new URL(address);
+    } catch {
+      throw new FetchRefusedError('not a URL');
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new FetchRefusedError(`${url.protocol} addresses are not fetched, only http and https`);
+    }
+    if (url.username || url.password) throw new FetchRefusedError('an address with credentials');
+    const res = await once(url, 'application/json, */*;q=0.5', {}, signal, {
+      body: options.body,
+      headers: { 'content-type': options.contentType, ...options.headers },
+    });
+    const status = res.statusCode ?? 0;
+    const headers = new Headers();
+    for (let i = 0; i + 1 < res.rawHeaders.length; i += 2)
+      headers.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
+    const body =
+      status >= 200 && status <= 299 ? await readBody(res, options.maxBytes, true) : new Uint8Array();
+    res.destroy();
+    return { url: url.href, status, headers, body };
+  };
+
   return {
+    async post(address, postOptions) {
+      const timeout = AbortSignal.timeout(postOptions.timeoutMs);
+      const signal = postOptions.signal ? AbortSignal.any([postOptions.signal, timeout]) : timeout;
+      try {
+        return await postOnce(address, postOptions, signal);
+      } catch (err) {
+        if (signal.aborted && !(err instanceof FetchRefusedError)) throw signal.reason ?? err;
+        throw err;
+      }
+    },
     async get(address, getOptions) {
       const timeout = AbortSignal.timeout(getOptions.timeoutMs);
       const signal = getOptions.signal ? AbortSignal.any([getOptions.signal, timeout]) : timeout;

@@ -6,7 +6,7 @@
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Network } from '@sunset/core';
+import type { Logger, Network } from '@sunset/core';
 import {
   approveCrisis,
   capSubmission,
@@ -198,7 +198,7 @@ export async function crisisRoutes(app: FastifyInstance, options: { xPrices?: XP
         };
       }
       const result = await submitPost(
-        { store: app.store, queues: app.queues, settings: app.settings },
+        { store: app.store, queues: app.queues, settings: app.settings, logger: app.log as Logger },
         input,
       );
       return reply.status(202).send(submitReply(result, `/v1/crisis/${result.postId}`));

@@ -1,8 +1,9 @@
 /** POST /v1/posts (an ordinary post, mirrored) and GET /v1/posts, /v1/posts/:id. */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Network } from '@sunset/core';
+import type { Logger, Network } from '@sunset/core';
 import {
+  approvePost,
   findPostState,
   postState,
   submitPost,
@@ -110,7 +111,7 @@ export async function postRoutes(app: FastifyInstance) {
       const body = request.body;
       const at = body.at ? new Date(body.at) : undefined;
       const result = await submitPost(
-        { store: app.store, queues: app.queues, settings: app.settings },
+        { store: app.store, queues: app.queues, settings: app.settings, logger: app.log as Logger },
         {
           organisationId: principal.organisationId,
           source: 'ordinary',
@@ -121,6 +122,36 @@ export async function postRoutes(app: FastifyInstance) {
           ...(at ? { at } : {}),
           images: decodeImages(body.images),
           ...(request.headers['idempotency-key'] ? { clientKey: request.headers['idempotency-key'] } : {}),
+          actor: principal.actor,
+          person: principal.person,
+          requestId: request.id,
+        },
+      );
+      return reply.status(202).send(submitReply(result, `/v1/posts/${result.postId}`));
+    },
+  );
+
+  r.post(
+    '/posts/:id/approve',
+    {
+      onRequest: app.requireRole('editor'),
+      schema: {
+        tags: ['posts'],
+        summary: 'Approve an ordinary post waiting for a second person (mirror.approval: second-person)',
+        description:
+          'Its sender cannot approve it, under any token of theirs (403). Nothing of it is queued before.',
+        params: Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9._~-]{1,100}$' }) }),
+        response: { 202: SubmitReply, ...errorReplies(400, 401, 403, 404, 409, 503) },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const result = await approvePost(
+        { store: app.store, queues: app.queues, settings: app.settings },
+        {
+          organisationId: principal.organisationId,
+          postId: request.params.id,
+          source: 'ordinary',
           actor: principal.actor,
           person: principal.person,
           requestId: request.id,
