@@ -4,7 +4,21 @@ export {
   type PostDocument,
   type ProfileDocument,
   type FeedDocument,
+  type AudienceDocument,
+  type AudienceAccountDocument,
 } from './schema.ts';
+export {
+  audienceBlueskyHandles,
+  audienceKeys,
+  audienceMembers,
+  derivedRecordKey,
+  listItemKey,
+  mastodonProfileUrl,
+  starterPackUrl,
+  type AudienceKeys,
+  type AudienceMember,
+  type AudienceRelation,
+} from './audience.ts';
 export { DEFAULT_FEED_INTERVAL_MS, feedIntervalMs } from './feeds.ts';
 export { isPlanDocument, isPlanSettings, planProblem, type PlanSettings } from './stored.ts';
 export { planJsonSchema, planJsonSchemaText } from './json-schema.ts';
@@ -26,6 +40,7 @@ export {
   type PostAction,
   type ProfileAction,
   type PolicyAction,
+  type AudienceAction,
   type CompiledPlan,
   type CompiledImage,
   type CompiledImageSpec,
