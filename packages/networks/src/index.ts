@@ -1,5 +1,7 @@
 export type {
   AccountInfo,
+  AudienceSpec,
+  AudienceSynced,
   BlueskyConnectorConfig,
   Connector,
   ConnectorCommon,

@@ -29,9 +29,15 @@ function colourMark(io: Io, mark: DiffMark): string {
   }
 }
 
+const KIND_NAMES: Record<string, string> = {
+  profile: 'dormant profile',
+  policy: 'X policy at the sunset',
+  audience: 'Bluesky list and starter pack',
+};
+
 function actionName(e: { kind: string; postId?: string; parts: number }): string {
   if (e.kind === 'post') return `post ${e.postId}${e.parts > 1 ? ` (thread of ${e.parts})` : ''}`;
-  return e.kind === 'profile' ? 'dormant profile' : 'X policy at the sunset';
+  return KIND_NAMES[e.kind] ?? e.kind;
 }
 
 export function renderApply(io: Io, result: ApplyResult, zone: string, file: string): void {
@@ -94,12 +100,7 @@ export function renderStatus(io: Io, status: PlanStatus, zone: string): void {
     ),
   );
   for (const row of status.rows) {
-    const name =
-      row.kind === 'post'
-        ? `post ${row.postId}`
-        : row.kind === 'profile'
-          ? 'dormant profile'
-          : 'X policy at the sunset';
+    const name = row.kind === 'post' ? `post ${row.postId}` : (KIND_NAMES[row.kind] ?? row.kind);
     io.out();
     io.out(`${formatLocal(new Date(row.dueAt), zone)}  ${c.bold(name)}`);
     for (const network of NETWORKS) {

@@ -165,6 +165,16 @@ export function wantedDeliveries(plan: Plan): Wanted[] {
         },
         images: files,
       });
+    } else if (action.kind === 'audience') {
+      out.push({
+        delivery: {
+          ...base(action.id, 'audience', action.network, action),
+          contentHash: action.contentHash,
+          payload: action.audience,
+          parts: [],
+        },
+        images: [],
+      });
     } else {
       out.push({
         delivery: {

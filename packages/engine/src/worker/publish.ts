@@ -41,6 +41,7 @@ import {
   xPauseOf,
   XHeldUntilError,
 } from '../outbox/x-economy.ts';
+import { syncAudience } from './audience.ts';
 import { applyDormantProfile } from './profile.ts';
 import { remoteRefOf } from './remote-ref.ts';
 import { finishWithAudit, type JobInfo, type ProcessContext, type ProcessResult } from './job.ts';
@@ -603,5 +604,6 @@ async function processClaimed(
   if (delivery.kind === 'profile') {
     return applyDormantProfile(ctx, delivery, settings, connector, job, log);
   }
+  if (delivery.kind === 'audience') return syncAudience(ctx, delivery, connector, job, log);
   return publishParts(ctx, delivery, settings, connector, job, log);
 }
