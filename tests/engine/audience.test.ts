@@ -24,9 +24,9 @@ let museum: { did: string; handle: string };
 
 beforeAll(async () => {
   sandboxes = await startSandboxes();
-  [mayor, library, museum] = await Promise.all(
-    ['maire', 'biblio', 'musee'].map((n) => sandboxes.bluesky.createAccount(n)),
-  );
+  mayor = await sandboxes.bluesky.createAccount('maire');
+  library = await sandboxes.bluesky.createAccount('biblio');
+  museum = await sandboxes.bluesky.createAccount('musee');
   engine = await startEngine(sandboxes);
 }, 120_000);
 afterAll(async () => {
