@@ -7,6 +7,9 @@
 import { createHash } from 'node:crypto';
 import type { AudienceAccountDocument, PlanDocument } from './schema.ts';
 
+/** What the audience is read from: a plan, or the settings the store keeps of one. */
+export type AudienceSource = Pick<PlanDocument, 'organisation' | 'networks' | 'audience'>;
+
 export type AudienceRelation = AudienceAccountDocument['relation'] | 'main';
 
 export interface AudienceMember {
@@ -60,7 +63,7 @@ export function listItemKey(organisationId: string, did: string): string {
 const bare = (handle: string) => handle.replace(/^@/, '').toLowerCase();
 
 /** The pack's bsky.app link, or undefined when the plan has no pack (or no Bluesky account). */
-export function starterPackUrl(doc: PlanDocument): string | undefined {
+export function starterPackUrl(doc: AudienceSource): string | undefined {
   const bluesky = doc.networks.bluesky;
   if (!bluesky || !doc.audience?.starter_pack) return undefined;
   return `https://bsky.app/starter-pack/${bare(bluesky.handle)}/${audienceKeys(doc.organisation.id).starterPack}`;
@@ -73,7 +76,7 @@ export function mastodonProfileUrl(account: string, instance?: string): string {
 }
 
 /** The accounts to follow: the plan's own (networks) first, then audience.accounts in their order. */
-export function audienceMembers(doc: PlanDocument): AudienceMember[] {
+export function audienceMembers(doc: AudienceSource): AudienceMember[] {
   const { bluesky, mastodon } = doc.networks;
   const members: AudienceMember[] = [];
   if (bluesky || mastodon) {
@@ -105,6 +108,6 @@ export function audienceMembers(doc: PlanDocument): AudienceMember[] {
 }
 
 /** The distinct Bluesky handles of the audience, the plan's own first: what the list holds. */
-export function audienceBlueskyHandles(doc: PlanDocument): string[] {
+export function audienceBlueskyHandles(doc: AudienceSource): string[] {
   return [...new Set(audienceMembers(doc).flatMap((m) => (m.bluesky ? [m.bluesky] : [])))];
 }

@@ -18,6 +18,7 @@ export {
   type AudienceKeys,
   type AudienceMember,
   type AudienceRelation,
+  type AudienceSource,
 } from './audience.ts';
 export { DEFAULT_FEED_INTERVAL_MS, feedIntervalMs } from './feeds.ts';
 export { isPlanDocument, isPlanSettings, planProblem, type PlanSettings } from './stored.ts';

@@ -24,6 +24,7 @@ import { installErrorHandler } from './errors.ts';
 import { assetRoutes } from './routes/assets.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { crisisRoutes } from './routes/crisis.ts';
+import { findUsRoutes } from './routes/find-us.ts';
 import { healthRoutes } from './routes/health.ts';
 import { meRoutes } from './routes/me.ts';
 import { planRoutes } from './routes/plans.ts';
@@ -155,6 +156,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ...(options.auditCheckpoints ? { checkpoints: options.auditCheckpoints } : {}),
   });
   await app.register(assetRoutes, { prefix: '/v1', plansDir: options.plansDir });
+  await app.register(findUsRoutes);
   if (existsSync(PUBLIC_DIR)) {
     await app.register(fastifyStatic, { root: path.resolve(PUBLIC_DIR), prefix: '/', index: 'index.html' });
   }
