@@ -7,11 +7,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Resvg } from '@resvg/resvg-js';
-import jsQR from 'jsqr';
+import jsQRModule from 'jsqr';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { audienceKeys } from '@sunset/plan';
 import { ORG, planYaml, startFixture, type Fixture } from './fixture.ts';
+
+// A CommonJS bundle whose types declare an ES default export: the function is one or the other.
+const jsQR = ((jsQRModule as unknown as { default?: unknown }).default ??
+  jsQRModule) as unknown as typeof jsQRModule.default;
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
