@@ -54,3 +54,9 @@ export {
   type GuardedResponse,
   type Resolver,
 } from './http/guarded-client.ts';
+export {
+  checkIdentity,
+  type IdentityOptions,
+  type IdentityResult,
+  type IdentityStatus,
+} from './identity/check.ts';
