@@ -24,6 +24,7 @@ export { DEFAULT_FEED_INTERVAL_MS, feedIntervalMs } from './feeds.ts';
 export { isPlanDocument, isPlanSettings, planProblem, type PlanSettings } from './stored.ts';
 export { planJsonSchema, planJsonSchemaText } from './json-schema.ts';
 export { formatDiagnostic, type Diagnostic, type Severity } from './diagnostics.ts';
+export { PlanSource } from './source.ts';
 export {
   readPlanFile,
   validatePlan,

@@ -1,7 +1,7 @@
 /** The human forms of `sunset plan apply` (the diff) and `sunset plan status` (the timeline). */
 import { NETWORKS, NETWORK_LABELS } from '@sunset/core';
 import type { ApplyResult, DiffMark, PlanStatus } from '@sunset/engine/outbox';
-import { formatLocal } from '@sunset/plan';
+import { formatDiagnostic, formatLocal } from '@sunset/plan';
 import type { DeliveryStatus } from '@sunset/store';
 import type { Io } from '../io.ts';
 
@@ -62,6 +62,7 @@ export function renderApply(io: Io, result: ApplyResult, zone: string, file: str
       `${c.green('✓')} ${file} applied as version ${result.version} of ${result.organisationId}: ${counts}.`,
     );
   }
+  for (const warning of result.warnings ?? []) io.err(c.yellow(formatDiagnostic(warning)));
   if (result.queueError) {
     io.err(c.yellow(`warning: the store is up to date but the jobs were not queued: ${result.queueError}`));
     io.err(c.yellow('The worker puts them in the queues when it next starts or reconciles (every minute).'));
