@@ -1,7 +1,7 @@
 /** `sunset identity check <plan>`: the Bluesky handle's domain proof and the Mastodon profile's verified links. */
 import { Resolver } from 'node:dns/promises';
 import { Command } from '@commander-js/extra-typings';
-import { checkIdentity, createGuardedClient, type IdentityStatus } from '@sunset/networks';
+import type { IdentityStatus } from '@sunset/networks';
 import { readPlanFile } from '@sunset/plan';
 import { CliExit } from '../exit.ts';
 import type { Io } from '../io.ts';
@@ -37,6 +37,8 @@ export function identityCommand(io: Io): Command {
         io.out(`${c.red('✗')} ${name} is not valid: nothing checked`);
         throw new CliExit(1);
       }
+      // Loaded here: the other commands (plan apply among them) never load network code.
+      const { checkIdentity, createGuardedClient } = await import('@sunset/networks');
       const dns = new Resolver({ timeout: 5_000, tries: 2 });
       if (io.config.dnsServers.length > 0) dns.setServers([...io.config.dnsServers]);
       const results = await checkIdentity(r.plan.document, {
