@@ -15,3 +15,4 @@ export {
 } from './render.ts';
 export { ImageTooLargeError } from './encode.ts';
 export { DEFAULT_COLOUR } from './colour.ts';
+export { findUsPolicy, renderFindUsPage, type FindUsPage } from './find-us.ts';

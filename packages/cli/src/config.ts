@@ -31,6 +31,8 @@ export interface CliConfig {
   xCaFile?: string;
   /** SUNSET_FETCH_ALLOW, as the worker has it: internal destinations profile images may be read from. */
   fetchAllow: readonly string[];
+  /** SUNSET_DNS_SERVERS: the DNS servers identity checks ask ("ip" or "ip:port"); default the system's. */
+  dnsServers: readonly string[];
   /** SUNSET_DATA_DIR (default ./data). */
   dataDir: string;
   /**
@@ -77,6 +79,10 @@ export function readCliConfig(
     ...(env['SUNSET_X_PRICES'] ? { xPrices: env['SUNSET_X_PRICES'] } : {}),
     ...(env['SUNSET_X_CA_FILE'] ? { xCaFile: env['SUNSET_X_CA_FILE'] } : {}),
     fetchAllow: (env['SUNSET_FETCH_ALLOW'] ?? '')
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== ''),
+    dnsServers: (env['SUNSET_DNS_SERVERS'] ?? '')
       .split(',')
       .map((entry) => entry.trim())
       .filter((entry) => entry !== ''),

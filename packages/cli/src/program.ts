@@ -1,5 +1,7 @@
 import { Command, CommanderError } from '@commander-js/extra-typings';
 import { assetsCommand } from './commands/assets.ts';
+import { audienceCommand } from './commands/audience.ts';
+import { identityCommand } from './commands/identity.ts';
 import { auditCommand } from './commands/audit.ts';
 import { crisisCommand } from './commands/crisis.ts';
 import { networksCommand } from './commands/networks.ts';
@@ -27,6 +29,8 @@ export function buildProgram(io: Io): Command {
   program.addCommand(crisisCommand(io));
   program.addCommand(postCommand(io));
   program.addCommand(assetsCommand(io));
+  program.addCommand(audienceCommand(io));
+  program.addCommand(identityCommand(io));
   // Commands added with addCommand do not inherit these settings: apply them to every level,
   // so that no command calls process.exit and all output goes through `io`.
   const configure = (cmd: Command<unknown[], Record<string, unknown>, Record<string, unknown>>): void => {

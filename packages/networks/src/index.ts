@@ -1,5 +1,7 @@
 export type {
   AccountInfo,
+  AudienceSpec,
+  AudienceSynced,
   BlueskyConnectorConfig,
   Connector,
   ConnectorCommon,
@@ -55,3 +57,9 @@ export {
   type GuardedResponse,
   type Resolver,
 } from './http/guarded-client.ts';
+export {
+  checkIdentity,
+  type IdentityOptions,
+  type IdentityResult,
+  type IdentityStatus,
+} from './identity/check.ts';

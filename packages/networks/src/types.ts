@@ -88,6 +88,34 @@ export interface ProfileUpdate {
   fields?: { name: string; value: string }[];
 }
 
+/** The Bluesky list and starter pack of an organisation's audience, as the plan wants them. */
+export interface AudienceSpec {
+  keys: { list: string; starterPack: string };
+  /** The pack's name, and its list's. */
+  name: string;
+  description: string;
+  /** Handles without "@": the accounts the list holds. */
+  handles: string[];
+  /** The record key of the list item that puts `did` on the list. */
+  itemKey(did: string): string;
+}
+
+/** What a sync did; members and changes are read back from the PDS. */
+export interface AudienceSynced {
+  listUri: string;
+  starterPackUri: string;
+  /** The pack's bsky.app link. */
+  url: string;
+  members: { handle: string; did: string }[];
+  /** DIDs put on the list, and taken off it, by this sync. */
+  added: string[];
+  removed: string[];
+  listChanged: boolean;
+  starterPackChanged: boolean;
+  /** Handles that resolve to no account: left off the list. */
+  unresolved: string[];
+}
+
 export interface NetworkLimits {
   /** In the network's own unit (X weighted characters, Bluesky graphemes, Mastodon characters). */
   maxCharacters: number;
@@ -129,6 +157,8 @@ export interface Connector {
   getProfile(options?: { signal?: AbortSignal }): Promise<Profile>;
   /** Applies `update` and returns the profile as it was just before. */
   updateProfile(update: ProfileUpdate, options?: { signal?: AbortSignal }): Promise<Profile>;
+  /** Bluesky: makes the audience's list and starter pack, or brings them in step; idempotent. */
+  syncAudience?(spec: AudienceSpec, options?: { signal?: AbortSignal }): Promise<AudienceSynced>;
   close(): Promise<void>;
 }
 

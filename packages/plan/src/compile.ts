@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { InputError, NETWORKS, canonicalJson, resolveInside, type Network } from '@sunset/core';
 import { measure, splitThread, type LengthReport } from '@sunset/text';
+import { audienceBlueskyHandles, audienceKeys, type AudienceKeys } from './audience.ts';
 import { expand, placeholderValues } from './placeholders.ts';
 import type { AvatarDocument, BannerDocument, PlanDocument } from './schema.ts';
 import { formatLocal } from './time.ts';
@@ -78,7 +79,24 @@ export interface PolicyAction extends ActionBase {
   checklist: string[];
 }
 
-export type Action = PostAction | ProfileAction | PolicyAction;
+/**
+ * The Bluesky list and starter pack of the audience, made or brought in step. Its id carries a
+ * hash of its content: a changed audience is a new step, run again even after the last one ran.
+ */
+export interface AudienceAction extends ActionBase {
+  kind: 'audience';
+  network: 'bluesky';
+  audience: {
+    /** Record keys of the list and of the starter pack (derived from the organisation id). */
+    keys: AudienceKeys;
+    name: string;
+    description: string;
+    /** The handles the list holds, without "@", the plan's own first. */
+    handles: string[];
+  };
+}
+
+export type Action = PostAction | ProfileAction | PolicyAction | AudienceAction;
 
 export interface CompiledPlan {
   organisationId: string;
@@ -92,7 +110,7 @@ export interface CompiledPlan {
   actions: Action[];
 }
 
-const KIND_ORDER: Record<Action['kind'], number> = { post: 0, profile: 1, policy: 2 };
+const KIND_ORDER: Record<Action['kind'], number> = { audience: 0, post: 1, profile: 2, policy: 3 };
 const MEDIA_TYPES: Record<string, string> = {
   '.png': 'image/png',
   '.jpg': 'image/jpeg',
@@ -276,6 +294,28 @@ export function compile(plan: Plan): CompiledPlan {
       contentHash: hash({ kind: 'policy', network: 'x', mode, checklist }),
       mode,
       checklist,
+    });
+  }
+
+  const pack = doc.audience?.starter_pack;
+  if (pack && doc.networks.bluesky) {
+    // By default an hour before anything else the plan does: the farewells can link the pack.
+    const earliest = Math.min(sunset.getTime(), ...actions.map((a) => a.at.getTime()));
+    const at = doc.audience?.at ? instantOf(doc, doc.audience.at, sunset) : new Date(earliest - 3600_000);
+    const audience: AudienceAction['audience'] = {
+      keys: audienceKeys(doc.organisation.id),
+      name: pack.name,
+      description: pack.description ?? '',
+      handles: audienceBlueskyHandles(doc),
+    };
+    const contentHash = hash({ kind: 'audience', network: 'bluesky', audience });
+    actions.push({
+      kind: 'audience',
+      id: `audience.bluesky.${contentHash.slice(0, 12)}`,
+      ...base('bluesky', at),
+      network: 'bluesky',
+      contentHash,
+      audience,
     });
   }
 

@@ -4,11 +4,27 @@ export {
   type PostDocument,
   type ProfileDocument,
   type FeedDocument,
+  type AudienceDocument,
+  type AudienceAccountDocument,
 } from './schema.ts';
+export {
+  audienceBlueskyHandles,
+  audienceKeys,
+  audienceMembers,
+  derivedRecordKey,
+  listItemKey,
+  mastodonProfileUrl,
+  starterPackUrl,
+  type AudienceKeys,
+  type AudienceMember,
+  type AudienceRelation,
+  type AudienceSource,
+} from './audience.ts';
 export { DEFAULT_FEED_INTERVAL_MS, feedIntervalMs } from './feeds.ts';
 export { isPlanDocument, isPlanSettings, planProblem, type PlanSettings } from './stored.ts';
 export { planJsonSchema, planJsonSchemaText } from './json-schema.ts';
 export { formatDiagnostic, type Diagnostic, type Severity } from './diagnostics.ts';
+export { PlanSource } from './source.ts';
 export {
   readPlanFile,
   validatePlan,
@@ -26,6 +42,7 @@ export {
   type PostAction,
   type ProfileAction,
   type PolicyAction,
+  type AudienceAction,
   type CompiledPlan,
   type CompiledImage,
   type CompiledImageSpec,

@@ -2,6 +2,7 @@
  * Placeholders in texts ({sunset.date}, {bluesky.url}…), resolved at compile time from the plan
  * itself. Only `{word.word}` is a placeholder; other braces are kept as written.
  */
+import { starterPackUrl } from './audience.ts';
 import type { PlanDocument } from './schema.ts';
 
 export const PLACEHOLDERS = [
@@ -13,6 +14,7 @@ export const PLACEHOLDERS = [
   'x.url',
   'bluesky.handle',
   'bluesky.url',
+  'bluesky.starter_pack',
   'mastodon.handle',
   'mastodon.url',
 ] as const;
@@ -55,6 +57,8 @@ export function placeholderValues(plan: PlanDocument, sunset: Date): Partial<Rec
     const handle = networks.bluesky.handle.replace(/^@/, '');
     values['bluesky.handle'] = `@${handle}`;
     values['bluesky.url'] = `https://bsky.app/profile/${handle}`;
+    const pack = starterPackUrl(plan);
+    if (pack) values['bluesky.starter_pack'] = pack;
   }
   if (networks.mastodon) {
     const [user, server] = networks.mastodon.account.replace(/^@/, '').split('@');

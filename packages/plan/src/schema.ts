@@ -274,7 +274,8 @@ export const Post = Type.Object(
       minLength: 1,
       description:
         'The text. Placeholders: {sunset.date}, {sunset.time}, {bluesky.handle}, {bluesky.url}, ' +
-        '{mastodon.handle}, {mastodon.url}, {x.handle}, {x.url}, {organisation.name}, {organisation.website}.',
+        '{mastodon.handle}, {mastodon.url}, {x.handle}, {x.url}, {organisation.name}, {organisation.website}, ' +
+        '{bluesky.starter_pack} (with audience.starter_pack).',
     }),
     variants: Type.Optional(Variants),
     images: Type.Optional(Type.Array(ImageRef, { maxItems: 4, description: 'Up to 4 images.' })),
@@ -533,6 +534,77 @@ export const Crisis = Type.Object(
   { ...closed, description: 'How crisis messages are posted.' },
 );
 
+const BlueskyHandle = Type.String({
+  title: 'Bluesky handle',
+  description: 'A Bluesky handle, a domain name such as "tours.fr" or "ville.bsky.social".',
+  pattern: '^@?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$',
+});
+const MastodonAccount = Type.String({
+  title: 'Mastodon account',
+  description: 'The full address of a Mastodon account, "@name@server".',
+  pattern: '^@?[A-Za-z0-9_]+(\\.[A-Za-z0-9_]+)*@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}$',
+});
+
+export const AudienceAccount = Type.Object(
+  {
+    name: Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description: 'Who the account is, as people know it.',
+    }),
+    relation: Type.Union(
+      [Type.Literal('own'), Type.Literal('service'), Type.Literal('mayor'), Type.Literal('partner')],
+      {
+        title: 'relation',
+        description:
+          "own: another account of the organisation; service: one of its services; mayor: the mayor's (or president's) office; partner: a partner authority.",
+      },
+    ),
+    bluesky: Type.Optional(BlueskyHandle),
+    mastodon: Type.Optional(MastodonAccount),
+    website: Type.Optional(Type.String({ ...HttpUrl, description: "The account holder's website." })),
+  },
+  { ...closed, description: 'An account to follow, on Bluesky, Mastodon or both.' },
+);
+
+export const StarterPack = Type.Object(
+  {
+    name: Type.String({
+      minLength: 1,
+      description: "The starter pack's name (and its list's): at most 50 graphemes and 64 characters.",
+    }),
+    description: Type.Optional(
+      Type.String({ description: 'What the pack is, shown under its name: at most 300 graphemes.' }),
+    ),
+  },
+  { ...closed, description: 'The Bluesky starter pack the worker keeps of the audience accounts.' },
+);
+
+export const Audience = Type.Object(
+  {
+    accounts: Type.Optional(
+      Type.Array(AudienceAccount, {
+        maxItems: 149,
+        description:
+          "Accounts to follow besides the plan's own (networks.bluesky, networks.mastodon): the organisation's other accounts, its services, the mayor's office, partner authorities.",
+      }),
+    ),
+    starter_pack: Type.Optional(StarterPack),
+    at: Type.Optional(
+      Type.String({
+        ...TimeExpression,
+        description:
+          'When the Bluesky list and starter pack are made or brought in step (default: an hour before the earliest post, the dormant profile or the sunset).',
+      }),
+    ),
+  },
+  {
+    ...closed,
+    description:
+      'Where people find the organisation after X: a Bluesky list and starter pack of these accounts (and its own), and the "find us" page.',
+  },
+);
+
 export const PlanSchema = Type.Object(
   {
     version: Type.Literal(1, { description: 'Format version of the plan: 1.' }),
@@ -543,6 +615,7 @@ export const PlanSchema = Type.Object(
     dormant_profile: Type.Optional(DormantProfile),
     mirror: Type.Optional(Mirror),
     crisis: Type.Optional(Crisis),
+    audience: Type.Optional(Audience),
   },
   { ...closed, title: 'sunset exit plan', description: "An organisation's plan to leave X." },
 );
@@ -554,3 +627,5 @@ export type ProfileDocument = Static<typeof ProfileSpec>;
 export type BannerDocument = Static<typeof BannerSpec>;
 export type AvatarDocument = Static<typeof AvatarSpec>;
 export type ImageDocument = Static<typeof ImageRef>;
+export type AudienceDocument = Static<typeof Audience>;
+export type AudienceAccountDocument = Static<typeof AudienceAccount>;

@@ -204,6 +204,7 @@ class SemanticChecks {
     this.#dormantProfile();
     this.#mirror();
     this.#crisis();
+    this.#audience();
   }
 
   #organisation(): void {
@@ -406,6 +407,16 @@ class SemanticChecks {
       if (isNetwork(network) && !this.#configured.has(network)) {
         ok = false;
         this.#bag.error(p, `{${use.name}} needs networks.${network}, which the plan does not configure`);
+      } else if (
+        use.name === 'bluesky.starter_pack' &&
+        values &&
+        values['bluesky.starter_pack'] === undefined
+      ) {
+        ok = false;
+        this.#bag.error(
+          p,
+          '{bluesky.starter_pack} needs audience.starter_pack (its name and description), which the plan does not set',
+        );
       } else if (
         use.name === 'organisation.website' &&
         values &&
@@ -661,6 +672,73 @@ class SemanticChecks {
           ['crisis', 'on', j],
           'X is left after the sunset (sunset.x_after: leave): crisis posts reach X only before it',
         );
+      }
+    });
+  }
+
+  /** The rules of audience that the schema cannot say: grapheme limits, duplicates, the pack's needs. */
+  #audience(): void {
+    const a = this.#d['audience'];
+    if (!isObj(a)) return;
+    if (isStr(a['at'])) this.#time(['audience', 'at'], a['at']);
+    const pack = a['starter_pack'];
+    if (isObj(pack)) {
+      if (!this.#configured.has('bluesky')) {
+        this.#bag.error(
+          ['audience', 'starter_pack'],
+          'a starter pack lives on Bluesky, but the plan does not configure it; add networks.bluesky or remove the starter pack',
+          { key: true },
+        );
+      }
+      const name = pack['name'];
+      if (isStr(name)) {
+        if (name.trim() === '') this.#bag.error(['audience', 'starter_pack', 'name'], 'the name is blank');
+        else if (graphemeCount(name) > 50)
+          this.#bag.error(
+            ['audience', 'starter_pack', 'name'],
+            `${graphemeCount(name)} graphemes; Bluesky takes at most 50 for a starter pack's name`,
+          );
+        else if (name.length > 64)
+          this.#bag.error(
+            ['audience', 'starter_pack', 'name'],
+            `${name.length} characters; Bluesky takes at most 64 for the name of the pack's list`,
+          );
+      }
+      const description = pack['description'];
+      if (isStr(description) && graphemeCount(description) > 300) {
+        this.#bag.error(
+          ['audience', 'starter_pack', 'description'],
+          `${graphemeCount(description)} graphemes; Bluesky takes at most 300 for a starter pack's description`,
+        );
+      }
+    }
+    const accounts = a['accounts'];
+    if (!Array.isArray(accounts)) return;
+    const nets = isObj(this.#d['networks']) ? this.#d['networks'] : {};
+    const own = (v: unknown) => (isStr(v) ? v.replace(/^@/, '').toLowerCase() : undefined);
+    const seen = new Map<string, string>();
+    const ownBluesky = isObj(nets['bluesky']) ? own(nets['bluesky']['handle']) : undefined;
+    const ownMastodon = isObj(nets['mastodon']) ? own(nets['mastodon']['account']) : undefined;
+    if (ownBluesky) seen.set(`bluesky:${ownBluesky}`, 'networks.bluesky.handle');
+    if (ownMastodon) seen.set(`mastodon:${ownMastodon}`, 'networks.mastodon.account');
+    accounts.forEach((account: unknown, i) => {
+      if (!isObj(account)) return;
+      if (account['bluesky'] === undefined && account['mastodon'] === undefined) {
+        this.#bag.error(
+          ['audience', 'accounts', i],
+          'this account has neither bluesky nor mastodon: give at least one, or remove it',
+        );
+      }
+      for (const network of ['bluesky', 'mastodon'] as const) {
+        const value = own(account[network]);
+        if (value === undefined) continue;
+        const first = seen.get(`${network}:${value}`);
+        if (first !== undefined) {
+          this.#bag.error(
+            ['audience', 'accounts', i, network],
+            `${value} is already listed at ${first}; list each account once`,
+          );
+        } else seen.set(`${network}:${value}`, `audience.accounts[${i}].${network}`);
       }
     });
   }

@@ -4,7 +4,14 @@
  * at once instead of failing somewhere in a job.
  */
 import { StoreError } from './errors.ts';
-import type { DeliveryKind, PolicyPayload, ProfilePayload, StoredImageSpec, StoredProfile } from './types.ts';
+import type {
+  AudiencePayload,
+  DeliveryKind,
+  PolicyPayload,
+  ProfilePayload,
+  StoredImageSpec,
+  StoredProfile,
+} from './types.ts';
 
 type Json = Record<string, unknown>;
 
@@ -34,13 +41,31 @@ function isPolicyPayload(v: unknown): v is PolicyPayload {
   return isObject(v) && typeof v['mode'] === 'string' && isStrings(v['checklist']);
 }
 
+function isAudiencePayload(v: unknown): v is AudiencePayload {
+  return (
+    isObject(v) &&
+    isObject(v['keys']) &&
+    typeof v['keys']['list'] === 'string' &&
+    typeof v['keys']['starterPack'] === 'string' &&
+    typeof v['name'] === 'string' &&
+    typeof v['description'] === 'string' &&
+    isStrings(v['handles'])
+  );
+}
+
+const PAYLOAD_CHECKS: Record<Exclude<DeliveryKind, 'post'>, (v: unknown) => boolean> = {
+  profile: isProfilePayload,
+  policy: isPolicyPayload,
+  audience: isAudiencePayload,
+};
+
 /**
  * A delivery's payload as read from its row, checked against its kind: a profile's and a policy's
  * must be as apply writes them; a post's (its content is in its parts) is kept as it was given.
  */
 export function payloadOf(deliveryId: string, kind: DeliveryKind, payload: unknown): unknown {
   if (kind === 'post') return payload;
-  if (kind === 'profile' ? isProfilePayload(payload) : isPolicyPayload(payload)) return payload;
+  if (PAYLOAD_CHECKS[kind](payload)) return payload;
   throw new StoreError(
     `delivery ${deliveryId}: its ${kind} payload is not as the store writes it`,
     undefined,

@@ -85,8 +85,11 @@ export const FINAL_STATUSES: readonly DeliveryStatus[] = [
   'cancelled',
 ];
 
-/** post: text (one part, or a thread); profile: the dormant profile; policy: the X switch at sunset. */
-export type DeliveryKind = 'post' | 'profile' | 'policy';
+/**
+ * post: text (one part, or a thread); profile: the dormant profile; policy: the X switch at sunset;
+ * audience: the Bluesky list and starter pack of the plan's audience, made or brought in step.
+ */
+export type DeliveryKind = 'post' | 'profile' | 'policy' | 'audience';
 
 export interface DeliveryImage {
   sha256: string;
@@ -168,6 +171,7 @@ export type Delivery = DeliveryFields &
       }
     | { kind: 'profile'; payload: ProfilePayload }
     | { kind: 'policy'; payload: PolicyPayload }
+    | { kind: 'audience'; payload: AudiencePayload }
   );
 
 /** An image of a profile step: kept as it is, a file of the plan (by hash, in blobs) or generated. */
@@ -193,6 +197,14 @@ export interface ProfilePayload {
 export interface PolicyPayload {
   mode: string;
   checklist: string[];
+}
+
+/** An audience delivery's payload: the list's and pack's record keys, their name, and the handles. */
+export interface AudiencePayload {
+  keys: { list: string; starterPack: string };
+  name: string;
+  description: string;
+  handles: string[];
 }
 
 /** A delivery as its job takes it, with what that job reads next. */

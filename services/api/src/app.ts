@@ -29,6 +29,7 @@ import { installErrorHandler } from './errors.ts';
 import { assetRoutes } from './routes/assets.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { crisisRoutes } from './routes/crisis.ts';
+import { findUsRoutes } from './routes/find-us.ts';
 import { healthRoutes } from './routes/health.ts';
 import { meRoutes } from './routes/me.ts';
 import { networkRoutes } from './routes/networks.ts';
@@ -175,6 +176,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     prefix: '/v1',
     settings: options.notifications ?? NO_NOTIFICATIONS,
   });
+  await app.register(findUsRoutes);
   if (existsSync(PUBLIC_DIR)) {
     await app.register(fastifyStatic, { root: path.resolve(PUBLIC_DIR), prefix: '/', index: 'index.html' });
   }

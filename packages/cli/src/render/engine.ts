@@ -1,7 +1,7 @@
 /** The human forms of `sunset plan apply` (the diff) and `sunset plan status` (the timeline). */
 import { NETWORKS, NETWORK_LABELS } from '@sunset/core';
 import type { ApplyResult, DiffMark, PlanStatus } from '@sunset/engine/outbox';
-import { formatLocal } from '@sunset/plan';
+import { formatDiagnostic, formatLocal } from '@sunset/plan';
 import type { DeliveryStatus } from '@sunset/store';
 import type { Io } from '../io.ts';
 
@@ -29,9 +29,15 @@ function colourMark(io: Io, mark: DiffMark): string {
   }
 }
 
+const KIND_NAMES: Record<string, string> = {
+  profile: 'dormant profile',
+  policy: 'X policy at the sunset',
+  audience: 'Bluesky list and starter pack',
+};
+
 function actionName(e: { kind: string; postId?: string; parts: number }): string {
   if (e.kind === 'post') return `post ${e.postId}${e.parts > 1 ? ` (thread of ${e.parts})` : ''}`;
-  return e.kind === 'profile' ? 'dormant profile' : 'X policy at the sunset';
+  return KIND_NAMES[e.kind] ?? e.kind;
 }
 
 export function renderApply(io: Io, result: ApplyResult, zone: string, file: string): void {
@@ -56,6 +62,7 @@ export function renderApply(io: Io, result: ApplyResult, zone: string, file: str
       `${c.green('✓')} ${file} applied as version ${result.version} of ${result.organisationId}: ${counts}.`,
     );
   }
+  for (const warning of result.warnings ?? []) io.err(c.yellow(formatDiagnostic(warning)));
   if (result.queueError) {
     io.err(c.yellow(`warning: the store is up to date but the jobs were not queued: ${result.queueError}`));
     io.err(c.yellow('The worker puts them in the queues when it next starts or reconciles (every minute).'));
@@ -94,12 +101,7 @@ export function renderStatus(io: Io, status: PlanStatus, zone: string): void {
     ),
   );
   for (const row of status.rows) {
-    const name =
-      row.kind === 'post'
-        ? `post ${row.postId}`
-        : row.kind === 'profile'
-          ? 'dormant profile'
-          : 'X policy at the sunset';
+    const name = row.kind === 'post' ? `post ${row.postId}` : (KIND_NAMES[row.kind] ?? row.kind);
     io.out();
     io.out(`${formatLocal(new Date(row.dueAt), zone)}  ${c.bold(name)}`);
     for (const network of NETWORKS) {

@@ -81,7 +81,13 @@ function groups(compiled: CompiledPlan): Group[] {
   const byKey = new Map<string, Group>();
   for (const a of compiled.actions) {
     const what =
-      a.kind === 'post' ? `post ${a.postId}` : a.kind === 'profile' ? 'dormant profile' : 'X policy';
+      a.kind === 'post'
+        ? `post ${a.postId}`
+        : a.kind === 'profile'
+          ? 'dormant profile'
+          : a.kind === 'audience'
+            ? 'Bluesky starter pack'
+            : 'X policy';
     const key = `${a.at.getTime()}|${what}`;
     let g = byKey.get(key);
     if (!g) {
@@ -203,6 +209,14 @@ function renderAction(io: Io, a: Action, width: number): void {
       io.out(
         `    avatar    ${imageSpecWords(p.avatar)}${c.dim(generatedFile(a.network, 'avatar', p.avatar))}`,
       );
+      return;
+    }
+    case 'audience': {
+      const au = a.audience;
+      io.out(`  ${c.bold(label)}${c.dim(`  ${a.id}; made, or brought in step with the plan`)}`);
+      io.out(`    name      ${au.name}`);
+      if (au.description) io.out(`    about     ${au.description}`);
+      io.out(`    accounts  ${au.handles.map((h) => `@${h}`).join(', ')}`);
       return;
     }
     case 'policy': {

@@ -12,7 +12,10 @@ import { readFileSync } from 'node:fs';
 import type { Network } from '@sunset/core';
 import {
   compile,
+  isPlanSettings,
+  PlanSource,
   type Action,
+  type Diagnostic,
   type CompiledImageSpec,
   type Plan,
   type PlanDocument,
@@ -68,6 +71,8 @@ export interface ApplyResult {
   counts: DiffCounts;
   /** Set when the store was updated but Redis could not be told (the reconciler will). */
   queueError?: string;
+  /** What the change does beyond its deliveries, for a person to know before it happens. */
+  warnings?: Diagnostic[];
 }
 
 export interface ApplyOptions {
@@ -164,6 +169,16 @@ export function wantedDeliveries(plan: Plan): Wanted[] {
           parts: [],
         },
         images: files,
+      });
+    } else if (action.kind === 'audience') {
+      out.push({
+        delivery: {
+          ...base(action.id, 'audience', action.network, action),
+          contentHash: action.contentHash,
+          payload: action.audience,
+          parts: [],
+        },
+        images: [],
       });
     } else {
       out.push({
@@ -392,7 +407,52 @@ function settingsOf(document: PlanDocument): Omit<PlanDocument, 'posts'> {
   return settings;
 }
 
+/**
+ * Bluesky's blue check lapses when a verified account changes its handle or display name: a plan
+ * that changes either (the handle, or the dormant profile's name) says so.
+ */
+export function identityWarnings(before: unknown, plan: Plan): Diagnostic[] {
+  const after = plan.document;
+  if (!isPlanSettings(before)) return [];
+  const source = new PlanSource(plan.source);
+  const warnings: Diagnostic[] = [];
+  const warn = (path: string[], message: string) =>
+    warnings.push({
+      severity: 'warning',
+      file: plan.file,
+      ...source.locate(path),
+      path: path.join('.'),
+      message,
+    });
+  const bare = (h: string | undefined) => h?.replace(/^@/, '').toLowerCase();
+  const oldHandle = bare(before.networks.bluesky?.handle);
+  const newHandle = bare(after.networks.bluesky?.handle);
+  if (oldHandle && newHandle && oldHandle !== newHandle) {
+    warn(
+      ['networks', 'bluesky', 'handle'],
+      `the Bluesky handle changes from @${oldHandle} to @${newHandle}: a verified account loses its blue check until Bluesky verifies it again`,
+    );
+  }
+  const oldName = before.dormant_profile?.bluesky?.name;
+  const newName = after.dormant_profile?.bluesky?.name;
+  if (newName !== undefined && newName !== oldName) {
+    warn(
+      ['dormant_profile', 'bluesky', 'name'],
+      `the Bluesky display name becomes "${newName}" with the dormant profile: a verified account loses its blue check until Bluesky verifies it again`,
+    );
+  }
+  return warnings;
+}
+
 export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
+  // Read before: the version this apply records is not the one to compare with.
+  const before = await options.store.plans.latest(options.plan.document.organisation.id);
+  const result = await applyPlanSteps(options);
+  const warnings = before ? identityWarnings(before.settings, options.plan) : [];
+  return warnings.length > 0 ? { ...result, warnings } : result;
+}
+
+async function applyPlanSteps(options: ApplyOptions): Promise<ApplyResult> {
   const { store, plan, actor } = options;
   const doc = plan.document;
   const org = doc.organisation.id;

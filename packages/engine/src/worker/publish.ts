@@ -42,6 +42,7 @@ import {
   xPauseOf,
   XHeldUntilError,
 } from '../outbox/x-economy.ts';
+import { syncAudience } from './audience.ts';
 import { applyDormantProfile } from './profile.ts';
 import { remoteRefOf } from './remote-ref.ts';
 import { finishWithAudit, type JobInfo, type ProcessContext, type ProcessResult } from './job.ts';
@@ -668,5 +669,6 @@ async function processClaimed(
   if (delivery.kind === 'profile') {
     return applyDormantProfile(ctx, delivery, settings, connector, job, log);
   }
+  if (delivery.kind === 'audience') return syncAudience(ctx, delivery, connector, job, log);
   return publishParts(ctx, delivery, settings, connector, job, log);
 }

@@ -10,6 +10,8 @@ import { blueskyFacets, graphemeCount, type Facet } from '@sunset/text';
 import { InvalidPostError, NotFoundError, TransientError } from '../errors.ts';
 import type {
   AccountInfo,
+  AudienceSpec,
+  AudienceSynced,
   BlueskyConnectorConfig,
   Connector,
   NetworkLimits,
@@ -31,6 +33,9 @@ import { recordKeyFor } from './record-key.ts';
 const network = 'bluesky';
 const POST = 'app.bsky.feed.post';
 const PROFILE = 'app.bsky.actor.profile';
+const LIST = 'app.bsky.graph.list';
+const LIST_ITEM = 'app.bsky.graph.listitem';
+const STARTER_PACK = 'app.bsky.graph.starterpack';
 
 /** Bluesky's own limits (the app's, and the lexicons' as the PDS enforces them). */
 export const BLUESKY_LIMITS: NetworkLimits = {
@@ -558,6 +563,137 @@ export function createBlueskyConnector(config: BlueskyConnectorConfig): Connecto
     return before;
   };
 
+  /** Writes `record` under `rkey` unless the record there already says the same; true when written. */
+  const putIfChanged = async (
+    s: AtpSessionData,
+    collection: string,
+    rkey: string,
+    wanted: Record<string, unknown>,
+    what: string,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> => {
+    const existing = await getRecord(s.did, collection, rkey, `read the ${what}`, signal);
+    const same = existing !== undefined && Object.entries(wanted).every(([k, v]) => existing.value[k] === v);
+    if (same) return false;
+    const record = {
+      $type: collection,
+      ...wanted,
+      // Kept from the first version: the record says when it was made, not when it last changed.
+      createdAt:
+        typeof existing?.value['createdAt'] === 'string'
+          ? existing.value['createdAt']
+          : new Date().toISOString(),
+    };
+    await call(`write the ${what}`, () =>
+      agent.com.atproto.repo.putRecord({ repo: s.did, collection, rkey, record }, { signal }),
+    );
+    return true;
+  };
+
+  /** Every list item of the account that belongs to `listUri`. */
+  const listItemsOf = async (s: AtpSessionData, listUri: string, signal: AbortSignal | undefined) => {
+    const items: { rkey: string; subject: string }[] = [];
+    let cursor: string | undefined;
+    do {
+      const { data } = await call('read the list items', () =>
+        agent.com.atproto.repo.listRecords(
+          { repo: s.did, collection: LIST_ITEM, limit: 100, ...(cursor ? { cursor } : {}) },
+          { signal },
+        ),
+      );
+      for (const r of data.records) {
+        const v = r.value as { list?: unknown; subject?: unknown };
+        const rkey = parseAtUri(r.uri)?.rkey;
+        if (v.list === listUri && typeof v.subject === 'string' && rkey)
+          items.push({ rkey, subject: v.subject });
+      }
+      cursor = data.records.length === 100 ? data.cursor : undefined;
+    } while (cursor);
+    return items;
+  };
+
+  const syncAudience = async (
+    spec: AudienceSpec,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<AudienceSynced> => {
+    const { signal } = options;
+    const s = await session();
+    const members: { handle: string; did: string }[] = [];
+    const unresolved: string[] = [];
+    for (const handle of spec.handles) {
+      const did = await resolveMention(handle, signal);
+      if (did) {
+        if (!members.some((m) => m.did === did)) members.push({ handle, did });
+      } else unresolved.push(handle);
+    }
+    const listUri = `at://${s.did}/${LIST}/${spec.keys.list}`;
+    const listChanged = await putIfChanged(
+      s,
+      LIST,
+      spec.keys.list,
+      {
+        purpose: 'app.bsky.graph.defs#curatelist',
+        name: spec.name,
+        description: spec.description,
+      },
+      'audience list',
+      signal,
+    );
+    const items = await listItemsOf(s, listUri, signal);
+    const wanted = new Set(members.map((m) => m.did));
+    const kept = new Set<string>();
+    const removed: string[] = [];
+    for (const item of items) {
+      // An account off the plan, or a second item for one already kept, goes.
+      if (wanted.has(item.subject) && !kept.has(item.subject)) {
+        kept.add(item.subject);
+        continue;
+      }
+      await call('remove a list item', () =>
+        agent.com.atproto.repo.deleteRecord(
+          { repo: s.did, collection: LIST_ITEM, rkey: item.rkey },
+          { signal },
+        ),
+      );
+      if (!wanted.has(item.subject)) removed.push(item.subject);
+    }
+    const added: string[] = [];
+    for (const m of members) {
+      if (kept.has(m.did)) continue;
+      const record = { $type: LIST_ITEM, subject: m.did, list: listUri, createdAt: new Date().toISOString() };
+      await call(`add @${m.handle} to the list`, () =>
+        agent.com.atproto.repo.putRecord(
+          { repo: s.did, collection: LIST_ITEM, rkey: spec.itemKey(m.did), record },
+          { signal },
+        ),
+      );
+      added.push(m.did);
+    }
+    const starterPackChanged = await putIfChanged(
+      s,
+      STARTER_PACK,
+      spec.keys.starterPack,
+      { name: spec.name, description: spec.description, list: listUri },
+      'starter pack',
+      signal,
+    );
+    log.info(
+      { added: added.length, removed: removed.length, unresolved: unresolved.length },
+      'audience list and starter pack in step',
+    );
+    return {
+      listUri,
+      starterPackUri: `at://${s.did}/${STARTER_PACK}/${spec.keys.starterPack}`,
+      url: `https://bsky.app/starter-pack/${s.handle}/${spec.keys.starterPack}`,
+      members,
+      added,
+      removed,
+      listChanged,
+      starterPackChanged,
+      unresolved,
+    };
+  };
+
   const verifyCredentials = async (options: { signal?: AbortSignal } = {}): Promise<AccountInfo> => {
     await session();
     const { data } = await call('check the session', () =>
@@ -587,6 +723,7 @@ export function createBlueskyConnector(config: BlueskyConnectorConfig): Connecto
     publish,
     getProfile,
     updateProfile,
+    syncAudience,
     async close() {
       await establishing?.catch(() => undefined);
       await persisting;

@@ -108,7 +108,10 @@ export async function planRoutes(app: FastifyInstance, options: { plansDir: stri
       return {
         ...applied,
         counts: { ...applied.counts },
-        warnings: result.diagnostics.filter((d) => d.severity === 'warning'),
+        warnings: [
+          ...result.diagnostics.filter((d) => d.severity === 'warning'),
+          ...(applied.warnings ?? []),
+        ],
         ...(!app.queues?.ready() && !applied.dryRun
           ? { queueError: 'Redis is not answering: the worker queues the jobs when it next reconciles' }
           : {}),
