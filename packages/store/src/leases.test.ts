@@ -42,6 +42,15 @@ for (const { dialect, skip } of dialects) {
       await t?.cleanup();
     });
 
+    it('lets a finished delivery queued again by a person be claimed at once, not after its old lease', async () => {
+      const d = await store.deliveries.insert(delivery('resumed'));
+      await store.deliveries.claim(d.id, d.jobId, { owner: 'worker-a', ttlMs: 60_000 });
+      await store.deliveries.finish(d.id, 'needs-attention', { epoch: 1, lastError: 'X credits exhausted' });
+      await store.deliveries.setJob(d.id, `${d.jobId}.r1`, 'queued');
+      const b = await store.deliveries.claim(d.id, `${d.jobId}.r1`, { owner: 'worker-b', ttlMs: 60_000 });
+      expect(b?.lease).toMatchObject({ owner: 'worker-b', epoch: 2 });
+    });
+
     it('refuses a second claim while the first lease holds, and counts the epoch at each claim', async () => {
       const d = await store.deliveries.insert(delivery('held'));
       const a = await store.deliveries.claim(d.id, d.jobId, { owner: 'worker-a', ttlMs: 60_000 });

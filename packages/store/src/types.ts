@@ -576,7 +576,10 @@ export interface Repositories {
     ): Promise<string[]>;
     /** Many cancels at once (see cancel): returns the ids cancelled, those that were still queued. */
     cancelMany(ids: readonly string[]): Promise<string[]>;
-    /** Gives a queued delivery a new job id (the reconciler, or a manual retry of a failed one). */
+    /**
+     * Gives a queued delivery a new job id (the reconciler, or a manual retry of a failed one);
+     * with `status: 'queued'`, only for a finished delivery, whose lease it lets go.
+     */
     setJob(id: string, jobId: string, status?: 'queued'): Promise<void>;
     /** How many deliveries are in each status, per network (for metrics). */
     countByStatus(): Promise<{ network: Network; status: DeliveryStatus; count: number }[]>;

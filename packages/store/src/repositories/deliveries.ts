@@ -176,7 +176,12 @@ export function deliveriesRepository(ctx: RepoContext): CommonDeliveries {
     async setJob(id, jobId, status) {
       await db
         .updateTable('deliveries')
-        .set({ job_id: jobId, updated_at: iso(now()), ...(status ? { status } : {}) })
+        .set({
+          job_id: jobId,
+          updated_at: iso(now()),
+          // Queued again by a person after it finished: no worker holds it, so no lease waits.
+          ...(status ? { status, lease_owner: null, lease_until: null } : {}),
+        })
         .where('id', '=', id)
         .execute();
     },
