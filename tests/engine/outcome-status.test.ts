@@ -109,7 +109,8 @@ for (const { dialect, skip } of await testDialects()) {
         sandboxes.x.inject({ kind: 'latency', ms: 3_000 }, { path: '/2/tweets', method: 'POST', times: 2 });
         const text =
           `Alerte (${tag}) : la crue de la Loire atteint le quai Nord. ` +
-          'Les habitants des rues basses sont invités à rejoindre le gymnase Jean-Moulin, ouvert toute la nuit. '.repeat(
+          // Each part names the run: X refuses a text it already has (the other dialect's thread).
+          `Les habitants des rues basses (${tag}) sont invités à rejoindre le gymnase Jean-Moulin, ouvert toute la nuit. `.repeat(
             3,
           );
         const sent = await app.inject({
