@@ -6,7 +6,6 @@
  * through a resolver the caller gives (servers of its choice); pages through the guarded client.
  */
 import type { Resolver as DnsResolver } from 'node:dns/promises';
-import { AtpAgent } from '@atproto/api';
 import { mastodonProfileUrl, type PlanDocument } from '@sunset/plan';
 import { Parser } from 'htmlparser2';
 import type { GuardedClient } from '../http/guarded-client.ts';
@@ -86,6 +85,8 @@ async function blueskyDomain(
   let expected: string;
   const service = bluesky.service ?? 'https://bsky.social';
   try {
+    // Loaded here, not at import: a worker that serves no Bluesky account never loads the client.
+    const { AtpAgent } = await import('@atproto/api');
     const agent = new AtpAgent({ service });
     // The PDS answers for its own accounts from its records, not from the domain being checked.
     const { data } = await agent.com.atproto.identity.resolveHandle({ handle });
