@@ -39,6 +39,8 @@ export interface QueueItem {
   language?: string;
   images: { sha256: string; mediaType: string; alt: string }[];
   sentBy?: string;
+  /** The networks it goes to (a post awaiting approval has no delivery yet). */
+  targets: Network[];
   /** Ordinary posts not yet begun anywhere: PATCH and DELETE /v1/posts/:id take them. */
   editable: boolean;
   networks: Partial<Record<Network, QueueNetwork>>;
@@ -112,6 +114,7 @@ export async function queueListing(
       ...(content?.language ? { language: content.language } : {}),
       images: content?.images ?? first.parts[0]?.images ?? [],
       ...(content?.sentBy ? { sentBy: content.sentBy.person } : {}),
+      targets: content?.networks ?? ds.map((d) => d.network),
       editable:
         first.source === 'ordinary' &&
         !content?.cancelled &&
@@ -137,6 +140,7 @@ export async function queueListing(
       language: content.language,
       images: content.images,
       ...(content.sentBy ? { sentBy: content.sentBy.person } : {}),
+      targets: content.networks,
       editable: true,
       networks: {},
     });

@@ -40,6 +40,7 @@ const QueueItemReply = Type.Object({
   language: Type.Optional(Type.String()),
   images: Type.Array(Type.Object({ sha256: Type.String(), mediaType: Type.String(), alt: Type.String() })),
   sentBy: Type.Optional(Type.String({ description: 'The person who sent it' })),
+  targets: Type.Array(NetworkName, { description: 'The networks it goes to' }),
   editable: Type.Boolean({
     description: 'PATCH and DELETE /v1/posts/:id take it (nothing of it has gone out)',
   }),
