@@ -4,6 +4,9 @@
 
 import { ApiError, clearToken, getJson, getToken, setToken } from './api.js';
 import { auditScreen } from './audit.js';
+import { composeScreen } from './compose.js';
+import { t, translatePage } from './i18n.js';
+import { approvalsScreen, queueScreen } from './queue.js';
 import { crisisScreen } from './crisis.js';
 import { announce, clearMessages, ROLE_LABELS, showError } from './dom.js';
 import { imagesScreen } from './images.js';
@@ -15,6 +18,9 @@ const ALL_ROLES = ['admin', 'planner', 'editor', 'crisis', 'auditor'];
 // The API's own role checks decide; this only keeps people away from screens that would refuse them.
 const SCREENS = {
   plan: { title: 'Calendrier du plan', roles: ALL_ROLES, screen: timelineScreen },
+  rediger: { title: () => t('compose.title'), roles: ['admin', 'editor'], screen: composeScreen },
+  file: { title: () => t('queue.title'), roles: ALL_ROLES, screen: queueScreen },
+  approbations: { title: () => t('approvals.title'), roles: ['admin', 'editor'], screen: approvalsScreen },
   crise: { title: 'Crise', roles: ALL_ROLES, screen: crisisScreen },
   journal: { title: "Journal d'audit", roles: ['admin', 'auditor'], screen: auditScreen },
   images: { title: 'Images du profil', roles: ALL_ROLES, screen: imagesScreen },
@@ -68,7 +74,8 @@ function render({ focus = true } = {}) {
     if (a.dataset.route === route) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
-  const title = route === 'connexion' ? 'Connexion' : SCREENS[route].title;
+  const named = route === 'connexion' ? 'Connexion' : SCREENS[route].title;
+  const title = typeof named === 'function' ? named() : named;
   document.title = `${title} — sunset`;
   const changed = current !== route;
   current = route;
@@ -113,6 +120,7 @@ function signOut() {
 }
 
 function start() {
+  translatePage();
   $('sign-in-form').addEventListener('submit', async (event) => {
     event.preventDefault();
     const input = $('token');

@@ -36,6 +36,7 @@ import { networkRoutes } from './routes/networks.ts';
 import { notificationRoutesPlugin } from './routes/notifications.ts';
 import { planRoutes } from './routes/plans.ts';
 import { postRoutes } from './routes/posts.ts';
+import { queueRoutes } from './routes/queue.ts';
 import { Metrics } from './metrics.ts';
 
 export { buildMetricsApp, Metrics } from './metrics.ts';
@@ -160,7 +161,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(healthRoutes, { redis: options.redis });
   await app.register(meRoutes, { prefix: '/v1' });
   await app.register(planRoutes, { prefix: '/v1', plansDir: options.plansDir });
-  await app.register(postRoutes, { prefix: '/v1' });
+  await app.register(postRoutes, {
+    prefix: '/v1',
+    ...(options.xPrices ? { xPrices: options.xPrices } : {}),
+  });
+  await app.register(queueRoutes, { prefix: '/v1' });
   await app.register(crisisRoutes, {
     prefix: '/v1',
     ...(options.xPrices ? { xPrices: options.xPrices } : {}),

@@ -5,6 +5,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Parser } from 'htmlparser2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PUBLIC_DIR } from '../src/app.ts';
@@ -69,13 +70,17 @@ describe('dashboard files', () => {
   });
 
   it('serves every module app.js imports, and only same-origin ones', async () => {
-    const modules = readdirSync(PUBLIC_DIR).filter((name) => name.endsWith('.js'));
+    const modules = [
+      ...readdirSync(PUBLIC_DIR).filter((name) => name.endsWith('.js')),
+      ...readdirSync(path.join(PUBLIC_DIR, 'i18n')).map((name) => `i18n/${name}`),
+    ];
     for (const name of modules) {
       const source = readFileSync(path.join(PUBLIC_DIR, name), 'utf8');
       for (const [, target] of source.matchAll(/^import .* from '([^']+)';$/gm)) {
         // A CDN import would be blocked by script-src 'self'; a missing file would break the page.
-        expect(target, `${name} imports ${target}`).toMatch(/^\.\/[a-z-]+\.js$/);
-        expect(modules, `${name} imports ${target}`).toContain(target!.slice(2));
+        expect(target, `${name} imports ${target}`).toMatch(/^\.\/(i18n\/)?[a-z0-9-]+\.js$/);
+        const resolved = path.posix.join(path.posix.dirname(name), target!);
+        expect(modules, `${name} imports ${target}`).toContain(resolved);
       }
       const r = await f.app.inject({ url: `/${name}` });
       expect(r.statusCode, name).toBe(200);
@@ -86,6 +91,33 @@ describe('dashboard files', () => {
 describe('dashboard markup', () => {
   const html = readFileSync(path.join(PUBLIC_DIR, 'index.html'), 'utf8');
   const els = parse(html);
+  let fr: Record<string, string> = {};
+  let en: Record<string, string> = {};
+  beforeAll(async () => {
+    const load = async (lang: string) =>
+      (
+        (await import(pathToFileURL(path.join(PUBLIC_DIR, 'i18n', `${lang}.js`)).href)) as Record<
+          string,
+          Record<string, string>
+        >
+      )[lang]!;
+    fr = await load('fr');
+    en = await load('en');
+  });
+
+  it('has every data-i18n key, and every key the modules ask for, in both catalogues', () => {
+    expect(Object.keys(en).sort()).toEqual(Object.keys(fr).sort());
+    const keys = els.flatMap((e) => (e.attrs['data-i18n'] ? [e.attrs['data-i18n']] : []));
+    for (const name of readdirSync(PUBLIC_DIR).filter((n) => n.endsWith('.js'))) {
+      const source = readFileSync(path.join(PUBLIC_DIR, name), 'utf8');
+      for (const [, key] of source.matchAll(/\bt\('([a-z]+\.[A-Za-z-]+)'/g)) keys.push(key!);
+    }
+    expect(keys.length).toBeGreaterThan(50);
+    for (const key of keys) {
+      expect(fr[key], `fr: ${key}`).toBeTruthy();
+      expect(en[key], `en: ${key}`).toBeTruthy();
+    }
+  });
 
   it('is in French, with a skip link to the main content as the first link', () => {
     expect(els.find((e) => e.name === 'html')?.attrs.lang).toBe('fr');
@@ -119,7 +151,11 @@ describe('dashboard markup', () => {
       const id = field.attrs.id;
       const label = labels.find((l) => id !== undefined && l.attrs.for === id);
       expect(label ?? (field.insideLabel ? field : undefined), `field ${id ?? field.name}`).toBeDefined();
-      if (label) expect(label.text.trim().length, `label of ${id}`).toBeGreaterThan(2);
+      // A label's words are in the markup, or in the catalogues under its data-i18n key.
+      const words = label?.attrs['data-i18n'] ? (fr[label.attrs['data-i18n']] ?? '') : label?.text;
+      // A network's name is a label of its own, however short (the X checkbox).
+      if (label && !['X', 'Bluesky', 'Mastodon'].includes(words!.trim()))
+        expect(words!.trim().length, `label of ${id}`).toBeGreaterThan(2);
     }
     // Ids are unique, or a label could point at the wrong field.
     const ids = els.flatMap((e) => (e.attrs.id ? [e.attrs.id] : []));
@@ -134,6 +170,9 @@ describe('dashboard markup', () => {
     expect(screens.map((s) => s.attrs['data-screen'])).toEqual([
       'connexion',
       'plan',
+      'rediger',
+      'file',
+      'approbations',
       'crise',
       'journal',
       'images',

@@ -230,10 +230,10 @@ interface Plan2Store {
 }
 
 /** The statuses whose deliveries a re-apply rewrites (`sending` ones are left to their worker). */
-const REWRITTEN: readonly DeliveryStatus[] = ['queued', 'failed', 'cancelled'];
+export const REWRITTEN: readonly DeliveryStatus[] = ['queued', 'failed', 'cancelled'];
 
 /** A post a re-apply may rewrite that has parts on the network, or maybe on X (outcome unknown). */
-function started(d: DeliveryHead): boolean {
+export function started(d: DeliveryHead): boolean {
   return d.kind === 'post' && REWRITTEN.includes(d.status) && d.landedParts + d.unknownParts > 0;
 }
 
@@ -270,13 +270,12 @@ function sameImages(
  * "3/4". A single post whose outcome is unknown may change: the store keeps the text that was
  * sent, and the next attempt searches X for it before sending the new one.
  */
-function tooLateForThread(
+export function tooLateForThread(
   current: DeliveryHead,
-  w: Wanted,
+  next: readonly Pick<DeliveryPart, 'part' | 'text' | 'images'>[],
   parts: readonly DeliveryPart[] | undefined,
 ): string | undefined {
   if (!started(current)) return undefined;
-  const next = w.delivery.parts;
   if (current.partCount <= 1 && next.length <= 1 && current.landedParts === 0) return undefined;
   const sent = parts?.filter((p) => p.remoteId !== undefined || p.outcomeUnknown);
   const unchanged =
@@ -320,7 +319,8 @@ export function planDiff(
       current !== undefined &&
       current.contentHash === d.contentHash &&
       current.dueAt.getTime() === d.dueAt.getTime();
-    const late = current && !same ? tooLateForThread(current, w, parts.get(current.id)) : undefined;
+    const late =
+      current && !same ? tooLateForThread(current, w.delivery.parts, parts.get(current.id)) : undefined;
     if (current && late) {
       result.diff.push(storedEntry('✓', current, { status: current.status, reason: late }));
     } else if (!current) {

@@ -25,6 +25,15 @@ export {
   type PostsContext,
 } from './posts.ts';
 export { postState, findPostState, type PostState } from './post-state.ts';
+export {
+  cancelPost,
+  editPost,
+  retryDelivery,
+  type PostChangeInput,
+  type PostChangeResult,
+  type PostEdit,
+} from './post-edit.ts';
+export { queueListing, type QueueItem, type QueueNetwork } from './upcoming.ts';
 export type {
   CapInfo,
   PostActor,

@@ -6,7 +6,8 @@ import { CREDITS_EXHAUSTED_REASON } from './x-economy.ts';
 
 export interface PostState {
   post: Post;
-  state: SubmitState;
+  /** cancelled: withdrawn before it went out (DELETE /v1/posts/:id). */
+  state: SubmitState | 'cancelled';
   networks: Partial<
     Record<
       Network,
@@ -72,7 +73,13 @@ export async function postState(
   }
   return {
     post,
-    state: content.recordOnly ? 'recorded' : content.awaitingApproval ? 'awaiting-approval' : 'accepted',
+    state: content.cancelled
+      ? 'cancelled'
+      : content.recordOnly
+        ? 'recorded'
+        : content.awaitingApproval
+          ? 'awaiting-approval'
+          : 'accepted',
     networks,
   };
 }

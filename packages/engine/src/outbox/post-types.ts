@@ -100,6 +100,10 @@ export interface StoredContent {
   sentBy?: PostActor;
   /** Set while a crisis post waits for a second person. */
   awaitingApproval?: boolean;
+  /** Who changed it after it was sent (PATCH /v1/posts/:id): none of them may approve it. */
+  editedBy?: PostActor[];
+  /** Withdrawn before it went out (DELETE /v1/posts/:id): by whom and when. */
+  cancelled?: { by: PostActor; at: string };
   /** A string (the actor) on posts approved before persons existed. */
   approvedBy?: PostActor | string;
   /** Test, Exercise, Draft: kept for the record, never posted. */
@@ -133,6 +137,8 @@ const storedContent = fields({
   ),
   sentBy: optional(actor),
   awaitingApproval: optional(flag),
+  editedBy: optional(listOf(actor)),
+  cancelled: optional(fields({ by: actor, at: text })),
   approvedBy: optional(either(actor, text)),
   recordOnly: optional(flag),
   clientKey: optional(text),

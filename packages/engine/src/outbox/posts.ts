@@ -72,7 +72,7 @@ function personOf(actor: string, person?: string): string {
   return person ?? (actor.startsWith('token:') ? actor.slice('token:'.length) : actor);
 }
 
-function actorOf(actor: string, person?: string): PostActor {
+export function actorOf(actor: string, person?: string): PostActor {
   return { person: personOf(actor, person), token: actor.startsWith('token:') ? actor.slice(6) : actor };
 }
 
@@ -108,7 +108,7 @@ export class IdempotencyConflictError extends SunsetError {
   }
 }
 
-function deliveriesFor(
+export function deliveriesFor(
   settings: OrgSettings,
   post: { id: string; source: SubmitPostInput['source'] },
   content: StoredContent,
@@ -462,8 +462,13 @@ export async function approvePost(
   // admin token included.
   const sender = content.sentBy ?? actorOf(post.createdBy);
   const approver = actorOf(input.actor, input.person);
-  if (sender.person === approver.person) {
-    const message = `${sender.person} sent this ${what} (token ${sender.token}) and cannot approve it: a second person must, not another token of theirs`;
+  // Whoever edited it wrote part of what goes out: they cannot approve it either.
+  const editor = (content.editedBy ?? []).find((e) => e.person === approver.person);
+  if (sender.person === approver.person || editor) {
+    const message =
+      sender.person === approver.person
+        ? `${sender.person} sent this ${what} (token ${sender.token}) and cannot approve it: a second person must, not another token of theirs`
+        : `${approver.person} edited this ${what} and cannot approve it: a person who wrote none of it must`;
     await ctx.store.audit.append({
       organisationId: input.organisationId,
       actor: input.actor,

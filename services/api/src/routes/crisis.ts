@@ -13,7 +13,6 @@ import {
   CAP_TYPES,
   feedListing,
   preview,
-  formatUsd,
   submitPost,
   type SubmitPostInput,
   type XPriceTable,
@@ -23,6 +22,7 @@ import { principalOf } from '../auth.ts';
 import { HttpError } from '../errors.ts';
 import { errorReplies, Language, NetworkName, PostReply, SubmitReply, Variants } from '../schemas.ts';
 import { listPosts, loadPost, submitReply } from './posts.ts';
+import { PreviewReply, previewReply } from './preview.ts';
 
 const CAP_LIMIT = 256 * 1024;
 
@@ -95,20 +95,6 @@ const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 const strings = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
 const opt = <K extends string>(key: K, v: string | undefined) =>
   (v === undefined ? {} : { [key]: v }) as Partial<Record<K, string>>;
-
-const MICRO = 1_000_000;
-
-const XCost = Type.Object(
-  {
-    total: Type.Number({ description: 'Every part together, in USD.' }),
-    currency: Type.Literal('USD'),
-    text: Type.String({ description: 'The total for people, e.g. "$0.40".' }),
-    warning: Type.Optional(
-      Type.String({ description: 'Why it costs the URL price, and what it would cost without the link.' }),
-    ),
-  },
-  { description: "What the crisis costs on X at the operator's prices (SUNSET_X_PRICES)." },
-);
 
 const Id = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9._~-]{1,100}$' }) });
 
@@ -219,26 +205,7 @@ export async function crisisRoutes(app: FastifyInstance, options: { xPrices?: XP
           'left out, with the reason in notes.',
         body: CrisisContent,
         response: {
-          200: Type.Object({
-            networks: Type.Array(
-              Type.Object({
-                network: NetworkName,
-                label: Type.String(),
-                text: Type.String(),
-                parts: Type.Array(
-                  Type.Object({
-                    text: Type.String(),
-                    length: Type.Integer(),
-                    limit: Type.Integer(),
-                    unit: Type.String(),
-                    cost: Type.Optional(Type.Number({ description: 'On X: what this part costs, in USD.' })),
-                  }),
-                ),
-                cost: Type.Optional(XCost),
-              }),
-            ),
-            notes: Type.Array(Type.String()),
-          }),
+          200: PreviewReply,
           ...errorReplies(400, 401, 403, 409, 413, 415, 422),
         },
       },
@@ -264,26 +231,7 @@ export async function crisisRoutes(app: FastifyInstance, options: { xPrices?: XP
         },
         input,
       );
-      return {
-        notes: result.notes,
-        networks: result.networks.map(({ cost, parts, ...network }) => ({
-          ...network,
-          parts: parts.map(({ costMicros, ...part }) => ({
-            ...part,
-            ...(costMicros !== undefined ? { cost: costMicros / MICRO } : {}),
-          })),
-          ...(cost
-            ? {
-                cost: {
-                  total: cost.totalMicros / MICRO,
-                  currency: 'USD' as const,
-                  text: formatUsd(cost.totalMicros),
-                  ...(cost.warning ? { warning: cost.warning } : {}),
-                },
-              }
-            : {}),
-        })),
-      };
+      return previewReply(result);
     },
   );
 

@@ -4,11 +4,16 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger, Network } from '@sunset/core';
 import {
   approvePost,
+  cancelPost,
+  editPost,
   findPostState,
+  preview,
   postState,
   submitPost,
+  type PostChangeResult,
   type PostState,
   type SubmitResult,
+  type XPriceTable,
 } from '@sunset/engine/outbox';
 import { Type, type Static } from 'typebox';
 import { principalOf } from '../auth.ts';
@@ -23,6 +28,7 @@ import {
   SubmitReply,
   Variants,
 } from '../schemas.ts';
+import { PreviewReply, previewReply } from './preview.ts';
 
 const IdempotencyHeaders = Type.Object({
   'idempotency-key': Type.Optional(
@@ -44,6 +50,44 @@ const PostBody = Type.Object(
   },
   { additionalProperties: false },
 );
+
+const PostEditBody = Type.Object(
+  {
+    text: Type.Optional(Type.String({ minLength: 1, maxLength: 20_000 })),
+    variants: Type.Optional(Variants),
+    networks: Type.Optional(Type.Array(NetworkName, { minItems: 1, uniqueItems: true })),
+    language: Type.Optional(Language),
+    at: Type.Optional(
+      Type.String({
+        format: 'date-time',
+        description: "When to post; a new time without networks takes the plan's mirror networks for it",
+      }),
+    ),
+    images: Type.Optional(
+      Type.Array(ImageInput, { maxItems: 4, description: 'Replaces every image; left out, they are kept' }),
+    ),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+
+const Id = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9._~-]{1,100}$' }) });
+
+const ChangeReply = Type.Object({
+  post: PostReply,
+  changes: Type.Array(
+    Type.Object({
+      network: NetworkName,
+      deliveryId: Type.String(),
+      change: Type.Union([Type.Literal('replaced'), Type.Literal('added'), Type.Literal('cancelled')]),
+    }),
+  ),
+  notes: Type.Array(Type.String()),
+});
+
+async function changeReply(app: FastifyInstance, organisationId: string, result: PostChangeResult) {
+  const state = await findPostState(app.store, organisationId, result.postId, 'ordinary');
+  return { post: postReply(state), changes: result.changes, notes: result.notes };
+}
 
 export function decodeImages(images: Static<typeof ImageInput>[] | undefined) {
   return (images ?? []).map((im, i) => {
@@ -89,8 +133,120 @@ export async function loadPost(
   return postReply(state);
 }
 
-export async function postRoutes(app: FastifyInstance) {
+export async function postRoutes(app: FastifyInstance, options: { xPrices?: XPriceTable } = {}) {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
+  r.post(
+    '/posts/preview',
+    {
+      onRequest: app.requireRole('editor'),
+      schema: {
+        tags: ['posts'],
+        summary:
+          'How an ordinary post will read on each network it goes to, with lengths, thread parts and the X cost; nothing is sent',
+        description:
+          'The same checks and the same choice of networks as POST /v1/posts at its time (`at`): a network the ' +
+          "plan's mirror rules or the sunset policy leave out is named in notes with the reason.",
+        body: PostBody,
+        response: { 200: PreviewReply, ...errorReplies(400, 401, 403, 409, 413, 422) },
+      },
+    },
+    async (request) => {
+      const { organisationId } = principalOf(request);
+      const body = request.body;
+      const result = await preview(
+        {
+          store: app.store,
+          settings: app.settings,
+          ...(options.xPrices ? { xPrices: options.xPrices } : {}),
+        },
+        {
+          organisationId,
+          source: 'ordinary',
+          text: body.text,
+          ...(body.variants ? { variants: body.variants as Partial<Record<Network, string>> } : {}),
+          ...(body.networks ? { networks: body.networks } : {}),
+          ...(body.language ? { language: body.language } : {}),
+          ...(body.at ? { at: new Date(body.at) } : {}),
+          images: decodeImages(body.images),
+        },
+      );
+      return previewReply(result);
+    },
+  );
+
+  r.patch(
+    '/posts/:id',
+    {
+      onRequest: app.requireRole('editor'),
+      schema: {
+        tags: ['posts'],
+        summary:
+          'Change an ordinary post that has not gone out: text, variants, networks, language, time, images',
+        description:
+          'Fields left out keep their value. Refused with 409 (nothing changed) when a network is sending it, has ' +
+          'published it, or its thread has begun with other parts; and, under mirror.approval: second-person, once ' +
+          'approved (cancel it and send a new one). A post awaiting approval keeps waiting, and whoever edits it ' +
+          'cannot approve it. Audited as post.edited.',
+        params: Id,
+        body: PostEditBody,
+        response: { 200: ChangeReply, ...errorReplies(400, 401, 403, 404, 409, 413, 422, 503) },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const body = request.body;
+      const result = await editPost(
+        { store: app.store, queues: app.queues, settings: app.settings, logger: app.log as Logger },
+        {
+          organisationId: principal.organisationId,
+          postId: request.params.id,
+          actor: principal.actor,
+          person: principal.person,
+          requestId: request.id,
+          edit: {
+            ...(body.text !== undefined ? { text: body.text } : {}),
+            ...(body.variants ? { variants: body.variants as Partial<Record<Network, string>> } : {}),
+            ...(body.networks ? { networks: body.networks } : {}),
+            ...(body.language ? { language: body.language } : {}),
+            ...(body.at ? { at: new Date(body.at) } : {}),
+            ...(body.images ? { images: decodeImages(body.images) } : {}),
+          },
+        },
+      );
+      return changeReply(app, principal.organisationId, result);
+    },
+  );
+
+  r.delete(
+    '/posts/:id',
+    {
+      onRequest: app.requireRole('editor'),
+      schema: {
+        tags: ['posts'],
+        summary: 'Cancel an ordinary post that has not gone out (waiting, or awaiting approval)',
+        description:
+          'Every waiting network is cancelled, or none: 409 when one of them is sending it, has published it or ' +
+          'has begun its thread. Audited as post.cancelled; cancelling again changes nothing.',
+        params: Id,
+        response: { 200: ChangeReply, ...errorReplies(400, 401, 403, 404, 409) },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const result = await cancelPost(
+        { store: app.store, queues: app.queues, settings: app.settings, logger: app.log as Logger },
+        {
+          organisationId: principal.organisationId,
+          postId: request.params.id,
+          actor: principal.actor,
+          person: principal.person,
+          requestId: request.id,
+        },
+      );
+      return changeReply(app, principal.organisationId, result);
+    },
+  );
+
   r.post(
     '/posts',
     {
