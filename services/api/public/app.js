@@ -4,6 +4,7 @@
 
 import { ApiError, clearToken, getJson, getToken, setToken } from './api.js';
 import { auditScreen } from './audit.js';
+import { followersChart } from './followers.js';
 import { crisisScreen } from './crisis.js';
 import { announce, clearMessages, ROLE_LABELS, showError } from './dom.js';
 import { imagesScreen } from './images.js';
@@ -81,11 +82,13 @@ function render({ focus = true } = {}) {
   if (focus && changed) $(`h-${route}`).focus();
   SCREENS[route].screen.show({ me, onUnauthorised });
   xStatus.show({ me, onUnauthorised });
+  if (route === 'plan') followersChart.show({ me, onUnauthorised });
 }
 
 /** A token revoked while in use: back to the sign-in screen, saying why. */
 function onUnauthorised(err) {
   xStatus.reset();
+  followersChart.reset();
   clearToken();
   me = undefined;
   showSession();
@@ -104,6 +107,7 @@ function signOut() {
   SCREENS[current]?.screen.hide?.();
   for (const s of Object.values(SCREENS)) s.screen.reset?.();
   xStatus.reset();
+  followersChart.reset();
   clearToken();
   me = undefined;
   showSession();
