@@ -2,8 +2,8 @@
  * The plan screen's follower chart in a real browser (Debian's chromium, playwright-core) against
  * the real app: an inline SVG line per network over time with the sunset marked, a caption that
  * says what it shows, the same figures as a table, French words, no serious axe-core finding,
- * under the app's own CSP. The screenshot goes to test-artifacts/ (and to docs/images/ for the
- * README when SUNSET_UPDATE_SCREENSHOTS=1). Without /usr/bin/chromium the suite is skipped and says why.
+ * under the app's own CSP. The screenshots go to test-artifacts/ (the chart's also to docs/images/
+ * for the README when SUNSET_UPDATE_SCREENSHOTS=1). Without /usr/bin/chromium the suite is skipped and says why.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -90,7 +90,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`follower chart in ${CHROMIUM} (skipped when it 
     await browser?.close();
     await f?.close();
     if (!process.env['SUNSET_UPDATE_SCREENSHOTS']) return;
-    const file = path.join(ARTIFACTS, '08-abonnes.png');
+    const file = path.join(ARTIFACTS, '08-abonnes-graphique.png');
     mkdirSync(DOC_IMAGES, { recursive: true });
     if (existsSync(file)) copyFileSync(file, path.join(DOC_IMAGES, 'dashboard-followers.png'));
   });
@@ -130,6 +130,9 @@ describe.skipIf(!HAVE_CHROMIUM)(`follower chart in ${CHROMIUM} (skipped when it 
     expect(caption).toMatch(/Bluesky : 800 → 4\s?900/);
     expect(caption).toContain('fin sur X le');
 
+    await section.scrollIntoViewIfNeeded();
+    await section.screenshot({ path: path.join(ARTIFACTS, '08-abonnes-graphique.png') });
+
     // The same figures in a table, French headers, one row per reading time.
     await section.getByText('Voir les relevés en tableau').click();
     const table = section.locator('table');
@@ -146,9 +149,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`follower chart in ${CHROMIUM} (skipped when it 
     }[];
     expect(violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')).toEqual([]);
 
-    await section.scrollIntoViewIfNeeded();
     await page.screenshot({ path: path.join(ARTIFACTS, '08-abonnes.png'), fullPage: true });
-    await section.screenshot({ path: path.join(ARTIFACTS, '08-abonnes-graphique.png') });
     expect(pageErrors).toEqual([]);
   });
 });
