@@ -3,6 +3,7 @@
 // reads X only while the budget keeps its crisis reserve and records what each read cost; then
 // the identity checks, run by the worker on their interval, find the dormant X profile changed
 // behind the plan's back, keep the failed run and queue an `identity.check-failed` notification.
+import http from 'node:http';
 import net from 'node:net';
 import { AtpAgent } from '@atproto/api';
 import { applyPlan, monthStart } from '@sunset/engine';
@@ -15,12 +16,23 @@ import {
   startEngine,
   startSandboxes,
   waitFor,
+  sandboxFetchAllow,
   type Sandboxes,
   type TestEngine,
 } from '../support/exit-harness.ts';
 
 let sandboxes: Sandboxes;
 let engine: TestEngine;
+/** The webhooks the team's receiver got: the notifications' JSON. */
+const hooks: Record<string, unknown>[] = [];
+const receiver = http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (d: Buffer) => (body += d.toString()));
+  req.on('end', () => {
+    hooks.push(JSON.parse(body) as Record<string, unknown>);
+    res.writeHead(204).end();
+  });
+});
 
 /** A loopback port nothing listens on: DNS questions sent there fail at once. */
 async function closedPort(): Promise<number> {
@@ -34,8 +46,29 @@ async function closedPort(): Promise<number> {
 beforeAll(async () => {
   sandboxes = await startSandboxes();
   const dns = `127.0.0.1:${await closedPort()}`;
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  const hook = `127.0.0.1:${(receiver.address() as net.AddressInfo).port}`;
+  sandboxes.env['VILLE_DE_TEST__NOTIFY_WEBHOOK_KEY'] = 'k'.repeat(32);
   engine = await startEngine(sandboxes, {
     runtime: {
+      fetchAllow: [...sandboxFetchAllow(sandboxes), hook],
+      notifications: {
+        settings: {
+          organisations: {
+            [ORG]: {
+              persons: {},
+              channels: {
+                equipe: {
+                  type: 'webhook',
+                  url: `http://${hook}/hooks/sunset`,
+                  secret: 'env:VILLE_DE_TEST__NOTIFY_WEBHOOK_KEY',
+                },
+              },
+              routes: { 'identity.check-failed': [{ channel: 'equipe' }] },
+            },
+          },
+        },
+      },
       watch: {
         tickMs: 50,
         followerIntervalsMs: { x: 150, bluesky: 150, mastodon: 150 },
@@ -48,6 +81,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await engine?.close();
   await sandboxes?.stop();
+  await new Promise((r) => receiver.close(r));
 });
 
 const DORMANT = {
@@ -150,10 +184,17 @@ describe('the watch', () => {
     const [run] = await engine.t.store.watch.identityChecks(ORG, 1);
     expect(run?.failed).toBeGreaterThanOrEqual(1);
 
-    const jobs = await engine.queues.notifyQueue().getJobs(['waiting', 'delayed', 'prioritized']);
-    const events = jobs.filter((j) => j.data.event === 'identity.check-failed');
-    expect(events.length).toBeGreaterThanOrEqual(1);
-    expect(events[0]?.data).toEqual({ organisationId: ORG, event: 'identity.check-failed' });
+    // The team's webhook says what drifted and what to do.
+    const told = () =>
+      hooks.find(
+        (h) => h['event'] === 'identity.check-failed' && String(h['reason']).includes('Crypto giveaway'),
+      );
+    await waitFor('the identity.check-failed webhook', () => told() !== undefined);
+    expect(told()).toMatchObject({
+      organisationId: ORG,
+      title: expect.stringMatching(/^\[Ville de Test\] Identity check failed/),
+      checklist: expect.arrayContaining([expect.stringContaining('change the X password')]),
+    });
     const audit = await engine.t.store.audit.list({ organisationId: ORG });
     expect(audit.some((e) => e.action === 'identity.checked' && e.outcome === 'error')).toBe(true);
 
