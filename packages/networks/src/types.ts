@@ -153,6 +153,11 @@ export interface Connector {
    * exact text among the account's recent posts, if the access level allows reading them.
    */
   findRecent?(text: string, options?: FindRecentOptions): Promise<RemoteRef | undefined>;
+  /**
+   * How many accounts follow this one, as the network counts them. X bills the read of the
+   * account (`onRead`, told once X has answered).
+   */
+  followers(options?: { signal?: AbortSignal; onRead?: (read: NetworkRead) => void }): Promise<number>;
   /** The current profile, images downloaded so it can be restored byte for byte. */
   getProfile(options?: { signal?: AbortSignal }): Promise<Profile>;
   /** Applies `update` and returns the profile as it was just before. */

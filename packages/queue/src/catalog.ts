@@ -115,6 +115,7 @@ export const NOTIFY_EVENTS = [
   'delivery.needs-attention',
   'x.paused',
   'feed.alert-drafted',
+  'identity.check-failed',
 ] as const;
 export type NotifyEventName = (typeof NOTIFY_EVENTS)[number];
 

@@ -409,6 +409,58 @@ const xSpend = (dialect: Dialect): Migration => ({
   },
 });
 
+/**
+ * The audience watch: each account's follower count on each network over time; the worker's
+ * periodic tasks per organisation (follower reads, identity checks) with a lease, so that one
+ * worker at a time runs each however many run; and the identity checks' results.
+ */
+const followers = (dialect: Dialect): Migration => ({
+  async up(db: Db) {
+    const key = dialect === 'postgres' ? sql`text collate "C"` : sql`text`;
+    await db.schema
+      .createTable('follower_counts')
+      .addColumn('organisation_id', key, (c) => c.notNull().references('organisations.id'))
+      .addColumn('network', key, (c) => c.notNull())
+      .addColumn('at', key, (c) => c.notNull())
+      .addColumn('count', 'integer', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('follower_counts_org_network_at')
+      .on('follower_counts')
+      .columns(['organisation_id', 'network', 'at'])
+      .execute();
+    await db.schema
+      .createTable('watch_tasks')
+      .addColumn('organisation_id', key, (c) => c.notNull().references('organisations.id'))
+      .addColumn('task', key, (c) => c.notNull())
+      .addColumn('ran_at', key)
+      .addColumn('status', 'text')
+      .addColumn('message', 'text')
+      .addColumn('next_at', key)
+      .addColumn('lease_owner', 'text')
+      .addColumn('lease_until', key)
+      .addPrimaryKeyConstraint('watch_tasks_pk', ['organisation_id', 'task'])
+      .execute();
+    await db.schema
+      .createTable('identity_checks')
+      .addColumn('organisation_id', key, (c) => c.notNull().references('organisations.id'))
+      .addColumn('at', key, (c) => c.notNull())
+      .addColumn('failed', 'integer', (c) => c.notNull())
+      .addColumn('results', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('identity_checks_org_at')
+      .on('identity_checks')
+      .columns(['organisation_id', 'at'])
+      .execute();
+  },
+  async down(db: Db) {
+    await db.schema.dropTable('identity_checks').execute();
+    await db.schema.dropTable('watch_tasks').execute();
+    await db.schema.dropTable('follower_counts').execute();
+  },
+});
+
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     getMigrations: () =>
@@ -421,6 +473,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0006-unknown-outcome-text': unknownOutcomeText,
         '0007-cap-feeds': capFeeds(dialect),
         '0008-x-spend': xSpend(dialect),
+        '0009-followers': followers(dialect),
       }),
   };
 }

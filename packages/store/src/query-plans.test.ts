@@ -373,7 +373,7 @@ describe.skipIf(postgres.skip !== undefined)(
           `alter table ${t.schema}.delivery_parts drop column unknown_text, drop column unknown_since`,
         );
         await client.query(
-          `drop table ${t.schema}.cap_feed_alerts, ${t.schema}.cap_feeds, ${t.schema}.x_holds, ${t.schema}.x_usage`,
+          `drop table ${t.schema}.cap_feed_alerts, ${t.schema}.cap_feeds, ${t.schema}.x_holds, ${t.schema}.x_usage, ${t.schema}.identity_checks, ${t.schema}.watch_tasks, ${t.schema}.follower_counts`,
         );
         await client.query(`delete from ${t.schema}.kysely_migration where name >= '0003'`);
         const notC = async () =>

@@ -195,6 +195,34 @@ export interface XHoldsTable {
   held_at: string;
 }
 
+/** One reading of an account's follower count (migration 0009). */
+export interface FollowerCountsTable {
+  organisation_id: string;
+  network: string;
+  at: string;
+  count: number;
+}
+
+/** A periodic task of the worker per organisation: its last outcome, when it is next due, its lease. */
+export interface WatchTasksTable {
+  organisation_id: string;
+  task: string;
+  ran_at: string | null;
+  status: string | null;
+  message: string | null;
+  next_at: string | null;
+  lease_owner: string | null;
+  lease_until: string | null;
+}
+
+/** One run of an organisation's identity checks: the results as JSON. */
+export interface IdentityChecksTable {
+  organisation_id: string;
+  at: string;
+  failed: number;
+  results: string;
+}
+
 export interface Database {
   organisations: OrganisationsTable;
   plans: PlansTable;
@@ -211,4 +239,7 @@ export interface Database {
   cap_feed_alerts: CapFeedAlertsTable;
   x_usage: XUsageTable;
   x_holds: XHoldsTable;
+  follower_counts: FollowerCountsTable;
+  watch_tasks: WatchTasksTable;
+  identity_checks: IdentityChecksTable;
 }

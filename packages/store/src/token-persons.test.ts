@@ -39,6 +39,9 @@ describe.each(dialects)('token persons ($dialect)', ({ dialect, skip }) => {
        drop table cap_feeds;
        drop table x_holds;
        drop table x_usage;
+       drop table identity_checks;
+       drop table watch_tasks;
+       drop table follower_counts;
        delete from kysely_migration where name >= '0004';
        insert into api_tokens (id, organisation_id, name, role, hash, created_at, created_by)
        values ('old', 'org-a', 'duty-officer', 'crisis', '${'b'.repeat(64)}', '2026-01-01T00:00:00.000Z', 'cli:test')`,

@@ -458,6 +458,34 @@ export interface XUsageInput {
   deliveryId?: string;
 }
 
+/** One reading of an account's follower count. */
+export interface FollowerCount {
+  organisationId: string;
+  network: Network;
+  at: Date;
+  count: number;
+}
+
+/** A periodic task of the worker for one organisation ("followers:x", "identity"…). */
+export interface WatchTask {
+  organisationId: string;
+  task: string;
+  ranAt?: Date;
+  status?: string;
+  message?: string;
+  nextAt?: Date;
+}
+
+/** One run of an organisation's identity checks. */
+export interface IdentityCheckRun {
+  organisationId: string;
+  at: Date;
+  /** How many checks failed. */
+  failed: number;
+  /** The checks' results as the engine made them (check, subject, status, message). */
+  results: Record<string, unknown>[];
+}
+
 export interface Repositories {
   organisations: {
     ensure(org: { id: string; name: string }): Promise<Organisation>;
@@ -663,6 +691,35 @@ export interface Repositories {
     /** The held deliveries of an organisation, oldest first. */
     holds(organisationId: string): Promise<{ deliveryId: string; reason: string; heldAt: Date }[]>;
     release(deliveryId: string): Promise<void>;
+  };
+  /** What the worker watches per organisation: follower counts, identity checks, their tasks. */
+  watch: {
+    /**
+     * Takes the task for one run when it is due and no other worker holds it (its lease ended):
+     * the row is made at the first claim. Undefined when not due or held.
+     */
+    claim(input: {
+      organisationId: string;
+      task: string;
+      owner: string;
+      leaseMs: number;
+    }): Promise<WatchTask | undefined>;
+    /** Records a run's outcome and releases the lease; false when `owner` no longer holds it. */
+    finish(
+      organisationId: string,
+      task: string,
+      owner: string,
+      outcome: { status: string; message?: string; nextAt: Date },
+    ): Promise<boolean>;
+    tasks(organisationId: string): Promise<WatchTask[]>;
+    recordFollowers(reading: { organisationId: string; network: Network; count: number }): Promise<void>;
+    /** Oldest first; `since` leaves out older readings. */
+    followers(organisationId: string, filter?: { since?: Date }): Promise<FollowerCount[]>;
+    /** Each organisation's newest reading per network (for metrics). */
+    latestFollowers(): Promise<FollowerCount[]>;
+    recordIdentityCheck(run: Omit<IdentityCheckRun, 'at'>): Promise<IdentityCheckRun>;
+    /** Newest first. */
+    identityChecks(organisationId: string, limit?: number): Promise<IdentityCheckRun[]>;
   };
   audit: {
     /**

@@ -5,6 +5,7 @@
 import { ApiError, clearToken, getJson, getToken, setToken } from './api.js';
 import { auditScreen } from './audit.js';
 import { composeScreen } from './compose.js';
+import { followersChart } from './followers.js';
 import { t, translatePage } from './i18n.js';
 import { approvalsScreen, queueScreen } from './queue.js';
 import { crisisScreen } from './crisis.js';
@@ -88,11 +89,13 @@ function render({ focus = true } = {}) {
   if (focus && changed) $(`h-${route}`).focus();
   SCREENS[route].screen.show({ me, onUnauthorised });
   xStatus.show({ me, onUnauthorised });
+  if (route === 'plan') followersChart.show({ me, onUnauthorised });
 }
 
 /** A token revoked while in use: back to the sign-in screen, saying why. */
 function onUnauthorised(err) {
   xStatus.reset();
+  followersChart.reset();
   clearToken();
   me = undefined;
   showSession();
@@ -111,6 +114,7 @@ function signOut() {
   SCREENS[current]?.screen.hide?.();
   for (const s of Object.values(SCREENS)) s.screen.reset?.();
   xStatus.reset();
+  followersChart.reset();
   clearToken();
   me = undefined;
   showSession();

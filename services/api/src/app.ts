@@ -27,6 +27,7 @@ import type { Redis } from 'ioredis';
 import { authPlugin } from './auth.ts';
 import { installErrorHandler } from './errors.ts';
 import { assetRoutes } from './routes/assets.ts';
+import { audienceRoutes } from './routes/audience.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { crisisRoutes } from './routes/crisis.ts';
 import { findUsRoutes } from './routes/find-us.ts';
@@ -177,6 +178,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(assetRoutes, { prefix: '/v1', plansDir: options.plansDir });
   await app.register(networkRoutes, { prefix: '/v1' });
+  await app.register(audienceRoutes, { prefix: '/v1' });
   await app.register(notificationRoutesPlugin, {
     prefix: '/v1',
     settings: options.notifications ?? NO_NOTIFICATIONS,

@@ -1,7 +1,8 @@
 /**
  * Prometheus metrics, read when scraped: queue depths per lane from Redis, deliveries per status and the
  * latencies of the last hour from the store (so they cover every worker process, not one), X's
- * spend, pause and 24-hour caps per organisation, and the API's own requests.
+ * spend, pause and 24-hour caps per organisation, the latest follower counts and failed identity
+ * checks, and the API's own requests.
  *
  * They cover every organisation of the deployment, so they are served on a listener of the
  * operator's own (buildMetricsApp, loopback by default), never on the public one. The store's
@@ -83,6 +84,15 @@ export class Metrics {
       store.deliveries.publishedSince(new Date(Date.now() - 3600_000)),
     );
     const xs = cachedFor(cacheMs, clock, () => xStatuses(store, options.settings));
+    const followers = cachedFor(cacheMs, clock, () => store.watch.latestFollowers());
+    const identity = cachedFor(cacheMs, clock, async () => {
+      const out: [string, number][] = [];
+      for (const org of await store.organisations.list()) {
+        const [run] = await store.watch.identityChecks(org.id, 1);
+        if (run) out.push([org.id, run.failed]);
+      }
+      return out;
+    });
     this.requests = new Counter({
       name: 'sunset_http_requests_total',
       help: 'API requests answered, by route and status',
@@ -206,6 +216,28 @@ export class Metrics {
         const rows = await xs();
         this.reset();
         for (const [organisation, s] of rows) this.set({ organisation }, s.held);
+      },
+    });
+    new Gauge({
+      name: 'sunset_followers',
+      help: "Each account's follower count at the worker's latest reading, by organisation and network",
+      labelNames: ['organisation', 'network'],
+      registers: [this.registry],
+      async collect() {
+        const rows = await followers();
+        this.reset();
+        for (const r of rows) this.set({ organisation: r.organisationId, network: r.network }, r.count);
+      },
+    });
+    new Gauge({
+      name: 'sunset_identity_checks_failed',
+      help: "Identity checks that failed in the organisation's latest run (0: all passed or could not be made)",
+      labelNames: ['organisation'],
+      registers: [this.registry],
+      async collect() {
+        const rows = await identity();
+        this.reset();
+        for (const [organisation, failed] of rows) this.set({ organisation }, failed);
       },
     });
     new Gauge({

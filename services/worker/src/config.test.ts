@@ -97,6 +97,29 @@ describe('the worker configuration', () => {
     expect(() => readWorkerConfig({ SUNSET_FEED_TIMEOUT_MS: '10' })).toThrow(/SUNSET_FEED_TIMEOUT_MS="10"/);
   });
 
+  it('reads the watch: on, X followers daily, the others hourly, identity daily, the system DNS', () => {
+    expect(readWorkerConfig({}).watch).toEqual({
+      followerIntervalsMs: { x: 86_400_000, bluesky: 3_600_000, mastodon: 3_600_000 },
+      identityIntervalMs: 86_400_000,
+      dnsServers: [],
+    });
+    const c = readWorkerConfig({
+      SUNSET_FOLLOWERS_X_INTERVAL_MS: '604800000',
+      SUNSET_FOLLOWERS_INTERVAL_MS: '900000',
+      SUNSET_IDENTITY_INTERVAL_MS: '43200000',
+      SUNSET_DNS_SERVERS: '9.9.9.9, 127.0.0.1:5353',
+    }).watch;
+    expect(c).toEqual({
+      followerIntervalsMs: { x: 604_800_000, bluesky: 900_000, mastodon: 900_000 },
+      identityIntervalMs: 43_200_000,
+      dnsServers: ['9.9.9.9', '127.0.0.1:5353'],
+    });
+    expect(readWorkerConfig({ SUNSET_WATCH: 'off' }).watch).toBe(false);
+    expect(() => readWorkerConfig({ SUNSET_DNS_SERVERS: 'dns.example' })).toThrow(
+      /SUNSET_DNS_SERVERS: dns.example is not an IP address/,
+    );
+  });
+
   it('reads the content-fetch settings: link cards on and nothing internal allowed by default', () => {
     const d = readWorkerConfig({});
     expect(d.linkCards).toBe(true);

@@ -60,6 +60,17 @@ export interface WorkerConfig {
   /** Time limit of each read of a CAP feed or a CAP document it links to (SUNSET_FEED_TIMEOUT_MS). */
   feedTimeoutMs: number;
   /**
+   * The watch (SUNSET_WATCH, default on): follower counts at their intervals and the daily
+   * identity checks, with the DNS servers those ask (SUNSET_DNS_SERVERS); false: none here.
+   */
+  watch:
+    | false
+    | {
+        followerIntervalsMs: Record<Network, number>;
+        identityIntervalMs: number;
+        dnsServers: readonly string[];
+      };
+  /**
    * Seals the Bluesky sessions kept in the store (SUNSET_STATE_KEY or SUNSET_STATE_KEY_FILE);
    * required in production. Absent in development: run.ts uses the data folder's key file.
    */
@@ -113,6 +124,13 @@ export const WORKER_ENV_HELP = `
                                 host:port (that port only) or CIDR entries, e.g. 127.0.0.1:8080,10.2.0.0/16 (default none)
   SUNSET_FEEDS                  on or off: this worker reads the plans' CAP feeds, one worker per feed at a time (default on)
   SUNSET_FEED_TIMEOUT_MS        time limit of each read of a CAP feed or a CAP document it links to (default 15000)
+  SUNSET_WATCH                  on or off: this worker reads follower counts and runs the daily identity checks,
+                                one worker per organisation and task at a time (default on)
+  SUNSET_FOLLOWERS_INTERVAL_MS  how often Bluesky and Mastodon follower counts are read (default 3600000)
+  SUNSET_FOLLOWERS_X_INTERVAL_MS  how often the X follower count is read, a billed user read skipped when it
+                                would dip into the crisis reserve (default 86400000)
+  SUNSET_IDENTITY_INTERVAL_MS   how often the identity checks run (default 86400000)
+  SUNSET_DNS_SERVERS            DNS servers the identity checks ask, comma-separated "ip" or "ip:port" (default the system's)
 ${STATE_KEY_HELP}
                                 (development without one: a key file made once in SUNSET_DATA_DIR/state.key, 0600)
   SUNSET_SECRETS_DIR            folder of the plans' file: credentials, one sub-folder per organisation (default /run/secrets)
@@ -203,6 +221,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     xPrices: readXPrices(r),
     feeds: r.oneOf('SUNSET_FEEDS', ['on', 'off'], 'on') === 'on',
     feedTimeoutMs: r.int('SUNSET_FEED_TIMEOUT_MS', 15_000, { min: 500, max: 300_000 }),
+    watch: readWatch(r),
     ...(stateKey && 'key' in stateKey ? { stateKey: stateKey.key, stateKeySource: stateKey.source } : {}),
     logLevel: r.oneOf('LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info'),
     env: { ...env },
@@ -213,6 +232,27 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   };
   r.done();
   return config;
+}
+
+const DNS_SERVER = /^(\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?|\[[0-9a-fA-F:]+\](:\d{1,5})?|[0-9a-fA-F:]+)$/;
+
+function readWatch(r: EnvReader): WorkerConfig['watch'] {
+  const on = r.oneOf('SUNSET_WATCH', ['on', 'off'], 'on') === 'on';
+  const hourly = r.int('SUNSET_FOLLOWERS_INTERVAL_MS', 3_600_000, { min: 1_000, max: 30 * 86_400_000 });
+  const x = r.int('SUNSET_FOLLOWERS_X_INTERVAL_MS', 86_400_000, { min: 1_000, max: 30 * 86_400_000 });
+  const identityIntervalMs = r.int('SUNSET_IDENTITY_INTERVAL_MS', 86_400_000, {
+    min: 1_000,
+    max: 30 * 86_400_000,
+  });
+  const dnsServers = (r.string('SUNSET_DNS_SERVERS') ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  const bad = dnsServers.filter((entry) => !DNS_SERVER.test(entry));
+  if (bad.length > 0)
+    r.problem(`SUNSET_DNS_SERVERS: ${bad.join(', ')} is not an IP address (with an optional :port)`);
+  if (!on) return false;
+  return { followerIntervalsMs: { x, bluesky: hourly, mastodon: hourly }, identityIntervalMs, dnsServers };
 }
 
 function readXPrices(r: EnvReader): XPriceTable {

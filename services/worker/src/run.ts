@@ -89,6 +89,7 @@ async function main(): Promise<void> {
     xPrices: config.xPrices,
     feeds: config.feeds ? { timeoutMs: config.feedTimeoutMs } : false,
     notifications: { settings: config.notifications },
+    ...(config.watch ? { watch: config.watch } : {}),
   });
 
   const checkpoints = config.auditCheckpoints

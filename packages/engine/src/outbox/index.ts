@@ -46,6 +46,13 @@ export { composeText, preview, type Preview, type PreviewInput, type PreviewNetw
 export { capAlertSubmission, capSubmission, CapReferenceError, CAP_TYPES } from './cap.ts';
 export { feedIdOf, feedListing, type FeedListing } from './feeds.ts';
 export { reconcileOutbox, type ReconcileResult } from './reconcile.ts';
+export {
+  followerStats,
+  sunsetOf,
+  type FollowerStats,
+  type FollowerPoint,
+  type NetworkFollowers,
+} from './audience-stats.ts';
 export { planStatus, type PlanStatus, type StatusRow, type NetworkState } from './status.ts';
 export {
   CREDITS_EXHAUSTED_REASON,

@@ -17,5 +17,13 @@ export {
 } from './job.ts';
 export { restoreProfile, whereToFindOf, ProfileError, type RestoreResult } from './profile.ts';
 export { processDelivery, idempotencyKey, LeaseHeldError, WaitingForOriginalError } from './publish.ts';
+export {
+  startWatch,
+  xReadRefusal,
+  DEFAULT_FOLLOWER_INTERVALS_MS,
+  DEFAULT_IDENTITY_INTERVAL_MS,
+  type Watch,
+  type WatchOptions,
+} from './watch.ts';
 export { startFeedWatcher, type FeedWatcher, type FeedWatcherOptions } from './feeds.ts';
 export { startWorkerRuntime, type WorkerRuntime, type WorkerRuntimeOptions } from './runtime.ts';

@@ -14,6 +14,7 @@
  *   permanent        → failed at once with the network's message (UnrecoverableError)
  */
 import { randomBytes } from 'node:crypto';
+import { Resolver } from 'node:dns/promises';
 import os from 'node:os';
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -42,6 +43,7 @@ import { notify, type NotificationSettings } from '../outbox/notifications.ts';
 import { startNotifier, type Notifier } from './notify/notifier.ts';
 import { ConfigurationError, ConnectorRegistry } from './connectors.ts';
 import { startFeedWatcher, type FeedWatcher } from './feeds.ts';
+import { startWatch, type Watch } from './watch.ts';
 import { finishWithAudit, type ImageRenderer, type JobInfo, type ProcessContext } from './job.ts';
 import { NoPlanError, OrgSettingsCache } from '../outbox/org-settings.ts';
 import { ProfileError } from './profile.ts';
@@ -114,6 +116,17 @@ export interface WorkerRuntimeOptions {
    * notifications too (default none: events are still queued for a worker that does).
    */
   notifications?: { settings: NotificationSettings; backoffMs?: number };
+  /**
+   * The watch (watch.ts): follower counts and daily identity checks, one worker per task at a
+   * time; default none (SUNSET_WATCH turns it on in the worker service).
+   */
+  watch?: {
+    tickMs?: number;
+    followerIntervalsMs?: Partial<Record<Network, number>>;
+    identityIntervalMs?: number;
+    /** The DNS servers identity checks ask ("ip" or "ip:port"); default the system's. */
+    dnsServers?: readonly string[];
+  };
 }
 
 export interface WorkerRuntime {
@@ -491,6 +504,30 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
       })
     : undefined;
 
+  const watch: Watch | undefined = options.watch
+    ? (() => {
+        const w = options.watch;
+        const dns = new Resolver({ timeout: 5_000, tries: 2 });
+        if (w.dnsServers?.length) dns.setServers([...w.dnsServers]);
+        return startWatch({
+          store,
+          settings: ordinaryCtx.settings,
+          connectors,
+          queues,
+          logger,
+          owner: workerId,
+          ...(w.tickMs !== undefined ? { tickMs: w.tickMs } : {}),
+          ...(w.followerIntervalsMs ? { followerIntervalsMs: w.followerIntervalsMs } : {}),
+          identity: {
+            ...(w.identityIntervalMs !== undefined ? { intervalMs: w.identityIntervalMs } : {}),
+            dns,
+            client: createGuardedClient({ allow: options.fetchAllow ?? [] }),
+          },
+          ...(options.xPrices ? { xPrices: options.xPrices } : {}),
+        });
+      })()
+    : undefined;
+
   const interval = options.reconcileIntervalMs ?? 60_000;
   let reconciling: Promise<unknown> = Promise.resolve();
   let passing = false;
@@ -525,6 +562,7 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
         if (timer) clearInterval(timer);
         await Promise.all(wakers.map((w) => w.stop()));
         await feeds?.close();
+        await watch?.close();
         log.info({ graceMs }, 'stopping: waiting for running jobs');
         let timedOut = false;
         const graceful = Promise.all(workers.map((w) => w.close()));

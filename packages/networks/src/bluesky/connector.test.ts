@@ -160,6 +160,19 @@ async function failure(promise: Promise<unknown>): Promise<Error> {
   throw new Error('expected a failure');
 }
 
+describe('followers', () => {
+  it('tells how many accounts follow this one, from the profile view', async () => {
+    const connector = connect(accounts.grace);
+    expect(await connector.followers()).toBe(0);
+    for (const follower of [accounts.henry, accounts.frank]) {
+      const agent = new AtpAgent({ service: sandbox.pdsUrl });
+      await agent.login({ identifier: follower.handle, password: follower.accountPassword });
+      await agent.follow(accounts.grace.did);
+    }
+    expect(await connector.followers()).toBe(2);
+  });
+});
+
 describe('publish', () => {
   let alice: SandboxAccount;
   let bob: SandboxAccount;

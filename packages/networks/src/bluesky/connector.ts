@@ -716,9 +716,19 @@ export function createBlueskyConnector(config: BlueskyConnectorConfig): Connecto
     };
   };
 
+  // The PDS hands the profile view to its AppView, which counts the follows across the network.
+  const followers = async (options: { signal?: AbortSignal } = {}): Promise<number> => {
+    const { did } = await session();
+    const { data } = await call('read the follower count', () =>
+      agent.app.bsky.actor.getProfile({ actor: did }, { signal: options.signal }),
+    );
+    return data.followersCount ?? 0;
+  };
+
   return {
     network,
     verifyCredentials,
+    followers,
     limits: async () => ({ ...BLUESKY_LIMITS }),
     publish,
     getProfile,

@@ -13,7 +13,7 @@ import type { GuardedClient } from '../http/guarded-client.ts';
 export type IdentityStatus = 'ok' | 'failed' | 'unknown';
 
 export interface IdentityResult {
-  check: 'bluesky-domain' | 'mastodon-link';
+  check: 'bluesky-domain' | 'mastodon-link' | 'x-profile';
   subject: string;
   status: IdentityStatus;
   message: string;

@@ -78,6 +78,13 @@ describe('the Mastodon connector', () => {
     });
   });
 
+  it('tells the account’s follower count', async () => {
+    expect(await connector.followers()).toBe(0);
+    const account = sandbox.accounts.find((a) => a.username === 'mairie');
+    if (account) account.followers = 342;
+    expect(await connector.followers()).toBe(342);
+  });
+
   it('publishes a post with its language and the idempotency key as a header', async () => {
     const idempotencyKey = key('post');
     const published = await connector.publish(

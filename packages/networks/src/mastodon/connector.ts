@@ -411,6 +411,10 @@ export function createMastodonConnector(
       return limits(opts.signal);
     },
 
+    async followers(opts = {}): Promise<number> {
+      return (await credentials(opts.signal)).followersCount;
+    },
+
     async publish(part: PostPart, opts: PublishOptions): Promise<Published> {
       const { idempotencyKey, replyTo, signal } = opts;
       if (!IDEMPOTENCY_KEY.test(idempotencyKey)) {

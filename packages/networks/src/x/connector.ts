@@ -285,6 +285,24 @@ export function createXConnector(config: XConnectorConfig): Connector {
       return Promise.resolve(X_LIMITS);
     },
 
+    async followers(options = {}): Promise<number> {
+      const { data } = await call('reading the follower count', false, options.signal, () =>
+        v2.me({ 'user.fields': ['public_metrics'] }),
+      );
+      options.onRead?.({ kind: 'read_user', count: 1 });
+      if (!sameHandle(data.username, config.account)) {
+        throw new AuthError(
+          `The X credentials belong to @${data.username}, not to @${config.account.replace(/^@/, '')}`,
+          { network: 'x' },
+        );
+      }
+      const count = data.public_metrics?.followers_count;
+      if (typeof count !== 'number') {
+        throw new TransientError('X answered the account without its follower count', { network: 'x' });
+      }
+      return count;
+    },
+
     async publish(part: PostPart, options: PublishOptions): Promise<Published> {
       const images = part.images ?? [];
       checkImages(images);

@@ -346,6 +346,20 @@ describe('X sandbox: faults', () => {
     }
   });
 
+  it('tells the account’s follower count, and that X billed the read', async () => {
+    const connector = createXConnector(connectorConfig(sandbox, MAIN_ACCOUNT));
+    const reads: unknown[] = [];
+    expect(await connector.followers({ onRead: (r) => reads.push(r) })).toBe(1200);
+    sandbox.setFollowers(MAIN_ACCOUNT.id, 1187);
+    expect(await connector.followers({ onRead: (r) => reads.push(r) })).toBe(1187);
+    expect(reads).toEqual([
+      { kind: 'read_user', count: 1 },
+      { kind: 'read_user', count: 1 },
+    ]);
+    expect(sandbox.received.at(-1)?.query).toEqual({ 'user.fields': 'public_metrics' });
+    await connector.close();
+  });
+
   it('answers unknown paths as X does', async () => {
     const err = await responseError(clientFor(MAIN_ACCOUNT).v1.get('statuses/nothing.json'));
     expect(err.code).toBe(404);

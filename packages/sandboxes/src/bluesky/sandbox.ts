@@ -4,6 +4,9 @@
  * a child process (see pds-process.ts for why), behind a small proxy in this process that
  * records every request and injects faults on demand, so connectors meet real server answers:
  * the PDS's own errors and, through the proxy, rate limits, 5xx, resets and lost replies.
+ * A PDS hands `app.bsky.actor.getProfile` to an AppView, which the sandbox has none of: the proxy
+ * answers it from the PDS's own repositories (their follow and post records), so a profile's
+ * follower count is what the test's accounts actually did.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -289,9 +292,70 @@ async function start(
     });
   };
 
+  const handles = new Map<string, string>();
+  /** The AppView's profile view of one account, counted from the records on the PDS. */
+  const profileView = async (actor: string): Promise<{ status: number; body: object }> => {
+    const agent = new AtpAgent({ service: pdsUrl });
+    let did = actor;
+    if (!actor.startsWith('did:')) {
+      try {
+        did = (await agent.com.atproto.identity.resolveHandle({ handle: actor })).data.did;
+      } catch {
+        return { status: 400, body: { error: 'InvalidRequest', message: 'Profile not found' } };
+      }
+    }
+    const repos = (await agent.com.atproto.sync.listRepos({ limit: 1000 })).data.repos;
+    if (!repos.some((r) => r.did === did))
+      return { status: 400, body: { error: 'InvalidRequest', message: 'Profile not found' } };
+    const records = async (did: string, collection: string) => {
+      const out: Record<string, unknown>[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await agent.com.atproto.repo.listRecords({
+          repo: did,
+          collection,
+          limit: 100,
+          ...(cursor ? { cursor } : {}),
+        });
+        out.push(...page.data.records.map((r) => r.value as Record<string, unknown>));
+        cursor = page.data.records.length === 100 ? page.data.cursor : undefined;
+      } while (cursor);
+      return out;
+    };
+    let followersCount = 0;
+    for (const other of repos) {
+      if (other.did === did) continue;
+      const follows = await records(other.did, 'app.bsky.graph.follow');
+      if (follows.some((f) => f['subject'] === did)) followersCount += 1;
+    }
+    const profile = (await records(did, 'app.bsky.actor.profile'))[0];
+    return {
+      status: 200,
+      body: {
+        did,
+        // What the AppView shows for a handle it cannot verify (the sandbox's are not in DNS).
+        handle: handles.get(did) ?? 'handle.invalid',
+        ...(typeof profile?.['displayName'] === 'string' ? { displayName: profile['displayName'] } : {}),
+        followersCount,
+        followsCount: (await records(did, 'app.bsky.graph.follow')).length,
+        postsCount: (await records(did, 'app.bsky.feed.post')).length,
+      },
+    };
+  };
+
   const proxy = http.createServer((req, res) => {
     const url = req.url ?? '/';
     const fault = takeFault(url);
+    if (!fault && url.startsWith('/xrpc/app.bsky.actor.getProfile?')) {
+      const actor = new URL(url, 'http://sandbox').searchParams.get('actor') ?? '';
+      const atMs = preciseNow();
+      received.push({ method: req.method ?? 'GET', path: url, at: new Date(atMs), atMs });
+      profileView(actor).then(
+        (view) => answer(req, res, view.status, {}, view.body),
+        (err: unknown) => answer(req, res, 500, {}, { error: 'InternalServerError', message: String(err) }),
+      );
+      return;
+    }
     const atMs = preciseNow();
     received.push({
       method: req.method ?? 'GET',
@@ -366,6 +430,7 @@ async function start(
       password: accountPassword,
     });
     const app = await agent.com.atproto.server.createAppPassword({ name: 'sunset' });
+    handles.set(created.data.did, created.data.handle);
     return {
       did: created.data.did,
       handle: created.data.handle,

@@ -28,6 +28,8 @@ export interface SandboxAccount {
   avatar?: SandboxFile;
   header?: SandboxFile;
   createdAt: Date;
+  /** What followers_count reads (a test sets it). */
+  followers: number;
 }
 
 export interface SandboxMedia {
@@ -176,7 +178,7 @@ export function accountJson(ctx: RenderContext, account: SandboxAccount): Record
     avatar_static: avatar,
     header,
     header_static: header,
-    followers_count: 0,
+    followers_count: account.followers,
     following_count: 0,
     statuses_count: posted?.count ?? 0,
     last_status_at: posted ? day(posted.last.createdAt) : null,

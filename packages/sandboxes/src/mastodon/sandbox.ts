@@ -91,6 +91,8 @@ export interface AddAccountInput {
   fields?: { name: string; value: string }[];
   /** OAuth scopes of the token (default read and write); a missing one gives 403. */
   scopes?: string[];
+  /** Its follower count (default 0). */
+  followers?: number;
 }
 
 export interface MastodonSandboxOptions {
@@ -276,6 +278,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
       fields: input.fields ?? [],
       scopes: input.scopes ?? ['read', 'write'],
       createdAt: new Date(nowMs()),
+      followers: input.followers ?? 0,
     };
     accounts.set(account.id, account);
     byToken.set(account.token, account);

@@ -26,6 +26,8 @@ export interface XSandboxAccountInput {
   accessToken: string;
   accessSecret: string;
   profile?: { description?: string; url?: string; location?: string };
+  /** Its follower count (default 1200). */
+  followers?: number;
 }
 
 export interface XSandboxImage {
@@ -135,6 +137,8 @@ export interface XSandbox {
   credits(appKey: string): number | undefined;
   /** The price table the balance is drawn down by (default X's published one). */
   prices: XPriceTable;
+  /** What the account's follower count reads from now on. */
+  setFollowers(accountId: string, followers: number): void;
   /** The account's 24-hour cap on originals and replies; undefined: no cap (a verified account). */
   setDailyCaps(accountId: string, caps: { posts: number; replies: number } | undefined): void;
   /** What a capped post is answered: status and body (X's shape is undocumented). */

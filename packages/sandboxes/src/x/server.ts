@@ -196,6 +196,12 @@ class Sandbox implements XSandbox {
     this.#credits.prices = value;
   }
 
+  setFollowers(accountId: string, followers: number): void {
+    const account = this.#state.accounts.find((a) => a.id === accountId);
+    if (!account) throw new Error(`no account ${accountId}`);
+    account.followers = followers;
+  }
+
   setDailyCaps(accountId: string, caps: DailyCaps | undefined): void {
     if (caps) this.#caps.set(accountId, caps);
     else this.#caps.delete(accountId);
@@ -253,7 +259,7 @@ class Sandbox implements XSandbox {
     route('GET', '/2/tweets/:id', (req) => getTweet(this.#state, req));
     route('GET', '/2/users/me', (req, account) => ({
       status: 200,
-      body: { data: userV2(account, req) },
+      body: { data: userV2(this.#state, account, req) },
     }));
     route('GET', '/2/users/:id/tweets', (req) => userTweets(this.#state, req));
     route('POST', '/2/media/upload/initialize', (req, account) =>

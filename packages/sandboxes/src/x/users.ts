@@ -19,6 +19,8 @@ const MAX_AVATAR_BYTES = 700 * 1024;
 const MAX_BANNER_BYTES = 5 * 1024 * 1024;
 const PROFILE_LIMITS = { name: 50, url: 100, location: 30, description: 160 } as const;
 
+const DEFAULT_FOLLOWERS = 1200;
+
 const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
@@ -59,7 +61,7 @@ export function addAccount(state: XState, input: XSandboxAccountInput): void {
   });
 }
 
-export function userV2(account: Account, req: FastifyRequest): Record<string, unknown> {
+export function userV2(state: XState, account: Account, req: FastifyRequest): Record<string, unknown> {
   const fields = fieldList(req.query, 'user.fields');
   const p = account.profile;
   const out: Record<string, unknown> = { id: account.id, name: p.name, username: account.username };
@@ -68,6 +70,14 @@ export function userV2(account: Account, req: FastifyRequest): Record<string, un
   if (fields.has('url')) out.url = p.url ?? '';
   if (fields.has('profile_image_url')) out.profile_image_url = p.avatar.url.replace(/(\.\w+)$/, '_normal$1');
   if (fields.has('protected')) out.protected = false;
+  if (fields.has('public_metrics')) {
+    out.public_metrics = {
+      followers_count: account.followers ?? DEFAULT_FOLLOWERS,
+      following_count: 80,
+      post_count: state.posts.filter((post) => post.accountId === account.id).length,
+      listed_count: 3,
+    };
+  }
   return out;
 }
 
@@ -103,7 +113,7 @@ export function userV1(state: XState, account: Account): Record<string, unknown>
       description: { urls: description.urls.map(entity) },
     },
     protected: false,
-    followers_count: 1200,
+    followers_count: account.followers ?? DEFAULT_FOLLOWERS,
     friends_count: 80,
     listed_count: 3,
     created_at: v1Date(new Date(Date.UTC(2010, 2, 4, 9, 30))),

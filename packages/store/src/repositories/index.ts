@@ -21,6 +21,7 @@ import { profilesRepository } from './profiles.ts';
 import { replaceMany } from './replace.ts';
 import { sqliteDeliveries } from './sqlite.ts';
 import { tokensRepository } from './tokens.ts';
+import { watchRepository } from './watch.ts';
 import { xSpendRepository } from './x-spend.ts';
 
 export type { RepoContext } from './context.ts';
@@ -50,6 +51,7 @@ export function createRepositories(ctx: RepoContext): Repositories {
     kv: kvRepository(ctx),
     xSpend: xSpendRepository(ctx),
     feeds: feedsRepository(ctx),
+    watch: watchRepository(ctx),
     audit: auditRepository(ctx),
   };
   for (const key of Object.keys(repositories) as (keyof Repositories)[]) {

@@ -143,6 +143,33 @@ export async function buildMessage(
         ...(delivery.checklist?.length ? { checklist: delivery.checklist } : {}),
       };
     }
+    case 'identity.check-failed': {
+      const [run] = await store.watch.identityChecks(data.organisationId, 1);
+      if (!run) throw new EventGoneError('no identity check run is in the store');
+      const failed = run.results.filter((r) => r['status'] === 'failed');
+      const reason = failed.map((r) => `${String(r['subject'])}: ${String(r['message'])}`).join('\n');
+      const checklist = [
+        'Read each failed check: the account or the domain may be in other hands.',
+        'For a changed X profile: change the X password, end unknown sessions, then set the dormant profile again.',
+        `Run "sunset identity check <plan>" once it is fixed; the worker checks again daily.`,
+      ];
+      const title = `[${org}] Identity check failed: ${failed.length} of ${run.results.length}`;
+      return {
+        ...base,
+        title,
+        text: [
+          `${title} (${run.at.toISOString()}).`,
+          '',
+          ...failed.map((r) => `- ${String(r['check'])} ${String(r['subject'])}: ${String(r['message'])}`),
+          '',
+          'What to do:',
+          ...checklist.map((c) => `- ${c}`),
+        ].join('\n'),
+        links: {},
+        reason,
+        checklist,
+      };
+    }
     case 'x.paused': {
       const pause = await xPauseOf(store, data.organisationId);
       const reason = pause?.reason ?? 'X is paused';
