@@ -74,7 +74,7 @@ function renderPlan(plan) {
       { class: 'facts' },
       h('dt', {}, t('plan.plan')),
       h('dd', {}, t('plan.nameVersion', { name: plan.name, version: plan.version })),
-      h('dt', {}, t('plan.applied')),
+      h('dt', {}, t('plan.appliedLabel')),
       h('dd', {}, timeEl(plan.appliedAt, plan.timezone), t('plan.appliedBy', { who: plan.appliedBy })),
       h('dt', {}, t('plan.sunset')),
       h('dd', {}, timeEl(plan.sunset, plan.timezone, { withZone: true })),

@@ -407,7 +407,7 @@ export const fr = {
   'plan.count': ' : {n}',
   'plan.plan': 'Plan',
   'plan.nameVersion': '{name} — version {version}',
-  'plan.applied': 'Appliqué',
+  'plan.appliedLabel': 'Appliqué',
   'plan.appliedBy': ' par {who}',
   'plan.sunset': 'Fin sur X',
   'plan.then': 'Ensuite',
