@@ -1,6 +1,8 @@
 // Talks to the API on the same origin (the CSP allows nothing else). The token lives in
 // sessionStorage only: it goes when the tab closes, and no other tab or later visit sees it.
 
+import { t } from './i18n.js';
+
 const TOKEN_KEY = 'sunset.token';
 
 export function getToken() {
@@ -56,7 +58,7 @@ export async function request(path, { method = 'GET', body, headers = {}, token 
       cache: 'no-store',
     });
   } catch (err) {
-    throw new ApiError(0, 'network', `le serveur ne répond pas (${err.message})`, undefined);
+    throw new ApiError(0, 'network', t('error.noAnswer', { detail: err.message }), undefined);
   }
   if (res.ok) return res;
   let payload;

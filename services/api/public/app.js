@@ -6,10 +6,10 @@ import { ApiError, clearToken, getJson, getToken, setToken } from './api.js';
 import { auditScreen } from './audit.js';
 import { composeScreen } from './compose.js';
 import { followersChart } from './followers.js';
-import { t, translatePage } from './i18n.js';
+import { setLanguage, t, translatePage } from './i18n.js';
 import { approvalsScreen, queueScreen } from './queue.js';
 import { crisisScreen } from './crisis.js';
-import { announce, clearMessages, ROLE_LABELS, showError } from './dom.js';
+import { announce, clearMessages, roleLabel, showError } from './dom.js';
 import { imagesScreen } from './images.js';
 import { timelineScreen } from './timeline.js';
 import { xStatus } from './xstatus.js';
@@ -18,13 +18,13 @@ const ALL_ROLES = ['admin', 'planner', 'editor', 'crisis', 'auditor'];
 
 // The API's own role checks decide; this only keeps people away from screens that would refuse them.
 const SCREENS = {
-  plan: { title: 'Calendrier du plan', roles: ALL_ROLES, screen: timelineScreen },
+  plan: { title: () => t('plan.title'), roles: ALL_ROLES, screen: timelineScreen },
   rediger: { title: () => t('compose.title'), roles: ['admin', 'editor'], screen: composeScreen },
   file: { title: () => t('queue.title'), roles: ALL_ROLES, screen: queueScreen },
   approbations: { title: () => t('approvals.title'), roles: ['admin', 'editor'], screen: approvalsScreen },
-  crise: { title: 'Crise', roles: ALL_ROLES, screen: crisisScreen },
-  journal: { title: "Journal d'audit", roles: ['admin', 'auditor'], screen: auditScreen },
-  images: { title: 'Images du profil', roles: ALL_ROLES, screen: imagesScreen },
+  crise: { title: () => t('crisis.title'), roles: ALL_ROLES, screen: crisisScreen },
+  journal: { title: () => t('audit.title'), roles: ['admin', 'auditor'], screen: auditScreen },
+  images: { title: () => t('images.navTitle'), roles: ALL_ROLES, screen: imagesScreen },
 };
 
 /** Who is signed in: the answer of GET /v1/me, or undefined. */
@@ -48,7 +48,7 @@ function showSession() {
   if (!me) return;
   $('session-org').textContent = me.organisationName ?? me.organisationId;
   $('session-name').textContent = me.person && me.person !== me.name ? `${me.person} (${me.name})` : me.name;
-  $('session-role').textContent = ROLE_LABELS[me.role] ?? me.role;
+  $('session-role').textContent = roleLabel(me.role);
   for (const a of document.querySelectorAll('#nav a[data-route]')) {
     const s = SCREENS[a.dataset.route];
     a.parentElement.hidden = !s.roles.includes(me.role);
@@ -75,9 +75,8 @@ function render({ focus = true } = {}) {
     if (a.dataset.route === route) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
-  const named = route === 'connexion' ? 'Connexion' : SCREENS[route].title;
-  const title = typeof named === 'function' ? named() : named;
-  document.title = `${title} — sunset`;
+  const title = route === 'connexion' ? t('signin.title') : SCREENS[route].title();
+  document.title = t('app.screenTitle', { title });
   const changed = current !== route;
   current = route;
   // Messages belong to the screen they were said on.
@@ -100,7 +99,7 @@ function onUnauthorised(err) {
   me = undefined;
   showSession();
   render();
-  showError(err, 'Session terminée');
+  showError(err, t('session.ended'));
 }
 
 async function signIn(token) {
@@ -120,7 +119,15 @@ function signOut() {
   showSession();
   history.replaceState(null, '', '#/connexion');
   render();
-  announce('Vous êtes déconnecté. Le jeton a été effacé de cet onglet.');
+  announce(t('session.signedOut'));
+}
+
+/** The other language: the page's words, then the current screen drawn again; the focus stays on the switch. */
+function switchLanguage(next) {
+  setLanguage(next);
+  translatePage();
+  showSession();
+  render({ focus: false });
 }
 
 function start() {
@@ -131,7 +138,7 @@ function start() {
     const token = input.value.trim();
     if (!token) {
       input.setAttribute('aria-invalid', 'true');
-      showError(new ApiError(400, 'empty', 'aucun jeton saisi'), 'Connexion');
+      showError(new ApiError(400, 'empty', t('signin.empty')), t('signin.context'));
       input.focus();
       return;
     }
@@ -145,17 +152,22 @@ function start() {
       history.pushState(null, '', `#/${defaultRoute()}`);
       render();
       announce(
-        `Connecté : ${me.organisationName ?? me.organisationId}, rôle ${ROLE_LABELS[me.role] ?? me.role}.`,
+        t('session.signedIn', {
+          organisation: me.organisationName ?? me.organisationId,
+          role: roleLabel(me.role),
+        }),
       );
     } catch (err) {
       input.setAttribute('aria-invalid', 'true');
-      showError(err, 'Connexion');
+      showError(err, t('signin.context'));
       input.focus();
     } finally {
       button.disabled = false;
     }
   });
   $('sign-out').addEventListener('click', signOut);
+  for (const button of document.querySelectorAll('button[data-lang]'))
+    button.addEventListener('click', () => switchLanguage(button.dataset.lang));
   window.addEventListener('hashchange', () => render());
 
   const saved = getToken();
@@ -169,7 +181,7 @@ function start() {
     .catch((err) => {
       clearToken();
       render({ focus: false });
-      showError(err, 'Reprise de la session');
+      showError(err, t('session.resume'));
     });
 }
 

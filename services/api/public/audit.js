@@ -3,18 +3,21 @@
 
 import { getJson, query, request } from './api.js';
 import { announce, h, NETWORK_LABELS, replace, showError, timeEl } from './dom.js';
+import { label, locale, num, t, tn } from './i18n.js';
 
 const PAGE_SIZE = 100;
 // The API's ceiling for one answer: the export takes everything the filters match, up to it.
 const EXPORT_LIMIT = 10_000;
 
-const OUTCOME_LABELS = { ok: 'réussi', refused: 'refusé', skipped: 'ignoré', error: 'erreur' };
+const COLUMNS = ['seq', 'date', 'actor', 'action', 'network', 'post', 'outcome', 'error', 'details'];
 
 let ctx;
 let visible = false;
 let filters = {};
 // The cursors of the pages already seen, to say which page this is.
 let pages = [undefined];
+// The last check of the chain, shown again in the other language when it changes.
+let lastVerify;
 
 const $ = (id) => document.getElementById(id);
 
@@ -41,19 +44,19 @@ function readFilters() {
 
 function describe(f) {
   const parts = [];
-  if (f.from) parts.push(`depuis ${new Date(f.from).toLocaleString('fr-FR')}`);
-  if (f.to) parts.push(`jusqu’au ${new Date(f.to).toLocaleString('fr-FR')}`);
-  if (f.actor) parts.push(`acteur ${f.actor}`);
-  if (f.action) parts.push(`action ${f.action}`);
-  if (f.network) parts.push(`réseau ${NETWORK_LABELS[f.network] ?? f.network}`);
-  if (f.post) parts.push(`publication ${f.post}`);
-  return parts.length ? parts.join(', ') : 'sans filtre';
+  if (f.from) parts.push(t('audit.describeFrom', { at: new Date(f.from).toLocaleString(locale()) }));
+  if (f.to) parts.push(t('audit.describeTo', { at: new Date(f.to).toLocaleString(locale()) }));
+  if (f.actor) parts.push(t('audit.describeActor', { actor: f.actor }));
+  if (f.action) parts.push(t('audit.describeAction', { action: f.action }));
+  if (f.network) parts.push(t('audit.describeNetwork', { network: NETWORK_LABELS[f.network] ?? f.network }));
+  if (f.post) parts.push(t('audit.describePost', { post: f.post }));
+  return parts.length ? parts.join(', ') : t('audit.noFilter');
 }
 
 function summary(entry) {
   const bits = [];
-  if (entry.remoteId) bits.push(`id distant ${entry.remoteId}`);
-  if (entry.deliveryId) bits.push(`envoi ${entry.deliveryId}`);
+  if (entry.remoteId) bits.push(t('audit.remoteId', { id: entry.remoteId }));
+  if (entry.deliveryId) bits.push(t('audit.deliveryId', { id: entry.deliveryId }));
   if (entry.details && typeof entry.details === 'object') {
     const d = entry.details;
     if (d.route) bits.push(`${d.method ?? ''} ${d.route}`.trim());
@@ -69,7 +72,7 @@ function renderEntries(entries, pageIndex) {
     h(
       'caption',
       {},
-      `Entrées du journal, page ${pageIndex + 1} (${entries.length} entrée${entries.length > 1 ? 's' : ''}) — ${describe(filters)}`,
+      tn('audit.caption', entries.length, { page: num(pageIndex + 1), filters: describe(filters) }),
     ),
     h(
       'thead',
@@ -77,9 +80,7 @@ function renderEntries(entries, pageIndex) {
       h(
         'tr',
         {},
-        ['N°', 'Date', 'Acteur', 'Action', 'Réseau', 'Publication', 'Résultat', 'Erreur', 'Précisions'].map(
-          (t) => h('th', { scope: 'col' }, t),
-        ),
+        COLUMNS.map((c) => h('th', { scope: 'col' }, t(`audit.col-${c}`))),
       ),
     ),
     h(
@@ -101,7 +102,7 @@ function renderEntries(entries, pageIndex) {
             h(
               'span',
               { class: `outcome outcome-${/^[a-z-]+$/.test(e.outcome) ? e.outcome : 'other'}` },
-              OUTCOME_LABELS[e.outcome] ?? e.outcome ?? '—',
+              e.outcome ? label(`outcome.${e.outcome}`, e.outcome) : '—',
             ),
           ),
           h('td', {}, e.error ? h('span', { lang: 'en' }, e.error) : '—'),
@@ -112,7 +113,7 @@ function renderEntries(entries, pageIndex) {
   );
   replace(
     $('audit-table'),
-    entries.length ? table : h('p', {}, `Aucune entrée ne correspond aux filtres (${describe(filters)}).`),
+    entries.length ? table : h('p', {}, t('audit.noEntry', { filters: describe(filters) })),
   );
 }
 
@@ -129,11 +130,13 @@ async function loadPage(pageIndex, { announceIt = true } = {}) {
     $('audit-first').hidden = pageIndex === 0;
     if (announceIt)
       announce(
-        `Page ${pageIndex + 1} du journal : ${body.entries.length} entrée${body.entries.length > 1 ? 's' : ''}${body.nextCursor !== undefined ? ', une page suivante existe' : ''}.`,
+        tn(body.nextCursor !== undefined ? 'audit.pageMore' : 'audit.page', body.entries.length, {
+          page: num(pageIndex + 1),
+        }),
       );
   } catch (err) {
     if (err.status === 401) return ctx.onUnauthorised(err);
-    showError(err, 'Journal d’audit');
+    showError(err, t('audit.title'));
   } finally {
     $('audit-table').removeAttribute('aria-busy');
   }
@@ -161,44 +164,48 @@ async function downloadCsv() {
     a.remove();
     // The download has taken its copy by the next tick; the URL would otherwise hold the bytes.
     setTimeout(() => URL.revokeObjectURL(url), 1000);
-    announce(`Export CSV téléchargé (${describe(filters)}).`);
+    announce(t('audit.csvDone', { filters: describe(filters) }));
   } catch (err) {
     if (err.status === 401) return ctx.onUnauthorised(err);
-    showError(err, 'Export CSV');
+    showError(err, t('audit.csvContext'));
   } finally {
     button.disabled = false;
   }
+}
+
+function renderVerify(r) {
+  // The API counts this organisation's entries only, and gives a number only for its own entry.
+  const text = r.ok
+    ? tn('audit.intact', r.checked, { ms: num(r.ms) })
+    : r.firstBad?.seq
+      ? t('audit.brokenAt', { seq: r.firstBad.seq, reason: r.firstBad?.reason, checked: num(r.checked) })
+      : t('audit.broken', { reason: r.firstBad?.reason, checked: num(r.checked) });
+  replace(
+    $('audit-verify-result'),
+    h(
+      'p',
+      { class: r.ok ? 'verify-ok' : 'verify-bad' },
+      h('strong', {}, t(r.ok ? 'audit.intactLead' : 'audit.brokenLead')),
+      text,
+    ),
+  );
 }
 
 async function verify() {
   const button = $('audit-verify');
   const box = $('audit-verify-result');
   button.disabled = true;
-  announce('Vérification de la chaîne en cours…');
+  announce(t('audit.verifying'));
   try {
     const r = await getJson('/v1/audit/verify');
-    // The API counts this organisation's entries only, and gives a number only for its own entry.
-    const text = r.ok
-      ? `Chaîne intacte : ${r.checked} entrée${r.checked > 1 ? 's' : ''} de votre organisation vérifiée${r.checked > 1 ? 's' : ''} en ${r.ms} ms. Aucune entrée n’a été modifiée ni supprimée.`
-      : `Chaîne rompue${r.firstBad?.seq ? ` à l’entrée n° ${r.firstBad.seq}` : ''} : ${r.firstBad?.reason}. Les ${r.checked} entrées de votre organisation qui la précèdent sont intactes ; prévenez le responsable de la sécurité.`;
-    replace(
-      box,
-      h(
-        'p',
-        { class: r.ok ? 'verify-ok' : 'verify-bad' },
-        h('strong', {}, r.ok ? 'Intacte. ' : 'Rompue. '),
-        text,
-      ),
-    );
-    announce(
-      r.ok
-        ? 'Vérification terminée : la chaîne est intacte.'
-        : 'Vérification terminée : la chaîne est rompue.',
-    );
+    lastVerify = r;
+    renderVerify(r);
+    announce(t(r.ok ? 'audit.verifiedOk' : 'audit.verifiedBad'));
   } catch (err) {
     if (err.status === 401) return ctx.onUnauthorised(err);
+    lastVerify = undefined;
     replace(box);
-    showError(err, 'Vérification de la chaîne');
+    showError(err, t('audit.verifyContext'));
   } finally {
     button.disabled = false;
   }
@@ -230,6 +237,7 @@ export const auditScreen = {
     ctx = context;
     visible = true;
     void loadPage(0, { announceIt: false });
+    if (lastVerify) renderVerify(lastVerify);
   },
   hide() {
     visible = false;
@@ -241,6 +249,7 @@ export const auditScreen = {
     pages = [undefined];
     replace($('audit-table'));
     replace($('audit-verify-result'));
+    lastVerify = undefined;
     $('audit-next').hidden = true;
     $('audit-first').hidden = true;
   },

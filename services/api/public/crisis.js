@@ -18,6 +18,7 @@ import {
   unitLabel,
   usd,
 } from './dom.js';
+import { label, locale, num, t, tn } from './i18n.js';
 
 const PREVIEW_DELAY_MS = 400;
 const FOLLOW_MS = 5_000;
@@ -25,12 +26,15 @@ const MOVING = new Set(['queued', 'sending']);
 // The API's own pattern for the link (CrisisBody.link): checked here so the preview can say why
 // the link is left out while it is still being typed, instead of a 400 at every keystroke.
 const LINK = /^https?:\/\/\S+$/;
+const ALERT_COLUMNS = ['seen', 'alert', 'level', 'areas', 'decision', 'post'];
 
 let ctx;
 let visible = false;
 let previewTimer;
 let previewSeq = 0;
 let followTimer;
+// The last send's answer: drawn again when the screen comes back or the language changes.
+let lastResult;
 // One key per message being composed: a double click or a retry after a lost answer sends the
 // same key, and the API then returns the first post instead of posting twice.
 let idempotencyKey = newKey();
@@ -46,10 +50,6 @@ const $ = (id) => document.getElementById(id);
 const canSend = () => ctx && (ctx.me.role === 'crisis' || ctx.me.role === 'admin');
 // GET /v1/crisis/feeds is for the crisis cell, auditors and admins.
 const canSeeFeeds = () => ctx && ['crisis', 'auditor', 'admin'].includes(ctx.me.role);
-
-const FEED_STATUS = { ok: 'lu', 'not-modified': 'inchangé (304)', error: 'erreur' };
-const MSG_TYPES = { Alert: 'Alerte', Update: 'Mise à jour', Cancel: 'Annulation' };
-const LEVELS = { yellow: 'jaune', orange: 'orange', red: 'rouge', green: 'verte' };
 
 function draft() {
   const text = $('crisis-text').value.trim();
@@ -73,7 +73,7 @@ function bodyOf(d, { forPreview }) {
 function xCostLine(n) {
   const parts = n.parts.length > 1 ? ` (${n.parts.map((p) => usd(p.cost ?? 0)).join(' + ')})` : '';
   return [
-    h('p', { class: 'x-cost' }, `Coût sur X : ${usd(n.cost.total)}${parts}`),
+    h('p', { class: 'x-cost' }, t('preview.xCost', { cost: usd(n.cost.total) }), parts),
     n.cost.warning ? h('p', { class: 'small', lang: 'en' }, n.cost.warning) : null,
   ];
 }
@@ -86,8 +86,8 @@ function renderPreview(result, d) {
       { class: 'preview-network' },
       h('h3', {}, n.label),
       thread
-        ? h('p', {}, `Devient un fil de ${n.parts.length} messages.`)
-        : h('p', { class: 'small' }, 'Un seul message.'),
+        ? h('p', {}, t('preview.thread', { count: num(n.parts.length) }))
+        : h('p', { class: 'small' }, t('preview.single')),
       n.cost ? xCostLine(n) : null,
       h(
         'ol',
@@ -100,9 +100,9 @@ function renderPreview(result, d) {
             h(
               'p',
               { class: `length${p.length > p.limit ? ' over' : ''}` },
-              thread ? `Partie ${i + 1} : ` : 'Longueur : ',
-              `${p.length}/${p.limit} ${unitLabel(p.unit)}`,
-              p.length > p.limit ? ' — trop long' : '',
+              thread ? t('preview.part', { n: num(i + 1) }) : t('preview.length'),
+              t('preview.measure', { length: num(p.length), limit: num(p.limit), unit: unitLabel(p.unit) }),
+              p.length > p.limit ? t('preview.tooLong') : '',
             ),
           ),
         ),
@@ -110,31 +110,17 @@ function renderPreview(result, d) {
     );
   });
   const notes = [];
-  if (d.link && !LINK.test(d.link))
-    notes.push(
-      h(
-        'p',
-        { class: 'warning' },
-        'Le lien saisi n’est pas encore une adresse complète (https://…) : il n’est pas dans l’aperçu.',
-      ),
-    );
+  if (d.link && !LINK.test(d.link)) notes.push(h('p', { class: 'warning' }, t('crisis.linkIncomplete')));
   // Why a network of the plan is left out (the sunset policy, an approval to wait for): the engine's words.
   for (const note of result.notes ?? []) notes.push(h('p', { class: 'small' }, note));
-  replace(
-    $('crisis-preview'),
-    notes,
-    blocks.length ? blocks : h('p', {}, 'Aucun réseau du plan ne reçoit les messages de crise.'),
-  );
+  replace($('crisis-preview'), notes, blocks.length ? blocks : h('p', {}, t('crisis.noNetwork')));
 }
 
 async function preview() {
   const d = draft();
   const seq = ++previewSeq;
   if (!d.text) {
-    replace(
-      $('crisis-preview'),
-      h('p', { class: 'hint' }, 'Saisissez un message pour voir comment il paraîtra sur chaque réseau.'),
-    );
+    replace($('crisis-preview'), h('p', { class: 'hint' }, t('crisis.previewEmpty')));
     return;
   }
   $('crisis-preview').setAttribute('aria-busy', 'true');
@@ -146,7 +132,7 @@ async function preview() {
     if (err.name !== 'ApiError') throw err;
     if (err.status === 401) return ctx.onUnauthorised(err);
     // Shown in place, not in the alert region: it would interrupt the typing at every keystroke.
-    if (seq === previewSeq) replace($('crisis-preview'), errorBlock(err, 'Aperçu'));
+    if (seq === previewSeq) replace($('crisis-preview'), errorBlock(err, t('crisis.previewContext')));
   } finally {
     if (seq === previewSeq) $('crisis-preview').removeAttribute('aria-busy');
   }
@@ -163,9 +149,7 @@ function networkStates(post) {
     return h(
       'p',
       { class: 'small' },
-      post.state === 'awaiting-approval'
-        ? 'Rien n’est envoyé aux réseaux avant l’approbation.'
-        : 'Aucun envoi vers un réseau.',
+      t(post.state === 'awaiting-approval' ? 'crisis.nothingBeforeApproval' : 'crisis.noDelivery'),
     );
   return h(
     'ul',
@@ -175,24 +159,24 @@ function networkStates(post) {
       return h(
         'li',
         {},
-        h('strong', {}, `${NETWORK_LABELS[n]} : `),
+        h('strong', {}, t('crisis.networkState', { network: NETWORK_LABELS[n] })),
         statusBadge(s.status),
         // The store has not heard back from the network yet: the badge reads « envoi en cours ».
-        s.outcomeUnknown ? h('span', { class: 'checking' }, ' — résultat en vérification') : '',
-        s.parts > 1 ? ` (${s.published}/${s.parts} parties)` : '',
+        s.outcomeUnknown ? h('span', { class: 'checking' }, t('crisis.checking')) : '',
+        s.parts > 1 ? ` ${t('queue.parts', { published: num(s.published), parts: num(s.parts) })}` : '',
         s.url
           ? [
               ' — ',
               h(
                 'a',
                 { href: s.url, rel: 'noopener noreferrer', target: '_blank' },
-                `voir sur ${NETWORK_LABELS[n]}`,
-                h('span', { class: 'visually-hidden' }, ' (nouvel onglet)'),
+                t('crisis.seeOn', { network: NETWORK_LABELS[n] }),
+                h('span', { class: 'visually-hidden' }, t('common.newTab')),
               ),
             ]
           : '',
         s.lastError
-          ? h('span', { class: 'error-text' }, ' — erreur : ', h('span', { lang: 'en' }, s.lastError))
+          ? h('span', { class: 'error-text' }, t('crisis.error'), h('span', { lang: 'en' }, s.lastError))
           : '',
       );
     }),
@@ -215,28 +199,24 @@ function approveButton(post, where) {
         button.disabled = true;
         try {
           const r = await postJson(`/v1/crisis/${encodeURIComponent(post.id)}/approve`, {});
-          announce(`Message ${r.id} approuvé : état ${r.state === 'accepted' ? 'accepté' : r.state}.`);
+          announce(t('crisis.approved', { id: r.id, state: label(`postState.${r.state}`, r.state) }));
           void loadHistory();
           if (where === 'result') void follow(r.id);
         } catch (err) {
           if (err.status === 401) return ctx.onUnauthorised(err);
-          replace(out, errorBlock(err, 'Approbation'));
-          showError(err, 'Approbation');
+          replace(out, errorBlock(err, t('crisis.approveContext')));
+          showError(err, t('crisis.approveContext'));
         } finally {
           button.disabled = false;
         }
       },
     },
-    'Approuver',
+    t('crisis.approve'),
   );
   return h(
     'div',
     { class: 'approve' },
-    h(
-      'p',
-      { id: `approve-hint-${where}-${post.id}`, class: 'small' },
-      'Ce message attend l’accord d’une seconde personne de la cellule de crise, avec son propre jeton.',
-    ),
+    h('p', { id: `approve-hint-${where}-${post.id}`, class: 'small' }, t('crisis.approveHint')),
     button,
     out,
   );
@@ -245,7 +225,7 @@ function approveButton(post, where) {
 /** A person and the token they used; posts stored before persons existed name only the token. */
 function byWhom(by) {
   if (by === undefined || typeof by === 'string') return by;
-  return by.person === by.token ? by.person : `${by.person} (jeton ${by.token})`;
+  return by.person === by.token ? by.person : t('crisis.personToken', { person: by.person, token: by.token });
 }
 
 function postCard(post) {
@@ -258,9 +238,9 @@ function postCard(post) {
     h(
       'p',
       { class: 'small' },
-      `Identifiant : ${post.id} · envoyé par ${byWhom(content.sentBy) ?? post.createdBy}`,
-      content.approvedBy ? ` · approuvé par ${byWhom(content.approvedBy)}` : '',
-      post.replyTo ? ` · suite de ${post.replyTo}` : '',
+      t('crisis.idSentBy', { id: post.id, who: byWhom(content.sentBy) ?? post.createdBy }),
+      content.approvedBy ? t('crisis.approvedBy', { who: byWhom(content.approvedBy) }) : '',
+      post.replyTo ? t('crisis.replyTo', { id: post.replyTo }) : '',
     ),
     networkStates(post),
     approveButton(post, 'history'),
@@ -278,16 +258,16 @@ async function loadHistory() {
       posts.length
         ? h(
             'ol',
-            { class: 'cards', 'aria-label': 'Messages de crise, du plus récent au plus ancien' },
+            { class: 'cards', 'aria-label': t('crisis.historyLabel') },
             posts.map((p) => h('li', {}, postCard(p))),
           )
-        : h('p', {}, 'Aucun message de crise n’a encore été envoyé.'),
+        : h('p', {}, t('crisis.historyEmpty')),
     );
     return true;
   } catch (err) {
     if (!visible) return false;
     if (err.status === 401) return ctx.onUnauthorised(err);
-    showError(err, 'Historique des messages de crise');
+    showError(err, t('crisis.historyTitle'));
     return false;
   } finally {
     box.removeAttribute('aria-busy');
@@ -295,20 +275,22 @@ async function loadHistory() {
 }
 
 function feedState(state) {
-  if (!state) return h('p', { class: 'small' }, 'Pas encore lu.');
+  if (!state) return h('p', { class: 'small' }, t('crisis.feedNotRead'));
   return h(
     'p',
     { class: 'small' },
-    state.polledAt ? ['Dernière lecture : ', timeEl(state.polledAt)] : '',
-    ` · état : ${FEED_STATUS[state.status] ?? state.status ?? '—'}`,
-    state.nextPollAt ? [' · prochaine lecture : ', timeEl(state.nextPollAt)] : '',
-    state.errors > 0 ? ` · ${state.errors} erreur${state.errors > 1 ? 's' : ''} de suite` : '',
+    state.polledAt ? [t('crisis.feedPolled'), timeEl(state.polledAt)] : '',
+    t('crisis.feedState', { state: state.status ? label(`feedStatus.${state.status}`, state.status) : '—' }),
+    state.nextPollAt ? [t('crisis.feedNext'), timeEl(state.nextPollAt)] : '',
+    state.errors > 0 ? tn('crisis.feedErrors', state.errors) : '',
     state.lastError ? [' — ', h('span', { class: 'error-text', lang: 'en' }, state.lastError)] : '',
   );
 }
 
 function alertRow(a) {
-  const level = a.awarenessLevel ? `vigilance ${LEVELS[a.awarenessLevel] ?? a.awarenessLevel}` : '';
+  const level = a.awarenessLevel
+    ? t('crisis.awareness', { level: label(`level.${a.awarenessLevel}`, a.awarenessLevel) })
+    : '';
   return h(
     'tr',
     { dataset: { identifier: a.identifier, kept: String(a.kept) } },
@@ -316,12 +298,17 @@ function alertRow(a) {
     h(
       'td',
       {},
-      h('p', {}, `${MSG_TYPES[a.msgType] ?? a.msgType} — `, h('span', {}, a.headline ?? a.event ?? '')),
+      h(
+        'p',
+        {},
+        `${label(`msgType.${a.msgType}`, a.msgType)} — `,
+        h('span', {}, a.headline ?? a.event ?? ''),
+      ),
       h('p', { class: 'small' }, h('code', {}, a.identifier)),
     ),
     h('td', {}, [a.severity, level, a.awarenessType].filter(Boolean).join(' · ') || '—'),
     h('td', {}, a.geocodes.length ? a.geocodes.join(', ') : a.areas.join(', ') || '—'),
-    h('td', {}, a.kept ? 'Retenue' : 'Écartée', ' — ', h('span', { lang: 'en' }, a.reason)),
+    h('td', {}, t(a.kept ? 'crisis.kept' : 'crisis.filtered'), ' — ', h('span', { lang: 'en' }, a.reason)),
     h('td', {}, a.postId ? h('code', { class: 'post-id' }, a.postId) : '—'),
   );
 }
@@ -331,13 +318,7 @@ function feedBlock(feed) {
     'article',
     { class: 'feed', dataset: { feedId: feed.feedId } },
     h('h3', {}, h('span', { lang: 'en' }, feed.url)),
-    h(
-      'p',
-      { class: 'small' },
-      feed.mode === 'post'
-        ? 'Mode : publication directe (au-dessus du seuil post_at).'
-        : 'Mode : approbation (chaque alerte retenue attend l’accord d’une personne).',
-    ),
+    h('p', { class: 'small' }, t(feed.mode === 'post' ? 'crisis.feedModePost' : 'crisis.feedModeApproval')),
     feedState(feed.state),
     feed.alerts.length
       ? h(
@@ -346,26 +327,20 @@ function feedBlock(feed) {
           h(
             'table',
             {},
-            h(
-              'caption',
-              {},
-              `Alertes vues dans ce flux, de la plus récente à la plus ancienne (${feed.alerts.length})`,
-            ),
+            h('caption', {}, t('crisis.alertsCaption', { n: num(feed.alerts.length) })),
             h(
               'thead',
               {},
               h(
                 'tr',
                 {},
-                ['Vue le', 'Alerte', 'Niveau', 'Zones', 'Décision', 'Message de crise'].map((t) =>
-                  h('th', { scope: 'col' }, t),
-                ),
+                ALERT_COLUMNS.map((c) => h('th', { scope: 'col' }, t(`crisis.col-${c}`))),
               ),
             ),
             h('tbody', {}, feed.alerts.map(alertRow)),
           ),
         )
-      : h('p', {}, 'Aucune alerte vue dans ce flux pour l’instant.'),
+      : h('p', {}, t('crisis.noAlert')),
   );
 }
 
@@ -378,39 +353,31 @@ async function loadFeeds() {
   try {
     const { feeds } = await getJson('/v1/crisis/feeds');
     if (!visible) return false;
-    replace(
-      box,
-      feeds.length ? feeds.map(feedBlock) : h('p', {}, 'Le plan ne surveille aucun flux CAP (crisis.feeds).'),
-    );
+    replace(box, feeds.length ? feeds.map(feedBlock) : h('p', {}, t('crisis.noFeed')));
     return true;
   } catch (err) {
     if (!visible) return false;
     if (err.status === 401) return ctx.onUnauthorised(err);
     // No applied plan yet: nothing to watch, said in place.
     if (err.status === 409) {
-      replace(box, errorBlock(err, 'Flux CAP'));
+      replace(box, errorBlock(err, t('crisis.feedsContext')));
       return false;
     }
-    showError(err, 'Flux CAP');
+    showError(err, t('crisis.feedsContext'));
     return false;
   } finally {
     box.removeAttribute('aria-busy');
   }
 }
 
-const SUBMIT_STATE_TEXT = {
-  accepted: 'Message accepté : il part sur chaque réseau en priorité.',
-  'awaiting-approval':
-    'Message enregistré, en attente d’approbation : une seconde personne de la cellule de crise doit l’approuver avant envoi.',
-  recorded: 'Message enregistré pour mémoire (test ou exercice) : il n’est publié sur aucun réseau.',
-};
+const submitStateText = (state) => label(`crisis.submit-${state}`, state);
 
 function renderSubmitResult(r) {
   replace(
     $('crisis-result'),
-    h('p', {}, stateBadge(r.state), ' ', SUBMIT_STATE_TEXT[r.state] ?? ''),
-    r.duplicate ? h('p', {}, 'Ce message avait déjà été reçu : il n’est pas envoyé une seconde fois.') : null,
-    h('p', { class: 'small' }, 'Identifiant : ', h('code', { class: 'post-id' }, r.id)),
+    h('p', {}, stateBadge(r.state), ' ', label(`crisis.submit-${r.state}`, '')),
+    r.duplicate ? h('p', {}, t('crisis.duplicate')) : null,
+    h('p', { class: 'small' }, t('crisis.id'), h('code', { class: 'post-id' }, r.id)),
     r.deliveries.length
       ? h(
           'ul',
@@ -419,7 +386,10 @@ function renderSubmitResult(r) {
             h(
               'li',
               {},
-              `${NETWORK_LABELS[d.network] ?? d.network} : ${d.parts} ${d.parts > 1 ? 'messages (fil)' : 'message'}`,
+              t(d.parts > 1 ? 'crisis.deliveryThread' : 'crisis.deliverySingle', {
+                network: NETWORK_LABELS[d.network] ?? d.network,
+                n: num(d.parts),
+              }),
             ),
           ),
         )
@@ -427,7 +397,7 @@ function renderSubmitResult(r) {
     r.notes.length
       ? h(
           'ul',
-          { class: 'notes', 'aria-label': 'Remarques' },
+          { class: 'notes', 'aria-label': t('crisis.notes') },
           r.notes.map((n) => h('li', { lang: 'en' }, n)),
         )
       : null,
@@ -445,16 +415,16 @@ async function follow(id) {
     if (!visible || !box) return;
     replace(
       box,
-      h('h3', {}, 'État sur chaque réseau'),
-      h('p', {}, 'État : ', stateBadge(post.state)),
+      h('h3', {}, t('crisis.followTitle')),
+      h('p', {}, t('crisis.state'), stateBadge(post.state)),
       networkStates(post),
       approveButton(post, 'result'),
       h(
         'p',
         { class: 'small' },
-        isMoving(post)
-          ? `Mis à jour à ${new Date().toLocaleTimeString('fr-FR')} ; suivi automatique toutes les 5 secondes.`
-          : `Mis à jour à ${new Date().toLocaleTimeString('fr-FR')}.`,
+        t(isMoving(post) ? 'crisis.followMoving' : 'crisis.followDone', {
+          at: new Date().toLocaleTimeString(locale()),
+        }),
       ),
     );
     if (isMoving(post)) followTimer = setTimeout(() => void follow(id), FOLLOW_MS);
@@ -462,7 +432,7 @@ async function follow(id) {
   } catch (err) {
     if (!visible) return;
     if (err.status === 401) return ctx.onUnauthorised(err);
-    showError(err, 'Suivi du message');
+    showError(err, t('crisis.followContext'));
   }
 }
 
@@ -475,19 +445,19 @@ async function send(event) {
   linkField.removeAttribute('aria-invalid');
   if (!d.text) {
     textField.setAttribute('aria-invalid', 'true');
-    showProblem('Le message est vide : saisissez le texte à publier.');
+    showProblem(t('crisis.textMissing'));
     textField.focus();
     return;
   }
   if (d.link && !LINK.test(d.link)) {
     linkField.setAttribute('aria-invalid', 'true');
-    showProblem('Le lien officiel doit être une adresse complète commençant par https:// (ou http://).');
+    showProblem(t('crisis.linkInvalid'));
     linkField.focus();
     return;
   }
   const button = $('crisis-send');
   button.disabled = true;
-  announce('Envoi du message de crise…');
+  announce(t('crisis.sending'));
   try {
     const res = await request('/v1/crisis', {
       method: 'POST',
@@ -496,8 +466,9 @@ async function send(event) {
     });
     const r = await res.json();
     $('crisis-result-section').hidden = false;
+    lastResult = r;
     renderSubmitResult(r);
-    announce(`${SUBMIT_STATE_TEXT[r.state] ?? r.state} Identifiant ${r.id}.`);
+    announce(t('crisis.sent', { state: submitStateText(r.state), id: r.id }));
     // The next message is a new one: new key, empty form.
     idempotencyKey = newKey();
     $('crisis-form').reset();
@@ -507,7 +478,7 @@ async function send(event) {
   } catch (err) {
     if (err.name !== 'ApiError') throw err;
     if (err.status === 401) return ctx.onUnauthorised(err);
-    showError(err, 'Envoi du message de crise');
+    showError(err, t('crisis.sendContext'));
   } finally {
     button.disabled = false;
   }
@@ -516,10 +487,10 @@ async function send(event) {
 $('crisis-form').addEventListener('input', schedulePreview);
 $('crisis-form').addEventListener('submit', (event) => void send(event));
 $('crisis-refresh').addEventListener('click', async () => {
-  if (await loadHistory()) announce('Historique actualisé.');
+  if (await loadHistory()) announce(t('crisis.refreshed'));
 });
 $('crisis-feeds-refresh').addEventListener('click', async () => {
-  if (await loadFeeds()) announce('Flux CAP actualisés.');
+  if (await loadFeeds()) announce(t('crisis.feedsRefreshed'));
 });
 
 export const crisisScreen = {
@@ -529,6 +500,12 @@ export const crisisScreen = {
     $('crisis-compose').hidden = !canSend();
     void loadHistory();
     void loadFeeds();
+    // What the form shows is drawn again in the current language; nothing is sent.
+    if (canSend()) void preview();
+    if (lastResult) {
+      renderSubmitResult(lastResult);
+      void follow(lastResult.id);
+    }
   },
   hide() {
     visible = false;
@@ -539,13 +516,11 @@ export const crisisScreen = {
     $('crisis-form').reset();
     $('crisis-result-section').hidden = true;
     replace($('crisis-result'));
+    lastResult = undefined;
     replace($('crisis-history'));
     replace($('crisis-feeds'));
     $('crisis-feeds-section').hidden = true;
-    replace(
-      $('crisis-preview'),
-      h('p', { class: 'hint' }, 'Saisissez un message pour voir comment il paraîtra sur chaque réseau.'),
-    );
+    replace($('crisis-preview'), h('p', { class: 'hint' }, t('crisis.previewEmpty')));
     idempotencyKey = newKey();
   },
 };

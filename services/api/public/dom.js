@@ -1,5 +1,7 @@
-// Small DOM helpers and the French words of the interface. Everything from the server goes
-// into the page as text nodes (never innerHTML), so a post's text cannot inject markup.
+// Small DOM helpers and the words every screen shares (from the catalogues). Everything from the
+// server goes into the page as text nodes (never innerHTML), so a post's text cannot inject markup.
+
+import { label, locale, num, t, usdAmount } from './i18n.js';
 
 /** Creates an element: h('a', { href, class: 'x' }, 'text', child…). */
 export function h(tag, attrs = {}, ...children) {
@@ -29,53 +31,25 @@ export function replace(el, ...children) {
   append(el, children);
 }
 
-// X bills in dollars to the tenth of a cent: "0,015 $US", "20,00 $US".
-const USD = new Intl.NumberFormat('fr-FR', {
-  style: 'currency',
-  currency: 'USD',
-  currencyDisplay: 'code',
-  minimumFractionDigits: 2,
-  maximumFractionDigits: 3,
-});
-
-/** An amount in dollars as French readers write it. */
+/** An amount in dollars as readers of the current language write it, to the tenth of a cent. */
 export function usd(amount) {
-  return USD.format(amount);
+  return usdAmount(amount);
 }
 
 export const NETWORKS = ['x', 'bluesky', 'mastodon'];
 export const NETWORK_LABELS = { x: 'X', bluesky: 'Bluesky', mastodon: 'Mastodon' };
 
-export const ROLE_LABELS = {
-  admin: 'administration',
-  planner: 'planification',
-  editor: 'rédaction',
-  crisis: 'cellule de crise',
-  auditor: 'audit',
-};
+/** A token's role in words. */
+export function roleLabel(role) {
+  return label(`role.${role}`, role);
+}
 
 /** Delivery states: the word is always shown; the colour only repeats it. */
-export const STATUS_LABELS = {
-  queued: 'en attente',
-  sending: 'envoi en cours',
-  published: 'publié',
-  failed: 'échec',
-  'needs-attention': 'action manuelle requise',
-  skipped: 'ignoré',
-  cancelled: 'annulé',
-};
-
-export const POST_STATE_LABELS = {
-  accepted: 'accepté',
-  'awaiting-approval': "en attente d'approbation",
-  recorded: 'enregistré, non publié (test ou exercice)',
-};
-
 export function statusBadge(status) {
   return h(
     'span',
     { class: `badge badge-${/^[a-z-]+$/.test(status) ? status : 'unknown'}` },
-    STATUS_LABELS[status] ?? status,
+    label(`status.${status}`, status),
   );
 }
 
@@ -83,16 +57,16 @@ export function stateBadge(state) {
   return h(
     'span',
     { class: `badge badge-state-${/^[a-z-]+$/.test(state) ? state : 'unknown'}` },
-    POST_STATE_LABELS[state] ?? state,
+    label(`postState.${state}`, state),
   );
 }
 
-/** `<time>` with the date in the given time zone (default the browser's). */
+/** `<time>` with the date in the given time zone (default the browser's), in the current language. */
 export function timeEl(iso, timeZone, { withZone = false } = {}) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return h('span', {}, iso);
   // Fields one by one: dateStyle/timeStyle cannot be combined with timeZoneName.
-  const text = new Intl.DateTimeFormat('fr-FR', {
+  const text = new Intl.DateTimeFormat(locale(), {
     weekday: 'short',
     day: 'numeric',
     month: 'short',
@@ -107,15 +81,14 @@ export function timeEl(iso, timeZone, { withZone = false } = {}) {
 }
 
 export function formatBytes(n) {
-  if (n < 1024) return `${n} octets`;
-  const ko = n / 1024;
-  if (ko < 1024) return `${ko.toLocaleString('fr-FR', { maximumFractionDigits: 1 })} Ko`;
-  return `${(ko / 1024).toLocaleString('fr-FR', { maximumFractionDigits: 1 })} Mo`;
+  if (n < 1024) return t('bytes.b', { n: num(n) });
+  const kb = n / 1024;
+  if (kb < 1024) return t('bytes.kb', { n: num(kb, { maximumFractionDigits: 1 }) });
+  return t('bytes.mb', { n: num(kb / 1024, { maximumFractionDigits: 1 }) });
 }
 
-const UNIT_LABELS = { graphemes: 'caractères', characters: 'caractères', weighted: 'caractères pondérés' };
 export function unitLabel(unit) {
-  return UNIT_LABELS[unit] ?? unit;
+  return label(`unit.${unit}`, unit);
 }
 
 const status = () => document.getElementById('status');
@@ -134,39 +107,40 @@ export function clearMessages() {
 
 /** What a refusal means for the person in front of the screen, by status. */
 function leadFor(err, context) {
-  if (err.code === 'approval')
-    return `${context} : refusée, vous avez envoyé ce message ; une autre personne de la cellule de crise doit l’approuver avec son propre jeton.`;
+  if (err.code === 'approval') return t('error.approval', { context });
   switch (err.status) {
     case 0:
-      return `${context} : le serveur ne répond pas. Vérifiez votre connexion et réessayez.`;
+      return t('error.network', { context });
     case 401:
-      return `${context} : jeton refusé (inconnu, révoqué ou mal copié).`;
+      return t('error.unauthorised', { context });
     case 403:
-      return `${context} : action non autorisée pour ce jeton.`;
+      return t('error.forbidden', { context });
     case 404:
-      return `${context} : introuvable.`;
+      return t('error.notFound', { context });
     case 409:
-      return `${context} : impossible dans l'état actuel.`;
+      return t('error.conflict', { context });
     case 422:
     case 400:
-      return `${context} : la demande est refusée, rien n'a été modifié.`;
+      return t('error.refused', { context });
     case 429:
-      return `${context} : trop de tentatives${err.retryAfter ? `, réessayez dans ${err.retryAfter} s` : ''}.`;
+      return err.retryAfter
+        ? t('error.tooManyWait', { context, seconds: err.retryAfter })
+        : t('error.tooMany', { context });
     case 503:
-      return `${context} : le service est momentanément indisponible, rien n'est parti. Réessayez dans quelques secondes.`;
+      return t('error.unavailable', { context });
     default:
-      return `${context} : erreur du serveur (${err.status}).`;
+      return t('error.server', { context, status: err.status });
   }
 }
 
-/** The error block: a French lead, the server's own message, and the request id for support. */
+/** The error block: a lead in the reader's language, the server's own message, and the request id for support. */
 export function errorBlock(err, context) {
   return h(
     'div',
     { class: 'error-block' },
     h('p', { class: 'error-lead' }, leadFor(err, context)),
-    h('p', {}, 'Message du serveur : ', h('span', { lang: 'en' }, err.message)),
-    err.requestId ? h('p', { class: 'request-id' }, `Identifiant de requête : ${err.requestId}`) : null,
+    h('p', {}, t('error.serverMessage'), h('span', { lang: 'en' }, err.message)),
+    err.requestId ? h('p', { class: 'request-id' }, t('error.requestId', { id: err.requestId })) : null,
   );
 }
 

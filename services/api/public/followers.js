@@ -5,15 +5,16 @@
 
 import { getJson } from './api.js';
 import { h, NETWORK_LABELS, replace, showError } from './dom.js';
+import { locale, num, t } from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
 // Colours 7:1 or more on white; the dash pattern and the point shape tell the lines apart too.
 const STYLE = {
-  x: { colour: '#1b1b1f', dash: undefined, shape: 'circle', pattern: 'trait plein, ronds' },
-  bluesky: { colour: '#0b4f8a', dash: '8 4', shape: 'square', pattern: 'tirets, carrés' },
-  mastodon: { colour: '#6a1b9a', dash: '2 3', shape: 'triangle', pattern: 'pointillés, triangles' },
+  x: { colour: '#1b1b1f', dash: undefined, shape: 'circle', pattern: 'followers.patternX' },
+  bluesky: { colour: '#0b4f8a', dash: '8 4', shape: 'square', pattern: 'followers.patternBluesky' },
+  mastodon: { colour: '#6a1b9a', dash: '2 3', shape: 'triangle', pattern: 'followers.patternMastodon' },
 };
 
 const WIDTH = 760;
@@ -22,10 +23,10 @@ const PAD = { top: 36, right: 24, bottom: 44, left: 72 };
 /** A sunset further than this from the readings is named in the caption, not drawn. */
 const SUNSET_REACH_MS = 365 * 86_400_000;
 
-const NUMBER = new Intl.NumberFormat('fr-FR');
-const DAY = new Intl.DateTimeFormat('fr-FR', { day: 'numeric', month: 'short' });
-const LONG = new Intl.DateTimeFormat('fr-FR', { dateStyle: 'long' });
-const STAMP = new Intl.DateTimeFormat('fr-FR', { dateStyle: 'short', timeStyle: 'short' });
+// Formats of the current language, made at each use: the language can change while the page is open.
+const day = (d) => new Intl.DateTimeFormat(locale(), { day: 'numeric', month: 'short' }).format(d);
+const long = (d) => new Intl.DateTimeFormat(locale(), { dateStyle: 'long' }).format(d);
+const stamp = (d) => new Intl.DateTimeFormat(locale(), { dateStyle: 'short', timeStyle: 'short' }).format(d);
 
 let ctx;
 /** Answers arriving after a newer request (or a sign-out) are dropped. */
@@ -86,7 +87,7 @@ function chart(stats, drawn) {
       s(
         'text',
         { x: PAD.left - 8, y: y(v) + 4, 'text-anchor': 'end', 'font-size': 12, fill: '#4a4a55' },
-        NUMBER.format(v),
+        num(v),
       ),
     ),
   );
@@ -97,7 +98,7 @@ function chart(stats, drawn) {
       s(
         'text',
         { x: x(t), y: HEIGHT - PAD.bottom + 20, 'text-anchor': 'middle', 'font-size': 12, fill: '#4a4a55' },
-        DAY.format(new Date(t)),
+        day(new Date(t)),
       ),
     );
   }
@@ -144,7 +145,7 @@ function chart(stats, drawn) {
             'font-weight': 'bold',
             fill: '#9a3412',
           },
-          `Fin sur X (${DAY.format(new Date(sunset))})`,
+          t('followers.sunsetMark', { date: day(new Date(sunset)) }),
         ),
       )
     : null;
@@ -157,7 +158,7 @@ function chart(stats, drawn) {
       'aria-labelledby': 'followers-chart-title followers-chart-desc',
       class: 'followers-chart',
     },
-    s('title', { id: 'followers-chart-title' }, 'Abonnés par réseau au fil du temps'),
+    s('title', { id: 'followers-chart-title' }, t('followers.chartTitle')),
     s('desc', { id: 'followers-chart-desc' }, summary(stats, drawn)),
     grid,
     s('line', {
@@ -177,19 +178,29 @@ function chart(stats, drawn) {
 function summary(stats, drawn) {
   const parts = drawn.map((n) => {
     const change = n.change ?? 0;
-    const signed = change > 0 ? `+${NUMBER.format(change)}` : NUMBER.format(change);
-    return `${NETWORK_LABELS[n.network]} : ${NUMBER.format(n.first.count)} → ${NUMBER.format(n.latest.count)} (${signed})`;
+    const signed = change > 0 ? `+${num(change)}` : num(change);
+    return t('followers.change', {
+      network: NETWORK_LABELS[n.network],
+      first: num(n.first.count),
+      latest: num(n.latest.count),
+      signed,
+    });
   });
   const first = Math.min(...drawn.map((n) => Date.parse(n.first.at)));
   const last = Math.max(...drawn.map((n) => Date.parse(n.latest.at)));
-  const sunset = stats.sunset ? ` ; fin sur X le ${LONG.format(new Date(stats.sunset))}` : '';
-  return `Abonnés du ${LONG.format(new Date(first))} au ${LONG.format(new Date(last))}. ${parts.join(' ; ')}${sunset}.`;
+  const sunset = stats.sunset ? t('followers.summarySunset', { date: long(new Date(stats.sunset)) }) : '';
+  return t('followers.summary', {
+    from: long(new Date(first)),
+    to: long(new Date(last)),
+    parts: parts.join(t('followers.separator')),
+    sunset,
+  });
 }
 
 function legend(drawn) {
   return h(
     'ul',
-    { class: 'followers-legend', 'aria-label': 'Légende' },
+    { class: 'followers-legend', 'aria-label': t('followers.legend') },
     drawn.map((n) => {
       const st = STYLE[n.network];
       return h(
@@ -209,7 +220,11 @@ function legend(drawn) {
           }),
           marker(st.shape, 18, 6, st.colour),
         ),
-        ` ${NETWORK_LABELS[n.network]} (${st.pattern}) : ${NUMBER.format(n.latest.count)}`,
+        t('followers.legendItem', {
+          network: NETWORK_LABELS[n.network],
+          pattern: t(st.pattern),
+          count: num(n.latest.count),
+        }),
       );
     }),
   );
@@ -223,21 +238,21 @@ function table(drawn) {
   return h(
     'details',
     { class: 'followers-data' },
-    h('summary', {}, 'Voir les relevés en tableau'),
+    h('summary', {}, t('followers.tableToggle')),
     h(
       'div',
-      { class: 'table-wrap', role: 'region', 'aria-label': 'Relevés des abonnés, défilable', tabindex: '0' },
+      { class: 'table-wrap', role: 'region', 'aria-label': t('followers.tableLabel'), tabindex: '0' },
       h(
         'table',
         {},
-        h('caption', {}, 'Nombre d’abonnés à chaque relevé, par réseau'),
+        h('caption', {}, t('followers.tableCaption')),
         h(
           'thead',
           {},
           h(
             'tr',
             {},
-            h('th', { scope: 'col' }, 'Relevé'),
+            h('th', { scope: 'col' }, t('followers.reading')),
             drawn.map((n) => h('th', { scope: 'col' }, NETWORK_LABELS[n.network])),
           ),
         ),
@@ -248,10 +263,10 @@ function table(drawn) {
             h(
               'tr',
               {},
-              h('th', { scope: 'row' }, h('time', { datetime: at }, STAMP.format(new Date(at)))),
+              h('th', { scope: 'row' }, h('time', { datetime: at }, stamp(new Date(at)))),
               drawn.map((n) => {
                 const count = byNetwork[n.network].get(at);
-                return h('td', {}, count === undefined ? '—' : NUMBER.format(count));
+                return h('td', {}, count === undefined ? '—' : num(count));
               }),
             ),
           ),
@@ -269,7 +284,9 @@ function notes(stats) {
       h(
         'li',
         {},
-        `${NETWORK_LABELS[n.network]} : ${n.task.status === 'skipped' ? 'relevé sauté' : 'relevé en échec'}`,
+        t(n.task.status === 'skipped' ? 'followers.skipped' : 'followers.failed', {
+          network: NETWORK_LABELS[n.network],
+        }),
         n.task.message ? [' (', h('span', { lang: 'en' }, n.task.message), ')'] : null,
       ),
     );
@@ -281,16 +298,7 @@ function render(stats) {
   const body = $('plan-followers-body');
   $('plan-followers').hidden = false;
   if (drawn.length === 0) {
-    replace(
-      body,
-      h(
-        'p',
-        {},
-        'Aucun relevé pour l’instant : le service relève les abonnés toutes les heures sur Bluesky et Mastodon, ' +
-          'une fois par jour sur X (dans la limite du budget X).',
-      ),
-      notes(stats),
-    );
+    replace(body, h('p', {}, t('followers.none')), notes(stats));
     return;
   }
   replace(
@@ -310,7 +318,7 @@ async function refresh() {
   } catch (err) {
     if (mine !== seq || !ctx) return;
     if (err?.status === 401) ctx.onUnauthorised(err);
-    else showError(err, 'Abonnés par réseau');
+    else showError(err, t('followers.title'));
   }
 }
 

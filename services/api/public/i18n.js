@@ -44,6 +44,17 @@ export function t(key, vars = {}) {
   return text.replace(/\{(\w+)\}/g, (m, name) => (name in vars ? String(vars[name]) : m));
 }
 
+/** The message `key` if the catalogues have one (a state or role the API added later may not). */
+export function label(key, fallback) {
+  return key in CATALOGUES[lang] || key in CATALOGUES.fr ? t(key) : fallback;
+}
+
+/** `keyOne` or `keyOther` by the current language's plural rules for n, with {n} filled too. */
+export function tn(key, n, vars = {}) {
+  const one = new Intl.PluralRules(locale()).select(n) === 'one';
+  return t(`${key}${one ? 'One' : 'Other'}`, { n: num(n), ...vars });
+}
+
 /** A number as people of the current language write it. */
 export function num(n, options = {}) {
   return new Intl.NumberFormat(locale(), options).format(n);
@@ -74,9 +85,15 @@ export function usdAmount(amount) {
   });
 }
 
-/** Fills every element marked data-i18n (its text) or data-i18n-label (its aria-label) from the catalogue. */
+/**
+ * Fills every element marked data-i18n (its text) or data-i18n-label (its aria-label) from the
+ * catalogue, sets the page's language, and marks which language button is pressed.
+ */
 export function translatePage(root = document) {
+  document.documentElement.lang = lang;
   for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
   for (const el of root.querySelectorAll('[data-i18n-label]'))
     el.setAttribute('aria-label', t(el.dataset.i18nLabel));
+  for (const el of root.querySelectorAll('button[data-lang]'))
+    el.setAttribute('aria-pressed', String(el.dataset.lang === lang));
 }

@@ -4,8 +4,9 @@
 
 import { request, getJson } from './api.js';
 import { errorBlock, formatBytes, h, NETWORK_LABELS, replace, showError } from './dom.js';
+import { label, num, t } from './i18n.js';
 
-const SLOT_LABELS = { banner: 'Bannière', avatar: 'Avatar' };
+const slotLabel = (slot) => label(`images.slot-${slot}`, slot);
 
 let ctx;
 let loadSeq = 0;
@@ -22,16 +23,21 @@ function dataUrl(blob) {
 }
 
 async function figure(image, seq) {
-  const slot = SLOT_LABELS[image.slot] ?? image.slot;
+  const slot = slotLabel(image.slot);
   const network = NETWORK_LABELS[image.network] ?? image.network;
   const caption = h(
     'figcaption',
     {},
-    h('strong', {}, `${slot} — ${network}`),
+    h('strong', {}, t('images.caption', { slot, network })),
     h(
       'span',
       { class: 'small' },
-      ` ${image.width} × ${image.height} pixels · ${formatBytes(image.bytes)} · ${image.mediaType}`,
+      t('images.details', {
+        width: num(image.width),
+        height: num(image.height),
+        size: formatBytes(image.bytes),
+        type: image.mediaType,
+      }),
     ),
   );
   try {
@@ -43,7 +49,7 @@ async function figure(image, seq) {
       { class: `image image-${image.slot === 'avatar' ? 'avatar' : 'banner'}` },
       h('img', {
         src: url,
-        alt: `${slot} ${network} du profil dormant : un tracé d’électrocardiogramme plat`,
+        alt: t('images.alt', { slot, network }),
         width: image.width,
         height: image.height,
       }),
@@ -51,7 +57,7 @@ async function figure(image, seq) {
     );
   } catch (err) {
     if (err.name !== 'ApiError') throw err;
-    return h('figure', { class: 'image' }, errorBlock(err, `${slot} ${network}`), caption);
+    return h('figure', { class: 'image' }, errorBlock(err, t('images.context', { slot, network })), caption);
   }
 }
 
@@ -59,12 +65,12 @@ async function load() {
   const seq = ++loadSeq;
   const box = $('images-list');
   box.setAttribute('aria-busy', 'true');
-  replace(box, h('p', {}, 'Chargement des images…'));
+  replace(box, h('p', {}, t('images.loading')));
   try {
     const { images } = await getJson('/v1/assets');
     if (seq !== loadSeq) return;
     if (!images.length) {
-      replace(box, h('p', {}, 'Le plan appliqué ne génère aucune image de profil (pas de profil dormant).'));
+      replace(box, h('p', {}, t('images.none')));
       return;
     }
     const figures = await Promise.all(images.map((im) => figure(im, seq)));
@@ -74,14 +80,11 @@ async function load() {
     if (seq !== loadSeq) return;
     if (err.status === 401) return ctx.onUnauthorised(err);
     if (err.status === 404) {
-      replace(
-        box,
-        h('p', {}, 'Aucun plan de sortie n’est encore appliqué : il n’y a pas d’images à montrer.'),
-      );
+      replace(box, h('p', {}, t('images.noPlan')));
       return;
     }
     replace(box);
-    showError(err, 'Images du profil');
+    showError(err, t('images.navTitle'));
   } finally {
     if (seq === loadSeq) box.removeAttribute('aria-busy');
   }

@@ -4,15 +4,12 @@
 
 import { getJson } from './api.js';
 import { announce, h, NETWORK_LABELS, NETWORKS, replace, showError, statusBadge, timeEl } from './dom.js';
+import { label, locale, num, t } from './i18n.js';
 
 const AUTO_REFRESH_MS = 15_000;
 const MOVING = new Set(['queued', 'sending']);
 
-const X_AFTER_LABELS = {
-  'crisis-only': 'X ne sert plus qu’aux messages de crise',
-  frozen: 'X est gelé : plus aucune publication, même de crise',
-  leave: 'compte X à fermer à la main (liste des étapes)',
-};
+const xAfterLabel = (xAfter) => label(`xAfter.${xAfter}`, xAfter);
 
 let timer;
 let visible = false;
@@ -21,35 +18,41 @@ let ctx;
 const $ = (id) => document.getElementById(id);
 
 function actionLabel(row, plan) {
-  if (row.kind === 'post') return ['Publication ', h('code', {}, row.postId ?? row.key)];
-  if (row.kind === 'profile')
-    return 'Profil dormant « électrocardiogramme plat » (bannière, avatar, nom, bio)';
-  if (row.kind === 'policy') return `Règle de X après la fin : ${X_AFTER_LABELS[plan.xAfter] ?? plan.xAfter}`;
+  if (row.kind === 'post') return [t('plan.actionPost'), h('code', {}, row.postId ?? row.key)];
+  if (row.kind === 'profile') return t('plan.actionProfile');
+  if (row.kind === 'policy') return t('plan.actionPolicy', { rule: xAfterLabel(plan.xAfter) });
   return row.kind;
 }
 
 function networkCell(state) {
-  if (!state) return h('td', { class: 'muted' }, h('span', {}, 'non concerné'));
+  if (!state) return h('td', { class: 'muted' }, h('span', {}, t('plan.notConcerned')));
   const parts =
-    state.parts > 1 ? h('p', { class: 'small' }, `${state.published}/${state.parts} parties publiées`) : null;
+    state.parts > 1
+      ? h(
+          'p',
+          { class: 'small' },
+          t('plan.partsPublished', { published: num(state.published), parts: num(state.parts) }),
+        )
+      : null;
   const link = state.url
     ? h(
         'p',
         {},
-        h('a', { href: state.url, rel: 'noopener noreferrer', target: '_blank' }, 'Voir la publication'),
-        h('span', { class: 'visually-hidden' }, ' (nouvel onglet)'),
+        h('a', { href: state.url, rel: 'noopener noreferrer', target: '_blank' }, t('plan.seePost')),
+        h('span', { class: 'visually-hidden' }, t('common.newTab')),
       )
     : null;
-  const attempts = state.attempts > 1 ? h('p', { class: 'small' }, `${state.attempts} tentatives`) : null;
+  const attempts =
+    state.attempts > 1 ? h('p', { class: 'small' }, t('plan.attempts', { n: num(state.attempts) })) : null;
   const error = state.lastError
-    ? h('p', { class: 'error-text' }, 'Dernière erreur : ', h('span', { lang: 'en' }, state.lastError))
+    ? h('p', { class: 'error-text' }, t('plan.lastError'), h('span', { lang: 'en' }, state.lastError))
     : null;
   const checklist =
     state.status === 'needs-attention' && state.checklist?.length
       ? h(
           'div',
           { class: 'checklist' },
-          h('p', {}, h('strong', {}, 'À faire à la main :')),
+          h('p', {}, h('strong', {}, t('plan.checklist'))),
           h(
             'ul',
             {},
@@ -63,42 +66,38 @@ function networkCell(state) {
 function renderPlan(plan) {
   const counts = Object.entries(plan.counts)
     .filter(([, n]) => n > 0)
-    .map(([status, n]) => h('li', {}, statusBadge(status), ` : ${n}`));
+    .map(([status, n]) => h('li', {}, statusBadge(status), t('plan.count', { n: num(n) })));
   replace(
     $('plan-summary'),
     h(
       'dl',
       { class: 'facts' },
-      h('dt', {}, 'Plan'),
-      h('dd', {}, `${plan.name} — version ${plan.version}`),
-      h('dt', {}, 'Appliqué'),
-      h('dd', {}, timeEl(plan.appliedAt, plan.timezone), ` par ${plan.appliedBy}`),
-      h('dt', {}, 'Fin sur X'),
+      h('dt', {}, t('plan.plan')),
+      h('dd', {}, t('plan.nameVersion', { name: plan.name, version: plan.version })),
+      h('dt', {}, t('plan.appliedLabel')),
+      h('dd', {}, timeEl(plan.appliedAt, plan.timezone), t('plan.appliedBy', { who: plan.appliedBy })),
+      h('dt', {}, t('plan.sunset')),
       h('dd', {}, timeEl(plan.sunset, plan.timezone, { withZone: true })),
-      h('dt', {}, 'Ensuite'),
-      h('dd', {}, X_AFTER_LABELS[plan.xAfter] ?? plan.xAfter),
+      h('dt', {}, t('plan.then')),
+      h('dd', {}, xAfterLabel(plan.xAfter)),
     ),
-    counts.length ? h('ul', { class: 'counts', 'aria-label': 'Envois par état' }, counts) : null,
+    counts.length ? h('ul', { class: 'counts', 'aria-label': t('plan.countsLabel') }, counts) : null,
   );
 
   const networks = NETWORKS.filter((n) => plan.rows.some((r) => r.networks[n]));
   const table = h(
     'table',
     {},
-    h(
-      'caption',
-      {},
-      `Actions du plan « ${plan.name} », dans l’ordre ; heures dans le fuseau du plan (${plan.timezone}) et en UTC`,
-    ),
+    h('caption', {}, t('plan.caption', { name: plan.name, zone: plan.timezone })),
     h(
       'thead',
       {},
       h(
         'tr',
         {},
-        h('th', { scope: 'col' }, `Heure (${plan.timezone})`),
-        h('th', { scope: 'col' }, 'Heure (UTC)'),
-        h('th', { scope: 'col' }, 'Action'),
+        h('th', { scope: 'col' }, t('plan.timeIn', { zone: plan.timezone })),
+        h('th', { scope: 'col' }, t('plan.timeIn', { zone: 'UTC' })),
+        h('th', { scope: 'col' }, t('plan.action')),
         networks.map((n) => h('th', { scope: 'col' }, NETWORK_LABELS[n])),
       ),
     ),
@@ -117,10 +116,7 @@ function renderPlan(plan) {
       ),
     ),
   );
-  replace(
-    $('plan-table'),
-    plan.rows.length ? table : h('p', {}, 'Le plan appliqué ne contient aucune action.'),
-  );
+  replace($('plan-table'), plan.rows.length ? table : h('p', {}, t('plan.noAction')));
   return plan.rows.some((r) => Object.values(r.networks).some((s) => MOVING.has(s.status)));
 }
 
@@ -134,28 +130,24 @@ async function load({ manual = false } = {}) {
     const plan = await getJson('/v1/plans/current');
     if (!visible) return;
     const moving = renderPlan(plan);
-    const at = new Date().toLocaleTimeString('fr-FR');
+    const at = new Date().toLocaleTimeString(locale());
     if (moving) {
-      $('plan-auto').textContent =
-        `Mis à jour à ${at}. Des envois sont en attente ou en cours : actualisation automatique toutes les 15 secondes.`;
+      $('plan-auto').textContent = t('plan.autoMoving', { at });
       timer = setTimeout(() => void load(), AUTO_REFRESH_MS);
     } else {
-      $('plan-auto').textContent = `Mis à jour à ${at}. Aucun envoi en cours.`;
+      $('plan-auto').textContent = t('plan.autoIdle', { at });
     }
     // Only a refresh someone asked for is read out: the automatic ones would interrupt every 15 s.
-    if (manual) announce(`Calendrier actualisé à ${at}.`);
+    if (manual) announce(t('plan.refreshed', { at }));
   } catch (err) {
     if (!visible) return;
     if (err.status === 401) return ctx.onUnauthorised(err);
     if (err.status === 404) {
       replace($('plan-summary'));
-      replace(
-        $('plan-table'),
-        h('p', {}, 'Aucun plan de sortie n’est encore appliqué pour votre organisation.'),
-      );
+      replace($('plan-table'), h('p', {}, t('plan.noPlan')));
       $('plan-auto').textContent = '';
     }
-    showError(err, 'Calendrier du plan');
+    showError(err, t('plan.title'));
   } finally {
     button.disabled = false;
     $('plan-table').removeAttribute('aria-busy');

@@ -5,6 +5,7 @@
 
 import { getJson, postJson } from './api.js';
 import { announce, h, replace, showError, timeEl, usd } from './dom.js';
+import { num, t, tn } from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -18,39 +19,26 @@ function banner(x) {
     h(
       'p',
       { class: 'x-banner-lead' },
-      h('strong', {}, 'X en pause : crédits épuisés'),
-      ' depuis ',
+      h('strong', {}, t('xstatus.paused')),
+      t('xstatus.since'),
       timeEl(x.pausedSince),
-      '.',
+      t('xstatus.sinceEnd'),
     ),
-    h(
-      'p',
-      {},
-      `Les publications ordinaires vers X attendent (${x.held} en attente) ; les messages de crise essaient toujours X ` +
-        'et passent par Bluesky et Mastodon quand X les refuse.',
-    ),
-    h('p', { class: 'small' }, 'Raison : ', h('span', { lang: 'en' }, x.pausedReason)),
+    h('p', {}, t('xstatus.held', { n: num(x.held) })),
+    h('p', { class: 'small' }, t('xstatus.reason'), h('span', { lang: 'en' }, x.pausedReason)),
     admin
       ? h(
           'p',
           {},
-          'Achetez des crédits dans la console développeur de X, puis : ',
-          h(
-            'button',
-            { type: 'button', id: 'x-resume', onclick: resume },
-            'Reprendre les publications sur X',
-          ),
+          t('xstatus.buyThen'),
+          h('button', { type: 'button', id: 'x-resume', onclick: resume }, t('xstatus.resume')),
         )
-      : h(
-          'p',
-          {},
-          'Une fois des crédits achetés dans la console développeur de X, un administrateur reprend les publications.',
-        ),
+      : h('p', {}, t('xstatus.adminResumes')),
   ];
 }
 
 function amount(value) {
-  return value === undefined ? 'non fixé' : usd(value);
+  return value === undefined ? t('xstatus.notSet') : usd(value);
 }
 
 /** The plan screen's block: spend against budget and reserve, and the 24-hour caps. */
@@ -59,25 +47,30 @@ function spendBlock(x) {
   const w = x.window;
   const ordinary = m.budget !== undefined ? m.budget - (m.reserve ?? 0) : undefined;
   const facts = [
-    h('dt', {}, 'Dépensé ce mois-ci'),
-    h('dd', {}, usd(m.spent), m.budget !== undefined ? ` sur un budget de ${usd(m.budget)}` : ''),
-    h('dt', {}, 'Budget mensuel'),
+    h('dt', {}, t('xstatus.spent')),
+    h('dd', {}, usd(m.spent), m.budget !== undefined ? t('xstatus.ofBudget', { budget: usd(m.budget) }) : ''),
+    h('dt', {}, t('xstatus.budget')),
     h('dd', {}, amount(m.budget)),
-    h('dt', {}, 'Réserve de crise'),
+    h('dt', {}, t('xstatus.reserve')),
     h(
       'dd',
       {},
       amount(m.reserve),
-      ordinary !== undefined ? ` (les publications ordinaires s’arrêtent à ${usd(ordinary)})` : '',
+      ordinary !== undefined ? t('xstatus.ordinaryStop', { amount: usd(ordinary) }) : '',
     ),
-    h('dt', {}, 'Dernières 24 heures'),
+    h('dt', {}, t('xstatus.window')),
     h(
       'dd',
       {},
       w.caps
-        ? `${w.originals}/${w.caps.posts} messages (dont ${w.caps.crisisReserve} gardés pour la crise), ` +
-            `${w.replies}/${w.caps.replies} réponses`
-        : `${w.originals} messages, ${w.replies} réponses (pas de plafond dans le plan)`,
+        ? t('xstatus.windowCapped', {
+            originals: num(w.originals),
+            posts: num(w.caps.posts),
+            reserve: num(w.caps.crisisReserve),
+            replies: num(w.replies),
+            maxReplies: num(w.caps.replies),
+          })
+        : t('xstatus.windowUncapped', { originals: num(w.originals), replies: num(w.replies) }),
     ),
   ];
   return [
@@ -91,10 +84,10 @@ function spendBlock(x) {
           high: ordinary,
           optimum: 0,
           value: Math.min(m.spent, m.budget),
-          'aria-label': 'Dépense X du mois par rapport au budget',
+          'aria-label': t('xstatus.meter'),
         })
       : null,
-    x.paused ? h('p', { class: 'warning' }, 'X est en pause : crédits épuisés (voir la bannière).') : null,
+    x.paused ? h('p', { class: 'warning' }, t('xstatus.pausedNote')) : null,
   ];
 }
 
@@ -112,13 +105,11 @@ async function resume(event) {
   button.disabled = true;
   try {
     const r = await postJson('/v1/networks/x/resume', {});
-    announce(
-      `Publications sur X reprises : ${r.requeued} publication${r.requeued > 1 ? 's' : ''} remise${r.requeued > 1 ? 's' : ''} en file.`,
-    );
+    announce(tn('xstatus.resumed', r.requeued));
     await refreshX();
   } catch (err) {
     if (err?.status === 401) ctx.onUnauthorised(err);
-    else showError(err, 'Reprise de X');
+    else showError(err, t('xstatus.resumeContext'));
     button.disabled = false;
   }
 }
@@ -133,7 +124,7 @@ export async function refreshX() {
   } catch (err) {
     if (mine !== seq || !ctx) return;
     if (err?.status === 401) ctx.onUnauthorised(err);
-    else showError(err, 'État de X');
+    else showError(err, t('xstatus.stateContext'));
   }
 }
 

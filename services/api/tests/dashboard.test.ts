@@ -111,6 +111,9 @@ describe('dashboard markup', () => {
     for (const name of readdirSync(PUBLIC_DIR).filter((n) => n.endsWith('.js'))) {
       const source = readFileSync(path.join(PUBLIC_DIR, name), 'utf8');
       for (const [, key] of source.matchAll(/\bt\('([a-z]+\.[A-Za-z-]+)'/g)) keys.push(key!);
+      // tn('key', n) picks keyOne or keyOther by the language's plural rules.
+      for (const [, key] of source.matchAll(/\btn\('([a-z]+\.[A-Za-z-]+)'/g))
+        keys.push(`${key!}One`, `${key!}Other`);
     }
     expect(keys.length).toBeGreaterThan(50);
     for (const key of keys) {
@@ -119,12 +122,42 @@ describe('dashboard markup', () => {
     }
   });
 
-  it('is in French, with a skip link to the main content as the first link', () => {
+  it('has no words in the markup: every text and label comes from the catalogues', () => {
+    // Names that are the same in every language: the product, the networks, the switch's codes.
+    const same = new Set(['sunset', 'X', 'Bluesky', 'Mastodon', 'FR', 'EN', '·', '—']);
+    const open: { name: string; attrs: Record<string, string> }[] = [];
+    const words: string[] = [];
+    const parser = new Parser(
+      {
+        onopentag(name, attrs) {
+          open.push({ name, attrs });
+          for (const attr of ['aria-label', 'placeholder', 'title', 'alt'])
+            if (attrs[attr]) words.push(`${name}[${attr}="${attrs[attr]}"]`);
+          const key = attrs['data-i18n'] ?? attrs['data-i18n-label'];
+          if (key && !(fr[key] && en[key])) words.push(`${name}: ${key} not in both catalogues`);
+        },
+        ontext(text) {
+          const inside = open.at(-1);
+          if (text.trim() && !same.has(text.trim()) && inside?.name !== 'script')
+            words.push(`${inside?.name ?? '?'}: ${text.trim().slice(0, 40)}`);
+        },
+        onclosetag() {
+          open.pop();
+        },
+      },
+      { decodeEntities: true, lowerCaseTags: true },
+    );
+    parser.write(html);
+    parser.end();
+    expect(words).toEqual([]);
+  });
+
+  it('starts in French, with a skip link to the main content as the first link', () => {
     expect(els.find((e) => e.name === 'html')?.attrs.lang).toBe('fr');
     const links = els.filter((e) => e.name === 'a');
     const skip = links[0]!;
     const target = skip.attrs.href!.replace(/^#/, '');
-    expect(skip.text.trim()).toBe('Aller au contenu');
+    expect(fr[skip.attrs['data-i18n']!]).toBe('Aller au contenu');
     expect(els.find((e) => e.attrs.id === target)?.name).toBe('main');
   });
 
@@ -134,7 +167,8 @@ describe('dashboard markup', () => {
         els.some((e) => e.name === name),
         name,
       ).toBe(true);
-    expect(els.find((e) => e.name === 'nav')?.attrs['aria-label']).toBeTruthy();
+    const nav = els.find((e) => e.name === 'nav')!;
+    expect(fr[nav.attrs['data-i18n-label']!]).toBeTruthy();
     expect(els.find((e) => e.attrs.role === 'status')?.attrs['aria-live']).toBe('polite');
     expect(els.find((e) => e.attrs.role === 'alert')?.attrs['aria-live']).toBe('assertive');
   });
