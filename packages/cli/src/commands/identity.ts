@@ -80,8 +80,19 @@ async function xFromStore(io: Io, doc: PlanDocument, subject: string): Promise<X
 }
 
 /** The worker's latest X check, as the API keeps it: the CLI never reads X over the API. */
-async function xFromApi(io: Io, subject: string): Promise<XOutcome> {
+async function xFromApi(io: Io, doc: PlanDocument, subject: string): Promise<XOutcome> {
   const api = apiClientOf(io)!;
+  // The API answers for the token's organisation, which must be the plan's.
+  const me = await api.json<{ organisationId: string }>('GET', '/v1/me');
+  if (me.organisationId !== doc.organisation.id)
+    return {
+      result: {
+        check: 'x-profile',
+        subject,
+        status: 'unknown',
+        message: `the token is for ${me.organisationId}, not ${doc.organisation.id}: the worker's X check of ${doc.organisation.id} is not shown`,
+      },
+    };
   const { runs } = await api.json<IdentityRunsReply>('GET', '/v1/audience/identity');
   for (const run of runs) {
     const x = run.results.find((r) => r.check === 'x-profile');
@@ -111,7 +122,7 @@ async function xProfile(io: Io, doc: PlanDocument): Promise<XOutcome | undefined
   if (!x || !doc.dormant_profile?.x) return undefined;
   const subject = x.account.startsWith('@') ? x.account : `@${x.account}`;
   if (io.config.databaseConfigured) return xFromStore(io, doc, subject);
-  if (io.config.apiUrl) return xFromApi(io, subject);
+  if (io.config.apiUrl) return xFromApi(io, doc, subject);
   return {
     result: {
       check: 'x-profile',
