@@ -1,13 +1,13 @@
 // The `sunset` command as a client of the HTTP API (SUNSET_API_URL, SUNSET_TOKEN): crisis and
-// ordinary posts, plan apply and status, audit export and verify, and what it says when the
-// API refuses or is not there. The API runs on loopback over a real store and Redis.
+// ordinary posts, plan apply and status, audit export and verify, the worker's latest check of
+// the dormant X profile, and what it says when the API refuses or is not there. The API runs on loopback over a real store and Redis.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildApp } from '@sunset/api';
-import { hashToken, mintToken, silentLogger, type Network } from '@sunset/core';
+import { envPrefix, hashToken, mintToken, silentLogger, type Network } from '@sunset/core';
 import { createRedis, Queues } from '@sunset/queue';
 import { removePrefix, testPrefix, TEST_REDIS_URL } from '@sunset/queue/testing';
 import { openStore, type Store, type TokenRole } from '@sunset/store';
@@ -249,6 +249,50 @@ describe('sunset over the API', () => {
     const third = await sunset(['audit', 'verify'], as('auditor'));
     expect(third.status).toBe(1);
     expect(third.stderr).toMatch(/the API refused \(429\): at most 2 audit verifications per minute/);
+  });
+
+  it("identity check shows the worker's latest check of the dormant X profile, for the token's organisation only", async () => {
+    // A plan with X alone: the Bluesky and Mastodon checks would ask servers outside the test.
+    const plan = path.join(dir, 'identity.yaml');
+    const xPlan = (org: string) =>
+      `version: 1
+organisation: { id: ${org}, name: Ville, timezone: Europe/Paris, locale: fr-FR }
+networks:
+  x:
+    account: "@VilleDeTours"
+    credentials: { app_key: env:${envPrefix(org)}K, app_secret: env:${envPrefix(org)}S, access_token: env:${envPrefix(org)}T, access_secret: env:${envPrefix(org)}A }
+sunset: { at: 2026-01-20T09:00, x_after: leave }
+dormant_profile:
+  at: sunset + 10m
+  x: { name: Ville de Tours (en veille) }
+`;
+    writeFileSync(plan, xPlan('ville-de-tours'));
+    await store.watch.recordIdentityCheck({
+      organisationId: 'ville-de-tours',
+      failed: 1,
+      results: [
+        {
+          check: 'x-profile',
+          subject: '@VilleDeTours',
+          status: 'failed',
+          message: 'the dormant X profile has changed since the plan set it: name reads "Crypto giveaway"',
+        },
+      ],
+    });
+    const r = await sunset(['identity', 'check', plan], as('auditor'));
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(
+      /^✗ x-profile {2}@VilleDeTours {2}the worker's check of \d{4}-\d\d-\d\dT[\d:.]+Z \(through http:\/\/127\.0\.0\.1:\d+\): the dormant X profile has changed since the plan set it: name reads "Crypto giveaway"$/m,
+    );
+    expect(r.status).toBe(1);
+
+    writeFileSync(plan, xPlan('ville-voisine'));
+    const other = await sunset(['identity', 'check', plan], as('auditor'));
+    expect(other.stdout).toContain(
+      "? x-profile  @VilleDeTours  the token is for ville-de-tours, not ville-voisine: the worker's X check of ville-voisine is not shown",
+    );
+    expect(other.stdout).not.toContain('Crypto giveaway');
+    expect(other.status).toBe(3);
   });
 
   it('says why when the API refuses, when the token is missing and when the API is away', async () => {

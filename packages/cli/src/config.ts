@@ -17,6 +17,8 @@ export interface CliConfig {
   secretsDir: string;
   /** The store: a SQLite file (default ./data/sunset.db) or a postgres:// URL (DATABASE_URL). */
   databaseUrl: string;
+  /** DATABASE_URL is set: commands that can do without the store (identity check) use it only then. */
+  databaseConfigured: boolean;
   /** Why the store settings cannot be used (an unreadable DATABASE_PASSWORD_FILE), if so. */
   databaseProblem?: string;
   /** PostgreSQL schema to use instead of public (DATABASE_SCHEMA). */
@@ -71,6 +73,7 @@ export function readCliConfig(
     env: { ...env },
     secretsDir: path.resolve(env['SUNSET_SECRETS_DIR'] || DEFAULT_SECRETS_DIR),
     databaseUrl: db.databaseUrl(path.join(dataDir, 'sunset.db')),
+    databaseConfigured: Boolean(env['DATABASE_URL']),
     ...(db.problems.length ? { databaseProblem: db.problems.join('; ') } : {}),
     ...(env['DATABASE_SCHEMA'] ? { databaseSchema: env['DATABASE_SCHEMA'] } : {}),
     redisUrl: env['REDIS_URL'] || 'redis://127.0.0.1:6379',

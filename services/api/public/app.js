@@ -6,6 +6,7 @@ import { ApiError, clearToken, getJson, getToken, setToken } from './api.js';
 import { auditScreen } from './audit.js';
 import { composeScreen } from './compose.js';
 import { followersChart } from './followers.js';
+import { identityChecks } from './identity.js';
 import { setLanguage, t, translatePage } from './i18n.js';
 import { approvalsScreen, queueScreen } from './queue.js';
 import { crisisScreen } from './crisis.js';
@@ -89,12 +90,14 @@ function render({ focus = true } = {}) {
   SCREENS[route].screen.show({ me, onUnauthorised });
   xStatus.show({ me, onUnauthorised });
   if (route === 'plan') followersChart.show({ me, onUnauthorised });
+  if (route === 'plan') identityChecks.show({ me, onUnauthorised });
 }
 
 /** A token revoked while in use: back to the sign-in screen, saying why. */
 function onUnauthorised(err) {
   xStatus.reset();
   followersChart.reset();
+  identityChecks.reset();
   clearToken();
   me = undefined;
   showSession();
@@ -114,6 +117,7 @@ function signOut() {
   for (const s of Object.values(SCREENS)) s.screen.reset?.();
   xStatus.reset();
   followersChart.reset();
+  identityChecks.reset();
   clearToken();
   me = undefined;
   showSession();

@@ -32,7 +32,7 @@ const nowOption = () =>
   ).argParser(parseNow);
 
 /** The operator's X prices (SUNSET_X_PRICES) over X's published ones; a bad value is a usage error. */
-function xPrices(io: Io): XPriceTable {
+export function xPrices(io: Io): XPriceTable {
   try {
     return parseXPrices(io.config.xPrices);
   } catch (err) {

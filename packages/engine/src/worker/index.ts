@@ -20,6 +20,7 @@ export { processDelivery, idempotencyKey, LeaseHeldError, WaitingForOriginalErro
 export {
   startWatch,
   xReadRefusal,
+  xProfileCheck,
   DEFAULT_FOLLOWER_INTERVALS_MS,
   DEFAULT_IDENTITY_INTERVAL_MS,
   type Watch,

@@ -128,8 +128,9 @@ type Texts = Partial<Record<'name' | 'bio' | 'url' | 'location', string>>;
  * The dormant X profile against what the plan's dormant_profile set, once its step has run:
  * texts as the plan has them, images by hash against those read by the first check after the
  * step (X re-encodes what it is sent, so the uploaded file's hash never matches what it serves).
+ * Undefined while the step has not run: there is nothing to compare yet.
  */
-async function xProfileCheck(
+export async function xProfileCheck(
   store: Store,
   settings: OrgSettings,
   connector: Connector,
