@@ -6,9 +6,10 @@
  * approved post ends queued, with one delivery per network holding the edited text and the image.
  * axe-core runs on each of these views in French and in English and fails on any serious or
  * critical violation; a keyboard-only walk does compose → send → approve without the mouse.
- * Screenshots go to test-artifacts/ (20-rediger … 25-approbation-en).
+ * Screenshots go to test-artifacts/ (20-rediger … 25-approbation-en); the composer and the queue,
+ * in French and English, are copied to docs/images/ for the README when SUNSET_UPDATE_SCREENSHOTS=1.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -114,6 +115,19 @@ describe.skipIf(!HAVE_CHROMIUM)(`composer, queue and approvals in ${CHROMIUM}`, 
   afterAll(async () => {
     await browser?.close();
     await f?.close();
+    // Refreshed on request only, so that a test run leaves the tree as it found it.
+    if (!process.env['SUNSET_UPDATE_SCREENSHOTS']) return;
+    const docImages = fileURLToPath(new URL('../../../docs/images/', import.meta.url));
+    mkdirSync(docImages, { recursive: true });
+    for (const [from, to] of [
+      ['20-rediger', 'dashboard-compose'],
+      ['21-file', 'dashboard-queue'],
+      ['24-compose-en', 'dashboard-compose-en'],
+      ['22-approbation', 'dashboard-approval'],
+    ]) {
+      const file = path.join(ARTIFACTS, `${from}.png`);
+      if (existsSync(file)) copyFileSync(file, path.join(docImages, `${to}.png`));
+    }
   });
 
   it('composes with an image, previews, schedules, edits from the queue; a second person approves', async () => {
