@@ -169,7 +169,11 @@ describe.skipIf(!HAVE_CHROMIUM)(`identity checks in ${CHROMIUM} (skipped when it
     // The accessible name of the status is the word alone: the mark is hidden from screen readers.
     expect(await x.locator('td .badge [aria-hidden="true"]').textContent()).toBe('✗ ');
     // Failed rows differ by more than a colour: a rule on their left edge.
-    const rule = await x.locator('th').evaluate((el) => getComputedStyle(el).borderLeftWidth);
+    // The tests are type-checked without the DOM's declarations: the page's own function, typed here.
+    type Styles = { getComputedStyle(el: unknown): { borderLeftWidth: string } };
+    const rule = await x
+      .locator('th')
+      .evaluate((el) => (globalThis as unknown as Styles).getComputedStyle(el).borderLeftWidth);
     expect(parseFloat(rule)).toBeGreaterThan(3);
 
     // The history: every run, newest first, the failed one saying so.
