@@ -414,6 +414,7 @@ async function approvalCard(item) {
     previewBlock = errorBlock(err, t('approvals.previewContext'));
   }
   const self = item.sentBy === approvalsCtx.me.person;
+  const outcome = h('div', { class: 'approve-result', 'aria-live': 'polite' });
   return h(
     'article',
     { class: 'queue-item', dataset: { key: item.key } },
@@ -431,7 +432,8 @@ async function approvalCard(item) {
               try {
                 await postJson(`/v1/posts/${encodeURIComponent(item.postId)}/approve`, {});
                 announce(t('approvals.approved'));
-                await refreshApprovals();
+                e.target.remove();
+                void followOutcome(item.postId, outcome);
               } catch (err) {
                 e.target.disabled = false;
                 showError(err, t('approvals.approveContext'));
@@ -440,7 +442,63 @@ async function approvalCard(item) {
           },
           t('approvals.approve'),
         ),
+    outcome,
   );
+}
+
+const MOVING = new Set(['queued', 'sending']);
+const OUTCOME_POLL_MS = 2_000;
+
+/** Each network's state of the approved post and its link once published, until none is moving. */
+async function followOutcome(postId, into) {
+  let post;
+  try {
+    post = await getJson(`/v1/posts/${encodeURIComponent(postId)}`);
+  } catch (err) {
+    if (err.name === 'ApiError' && err.status === 401) return approvalsCtx.onUnauthorised(err);
+    return replace(into, errorBlock(err, t('approvals.outcomeContext')));
+  }
+  const nets = NETWORKS.filter((n) => post.networks[n]);
+  replace(
+    into,
+    h('h4', {}, t('approvals.outcome')),
+    h(
+      'ul',
+      { class: 'net-states' },
+      nets.map((n) => {
+        const s = post.networks[n];
+        return h(
+          'li',
+          { dataset: { network: n } },
+          h('strong', {}, `${NETWORK_LABELS[n]} : `),
+          statusBadge(s.status),
+          s.url
+            ? [
+                ' — ',
+                h(
+                  'a',
+                  { href: s.url, rel: 'noopener noreferrer', target: '_blank' },
+                  t('approvals.seeOn', { network: NETWORK_LABELS[n] }),
+                  h('span', { class: 'visually-hidden' }, t('common.newTab')),
+                ),
+              ]
+            : '',
+          s.lastError
+            ? h(
+                'span',
+                { class: 'error-text' },
+                ` ${t('queue.reason')} `,
+                h('span', { lang: 'en' }, s.lastError),
+              )
+            : '',
+        );
+      }),
+    ),
+  );
+  // Followed while the card is on screen: once every network has answered, or the screen left.
+  const moving = nets.some((n) => MOVING.has(post.networks[n].status));
+  if (moving && into.isConnected && !$('screen-approbations').hidden)
+    setTimeout(() => void followOutcome(postId, into), OUTCOME_POLL_MS);
 }
 
 async function refreshApprovals() {
