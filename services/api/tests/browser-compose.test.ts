@@ -1,13 +1,15 @@
 /**
  * The composer, the queue and the approvals in Debian's chromium (playwright-core) against the
  * real app on a real port, under its CSP: an editor composes a post with an image and its alt
- * text, sees each network's preview, schedules it, finds it in the queue and edits it; a second
- * person approves it and sees exactly what each network gets. This fixture has no worker: the
+ * text, sees each network's preview, schedules it, finds it in the queue (list, then week: on its
+ * day in the plan's time zone, Monday first in French, Sunday first in US English) and edits it; a
+ * second person approves it and sees exactly what each network gets. This fixture has no worker: the
  * approved post ends queued, with one delivery per network holding the edited text and the image.
  * axe-core runs on each of these views in French and in English and fails on any serious or
  * critical violation; a keyboard-only walk does compose → send → approve without the mouse.
- * Screenshots go to test-artifacts/ (20-rediger … 25-approbation-en); the composer and the queue,
- * in French and English, are copied to docs/images/ for the README when SUNSET_UPDATE_SCREENSHOTS=1.
+ * Screenshots go to test-artifacts/ (20-rediger … 26-queue-week-en); the composer and the queue
+ * (list and week), in French and English, are copied to docs/images/ for the README when
+ * SUNSET_UPDATE_SCREENSHOTS=1.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -124,6 +126,8 @@ describe.skipIf(!HAVE_CHROMIUM)(`composer, queue and approvals in ${CHROMIUM}`, 
       ['21-file', 'dashboard-queue'],
       ['24-compose-en', 'dashboard-compose-en'],
       ['22-approbation', 'dashboard-approval'],
+      ['21-file-semaine', 'dashboard-queue-week'],
+      ['26-queue-week-en', 'dashboard-queue-week-en'],
     ]) {
       const file = path.join(ARTIFACTS, `${from}.png`);
       if (existsSync(file)) copyFileSync(file, path.join(docImages, `${to}.png`));
@@ -220,7 +224,9 @@ describe.skipIf(!HAVE_CHROMIUM)(`composer, queue and approvals in ${CHROMIUM}`, 
     expect(await days.nth(5).textContent()).toMatch(/Rien ce jour-là/);
     await axe(alice, 'queue, week (fr)');
     await shot(alice, '21-file-semaine');
-    await alice.getByRole('button', { name: 'Semaine précédente' }).click();
+    // From the week's heading (where the focus goes) to the previous week with the keyboard alone.
+    await tabTo(alice, '#queue-week-prev');
+    await alice.keyboard.press('Enter');
     await expect.poll(() => week.locator('h2').textContent()).toMatch(/19 janv\. 2099.*25 janv\. 2099/);
     expect(await week.locator(`[data-key="post:${id}"]`).count()).toBe(0);
     await alice.getByRole('button', { name: 'Liste' }).click();
