@@ -1,13 +1,15 @@
 /**
  * The composer, the queue and the approvals in Debian's chromium (playwright-core) against the
  * real app on a real port, under its CSP: an editor composes a post with an image and its alt
- * text, sees each network's preview, schedules it, finds it in the queue and edits it; a second
- * person approves it and sees exactly what each network gets. This fixture has no worker: the
+ * text, sees each network's preview, schedules it, finds it in the queue (list, then week: on its
+ * day in the plan's time zone, Monday first in French, Sunday first in US English) and edits it; a
+ * second person approves it and sees exactly what each network gets. This fixture has no worker: the
  * approved post ends queued, with one delivery per network holding the edited text and the image.
  * axe-core runs on each of these views in French and in English and fails on any serious or
  * critical violation; a keyboard-only walk does compose → send → approve without the mouse.
- * Screenshots go to test-artifacts/ (20-rediger … 25-approbation-en); the composer and the queue,
- * in French and English, are copied to docs/images/ for the README when SUNSET_UPDATE_SCREENSHOTS=1.
+ * Screenshots go to test-artifacts/ (20-rediger … 26-queue-week-en); the composer and the queue
+ * (list and week), in French and English, are copied to docs/images/ for the README when
+ * SUNSET_UPDATE_SCREENSHOTS=1.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -38,7 +40,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`composer, queue and approvals in ${CHROMIUM}`, 
   const tokens: Record<string, string> = {};
   const pageErrors: string[] = [];
 
-  const newPage = async (locale: 'fr-FR' | 'en-GB' = 'fr-FR') => {
+  const newPage = async (locale: 'fr-FR' | 'en-GB' | 'en-US' = 'fr-FR') => {
     const context = await browser.newContext({
       locale,
       timezoneId: 'Europe/Paris',
@@ -124,6 +126,8 @@ describe.skipIf(!HAVE_CHROMIUM)(`composer, queue and approvals in ${CHROMIUM}`, 
       ['21-file', 'dashboard-queue'],
       ['24-compose-en', 'dashboard-compose-en'],
       ['22-approbation', 'dashboard-approval'],
+      ['21-file-semaine', 'dashboard-queue-week'],
+      ['26-queue-week-en', 'dashboard-queue-week-en'],
     ]) {
       const file = path.join(ARTIFACTS, `${from}.png`);
       if (existsSync(file)) copyFileSync(file, path.join(docImages, `${to}.png`));
@@ -199,6 +203,35 @@ describe.skipIf(!HAVE_CHROMIUM)(`composer, queue and approvals in ${CHROMIUM}`, 
       .toBe('Le marché de Noël ouvre samedi 14 place Plumereau.');
     await shot(alice, '21-file');
 
+    // The week view: Sunday 1 February 2099 closes a French week that starts on Monday 26 January.
+    await alice.getByRole('button', { name: 'Semaine', exact: true }).click();
+    await alice.getByLabel('Aller à la semaine du').fill('2099-02-01');
+    const week = alice.locator('#queue-week');
+    await expect
+      .poll(() => week.locator('h2').textContent())
+      .toMatch(/26 janv\. 2099.*1 févr\. 2099.*Europe\/Paris/);
+    await expect.poll(() => alice.evaluate('document.activeElement?.id')).toBe('queue-week-title');
+    const days = week.locator('.week-day');
+    expect(await days.count()).toBe(7);
+    expect(await days.first().locator('h3').textContent()).toMatch(/lundi 26 janvier/);
+    expect(await days.nth(6).locator('h3').textContent()).toMatch(/dimanche 1 février/);
+    const entry = days.nth(6).locator(`[data-key="post:${id}"]`);
+    await expect.poll(() => entry.textContent()).toMatch(/^10:30/);
+    expect(await entry.textContent()).toMatch(
+      /samedi 14 place Plumereau[\s\S]*Bluesky : en attente d’approbation[\s\S]*Mastodon : en attente d’approbation/,
+    );
+    expect(await entry.textContent()).not.toMatch(/X :/);
+    expect(await days.nth(5).textContent()).toMatch(/Rien ce jour-là/);
+    await axe(alice, 'queue, week (fr)');
+    await shot(alice, '21-file-semaine');
+    // From the week's heading (where the focus goes) to the previous week with the keyboard alone.
+    await tabTo(alice, '#queue-week-prev');
+    await alice.keyboard.press('Enter');
+    await expect.poll(() => week.locator('h2').textContent()).toMatch(/19 janv\. 2099.*25 janv\. 2099/);
+    expect(await week.locator(`[data-key="post:${id}"]`).count()).toBe(0);
+    await alice.getByRole('button', { name: 'Liste' }).click();
+    expect(await week.isHidden()).toBe(true);
+
     // Alice cannot approve her own post: the approvals screen says so instead of a button.
     await alice.getByRole('link', { name: 'Approbations' }).click();
     const own = alice.locator(`#approvals-list article[data-key="post:${id}"]`);
@@ -251,6 +284,23 @@ describe.skipIf(!HAVE_CHROMIUM)(`composer, queue and approvals in ${CHROMIUM}`, 
     await page.getByRole('link', { name: 'Queue' }).click();
     await expect.poll(() => page.locator('#queue-list article').count()).toBeGreaterThan(0);
     await axe(page, 'queue (en)');
+
+    // In the United States the week starts on Sunday: 1 February 2099 opens it.
+    const us = await newPage('en-US');
+    await signIn(us, tokens['bob']!);
+    await us.getByRole('link', { name: 'Queue' }).click();
+    await us.getByRole('button', { name: 'Week', exact: true }).click();
+    await us.getByLabel('Go to the week of').fill('2099-02-01');
+    const week = us.locator('#queue-week');
+    await expect.poll(() => week.locator('h2').textContent()).toMatch(/1 Feb 2099 to 7 Feb 2099/);
+    const first = week.locator('.week-day').first();
+    expect(await first.locator('h3').textContent()).toMatch(/Sunday,? 1 February/);
+    await expect.poll(() => first.locator('.week-item').count()).toBe(1);
+    expect(await first.locator('.week-item').textContent()).toMatch(
+      /^10:30[\s\S]*Bluesky : waiting[\s\S]*Mastodon : waiting/,
+    );
+    await axe(us, 'queue, week (en)');
+    await shot(us, '26-queue-week-en');
     await page.getByRole('link', { name: 'Approvals' }).click();
     await expect
       .poll(() => page.locator('#approvals-list p, #approvals-list article').count())
