@@ -3,6 +3,7 @@
 // alt text, sees each network's preview and sends it for now; the plan wants a second person, who
 // approves it in the Approvals screen and watches it land: each network's state and link. The
 // sandboxes are then read back: the text and the alt text are there, at the links the page gave.
+// Once in French, once in English.
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { hashToken, mintToken } from '@sunset/core';
@@ -35,8 +36,45 @@ const PNG = Buffer.from(
   'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
   'base64',
 );
-const TEXT = 'La médiathèque ouvre le dimanche à partir du 4 janvier.';
-const ALT = 'La façade vitrée de la médiathèque, éclairée à la tombée de la nuit.';
+/** Each language's run: the browser's locale, the words the dashboard shows, a text of its own. */
+const RUNS = [
+  {
+    locale: 'fr-FR',
+    text: 'La médiathèque ouvre le dimanche à partir du 4 janvier.',
+    alt: 'La façade vitrée de la médiathèque, éclairée à la tombée de la nuit.',
+    words: {
+      compose: 'Rédiger',
+      textLabel: 'Texte de la publication',
+      images: 'Ajouter des images',
+      altLabel: 'Texte de remplacement',
+      send: 'Envoyer ou programmer',
+      awaiting: /attend l’approbation/,
+      approvals: 'Approbations',
+      approve: 'Approuver et programmer',
+      approved: /approuvée/,
+      published: /publié/,
+      seeOn: 'voir sur',
+    },
+  },
+  {
+    locale: 'en-GB',
+    text: 'The library opens on Sundays from 4 January.',
+    alt: "The library's glass front, lit at nightfall.",
+    words: {
+      compose: 'Compose',
+      textLabel: 'Post text',
+      images: 'Add images',
+      altLabel: 'Alternative text',
+      send: 'Send or schedule',
+      awaiting: /waits for a second person's approval/,
+      approvals: 'Approvals',
+      approve: 'Approve and schedule',
+      approved: /approved/,
+      published: /published/,
+      seeOn: 'see on',
+    },
+  },
+] as const;
 
 if (!HAVE_CHROMIUM) console.warn(`browser-publish.test.ts skipped: ${CHROMIUM} is missing`);
 
@@ -51,9 +89,9 @@ describe.skipIf(!HAVE_CHROMIUM)('a post composed in the dashboard, published on 
   const tokens: Record<string, string> = {};
   const pageErrors: string[] = [];
 
-  const newPage = async () => {
+  const newPage = async (locale: string) => {
     const context = await browser.newContext({
-      locale: 'fr-FR',
+      locale,
       timezoneId: 'Europe/Paris',
       viewport: { width: 1280, height: 900 },
     });
@@ -153,69 +191,73 @@ describe.skipIf(!HAVE_CHROMIUM)('a post composed in the dashboard, published on 
     await sandboxes?.stop();
   });
 
-  it('composes, is approved by a second person, and shows each network’s link to what it holds', async () => {
-    const alice = await newPage();
-    await signIn(alice, tokens['alice']!);
-    await alice.getByRole('link', { name: 'Rédiger' }).click();
-    await alice.getByLabel('Texte de la publication').fill(TEXT);
-    await alice
-      .getByLabel('Ajouter des images')
-      .setInputFiles({ name: 'mediatheque.png', mimeType: 'image/png', buffer: PNG });
-    await alice.getByLabel('Texte de remplacement').fill(ALT);
-    const preview = alice.locator('#compose-preview');
-    await expect.poll(() => preview.locator('article').count()).toBe(3);
-    await expect.poll(() => preview.textContent()).toContain(ALT);
-    expect(await preview.textContent()).toContain(TEXT);
-    await alice.getByRole('button', { name: 'Envoyer ou programmer' }).click();
-    await expect.poll(() => alice.locator('#compose-result').textContent()).toMatch(/attend l’approbation/);
-    const id = ((await alice.locator('#compose-result .post-id').textContent()) ?? '').trim();
-    expect(id).toMatch(/^p-/);
-    // Nothing goes out before the second person.
-    expect((await postedTexts(sandboxes)).mastodon).not.toContain(TEXT);
+  it.each(RUNS)(
+    'composes, is approved by a second person, and shows each network’s link to what it holds ($locale)',
+    async ({ locale, text: TEXT, alt: ALT, words }) => {
+      const alice = await newPage(locale);
+      await signIn(alice, tokens['alice']!);
+      await alice.getByRole('link', { name: words.compose, exact: true }).click();
+      await alice.getByLabel(words.textLabel).fill(TEXT);
+      await alice
+        .getByLabel(words.images)
+        .setInputFiles({ name: 'mediatheque.png', mimeType: 'image/png', buffer: PNG });
+      await alice.getByLabel(words.altLabel, { exact: true }).fill(ALT);
+      const preview = alice.locator('#compose-preview');
+      await expect.poll(() => preview.locator('article').count()).toBe(3);
+      await expect.poll(() => preview.textContent()).toContain(ALT);
+      expect(await preview.textContent()).toContain(TEXT);
+      await alice.getByRole('button', { name: words.send }).click();
+      await expect.poll(() => alice.locator('#compose-result').textContent()).toMatch(words.awaiting);
+      const id = ((await alice.locator('#compose-result .post-id').textContent()) ?? '').trim();
+      expect(id).toMatch(/^p-/);
+      // Nothing goes out before the second person.
+      expect((await postedTexts(sandboxes)).mastodon).not.toContain(TEXT);
 
-    const bob = await newPage();
-    await signIn(bob, tokens['bob']!);
-    await bob.getByRole('link', { name: 'Approbations' }).click();
-    const card = bob.locator(`#approvals-list article[data-key="post:${id}"]`);
-    await expect.poll(() => card.locator('article.preview-network').count()).toBe(3);
-    expect(await card.textContent()).toContain(ALT);
-    await card.getByRole('button', { name: 'Approuver et programmer' }).click();
-    await expect.poll(() => bob.getByRole('status').textContent()).toMatch(/approuvée/);
+      const bob = await newPage(locale);
+      await signIn(bob, tokens['bob']!);
+      await bob.getByRole('link', { name: words.approvals }).click();
+      const card = bob.locator(`#approvals-list article[data-key="post:${id}"]`);
+      await expect.poll(() => card.locator('article.preview-network').count()).toBe(3);
+      expect(await card.textContent()).toContain(ALT);
+      await card.getByRole('button', { name: words.approve }).click();
+      await expect.poll(() => bob.getByRole('status').textContent()).toMatch(words.approved);
 
-    const links: Record<string, string> = {};
-    for (const [network, label] of [
-      ['x', 'X'],
-      ['bluesky', 'Bluesky'],
-      ['mastodon', 'Mastodon'],
-    ] as const) {
-      const line = card.locator(`.approve-result li[data-network="${network}"]`);
-      await expect.poll(() => line.textContent(), { timeout: 60_000 }).toMatch(/publié/);
-      const link = line.getByRole('link', { name: new RegExp(`voir sur ${label}`) });
-      links[network] = (await link.getAttribute('href')) ?? '';
-    }
-    await axe(bob, 'approvals, published (fr)');
+      const links: Record<string, string> = {};
+      for (const [network, label] of [
+        ['x', 'X'],
+        ['bluesky', 'Bluesky'],
+        ['mastodon', 'Mastodon'],
+      ] as const) {
+        const line = card.locator(`.approve-result li[data-network="${network}"]`);
+        await expect.poll(() => line.textContent(), { timeout: 60_000 }).toMatch(words.published);
+        const link = line.getByRole('link', { name: new RegExp(`${words.seeOn} ${label}`) });
+        links[network] = (await link.getAttribute('href')) ?? '';
+      }
+      await axe(bob, `approvals, published (${locale})`);
 
-    // Read back from the networks themselves: the text, the alt text, at the links shown.
-    const posted = await postedTexts(sandboxes);
-    expect(posted.x).toContain(TEXT);
-    expect(posted.bluesky).toContain(TEXT);
-    expect(posted.mastodon).toContain(TEXT);
-    const status = sandboxes.mastodon.statuses.find((s) => s.text === TEXT)!;
-    expect(links['mastodon']).toContain(status.id);
-    expect(
-      sandboxes.mastodon.media.filter((m) => status.mediaIds.includes(m.id)).map((m) => m.description),
-    ).toEqual([ALT]);
-    const records = await sandboxes.pds.com.atproto.repo.listRecords({
-      repo: sandboxes.blueskyDid,
-      collection: 'app.bsky.feed.post',
-    });
-    const record = records.data.records.find((r) => (r.value as { text?: string }).text === TEXT)!;
-    expect(links['bluesky']).toContain(record.uri.split('/').at(-1)!);
-    expect(
-      (record.value as { embed?: { images?: { alt: string }[] } }).embed?.images?.map((i) => i.alt),
-    ).toEqual([ALT]);
-    const tweet = sandboxes.x.posts.find((p) => p.text === TEXT)!;
-    expect(links['x']).toContain(tweet.id);
-    expect(pageErrors).toEqual([]);
-  }, 180_000);
+      // Read back from the networks themselves: the text, the alt text, at the links shown.
+      const posted = await postedTexts(sandboxes);
+      expect(posted.x).toContain(TEXT);
+      expect(posted.bluesky).toContain(TEXT);
+      expect(posted.mastodon).toContain(TEXT);
+      const status = sandboxes.mastodon.statuses.find((s) => s.text === TEXT)!;
+      expect(links['mastodon']).toContain(status.id);
+      expect(
+        sandboxes.mastodon.media.filter((m) => status.mediaIds.includes(m.id)).map((m) => m.description),
+      ).toEqual([ALT]);
+      const records = await sandboxes.pds.com.atproto.repo.listRecords({
+        repo: sandboxes.blueskyDid,
+        collection: 'app.bsky.feed.post',
+      });
+      const record = records.data.records.find((r) => (r.value as { text?: string }).text === TEXT)!;
+      expect(links['bluesky']).toContain(record.uri.split('/').at(-1)!);
+      expect(
+        (record.value as { embed?: { images?: { alt: string }[] } }).embed?.images?.map((i) => i.alt),
+      ).toEqual([ALT]);
+      const tweet = sandboxes.x.posts.find((p) => p.text === TEXT)!;
+      expect(links['x']).toContain(tweet.id);
+      expect(pageErrors).toEqual([]);
+    },
+    180_000,
+  );
 });
