@@ -38,6 +38,7 @@ interface Hook {
   raw: string;
   body: {
     event: string;
+    title: string;
     text: string;
     body: string;
     postId?: string;
