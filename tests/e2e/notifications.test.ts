@@ -38,6 +38,7 @@ interface Hook {
   raw: string;
   body: {
     event: string;
+    title: string;
     text: string;
     body: string;
     postId?: string;
@@ -276,6 +277,9 @@ describe('notifications to the team', () => {
     // The timestamp is inside the signed material: a replayed body under a new timestamp fails.
     expect(signatureOk({ ...hook, headers: { ...hook.headers, 'x-sunset-timestamp': '1' } })).toBe(false);
     expect(hook.body.text).toContain('Crue de la Loire');
+    // The plan's locale is French: people read the message in French, the fields keep their names.
+    expect(hook.body.title).toContain('attend une approbation');
+    expect(hook.body.text).toContain("Ouvrez-le pour l'approuver");
     expect(hook.body.body).toBe(hook.body.text);
     const link = hook.body.links.approve!;
     expect(link).toBe(`${base}/#/crise/${id}`);
@@ -377,7 +381,15 @@ describe('notifications to the team', () => {
 
     await waitFor('the e-mail to the post approvers', () => mails.some((m) => m.data.includes(id)));
     // Editors and admins other than the sender: carol (admin); crisis tokens do not approve posts.
-    expect(mails.find((m) => m.data.includes(id))!.to).toEqual(['carol@ville.test']);
+    const mail = mails.find((m) => m.data.includes(id))!;
+    expect(mail.to).toEqual(['carol@ville.test']);
+    // The French plan's e-mail is French, and its link opens the dashboard's approvals screen.
+    const body = mail.data.replace(/=\r?\n/g, '');
+    expect(body).toContain('Subject: [Ville de Test] Un post de dan attend une approbation');
+    expect(body).toContain(`Ouvrez-le pour l'approuver : ${base}/#/approbations`);
+    const page = await fetch(`${base}/#/approbations`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/data-screen="approbations"/);
 
     const own = await api('POST', `/v1/posts/${id}/approve`, 'dan', {});
     expect(own.status).toBe(403);
