@@ -121,6 +121,8 @@ export interface BenchContext {
   seconds: number;
   /** `--quick`: fewer and shorter rounds, for trying a change; its figures are rougher. */
   quick: boolean;
+  /** `--seed`: where every random draw of a benchmark starts (seededRandom), printed with the figures. */
+  seed: number;
   progress(message: string): void;
   /** One value of a figure for one run. */
   record(key: string, value: number): void;
@@ -159,6 +161,18 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2
     ? (sorted[mid] as number)
     : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** A small seeded generator (mulberry32) of numbers in [0, 1): one seed, one sequence, on every machine. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

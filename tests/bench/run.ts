@@ -56,6 +56,7 @@ interface Rounds {
   runs: number;
   seconds: number;
   quick: boolean;
+  seed: number;
 }
 
 function parseArgs(argv: string[]): Rounds & {
@@ -70,6 +71,7 @@ function parseArgs(argv: string[]): Rounds & {
   let runs: number | undefined;
   let seconds: number | undefined;
   let quick = false;
+  let seed = 25;
   let write = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -77,12 +79,13 @@ function parseArgs(argv: string[]): Rounds & {
     else if (a === '--runs') runs = Number(argv[++i]);
     else if (a === '--seconds') seconds = Number(argv[++i]);
     else if (a === '--quick') quick = true;
+    else if (a === '--seed') seed = Number(argv[++i]);
     else if (a === '--write') write = true;
     else if (a === '--child') childNames = (argv[++i] ?? '').split(',').filter(Boolean);
     else if (a === '--results') results = argv[++i];
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        `pnpm bench [--only ${ALL.map((b) => b.name).join('|')}[,…]] [--runs N] [--seconds S] [--quick] [--write]\n`,
+        `pnpm bench [--only ${ALL.map((b) => b.name).join('|')}[,…]] [--runs N] [--seconds S] [--quick] [--seed N] [--write]\n`,
       );
       process.exit(0);
     } else if (a !== '--') throw new Error(`unknown argument ${a}`);
@@ -90,6 +93,7 @@ function parseArgs(argv: string[]): Rounds & {
   runs ??= quick ? 3 : 5;
   seconds ??= quick ? 1 : 3;
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs takes a whole number ≥ 1');
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new Error('--seed takes a whole number ≥ 0');
   if (!(seconds > 0 && seconds <= 60))
     throw new Error('--seconds takes a number of seconds above 0, at most 60');
   for (const name of only ?? []) {
@@ -107,6 +111,7 @@ function parseArgs(argv: string[]): Rounds & {
     runs,
     seconds,
     quick,
+    seed,
     write: write || only === undefined,
     ...(childNames ? { child: childNames } : {}),
     ...(results ? { results } : {}),
@@ -329,6 +334,8 @@ async function runGroup(group: Benchmark[], rounds: Rounds): Promise<GroupOutcom
         '--seconds',
         String(rounds.seconds),
         ...(rounds.quick ? ['--quick'] : []),
+        '--seed',
+        String(rounds.seed),
         '--results',
         file,
       ],
@@ -399,7 +406,7 @@ async function main(): Promise<void> {
   say(
     `${chosen.length} benchmark(s), a warm-up and ${args.runs} measured round(s) each, throughput rounds of about ${args.seconds} s${
       args.quick ? ' (quick)' : ''
-    }: ${chosen.map((b) => b.name).join(', ')}`,
+    }, random seed ${args.seed}: ${chosen.map((b) => b.name).join(', ')}`,
   );
   const results: Result[] = [];
   const facts = new Map<string, string[]>();
@@ -418,6 +425,7 @@ async function main(): Promise<void> {
   speeds.push(yardstick());
   const m = {
     ...machine(),
+    'random seed': `${args.seed} (\`--seed\`; every random draw of the benchmarks starts from it)`,
     'CPU yardstick': `${fmt(median(speeds))} ms, ${fmt(Math.min(...speeds))}–${fmt(Math.max(...speeds))} over the run (JSON and SHA-256 work timed before each benchmark, tests/bench/run.ts; lower is faster)`,
   };
   if (args.write) {
@@ -430,6 +438,7 @@ async function main(): Promise<void> {
           runs: args.runs,
           seconds: args.seconds,
           quick: args.quick,
+          seed: args.seed,
           machine: m,
           figures: results.map((r) => ({
             benchmark: r.benchmark,
