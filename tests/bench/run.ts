@@ -175,6 +175,7 @@ function targetText(spec: FigureSpec): string {
 function markdown(
   results: Result[],
   facts: Map<string, string[]>,
+  yardsticks: Map<string, number>,
   rounds: Rounds,
   m: Record<string, string>,
 ): string {
@@ -186,7 +187,8 @@ function markdown(
       'a warm-up round before them is not counted, and where its figure says something (a service just ' +
       'started, nothing cached) it has a line of its own, marked cold. Throughput rounds last about ' +
       `${rounds.seconds} s each. Kind says what a figure is bound to: **absolute** figures are this ` +
-      "machine's (read them beside the CPU yardstick under Machine); **ratio** figures divide one by the " +
+      "machine's (read them beside the CPU yardstick timed just before their benchmark, on its title's " +
+      'line, and under Machine); **ratio** figures divide one by the ' +
       'same measure of the tool underneath (plain BullMQ, a bare Fastify route, the connector called ' +
       'directly), taken in the same run, round by round, and are the ones to compare across machines. ' +
       'A figure over all rounds pooled is one number: it has no smallest and largest. ' +
@@ -204,7 +206,10 @@ function markdown(
   for (const r of results) {
     if (r.title !== current) {
       current = r.title;
-      lines.push(`| **${r.title}** | | | | | | | |`);
+      const speed = yardsticks.get(r.title);
+      lines.push(
+        `| **${r.title}** | ${speed === undefined ? '' : `yardstick ${fmt(speed)} ms`} | | | | | | |`,
+      );
     }
     lines.push(
       `| ${r.spec.label} | ${isRatio(r.spec) ? 'ratio' : 'absolute'} | ${fmt(r.median)} | ${r.values.length > 1 ? fmt(r.min) : ''} | ${r.values.length > 1 ? fmt(r.max) : ''} | ${r.spec.unit} | ${targetText(r.spec)} | ${
@@ -410,6 +415,7 @@ async function main(): Promise<void> {
   );
   const results: Result[] = [];
   const facts = new Map<string, string[]>();
+  const yardsticks = new Map<string, number>();
   const groups = groupsOf(chosen);
   const speeds: number[] = [];
   for (const group of groups) {
@@ -418,6 +424,7 @@ async function main(): Promise<void> {
     const outcome = await runGroup(group, args);
     results.push(...outcome.results);
     for (const [title, notes] of outcome.facts) {
+      yardsticks.set(title, speeds.at(-1) ?? Number.NaN);
       facts.set(title, [...notes, `CPU yardstick just before this benchmark: ${fmt(speeds.at(-1) ?? 0)} ms`]);
     }
     if (group !== groups.at(-1)) await settle();
@@ -429,7 +436,7 @@ async function main(): Promise<void> {
     'CPU yardstick': `${fmt(median(speeds))} ms, ${fmt(Math.min(...speeds))}–${fmt(Math.max(...speeds))} over the run (JSON and SHA-256 work timed before each benchmark, tests/bench/run.ts; lower is faster)`,
   };
   if (args.write) {
-    const doc = markdown(results, facts, args, m);
+    const doc = markdown(results, facts, yardsticks, args, m);
     writeFileSync(path.join(ROOT, 'docs/BENCHMARKS.md'), doc);
     writeFileSync(
       path.join(ROOT, 'docs/benchmarks.json'),
