@@ -403,6 +403,7 @@ export const throughput: Benchmark = {
         const cpus: CpuPerDelivery[] = [];
         const seconds: number[] = [];
         const baseSeconds: number[] = [];
+        const baseCpus: CpuPerDelivery[] = [];
         for (let run = 1; run <= ctx.runs; run++) {
           const round = await measureRound(exit, `t${config.key}r${run}`, ctx, workers, size);
           ctx.record(config.key, round.rate);
@@ -413,6 +414,7 @@ export const throughput: Benchmark = {
             ctx.record(`${config.key}-raw`, base.rate);
             ctx.record(`${config.key}-ratio`, round.rate / base.rate);
             baseSeconds.push(base.seconds);
+            baseCpus.push(base.cpu);
           }
         }
         const medians = cpuMedians(cpus);
@@ -430,6 +432,14 @@ export const throughput: Benchmark = {
             Object.values(medians).reduce((a, b) => a + b, 0),
           )} µs`,
         );
+        if (baseline) {
+          const base = cpuMedians(baseCpus);
+          ctx.fact(
+            `${config.label}: plain BullMQ's CPU per job (medians of the rounds, /proc) ${cpuText(base)}; total ${fmt(
+              Object.values(base).reduce((a, b) => a + b, 0),
+            )} µs`,
+          );
+        }
         for (const w of workers) workerRss.afterLoad.push(w.rssMb());
         ctx.fact(
           `${config.label}: worker RSS ${workers.map((w) => `${fmt(w.rssMb())} MB`).join(', ')} after ${ctx.runs + 1} rounds`,
