@@ -515,6 +515,8 @@ export async function startApi(exit: Exit): Promise<{ service: Service; base: st
   const service = spawnService('api', {
     ...commonEnv(exit),
     SUNSET_API_PORT: String(port),
+    // Its Prometheus listener on a port of its own: the default one may be another API's.
+    SUNSET_METRICS_LISTEN: `127.0.0.1:${await freePort()}`,
     SUNSET_PLANS_DIR: exit.plans.dir,
   });
   const base = `http://127.0.0.1:${port}`;
