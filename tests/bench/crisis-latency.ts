@@ -23,9 +23,20 @@
  *      frees. How much backlog is left when the last crisis landed is reported. The rest is then
  *      cancelled (the backlog organisation's plan applied with no posts) before the next run.
  *
- * The floor: the same texts sent directly through the connectors the worker uses (the engine's
- * ConnectorRegistry from the same plan and credentials; no API, queue or store), same rate, from
- * this process; latency from the call to the sandbox's record. Ratio: crisis p99 over floor p99.
+ * The floor (the tool underneath): the same texts sent directly through the connectors the
+ * worker uses (the engine's ConnectorRegistry from the same plan and credentials; no API, queue
+ * or store), same rate, from this process; latency from the call to the sandbox's record. Ratios:
+ * crisis p99 (and p50) over the floor's of the same run, and over all the runs' crises pooled
+ * (a p99 over 200 deliveries is their second slowest; pooled, it is the tenth of a thousand).
+ *
+ * A warm-up round first (idle and floor, the processes and connectors just started): not
+ * counted, its idle p99 reported as the cold figure.
+ *
+ * Slow networks: the sandboxes answer each post after SLOW.minMs–SLOW.maxMs (100–300 ms, drawn
+ * from the seeded generator, one latency fault per request), the floor is taken at those
+ * latencies (the connectors directly, idle), then crises go out at SLOW.rate (5) per second while
+ * a fresh 10,000-delivery backlog is worked off at those latencies too; ratio of the p99s, per
+ * round and pooled (3 rounds, 2 in quick mode).
  *
  * Bluesky (a real PDS in a child process, behind the sandbox's proxy): reported apart, idle only,
  * BSKY_CRISES crises one after the other (the proxy records when each createRecord arrived but
@@ -46,6 +57,7 @@ import {
   landings,
   percentile,
   preciseNow,
+  seededRandom,
   sleep,
   startApi,
   startExit,
@@ -62,6 +74,15 @@ const CRISES = 100;
 const RATE = 20;
 const BACKLOG_POSTS = 5000;
 const BSKY_CRISES = 20;
+
+/**
+ * Networks as far as X, Bluesky and Mastodon are from Europe: every post answered after a delay
+ * drawn at random (seeded) between these bounds. Crises at a pace whose posts seldom overlap
+ * (SUNSET_CRISIS_CONCURRENCY slots per network would otherwise be what is measured).
+ */
+const SLOW = { minMs: 100, maxMs: 300, crises: 50, rate: 5 } as const;
+/** Latency faults queued per network and round: more than the posts a round can make. */
+const SLOW_FAULTS = 4000;
 
 let serial = 0;
 const nextRef = (tag: string) => `${tag}${(serial++).toString(36)}`;
@@ -125,11 +146,10 @@ const describe = (values: number[]) =>
   `p50 ${fmt(percentile(values, 50))} / p95 ${fmt(percentile(values, 95))} / p99 ${fmt(percentile(values, 99))} ms`;
 
 /** 10,000 ordinary deliveries of their own organisation, due now, on the paused queues. */
-async function queueBacklog(exit: Exit, run: number): Promise<{ org: string; refs: string[] }> {
-  const org = `backlog-${run}`;
+async function queueBacklog(exit: Exit, org: string): Promise<{ org: string; refs: string[] }> {
   const refs: string[] = [];
   const posts: PlanPost[] = Array.from({ length: BACKLOG_POSTS }, (_, i) => {
-    const ref = nextRef(`b${run}-`);
+    const ref = nextRef(`${org}-`);
     refs.push(ref);
     return {
       id: `b${i + 1}`,
@@ -164,19 +184,25 @@ async function cancelBacklog(exit: Exit, org: string): Promise<number> {
 }
 
 /** The floor: the connectors the worker would build, called directly at the same rate. */
-async function floor(exit: Exit, registry: ConnectorRegistry, tag: string): Promise<number[]> {
+async function floor(
+  exit: Exit,
+  registry: ConnectorRegistry,
+  tag: string,
+  count = CRISES,
+  rate = RATE,
+): Promise<number[]> {
   const settings = await new OrgSettingsCache(exit.store).get(ORG);
   const connectors = {
     x: await registry.get(settings, 'x'),
     mastodon: await registry.get(settings, 'mastodon'),
   };
   const from = { x: exit.sandboxes.x.posts.length, mastodon: exit.sandboxes.mastodon.statuses.length };
-  const refs = Array.from({ length: CRISES }, () => nextRef(tag));
+  const refs = Array.from({ length: count }, () => nextRef(tag));
   const calledAt = new Map<string, number>();
   const start = performance.now() + 20;
   await Promise.all(
     refs.map(async (ref, i) => {
-      const wait = start + (i * 1000) / RATE - performance.now();
+      const wait = start + (i * 1000) / rate - performance.now();
       if (wait > 0) await sleep(wait);
       calledAt.set(ref, preciseNow());
       const text = `🔴 ALERTE ${crisisText(ref)} #VilleDeTest`;
@@ -228,6 +254,11 @@ export const crisisLatency: Benchmark = {
     { key: 'idle-p50', label: 'X + Mastodon, idle, p50', unit: 'ms' },
     { key: 'idle-p95', label: 'X + Mastodon, idle, p95', unit: 'ms' },
     { key: 'idle-p99', label: 'X + Mastodon, idle, p99', unit: 'ms' },
+    {
+      key: 'idle-cold-p99',
+      label: 'X + Mastodon, idle, p99, cold (the warm-up round, not counted)',
+      unit: 'ms',
+    },
     { key: 'backlog-p50', label: 'X + Mastodon, 10,000 ordinary deliveries queued, p50', unit: 'ms' },
     { key: 'backlog-p95', label: 'X + Mastodon, 10,000 queued, p95', unit: 'ms' },
     {
@@ -244,6 +275,23 @@ export const crisisLatency: Benchmark = {
       unit: '×',
       target: { op: '<=', value: 1.5 },
     },
+    { key: 'ratio-p50', label: 'backlog p50 / floor p50', unit: '×' },
+    { key: 'ratio-pooled', label: 'backlog p99 / floor p99, all rounds pooled', unit: '×' },
+    { key: 'idle-ratio-pooled', label: 'idle p99 / floor p99, all rounds pooled', unit: '×' },
+    {
+      key: 'slow-backlog-p50',
+      label: 'networks answering in 100–300 ms: X + Mastodon, 10,000 queued, p50',
+      unit: 'ms',
+    },
+    { key: 'slow-backlog-p99', label: '100–300 ms: X + Mastodon, 10,000 queued, p99', unit: 'ms' },
+    { key: 'slow-floor-p99', label: '100–300 ms: floor (connectors directly), p99', unit: 'ms' },
+    {
+      key: 'slow-ratio',
+      label: '100–300 ms: backlog p99 / floor p99',
+      unit: '×',
+      target: { op: '<=', value: 1.1 },
+    },
+    { key: 'slow-ratio-pooled', label: '100–300 ms: backlog p99 / floor p99, all rounds pooled', unit: '×' },
     { key: 'bsky-p50', label: 'Bluesky (real PDS), idle, one at a time, p50', unit: 'ms' },
     { key: 'bsky-p99', label: 'Bluesky, idle, p99', unit: 'ms' },
     { key: 'bsky-floor-p50', label: 'Bluesky floor (connector directly), p50', unit: 'ms' },
@@ -251,7 +299,11 @@ export const crisisLatency: Benchmark = {
   ],
   async run(ctx) {
     const exit = await startExit('postgres');
-    const backlogOrgs = Array.from({ length: ctx.runs }, (_, i) => `backlog-${i + 1}`);
+    const slowRounds = ctx.quick ? 2 : 3;
+    const backlogOrgs = [
+      ...Array.from({ length: ctx.runs }, (_, i) => `backlog-${i + 1}`),
+      ...Array.from({ length: slowRounds }, (_, i) => `slow-backlog-${i + 1}`),
+    ];
     const worker = await startWorker(exit, { concurrency: 16, env: orgEnv(exit.sandboxes, backlogOrgs) });
     const api = await startApi(exit);
     const token = await createToken(exit.store, 'crisis');
@@ -263,36 +315,22 @@ export const crisisLatency: Benchmark = {
       xCa: exit.sandboxes.x.ca,
     });
     try {
-      // One crisis each way first: connections, sessions and caches warm, as in a running service.
-      const warm = nextRef('w');
-      await sendCrises(api.base, token, [warm], ['x', 'bluesky', 'mastodon'], 1);
-      await waitLanded(exit, { x: 0, mastodon: 0 }, [warm]);
-      await floor(exit, registry, 'fw').catch(() => undefined);
-
-      const pooled = { idle: [] as number[], backlog: [] as number[], floor: [] as number[] };
-      for (let run = 1; run <= ctx.runs; run++) {
-        // (a) idle
-        let from = { x: exit.sandboxes.x.posts.length, mastodon: exit.sandboxes.mastodon.statuses.length };
-        let refs = Array.from({ length: CRISES }, () => nextRef(`i${run}-`));
-        let sent = await sendCrises(api.base, token, refs, ['x', 'mastodon'], RATE);
-        let landed = await waitLanded(exit, from, refs);
-        checkExactlyOnce(`idle run ${run}`, landed, refs, ['x', 'mastodon']);
-        const idle = latencies(sent, landed);
-        recordPercentiles(ctx, 'idle', idle.all);
-        pooled.idle.push(...idle.all);
-        ctx.progress(`run ${run} idle: X ${describe(idle.x)}; Mastodon ${describe(idle.mastodon)}`);
-
-        // the floor
-        const direct = await floor(exit, registry, `f${run}-`);
-        ctx.record('floor-p50', percentile(direct, 50));
-        ctx.record('floor-p99', percentile(direct, 99));
-        pooled.floor.push(...direct);
-        ctx.progress(`run ${run} floor: ${describe(direct)}`);
-
-        // (b) backlog
+      const idleRound = async (tag: string) => {
+        const from = { x: exit.sandboxes.x.posts.length, mastodon: exit.sandboxes.mastodon.statuses.length };
+        const refs = Array.from({ length: CRISES }, () => nextRef(tag));
+        const sent = await sendCrises(api.base, token, refs, ['x', 'mastodon'], RATE);
+        const landed = await waitLanded(exit, from, refs);
+        checkExactlyOnce(`idle ${tag}`, landed, refs, ['x', 'mastodon']);
+        return latencies(sent, landed);
+      };
+      /**
+       * Crises sent while `org`'s 10,000 ordinary deliveries are being worked off (queued on the
+       * paused queues, which resume as the crises start), then the rest of them cancelled.
+       */
+      const underBacklog = async (org: string, tag: string, count: number, rate: number) => {
         for (const n of ['x', 'mastodon'] as const) await exit.queues.queue(n).pause();
-        const backlog = await queueBacklog(exit, run);
-        from = { x: exit.sandboxes.x.posts.length, mastodon: exit.sandboxes.mastodon.statuses.length };
+        const backlog = await queueBacklog(exit, org);
+        const from = { x: exit.sandboxes.x.posts.length, mastodon: exit.sandboxes.mastodon.statuses.length };
         const depth = async () => {
           const d = await exit.queues.depths();
           return (['x', 'mastodon'] as const).reduce(
@@ -302,21 +340,11 @@ export const crisisLatency: Benchmark = {
         };
         const queuedAtStart = await depth();
         for (const n of ['x', 'mastodon'] as const) await exit.queues.queue(n).resume();
-        refs = Array.from({ length: CRISES }, () => nextRef(`k${run}-`));
-        sent = await sendCrises(api.base, token, refs, ['x', 'mastodon'], RATE);
-        landed = await waitLanded(exit, from, refs);
+        const refs = Array.from({ length: count }, () => nextRef(tag));
+        const sent = await sendCrises(api.base, token, refs, ['x', 'mastodon'], rate);
+        let landed = await waitLanded(exit, from, refs);
         const queuedAtEnd = await depth();
         const withBacklog = latencies(sent, landed);
-        recordPercentiles(ctx, 'backlog', withBacklog.all);
-        pooled.backlog.push(...withBacklog.all);
-        ctx.record('ratio', percentile(withBacklog.all, 99) / percentile(direct, 99));
-        ctx.progress(
-          `run ${run} backlog: X ${describe(withBacklog.x)}; Mastodon ${describe(withBacklog.mastodon)}; ordinary jobs queued ${queuedAtStart} → ${queuedAtEnd}`,
-        );
-        if (run === 1 || queuedAtEnd < 5000)
-          ctx.fact(
-            `run ${run}: ordinary jobs waiting on the X and Mastodon queues ${queuedAtStart.toLocaleString('en-GB')} when the crises started, ${queuedAtEnd.toLocaleString('en-GB')} when the last one landed`,
-          );
         // Pause, let the jobs the worker holds end, then cancel the rest through the plan. (Cancelling
         // while the worker publishes races with it: see BENCHMARKS.md, plan apply vs. in-flight.)
         for (const n of ['x', 'mastodon'] as const) await exit.queues.queue(n).pause();
@@ -341,7 +369,7 @@ export const crisisLatency: Benchmark = {
         );
         await sleep(500);
         landed = landings(exit.sandboxes, from);
-        checkExactlyOnce(`backlog run ${run}`, landed, refs, ['x', 'mastodon'], 'at-most-once');
+        checkExactlyOnce(`backlog ${tag}`, landed, refs, ['x', 'mastodon'], 'at-most-once');
         const backlogRefs = new Set(backlog.refs);
         const atSandboxes = [...landed.x.keys(), ...landed.mastodon.keys()].filter((r) =>
           backlogRefs.has(r),
@@ -354,14 +382,111 @@ export const crisisLatency: Benchmark = {
         );
         check(
           published === atSandboxes,
-          `backlog run ${run}: ${atSandboxes} backlog posts reached the sandboxes but the store has ${published} published (${JSON.stringify(statuses)}; ${cancelled} cancelled by the plan)`,
+          `backlog ${tag}: ${atSandboxes} backlog posts reached the sandboxes but the store has ${published} published (${JSON.stringify(statuses)}; ${cancelled} cancelled by the plan)`,
         );
+        return { withBacklog, queuedAtStart, queuedAtEnd };
+      };
+
+      // The warm-up round: connections, sessions, caches and JIT warm, as in a running service.
+      const coldIdle = await idleRound('iw-');
+      ctx.record('idle-cold-p99', percentile(coldIdle.all, 99));
+      ctx.progress(`warm-up idle (cold): ${describe(coldIdle.all)}`);
+      ctx.progress(`warm-up floor: ${describe(await floor(exit, registry, 'fw'))}`);
+      const warm = nextRef('w');
+      await sendCrises(api.base, token, [warm], ['bluesky'], 1);
+
+      const pooled = { idle: [] as number[], backlog: [] as number[], floor: [] as number[] };
+      for (let run = 1; run <= ctx.runs; run++) {
+        // (a) idle
+        const idle = await idleRound(`i${run}-`);
+        recordPercentiles(ctx, 'idle', idle.all);
+        pooled.idle.push(...idle.all);
+        ctx.progress(`run ${run} idle: X ${describe(idle.x)}; Mastodon ${describe(idle.mastodon)}`);
+
+        // the floor
+        const direct = await floor(exit, registry, `f${run}-`);
+        ctx.record('floor-p50', percentile(direct, 50));
+        ctx.record('floor-p99', percentile(direct, 99));
+        pooled.floor.push(...direct);
+        ctx.progress(`run ${run} floor: ${describe(direct)}`);
+
+        // (b) backlog
+        const { withBacklog, queuedAtStart, queuedAtEnd } = await underBacklog(
+          `backlog-${run}`,
+          `k${run}-`,
+          CRISES,
+          RATE,
+        );
+        recordPercentiles(ctx, 'backlog', withBacklog.all);
+        pooled.backlog.push(...withBacklog.all);
+        ctx.record('ratio', percentile(withBacklog.all, 99) / percentile(direct, 99));
+        ctx.record('ratio-p50', percentile(withBacklog.all, 50) / percentile(direct, 50));
+        ctx.progress(
+          `run ${run} backlog: X ${describe(withBacklog.x)}; Mastodon ${describe(withBacklog.mastodon)}; ordinary jobs queued ${queuedAtStart} → ${queuedAtEnd}`,
+        );
+        if (run === 1 || queuedAtEnd < 5000)
+          ctx.fact(
+            `run ${run}: ordinary jobs waiting on the X and Mastodon queues ${queuedAtStart.toLocaleString('en-GB')} when the crises started, ${queuedAtEnd.toLocaleString('en-GB')} when the last one landed`,
+          );
       }
 
+      ctx.record('ratio-pooled', percentile(pooled.backlog, 99) / percentile(pooled.floor, 99));
+      ctx.record('idle-ratio-pooled', percentile(pooled.idle, 99) / percentile(pooled.floor, 99));
       for (const [k, v] of Object.entries(pooled))
         ctx.fact(
           `${k}, all ${v.length / 2} crises of the runs pooled (X and Mastodon deliveries): ${describe(v)}`,
         );
+
+      // Slow networks.
+      const random = seededRandom(ctx.seed);
+      const slowPooled = { backlog: [] as number[], floor: [] as number[] };
+      const slowDown = () => {
+        for (let i = 0; i < SLOW_FAULTS; i++) {
+          const ms = () => SLOW.minMs + (SLOW.maxMs - SLOW.minMs) * random();
+          exit.sandboxes.x.inject({ kind: 'latency', ms: ms() }, { path: '/2/tweets', method: 'POST' });
+          exit.sandboxes.mastodon.inject(
+            { kind: 'latency', ms: ms() },
+            { path: '/api/v1/statuses', method: 'POST' },
+          );
+        }
+        const from = { x: exit.sandboxes.x.posts.length, mastodon: exit.sandboxes.mastodon.statuses.length };
+        return () => {
+          const posts = Math.max(
+            exit.sandboxes.x.posts.length - from.x,
+            exit.sandboxes.mastodon.statuses.length - from.mastodon,
+          );
+          check(
+            posts <= SLOW_FAULTS,
+            `slow round: ${posts} posts, more than the ${SLOW_FAULTS} latencies queued`,
+          );
+          exit.sandboxes.x.clearFaults();
+          exit.sandboxes.mastodon.clearFaults();
+        };
+      };
+      for (let round = 1; round <= slowRounds; round++) {
+        const done = slowDown();
+        const direct = await floor(exit, registry, `sf${round}-`, SLOW.crises, SLOW.rate);
+        const { withBacklog, queuedAtStart, queuedAtEnd } = await underBacklog(
+          `slow-backlog-${round}`,
+          `sk${round}-`,
+          SLOW.crises,
+          SLOW.rate,
+        );
+        done();
+        ctx.record('slow-backlog-p50', percentile(withBacklog.all, 50));
+        ctx.record('slow-backlog-p99', percentile(withBacklog.all, 99));
+        ctx.record('slow-floor-p99', percentile(direct, 99));
+        ctx.record('slow-ratio', percentile(withBacklog.all, 99) / percentile(direct, 99));
+        slowPooled.backlog.push(...withBacklog.all);
+        slowPooled.floor.push(...direct);
+        ctx.progress(
+          `slow round ${round}: floor ${describe(direct)}; under the backlog ${describe(withBacklog.all)}; ordinary jobs queued ${queuedAtStart} → ${queuedAtEnd}`,
+        );
+      }
+      ctx.record('slow-ratio-pooled', percentile(slowPooled.backlog, 99) / percentile(slowPooled.floor, 99));
+      ctx.fact(
+        `networks answering in ${SLOW.minMs}–${SLOW.maxMs} ms (seed ${ctx.seed}), ${SLOW.crises} crises per round at ${SLOW.rate}/s, ${slowRounds} rounds pooled: floor ${describe(slowPooled.floor)}; under a 10,000-delivery backlog ${describe(slowPooled.backlog)}`,
+      );
 
       // Bluesky, apart.
       const viaApi = async (ref: string) => {

@@ -11,8 +11,9 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hashToken, mintToken, type Network } from '@sunset/core';
-import { applyPlan } from '@sunset/engine';
+import { applyPlan, OrgSettingsCache } from '@sunset/engine';
 import { createRedis, Queues } from '@sunset/queue';
+import { Queue } from 'bullmq';
 import { freePort } from '@sunset/queue/testing';
 import type { Dialect, Store } from '@sunset/store';
 import { openTestStore, type TestStore } from '@sunset/store/testing';
@@ -28,6 +29,7 @@ import {
   type Sandboxes,
   type TestRedis,
 } from '../support/exit-harness.ts';
+import { RAW_QUEUES, type RawJob } from './baseline-names.ts';
 
 export { ORG, orgEnv, PlanFolder, startSandboxes, testRedis, waitFor, type PlanPost, type Sandboxes };
 
@@ -48,7 +50,10 @@ export const pg = storeRequire('pg') as {
 const ENTRIES = {
   api: path.join(ROOT, 'services/api/src/server.ts'),
   worker: path.join(ROOT, 'services/worker/src/main.ts'),
+  'baseline-worker': path.join(ROOT, 'tests/bench/baseline-worker.ts'),
+  'baseline-api': path.join(ROOT, 'tests/bench/baseline-api.ts'),
 } as const;
+type ServiceKind = keyof typeof ENTRIES;
 
 /**
  * The worker's V8 flags, from the one file every way of starting it reads (package.json's
@@ -101,8 +106,23 @@ export interface FigureSpec {
   note?: string;
 }
 
+/**
+ * A ratio to the tool underneath, measured in the same run, holds across machines; any other
+ * figure is bound to the machine (read it beside the CPU yardstick).
+ */
+export function isRatio(spec: FigureSpec): boolean {
+  return spec.unit === '×';
+}
+
 export interface BenchContext {
+  /** Measured rounds per figure; a warm-up round before them is never counted. */
   runs: number;
+  /** How long a measured round of a throughput figure should last, in seconds (`--seconds`). */
+  seconds: number;
+  /** `--quick`: fewer and shorter rounds, for trying a change; its figures are rougher. */
+  quick: boolean;
+  /** `--seed`: where every random draw of a benchmark starts (seededRandom), printed with the figures. */
+  seed: number;
   progress(message: string): void;
   /** One value of a figure for one run. */
   record(key: string, value: number): void;
@@ -141,6 +161,18 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2
     ? (sorted[mid] as number)
     : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** A small seeded generator (mulberry32) of numbers in [0, 1): one seed, one sequence, on every machine. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -217,7 +249,7 @@ export function checkExactlyOnce(
 // --- processes -----------------------------------------------------------------------------------
 
 export interface Service {
-  kind: 'api' | 'worker';
+  kind: ServiceKind;
   child: ChildProcess;
   pid: number;
   /** VmRSS from /proc/<pid>/status, in MB. */
@@ -312,14 +344,17 @@ export function cpuText(cpu: Readonly<Record<string, number>>): string {
 
 const running = new Set<Service>();
 
-/** Spawns the API or the worker from its entry point, as `pnpm api` / `pnpm worker` run them. */
-export function spawnService(kind: 'api' | 'worker', env: Record<string, string>): Service {
+/**
+ * Spawns the API or the worker from its entry point, as `pnpm api` / `pnpm worker` run them, or
+ * a baseline (the tool underneath, baseline-*.ts; the worker's with the worker's flags).
+ */
+export function spawnService(kind: ServiceKind, env: Record<string, string>): Service {
   const child = spawn(
     process.execPath,
     [
       '--conditions=development',
       '--no-warnings=ExperimentalWarning',
-      ...(kind === 'worker' ? WORKER_V8_FLAGS : []),
+      ...(kind === 'worker' || kind === 'baseline-worker' ? WORKER_V8_FLAGS : []),
       // BENCH_CPU_PROF=<dir>: a V8 CPU profile of each spawned process, for finding where the time goes.
       ...(process.env['BENCH_CPU_PROF']
         ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROF']}`]
@@ -480,6 +515,8 @@ export async function startApi(exit: Exit): Promise<{ service: Service; base: st
   const service = spawnService('api', {
     ...commonEnv(exit),
     SUNSET_API_PORT: String(port),
+    // Its Prometheus listener on a port of its own: the default one may be another API's.
+    SUNSET_METRICS_LISTEN: `127.0.0.1:${await freePort()}`,
     SUNSET_PLANS_DIR: exit.plans.dir,
   });
   const base = `http://127.0.0.1:${port}`;
@@ -487,6 +524,78 @@ export async function startApi(exit: Exit): Promise<{ service: Service; base: st
     'the API to be ready',
     async () => {
       check(service.child.exitCode === null, `the API exited at start:\n${service.output()}`);
+      return (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200;
+    },
+    30_000,
+    100,
+  );
+  return { service, base };
+}
+
+/** The baseline worker's queues (baseline-worker.ts), under a Redis prefix of their own. */
+export function rawQueues(exit: Exit): Record<keyof typeof RAW_QUEUES, Queue<RawJob>> & { prefix: string } {
+  const prefix = `${exit.redis.prefix}:raw`;
+  const make = (name: string) => {
+    const q = new Queue<RawJob>(name, { connection: exit.producer, prefix });
+    q.on('error', () => undefined);
+    return q;
+  };
+  return { x: make(RAW_QUEUES.x), mastodon: make(RAW_QUEUES.mastodon), prefix };
+}
+
+/**
+ * Starts the baseline worker (baseline-worker.ts) on those queues at this concurrency per
+ * network, with the organisation's connectors as the worker would build them from the plan.
+ */
+export async function startBaselineWorker(
+  exit: Exit,
+  queues: ReturnType<typeof rawQueues>,
+  concurrency: number,
+): Promise<Service> {
+  const settings = await new OrgSettingsCache(exit.store).get(ORG);
+  const planFile = path.join(exit.plans.dir, 'baseline-networks.json');
+  writeFileSync(planFile, JSON.stringify(settings.document.networks));
+  const before = await queues.x.getWorkersCount();
+  const service = spawnService('baseline-worker', {
+    ...exit.sandboxes.env,
+    REDIS_URL: exit.redis.url,
+    BENCH_RAW_PREFIX: queues.prefix,
+    BENCH_RAW_CONCURRENCY: String(concurrency),
+    BENCH_RAW_PLAN: planFile,
+    BENCH_RAW_ORG: ORG,
+    SUNSET_SECRETS_DIR: exit.sandboxes.secretsDir,
+    SUNSET_X_CA_FILE: exit.caFile,
+  });
+  await waitFor(
+    'the baseline worker to take jobs',
+    async () => {
+      check(service.child.exitCode === null, `the baseline worker exited at start:\n${service.output()}`);
+      return (
+        (await queues.mastodon.getWorkersCount()) > before && (await queues.x.getWorkersCount()) > before
+      );
+    },
+    30_000,
+    50,
+  );
+  return service;
+}
+
+/** Starts the bare Fastify server (baseline-api.ts) adding its jobs under this Redis prefix. */
+export async function startBaselineApi(
+  exit: Exit,
+  prefix: string,
+): Promise<{ service: Service; base: string }> {
+  const port = await freePort();
+  const service = spawnService('baseline-api', {
+    REDIS_URL: exit.redis.url,
+    SUNSET_QUEUE_PREFIX: prefix,
+    SUNSET_API_PORT: String(port),
+  });
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor(
+    'the baseline API to be ready',
+    async () => {
+      check(service.child.exitCode === null, `the baseline API exited at start:\n${service.output()}`);
       return (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200;
     },
     30_000,

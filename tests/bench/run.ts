@@ -1,7 +1,10 @@
 /**
- * `pnpm bench`: runs every benchmark (or `--only <name>[,<name>]`), each `--runs N` times
- * (default 5), prints progress, then writes docs/BENCHMARKS.md and docs/benchmarks.json with the
- * median, min and max of each figure against its target and the machine it ran on. A benchmark
+ * `pnpm bench`: runs every benchmark (or `--only <name>[,<name>]`), each `--runs N` measured
+ * rounds (default 5) after a warm-up round that is not counted, throughput rounds of about
+ * `--seconds S` each (default 3; `--quick`: 3 rounds of about 2 s), prints progress, then writes
+ * docs/BENCHMARKS.md and docs/benchmarks.json with the median, min and max of each figure
+ * against its target, whether it is bound to the machine or a ratio to the tool underneath
+ * measured in the same run, and the machine it ran on. A benchmark
  * whose own checks fail (a post lost or sent twice, a count that does not match, a broken audit
  * chain) makes the whole run exit non-zero, loudly, and nothing is written. With --only the
  * documents are written only when --write is given too (a partial table must not replace the
@@ -21,6 +24,7 @@ import { crisisLatency } from './crisis-latency.ts';
 import {
   BenchCheckError,
   fmt,
+  isRatio,
   killAllSpawned,
   median,
   pg,
@@ -47,9 +51,16 @@ const ALL: Benchmark[] = [
   takeover,
 ];
 
-function parseArgs(argv: string[]): {
-  only?: string[];
+/** How much each benchmark measures (BenchContext). */
+interface Rounds {
   runs: number;
+  seconds: number;
+  quick: boolean;
+  seed: number;
+}
+
+function parseArgs(argv: string[]): Rounds & {
+  only?: string[];
   write: boolean;
   child?: string[];
   results?: string;
@@ -57,23 +68,34 @@ function parseArgs(argv: string[]): {
   let only: string[] | undefined;
   let childNames: string[] | undefined;
   let results: string | undefined;
-  let runs = 5;
+  let runs: number | undefined;
+  let seconds: number | undefined;
+  let quick = false;
+  let seed = 25;
   let write = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--only') only = (argv[++i] ?? '').split(',').filter(Boolean);
     else if (a === '--runs') runs = Number(argv[++i]);
+    else if (a === '--seconds') seconds = Number(argv[++i]);
+    else if (a === '--quick') quick = true;
+    else if (a === '--seed') seed = Number(argv[++i]);
     else if (a === '--write') write = true;
     else if (a === '--child') childNames = (argv[++i] ?? '').split(',').filter(Boolean);
     else if (a === '--results') results = argv[++i];
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        `pnpm bench [--only ${ALL.map((b) => b.name).join('|')}[,…]] [--runs N] [--write]\n`,
+        `pnpm bench [--only ${ALL.map((b) => b.name).join('|')}[,…]] [--runs N] [--seconds S] [--quick] [--seed N] [--write]\n`,
       );
       process.exit(0);
     } else if (a !== '--') throw new Error(`unknown argument ${a}`);
   }
+  runs ??= quick ? 3 : 5;
+  seconds ??= quick ? 2 : 3;
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs takes a whole number ≥ 1');
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new Error('--seed takes a whole number ≥ 0');
+  if (!(seconds > 0 && seconds <= 60))
+    throw new Error('--seconds takes a number of seconds above 0, at most 60');
   for (const name of only ?? []) {
     if (!ALL.some((b) => b.name === name))
       throw new Error(`no benchmark "${name}" (there are ${ALL.map((b) => b.name).join(', ')})`);
@@ -87,6 +109,9 @@ function parseArgs(argv: string[]): {
   return {
     ...(only ? { only } : {}),
     runs,
+    seconds,
+    quick,
+    seed,
     write: write || only === undefined,
     ...(childNames ? { child: childNames } : {}),
     ...(results ? { results } : {}),
@@ -150,14 +175,24 @@ function targetText(spec: FigureSpec): string {
 function markdown(
   results: Result[],
   facts: Map<string, string[]>,
-  runs: number,
+  yardsticks: Map<string, number>,
+  rounds: Rounds,
   m: Record<string, string>,
 ): string {
   const lines: string[] = [];
   lines.push('# Benchmarks', '');
   lines.push(
-    `Written by \`pnpm bench\` (tests/bench/run.ts); do not edit by hand. Each figure is the median of ${runs} runs, ` +
-      'with the smallest and largest run beside it. How each is measured is written at the top of its file in ' +
+    `Written by \`pnpm bench${rounds.quick ? ' --quick' : ''}\` (tests/bench/run.ts); do not edit by hand. ` +
+      `Each figure is the median of ${rounds.runs} measured rounds, with the smallest and largest beside it; ` +
+      'a warm-up round before them is not counted, and where its figure says something (a service just ' +
+      'started, nothing cached) it has a line of its own, marked cold. Throughput rounds last about ' +
+      `${rounds.seconds} s each. Kind says what a figure is bound to: **absolute** figures are this ` +
+      "machine's (read them beside the CPU yardstick timed just before their benchmark, on its title's " +
+      'line, and under Machine); **ratio** figures divide one by the ' +
+      'same measure of the tool underneath (plain BullMQ, a bare Fastify route, the connector called ' +
+      'directly), taken in the same run, round by round, and are the ones to compare across machines. ' +
+      'A figure over all rounds pooled is one number: it has no smallest and largest. ' +
+      'How each is measured is written at the top of its file in ' +
       'tests/bench/ and summed up under the table. Everything runs on this one machine, on 127.0.0.1: the ' +
       'sandbox servers, Redis, PostgreSQL and the measured processes share its cores. Each benchmark ' +
       'runs in a process of its own (memory with throughput), and between two PostgreSQL is ' +
@@ -165,16 +200,19 @@ function markdown(
       'fixed work on every machine: figures from two machines compare through it.',
     '',
   );
-  lines.push('| figure | median | min | max | unit | target | met |');
-  lines.push('| --- | ---: | ---: | ---: | --- | --- | --- |');
+  lines.push('| figure | kind | median | min | max | unit | target | met |');
+  lines.push('| --- | --- | ---: | ---: | ---: | --- | --- | --- |');
   let current = '';
   for (const r of results) {
     if (r.title !== current) {
       current = r.title;
-      lines.push(`| **${r.title}** | | | | | | |`);
+      const speed = yardsticks.get(r.title);
+      lines.push(
+        `| **${r.title}** | ${speed === undefined ? '' : `yardstick ${fmt(speed)} ms`} | | | | | | |`,
+      );
     }
     lines.push(
-      `| ${r.spec.label} | ${fmt(r.median)} | ${fmt(r.min)} | ${fmt(r.max)} | ${r.spec.unit} | ${targetText(r.spec)} | ${
+      `| ${r.spec.label} | ${isRatio(r.spec) ? 'ratio' : 'absolute'} | ${fmt(r.median)} | ${r.values.length > 1 ? fmt(r.min) : ''} | ${r.values.length > 1 ? fmt(r.max) : ''} | ${r.spec.unit} | ${targetText(r.spec)} | ${
         r.met === undefined ? '' : r.met ? 'yes' : '**no**'
       } |`,
     );
@@ -220,13 +258,16 @@ async function settle(): Promise<void> {
 }
 
 /** Runs one benchmark in this process: its figures (medians against targets) and its notes. */
-async function runBenchmark(bench: Benchmark, runs: number): Promise<{ results: Result[]; notes: string[] }> {
+async function runBenchmark(
+  bench: Benchmark,
+  rounds: Rounds,
+): Promise<{ results: Result[]; notes: string[] }> {
   const started = Date.now();
   say(`── ${bench.name}: ${bench.title}`);
   const values = new Map<string, number[]>(bench.figures.map((f) => [f.key, []]));
   const notes: string[] = [];
   await bench.run({
-    runs,
+    ...rounds,
     progress: (message) => say(`   ${message}`),
     record(key, value) {
       const list = values.get(key);
@@ -282,7 +323,7 @@ function groupsOf(chosen: Benchmark[]): Benchmark[][] {
   return groups;
 }
 
-async function runGroup(group: Benchmark[], runs: number): Promise<GroupOutcome> {
+async function runGroup(group: Benchmark[], rounds: Rounds): Promise<GroupOutcome> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sunset-bench-'));
   const file = path.join(dir, 'results.json');
   try {
@@ -294,7 +335,12 @@ async function runGroup(group: Benchmark[], runs: number): Promise<GroupOutcome>
         '--child',
         group.map((b) => b.name).join(','),
         '--runs',
-        String(runs),
+        String(rounds.runs),
+        '--seconds',
+        String(rounds.seconds),
+        ...(rounds.quick ? ['--quick'] : []),
+        '--seed',
+        String(rounds.seed),
         '--results',
         file,
       ],
@@ -317,10 +363,10 @@ async function runGroup(group: Benchmark[], runs: number): Promise<GroupOutcome>
 }
 
 /** `--child names --results file`: runs those benchmarks here and writes what they found to the file. */
-async function child(names: string[], runs: number, file: string): Promise<void> {
+async function child(names: string[], rounds: Rounds, file: string): Promise<void> {
   const outcome: GroupOutcome = { results: [], facts: [] };
   for (const bench of ALL.filter((b) => names.includes(b.name))) {
-    const { results, notes } = await runBenchmark(bench, runs);
+    const { results, notes } = await runBenchmark(bench, rounds);
     outcome.results.push(...results);
     outcome.facts.push([bench.title, notes]);
   }
@@ -360,19 +406,25 @@ function yardstick(): number {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  if (args.child && args.results) return child(args.child, args.runs, args.results);
+  if (args.child && args.results) return child(args.child, args, args.results);
   const chosen = ALL.filter((b) => !args.only || args.only.includes(b.name));
-  say(`${chosen.length} benchmark(s), ${args.runs} run(s) each: ${chosen.map((b) => b.name).join(', ')}`);
+  say(
+    `${chosen.length} benchmark(s), a warm-up and ${args.runs} measured round(s) each, throughput rounds of about ${args.seconds} s${
+      args.quick ? ' (quick)' : ''
+    }, random seed ${args.seed}: ${chosen.map((b) => b.name).join(', ')}`,
+  );
   const results: Result[] = [];
   const facts = new Map<string, string[]>();
+  const yardsticks = new Map<string, number>();
   const groups = groupsOf(chosen);
   const speeds: number[] = [];
   for (const group of groups) {
     speeds.push(yardstick());
     say(`   CPU yardstick ${fmt(speeds.at(-1) ?? 0)} ms (a fixed piece of work; lower is faster)`);
-    const outcome = await runGroup(group, args.runs);
+    const outcome = await runGroup(group, args);
     results.push(...outcome.results);
     for (const [title, notes] of outcome.facts) {
+      yardsticks.set(title, speeds.at(-1) ?? Number.NaN);
       facts.set(title, [...notes, `CPU yardstick just before this benchmark: ${fmt(speeds.at(-1) ?? 0)} ms`]);
     }
     if (group !== groups.at(-1)) await settle();
@@ -380,22 +432,27 @@ async function main(): Promise<void> {
   speeds.push(yardstick());
   const m = {
     ...machine(),
+    'random seed': `${args.seed} (\`--seed\`; every random draw of the benchmarks starts from it)`,
     'CPU yardstick': `${fmt(median(speeds))} ms, ${fmt(Math.min(...speeds))}–${fmt(Math.max(...speeds))} over the run (JSON and SHA-256 work timed before each benchmark, tests/bench/run.ts; lower is faster)`,
   };
   if (args.write) {
-    const doc = markdown(results, facts, args.runs, m);
+    const doc = markdown(results, facts, yardsticks, args, m);
     writeFileSync(path.join(ROOT, 'docs/BENCHMARKS.md'), doc);
     writeFileSync(
       path.join(ROOT, 'docs/benchmarks.json'),
       `${JSON.stringify(
         {
           runs: args.runs,
+          seconds: args.seconds,
+          quick: args.quick,
+          seed: args.seed,
           machine: m,
           figures: results.map((r) => ({
             benchmark: r.benchmark,
             key: r.spec.key,
             label: r.spec.label,
             unit: r.spec.unit,
+            kind: isRatio(r.spec) ? 'ratio' : 'absolute',
             median: r.median,
             min: r.min,
             max: r.max,

@@ -1,19 +1,31 @@
 /**
  * Delivery throughput: deliveries per second that worker processes (services/worker/src/main.ts,
- * spawned as `pnpm worker` runs it) get from the queue to the X and Mastodon sandbox servers.
+ * spawned as `pnpm worker` runs it) get from the queue to the X and Mastodon sandbox servers,
+ * and the same against the tool underneath.
  *
  * Setup: the exit on loopback (X over https and Mastodon sandboxes in the bench process, a real
  * PDS for Bluesky that these runs do not post to), a PostgreSQL store (the production database),
  * one Redis prefix. SUNSET_LIMITS is raised to a million per second per network so that BullMQ's
  * limiter never caps the figure (the real networks' limits are far below any of these numbers).
- * Logs at warn. Each run: the queues are paused, DELIVERIES (500) ordinary deliveries (half X, half
- * Mastodon, one part each) are submitted through the engine's submitPost (stored, audited,
- * queued, due now), the queues are resumed, and the clock runs from the resume to the last
- * part's publishedAt as the store recorded it. Configurations: one worker process at
- * concurrency 4, 16, 64 (jobs at once per network queue), two processes at 16, and one process at
- * 64 with the sandboxes answering every post 100 ms late (latency fault on POST /2/tweets and /api/v1/statuses).
- * Checked: every delivery published, every post at its sandbox exactly once. The worker's RSS
- * is read idle (after start) and at the end of each configuration (memory.ts uses it).
+ * Logs at warn. Each round: the queues are paused, N ordinary deliveries (half X, half Mastodon,
+ * one part each) are submitted through the engine's submitPost (stored, audited, queued, due
+ * now), the queues are resumed, and the clock runs from the resume to the last post the
+ * sandboxes received (their own record, on this process's clock); then the store must say every
+ * one of them published. The first round of a configuration, of WARM_UP (500) deliveries, starts
+ * the worker's connections, caches and JIT: it is not counted (for c64 its rate is reported as
+ * the cold figure); its rate sizes the measured rounds to last about `--seconds` each.
+ * Configurations: one worker process at concurrency 4, 16, 64 (jobs at once per network queue),
+ * two processes at 16, and one process at 64 with the sandboxes answering every post 100 ms late
+ * (latency fault on POST /2/tweets and /api/v1/statuses). Checked: every delivery published,
+ * every post at its sandbox exactly once. The worker's RSS is read idle (after start) and at the
+ * end of each configuration (memory.ts uses it).
+ *
+ * The tool underneath (c16 and c64): baseline-worker.ts, plain BullMQ workers at the same
+ * concurrency per network, each job the same connector call to the same sandboxes, no store.
+ * Its jobs (same priority and retention as the worker's, the text in the job) are added to
+ * paused queues of their own and timed the same way. Its rounds alternate with the worker's,
+ * warm-up included, so that both see the machine in the same state; the ratio is taken round by
+ * round (the worker's rate over the baseline's) and its median reported.
  *
  * Beside each round's rate: the CPU per delivery of the worker processes, PostgreSQL (all of its
  * processes), Redis and this process (the sandbox servers), from /proc between the resume and
@@ -21,6 +33,9 @@
  * (with --only throughput, not written) runs only those configurations, for comparing changes.
  */
 import { OrgSettingsCache, submitPost } from '@sunset/engine';
+import { JOBS, PRIORITY } from '@sunset/queue';
+import type { DeliveryStatus } from '@sunset/store';
+import type { RawJob } from './baseline-names.ts';
 import {
   check,
   checkExactlyOnce,
@@ -29,18 +44,27 @@ import {
   cpuText,
   fmt,
   landings,
+  median,
   pidsNamed,
   pool,
+  preciseNow,
+  rawQueues,
+  startBaselineWorker,
   startExit,
   startWorker,
   ORG,
   type Benchmark,
   type BenchContext,
+  waitFor,
   type Exit,
   type Service,
 } from './lib.ts';
 
+/** Deliveries of a warm-up round (and of memory.ts's rounds). */
 export const DELIVERIES = 500;
+/** A measured round's size, whatever the warm-up's rate: bounded both ways. */
+const ROUND_MIN = 500;
+const ROUND_MAX = 20_000;
 
 interface Config {
   key: string;
@@ -48,6 +72,10 @@ interface Config {
   processes: number;
   concurrency: number;
   latencyMs: number;
+  /** Measured against baseline-worker.ts at the same concurrency too. */
+  baseline?: boolean;
+  /** Its warm-up round's rate has a line of its own. */
+  cold?: boolean;
 }
 
 export const CONFIGS: Config[] = [
@@ -58,8 +86,23 @@ export const CONFIGS: Config[] = [
     concurrency: 4,
     latencyMs: 0,
   },
-  { key: 'c16', label: '1 worker, concurrency 16, instant', processes: 1, concurrency: 16, latencyMs: 0 },
-  { key: 'c64', label: '1 worker, concurrency 64, instant', processes: 1, concurrency: 64, latencyMs: 0 },
+  {
+    key: 'c16',
+    label: '1 worker, concurrency 16, instant',
+    processes: 1,
+    concurrency: 16,
+    latencyMs: 0,
+    baseline: true,
+  },
+  {
+    key: 'c64',
+    label: '1 worker, concurrency 64, instant',
+    processes: 1,
+    concurrency: 64,
+    latencyMs: 0,
+    baseline: true,
+    cold: true,
+  },
   {
     key: 'p2c16',
     label: '2 workers, concurrency 16 each, instant',
@@ -94,6 +137,9 @@ export const workerRss: { idle: number[]; afterLoad: number[] } = { idle: [], af
 
 let serial = 0;
 
+/** The text of the ordinary post with this ref, through the worker or the baseline alike. */
+const ordinaryText = (ref: string) => `Message ordinaire ref=${ref} : la médiathèque ouvre à 10 h.`;
+
 /** Submits `count` ordinary posts (one delivery each on X and Mastodon), due now. */
 export async function submitOrdinary(
   exit: Exit,
@@ -108,7 +154,7 @@ export async function submitOrdinary(
     const r = await submitPost(ctx, {
       organisationId: ORG,
       source: 'ordinary',
-      text: `Message ordinaire ref=${ref} : la médiathèque ouvre à 10 h.`,
+      text: ordinaryText(ref),
       networks: ['x', 'mastodon'],
       actor: 'cli:bench',
     });
@@ -158,8 +204,42 @@ export async function publishedTimes(
   }
 }
 
+/**
+ * Waits until none of these deliveries is queued or sending any more, then checks that none
+ * ended otherwise than published. Reads only the unfinished and the failed, so that its cost
+ * does not grow with the rounds already published.
+ */
+async function checkPublished(exit: Exit, ids: ReadonlySet<string>, what: string): Promise<void> {
+  const mine = async (status: DeliveryStatus[]) =>
+    (await exit.store.deliveries.listHeads({ organisationId: ORG, status })).filter((d) => ids.has(d.id));
+  await waitFor(
+    `${what}: every delivery to end`,
+    async () => (await mine(['queued', 'sending'])).length === 0,
+    60_000,
+  );
+  const others = await mine(['failed', 'needs-attention', 'skipped', 'cancelled']);
+  check(
+    others.length === 0,
+    `${what}: ${others.length} deliveries ended ${[...new Set(others.map((d) => d.status))].join(', ')}, not published`,
+  );
+}
+
+/** The last time any of these refs landed on either sandbox (their clock, preciseNow). */
+function lastLanding(landed: ReturnType<typeof landings>, refs: readonly string[]): number {
+  let last = -Infinity;
+  for (const seen of [landed.x, landed.mastodon])
+    for (const ref of refs) for (const at of seen.get(ref) ?? []) last = Math.max(last, at);
+  return last;
+}
+
 /** CPU per delivery of a round, in µs, by process group (see cpuMeter). */
 export type CpuPerDelivery = Record<string, number>;
+
+export interface Round {
+  rate: number;
+  seconds: number;
+  cpu: CpuPerDelivery;
+}
 
 /** One measured round with the workers already running: deliveries/s, and where the CPU went. */
 export async function measureRound(
@@ -167,11 +247,12 @@ export async function measureRound(
   tag: string,
   ctx: BenchContext,
   workers: readonly Service[],
-): Promise<{ rate: number; cpu: CpuPerDelivery }> {
+  deliveries = DELIVERIES,
+): Promise<Round> {
   const networks = ['x', 'mastodon'] as const;
   for (const n of networks) await exit.queues.queue(n).pause();
   const from = { x: exit.sandboxes.x.posts.length, mastodon: exit.sandboxes.mastodon.statuses.length };
-  const { refs, deliveryIds } = await submitOrdinary(exit, DELIVERIES / 2, tag);
+  const { refs, deliveryIds } = await submitOrdinary(exit, deliveries / 2, tag);
   const meter = cpuMeter({
     worker: () => workers.map((w) => w.pid),
     postgres: () => pidsNamed('postgres'),
@@ -179,32 +260,116 @@ export async function measureRound(
     // The sandbox servers (and this loop watching them).
     bench: () => [process.pid],
   });
-  const start = Date.now();
+  const start = preciseNow();
   for (const n of networks) await exit.queues.queue(n).resume();
-  await waitForLandings(exit, from, DELIVERIES / 2, tag);
-  const cpu = meter.stop(DELIVERIES);
-  const times = await publishedTimes(exit, deliveryIds, tag);
-  const seconds = (Math.max(...times) - start) / 1000;
-  checkExactlyOnce(tag, landings(exit.sandboxes, from), refs, networks);
-  const rate = DELIVERIES / seconds;
+  await waitForLandings(exit, from, deliveries / 2, tag);
+  const cpu = meter.stop(deliveries);
+  const landed = landings(exit.sandboxes, from);
+  checkExactlyOnce(tag, landed, refs, networks);
+  const seconds = (lastLanding(landed, refs) - start) / 1000;
+  await checkPublished(exit, deliveryIds, tag);
+  const rate = deliveries / seconds;
   ctx.progress(
-    `  ${tag}: ${DELIVERIES} deliveries in ${fmt(seconds)} s = ${fmt(rate)}/s; CPU per delivery ${cpuText(cpu)}`,
+    `  ${tag}: ${deliveries} deliveries in ${fmt(seconds)} s = ${fmt(rate)}/s; CPU per delivery ${cpuText(cpu)}`,
   );
-  return { rate, cpu };
+  return { rate, seconds, cpu };
+}
+
+/** One round of the baseline (baseline-worker.ts): the same posts as plain BullMQ jobs. */
+async function baselineRound(
+  exit: Exit,
+  raw: ReturnType<typeof rawQueues>,
+  tag: string,
+  ctx: BenchContext,
+  worker: Service,
+  deliveries: number,
+): Promise<Round> {
+  const networks = ['x', 'mastodon'] as const;
+  for (const n of networks) await raw[n].pause();
+  const from = { x: exit.sandboxes.x.posts.length, mastodon: exit.sandboxes.mastodon.statuses.length };
+  const refs = Array.from({ length: deliveries / 2 }, () => `${tag}${(serial++).toString(36)}`);
+  for (const n of networks) {
+    for (let i = 0; i < refs.length; i += 250) {
+      await raw[n].addBulk(
+        refs.slice(i, i + 250).map((ref) => ({
+          name: JOBS.deliver.name,
+          data: { text: ordinaryText(ref) } satisfies RawJob,
+          opts: {
+            jobId: `${ref}.${n}`,
+            priority: PRIORITY.ordinary,
+            removeOnComplete: { ...JOBS.deliver.removeOnComplete },
+            removeOnFail: { ...JOBS.deliver.removeOnFail },
+          },
+        })),
+      );
+    }
+  }
+  const meter = cpuMeter({
+    baseline: () => [worker.pid],
+    redis: () => pidsNamed('redis-server'),
+    bench: () => [process.pid],
+  });
+  const start = preciseNow();
+  for (const n of networks) await raw[n].resume();
+  await waitForLandings(exit, from, deliveries / 2, tag);
+  const cpu = meter.stop(deliveries);
+  const landed = landings(exit.sandboxes, from);
+  checkExactlyOnce(tag, landed, refs, networks);
+  const seconds = (lastLanding(landed, refs) - start) / 1000;
+  const failed = (await raw.x.getFailedCount()) + (await raw.mastodon.getFailedCount());
+  check(failed === 0, `${tag}: ${failed} baseline jobs failed`);
+  const rate = deliveries / seconds;
+  ctx.progress(
+    `  ${tag} (plain BullMQ): ${deliveries} jobs in ${fmt(seconds)} s = ${fmt(rate)}/s; CPU per job ${cpuText(cpu)}`,
+  );
+  return { rate, seconds, cpu };
+}
+
+/** Deliveries for a measured round of about `seconds` at the warm-up's rate (even: half per network). */
+function roundSize(rate: number, seconds: number): number {
+  const n = Math.min(ROUND_MAX, Math.max(ROUND_MIN, Math.round(rate * seconds)));
+  return n + (n % 2);
 }
 
 export const throughput: Benchmark = {
   name: 'throughput',
   title: 'Delivery throughput',
-  figures: CHOSEN.map((c) => ({
-    key: c.key,
-    label: `deliveries/s, ${c.label}`,
-    unit: 'deliveries/s',
-    ...(c.key === 'c64' ? { target: { op: '>=' as const, value: 2000 } } : {}),
-    ...(c.key === 'l100c64' ? { target: { op: '>=' as const, value: 500 } } : {}),
-  })),
+  figures: CHOSEN.flatMap((c) => [
+    {
+      key: c.key,
+      label: `deliveries/s, ${c.label}`,
+      unit: 'deliveries/s',
+      ...(c.key === 'c64' ? { target: { op: '>=' as const, value: 2000 } } : {}),
+      ...(c.key === 'l100c64' ? { target: { op: '>=' as const, value: 500 } } : {}),
+    },
+    ...(c.cold
+      ? [
+          {
+            key: `${c.key}-cold`,
+            label: `deliveries/s, ${c.label}, cold (the warm-up round, not counted)`,
+            unit: 'deliveries/s',
+          },
+        ]
+      : []),
+    ...(c.baseline
+      ? [
+          {
+            key: `${c.key}-raw`,
+            label: `jobs/s, plain BullMQ + the connector, no store, concurrency ${c.concurrency}`,
+            unit: 'jobs/s',
+          },
+          {
+            key: `${c.key}-ratio`,
+            label: `deliveries/s of the worker / jobs/s of plain BullMQ, concurrency ${c.concurrency}`,
+            unit: '×',
+            target: { op: '>=' as const, value: 0.5 },
+          },
+        ]
+      : []),
+  ]),
   async run(ctx) {
     const exit = await startExit('postgres');
+    const raw = rawQueues(exit);
     try {
       for (const config of CHOSEN) {
         const workers: Service[] = [];
@@ -212,6 +377,9 @@ export const throughput: Benchmark = {
           workers.push(
             await startWorker(exit, { concurrency: config.concurrency, networks: ['x', 'mastodon'] }),
           );
+        const baseline = config.baseline
+          ? await startBaselineWorker(exit, raw, config.concurrency)
+          : undefined;
         await new Promise((r) => setTimeout(r, 500));
         for (const w of workers) workerRss.idle.push(w.rssMb());
         if (config.latencyMs > 0) {
@@ -225,29 +393,67 @@ export const throughput: Benchmark = {
           );
         }
         ctx.progress(`${config.label}`);
+        const warm = await measureRound(exit, `t${config.key}w`, ctx, workers);
+        const warmBase = baseline
+          ? await baselineRound(exit, raw, `t${config.key}bw`, ctx, baseline, DELIVERIES)
+          : undefined;
+        if (config.cold) ctx.record(`${config.key}-cold`, warm.rate);
+        const size = roundSize(warm.rate, ctx.seconds);
+        const baseSize = warmBase ? roundSize(warmBase.rate, ctx.seconds) : 0;
         const cpus: CpuPerDelivery[] = [];
+        const seconds: number[] = [];
+        const baseSeconds: number[] = [];
+        const baseCpus: CpuPerDelivery[] = [];
         for (let run = 1; run <= ctx.runs; run++) {
-          const round = await measureRound(exit, `t${config.key}r${run}`, ctx, workers);
+          const round = await measureRound(exit, `t${config.key}r${run}`, ctx, workers, size);
           ctx.record(config.key, round.rate);
           cpus.push(round.cpu);
+          seconds.push(round.seconds);
+          if (baseline) {
+            const base = await baselineRound(exit, raw, `t${config.key}b${run}`, ctx, baseline, baseSize);
+            ctx.record(`${config.key}-raw`, base.rate);
+            ctx.record(`${config.key}-ratio`, round.rate / base.rate);
+            baseSeconds.push(base.seconds);
+            baseCpus.push(base.cpu);
+          }
         }
         const medians = cpuMedians(cpus);
+        ctx.fact(
+          `${config.label}: ${ctx.runs} rounds of ${size.toLocaleString('en-GB')} deliveries (median ${fmt(
+            median(seconds),
+          )} s) after a warm-up of ${DELIVERIES} at ${fmt(warm.rate)}/s${
+            baseline
+              ? `; plain BullMQ rounds of ${baseSize.toLocaleString('en-GB')} jobs (median ${fmt(median(baseSeconds))} s), warm-up ${fmt(warmBase?.rate ?? Number.NaN)}/s`
+              : ''
+          }`,
+        );
         ctx.fact(
           `${config.label}: CPU per delivery (medians of the rounds, /proc) ${cpuText(medians)}; total ${fmt(
             Object.values(medians).reduce((a, b) => a + b, 0),
           )} µs`,
         );
+        if (baseline) {
+          const base = cpuMedians(baseCpus);
+          ctx.fact(
+            `${config.label}: plain BullMQ's CPU per job (medians of the rounds, /proc) ${cpuText(base)}; total ${fmt(
+              Object.values(base).reduce((a, b) => a + b, 0),
+            )} µs`,
+          );
+        }
         for (const w of workers) workerRss.afterLoad.push(w.rssMb());
         ctx.fact(
-          `${config.label}: worker RSS ${workers.map((w) => `${fmt(w.rssMb())} MB`).join(', ')} after ${ctx.runs} rounds`,
+          `${config.label}: worker RSS ${workers.map((w) => `${fmt(w.rssMb())} MB`).join(', ')} after ${ctx.runs + 1} rounds`,
         );
         exit.sandboxes.x.clearFaults();
         exit.sandboxes.mastodon.clearFaults();
         for (const w of workers) await w.stop();
+        await baseline?.stop();
       }
       const verify = await exit.store.verifyAudit();
       check(verify.ok, `the audit chain is broken after the throughput runs: ${JSON.stringify(verify)}`);
     } finally {
+      await raw.x.close();
+      await raw.mastodon.close();
       await exit.close();
     }
   },
