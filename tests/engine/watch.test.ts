@@ -190,10 +190,11 @@ describe('the watch', () => {
         (h) => h['event'] === 'identity.check-failed' && String(h['reason']).includes('Crypto giveaway'),
       );
     await waitFor('the identity.check-failed webhook', () => told() !== undefined);
+    // In the plan's language (fr-FR).
     expect(told()).toMatchObject({
       organisationId: ORG,
-      title: expect.stringMatching(/^\[Ville de Test\] Identity check failed/),
-      checklist: expect.arrayContaining([expect.stringContaining('change the X password')]),
+      title: expect.stringMatching(/^\[Ville de Test\] Vérification d’identité en échec/),
+      checklist: expect.arrayContaining([expect.stringContaining('changez le mot de passe X')]),
     });
     const audit = await engine.t.store.audit.list({ organisationId: ORG });
     expect(audit.some((e) => e.action === 'identity.checked' && e.outcome === 'error')).toBe(true);
