@@ -3,8 +3,8 @@
 // its own dash pattern and point shape besides its colour; the caption says what the chart
 // shows in words, and the same readings are there as a table.
 
-import { getJson } from './api.js';
-import { h, NETWORK_LABELS, replace, showError } from './dom.js';
+import { h, NETWORK_LABELS, replace } from './dom.js';
+import { planSection } from './plan-section.js';
 import { locale, num, t } from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
@@ -27,10 +27,6 @@ const SUNSET_REACH_MS = 365 * 86_400_000;
 const day = (d) => new Intl.DateTimeFormat(locale(), { day: 'numeric', month: 'short' }).format(d);
 const long = (d) => new Intl.DateTimeFormat(locale(), { dateStyle: 'long' }).format(d);
 const stamp = (d) => new Intl.DateTimeFormat(locale(), { dateStyle: 'short', timeStyle: 'short' }).format(d);
-
-let ctx;
-/** Answers arriving after a newer request (or a sign-out) are dropped. */
-let seq = 0;
 
 /** Creates an SVG element: s('line', { x1, y1 }, child…). */
 function s(tag, attrs = {}, ...children) {
@@ -310,27 +306,9 @@ function render(stats) {
   );
 }
 
-async function refresh() {
-  const mine = ++seq;
-  try {
-    const stats = await getJson('/v1/audience/followers');
-    if (mine === seq && ctx) render(stats);
-  } catch (err) {
-    if (mine !== seq || !ctx) return;
-    if (err?.status === 401) ctx.onUnauthorised(err);
-    else showError(err, t('followers.title'));
-  }
-}
-
-export const followersChart = {
-  show(context) {
-    ctx = context;
-    void refresh();
-  },
-  reset() {
-    ctx = undefined;
-    seq++;
-    $('plan-followers').hidden = true;
-    $('plan-followers-body').replaceChildren();
-  },
-};
+export const followersChart = planSection({
+  path: '/v1/audience/followers',
+  id: 'plan-followers',
+  titleKey: 'followers.title',
+  render,
+});

@@ -3,8 +3,8 @@
 // against the plan) and a short history of runs. A failed check says so in words and with its
 // own mark, besides its colour; the checks' messages come from the worker, in English.
 
-import { getJson } from './api.js';
-import { h, NETWORK_LABELS, replace, showError } from './dom.js';
+import { h, NETWORK_LABELS, replace } from './dom.js';
+import { planSection } from './plan-section.js';
 import { dateTime, num, t, translatePage } from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
@@ -16,10 +16,6 @@ const NETWORK_OF = { 'bluesky-domain': 'bluesky', 'mastodon-link': 'mastodon', '
 const STATUSES = ['ok', 'failed', 'unknown'];
 // The mark repeats the word for sighted readers; screen readers get the word alone.
 const MARKS = { ok: '✓', failed: '✗', unknown: '?' };
-
-let ctx;
-/** Answers arriving after a newer request (or a sign-out) are dropped. */
-let seq = 0;
 
 function statusOf(result) {
   return STATUSES.includes(result.status) ? result.status : 'unknown';
@@ -159,27 +155,9 @@ function render({ runs }) {
   );
 }
 
-async function refresh() {
-  const mine = ++seq;
-  try {
-    const answer = await getJson('/v1/audience/identity');
-    if (mine === seq && ctx) render(answer);
-  } catch (err) {
-    if (mine !== seq || !ctx) return;
-    if (err?.status === 401) ctx.onUnauthorised(err);
-    else showError(err, t('identity.title'));
-  }
-}
-
-export const identityChecks = {
-  show(context) {
-    ctx = context;
-    void refresh();
-  },
-  reset() {
-    ctx = undefined;
-    seq++;
-    $('plan-identity').hidden = true;
-    $('plan-identity-body').replaceChildren();
-  },
-};
+export const identityChecks = planSection({
+  path: '/v1/audience/identity',
+  id: 'plan-identity',
+  titleKey: 'identity.title',
+  render,
+});
