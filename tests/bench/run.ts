@@ -12,12 +12,20 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TEST_POSTGRES_URL } from '@sunset/store/testing';
 import { apiLoad } from './api-load.ts';
+import {
+  AGREEMENT,
+  compare,
+  comparisonMarkdown,
+  readEarlier,
+  type Comparison,
+  type Result,
+} from './compare.ts';
 import { audit } from './audit.ts';
 import { connectorCpu } from './connector-cpu.ts';
 import { crisisLatency } from './crisis-latency.ts';
@@ -59,15 +67,20 @@ interface Rounds {
   seed: number;
 }
 
+/** A wrong command line: said in one line, exit code 2, no stack. */
+class UsageError extends Error {}
+
 function parseArgs(argv: string[]): Rounds & {
   only?: string[];
   write: boolean;
   child?: string[];
   results?: string;
+  against?: string;
 } {
   let only: string[] | undefined;
   let childNames: string[] | undefined;
   let results: string | undefined;
+  let against: string | undefined;
   let runs: number | undefined;
   let seconds: number | undefined;
   let quick = false;
@@ -83,26 +96,29 @@ function parseArgs(argv: string[]): Rounds & {
     else if (a === '--write') write = true;
     else if (a === '--child') childNames = (argv[++i] ?? '').split(',').filter(Boolean);
     else if (a === '--results') results = argv[++i];
+    else if (a === '--against') against = argv[++i];
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        `pnpm bench [--only ${ALL.map((b) => b.name).join('|')}[,…]] [--runs N] [--seconds S] [--quick] [--seed N] [--write]\n`,
+        `pnpm bench [--only ${ALL.map((b) => b.name).join('|')}[,…]] [--runs N] [--seconds S] [--quick] [--seed N] [--write] [--against FILE]\n` +
+          '  --against FILE: a benchmarks.json of an earlier run, set side by side with this one (default: docs/benchmarks.json as it was)\n',
       );
       process.exit(0);
-    } else if (a !== '--') throw new Error(`unknown argument ${a}`);
+    } else if (a !== '--') throw new UsageError(`unknown argument ${a}`);
   }
   runs ??= quick ? 3 : 5;
   seconds ??= quick ? 2 : 3;
-  if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs takes a whole number ≥ 1');
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new Error('--seed takes a whole number ≥ 0');
+  if (!Number.isInteger(runs) || runs < 1) throw new UsageError('--runs takes a whole number ≥ 1');
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new UsageError('--seed takes a whole number ≥ 0');
   if (!(seconds > 0 && seconds <= 60))
-    throw new Error('--seconds takes a number of seconds above 0, at most 60');
+    throw new UsageError('--seconds takes a number of seconds above 0, at most 60');
   for (const name of only ?? []) {
     if (!ALL.some((b) => b.name === name))
-      throw new Error(`no benchmark "${name}" (there are ${ALL.map((b) => b.name).join(', ')})`);
+      throw new UsageError(`no benchmark "${name}" (there are ${ALL.map((b) => b.name).join(', ')})`);
   }
-  if (childNames && !results) throw new Error('--child needs --results <file> (run.ts passes both)');
+  if (against !== undefined && !existsSync(against)) throw new UsageError(`--against: no file ${against}`);
+  if (childNames && !results) throw new UsageError('--child needs --results <file> (run.ts passes both)');
   if (process.env['BENCH_CONFIGS'] && (write || only === undefined) && !childNames) {
-    throw new Error(
+    throw new UsageError(
       'BENCH_CONFIGS runs part of the throughput benchmark: use it with --only and without --write',
     );
   }
@@ -115,18 +131,8 @@ function parseArgs(argv: string[]): Rounds & {
     write: write || only === undefined,
     ...(childNames ? { child: childNames } : {}),
     ...(results ? { results } : {}),
+    ...(against ? { against } : {}),
   };
-}
-
-interface Result {
-  benchmark: string;
-  title: string;
-  spec: FigureSpec;
-  values: number[];
-  median: number;
-  min: number;
-  max: number;
-  met?: boolean;
 }
 
 // A benchmark's own process counts from its parent's start (BENCH_T0), so that the times run on.
@@ -178,6 +184,7 @@ function markdown(
   yardsticks: Map<string, number>,
   rounds: Rounds,
   m: Record<string, string>,
+  comparison?: Comparison,
 ): string {
   const lines: string[] = [];
   lines.push('# Benchmarks', '');
@@ -217,7 +224,9 @@ function markdown(
       } |`,
     );
   }
-  lines.push('', '## Notes from the runs', '');
+  lines.push('');
+  if (comparison) lines.push(...comparisonMarkdown(comparison));
+  lines.push('## Notes from the runs', '');
   for (const [bench, list] of facts) {
     if (list.length === 0) continue;
     lines.push(`**${bench}**`, '');
@@ -435,8 +444,20 @@ async function main(): Promise<void> {
     'random seed': `${args.seed} (\`--seed\`; every random draw of the benchmarks starts from it)`,
     'CPU yardstick': `${fmt(median(speeds))} ms, ${fmt(Math.min(...speeds))}–${fmt(Math.max(...speeds))} over the run (JSON and SHA-256 work timed before each benchmark, tests/bench/run.ts; lower is faster)`,
   };
+  const earlier = readEarlier(args.against ?? path.join(ROOT, 'docs/benchmarks.json'));
+  const comparison = earlier ? compare(results, earlier) : undefined;
+  if (comparison) {
+    const ratios = comparison.rows.filter((r) => r.agrees !== undefined);
+    for (const r of ratios)
+      say(
+        `   ${r.agrees ? 'agrees' : 'APART '} ${r.result.spec.label}: ${fmt(r.result.median)} now, ${fmt(r.before)} in ${path.relative(ROOT, comparison.earlier.file)}`,
+      );
+    say(
+      `ratios within ${AGREEMENT * 100} % of the previous run: ${ratios.filter((r) => r.agrees).length} of ${ratios.length}`,
+    );
+  }
   if (args.write) {
-    const doc = markdown(results, facts, yardsticks, args, m);
+    const doc = markdown(results, facts, yardsticks, args, m, comparison);
     writeFileSync(path.join(ROOT, 'docs/BENCHMARKS.md'), doc);
     writeFileSync(
       path.join(ROOT, 'docs/benchmarks.json'),
@@ -495,6 +516,10 @@ main().then(
   },
   (err: unknown) => {
     killAllSpawned();
+    if (err instanceof UsageError) {
+      process.stderr.write(`pnpm bench: ${err.message} (pnpm bench --help)\n`);
+      process.exit(2);
+    }
     const check = err instanceof BenchCheckError;
     process.stderr.write(
       `\n${'!'.repeat(72)}\nBENCH FAILED${check ? ' ITS OWN CHECKS' : ''}: ${

@@ -61,6 +61,29 @@ afterAll(async () => {
 });
 
 describe('X sandbox: OAuth 1.0a', () => {
+  it('delays a post by a latency chosen from its text', async () => {
+    const seen: (string | undefined)[] = [];
+    sandbox.inject(
+      {
+        kind: 'latency-of',
+        ms: (text) => {
+          seen.push(text);
+          return text?.includes('slow') ? 200 : 0;
+        },
+      },
+      { times: 2, path: '/2/tweets', method: 'POST' },
+    );
+    const client = clientFor(MAIN_ACCOUNT);
+    const quick = Date.now();
+    await client.v2.tweet({ text: 'quick one' });
+    const quickMs = Date.now() - quick;
+    const slow = Date.now();
+    await client.v2.tweet({ text: 'slow one' });
+    expect(Date.now() - slow).toBeGreaterThanOrEqual(190);
+    expect(quickMs).toBeLessThan(Date.now() - slow);
+    expect(seen).toEqual(['quick one', 'slow one']);
+  });
+
   it('serves https with a certificate for 127.0.0.1 and localhost', async () => {
     expect(sandbox.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     expect(sandbox.ca).toMatch(/^-----BEGIN CERTIFICATE-----/);

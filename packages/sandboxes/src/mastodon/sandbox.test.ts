@@ -211,6 +211,28 @@ describe('the Mastodon sandbox', () => {
     await alice.v2.instance.fetch();
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
   });
+
+  it('delays a status by a latency chosen from its text', async () => {
+    const seen: (string | undefined)[] = [];
+    sandbox.inject(
+      {
+        kind: 'latency-of',
+        ms: (text) => {
+          seen.push(text);
+          return text?.includes('slow') ? 200 : 0;
+        },
+      },
+      { times: 2, path: '/api/v1/statuses', method: 'POST' },
+    );
+    const quick = Date.now();
+    await alice.v1.statuses.create({ status: 'quick one' });
+    const quickMs = Date.now() - quick;
+    const slow = Date.now();
+    await alice.v1.statuses.create({ status: 'slow one' });
+    expect(Date.now() - slow).toBeGreaterThanOrEqual(190);
+    expect(quickMs).toBeLessThan(Date.now() - slow);
+    expect(seen).toEqual(['quick one', 'slow one']);
+  });
 });
 
 describe('the Mastodon sandbox on an injected clock', () => {

@@ -39,6 +39,8 @@ export type { InstanceLimits, SandboxAccount, SandboxFile, SandboxMedia, Sandbox
 
 export type MastodonFault =
   | { kind: 'latency'; ms: number }
+  /** A delay that depends on the status text (the `status` field): the same post, the same delay. */
+  | { kind: 'latency-of'; ms: (text: string | undefined) => number }
   | { kind: 'status'; status: 500 | 502 | 503 }
   | { kind: 'rate-limit'; resetInSeconds: number }
   /** Destroy the connection without answering, before the request is applied. */
@@ -470,14 +472,20 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
   app.addHook('preHandler', async (request, reply) => {
     const exchange = exchanges.get(request.raw);
     if (!exchange) return;
-    exchange.parsed = await parseBody(request, exchange);
+    const parsed = await parseBody(request, exchange);
+    exchange.parsed = parsed;
     const fault = exchange.fault;
     if (!fault) return;
     switch (fault.kind) {
       case 'latency':
+      case 'latency-of':
         held.add(exchange.entry);
         try {
-          await sleep(fault.ms);
+          await sleep(
+            fault.kind === 'latency'
+              ? fault.ms
+              : fault.ms(typeof parsed.values['status'] === 'string' ? parsed.values['status'] : undefined),
+          );
         } finally {
           held.delete(exchange.entry);
         }

@@ -2,6 +2,11 @@
 import type { XPriceTable } from '@sunset/text';
 export type XSandboxFault =
   | { kind: 'latency'; ms: number }
+  /**
+   * A delay that depends on the post's text (the JSON body's `text`): a benchmark gives the same
+   * post the same network delay whichever road it took.
+   */
+  | { kind: 'latency-of'; ms: (text: string | undefined) => number }
   | { kind: 'status'; status: 500 | 502 | 503 }
   | { kind: 'rate-limit'; resetInSeconds: number }
   /** Destroys the connection without answering and without applying the request. */

@@ -331,8 +331,9 @@ class Sandbox implements XSandbox {
     const exchange = this.#exchange(req);
     const fault = this.#faults.take(req.method, exchange.path);
     if (fault) exchange.fault = fault.kind;
-    if (fault?.kind === 'latency') {
-      await delay(fault.ms, undefined, { signal: this.#closing.signal }).catch(() => undefined);
+    if (fault?.kind === 'latency' || fault?.kind === 'latency-of') {
+      const ms = fault.kind === 'latency' ? fault.ms : fault.ms(textOfBody(req.body));
+      await delay(ms, undefined, { signal: this.#closing.signal }).catch(() => undefined);
       if (this.#closing.signal.aborted) return this.#destroy(req, reply);
     }
     if (fault?.kind === 'reset') return this.#destroy(req, reply);
@@ -489,4 +490,9 @@ export async function startXSandbox(options: XSandboxOptions = {}): Promise<XSan
   const sandbox = new Sandbox(pems, options);
   await sandbox.start();
   return sandbox;
+}
+
+function textOfBody(body: unknown): string | undefined {
+  const text = body && typeof body === 'object' ? (body as { text?: unknown }).text : undefined;
+  return typeof text === 'string' ? text : undefined;
 }
