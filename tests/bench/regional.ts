@@ -14,15 +14,16 @@
  *     (the sandboxes' own record, on this process's clock), and per organisation, from its 202 to
  *     its last landing, p50 and p99. A warm-up at N = 300 first (every organisation's plan read
  *     and connectors built for the first time): not counted, its fan-out reported as cold.
- *  2. SCHEDULED (10,000) ordinary posts due within the same minute across the 300 organisations
- *     (submitPost with a due time, one network each, due times spread evenly over the minute),
- *     submitted LEAD_MS ahead: lag = the part's publishedAt in the store − its due time; p50, p99
+ *  2. SCHEDULED (10,000) plan posts due within the same minute across the 300 organisations
+ *     (each organisation's plan applied again with its ~33 posts, one network each; plans give
+ *     times to the second, so about 167 fall due on each second of the minute), applied LEAD_MS
+ *     ahead: lag = the part's publishedAt in the store − the delivery's due time; p50, p99
  *     and max. One run per `pnpm bench` (it lasts a minute and more; the worker is warm from part 1).
  *  3. Memory. Redis: the bytes of this run's keys (MEMORY USAGE over its prefix) and INFO's
  *     used_memory, before and after those 10,000 deliveries were queued (all still delayed),
  *     divided by 10,000. PostgreSQL: the size of the store's tables with their indexes and TOAST
  *     before the 10,000 and after they are all published, divided by 10,000 = bytes per delivery
- *     with its post and audit entries; an organisation-year is taken as 3 posts a day on 3
+ *     with its post, audit entries and share of the plan versions; an organisation-year is taken as 3 posts a day on 3
  *     networks (3,285 deliveries; each delivery measured here carries its own post, so this is
  *     an upper bound). Worker RSS: just started, and after each N = 300 round (every
  *     organisation has posted on each of its networks: 600 connectors loaded).
@@ -36,13 +37,16 @@
  * deliveries published.
  */
 import { envPrefix, hashToken, mintToken } from '@sunset/core';
-import { applyPlan, OrgSettingsCache, submitPost } from '@sunset/engine';
+import { applyPlan } from '@sunset/engine';
 import type { Store } from '@sunset/store';
 import { Redis } from 'ioredis';
-import { publishedTimes } from './throughput.ts';
 import {
   check,
+  cpuMedians,
+  cpuMeter,
+  cpuText,
   fmt,
+  pidsNamed,
   iso,
   percentile,
   pg,
@@ -57,6 +61,7 @@ import {
   type BenchContext,
   type Benchmark,
   type Exit,
+  type PlanPost,
   type Service,
 } from './lib.ts';
 
@@ -64,7 +69,7 @@ const ORGS = 300;
 const SIZES = [30, 100, 300] as const;
 const SCHEDULED = 10_000;
 const MINUTE_MS = 60_000;
-const LEAD_MS = 25_000;
+const LEAD_MS = 30_000;
 /** An organisation-year of posting: posts a day × days × networks (see the top). */
 const YEAR_DELIVERIES = 3 * 365 * 3;
 
@@ -73,6 +78,8 @@ interface Org {
   xAccountId: string;
   mastodonAccountId: string;
   token: string;
+  /** Its plan without posts, to apply again with some. */
+  document: Record<string, unknown>;
 }
 
 let serial = 0;
@@ -153,7 +160,7 @@ async function setUp(exit: Exit, ctx: BenchContext): Promise<{ orgs: Org[]; env:
     };
     doc['crisis'] = { on: ['x', 'mastodon'], label: '🔴 ALERTE', hashtags: ['#Crue37'] };
     const token = mintToken();
-    orgs.push({ id, xAccountId: x.id, mastodonAccountId: mastodon.id, token });
+    orgs.push({ id, xAccountId: x.id, mastodonAccountId: mastodon.id, token, document: doc });
     await applyPlan({
       store: exit.store,
       queues: exit.queues,
@@ -182,15 +189,24 @@ interface FanOut {
   perOrg: number[];
   /** First request sent → last 202, ms. */
   accepted: number;
+  /** CPU per delivery by process group, µs (first request → a moment after the last landing). */
+  cpu: Record<string, number>;
 }
 
 /** The same alert from `orgs` at once; waits for every landing and checks them. */
-async function fanOut(exit: Exit, base: string, orgs: readonly Org[], tag: string): Promise<FanOut> {
+async function fanOut(
+  exit: Exit,
+  base: string,
+  orgs: readonly Org[],
+  tag: string,
+  groups: Parameters<typeof cpuMeter>[0],
+): Promise<FanOut> {
   const ref = `${tag}${(serial++).toString(36)}`;
   const body = capAlert(ref, new Date().toISOString().replace(/\.\d{3}Z$/, '+00:00'));
   const from = { x: exit.sandboxes.x.posts.length, mastodon: exit.sandboxes.mastodon.statuses.length };
   const answered = new Map<string, number>();
   const postIds = new Set<string>();
+  const meter = cpuMeter(groups);
   const sent = preciseNow();
   await Promise.all(
     orgs.map(async (org) => {
@@ -253,17 +269,19 @@ async function fanOut(exit: Exit, base: string, orgs: readonly Org[], tag: strin
     lastLanding = Math.max(lastLanding, landed);
     perOrg.push(landed - (answered.get(org.id) ?? Number.NaN));
   }
+  const cpu = meter.stop(2 * want);
   check(problems.length === 0, `${tag}: not exactly once:\n  ${problems.slice(0, 20).join('\n  ')}`);
-  await checkPublished(exit.store, postIds, 'crisis', tag);
-  return { tail: lastLanding - last202, perOrg, accepted: last202 - sent };
+  await checkPublished(exit.store, postIds, 'crisis', tag, 'postId');
+  return { tail: lastLanding - last202, perOrg, accepted: last202 - sent, cpu };
 }
 
 /** Waits until these posts' deliveries have ended, then checks that every one was published. */
 async function checkPublished(
   store: Store,
-  postIds: ReadonlySet<string>,
-  source: 'crisis' | 'ordinary',
+  ids: ReadonlySet<string>,
+  source: 'crisis' | 'plan',
   what: string,
+  by: 'id' | 'postId' = 'id',
 ): Promise<void> {
   const mine = async () =>
     (
@@ -271,7 +289,7 @@ async function checkPublished(
         source,
         status: ['queued', 'sending', 'failed', 'needs-attention', 'skipped', 'cancelled'],
       })
-    ).filter((d) => d.postId !== undefined && postIds.has(d.postId));
+    ).filter((d) => ids.has((by === 'id' ? d.id : d.postId) ?? ''));
   await waitFor(
     `${what}: every delivery to end`,
     async () => (await mine()).every((d) => d.status !== 'queued' && d.status !== 'sending'),
@@ -329,12 +347,16 @@ const mb = (bytes: number) => bytes / 1024 ** 2;
 const gb = (bytes: number) => bytes / 1024 ** 3;
 
 /** Part 2 and the memory per delivery: 10,000 posts due within one minute across the organisations. */
-async function minute(exit: Exit, orgs: readonly Org[], worker: Service, ctx: BenchContext): Promise<void> {
+async function minute(
+  exit: Exit,
+  orgs: readonly Org[],
+  worker: Service,
+  ctx: BenchContext,
+  groups: Parameters<typeof cpuMeter>[0],
+): Promise<void> {
   const redis = new Redis(exit.redis.url, { lazyConnect: true });
   await redis.connect();
   try {
-    const settings = new OrgSettingsCache(exit.store);
-    const sctx = { store: exit.store, queues: exit.queues, settings };
     const start = Math.ceil((Date.now() + LEAD_MS) / 1000) * 1000;
     const redisBefore = await redisBytes(redis, exit.redis.prefix);
     const pgBefore = await storeBytes(exit);
@@ -343,30 +365,43 @@ async function minute(exit: Exit, orgs: readonly Org[], worker: Service, ctx: Be
       org: orgs[i % orgs.length] as Org,
       // Each organisation gets both networks, alternating by its own count.
       network: Math.floor(i / orgs.length) % 2 ? ('mastodon' as const) : ('x' as const),
-      due: start + Math.floor((i * MINUTE_MS) / SCHEDULED),
+      // Plans give times to the second: about SCHEDULED / 60 posts fall due on each second.
+      due: start + Math.floor((i * MINUTE_MS) / SCHEDULED / 1000) * 1000,
       ref: `m${(serial++).toString(36)}`,
     }));
-    const due = new Map<string, number>();
-    const postIds = new Set<string>();
     const submitted = Date.now();
-    await pool(items, 16, async (item) => {
-      const r = await submitPost(sctx, {
-        organisationId: item.org.id,
-        source: 'ordinary',
-        text: `Conseil municipal ce soir ref=${item.ref} : ordre du jour en mairie.`,
-        networks: [item.network],
-        at: new Date(item.due),
+    await pool(orgs, 4, async (org) => {
+      const posts: PlanPost[] = items
+        .filter((i) => i.org === org)
+        .map((i) => ({
+          id: i.ref,
+          at: iso(i.due),
+          on: [i.network],
+          text: `Conseil municipal ce soir ref=${i.ref} : ordre du jour en mairie.`,
+        }));
+      const result = await applyPlan({
+        store: exit.store,
+        queues: exit.queues,
+        plan: exit.plans.writeDocument({ ...org.document, posts }, `${org.id}-minute.yaml`),
         actor: 'cli:bench',
       });
-      check(r.state === 'accepted' && r.deliveries.length === 1, `${item.ref}: ${r.state}`);
-      postIds.add(r.postId);
-      for (const d of r.deliveries) due.set(d.deliveryId, item.due);
+      check(
+        !result.queueError && result.counts['+'] === posts.length,
+        `${org.id}: the minute's plan applied ${JSON.stringify(result.counts)}`,
+      );
     });
     const took = Date.now() - submitted;
     check(
       Date.now() < start - 500,
-      `the 10,000 posts took until ${Date.now() - start} ms after the first was due`,
+      `the ${SCHEDULED} posts' plans took until ${Date.now() - start} ms after the first was due`,
     );
+    const ids = new Set<string>();
+    for (const org of orgs) {
+      // Only this minute's: each plan has a delivery of its own at the sunset, a month away.
+      for (const d of await exit.store.deliveries.listHeads({ organisationId: org.id, source: 'plan' }))
+        if (d.dueAt.getTime() >= start && d.dueAt.getTime() < start + MINUTE_MS) ids.add(d.id);
+    }
+    check(ids.size === SCHEDULED, `the minute: ${ids.size} deliveries in the store`);
     const redisAfter = await redisBytes(redis, exit.redis.prefix);
     const keysPer = (redisAfter.keys - redisBefore.keys) / SCHEDULED;
     const usedPer = (redisAfter.used - redisBefore.used) / SCHEDULED;
@@ -375,6 +410,7 @@ async function minute(exit: Exit, orgs: readonly Org[], worker: Service, ctx: Be
     ctx.progress(
       `${SCHEDULED} posts submitted in ${fmt(took / 1000)} s, first due in ${fmt((start - Date.now()) / 1000)} s; Redis ${fmt(keysPer)} B per delivery (keys, ${redisAfter.count - redisBefore.count} more), ${fmt(usedPer)} B (used_memory)`,
     );
+    const meter = cpuMeter(groups);
     // Watched in memory until all have landed; the store is read only then.
     const deadline = start + MINUTE_MS + 120_000;
     for (;;) {
@@ -384,6 +420,7 @@ async function minute(exit: Exit, orgs: readonly Org[], worker: Service, ctx: Be
       check(Date.now() < deadline, `the minute: only ${x + m} of ${SCHEDULED} landed`);
       await sleep(100);
     }
+    const cpu = meter.stop(SCHEDULED);
     await sleep(200);
     const counts = new Map<string, number>();
     for (const p of exit.sandboxes.x.posts.slice(from.x))
@@ -398,22 +435,34 @@ async function minute(exit: Exit, orgs: readonly Org[], worker: Service, ctx: Be
         .map((i) => `${i.ref} on ${i.network} ${counts.get(`${i.network}/${i.ref}`) ?? 0} times`)
         .join(', ')}), ${counts.size} distinct posts landed`,
     );
-    await checkPublished(exit.store, postIds, 'ordinary', 'the minute');
-    const ids = new Set(due.keys());
+    await checkPublished(exit.store, ids, 'plan', 'the minute');
     const lags: number[] = [];
+    const lagOf = new Map<string, number>();
+    const dueOf = new Map<string, number>();
     for (const org of orgs) {
       const rows = await exit.store.deliveries.list({
         organisationId: org.id,
-        source: 'ordinary',
+        source: 'plan',
         status: 'published',
       });
       for (const d of rows) {
-        const dueAt = due.get(d.id);
-        if (dueAt === undefined) continue;
-        lags.push((d.parts[d.parts.length - 1]?.publishedAt?.getTime() ?? Number.NaN) - dueAt);
+        if (!ids.has(d.id)) continue;
+        const lag = (d.parts[d.parts.length - 1]?.publishedAt?.getTime() ?? Number.NaN) - d.dueAt.getTime();
+        dueOf.set(d.id, d.dueAt.getTime());
+        lags.push(lag);
+        lagOf.set(d.id, lag);
       }
     }
     check(lags.length === ids.size, `the minute: ${lags.length} of ${ids.size} published in the store`);
+    const windows = Array.from({ length: 6 }, () => [] as number[]);
+    for (const [id, dueAt] of dueOf) {
+      const lag = lagOf.get(id);
+      if (lag !== undefined) windows[Math.min(5, Math.floor((dueAt - start) / 10_000))]?.push(lag);
+    }
+    ctx.fact(`the minute: CPU per delivery (/proc) ${cpuText(cpu)}`);
+    ctx.fact(
+      `the minute's lag p99 by ten seconds of due time: ${windows.map((w, i) => `${i * 10}–${i * 10 + 10} s ${fmt(percentile(w, 99))} ms`).join(', ')}`,
+    );
     ctx.record('minute-p50', percentile(lags, 50));
     ctx.record('minute-p99', percentile(lags, 99));
     ctx.record('minute-max', Math.max(...lags));
@@ -421,7 +470,7 @@ async function minute(exit: Exit, orgs: readonly Org[], worker: Service, ctx: Be
       `the minute: lag p50 ${fmt(percentile(lags, 50))} ms, p99 ${fmt(percentile(lags, 99))} ms, max ${fmt(Math.max(...lags))} ms; worker RSS ${fmt(worker.rssMb())} MB`,
     );
     ctx.fact(
-      `${SCHEDULED.toLocaleString('en-GB')} ordinary posts (one network each, half X, half Mastodon) across ${orgs.length} organisations, due evenly over one minute, submitted ${LEAD_MS / 1000} s ahead (in ${fmt(took / 1000)} s) through submitPost: one run, after part 1 (worker warm); worker RSS after it ${fmt(worker.rssMb())} MB`,
+      `${SCHEDULED.toLocaleString('en-GB')} plan posts (one network each, half X, half Mastodon) across ${orgs.length} organisations, about ${Math.round(SCHEDULED / 60)} due on each second of one minute, their plans applied ${LEAD_MS / 1000} s ahead (in ${fmt(took / 1000)} s, 4 at a time): one run, after part 1 (worker warm); worker RSS after it ${fmt(worker.rssMb())} MB`,
     );
     const pgAfter = await storeBytes(exit);
     const perDelivery = (pgAfter - pgBefore) / SCHEDULED;
@@ -437,11 +486,11 @@ async function minute(exit: Exit, orgs: readonly Org[], worker: Service, ctx: Be
       )} MB of Redis`,
     );
     ctx.fact(
-      `PostgreSQL: ${fmt(perDelivery)} bytes per published delivery with its post and audit entries (tables, indexes and TOAST of the store's schema before and after the ${SCHEDULED.toLocaleString(
+      `PostgreSQL: ${fmt(perDelivery)} bytes per published delivery with its post, audit entries and share of the plan versions stored (tables, indexes and TOAST of the store's schema before and after the ${SCHEDULED.toLocaleString(
         'en-GB',
       )}, no vacuum between). An organisation-year taken as 3 posts a day on 3 networks = ${YEAR_DELIVERIES.toLocaleString(
         'en-GB',
-      )} deliveries (each measured delivery has a post of its own, so an upper bound): ${fmt(
+      )} deliveries (each measured delivery is a post of its own, where a post on 3 networks shares one: an upper bound): ${fmt(
         mb(year),
       )} MB; 3,000 organisations: ${fmt(gb(year * 3000))} GB a year`,
     );
@@ -505,11 +554,26 @@ export const regional: Benchmark = {
     let api: Awaited<ReturnType<typeof startApi>> | undefined;
     try {
       const { orgs, env } = await setUp(exit, ctx);
-      worker = await startWorker(exit, { concurrency: 64, networks: ['x', 'mastodon'], env });
+      const crisisSlots = process.env['BENCH_CRISIS_CONCURRENCY'];
+      worker = await startWorker(exit, {
+        concurrency: 64,
+        networks: ['x', 'mastodon'],
+        env: { ...env, ...(crisisSlots ? { SUNSET_CRISIS_CONCURRENCY: crisisSlots } : {}) },
+      });
       api = await startApi(exit);
+      const w = worker;
+      const a = api;
+      const groups = {
+        worker: () => [w.pid],
+        api: () => [a.service.pid],
+        postgres: () => pidsNamed('postgres'),
+        redis: () => pidsNamed('redis-server'),
+        // The sandbox servers (and this loop watching them).
+        bench: () => [process.pid],
+      };
       await sleep(500);
       ctx.record('rss-idle', worker.rssMb());
-      const warm = await fanOut(exit, api.base, orgs, 'rw');
+      const warm = await fanOut(exit, api.base, orgs, 'rw', groups);
       ctx.record('tail-cold', warm.tail);
       ctx.progress(
         `warm-up, N = ${ORGS}: accepted in ${fmt(warm.accepted)} ms, tail ${fmt(warm.tail)} ms, per organisation p50 ${fmt(
@@ -517,13 +581,15 @@ export const regional: Benchmark = {
         )} / p99 ${fmt(percentile(warm.perOrg, 99))} ms; worker RSS ${fmt(worker.rssMb())} MB`,
       );
       const accepted = new Map<number, number[]>();
+      const cpus = new Map<number, Record<string, number>[]>();
       for (let run = 1; run <= ctx.runs; run++) {
         for (const n of SIZES) {
-          const r = await fanOut(exit, api.base, orgs.slice(0, n), `r${run}n${n}-`);
+          const r = await fanOut(exit, api.base, orgs.slice(0, n), `r${run}n${n}-`, groups);
           ctx.record(`tail-${n}`, r.tail);
           ctx.record(`org-p50-${n}`, percentile(r.perOrg, 50));
           ctx.record(`org-p99-${n}`, percentile(r.perOrg, 99));
           accepted.set(n, [...(accepted.get(n) ?? []), r.accepted]);
+          cpus.set(n, [...(cpus.get(n) ?? []), r.cpu]);
           ctx.progress(
             `run ${run}, N = ${n}: ${n} alerts accepted in ${fmt(r.accepted)} ms, last 202 → last landing ${fmt(r.tail)} ms, per organisation p50 ${fmt(
               percentile(r.perOrg, 50),
@@ -538,7 +604,16 @@ export const regional: Benchmark = {
           (n) => `N = ${n} ${fmt(percentile(accepted.get(n) ?? [], 50))} ms`,
         ).join(', ')}`,
       );
-      await minute(exit, orgs, worker, ctx);
+      for (const n of SIZES) {
+        const c = cpuMedians(cpus.get(n) ?? []);
+        ctx.fact(
+          `N = ${n}: CPU per delivery (medians of the rounds, /proc, first request to last landing) ${cpuText(c)}; total ${fmt(
+            Object.values(c).reduce((x, y) => x + y, 0),
+          )} µs`,
+        );
+      }
+      if (crisisSlots) ctx.fact(`SUNSET_CRISIS_CONCURRENCY=${crisisSlots} (BENCH_CRISIS_CONCURRENCY)`);
+      await minute(exit, orgs, worker, ctx, groups);
       const verify = await exit.store.verifyAudit();
       check(verify.ok, `the audit chain is broken after the regional runs: ${JSON.stringify(verify)}`);
     } finally {
