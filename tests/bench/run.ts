@@ -42,6 +42,7 @@ import {
 } from './lib.ts';
 import { memory } from './memory.ts';
 import { planApply } from './plan-apply.ts';
+import { regional } from './regional.ts';
 import { scheduling } from './scheduling.ts';
 import { takeover } from './takeover.ts';
 import { throughput } from './throughput.ts';
@@ -57,6 +58,7 @@ const ALL: Benchmark[] = [
   apiLoad,
   connectorCpu,
   takeover,
+  regional,
 ];
 
 /** How much each benchmark measures (BenchContext). */

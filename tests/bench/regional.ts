@@ -1,0 +1,625 @@
+/**
+ * Regional scale: one deployment for a whole département. ORGS (300) organisations on one Redis
+ * prefix and one PostgreSQL store, each with its own applied plan (crisis on X and Mastodon) and
+ * its own accounts on the X and Mastodon sandboxes (an X app and account, a Mastodon account and
+ * token per organisation), their credentials in the worker's environment under each
+ * organisation's own prefix (VILLE_001__…), as an operator sets them. One worker process at
+ * concurrency 64 (crisis slots at their default) and one API process, spawned from their entry
+ * points; limits raised out of the way (SUNSET_LIMITS); the sandboxes answer at once.
+ *
+ *  1. One CAP alert relayed by all of them: every organisation's duty officer POSTs the same CAP
+ *     1.2 alert to /v1/crisis (application/cap+xml, with that organisation's own crisis token),
+ *     all at once; each becomes a crisis post on X and Mastodon (2 deliveries per organisation).
+ *     Figures at N = 30, 100 and 300 organisations: time from the last 202 to the last landing
+ *     (the sandboxes' own record, on this process's clock), and per organisation, from its 202 to
+ *     its last landing, p50 and p99. A warm-up at N = 300 first (every organisation's plan read
+ *     and connectors built for the first time): not counted, its fan-out reported as cold.
+ *  2. SCHEDULED (10,000) plan posts due within the same minute across the 300 organisations
+ *     (each organisation's plan applied again with its ~33 posts, one network each; plans give
+ *     times to the second, so about 167 fall due on each second of the minute), applied LEAD_MS
+ *     ahead: lag = the part's publishedAt in the store − the delivery's due time; p50, p99
+ *     and max. One run per `pnpm bench` (it lasts a minute and more; the worker is warm from part 1).
+ *  3. Memory. Redis: the bytes of this run's keys (MEMORY USAGE over its prefix) and INFO's
+ *     used_memory, before and after those 10,000 deliveries were queued (all still delayed),
+ *     divided by 10,000. PostgreSQL: the size of the store's tables with their indexes and TOAST
+ *     before the 10,000 and after they are all published, divided by 10,000 = bytes per delivery
+ *     with its post, audit entries and share of the plan versions; an organisation-year is taken as 3 posts a day on 3
+ *     networks (3,285 deliveries; each delivery measured here carries its own post, so this is
+ *     an upper bound). Worker RSS: just started, and after each N = 300 round (every
+ *     organisation has posted on each of its networks: 600 connectors loaded).
+ *
+ * Bluesky is left out: each PDS account costs a real signup (password hashing, repository
+ * creation) and the PDS writes each post to an SQLite repository of its own; the crisis
+ * benchmark measures Bluesky for one organisation.
+ *
+ * Checked: every organisation's alert answered 202 and on each of its networks exactly once
+ * (by account and ref), every scheduled post exactly once, and the store says every one of those
+ * deliveries published.
+ */
+import { envPrefix, hashToken, mintToken } from '@sunset/core';
+import { applyPlan } from '@sunset/engine';
+import type { Store } from '@sunset/store';
+import { Redis } from 'ioredis';
+import {
+  check,
+  cpuMedians,
+  cpuMeter,
+  cpuText,
+  fmt,
+  pidsNamed,
+  iso,
+  percentile,
+  pg,
+  pool,
+  preciseNow,
+  refOf,
+  sleep,
+  startApi,
+  startExit,
+  startWorker,
+  waitFor,
+  type BenchContext,
+  type Benchmark,
+  type Exit,
+  type PlanPost,
+  type Service,
+} from './lib.ts';
+
+const ORGS = 300;
+const SIZES = [30, 100, 300] as const;
+const SCHEDULED = 10_000;
+const MINUTE_MS = 60_000;
+const LEAD_MS = 30_000;
+/** An organisation-year of posting: posts a day × days × networks (see the top). */
+const YEAR_DELIVERIES = 3 * 365 * 3;
+
+interface Org {
+  id: string;
+  xAccountId: string;
+  mastodonAccountId: string;
+  token: string;
+  /** Its plan without posts, to apply again with some. */
+  document: Record<string, unknown>;
+}
+
+let serial = 0;
+
+const capAlert = (ref: string, sent: string) => `<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>prefecture-crue-${ref}</identifier>
+  <sender>alerte@indre-et-loire.gouv.fr</sender>
+  <sent>${sent}</sent>
+  <status>Actual</status>
+  <msgType>Alert</msgType>
+  <scope>Public</scope>
+  <info>
+    <language>fr-FR</language>
+    <category>Met</category>
+    <event>Crue</event>
+    <urgency>Immediate</urgency>
+    <severity>Severe</severity>
+    <certainty>Likely</certainty>
+    <headline>Vigilance rouge crue ref=${ref}</headline>
+    <description>Montée rapide des eaux : éloignez-vous des berges.</description>
+    <web>https://www.indre-et-loire.gouv.fr/crue</web>
+  </info>
+</alert>`;
+
+/** The organisations' accounts on the sandboxes, their plans applied, their crisis tokens. */
+async function setUp(exit: Exit, ctx: BenchContext): Promise<{ orgs: Org[]; env: Record<string, string> }> {
+  const started = Date.now();
+  const env: Record<string, string> = {};
+  const orgs: Org[] = [];
+  const sunset = iso(Date.now() + 30 * 24 * 3600_000);
+  for (let i = 1; i <= ORGS; i++) {
+    const n = String(i).padStart(3, '0');
+    const id = `ville-${n}`;
+    const x = {
+      id: `16000000000000${String(i).padStart(5, '0')}`,
+      username: `Ville${n}`,
+      name: `Ville ${n}`,
+      appKey: `x-app-key-${n}`,
+      appSecret: `x-app-secret-${n}`,
+      accessToken: `16000000000000${String(i).padStart(5, '0')}-x-access`,
+      accessSecret: `x-access-secret-${n}`,
+    };
+    exit.sandboxes.x.addAccount(x);
+    const mastodon = exit.sandboxes.mastodon.addAccount({
+      username: `ville${n}`,
+      token: `mastodon-token-${n}`,
+      displayName: `Ville ${n}`,
+    });
+    const prefix = envPrefix(id);
+    Object.assign(env, {
+      [`${prefix}X_APP_KEY`]: x.appKey,
+      [`${prefix}X_APP_SECRET`]: x.appSecret,
+      [`${prefix}X_ACCESS_TOKEN`]: x.accessToken,
+      [`${prefix}X_ACCESS_SECRET`]: x.accessSecret,
+      [`${prefix}MASTODON_TOKEN`]: mastodon.token,
+    });
+    const doc = exit.plans.document({ sunset, posts: [] });
+    const organisation = doc['organisation'] as Record<string, unknown>;
+    organisation['id'] = id;
+    organisation['name'] = `Ville ${n}`;
+    doc['networks'] = {
+      x: {
+        account: `@${x.username}`,
+        api_base: exit.sandboxes.x.url,
+        credentials: {
+          app_key: `env:${prefix}X_APP_KEY`,
+          app_secret: `env:${prefix}X_APP_SECRET`,
+          access_token: `env:${prefix}X_ACCESS_TOKEN`,
+          access_secret: `env:${prefix}X_ACCESS_SECRET`,
+        },
+      },
+      mastodon: {
+        instance: exit.sandboxes.mastodon.url,
+        account: `@ville${n}@social.ville.test`,
+        credentials: { access_token: `env:${prefix}MASTODON_TOKEN` },
+      },
+    };
+    doc['crisis'] = { on: ['x', 'mastodon'], label: '🔴 ALERTE', hashtags: ['#Crue37'] };
+    const token = mintToken();
+    orgs.push({ id, xAccountId: x.id, mastodonAccountId: mastodon.id, token, document: doc });
+    await applyPlan({
+      store: exit.store,
+      queues: exit.queues,
+      plan: exit.plans.writeDocument(doc, `${id}.yaml`),
+      actor: 'cli:bench',
+    });
+    await exit.store.tokens.create({
+      id: `bench-crisis-${n}`,
+      organisationId: id,
+      name: `permanence ${n}`,
+      role: 'crisis',
+      hash: hashToken(token),
+      createdBy: 'cli:bench',
+    });
+  }
+  ctx.progress(
+    `${ORGS} organisations: accounts, plans and tokens in ${fmt((Date.now() - started) / 1000)} s`,
+  );
+  return { orgs, env };
+}
+
+interface FanOut {
+  /** Last 202 → last landing, ms. */
+  tail: number;
+  /** Per organisation: its 202 → its last landing, ms. */
+  perOrg: number[];
+  /** First request sent → last 202, ms. */
+  accepted: number;
+  /** CPU per delivery by process group, µs (first request → a moment after the last landing). */
+  cpu: Record<string, number>;
+}
+
+/** The same alert from `orgs` at once; waits for every landing and checks them. */
+async function fanOut(
+  exit: Exit,
+  base: string,
+  orgs: readonly Org[],
+  tag: string,
+  groups: Parameters<typeof cpuMeter>[0],
+): Promise<FanOut> {
+  const ref = `${tag}${(serial++).toString(36)}`;
+  const body = capAlert(ref, new Date().toISOString().replace(/\.\d{3}Z$/, '+00:00'));
+  const from = { x: exit.sandboxes.x.posts.length, mastodon: exit.sandboxes.mastodon.statuses.length };
+  const answered = new Map<string, number>();
+  const postIds = new Set<string>();
+  const meter = cpuMeter(groups);
+  const sent = preciseNow();
+  await Promise.all(
+    orgs.map(async (org) => {
+      const r = await fetch(`${base}/v1/crisis`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${org.token}`, 'content-type': 'application/cap+xml' },
+        body,
+      });
+      const at = preciseNow();
+      const text = await r.text();
+      check(r.status === 202, `${tag}: ${org.id}'s alert answered ${r.status}: ${text}`);
+      const reply = JSON.parse(text) as { id: string; deliveries: unknown[] };
+      check(
+        reply.deliveries.length === 2,
+        `${tag}: ${org.id}'s alert has ${reply.deliveries.length} deliveries`,
+      );
+      answered.set(org.id, at);
+      postIds.add(reply.id);
+    }),
+  );
+  const last202 = Math.max(...answered.values());
+  const want = orgs.length;
+  const deadline = Date.now() + 60_000;
+  const mine = () => ({
+    x: exit.sandboxes.x.posts.slice(from.x).filter((p) => refOf(p.text) === ref),
+    mastodon: exit.sandboxes.mastodon.statuses.slice(from.mastodon).filter((s) => refOf(s.text) === ref),
+  });
+  for (;;) {
+    if (
+      exit.sandboxes.x.posts.length - from.x >= want &&
+      exit.sandboxes.mastodon.statuses.length - from.mastodon >= want
+    ) {
+      const m = mine();
+      if (m.x.length >= want && m.mastodon.length >= want) break;
+    }
+    check(Date.now() < deadline, `${tag}: the alert has not landed everywhere after 60 s`);
+    await sleep(10);
+  }
+  // A moment for a second copy to show, should there be one.
+  await sleep(200);
+  const m = mine();
+  const byAccount = (items: readonly { accountId: string; createdAtMs: number }[]) => {
+    const out = new Map<string, number[]>();
+    for (const item of items) out.set(item.accountId, [...(out.get(item.accountId) ?? []), item.createdAtMs]);
+    return out;
+  };
+  const x = byAccount(m.x);
+  const mastodon = byAccount(m.mastodon);
+  const problems: string[] = [];
+  if (m.x.length !== want) problems.push(`${m.x.length} posts on X for ${want} organisations`);
+  if (m.mastodon.length !== want) problems.push(`${m.mastodon.length} on Mastodon for ${want}`);
+  const perOrg: number[] = [];
+  let lastLanding = -Infinity;
+  for (const org of orgs) {
+    const onX = x.get(org.xAccountId) ?? [];
+    const onM = mastodon.get(org.mastodonAccountId) ?? [];
+    if (onX.length !== 1) problems.push(`${org.id} is on X ${onX.length} times`);
+    if (onM.length !== 1) problems.push(`${org.id} is on Mastodon ${onM.length} times`);
+    const landed = Math.max(...onX, ...onM);
+    lastLanding = Math.max(lastLanding, landed);
+    perOrg.push(landed - (answered.get(org.id) ?? Number.NaN));
+  }
+  const cpu = meter.stop(2 * want);
+  check(problems.length === 0, `${tag}: not exactly once:\n  ${problems.slice(0, 20).join('\n  ')}`);
+  await checkPublished(exit.store, postIds, 'crisis', tag, 'postId');
+  return { tail: lastLanding - last202, perOrg, accepted: last202 - sent, cpu };
+}
+
+/** Waits until these posts' deliveries have ended, then checks that every one was published. */
+async function checkPublished(
+  store: Store,
+  ids: ReadonlySet<string>,
+  source: 'crisis' | 'plan',
+  what: string,
+  by: 'id' | 'postId' = 'id',
+): Promise<void> {
+  const mine = async () =>
+    (
+      await store.deliveries.listHeads({
+        source,
+        status: ['queued', 'sending', 'failed', 'needs-attention', 'skipped', 'cancelled'],
+      })
+    ).filter((d) => ids.has((by === 'id' ? d.id : d.postId) ?? ''));
+  await waitFor(
+    `${what}: every delivery to end`,
+    async () => (await mine()).every((d) => d.status !== 'queued' && d.status !== 'sending'),
+    60_000,
+    250,
+  );
+  const others = await mine();
+  check(
+    others.length === 0,
+    `${what}: ${others.length} deliveries ended ${[...new Set(others.map((d) => d.status))].join(', ')}, not published`,
+  );
+}
+
+/** Bytes of the keys under this prefix (MEMORY USAGE each) and Redis's used_memory. */
+async function redisBytes(
+  redis: Redis,
+  prefix: string,
+): Promise<{ keys: number; used: number; count: number }> {
+  let cursor = '0';
+  let keys = 0;
+  let count = 0;
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (batch.length > 0) {
+      const pipe = redis.pipeline();
+      for (const k of batch) pipe.memory('USAGE', k, 'SAMPLES', '0');
+      for (const [, v] of (await pipe.exec()) ?? []) keys += Number(v ?? 0);
+      count += batch.length;
+    }
+  } while (cursor !== '0');
+  const info = await redis.info('memory');
+  const used = Number(/used_memory:(\d+)/.exec(info)?.[1] ?? Number.NaN);
+  return { keys, used, count };
+}
+
+/** The store's tables with their indexes and TOAST, in bytes. */
+async function storeBytes(exit: Exit): Promise<number> {
+  const client = new pg.Client({ connectionString: exit.t.url });
+  await client.connect();
+  try {
+    const r = (await client.query(
+      `select coalesce(sum(pg_total_relation_size(c.oid)), 0)::text as bytes
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = $1 and c.relkind = 'r'`,
+      [exit.t.schema ?? 'public'],
+    )) as { rows: { bytes: string }[] };
+    return Number(r.rows[0]?.bytes ?? Number.NaN);
+  } finally {
+    await client.end();
+  }
+}
+
+const mb = (bytes: number) => bytes / 1024 ** 2;
+const gb = (bytes: number) => bytes / 1024 ** 3;
+
+/** Part 2 and the memory per delivery: 10,000 posts due within one minute across the organisations. */
+async function minute(
+  exit: Exit,
+  orgs: readonly Org[],
+  worker: Service,
+  ctx: BenchContext,
+  groups: Parameters<typeof cpuMeter>[0],
+): Promise<void> {
+  const redis = new Redis(exit.redis.url, { lazyConnect: true });
+  await redis.connect();
+  try {
+    const start = Math.ceil((Date.now() + LEAD_MS) / 1000) * 1000;
+    const redisBefore = await redisBytes(redis, exit.redis.prefix);
+    const pgBefore = await storeBytes(exit);
+    const from = { x: exit.sandboxes.x.posts.length, mastodon: exit.sandboxes.mastodon.statuses.length };
+    const items = Array.from({ length: SCHEDULED }, (_, i) => ({
+      org: orgs[i % orgs.length] as Org,
+      // Each organisation gets both networks, alternating by its own count.
+      network: Math.floor(i / orgs.length) % 2 ? ('mastodon' as const) : ('x' as const),
+      // Plans give times to the second: about SCHEDULED / 60 posts fall due on each second.
+      due: start + Math.floor((i * MINUTE_MS) / SCHEDULED / 1000) * 1000,
+      ref: `m${(serial++).toString(36)}`,
+    }));
+    const submitted = Date.now();
+    await pool(orgs, 4, async (org) => {
+      const posts: PlanPost[] = items
+        .filter((i) => i.org === org)
+        .map((i) => ({
+          id: i.ref,
+          at: iso(i.due),
+          on: [i.network],
+          text: `Conseil municipal ce soir ref=${i.ref} : ordre du jour en mairie.`,
+        }));
+      const result = await applyPlan({
+        store: exit.store,
+        queues: exit.queues,
+        plan: exit.plans.writeDocument({ ...org.document, posts }, `${org.id}-minute.yaml`),
+        actor: 'cli:bench',
+      });
+      check(
+        !result.queueError && result.counts['+'] === posts.length,
+        `${org.id}: the minute's plan applied ${JSON.stringify(result.counts)}`,
+      );
+    });
+    const took = Date.now() - submitted;
+    check(
+      Date.now() < start - 500,
+      `the ${SCHEDULED} posts' plans took until ${Date.now() - start} ms after the first was due`,
+    );
+    const ids = new Set<string>();
+    for (const org of orgs) {
+      // Only this minute's: each plan has a delivery of its own at the sunset, a month away.
+      for (const d of await exit.store.deliveries.listHeads({ organisationId: org.id, source: 'plan' }))
+        if (d.dueAt.getTime() >= start && d.dueAt.getTime() < start + MINUTE_MS) ids.add(d.id);
+    }
+    check(ids.size === SCHEDULED, `the minute: ${ids.size} deliveries in the store`);
+    const redisAfter = await redisBytes(redis, exit.redis.prefix);
+    const keysPer = (redisAfter.keys - redisBefore.keys) / SCHEDULED;
+    const usedPer = (redisAfter.used - redisBefore.used) / SCHEDULED;
+    ctx.record('redis-per-delivery', keysPer);
+    ctx.record('redis-used-per-delivery', usedPer);
+    ctx.progress(
+      `${SCHEDULED} posts submitted in ${fmt(took / 1000)} s, first due in ${fmt((start - Date.now()) / 1000)} s; Redis ${fmt(keysPer)} B per delivery (keys, ${redisAfter.count - redisBefore.count} more), ${fmt(usedPer)} B (used_memory)`,
+    );
+    const meter = cpuMeter(groups);
+    // Watched in memory until all have landed; the store is read only then.
+    const deadline = start + MINUTE_MS + 120_000;
+    for (;;) {
+      const x = exit.sandboxes.x.posts.length - from.x;
+      const m = exit.sandboxes.mastodon.statuses.length - from.mastodon;
+      if (x + m >= SCHEDULED) break;
+      check(Date.now() < deadline, `the minute: only ${x + m} of ${SCHEDULED} landed`);
+      await sleep(100);
+    }
+    const cpu = meter.stop(SCHEDULED);
+    await sleep(200);
+    const counts = new Map<string, number>();
+    for (const p of exit.sandboxes.x.posts.slice(from.x))
+      counts.set(`x/${refOf(p.text)}`, (counts.get(`x/${refOf(p.text)}`) ?? 0) + 1);
+    for (const s of exit.sandboxes.mastodon.statuses.slice(from.mastodon))
+      counts.set(`mastodon/${refOf(s.text)}`, (counts.get(`mastodon/${refOf(s.text)}`) ?? 0) + 1);
+    const wrong = items.filter((i) => counts.get(`${i.network}/${i.ref}`) !== 1);
+    check(
+      wrong.length === 0 && counts.size === SCHEDULED,
+      `the minute: ${wrong.length} posts not exactly once (${wrong
+        .slice(0, 5)
+        .map((i) => `${i.ref} on ${i.network} ${counts.get(`${i.network}/${i.ref}`) ?? 0} times`)
+        .join(', ')}), ${counts.size} distinct posts landed`,
+    );
+    await checkPublished(exit.store, ids, 'plan', 'the minute');
+    const lags: number[] = [];
+    const lagOf = new Map<string, number>();
+    const dueOf = new Map<string, number>();
+    for (const org of orgs) {
+      const rows = await exit.store.deliveries.list({
+        organisationId: org.id,
+        source: 'plan',
+        status: 'published',
+      });
+      for (const d of rows) {
+        if (!ids.has(d.id)) continue;
+        const lag = (d.parts[d.parts.length - 1]?.publishedAt?.getTime() ?? Number.NaN) - d.dueAt.getTime();
+        dueOf.set(d.id, d.dueAt.getTime());
+        lags.push(lag);
+        lagOf.set(d.id, lag);
+      }
+    }
+    check(lags.length === ids.size, `the minute: ${lags.length} of ${ids.size} published in the store`);
+    const windows = Array.from({ length: 6 }, () => [] as number[]);
+    for (const [id, dueAt] of dueOf) {
+      const lag = lagOf.get(id);
+      if (lag !== undefined) windows[Math.min(5, Math.floor((dueAt - start) / 10_000))]?.push(lag);
+    }
+    ctx.fact(`the minute: CPU per delivery (/proc) ${cpuText(cpu)}`);
+    ctx.fact(
+      `the minute's lag p99 by ten seconds of due time: ${windows.map((w, i) => `${i * 10}–${i * 10 + 10} s ${fmt(percentile(w, 99))} ms`).join(', ')}`,
+    );
+    ctx.record('minute-p50', percentile(lags, 50));
+    ctx.record('minute-p99', percentile(lags, 99));
+    ctx.record('minute-max', Math.max(...lags));
+    ctx.progress(
+      `the minute: lag p50 ${fmt(percentile(lags, 50))} ms, p99 ${fmt(percentile(lags, 99))} ms, max ${fmt(Math.max(...lags))} ms; worker RSS ${fmt(worker.rssMb())} MB`,
+    );
+    ctx.fact(
+      `${SCHEDULED.toLocaleString('en-GB')} plan posts (one network each, half X, half Mastodon) across ${orgs.length} organisations, about ${Math.round(SCHEDULED / 60)} due on each second of one minute, their plans applied ${LEAD_MS / 1000} s ahead (in ${fmt(took / 1000)} s, 4 at a time): one run, after part 1 (worker warm); worker RSS after it ${fmt(worker.rssMb())} MB`,
+    );
+    const pgAfter = await storeBytes(exit);
+    const perDelivery = (pgAfter - pgBefore) / SCHEDULED;
+    const year = perDelivery * YEAR_DELIVERIES;
+    ctx.record('pg-org-year', year / 1024 ** 2);
+    ctx.fact(
+      `Redis: ${fmt(keysPer)} bytes per delayed delivery (MEMORY USAGE of this run's keys, ${(
+        redisAfter.count - redisBefore.count
+      ).toLocaleString('en-GB')} keys more for ${SCHEDULED.toLocaleString('en-GB')} deliveries), ${fmt(
+        usedPer,
+      )} by INFO used_memory (the whole server, which other work shares). At 3,000 organisations each with a month of posts scheduled ahead (3 a day on 3 networks: 270 delayed deliveries each, 810,000 in all): ${fmt(
+        mb(keysPer * 810_000),
+      )} MB of Redis`,
+    );
+    ctx.fact(
+      `PostgreSQL: ${fmt(perDelivery)} bytes per published delivery with its post, audit entries and share of the plan versions stored (tables, indexes and TOAST of the store's schema before and after the ${SCHEDULED.toLocaleString(
+        'en-GB',
+      )}, no vacuum between). An organisation-year taken as 3 posts a day on 3 networks = ${YEAR_DELIVERIES.toLocaleString(
+        'en-GB',
+      )} deliveries (each measured delivery is a post of its own, where a post on 3 networks shares one: an upper bound): ${fmt(
+        mb(year),
+      )} MB; 3,000 organisations: ${fmt(gb(year * 3000))} GB a year`,
+    );
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export const regional: Benchmark = {
+  name: 'regional',
+  title: `Regional scale (${ORGS} organisations, one Redis, one PostgreSQL)`,
+  figures: [
+    ...SIZES.flatMap((n) => [
+      {
+        key: `tail-${n}`,
+        label: `one CAP alert relayed by ${n} organisations (${2 * n} deliveries): last 202 → last landing`,
+        unit: 'ms',
+        ...(n === 300 ? { target: { op: '<=' as const, value: 1000 } } : {}),
+      },
+      {
+        key: `org-p50-${n}`,
+        label: `per organisation, its 202 → its last landing, p50, N = ${n}`,
+        unit: 'ms',
+      },
+      {
+        key: `org-p99-${n}`,
+        label: `per organisation, its 202 → its last landing, p99, N = ${n}`,
+        unit: 'ms',
+      },
+    ]),
+    {
+      key: 'tail-cold',
+      label: `last 202 → last landing, N = ${ORGS}, cold (the warm-up: plans read, connectors built; not counted)`,
+      unit: 'ms',
+    },
+    {
+      key: 'minute-p50',
+      label: `${SCHEDULED.toLocaleString('en-GB')} posts due within one minute across ${ORGS} organisations: lag p50`,
+      unit: 'ms',
+    },
+    { key: 'minute-p99', label: 'those posts: lag p99', unit: 'ms', target: { op: '<=', value: 1000 } },
+    { key: 'minute-max', label: 'those posts: lag max', unit: 'ms' },
+    { key: 'redis-per-delivery', label: 'Redis per delayed delivery (its keys)', unit: 'bytes' },
+    { key: 'redis-used-per-delivery', label: 'Redis per delayed delivery (INFO used_memory)', unit: 'bytes' },
+    {
+      key: 'pg-org-year',
+      label: 'PostgreSQL per organisation-year (3 posts a day × 3 networks)',
+      unit: 'MB',
+    },
+    { key: 'rss-idle', label: 'worker RSS, just started', unit: 'MB' },
+    {
+      key: 'rss-loaded',
+      label: `worker RSS, ${ORGS} organisations' connectors loaded`,
+      unit: 'MB',
+      target: { op: '<=', value: 200 },
+    },
+  ],
+  async run(ctx) {
+    const exit = await startExit('postgres');
+    let worker: Service | undefined;
+    let api: Awaited<ReturnType<typeof startApi>> | undefined;
+    try {
+      const { orgs, env } = await setUp(exit, ctx);
+      const crisisSlots = process.env['BENCH_CRISIS_CONCURRENCY'];
+      worker = await startWorker(exit, {
+        concurrency: 64,
+        networks: ['x', 'mastodon'],
+        env: { ...env, ...(crisisSlots ? { SUNSET_CRISIS_CONCURRENCY: crisisSlots } : {}) },
+      });
+      api = await startApi(exit);
+      const w = worker;
+      const a = api;
+      const groups = {
+        worker: () => [w.pid],
+        api: () => [a.service.pid],
+        postgres: () => pidsNamed('postgres'),
+        redis: () => pidsNamed('redis-server'),
+        // The sandbox servers (and this loop watching them).
+        bench: () => [process.pid],
+      };
+      await sleep(500);
+      ctx.record('rss-idle', worker.rssMb());
+      const warm = await fanOut(exit, api.base, orgs, 'rw', groups);
+      ctx.record('tail-cold', warm.tail);
+      ctx.progress(
+        `warm-up, N = ${ORGS}: accepted in ${fmt(warm.accepted)} ms, tail ${fmt(warm.tail)} ms, per organisation p50 ${fmt(
+          percentile(warm.perOrg, 50),
+        )} / p99 ${fmt(percentile(warm.perOrg, 99))} ms; worker RSS ${fmt(worker.rssMb())} MB`,
+      );
+      const accepted = new Map<number, number[]>();
+      const cpus = new Map<number, Record<string, number>[]>();
+      for (let run = 1; run <= ctx.runs; run++) {
+        for (const n of SIZES) {
+          const r = await fanOut(exit, api.base, orgs.slice(0, n), `r${run}n${n}-`, groups);
+          ctx.record(`tail-${n}`, r.tail);
+          ctx.record(`org-p50-${n}`, percentile(r.perOrg, 50));
+          ctx.record(`org-p99-${n}`, percentile(r.perOrg, 99));
+          accepted.set(n, [...(accepted.get(n) ?? []), r.accepted]);
+          cpus.set(n, [...(cpus.get(n) ?? []), r.cpu]);
+          ctx.progress(
+            `run ${run}, N = ${n}: ${n} alerts accepted in ${fmt(r.accepted)} ms, last 202 → last landing ${fmt(r.tail)} ms, per organisation p50 ${fmt(
+              percentile(r.perOrg, 50),
+            )} / p99 ${fmt(percentile(r.perOrg, 99))} ms`,
+          );
+          await sleep(300);
+        }
+        ctx.record('rss-loaded', worker.rssMb());
+      }
+      ctx.fact(
+        `first request → last 202 (all organisations POST at once), median of the rounds: ${SIZES.map(
+          (n) => `N = ${n} ${fmt(percentile(accepted.get(n) ?? [], 50))} ms`,
+        ).join(', ')}`,
+      );
+      for (const n of SIZES) {
+        const c = cpuMedians(cpus.get(n) ?? []);
+        ctx.fact(
+          `N = ${n}: CPU per delivery (medians of the rounds, /proc, first request to last landing) ${cpuText(c)}; total ${fmt(
+            Object.values(c).reduce((x, y) => x + y, 0),
+          )} µs`,
+        );
+      }
+      if (crisisSlots) ctx.fact(`SUNSET_CRISIS_CONCURRENCY=${crisisSlots} (BENCH_CRISIS_CONCURRENCY)`);
+      await minute(exit, orgs, worker, ctx, groups);
+      const verify = await exit.store.verifyAudit();
+      check(verify.ok, `the audit chain is broken after the regional runs: ${JSON.stringify(verify)}`);
+    } finally {
+      await api?.service.stop();
+      await worker?.stop();
+      await exit.close();
+    }
+  },
+};
