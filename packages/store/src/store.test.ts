@@ -897,6 +897,45 @@ for (const { dialect, skip } of dialects) {
       ]);
     });
 
+    it("finds a token with its organisation's latest plan version, read in the same statement", async () => {
+      await store.organisations.ensure({ id: 'org-tv', name: 'Organisation TV' });
+      await store.tokens.create({
+        id: 'tok-tv',
+        organisationId: 'org-tv',
+        name: 'duty-tv',
+        person: 'alice',
+        role: 'crisis',
+        hash: 'a1'.repeat(32),
+        createdBy: 'cli:test',
+      });
+      expect(await store.tokens.findByHashWithPlanVersion('a2'.repeat(32))).toBeUndefined();
+      const before = await store.tokens.findByHashWithPlanVersion('a1'.repeat(32));
+      expect(before?.planVersion).toBeUndefined();
+      expect(before?.token).toEqual(await store.tokens.findByHash('a1'.repeat(32)));
+      const plan = (hash: string) => ({
+        organisationId: 'org-tv',
+        hash,
+        yaml: 'version: 1\n',
+        sourceName: 'tv.yaml',
+        appliedBy: 'cli:test',
+        diff: null,
+      });
+      await store.plans.insert(plan('v1'));
+      const v2 = await store.plans.insert(plan('v2'));
+      const found = await store.tokens.findByHashWithPlanVersion('a1'.repeat(32));
+      expect(found?.planVersion).toBe(v2.version);
+      expect(found?.token).toMatchObject({
+        id: 'tok-tv',
+        organisationId: 'org-tv',
+        person: 'alice',
+        role: 'crisis',
+      });
+      await store.tokens.revoke('org-tv', 'duty-tv');
+      expect((await store.tokens.findByHashWithPlanVersion('a1'.repeat(32)))?.token.revokedAt).toBeInstanceOf(
+        Date,
+      );
+    });
+
     it(
       'names a bad entry of the first range again and again, the other ranges stopped without harm',
       { timeout: 180_000 },

@@ -628,6 +628,14 @@ export interface Repositories {
       token: Omit<ApiToken, 'createdAt' | 'lastUsedAt' | 'revokedAt' | 'person'> & { person?: string },
     ): Promise<ApiToken>;
     findByHash(hash: string): Promise<ApiToken | undefined>;
+    /**
+     * The token and, read by the same statement, its organisation's latest plan version (undefined
+     * when none is applied): an authenticated request then needs no second round trip to know
+     * which plan it is judged by.
+     */
+    findByHashWithPlanVersion(
+      hash: string,
+    ): Promise<{ token: ApiToken; planVersion: number | undefined } | undefined>;
     list(organisationId: string): Promise<ApiToken[]>;
     revoke(organisationId: string, idOrName: string): Promise<ApiToken | undefined>;
     touch(id: string): Promise<void>;

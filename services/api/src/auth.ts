@@ -20,6 +20,11 @@ export interface Principal {
   /** The person holding the token: second-person approval compares persons, not tokens. */
   person: string;
   organisationId: string;
+  /**
+   * The organisation's latest plan version, read with the token (undefined: none applied): the
+   * request is judged by the plan in force when it arrived, with no second read.
+   */
+  planVersion: number | undefined;
 }
 
 declare module 'fastify' {
@@ -88,7 +93,7 @@ export const authPlugin = fp<AuthOptions>(
     // Lookups of one token under way: requests arriving meanwhile share the answer instead of
     // each reading the same row (a busy crisis token sends many at once). Nothing is kept once
     // it is answered, so a revocation counts from the next lookup on.
-    const findToken = shareInFlight((hash: string) => options.store.tokens.findByHash(hash));
+    const findToken = shareInFlight((hash: string) => options.store.tokens.findByHashWithPlanVersion(hash));
     const touched = new Map<string, number>();
     const sweep = setInterval(
       () => {
@@ -136,8 +141,9 @@ export const authPlugin = fp<AuthOptions>(
           const m = /^Bearer\s+(\S+)$/i.exec(header);
           if (!m?.[1]) return fail(request, reply, 'the Authorization header must be "Bearer <token>"');
           if (!looksLikeToken(m[1])) return fail(request, reply, 'not a sunset token');
-          const token = await findToken(hashToken(m[1]));
-          if (!token || token.revokedAt) return fail(request, reply, 'unknown or revoked token');
+          const found = await findToken(hashToken(m[1]));
+          if (!found || found.token.revokedAt) return fail(request, reply, 'unknown or revoked token');
+          const { token } = found;
           if (token.role !== 'admin' && !roles.includes(token.role)) {
             return reply
               .status(403)
@@ -154,6 +160,7 @@ export const authPlugin = fp<AuthOptions>(
             actor: `token:${token.name}`,
             person: token.person,
             organisationId: token.organisationId,
+            planVersion: found.planVersion,
           };
           // "Last used" to the minute: one write per token and minute, not one per request (every
           // request of a busy token would otherwise queue on the same row).

@@ -46,7 +46,7 @@ export async function capSubmission(
   return capAlertSubmission(store, parseCap(body), plan, common);
 }
 
-type CapCommon = { organisationId: string; actor: string; person?: string; requestId?: string };
+type CapCommon = Pick<SubmitPostInput, 'organisationId' | 'actor' | 'person' | 'requestId' | 'planVersion'>;
 
 /** The submission an alert already parsed makes (one a CAP feed carried): as capSubmission. */
 export async function capAlertSubmission(

@@ -54,6 +54,21 @@ describe('the organisation settings cache', () => {
     expect(new Set(all).size).toBe(1);
   });
 
+  it('takes the version a caller read as the latest, and loads it when it is not cached yet', async () => {
+    const cache = new OrgSettingsCache(t.store);
+    const v2 = await cache.get(org);
+    expect(v2.version).toBe(2);
+    const { posts: _posts, ...settings } = document;
+    await insert({ ...settings, sunset: { ...settings.sunset, x_after: 'leave' } }, 'h3');
+    // The caller read version 2 before version 3 was applied: judged by version 2, as read.
+    expect(await cache.ofLatest(org, 2)).toBe(v2);
+    // A caller that read version 3 gets it, though the cache held only version 2.
+    const v3 = await cache.ofLatest(org, 3);
+    expect([v3.version, v3.xAfter]).toEqual([3, 'leave']);
+    // Without a version read, the latest is read as by get.
+    expect(await cache.ofLatest(org, undefined)).toBe(v3);
+  });
+
   it('refuses a plan whose kept settings or YAML do not match the schema, naming the plan and the field', () => {
     const { posts: _posts, ...settings } = document;
     const row = { organisationId: org, version: 3, yaml };

@@ -88,6 +88,19 @@ export class OrgSettingsCache {
     return settings.version >= version ? settings : this.get(organisationId, 0, version);
   }
 
+  /**
+   * The settings of `version` when a caller has just read that it is the latest (the API reads
+   * it with the request's token, in the same statement): no second read when it is cached.
+   * Without a version, or when that version is not cached yet, as `get`.
+   */
+  async ofLatest(organisationId: string, version: number | undefined): Promise<OrgSettings> {
+    if (version === undefined) return this.get(organisationId);
+    const cached = this.cache.get(`${organisationId}@${version}`);
+    if (!cached) return this.get(organisationId, 0, version);
+    this.note(organisationId, version);
+    return cached;
+  }
+
   private note(organisationId: string, version: number): void {
     const seen = this.latestSeen.get(organisationId);
     if (!seen || version >= seen.version) this.latestSeen.set(organisationId, { version, at: Date.now() });

@@ -67,6 +67,11 @@ export interface SubmitPostInput {
   /** The person behind the actor (a token's person); default the actor's name. */
   person?: string;
   requestId?: string;
+  /**
+   * The organisation's latest plan version as read when the request arrived (with its token):
+   * the post is judged by that plan without reading the version again.
+   */
+  planVersion?: number;
 }
 
 /** Who did something to a post: the person, and the token (or other actor) they used. */

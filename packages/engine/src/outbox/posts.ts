@@ -280,7 +280,7 @@ function resultOf(
 
 /** Stores and queues an ordinary or crisis post; see the module comment for what "accepted" means. */
 export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Promise<SubmitResult> {
-  const settings = await ctx.settings.get(input.organisationId);
+  const settings = await ctx.settings.ofLatest(input.organisationId, input.planVersion);
   // The worker judges the sunset again with the store's clock as each X part leaves; this
   // process's clock only picks the due time and the networks.
   const now = new Date();

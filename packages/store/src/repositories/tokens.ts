@@ -27,6 +27,28 @@ export function tokensRepository({ db, atomic, now }: RepoContext): Repositories
       const row = await db.selectFrom('api_tokens').selectAll().where('hash', '=', hash).executeTakeFirst();
       return row ? tokenFromRow(row) : undefined;
     },
+    async findByHashWithPlanVersion(hash) {
+      const row = await db
+        .selectFrom('api_tokens')
+        .selectAll('api_tokens')
+        .select((eb) =>
+          eb
+            .selectFrom('plans')
+            .select('plans.version')
+            .whereRef('plans.organisation_id', '=', 'api_tokens.organisation_id')
+            .orderBy('plans.version', 'desc')
+            .limit(1)
+            .as('plan_version'),
+        )
+        .where('hash', '=', hash)
+        .executeTakeFirst();
+      if (!row) return undefined;
+      const { plan_version: version, ...token } = row;
+      return {
+        token: tokenFromRow(token),
+        planVersion: version === null || version === undefined ? undefined : Number(version),
+      };
+    },
     async list(organisationId) {
       const rows = await db
         .selectFrom('api_tokens')

@@ -171,10 +171,11 @@ export async function crisisRoutes(app: FastifyInstance, options: { xPrices?: XP
         actor: principal.actor,
         person: principal.person,
         requestId: request.id,
+        planVersion: principal.planVersion,
       };
       let input: SubmitPostInput;
       if (crisisContentType(request) === 'cap') {
-        const settings = await app.settings.get(principal.organisationId);
+        const settings = await app.settings.ofLatest(principal.organisationId, principal.planVersion);
         input = await capSubmission(app.store, request.body as Buffer, settings.document, common);
       } else {
         input = {

@@ -281,6 +281,7 @@ export async function postRoutes(app: FastifyInstance, options: { xPrices?: XPri
           actor: principal.actor,
           person: principal.person,
           requestId: request.id,
+          planVersion: principal.planVersion,
         },
       );
       return reply.status(202).send(submitReply(result, `/v1/posts/${result.postId}`));
