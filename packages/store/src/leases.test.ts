@@ -51,6 +51,39 @@ for (const { dialect, skip } of dialects) {
       expect(b?.lease).toMatchObject({ owner: 'worker-b', epoch: 2 });
     });
 
+    it('renews a lease before a send with the store clock, concurrent ones together, not a lost one', async () => {
+      const ds = await Promise.all(
+        ['send-a', 'send-b', 'send-c'].map((n) => store.deliveries.insert(delivery(n))),
+      );
+      for (const d of ds) await store.deliveries.claim(d.id, d.jobId, { owner: 'worker-a', ttlMs: 0 });
+      // The third is taken over by another claim: its first lease (epoch 1) is lost.
+      const c = ds[2]!;
+      await store.deliveries.claim(c.id, c.jobId, { owner: 'worker-b', ttlMs: 60_000 });
+      const before = await store.clock();
+      const [a, b, lost, again] = await Promise.all([
+        store.deliveries.renewLeaseForSend(ds[0]!.id, 1, 60_000),
+        store.deliveries.renewLeaseForSend(ds[1]!.id, 1, 60_000),
+        store.deliveries.renewLeaseForSend(c.id, 1, 60_000),
+        // The same lease twice at once (the keeper's renewal and the send's): both hold.
+        store.deliveries.renewLeaseForSend(ds[0]!.id, 1, 60_000),
+      ]);
+      const after = await store.clock();
+      for (const at of [a, b, again]) {
+        expect(at).toBeInstanceOf(Date);
+        expect(at!.getTime()).toBeGreaterThanOrEqual(before.getTime());
+        expect(at!.getTime()).toBeLessThanOrEqual(after.getTime());
+      }
+      expect(lost).toBeUndefined();
+      expect((await store.deliveries.leaseOf(ds[0]!.id))?.lease?.until.getTime()).toBeGreaterThan(
+        Date.now() + 50_000,
+      );
+      // The lost lease's holder changed nothing: the new holder's lease is as it took it.
+      expect((await store.deliveries.leaseOf(c.id))?.lease).toMatchObject({ owner: 'worker-b', epoch: 2 });
+      // A delivery no longer sending has no lease to renew.
+      await store.deliveries.finish(ds[1]!.id, 'published', { epoch: 1 });
+      expect(await store.deliveries.renewLeaseForSend(ds[1]!.id, 1, 60_000)).toBeUndefined();
+    });
+
     it('refuses a second claim while the first lease holds, and counts the epoch at each claim', async () => {
       const d = await store.deliveries.insert(delivery('held'));
       const a = await store.deliveries.claim(d.id, d.jobId, { owner: 'worker-a', ttlMs: 60_000 });

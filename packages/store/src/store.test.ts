@@ -860,6 +860,40 @@ for (const { dialect, skip } of dialects) {
       expect(await store.kv.get('org-a', 'bluesky.session')).toBe('{"a":2}');
       await store.kv.delete('org-a', 'bluesky.session');
       expect(await store.kv.get('org-a', 'bluesky.session')).toBeUndefined();
+      // Reads at once (batched on PostgreSQL) each get their own key's value, or nothing.
+      await store.kv.set('org-a', 'x.paused', 'a');
+      await store.kv.set('org-b', 'x.paused', 'b');
+      expect(
+        await Promise.all([
+          store.kv.get('org-a', 'x.paused'),
+          store.kv.get('org-b', 'x.paused'),
+          store.kv.get('org-c', 'x.paused'),
+          store.kv.get('org-a', 'x.paused'),
+          store.kv.get('org-b', 'bluesky.session'),
+        ]),
+      ).toEqual(['a', 'b', undefined, 'a', undefined]);
+    });
+
+    it('records X spending asked for at once, each row, and a failing one alone fails', async () => {
+      const since = new Date(Date.now() - 1000);
+      const before = await store.xSpend.spentSince('org-a', since);
+      const usage = (costMicros: number, organisationId = 'org-a') => ({
+        organisationId,
+        kind: 'create' as const,
+        count: 1,
+        costMicros,
+        crisis: false,
+      });
+      const results = await Promise.allSettled([
+        store.xSpend.record(usage(1)),
+        store.xSpend.record(usage(10)),
+        // No such organisation: refused by its foreign key, alone.
+        store.xSpend.record(usage(1000, 'org-nowhere')),
+        store.xSpend.record(usage(100)),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+      expect((await store.xSpend.spentSince('org-a', since)) - before).toBe(111);
+      expect((await store.xSpend.postsSince('org-a', since)).originals).toBeGreaterThanOrEqual(3);
     });
 
     it('keeps tokens as hashes, revokes them and lets a revoked name be reused', async () => {

@@ -551,6 +551,12 @@ export interface Repositories {
      */
     renewLease(id: string, epoch: number, ttlMs: number): Promise<boolean>;
     /**
+     * renewLease just before a part leaves for a network without idempotency keys (X): the
+     * store's clock right after the renewal (as `Store.clock` reads it), or undefined when the
+     * lease was taken over. One statement where renewLease and clock take two.
+     */
+    renewLeaseForSend(id: string, epoch: number, ttlMs: number): Promise<Date | undefined>;
+    /**
      * Records one landed part (and the delivery's remote id/URL when it is part 1). With `epoch`,
      * only while that lease is the latest: false (nothing changed) otherwise. A part found on X
      * with its `unknownText` keeps that text: the store says what X shows.

@@ -234,11 +234,11 @@ async function publishParts(
     // (and extended) in the store just before the post, so a holder paused past its lease, whose
     // delivery another worker has taken, never posts; elsewhere the key makes a repeat harmless.
     if (delivery.network === 'x') {
-      if (!(await store.deliveries.renewLease(delivery.id, epoch, ttlMs))) {
-        throw new LeaseLostError(delivery.id, epoch);
-      }
+      // The renewal also reads the store's clock: one statement (batched with other jobs') for both.
+      const now = await store.deliveries.renewLeaseForSend(delivery.id, epoch, ttlMs);
+      if (!now) throw new LeaseLostError(delivery.id, epoch);
       // The sunset policy at the instant this part leaves, by the store's clock (policy.ts).
-      const refusal = policyRefusal(delivery, settings, await store.clock());
+      const refusal = policyRefusal(delivery, settings, now);
       if (refusal) {
         // Nothing reached X: this attempt's own mark goes (the claim's is taken back by processDelivery).
         if (delivery.markedPart !== part.part)
@@ -253,7 +253,7 @@ async function publishParts(
           delivery.organisationId,
           settings.document.networks.x,
           { costMicros: costOf({ kind: 'create', text: part.text }, ctx.xPrices), reply: !!previous },
-          await store.clock(),
+          now,
         ).catch(async (err: unknown) => {
           if (delivery.markedPart !== part.part)
             await store.deliveries.partOutcomeUnknown(delivery.id, part.part, false, epoch);

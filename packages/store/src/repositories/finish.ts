@@ -7,7 +7,10 @@ import { LeaseLostError, underLease } from './leases.ts';
 import { getDelivery } from './rows.ts';
 
 /** The delivery methods whose statements differ by dialect (sqlite.ts, postgres/deliveries.ts). */
-export type DialectDeliveries = Pick<Repositories['deliveries'], 'claim' | 'partOutcomeUnknown' | 'finish'>;
+export type DialectDeliveries = Pick<
+  Repositories['deliveries'],
+  'claim' | 'partOutcomeUnknown' | 'finish' | 'renewLeaseForSend'
+>;
 
 /** What a finish changes, as the statements below and `finish` write it. */
 export interface FinishDetails {

@@ -44,16 +44,7 @@ export function leaseMethods({
       const lease = leaseOfRow(row);
       return { status: row.status as DeliveryStatus, jobId: row.job_id, ...(lease ? { lease } : {}) };
     },
-    async renewLease(id, epoch, ttlMs) {
-      const res = await db
-        .updateTable('deliveries')
-        .set({ lease_until: iso(leaseEnd(now(), { ttlMs })) })
-        .where('id', '=', id)
-        .where('lease_epoch', '=', epoch)
-        .where('status', '=', 'sending')
-        .executeTakeFirst();
-      return Number(res.numUpdatedRows) > 0;
-    },
+    renewLease: renewLease({ db, now }),
     partPublished(id, part, ref, epoch) {
       return atomic(async (q) => {
         const t = iso(now());
@@ -86,6 +77,23 @@ export function leaseMethods({
         return true;
       });
     },
+  };
+}
+
+/** The lease's renewal in one statement of its own (both dialects; PostgreSQL also batches it). */
+export function renewLease({
+  db,
+  now,
+}: Pick<RepoContext, 'db' | 'now'>): Repositories['deliveries']['renewLease'] {
+  return async (id, epoch, ttlMs) => {
+    const res = await db
+      .updateTable('deliveries')
+      .set({ lease_until: iso(leaseEnd(now(), { ttlMs })) })
+      .where('id', '=', id)
+      .where('lease_epoch', '=', epoch)
+      .where('status', '=', 'sending')
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
   };
 }
 

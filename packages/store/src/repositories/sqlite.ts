@@ -5,11 +5,12 @@
 import { sql } from 'kysely';
 import { iso, type RepoContext } from './context.ts';
 import { finishStatements, type DialectDeliveries } from './finish.ts';
-import { leaseEnd, partOutcomeUnknown } from './leases.ts';
+import { leaseEnd, partOutcomeUnknown, renewLease } from './leases.ts';
 import { withParts, withReplyTo } from './rows.ts';
 
 export function sqliteDeliveries(ctx: RepoContext): DialectDeliveries {
   const { db, atomic, now } = ctx;
+  const renew = renewLease(ctx);
   return {
     async claim(id, jobId, lease) {
       // One statement takes it and its lease (atomic on its own): a claimed delivery is
@@ -46,6 +47,8 @@ export function sqliteDeliveries(ctx: RepoContext): DialectDeliveries {
       return withReplyTo(claimed!, row, post?.reply_to_post_id ?? null);
     },
     partOutcomeUnknown: partOutcomeUnknown(ctx),
+    // SQLite lives on this host: the process clock is the store's clock (Store.clock).
+    renewLeaseForSend: async (id, epoch, ttlMs) => ((await renew(id, epoch, ttlMs)) ? new Date() : undefined),
     finish(id, status, details) {
       const { landed, setPart, setDelivery, missing } = finishStatements(ctx, id, status, details);
       return atomic(async (q) => {

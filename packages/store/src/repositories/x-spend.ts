@@ -1,22 +1,41 @@
 /** What X charged, request by request, and the ordinary X deliveries held until X is resumed. */
+import type { Insertable } from 'kysely';
+import { batchOneAtATime } from '@sunset/core';
+import type { XUsageTable } from '../schema.ts';
 import type { Repositories } from '../types.ts';
-import { iso, type RepoContext } from './context.ts';
+import { insertInChunks, iso, type RepoContext } from './context.ts';
 
-export function xSpendRepository({ db, now }: RepoContext): Repositories['xSpend'] {
+export function xSpendRepository({ db, dialect, now, batch }: RepoContext): Repositories['xSpend'] {
+  // On PostgreSQL's pool, the records of the X posts landing while one insert is under way go
+  // together in the next (one row per landed X part: one statement each was most of the X path's).
+  const insertOne = async (row: Insertable<XUsageTable>): Promise<undefined> => {
+    await db.insertInto('x_usage').values(row).execute();
+    return undefined;
+  };
+  const insert =
+    dialect === 'postgres' && batch
+      ? batchOneAtATime(async (rows: Insertable<XUsageTable>[]) => {
+          // A failing batch (one row's organisation gone, say) is tried row by row: the others land.
+          try {
+            await insertInChunks(db, dialect, 'x_usage', rows);
+            return rows.map(() => undefined);
+          } catch (err) {
+            if (rows.length === 1) throw err;
+            return rows.map(insertOne);
+          }
+        })
+      : insertOne;
   return {
     async record(u) {
-      await db
-        .insertInto('x_usage')
-        .values({
-          organisation_id: u.organisationId,
-          at: iso(now()),
-          kind: u.kind,
-          count: u.count,
-          cost_micros: u.costMicros,
-          crisis: u.crisis ? 1 : 0,
-          delivery_id: u.deliveryId ?? null,
-        })
-        .execute();
+      await insert({
+        organisation_id: u.organisationId,
+        at: iso(now()),
+        kind: u.kind,
+        count: u.count,
+        cost_micros: u.costMicros,
+        crisis: u.crisis ? 1 : 0,
+        delivery_id: u.deliveryId ?? null,
+      });
     },
     async spentSince(organisationId, since) {
       const row = await db

@@ -108,3 +108,32 @@ export async function markOutcomeMany(
       and (i."epoch" is null or exists (select 1 from deliveries d
         where d.id = i."id" and d.lease_epoch = i."epoch"))`.execute(db);
 }
+
+/** One lease renewal before a send: the delivery, the lease's epoch and its new end. */
+export interface RenewRequest {
+  id: string;
+  epoch: number;
+  until: string;
+}
+
+/**
+ * PostgreSQL: leases of several deliveries renewed in one statement (see
+ * `deliveries.renewLeaseForSend`), each with the database's clock right after its row was
+ * updated, or undefined when that lease is no longer the delivery's latest.
+ */
+export async function renewForSendMany(
+  db: Kysely<Database>,
+  renewals: readonly RenewRequest[],
+): Promise<(Date | undefined)[]> {
+  // Two renewals of the same lease in one batch (the keeper's and the send's) update the row once.
+  const result = await sql<{ id: string; epoch: number; now: Date | string }>`${prepared('renew')}
+    update deliveries d set lease_until = i."until"
+    from json_to_recordset(${JSON.stringify(renewals)}::json) as i("id" text, "epoch" integer, "until" text)
+    where ${amongIds(sql`d.id`, renewals)} and d.id = i."id" and d.lease_epoch = i."epoch"
+      and ${checkedOnTheRow(sql`d.status = 'sending'`)}
+    returning d.id, d.lease_epoch as epoch, clock_timestamp() as now`.execute(db);
+  const renewed = new Map<string, Date>();
+  for (const row of result.rows)
+    renewed.set(`${row.id}\n${row.epoch}`, row.now instanceof Date ? row.now : new Date(row.now));
+  return renewals.map((r) => renewed.get(`${r.id}\n${r.epoch}`));
+}

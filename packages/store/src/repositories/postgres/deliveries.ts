@@ -7,11 +7,17 @@
 import { sql, type Kysely, type QueryCreator } from 'kysely';
 import { batchOneAtATime } from '@sunset/core';
 import type { Database } from '../../schema.ts';
-import type { RepoContext } from '../context.ts';
+import { iso, type RepoContext } from '../context.ts';
 import { finishStatements, type DialectDeliveries } from '../finish.ts';
-import { partOutcomeUnknown } from '../leases.ts';
+import { leaseEnd, partOutcomeUnknown } from '../leases.ts';
 import { deliveryFromRow, partsFromJson } from '../rows.ts';
-import { claimMany, markOutcomeMany, type ClaimRequest } from './claim.ts';
+import {
+  claimMany,
+  markOutcomeMany,
+  renewForSendMany,
+  type ClaimRequest,
+  type RenewRequest,
+} from './claim.ts';
 import { partsJson } from './sql.ts';
 
 export function postgresDeliveries(ctx: RepoContext): DialectDeliveries {
@@ -30,6 +36,9 @@ export function postgresDeliveries(ctx: RepoContext): DialectDeliveries {
         },
       )
     : undefined;
+  const renew = oneAtATime
+    ? batchOneAtATime((batch: RenewRequest[]) => renewForSendMany(db, batch))
+    : async (request: RenewRequest) => (await renewForSendMany(db, [request]))[0];
   return {
     // One statement takes it and its lease (atomic on its own), with its parts and the post its
     // post answers.
@@ -37,6 +46,7 @@ export function postgresDeliveries(ctx: RepoContext): DialectDeliveries {
     partOutcomeUnknown: mark
       ? (id, part, unknown, epoch) => mark({ id, part, unknown, epoch })
       : partOutcomeUnknown(ctx),
+    renewLeaseForSend: (id, epoch, ttlMs) => renew({ id, epoch, until: iso(leaseEnd(now(), { ttlMs })) }),
     finish(id, status, details) {
       const { landed, setPart, setDelivery, missing } = finishStatements(ctx, id, status, details);
       // One statement: the landed part, the delivery, and its parts as they are now (the
