@@ -36,9 +36,11 @@
  * (by account and ref), every scheduled post exactly once, and the store says every one of those
  * deliveries published.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { envPrefix, hashToken, mintToken } from '@sunset/core';
 import { applyPlan } from '@sunset/engine';
-import type { Store } from '@sunset/store';
+import type { BlueskySandboxAccount } from '@sunset/sandboxes';
+import type { Delivery, Store } from '@sunset/store';
 import { Redis } from 'ioredis';
 import {
   check,
@@ -66,6 +68,10 @@ import {
 } from './lib.ts';
 
 const ORGS = 300;
+/** Organisations with a Bluesky account too (the first ones): each is a real signup on the PDS. */
+const BSKY_ORGS = 10;
+/** Signups at once: the PDS hashes passwords and creates repositories on the machine's 2 cores. */
+const BSKY_SIGNUPS_AT_ONCE = 8;
 const SIZES = [30, 100, 300] as const;
 const SCHEDULED = 10_000;
 const MINUTE_MS = 60_000;
@@ -77,6 +83,8 @@ interface Org {
   id: string;
   xAccountId: string;
   mastodonAccountId: string;
+  /** Its Bluesky account's DID, for the first BSKY_ORGS organisations. */
+  blueskyDid?: string;
   token: string;
   /** Its plan without posts, to apply again with some. */
   document: Record<string, unknown>;
@@ -107,6 +115,20 @@ const capAlert = (ref: string, sent: string) => `<?xml version="1.0" encoding="U
 
 /** The organisations' accounts on the sandboxes, their plans applied, their crisis tokens. */
 async function setUp(exit: Exit, ctx: BenchContext): Promise<{ orgs: Org[]; env: Record<string, string> }> {
+  const signups = Date.now();
+  const bluesky = new Map<number, BlueskySandboxAccount>();
+  await pool(
+    Array.from({ length: BSKY_ORGS }, (_, i) => i + 1),
+    BSKY_SIGNUPS_AT_ONCE,
+    async (i) => {
+      bluesky.set(i, await exit.sandboxes.bluesky.createAccount(`ville${String(i).padStart(3, '0')}`));
+    },
+  );
+  const signupSeconds = (Date.now() - signups) / 1000;
+  ctx.fact(
+    `${BSKY_ORGS} Bluesky accounts created on the PDS (signup and app password, ${BSKY_SIGNUPS_AT_ONCE} at once) in ${fmt(signupSeconds)} s`,
+  );
+  ctx.progress(`${BSKY_ORGS} Bluesky accounts in ${fmt(signupSeconds)} s`);
   const started = Date.now();
   const env: Record<string, string> = {};
   const orgs: Org[] = [];
@@ -137,6 +159,11 @@ async function setUp(exit: Exit, ctx: BenchContext): Promise<{ orgs: Org[]; env:
       [`${prefix}X_ACCESS_SECRET`]: x.accessSecret,
       [`${prefix}MASTODON_TOKEN`]: mastodon.token,
     });
+    const bsky = bluesky.get(i);
+    if (bsky) {
+      env[`${prefix}BSKY_IDENTIFIER`] = bsky.handle;
+      env[`${prefix}BSKY_APP_PASSWORD`] = bsky.password;
+    }
     const doc = exit.plans.document({ sunset, posts: [] });
     const organisation = doc['organisation'] as Record<string, unknown>;
     organisation['id'] = id;
@@ -157,10 +184,33 @@ async function setUp(exit: Exit, ctx: BenchContext): Promise<{ orgs: Org[]; env:
         account: `@ville${n}@social.ville.test`,
         credentials: { access_token: `env:${prefix}MASTODON_TOKEN` },
       },
+      ...(bsky
+        ? {
+            bluesky: {
+              handle: bsky.handle,
+              service: exit.sandboxes.bluesky.url,
+              credentials: {
+                identifier: `env:${prefix}BSKY_IDENTIFIER`,
+                app_password: `env:${prefix}BSKY_APP_PASSWORD`,
+              },
+            },
+          }
+        : {}),
     };
-    doc['crisis'] = { on: ['x', 'mastodon'], label: '🔴 ALERTE', hashtags: ['#Crue37'] };
+    doc['crisis'] = {
+      on: bsky ? ['x', 'bluesky', 'mastodon'] : ['x', 'mastodon'],
+      label: '🔴 ALERTE',
+      hashtags: ['#Crue37'],
+    };
     const token = mintToken();
-    orgs.push({ id, xAccountId: x.id, mastodonAccountId: mastodon.id, token, document: doc });
+    orgs.push({
+      id,
+      xAccountId: x.id,
+      mastodonAccountId: mastodon.id,
+      ...(bsky ? { blueskyDid: bsky.did } : {}),
+      token,
+      document: doc,
+    });
     await applyPlan({
       store: exit.store,
       queues: exit.queues,
@@ -183,10 +233,21 @@ async function setUp(exit: Exit, ctx: BenchContext): Promise<{ orgs: Org[]; env:
 }
 
 interface FanOut {
-  /** Last 202 → last landing, ms. */
+  /** Last 202 → last landing on X or Mastodon, ms. */
   tail: number;
-  /** Per organisation: its 202 → its last landing, ms. */
+  /** Per organisation: its 202 → its last landing on X or Mastodon, ms. */
   perOrg: number[];
+  /** The same with Bluesky counted, when some organisations have it. */
+  bluesky?: {
+    /** Organisations with Bluesky in this round. */
+    orgs: number;
+    /** Last 202 → last landing on any of the three networks. */
+    tail: number;
+    /** Per organisation with Bluesky: its 202 → its last landing on any network. */
+    perOrg: number[];
+    /** Last 202 → the last Bluesky delivery published. */
+    last: number;
+  };
   /** First request sent → last 202, ms. */
   accepted: number;
   /** CPU per delivery by process group, µs (first request → a moment after the last landing). */
@@ -203,7 +264,13 @@ async function fanOut(
 ): Promise<FanOut> {
   const ref = `${tag}${(serial++).toString(36)}`;
   const body = capAlert(ref, new Date().toISOString().replace(/\.\d{3}Z$/, '+00:00'));
-  const from = { x: exit.sandboxes.x.posts.length, mastodon: exit.sandboxes.mastodon.statuses.length };
+  const from = {
+    x: exit.sandboxes.x.posts.length,
+    mastodon: exit.sandboxes.mastodon.statuses.length,
+    bluesky: exit.sandboxes.bluesky.received.length,
+  };
+  const withBluesky = orgs.filter((o) => o.blueskyDid !== undefined);
+  const deliveries = 2 * orgs.length + withBluesky.length;
   const answered = new Map<string, number>();
   const postIds = new Set<string>();
   const meter = cpuMeter(groups);
@@ -219,9 +286,10 @@ async function fanOut(
       const text = await r.text();
       check(r.status === 202, `${tag}: ${org.id}'s alert answered ${r.status}: ${text}`);
       const reply = JSON.parse(text) as { id: string; deliveries: unknown[] };
+      const networks = org.blueskyDid === undefined ? 2 : 3;
       check(
-        reply.deliveries.length === 2,
-        `${tag}: ${org.id}'s alert has ${reply.deliveries.length} deliveries`,
+        reply.deliveries.length === networks,
+        `${tag}: ${org.id}'s alert has ${reply.deliveries.length} deliveries, not ${networks}`,
       );
       answered.set(org.id, at);
       postIds.add(reply.id);
@@ -229,20 +297,40 @@ async function fanOut(
   );
   const last202 = Math.max(...answered.values());
   const want = orgs.length;
-  const deadline = Date.now() + 60_000;
+  // Bluesky's first round logs every organisation in on the PDS (a password hash each).
+  const wait = withBluesky.length > 0 ? 120_000 : 60_000;
+  const deadline = Date.now() + wait;
   const mine = () => ({
     x: exit.sandboxes.x.posts.slice(from.x).filter((p) => refOf(p.text) === ref),
     mastodon: exit.sandboxes.mastodon.statuses.slice(from.mastodon).filter((s) => refOf(s.text) === ref),
   });
+  // The PDS proxy sees the text of no request: a createRecord is counted, the store says whose.
+  const createRecords = () =>
+    exit.sandboxes.bluesky.received
+      .slice(from.bluesky)
+      .filter((r) => r.method === 'POST' && r.path.startsWith('/xrpc/com.atproto.repo.createRecord')).length;
+  let xmLanded = false;
   for (;;) {
     if (
+      !xmLanded &&
       exit.sandboxes.x.posts.length - from.x >= want &&
       exit.sandboxes.mastodon.statuses.length - from.mastodon >= want
     ) {
       const m = mine();
-      if (m.x.length >= want && m.mastodon.length >= want) break;
+      xmLanded = m.x.length >= want && m.mastodon.length >= want;
     }
-    check(Date.now() < deadline, `${tag}: the alert has not landed everywhere after 60 s`);
+    if (xmLanded && createRecords() >= withBluesky.length) break;
+    if (Date.now() >= deadline) {
+      const statuses = new Map<string, number>();
+      for (const d of await exit.store.deliveries.listHeads({ source: 'crisis' }))
+        if (postIds.has(d.postId ?? ''))
+          statuses.set(`${d.network} ${d.status}`, (statuses.get(`${d.network} ${d.status}`) ?? 0) + 1);
+      const m = mine();
+      check(
+        false,
+        `${tag}: the alert has not landed everywhere after ${wait / 1000} s: ${m.x.length} on X, ${m.mastodon.length} on Mastodon, ${createRecords()} createRecord at the PDS for ${withBluesky.length}; the store: ${JSON.stringify(Object.fromEntries(statuses))}`,
+      );
+    }
     await sleep(10);
   }
   // A moment for a second copy to show, should there be one.
@@ -269,10 +357,51 @@ async function fanOut(
     lastLanding = Math.max(lastLanding, landed);
     perOrg.push(landed - (answered.get(org.id) ?? Number.NaN));
   }
-  const cpu = meter.stop(2 * want);
+  const cpu = meter.stop(deliveries);
   check(problems.length === 0, `${tag}: not exactly once:\n  ${problems.slice(0, 20).join('\n  ')}`);
   await checkPublished(exit.store, postIds, 'crisis', tag, 'postId');
-  return { tail: lastLanding - last202, perOrg, accepted: last202 - sent, cpu };
+  const result: FanOut = { tail: lastLanding - last202, perOrg, accepted: last202 - sent, cpu };
+  if (withBluesky.length === 0) return result;
+  // Landed on Bluesky = published in the store (the PDS had answered), on the worker's clock.
+  const published = new Map<string, Delivery[]>();
+  for (const d of await exit.store.deliveries.list({
+    source: 'crisis',
+    network: 'bluesky',
+    status: 'published',
+  }))
+    if (postIds.has(d.postId ?? ''))
+      published.set(d.organisationId, [...(published.get(d.organisationId) ?? []), d]);
+  const seen = createRecords();
+  if (seen !== withBluesky.length)
+    problems.push(`the PDS got ${seen} createRecord for ${withBluesky.length} organisations with Bluesky`);
+  const bskyPerOrg: number[] = [];
+  let lastBsky = -Infinity;
+  let lastAny = -Infinity;
+  for (const org of withBluesky) {
+    const ds = published.get(org.id) ?? [];
+    const uri = ds[0]?.parts[0]?.remoteId ?? '';
+    if (ds.length !== 1) problems.push(`${org.id} is published on Bluesky ${ds.length} times`);
+    else if (!uri.startsWith(`at://${org.blueskyDid}/`)) problems.push(`${org.id}'s Bluesky post is ${uri}`);
+    const at = Math.max(...ds.map((d) => d.parts.at(-1)?.publishedAt?.getTime() ?? Number.NaN));
+    lastBsky = Math.max(lastBsky, at);
+    const landed = Math.max(
+      at,
+      ...(x.get(org.xAccountId) ?? []),
+      ...(mastodon.get(org.mastodonAccountId) ?? []),
+    );
+    lastAny = Math.max(lastAny, landed);
+    bskyPerOrg.push(landed - (answered.get(org.id) ?? Number.NaN));
+  }
+  check(problems.length === 0, `${tag}: Bluesky not exactly once:\n  ${problems.slice(0, 20).join('\n  ')}`);
+  return {
+    ...result,
+    bluesky: {
+      orgs: withBluesky.length,
+      tail: Math.max(lastAny, lastLanding) - last202,
+      perOrg: bskyPerOrg,
+      last: lastBsky - last202,
+    },
+  };
 }
 
 /** Waits until these posts' deliveries have ended, then checks that every one was published. */
@@ -341,6 +470,22 @@ async function storeBytes(exit: Exit): Promise<number> {
   } finally {
     await client.end();
   }
+}
+
+/** Processes whose parent is `parent` (from /proc/<pid>/stat). */
+function childrenOf(parent: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The fourth field after the command name in parentheses (which may hold spaces).
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent) out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
 const mb = (bytes: number) => bytes / 1024 ** 2;
@@ -521,6 +666,32 @@ export const regional: Benchmark = {
         unit: 'ms',
       },
     ]),
+    ...SIZES.flatMap((n) => {
+      const b = Math.min(n, BSKY_ORGS);
+      const d = 2 * n + b;
+      return [
+        {
+          key: `bsky-tail-${n}`,
+          label: `with Bluesky (real PDS) on ${b} of them (${d} deliveries): last 202 → last landing, N = ${n}`,
+          unit: 'ms',
+        },
+        {
+          key: `bsky-last-${n}`,
+          label: `with Bluesky (real PDS): last 202 → last Bluesky delivery published, N = ${n}`,
+          unit: 'ms',
+        },
+        {
+          key: `bsky-org-p50-${n}`,
+          label: `with Bluesky (real PDS): per organisation on Bluesky, its 202 → its last landing, p50, N = ${n}`,
+          unit: 'ms',
+        },
+        {
+          key: `bsky-org-p99-${n}`,
+          label: `with Bluesky (real PDS): per organisation on Bluesky, its 202 → its last landing, p99, N = ${n}`,
+          unit: 'ms',
+        },
+      ];
+    }),
     {
       key: 'tail-cold',
       label: `last 202 → last landing, N = ${ORGS}, cold (the warm-up: plans read, connectors built; not counted)`,
@@ -557,7 +728,7 @@ export const regional: Benchmark = {
       const crisisSlots = process.env['BENCH_CRISIS_CONCURRENCY'];
       worker = await startWorker(exit, {
         concurrency: 64,
-        networks: ['x', 'mastodon'],
+        networks: ['x', 'bluesky', 'mastodon'],
         env: { ...env, ...(crisisSlots ? { SUNSET_CRISIS_CONCURRENCY: crisisSlots } : {}) },
       });
       api = await startApi(exit);
@@ -568,6 +739,8 @@ export const regional: Benchmark = {
         api: () => [a.service.pid],
         postgres: () => pidsNamed('postgres'),
         redis: () => pidsNamed('redis-server'),
+        // The PDS is this process's other child (its proxy runs in this process, under bench).
+        pds: () => childrenOf(process.pid).filter((pid) => pid !== w.pid && pid !== a.service.pid),
         // The sandbox servers (and this loop watching them).
         bench: () => [process.pid],
       };
@@ -578,8 +751,12 @@ export const regional: Benchmark = {
       ctx.progress(
         `warm-up, N = ${ORGS}: accepted in ${fmt(warm.accepted)} ms, tail ${fmt(warm.tail)} ms, per organisation p50 ${fmt(
           percentile(warm.perOrg, 50),
-        )} / p99 ${fmt(percentile(warm.perOrg, 99))} ms; worker RSS ${fmt(worker.rssMb())} MB`,
+        )} / p99 ${fmt(percentile(warm.perOrg, 99))} ms; with Bluesky: tail ${fmt(warm.bluesky?.tail ?? Number.NaN)} ms; worker RSS ${fmt(worker.rssMb())} MB`,
       );
+      if (warm.bluesky)
+        ctx.fact(
+          `warm-up, N = ${ORGS}, with Bluesky (real PDS; each organisation's first Bluesky post logs in): last 202 → last landing ${fmt(warm.bluesky.tail)} ms (cold, not counted)`,
+        );
       const accepted = new Map<number, number[]>();
       const cpus = new Map<number, Record<string, number>[]>();
       for (let run = 1; run <= ctx.runs; run++) {
@@ -588,12 +765,24 @@ export const regional: Benchmark = {
           ctx.record(`tail-${n}`, r.tail);
           ctx.record(`org-p50-${n}`, percentile(r.perOrg, 50));
           ctx.record(`org-p99-${n}`, percentile(r.perOrg, 99));
+          if (r.bluesky) {
+            ctx.record(`bsky-tail-${n}`, r.bluesky.tail);
+            ctx.record(`bsky-last-${n}`, r.bluesky.last);
+            ctx.record(`bsky-org-p50-${n}`, percentile(r.bluesky.perOrg, 50));
+            ctx.record(`bsky-org-p99-${n}`, percentile(r.bluesky.perOrg, 99));
+          }
           accepted.set(n, [...(accepted.get(n) ?? []), r.accepted]);
           cpus.set(n, [...(cpus.get(n) ?? []), r.cpu]);
           ctx.progress(
             `run ${run}, N = ${n}: ${n} alerts accepted in ${fmt(r.accepted)} ms, last 202 → last landing ${fmt(r.tail)} ms, per organisation p50 ${fmt(
               percentile(r.perOrg, 50),
-            )} / p99 ${fmt(percentile(r.perOrg, 99))} ms`,
+            )} / p99 ${fmt(percentile(r.perOrg, 99))} ms${
+              r.bluesky
+                ? `; with Bluesky on ${r.bluesky.orgs}: tail ${fmt(r.bluesky.tail)} ms (last Bluesky ${fmt(r.bluesky.last)} ms), per organisation p50 ${fmt(
+                    percentile(r.bluesky.perOrg, 50),
+                  )} / p99 ${fmt(percentile(r.bluesky.perOrg, 99))} ms`
+                : ''
+            }`,
           );
           await sleep(300);
         }
