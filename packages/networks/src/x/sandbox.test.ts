@@ -74,13 +74,10 @@ describe('X sandbox: OAuth 1.0a', () => {
       { times: 2, path: '/2/tweets', method: 'POST' },
     );
     const client = clientFor(MAIN_ACCOUNT);
-    const quick = Date.now();
     await client.v2.tweet({ text: 'quick one' });
-    const quickMs = Date.now() - quick;
     const slow = Date.now();
     await client.v2.tweet({ text: 'slow one' });
     expect(Date.now() - slow).toBeGreaterThanOrEqual(190);
-    expect(quickMs).toBeLessThan(Date.now() - slow);
     expect(seen).toEqual(['quick one', 'slow one']);
   });
 

@@ -224,13 +224,10 @@ describe('the Mastodon sandbox', () => {
       },
       { times: 2, path: '/api/v1/statuses', method: 'POST' },
     );
-    const quick = Date.now();
     await alice.v1.statuses.create({ status: 'quick one' });
-    const quickMs = Date.now() - quick;
     const slow = Date.now();
     await alice.v1.statuses.create({ status: 'slow one' });
     expect(Date.now() - slow).toBeGreaterThanOrEqual(190);
-    expect(quickMs).toBeLessThan(Date.now() - slow);
     expect(seen).toEqual(['quick one', 'slow one']);
   });
 });
