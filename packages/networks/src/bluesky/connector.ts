@@ -25,6 +25,7 @@ import type {
   RemoteRef,
 } from '../types.ts';
 import { createGuardedClient } from '../http/guarded-client.ts';
+import { atprotoApiVersion, shareLexicons } from '../patches/atproto-lexicons.ts';
 import { fitImage, ImageUnreadableError } from './images.ts';
 import { fetchCardImage, fetchPageCard } from './link-card.ts';
 import { isAuthFailure, isNotFound, mapBlueskyError } from './map-error.ts';
@@ -161,6 +162,7 @@ export function createBlueskyConnector(config: BlueskyConnectorConfig): Connecto
   };
 
   const agent = new AtpAgent({ service: config.service, fetch: timedFetch, persistSession: onSessionEvent });
+  if (!shareLexicons(agent)) warnLexiconsUnshared(log);
 
   let establishing: Promise<void> | undefined;
 
@@ -739,6 +741,18 @@ export function createBlueskyConnector(config: BlueskyConnectorConfig): Connecto
       await persisting;
     },
   };
+}
+
+let lexiconsWarned = false;
+
+/** Said once per process: the patch found the library's internals moved (patches/README.md). */
+function warnLexiconsUnshared(log: Logger): void {
+  if (lexiconsWarned) return;
+  lexiconsWarned = true;
+  log.warn(
+    { library: `@atproto/api@${atprotoApiVersion()}` },
+    'each Bluesky connector keeps its own copy of the lexicons: the shared-lexicons patch no longer fits the library',
+  );
 }
 
 /** fetch's failure when the server closed the connection before answering (undici's socket error). */

@@ -1,0 +1,48 @@
+import { AtpAgent } from '@atproto/api';
+import { describe, expect, it } from 'vitest';
+import { atprotoApiVersion, shareLexicons } from './atproto-lexicons.ts';
+
+/** What an upgrade of the library that moved the patched internals must be told. */
+const MOVED = (what: string): string =>
+  `@atproto/api@${atprotoApiVersion()}: ${what} is no longer where packages/networks/src/patches/` +
+  'atproto-lexicons.ts expects it; every Bluesky connector keeps its own copy of the lexicons ' +
+  'until the patch follows the library or is removed (see patches/README.md)';
+
+const lexOf = (agent: AtpAgent) => (agent as unknown as { lex?: unknown }).lex;
+
+describe("@atproto/api's lexicons, one collection for every agent", () => {
+  it("finds the agent's collection where the patch expects it", () => {
+    const agent = new AtpAgent({ service: 'https://pds.example' });
+    const lex = lexOf(agent) as { docs?: unknown; defs?: unknown; assertValidRecord?: unknown } | undefined;
+    expect(lex?.docs, MOVED('the agent’s `lex.docs` Map')).toBeInstanceOf(Map);
+    expect(lex?.defs, MOVED('the agent’s `lex.defs` Map')).toBeInstanceOf(Map);
+    expect(lex?.assertValidRecord, MOVED('`lex.assertValidRecord`')).toBeTypeOf('function');
+  });
+
+  it('gives later agents the first one’s collection, which still validates records', () => {
+    const a = new AtpAgent({ service: 'https://a.example' });
+    const b = new AtpAgent({ service: 'https://b.example' });
+    expect(lexOf(a)).not.toBe(lexOf(b));
+    expect(shareLexicons(a), MOVED('the agent’s `lex`')).toBe(true);
+    expect(shareLexicons(b)).toBe(true);
+    expect(lexOf(b)).toBe(lexOf(a));
+    const lex = lexOf(b) as { assertValidRecord: (uri: string, value: unknown) => unknown };
+    const post = { $type: 'app.bsky.feed.post', text: 'Alerte crue', createdAt: new Date().toISOString() };
+    expect(() => lex.assertValidRecord('app.bsky.feed.post', post)).not.toThrow();
+    expect(() => lex.assertValidRecord('app.bsky.feed.post', { ...post, text: 42 })).toThrow();
+  });
+
+  it('changes nothing on an agent whose collection is not the library’s', () => {
+    const agent = new AtpAgent({ service: 'https://c.example' });
+    const odd = {
+      docs: new Map([['lex:other.doc', {}]]),
+      defs: new Map(),
+      assertValidRecord: () => undefined,
+    };
+    (agent as unknown as { lex: unknown }).lex = odd;
+    expect(shareLexicons(agent)).toBe(false);
+    expect(lexOf(agent)).toBe(odd);
+    (agent as unknown as { lex: unknown }).lex = undefined;
+    expect(shareLexicons(agent)).toBe(false);
+  });
+});
