@@ -136,6 +136,43 @@ describe('Bluesky sessions in the store', () => {
     expect(logins()).toBe(before);
   });
 
+  it('an idle connector is closed and dropped; the next post resumes the session, no new login', async () => {
+    const registry = new ConnectorRegistry({
+      store: t.store,
+      env: {
+        [`${envPrefix(ORG)}BSKY_ID`]: account.handle,
+        [`${envPrefix(ORG)}BSKY_PASSWORD`]: account.password,
+      },
+      secretsDir: path.join(os.tmpdir(), 'sunset-no-secrets'),
+      logger,
+      stateKey: KEY,
+      idleMs: 60_000,
+    });
+    try {
+      const settings = await new OrgSettingsCache(t.store).get(ORG);
+      const first = await registry.get(settings, 'bluesky');
+      await first.publish(
+        { text: 'Avant la pause.' },
+        { idempotencyKey: `idle-${randomBytes(4).toString('hex')}` },
+      );
+      const before = logins();
+      // Asked for again within the limit: kept.
+      expect(registry.dropIdle(Date.now() + 30_000)).toBe(0);
+      expect(await registry.get(settings, 'bluesky')).toBe(first);
+      expect(registry.dropIdle(Date.now() + 61_000)).toBe(1);
+      expect(registry.size).toBe(0);
+      const second = await registry.get(settings, 'bluesky');
+      expect(second).not.toBe(first);
+      await second.publish(
+        { text: 'Après la pause.' },
+        { idempotencyKey: `idle-${randomBytes(4).toString('hex')}` },
+      );
+      expect(logins()).toBe(before);
+    } finally {
+      await registry.close();
+    }
+  });
+
   it('under a wrong key the row is dropped with a warning and a fresh login happens', async () => {
     const before = logins();
     lines.length = 0;

@@ -64,6 +64,11 @@ describe('the worker configuration', () => {
     const d = readWorkerConfig({});
     expect(d.crisisConcurrency).toBe(4);
     expect(d.crisisPoolSize).toBe(3);
+    expect(d.connectorIdleMs).toBe(900_000);
+    expect(readWorkerConfig({ SUNSET_CONNECTOR_IDLE_MS: '0' }).connectorIdleMs).toBe(0);
+    expect(() => readWorkerConfig({ SUNSET_CONNECTOR_IDLE_MS: '30000' })).toThrow(
+      /SUNSET_CONNECTOR_IDLE_MS="30000": expected 0 or at least twice the network time limit \(60000 ms\)/,
+    );
     const c = readWorkerConfig({ SUNSET_CRISIS_CONCURRENCY: '8', SUNSET_CRISIS_POOL_SIZE: '0' });
     expect(c.crisisConcurrency).toBe(8);
     expect(c.crisisPoolSize).toBe(0);

@@ -46,6 +46,8 @@ export interface WorkerConfig {
   /** SUNSET_REDIS_PERSISTENCE_CHECK: off runs on a Redis whose persistence is unknown or absent. */
   redisPersistenceCheck: 'on' | 'off';
   networkTimeoutMs?: number;
+  /** A connector (one per organisation and network) not used this long is closed (0: kept). */
+  connectorIdleMs: number;
   dataDir: string;
   /** PEM to trust for X (a sandbox's self-signed certificate), from SUNSET_X_CA_FILE. */
   xCa?: string;
@@ -115,6 +117,8 @@ export const WORKER_ENV_HELP = `
                                 within about 4/3 of this (default 15000)
   SUNSET_CRISIS_LOCK_DURATION_MS  the same for crisis jobs (default 3000)
   SUNSET_NETWORK_TIMEOUT_MS     time limit of each request to a network (default 30000)
+  SUNSET_CONNECTOR_IDLE_MS      an organisation's connector to a network not used this long is closed, and
+                                made again at its next post; 0 keeps them all (default 900000, 15 minutes)
   SUNSET_DATA_DIR               files for people (manual checklists) (default ./data)
   SUNSET_X_CA_FILE              extra CA certificate (PEM) to trust for the X API
   SUNSET_LINK_CARDS             on or off: Bluesky link cards read from the linked page (default on)
@@ -194,6 +198,12 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   if (stateKey && 'problem' in stateKey) r.problem(stateKey.problem);
   const auditCheckpoints = readAuditCheckpoints(r);
   const timeout = r.int('SUNSET_NETWORK_TIMEOUT_MS', 0, { min: 0, max: 600_000 });
+  const connectorIdleMs = r.int('SUNSET_CONNECTOR_IDLE_MS', 900_000, { min: 0, max: 86_400_000 });
+  // A connector closed while a request of its own is on its way would cut that request short.
+  if (connectorIdleMs > 0 && connectorIdleMs < 2 * (timeout || 30_000))
+    r.problem(
+      `SUNSET_CONNECTOR_IDLE_MS="${connectorIdleMs}": expected 0 or at least twice the network time limit (${2 * (timeout || 30_000)} ms)`,
+    );
   const heartbeatFile = r.string('SUNSET_HEARTBEAT_FILE');
   const prefix = r.string('SUNSET_QUEUE_PREFIX');
   const schema = r.string('DATABASE_SCHEMA');
@@ -214,6 +224,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     crisisLockDurationMs: r.int('SUNSET_CRISIS_LOCK_DURATION_MS', 3_000, { min: 1_000, max: 600_000 }),
     redisPersistenceCheck: r.oneOf('SUNSET_REDIS_PERSISTENCE_CHECK', ['on', 'off'], 'on'),
     ...(timeout > 0 ? { networkTimeoutMs: timeout } : {}),
+    connectorIdleMs,
     dataDir,
     ...(xCa ? { xCa } : {}),
     fetchAllow,

@@ -84,6 +84,7 @@ async function main(): Promise<void> {
     ...(config.xCa ? { xCa: config.xCa } : {}),
     stateKey: stateKey.key,
     ...(config.networkTimeoutMs ? { networkTimeoutMs: config.networkTimeoutMs } : {}),
+    connectorIdleMs: config.connectorIdleMs,
     fetchAllow: config.fetchAllow,
     linkCards: config.linkCards,
     xPrices: config.xPrices,

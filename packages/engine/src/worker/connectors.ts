@@ -39,31 +39,85 @@ export interface ConnectorOptions {
   linkCards?: boolean;
   /** Seals the Bluesky sessions kept in the store (AES-256-GCM); without it none are kept. */
   stateKey?: Uint8Array;
+  /**
+   * A connector not asked for during this long is closed and dropped (default 15 minutes; 0 keeps
+   * every one): a worker serving hundreds of organisations keeps only those that post.
+   */
+  idleMs?: number;
 }
+
+/** Default of ConnectorOptions.idleMs: far above any request's time limit, so none is in use. */
+export const CONNECTOR_IDLE_MS = 15 * 60_000;
 
 export class ConnectorRegistry {
   private readonly connectors = new Map<string, Promise<Connector>>();
+  /** When each connector was last asked for (ms). */
+  private readonly used = new Map<string, number>();
   private readonly options: ConnectorOptions;
+  private readonly idleMs: number;
+  private readonly sweeper: ReturnType<typeof setInterval> | undefined;
   constructor(options: ConnectorOptions) {
     this.options = options;
+    this.idleMs = options.idleMs ?? CONNECTOR_IDLE_MS;
+    if (this.idleMs > 0) {
+      this.sweeper = setInterval(
+        () => void this.dropIdle(),
+        Math.min(60_000, Math.max(1_000, this.idleMs / 4)),
+      );
+      this.sweeper.unref();
+    }
+  }
+
+  /** How many connectors are open (for the worker's memory figures). */
+  get size(): number {
+    return this.connectors.size;
   }
 
   get(settings: OrgSettings, network: Network): Promise<Connector> {
     const key = `${settings.organisationId}@${settings.version}/${network}`;
+    this.used.set(key, Date.now());
     let c = this.connectors.get(key);
     if (!c) {
       c = this.build(settings, network);
       this.connectors.set(key, c);
-      c.catch(() => this.connectors.delete(key));
+      c.catch(() => this.forget(key));
       // Connectors of older plan versions of this organisation are no longer needed.
-      for (const [k, old] of this.connectors) {
+      for (const k of this.connectors.keys()) {
         if (k.startsWith(`${settings.organisationId}@`) && k.endsWith(`/${network}`) && k !== key) {
-          this.connectors.delete(k);
-          void old.then((x) => x.close()).catch(() => undefined);
+          this.drop(k);
         }
       }
     }
     return c;
+  }
+
+  /**
+   * Closes the connectors not asked for in the last idleMs before `now`; the next job of their
+   * organisation builds a new one (Bluesky resumes the session kept in the store). Returns how many.
+   */
+  dropIdle(now = Date.now()): number {
+    if (this.idleMs <= 0) return 0;
+    let dropped = 0;
+    for (const [key, at] of this.used) {
+      if (now - at > this.idleMs) {
+        this.drop(key);
+        dropped += 1;
+      }
+    }
+    if (dropped > 0)
+      this.options.logger.debug({ dropped, open: this.connectors.size }, 'idle connectors closed');
+    return dropped;
+  }
+
+  private forget(key: string): void {
+    this.connectors.delete(key);
+    this.used.delete(key);
+  }
+
+  private drop(key: string): void {
+    const old = this.connectors.get(key);
+    this.forget(key);
+    void old?.then((x) => x.close()).catch(() => undefined);
   }
 
   private build(settings: OrgSettings, network: Network): Promise<Connector> {
@@ -107,8 +161,10 @@ export class ConnectorRegistry {
   }
 
   async close(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
     const all = [...this.connectors.values()];
     this.connectors.clear();
+    this.used.clear();
     await Promise.all(all.map((c) => c.then((x) => x.close()).catch(() => undefined)));
   }
 }

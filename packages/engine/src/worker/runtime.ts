@@ -97,6 +97,8 @@ export interface WorkerRuntimeOptions {
   xCa?: string;
   /** Per-request time limit towards the networks (default the connectors' 30 s). */
   networkTimeoutMs?: number;
+  /** A connector not used this long is closed (ConnectorOptions.idleMs; default 15 minutes). */
+  connectorIdleMs?: number;
   /**
    * Internal destinations ("host:port" or CIDR) that fetches of addresses from content (link
    * cards, profile images) may reach; none by default (SUNSET_FETCH_ALLOW).
@@ -179,6 +181,7 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
     ...(options.fetchAllow ? { fetchAllow: options.fetchAllow } : {}),
     ...(options.linkCards === false ? { linkCards: false } : {}),
     ...(options.stateKey ? { stateKey: options.stateKey } : {}),
+    ...(options.connectorIdleMs !== undefined ? { idleMs: options.connectorIdleMs } : {}),
   });
   // Until when each network's window is closed (a 429's reset), for jobs already running.
   const closedUntil = new Map<Network, number>();
