@@ -194,7 +194,8 @@ function markdown(
     `Written by \`pnpm bench${rounds.quick ? ' --quick' : ''}\` (tests/bench/run.ts); do not edit by hand. ` +
       `Each figure is the median of ${rounds.runs} measured rounds, with the smallest and largest beside it; ` +
       'a warm-up round before them is not counted, and where its figure says something (a service just ' +
-      'started, nothing cached) it has a line of its own, marked cold. Throughput rounds last about ' +
+      'started, nothing cached) it has a line of its own, marked cold; throughput and API rounds have a ' +
+      'second warm-up round, sized from the first, whose warm rate sizes them to last about ' +
       `${rounds.seconds} s each. Kind says what a figure is bound to: **absolute** figures are this ` +
       "machine's (read them beside the CPU yardstick timed just before their benchmark, on its title's " +
       'line, and under Machine); **ratio** figures divide one by the ' +
