@@ -63,9 +63,9 @@ posts:
 `;
 }
 
-/** Posts once through a fresh registry, as a restarted worker would. */
-async function postWith(key: Buffer | undefined, text: string, org = ORG): Promise<void> {
-  const registry = new ConnectorRegistry({
+/** The worker's connector path for `org`, with its Bluesky credentials in the environment. */
+function registryFor(key: Buffer | undefined, org = ORG, idleMs?: number): ConnectorRegistry {
+  return new ConnectorRegistry({
     store: t.store,
     env: {
       [`${envPrefix(org)}BSKY_ID`]: account.handle,
@@ -75,7 +75,13 @@ async function postWith(key: Buffer | undefined, text: string, org = ORG): Promi
     secretsDir: path.join(os.tmpdir(), 'sunset-no-secrets'),
     logger,
     ...(key ? { stateKey: key } : {}),
+    ...(idleMs !== undefined ? { idleMs } : {}),
   });
+}
+
+/** Posts once through a fresh registry, as a restarted worker would. */
+async function postWith(key: Buffer | undefined, text: string, org = ORG): Promise<void> {
+  const registry = registryFor(key, org);
   try {
     const settings = await new OrgSettingsCache(t.store).get(org);
     const connector = await registry.get(settings, 'bluesky');
@@ -137,17 +143,7 @@ describe('Bluesky sessions in the store', () => {
   });
 
   it('an idle connector is closed and dropped; the next post resumes the session, no new login', async () => {
-    const registry = new ConnectorRegistry({
-      store: t.store,
-      env: {
-        [`${envPrefix(ORG)}BSKY_ID`]: account.handle,
-        [`${envPrefix(ORG)}BSKY_PASSWORD`]: account.password,
-      },
-      secretsDir: path.join(os.tmpdir(), 'sunset-no-secrets'),
-      logger,
-      stateKey: KEY,
-      idleMs: 60_000,
-    });
+    const registry = registryFor(KEY, ORG, 60_000);
     try {
       const settings = await new OrgSettingsCache(t.store).get(ORG);
       const first = await registry.get(settings, 'bluesky');
