@@ -59,6 +59,8 @@ import {
   fmt,
   iso,
   landings,
+  LandingIndex,
+  type Landed,
   percentile,
   preciseNow,
   refOf,
@@ -126,10 +128,15 @@ async function sendCrises(
   return answered;
 }
 
-async function waitLanded(exit: Exit, from: { x: number; mastodon: number }, refs: readonly string[]) {
+async function waitLanded(
+  exit: Exit,
+  from: { x: number; mastodon: number },
+  refs: readonly string[],
+): Promise<Landed> {
   const deadline = Date.now() + 120_000;
+  const l = new LandingIndex(exit.sandboxes, from);
   for (;;) {
-    const l = landings(exit.sandboxes, from);
+    l.update();
     if (refs.every((r) => l.x.has(r) && l.mastodon.has(r))) return l;
     check(Date.now() < deadline, 'crises still not landed after 120 s');
     await sleep(25);

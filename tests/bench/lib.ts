@@ -191,23 +191,48 @@ export function refOf(text: string): string | undefined {
 /** The sandboxes' clock (they run in this process): latencies between the bench and them. */
 export { preciseNow } from '@sunset/sandboxes';
 
-/** When each ref landed on each sandbox (X and Mastodon, as the servers recorded it, in fractional ms). */
+export type Landed = { x: Map<string, number[]>; mastodon: Map<string, number[]> };
+
+/**
+ * When each ref landed on each sandbox (X and Mastodon, as the servers recorded it, in fractional
+ * ms), kept up to date by `update()`, which reads only what arrived since the last call: a poll
+ * every few ms that re-read ten thousand backlog posts would hold up, in this very process, the
+ * sandbox servers whose clock is being read.
+ */
+export class LandingIndex implements Landed {
+  readonly x = new Map<string, number[]>();
+  readonly mastodon = new Map<string, number[]>();
+  private readonly s: Sandboxes;
+  private readonly next: { x: number; mastodon: number };
+
+  constructor(s: Sandboxes, from: { x: number; mastodon: number } = { x: 0, mastodon: 0 }) {
+    this.s = s;
+    this.next = { ...from };
+  }
+
+  update(): this {
+    const add = (into: Map<string, number[]>, item: { text: string; createdAtMs: number }) => {
+      const ref = refOf(item.text);
+      if (!ref) return;
+      const list = into.get(ref);
+      if (list) list.push(item.createdAtMs);
+      else into.set(ref, [item.createdAtMs]);
+    };
+    const x = this.s.x.posts;
+    for (; this.next.x < x.length; this.next.x++) add(this.x, x[this.next.x] as (typeof x)[number]);
+    const m = this.s.mastodon.statuses;
+    for (; this.next.mastodon < m.length; this.next.mastodon++)
+      add(this.mastodon, m[this.next.mastodon] as (typeof m)[number]);
+    return this;
+  }
+}
+
+/** When each ref landed on each sandbox since `from`, read once. */
 export function landings(
   s: Sandboxes,
   from: { x: number; mastodon: number } = { x: 0, mastodon: 0 },
-): { x: Map<string, number[]>; mastodon: Map<string, number[]> } {
-  const index = (items: readonly { text: string; createdAtMs: number }[]) => {
-    const out = new Map<string, number[]>();
-    for (const item of items) {
-      const ref = refOf(item.text);
-      if (!ref) continue;
-      const list = out.get(ref) ?? [];
-      list.push(item.createdAtMs);
-      out.set(ref, list);
-    }
-    return out;
-  };
-  return { x: index(s.x.posts.slice(from.x)), mastodon: index(s.mastodon.statuses.slice(from.mastodon)) };
+): Landed {
+  return new LandingIndex(s, from).update();
 }
 
 /**
@@ -217,7 +242,7 @@ export function landings(
  */
 export function checkExactlyOnce(
   what: string,
-  landed: { x: Map<string, number[]>; mastodon: Map<string, number[]> },
+  landed: Landed,
   refs: readonly string[],
   networks: readonly ('x' | 'mastodon')[],
   others: 'forbid' | 'at-most-once' = 'forbid',

@@ -3,7 +3,11 @@
  * smaller and smaller, until it fits. Images already within the limit are sent byte for byte
  * (so a restored avatar is the very same blob).
  */
-import sharp from 'sharp';
+import type SharpLib from 'sharp';
+
+let sharpLoaded: Promise<typeof SharpLib> | undefined;
+/** sharp (libvips, about 8 MB of RSS at import) is loaded by the first image: most posts carry none. */
+const loadSharp = (): Promise<typeof SharpLib> => (sharpLoaded ??= import('sharp').then((m) => m.default));
 
 export interface FittedImage {
   data: Uint8Array;
@@ -21,6 +25,7 @@ export class ImageUnreadableError extends Error {}
 
 async function dimensions(data: Uint8Array): Promise<{ width: number; height: number } | undefined> {
   try {
+    const sharp = await loadSharp();
     const meta = await sharp(data).metadata();
     return { width: meta.autoOrient.width, height: meta.autoOrient.height };
   } catch {
@@ -44,6 +49,7 @@ export async function fitImage(
   }
   const size = await dimensions(data);
   if (!size) throw new ImageUnreadableError('the image cannot be read');
+  const sharp = await loadSharp();
   let side = Math.min(MAX_SIDE, Math.max(size.width, size.height));
   for (let round = 0; round < 8 && side >= 64; round += 1) {
     for (const quality of QUALITIES) {
