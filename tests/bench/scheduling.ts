@@ -10,8 +10,15 @@
  * watches the sandboxes in memory and reads the store once all have landed. Checked: every post
  * at its sandbox exactly once. A warm-up run first (the worker just started): not counted, its
  * p99 reported as the cold figure.
+ *
+ * The floor (the tool underneath): after each run, the same 1,000 texts as plain BullMQ delayed
+ * jobs due in the same second, on queues of their own, taken by baseline-worker.ts at the same
+ * concurrency (the connector's call, no store, lease, audit or limiter). Both are timed at the
+ * sandboxes (each post's arrival − its due time), the ratio being of their p99s, run by run.
  */
 import { applyPlan } from '@sunset/engine';
+import { JOBS, PRIORITY } from '@sunset/queue';
+import type { RawJob } from './baseline-names.ts';
 import { publishedTimes, waitForLandings } from './throughput.ts';
 import {
   orgEnv,
@@ -21,15 +28,76 @@ import {
   iso,
   landings,
   percentile,
+  rawQueues,
   sleep,
+  startBaselineWorker,
   startExit,
   startWorker,
   type Benchmark,
+  type Exit,
   type PlanPost,
 } from './lib.ts';
 
 const POSTS = 1000;
 const LEAD_MS = 6_000;
+/** The floor's jobs are added in well under a second: they are due this far ahead. */
+const FLOOR_LEAD_MS = 3_000;
+const CONCURRENCY = 64;
+
+const postText = (i: number, ref: string) =>
+  `Rappel ${i + 1} ref=${ref} : nos comptes Bluesky et Mastodon restent ouverts.`;
+
+/** Each ref's arrival at its sandbox − due (ms); the refs alternate X, Mastodon as the posts do. */
+function sandboxLags(landed: ReturnType<typeof landings>, refs: readonly string[], due: number): number[] {
+  return refs.map((ref, i) => ((i % 2 ? landed.mastodon : landed.x).get(ref)?.[0] ?? Number.NaN) - due);
+}
+
+/** The floor: the same posts as plain BullMQ jobs due in the same second; their lags at the sandboxes. */
+async function floorRun(exit: Exit, raw: ReturnType<typeof rawQueues>, run: number): Promise<number[]> {
+  const due = Math.ceil((Date.now() + FLOOR_LEAD_MS) / 1000) * 1000;
+  const refs = Array.from({ length: POSTS }, (_, i) => `f${run}p${i + 1}`);
+  const from = { x: exit.sandboxes.x.posts.length, mastodon: exit.sandboxes.mastodon.statuses.length };
+  for (const [n, network] of (['x', 'mastodon'] as const).entries()) {
+    const mine = refs.map((ref, i) => ({ ref, i })).filter(({ i }) => i % 2 === n);
+    for (let k = 0; k < mine.length; k += 250) {
+      await raw[network].addBulk(
+        mine.slice(k, k + 250).map(({ ref, i }) => ({
+          name: JOBS.deliver.name,
+          data: { text: postText(i, ref) } satisfies RawJob,
+          opts: {
+            jobId: `${ref}.${network}`,
+            delay: Math.max(0, due - Date.now()),
+            priority: PRIORITY.ordinary,
+            removeOnComplete: { ...JOBS.deliver.removeOnComplete },
+            removeOnFail: { ...JOBS.deliver.removeOnFail },
+          },
+        })),
+      );
+    }
+  }
+  check(
+    Date.now() < due - 500,
+    `floor run ${run}: adding the jobs took until ${Date.now() - due} ms after the due time`,
+  );
+  await sleep(due - Date.now());
+  await waitForLandings(exit, from, POSTS / 2, `scheduling floor run ${run}`);
+  const landed = landings(exit.sandboxes, from);
+  checkExactlyOnce(
+    `scheduling floor run ${run}`,
+    landed,
+    refs.filter((_, i) => i % 2 === 0),
+    ['x'],
+  );
+  checkExactlyOnce(
+    `scheduling floor run ${run}`,
+    landed,
+    refs.filter((_, i) => i % 2 === 1),
+    ['mastodon'],
+  );
+  const failed = (await raw.x.getFailedCount()) + (await raw.mastodon.getFailedCount());
+  check(failed === 0, `scheduling floor run ${run}: ${failed} jobs failed`);
+  return sandboxLags(landed, refs, due);
+}
 
 export const scheduling: Benchmark = {
   name: 'scheduling',
@@ -39,15 +107,24 @@ export const scheduling: Benchmark = {
     { key: 'p99', label: 'lag p99', unit: 'ms', target: { op: '<=', value: 500 } },
     { key: 'last', label: 'lag of the last delivery', unit: 'ms' },
     { key: 'p99-cold', label: 'lag p99, cold (the warm-up run, not counted)', unit: 'ms' },
+    { key: 'sandbox-p99', label: 'lag p99 at the sandboxes (arrival − due)', unit: 'ms' },
+    {
+      key: 'floor-p99',
+      label: 'floor: plain BullMQ delayed jobs + the connector, no store, lag p99 at the sandboxes',
+      unit: 'ms',
+    },
+    { key: 'ratio-p99', label: 'lag p99 at the sandboxes / floor lag p99', unit: '×' },
   ],
   async run(ctx) {
     const exit = await startExit('postgres');
     const orgs = Array.from({ length: ctx.runs + 1 }, (_, i) => `sched-${i}`);
     const worker = await startWorker(exit, {
-      concurrency: 64,
+      concurrency: CONCURRENCY,
       networks: ['x', 'mastodon'],
       env: orgEnv(exit.sandboxes, orgs),
     });
+    const raw = rawQueues(exit);
+    const baseline = await startBaselineWorker(exit, raw, CONCURRENCY);
     try {
       const sunset = iso(Date.now() + 30 * 24 * 3600_000);
       // Run 0 is the warm-up.
@@ -63,7 +140,7 @@ export const scheduling: Benchmark = {
           id: `s${run}-${i + 1}`,
           at: iso(due),
           on: [i % 2 ? 'mastodon' : 'x'],
-          text: `Rappel ${i + 1} ref=s${run}p${i + 1} : nos comptes Bluesky et Mastodon restent ouverts.`,
+          text: postText(i, `s${run}p${i + 1}`),
         }));
         const from = { x: exit.sandboxes.x.posts.length, mastodon: exit.sandboxes.mastodon.statuses.length };
         const doc = exit.plans.documentFor(org, { sunset, posts: batch });
@@ -107,17 +184,25 @@ export const scheduling: Benchmark = {
         const first = Math.min(...lags);
         const last = Math.max(...lags);
         const p99 = percentile(lags, 99);
+        const atSandbox = percentile(sandboxLags(landed, refs, due), 99);
+        const floor = percentile(await floorRun(exit, raw, run), 99);
         if (run === 0) ctx.record('p99-cold', p99);
         else {
           ctx.record('first', first);
           ctx.record('p99', p99);
           ctx.record('last', last);
+          ctx.record('sandbox-p99', atSandbox);
+          ctx.record('floor-p99', floor);
+          ctx.record('ratio-p99', atSandbox / floor);
         }
         ctx.progress(
-          `${run === 0 ? 'warm-up' : `run ${run}`}: lag first ${fmt(first)} ms, p99 ${fmt(p99)} ms, last ${fmt(last)} ms`,
+          `${run === 0 ? 'warm-up' : `run ${run}`}: lag first ${fmt(first)} ms, p99 ${fmt(p99)} ms, last ${fmt(last)} ms; at the sandboxes p99 ${fmt(atSandbox)} ms; floor (plain BullMQ) p99 ${fmt(floor)} ms`,
         );
       }
     } finally {
+      await baseline.stop();
+      await raw.x.close();
+      await raw.mastodon.close();
       await worker.stop();
       await exit.close();
     }
