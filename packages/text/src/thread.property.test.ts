@@ -118,3 +118,41 @@ describe('splitThread estimates', () => {
     );
   });
 });
+
+// A text short enough to fit whatever it holds is returned whole without being measured: texts
+// packed with the pieces that count more than their length (tiny URLs, emoji, marks) near the
+// limit must still fit, measured, whenever they come back as one part.
+describe('splitThread on short texts', () => {
+  it('gives a text back whole only when it fits', () => {
+    const piece = fc.constantFrom(
+      'http://a.co',
+      'https://x.io/',
+      'a.co',
+      '@a@b.cd',
+      '@bob',
+      'e\u0301',
+      '🇫🇷',
+      '👩‍👩‍👧',
+      '中',
+      '\r\n',
+      ' ',
+      'a',
+      '#tag',
+    );
+    const short = fc.array(piece, { minLength: 1, maxLength: 120 }).map((pieces) => pieces.join(''));
+    const mastodon = fc.record({
+      maxCharacters: fc.integer({ min: 20, max: 500 }),
+      charactersReservedPerUrl: fc.integer({ min: 0, max: 40 }),
+    });
+    const network = fc.constantFrom('x' as const, 'bluesky' as const, 'mastodon' as const);
+    fc.assert(
+      fc.property(short, network, mastodon, (text, network, limits) => {
+        const parts = splitThread(text, network, { limits: { mastodon: limits } });
+        const fits = measure(text, network, { mastodon: limits }).fits;
+        if (parts.length === 1 && parts[0] === text) expect(fits).toBe(true);
+        if (fits) expect(parts).toEqual([text]);
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+});

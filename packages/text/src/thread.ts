@@ -39,6 +39,11 @@ interface Meter {
   cost: (text: string) => number[];
   limit: readonly number[];
   fits: Fits;
+  /**
+   * True only for a text that fits whatever it holds, told from its length alone (false: it
+   * has to be measured). A text this short is most crisis posts: no segmenting or URL search.
+   */
+  surelyFits: Fits;
 }
 
 function within(cost: readonly number[], limit: readonly number[]): boolean {
@@ -58,19 +63,31 @@ function plausible(cost: readonly number[], limit: readonly number[]): boolean {
 function meterFor(network: Network, limits: TextLimits | undefined): Meter {
   let cost: (text: string) => number[];
   let limit: number[];
+  let surelyFits: Fits;
   switch (network) {
     case 'x':
       cost = (text) => [xWeightedLength(text)];
       limit = [X_LIMIT];
+      // X weighs some characters double, a URL of 4 characters 23, after NFC (which can lengthen
+      // a text): no bound from the length that short texts would meet.
+      surelyFits = () => false;
       break;
     case 'bluesky':
       cost = (text) => [utf8Length(text), graphemeCount(text)];
       limit = [BLUESKY_BYTE_LIMIT, BLUESKY_GRAPHEME_LIMIT];
+      // At most one grapheme and three UTF-8 bytes per UTF-16 code unit.
+      surelyFits = (text) => text.length <= BLUESKY_GRAPHEME_LIMIT && 3 * text.length <= BLUESKY_BYTE_LIMIT;
       break;
     case 'mastodon': {
       const mastodon = resolveMastodonLimits(limits?.mastodon);
       cost = (text) => [mastodonLength(text, mastodon)];
       limit = [mastodon.maxCharacters];
+      // Graphemes are at most the code units once URLs are counted at their reserved length and
+      // mentions shortened; each URL holds a "://" of its own, so there are no more URLs than that.
+      surelyFits = (text) =>
+        mastodon.charactersReservedPerUrl >= 0 &&
+        text.length + mastodon.charactersReservedPerUrl * (text.split('://').length - 1) <=
+          mastodon.maxCharacters;
       break;
     }
   }
@@ -79,7 +96,7 @@ function meterFor(network: Network, limits: TextLimits | undefined): Meter {
     network === 'bluesky'
       ? (text) => utf8Length(text) <= BLUESKY_BYTE_LIMIT && graphemeCount(text) <= BLUESKY_GRAPHEME_LIMIT
       : (text) => within(cost(text), limit);
-  return { cost, limit, fits };
+  return { cost, limit, fits, surelyFits };
 }
 
 // A token that ends a sentence: . ! ? … (and their CJK/compound forms), maybe followed by closing
@@ -414,6 +431,7 @@ export function splitThreadWith(
   const meter = meterFor(network, options?.limits);
   // Most posts fit: one measurement says so, without tokenizing. Only for texts short enough that
   // measuring them whole is cheap (see `plausible`); longer ones take the estimates first.
+  if (meter.surelyFits(text)) return [text];
   if (text.length <= 2 * Math.max(...meter.limit) && meter.fits(text)) return [text];
   const tokens = tokenize(text);
   const costs = tokenCosts(text, tokens, meter);

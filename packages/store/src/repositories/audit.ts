@@ -4,11 +4,13 @@
  */
 import type { Kysely } from 'kysely';
 import { readAuditHead } from '../audit-head.ts';
+import { createHash } from 'node:crypto';
 import { auditBody, auditFromRow, auditHash, auditToRow, jsonSafe } from '../audit.ts';
 import { jsonCarries } from '../bulk-insert.ts';
-import type { Database } from '../schema.ts';
+import type { AuditLogTable, Database } from '../schema.ts';
 import type { AuditEntry, AuditInput, Dialect, Repositories } from '../types.ts';
 import { insertInChunks, iso, ROWS_PER_INSERT, type RepoContext } from './context.ts';
+import { canonicalText, COLUMNS, FIELDS, PREV } from '../verify/canonical.ts';
 import { appendOnKnownHead } from './postgres/append.ts';
 
 /** An audit entry as asked for: cleaned, timed, not yet given its place in the chain. */
@@ -55,6 +57,45 @@ export function hashOnto(
 }
 
 /**
+ * hashOnto and auditToRow together, each JSON field written as canonical JSON once: the row
+ * holds that text, and the hash covers the row's canonical text (verify/canonical.ts), in which
+ * it is spliced as it is, instead of a second canonicalJson of the whole body. The same hashes
+ * and rows as `hashOnto(head, entries).map(auditToRow)` (tested); an entry the row's text cannot
+ * stand for (a field set to null or to a value of another type than its column's) is hashed as
+ * hashOnto does.
+ */
+export function hashOntoRows(
+  head: { seq: number; hash: string },
+  entries: readonly PendingAudit[],
+): AuditLogTable[] {
+  let { seq, hash: prevHash } = head;
+  return entries.map(({ input, at }) => {
+    seq += 1;
+    const row = auditToRow({ ...input, seq, at, prevHash, hash: '' });
+    const text = spliceable(input)
+      ? canonicalText(
+          COLUMNS.slice(0, PREV).map((c) => row[c]),
+          true,
+        )
+      : undefined;
+    row.hash =
+      text === undefined
+        ? auditHash(prevHash, auditBody({ ...input, seq, at }))
+        : createHash('sha256').update(`${prevHash}\n${text}`).digest('hex');
+    prevHash = row.hash;
+    return row;
+  });
+}
+
+const TEXT_FIELDS = FIELDS.flatMap(([key, , kind]) => (kind === 'text' && key !== 'at' ? [key] : []));
+
+/** Whether the row's text fields say what the entry's do: each one a string, or unset. */
+function spliceable(input: AuditInput): boolean {
+  const fields = input as unknown as Record<string, unknown>;
+  return TEXT_FIELDS.every((key) => fields[key] === undefined || typeof fields[key] === 'string');
+}
+
+/**
  * Puts entries at the end of the chain, in order, each hashed onto the one before. `q` must be
  * a transaction: the entries and the head commit together or not at all.
  *
@@ -76,11 +117,10 @@ export async function chainAudit(
   if (entries.length === 0) return;
   const guess = known.current;
   const fast = dialect === 'postgres' && guess && entries.length <= ROWS_PER_INSERT;
-  const guessed = fast ? hashOnto(guess, entries) : [];
-  const guessedRows = guessed.map(auditToRow);
+  const guessedRows = fast ? hashOntoRows(guess, entries) : [];
   // Rows JSON cannot carry exactly (a lone surrogate) take the slow way's bound parameters.
   if (fast && jsonCarries(guessedRows)) {
-    if (await appendOnKnownHead(q, known, guess, guessed, guessedRows, [], 'audit-chain')) return;
+    if (await appendOnKnownHead(q, known, guess, guessedRows, [], 'audit-chain')) return;
   }
   const written = hashOnto(await readAuditHead(q, dialect === 'postgres'), entries);
   const last = written[written.length - 1]!;

@@ -1,9 +1,44 @@
 /** The API tokens, kept by hash. */
+import type { CompiledQuery, Kysely, Selectable } from 'kysely';
+import type { Database } from '../schema.ts';
 import type { Repositories } from '../types.ts';
 import { iso, type RepoContext } from './context.ts';
 import { tokenFromRow } from './rows.ts';
 
+/** The lookup every authenticated request makes: its statement built and compiled once, not per request. */
+function tokenWithPlanVersion(db: Kysely<Database>) {
+  const SENTINEL = '\u0000token-hash';
+  const compiled = db
+    .selectFrom('api_tokens')
+    .selectAll('api_tokens')
+    .select((eb) =>
+      eb
+        .selectFrom('plans')
+        .select('plans.version')
+        .whereRef('plans.organisation_id', '=', 'api_tokens.organisation_id')
+        .orderBy('plans.version', 'desc')
+        .limit(1)
+        .as('plan_version'),
+    )
+    .where('hash', '=', SENTINEL)
+    .compile();
+  const at = compiled.parameters.indexOf(SENTINEL);
+  if (at < 0 || compiled.parameters.indexOf(SENTINEL, at + 1) >= 0)
+    throw new Error('the token lookup has not exactly one hash parameter');
+  return {
+    withHash(hash: string): CompiledQuery<Row> {
+      const parameters = [...compiled.parameters];
+      parameters[at] = hash;
+      return { ...compiled, parameters };
+    },
+  };
+}
+
+type Row = Selectable<Database['api_tokens']> & { plan_version: number | string | null };
+
 export function tokensRepository({ db, atomic, now }: RepoContext): Repositories['tokens'] {
+  // Built on first use: repositories are also made for every transaction, which seldom look tokens up.
+  let withPlanVersion: ReturnType<typeof tokenWithPlanVersion> | undefined;
   return {
     async create(t) {
       const createdAt = now();
@@ -28,20 +63,8 @@ export function tokensRepository({ db, atomic, now }: RepoContext): Repositories
       return row ? tokenFromRow(row) : undefined;
     },
     async findByHashWithPlanVersion(hash) {
-      const row = await db
-        .selectFrom('api_tokens')
-        .selectAll('api_tokens')
-        .select((eb) =>
-          eb
-            .selectFrom('plans')
-            .select('plans.version')
-            .whereRef('plans.organisation_id', '=', 'api_tokens.organisation_id')
-            .orderBy('plans.version', 'desc')
-            .limit(1)
-            .as('plan_version'),
-        )
-        .where('hash', '=', hash)
-        .executeTakeFirst();
+      const row = (await db.executeQuery<Row>((withPlanVersion ??= tokenWithPlanVersion(db)).withHash(hash)))
+        .rows[0];
       if (!row) return undefined;
       const { plan_version: version, ...token } = row;
       return {

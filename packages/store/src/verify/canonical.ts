@@ -42,9 +42,10 @@ const KINDS = FIELDS.map(([, , kind]) => kind);
 /**
  * canonicalJson(auditBody(auditFromRow(row))), written from the columns; undefined when a JSON
  * column is not one JSON value (its text would otherwise spill into the keys after it: the same
- * text, and hash, could then be had from other column values).
+ * text, and hash, could then be had from other column values). `jsonChecked`: the JSON columns
+ * are known to be one value each (written by canonicalJson just now), not parsed to be sure.
  */
-export function canonicalText(row: Row): string | undefined {
+export function canonicalText(row: Row, jsonChecked = false): string | undefined {
   let text = '{';
   for (let i = 0; i < PREFIXES.length; i++) {
     const value = row[i];
@@ -53,7 +54,7 @@ export function canonicalText(row: Row): string | undefined {
     let encoded: string;
     if (kind === 'text') encoded = jsonString(value as string);
     else if (kind === 'number') encoded = String(value);
-    else if (isOneJsonValue(value as string)) encoded = value as string;
+    else if (jsonChecked || isOneJsonValue(value as string)) encoded = value as string;
     else return undefined;
     // The first field (action) is never null, so only it goes without a comma.
     text += PREFIXES[i] + encoded;

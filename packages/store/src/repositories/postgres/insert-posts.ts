@@ -1,10 +1,9 @@
 /** PostgreSQL: new posts, their deliveries and their audit entries in one statement. */
 import type { Kysely } from 'kysely';
-import { auditToRow } from '../../audit.ts';
 import { jsonCarries } from '../../bulk-insert.ts';
 import type { Database } from '../../schema.ts';
 import type { AuditInput, Delivery, NewDelivery, Post } from '../../types.ts';
-import { cleanAudit, hashOnto, type KnownHead } from '../audit.ts';
+import { cleanAudit, hashOntoRows, type KnownHead } from '../audit.ts';
 import { iso, ROWS_PER_INSERT } from '../context.ts';
 import { deliveriesOf, deliveryRows, postRows } from '../rows.ts';
 import { appendOnKnownHead } from './append.ts';
@@ -39,13 +38,11 @@ export async function insertPostsInOneStatement(
       ['delivery_parts', parts],
     ] as const
   ).filter(([, r]) => r.length > 0);
-  const entries = hashOnto(
+  const auditRows = hashOntoRows(
     head,
     audits.map((input) => ({ input: cleanAudit(input), at })),
   );
-  const auditRows = entries.map(auditToRow);
   if (!tables.every(([, r]) => jsonCarries(r)) || !jsonCarries(auditRows)) return undefined;
-  if (!(await appendOnKnownHead(db, known, head, entries, auditRows, tables, 'insert-posts')))
-    return undefined;
+  if (!(await appendOnKnownHead(db, known, head, auditRows, tables, 'insert-posts'))) return undefined;
   return { posts: posts.map((post) => ({ ...post, createdAt: at })), deliveries: deliveriesOf(rows, parts) };
 }
