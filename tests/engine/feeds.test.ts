@@ -4,6 +4,7 @@
 import { applyPlan, feedIdOf, startFeedWatcher, OrgSettingsCache, type FeedWatcher } from '@sunset/engine';
 import { createGuardedClient } from '@sunset/networks';
 import { createRedis, Queues } from '@sunset/queue';
+import type { Store } from '@sunset/store';
 import { openTestStore, testDialects, type TestStore } from '@sunset/store/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -77,7 +78,7 @@ for (const { dialect, skip } of dialects) {
           connection.disconnect();
           await redis.cleanup();
         });
-        return { t, queues };
+        return { t, queues, plans, doc };
       }
 
       function watcher(t: TestStore, queues: Queues, owner: string, allow: string[]): FeedWatcher {
@@ -116,6 +117,62 @@ for (const { dialect, skip } of dialects) {
         expect(await t.store.posts.list(ORG, { source: 'crisis' })).toHaveLength(1);
         // After the first full answer, the others were conditional and answered 304.
         expect(feeds.requests.slice(1).every((r) => r.status === 304)).toBe(true);
+      });
+
+      it("reads every organisation's plan version in one statement a tick, and a new plan's feeds at the next", async () => {
+        const feeds: FeedServer = await startFeedServer();
+        cleanups.push(() => feeds.close());
+        feeds.serve(
+          '/atom',
+          atomFeed([], (id) => `/cap/${id}`),
+        );
+        feeds.serve(
+          '/second',
+          atomFeed([], (id) => `/cap/${id}`),
+        );
+        const { t, queues, plans, doc } = await setUp(`${feeds.url}/atom`);
+        // The store as the watcher sees it, its plan reads counted.
+        const reads = { latestVersion: 0, latestVersions: 0, latest: 0 };
+        const store: Store = {
+          ...t.store,
+          plans: {
+            ...t.store.plans,
+            latestVersion: (o) => (reads.latestVersion++, t.store.plans.latestVersion(o)),
+            latestVersions: () => (reads.latestVersions++, t.store.plans.latestVersions()),
+            latest: (o) => (reads.latest++, t.store.plans.latest(o)),
+          },
+        };
+        const settings = new OrgSettingsCache(store);
+        const w = startFeedWatcher({
+          store,
+          queues,
+          settings,
+          client: createGuardedClient({ allow: [feeds.host] }),
+          logger: testLogger,
+          owner: 'worker-1',
+          // Ticks by hand only.
+          tickMs: 3_600_000,
+          timeoutMs: 2_000,
+        });
+        cleanups.push(() => w.close());
+        await w.tick();
+        expect(reads.latest).toBe(1);
+        Object.assign(reads, { latestVersion: 0, latestVersions: 0, latest: 0 });
+        await w.tick();
+        await w.tick();
+        expect(reads).toEqual({ latestVersion: 0, latestVersions: 2, latest: 0 });
+        // What a tick read is fresh for the deliveries of the same cache: no read of their own.
+        await settings.get(ORG, 2_000);
+        expect(reads.latestVersion).toBe(0);
+        // A new plan: its feeds are looked at from the next tick on.
+        (doc['crisis'] as { feeds: unknown[] }).feeds.push({ url: `${feeds.url}/second`, interval: '1s' });
+        await applyPlan({ store: t.store, plan: plans.writeDocument(doc), actor: 'cli:test' });
+        await w.tick();
+        expect(reads.latest).toBe(1);
+        await waitFor('both feeds read', () => feeds.requests.some((r) => r.path === '/second'), 30_000, 50);
+        expect((await t.store.feeds.list(ORG)).map((f) => f.feedId).sort()).toEqual(
+          [feedIdOf(`${feeds.url}/atom`), feedIdOf(`${feeds.url}/second`)].sort(),
+        );
       });
 
       it('refuses a feed on an internal address the operator did not allow, and reaches nothing', async () => {

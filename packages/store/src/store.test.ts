@@ -481,6 +481,43 @@ for (const { dialect, skip } of dialects) {
         });
       }
       expect(await store.plans.latestHead('org-p')).toEqual({ version: 2, hash: 'p2' });
+      // Every organisation's at once, in one read: those without a plan are left out.
+      await store.organisations.ensure({ id: 'org-p-none', name: 'No plan' });
+      const all = await store.plans.latestVersions();
+      expect(all.get('org-p')).toBe(2);
+      expect(all.has('org-p-none')).toBe(false);
+      for (const [organisationId, version] of all)
+        expect(await store.plans.latestVersion(organisationId)).toBe(version);
+    });
+
+    it("tells the statuses of a post's deliveries, for many posts asked at once", async () => {
+      await store.organisations.ensure({ id: 'org-s', name: 'Organisation S' });
+      const posts = ['s1', 's2', 's3', 's4'];
+      await store.deliveries.insertMany(
+        posts.flatMap((p, i) =>
+          (['x', 'bluesky', 'mastodon'] as const).slice(0, 1 + (i % 3)).map((network) => ({
+            ...delivery(`post.${p}.${network}`, { organisationId: 'org-s', network, postId: p }),
+            id: `org-s.post.${p}.${network}`,
+            jobId: `org-s.post.${p}.${network}.g1`,
+          })),
+        ),
+      );
+      const claimed = await store.deliveries.claim('org-s.post.s2.x', 'org-s.post.s2.x.g1', LEASE);
+      await store.deliveries.finish('org-s.post.s2.x', 'published', { epoch: claimed!.lease.epoch });
+      await store.deliveries.cancel('org-s.post.s3.bluesky');
+      // Asked together (PostgreSQL reads them in one statement): each gets its own post's.
+      const asked = [...posts, 'none', 's2'];
+      const statuses = await Promise.all(asked.map((p) => store.deliveries.statusesOfPost('org-s', p)));
+      expect(statuses.map((list) => [...list].sort())).toEqual([
+        ['queued'],
+        ['queued', 'published'].sort(),
+        ['cancelled', 'queued', 'queued'],
+        ['queued'],
+        [],
+        ['queued', 'published'].sort(),
+      ]);
+      // Another organisation's post of the same id is not this one's.
+      expect(await store.deliveries.statusesOfPost('org-a', 's1')).toEqual([]);
     });
 
     it('replaces many deliveries at once, only those still as they were read, keeping landed parts', async () => {

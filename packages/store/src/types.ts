@@ -498,6 +498,8 @@ export interface Repositories {
     latest(organisationId: string): Promise<AppliedPlan | undefined>;
     /** The latest plan's version alone (an index lookup: no YAML, no diff). */
     latestVersion(organisationId: string): Promise<number | undefined>;
+    /** Every organisation's latest plan version, in one statement (organisations without a plan are left out). */
+    latestVersions(): Promise<Map<string, number>>;
     /** The latest plan's version and YAML hash (no YAML, no diff): enough to tell a re-apply. */
     latestHead(organisationId: string): Promise<{ version: number; hash: string } | undefined>;
     insert(plan: Omit<AppliedPlan, 'version' | 'appliedAt'>): Promise<AppliedPlan>;
@@ -536,6 +538,11 @@ export interface Repositories {
     list(filter: DeliveryFilter): Promise<Delivery[]>;
     /** As list, without the parts' content (their count only), in one statement. */
     listHeads(filter: DeliveryFilter): Promise<DeliveryHead[]>;
+    /**
+     * The statuses of a post's deliveries, nothing else (whether a crisis is done everywhere); on
+     * PostgreSQL's pool the reads asked for while one is under way go together in the next.
+     */
+    statusesOfPost(organisationId: string, postId: string): Promise<DeliveryStatus[]>;
     /**
      * Takes the delivery for a job: only when its status is queued or sending, `jobId` matches
      * and no other claim's lease still holds; sets sending, counts the attempt and takes a new

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { PlanDocument } from '@sunset/plan';
+import type { Store } from '@sunset/store';
 import { openTestStore, type TestStore } from '@sunset/store/testing';
 import { OrgSettingsCache, planDocumentOf } from './org-settings.ts';
 
@@ -67,6 +68,32 @@ describe('the organisation settings cache', () => {
     expect([v3.version, v3.xAfter]).toEqual([3, 'leave']);
     // Without a version read, the latest is read as by get.
     expect(await cache.ofLatest(org, undefined)).toBe(v3);
+  });
+
+  it("shares what one cache read with another lane's, whose reads go through its own store", async () => {
+    const reads: string[] = [];
+    const counting = (name: string): Store => ({
+      ...t.store,
+      plans: {
+        ...t.store.plans,
+        latestVersion: (o) => (reads.push(`${name}.latestVersion`), t.store.plans.latestVersion(o)),
+        latestVersions: () => (reads.push(`${name}.latestVersions`), t.store.plans.latestVersions()),
+        latest: (o) => (reads.push(`${name}.latest`), t.store.plans.latest(o)),
+      },
+    });
+    const ordinary = new OrgSettingsCache(counting('ordinary'));
+    const crisis = new OrgSettingsCache(counting('crisis'), ordinary);
+    const { versions } = await ordinary.latestOfAll();
+    expect(versions.get(org)).toBe(3);
+    // The version read for every organisation at once is fresh: the plan is read once, by the
+    // first lane that needs it, and the other lane reads nothing.
+    const first = await crisis.get(org, 2_000);
+    expect(await ordinary.get(org, 2_000)).toBe(first);
+    expect(reads).toEqual(['ordinary.latestVersions', 'crisis.latestVersion', 'crisis.latest']);
+    // Without an answer that old allowed, each lane asks its own store.
+    await ordinary.get(org);
+    await crisis.get(org);
+    expect(reads.slice(3)).toEqual(['ordinary.latestVersion', 'crisis.latestVersion']);
   });
 
   it('refuses a plan whose kept settings or YAML do not match the schema, naming the plan and the field', () => {

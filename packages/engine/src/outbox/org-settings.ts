@@ -46,8 +46,8 @@ export function planDocumentOf(
 
 /** Caches the parsed plan per organisation and version. */
 export class OrgSettingsCache {
-  private readonly cache = new Map<string, OrgSettings>();
-  private readonly latestSeen = new Map<string, { version: number; at: number }>();
+  private readonly cache: Map<string, OrgSettings>;
+  private readonly latestSeen: Map<string, { version: number; at: number }>;
   /** Plans being read and parsed: callers asking at the same moment share one read. */
   private readonly loadShared: (organisationId: string) => Promise<OrgSettings>;
   /**
@@ -57,8 +57,14 @@ export class OrgSettingsCache {
    */
   private readonly latestVersion: (organisationId: string) => Promise<number | undefined>;
   private readonly store: Store;
-  constructor(store: Store) {
+  /**
+   * `sharing`: another cache of the same database (a worker's other lane, on a pool of its own)
+   * whose parsed plans and latest versions seen this one shares, reading through its own store.
+   */
+  constructor(store: Store, sharing?: OrgSettingsCache) {
     this.store = store;
+    this.cache = sharing?.cache ?? new Map();
+    this.latestSeen = sharing?.latestSeen ?? new Map();
     this.loadShared = shareInFlight((organisationId: string) => this.load(organisationId));
     this.latestVersion = shareInFlight((organisationId: string) => store.plans.latestVersion(organisationId));
   }
@@ -93,17 +99,35 @@ export class OrgSettingsCache {
    * it with the request's token, in the same statement): no second read when it is cached.
    * Without a version, or when that version is not cached yet, as `get`.
    */
-  async ofLatest(organisationId: string, version: number | undefined): Promise<OrgSettings> {
+  async ofLatest(
+    organisationId: string,
+    version: number | undefined,
+    /** When the caller's read began (default now). */
+    readAt = Date.now(),
+  ): Promise<OrgSettings> {
     if (version === undefined) return this.get(organisationId);
     const cached = this.cache.get(`${organisationId}@${version}`);
     if (!cached) return this.get(organisationId, 0, version);
-    this.note(organisationId, version);
+    this.note(organisationId, version, readAt);
     return cached;
   }
 
-  private note(organisationId: string, version: number): void {
+  /**
+   * Every organisation's latest version, in one read: each counts as seen when the read began, so
+   * that `get` within its `maxAgeMs` of that moment asks nothing more of the store for a version
+   * it has parsed (the feed watcher does this every second for all of them at once).
+   */
+  async latestOfAll(): Promise<{ versions: Map<string, number>; at: number }> {
+    const at = Date.now();
+    const versions = await this.store.plans.latestVersions();
+    for (const [organisationId, version] of versions) this.note(organisationId, version, at);
+    return { versions, at };
+  }
+
+  private note(organisationId: string, version: number, at = Date.now()): void {
     const seen = this.latestSeen.get(organisationId);
-    if (!seen || version >= seen.version) this.latestSeen.set(organisationId, { version, at: Date.now() });
+    if (!seen || version > seen.version || (version === seen.version && at > seen.at))
+      this.latestSeen.set(organisationId, { version, at });
   }
 
   private async load(organisationId: string): Promise<OrgSettings> {

@@ -383,11 +383,13 @@ export function startFeedWatcher(options: FeedWatcherOptions): FeedWatcher {
   };
 
   const tick = async () => {
-    const organisations = await store.organisations.list();
-    for (const { id: organisationId } of organisations) {
+    // Every organisation's latest plan version in one statement (not one per organisation each
+    // tick); only a version not parsed yet costs a read of its own.
+    const { versions, at } = await settings.latestOfAll();
+    for (const [organisationId, version] of versions) {
       let feeds: readonly FeedDocument[];
       try {
-        feeds = (await settings.get(organisationId)).document.crisis?.feeds ?? [];
+        feeds = (await settings.ofLatest(organisationId, version, at)).document.crisis?.feeds ?? [];
       } catch (err) {
         if (err instanceof NoPlanError) continue;
         throw err;

@@ -200,10 +200,12 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
     ordinary: options.lockDurationMs ?? DEFAULT_LOCK_MS,
     crisis: options.crisisLockDurationMs ?? DEFAULT_CRISIS_LOCK_MS,
   };
-  const contextOf = (laneStore: Store, lane: Lane): ProcessContext => ({
+  const contextOf = (laneStore: Store, lane: Lane, sharing?: OrgSettingsCache): ProcessContext => ({
     gate,
     store: laneStore,
-    settings: new OrgSettingsCache(laneStore),
+    // The lanes share what they know of the plans (the feed watcher refreshes it every second);
+    // each reads through its own store.
+    settings: new OrgSettingsCache(laneStore, sharing),
     connectors,
     logger,
     dataDir: options.dataDir,
@@ -220,7 +222,7 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
     crisis:
       crisisStore === store
         ? { ...ordinaryCtx, lease: { owner: workerId, ttlMs: lockMs.crisis } }
-        : contextOf(crisisStore, 'crisis'),
+        : contextOf(crisisStore, 'crisis', ordinaryCtx.settings),
   };
 
   await waitForRedis(options.connection, 'the worker connection', 30_000);
@@ -259,11 +261,12 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
       );
     }
     if (delivery.source !== 'crisis' || delivery.kind !== 'post' || !delivery.postId) return;
+    // The statuses alone (batched with the other jobs' on PostgreSQL), not the deliveries and parts.
     const all = await laneStore.deliveries
-      .list({ organisationId: delivery.organisationId, postId: delivery.postId })
-      .catch(() => []);
-    if (all.length === 0 || all.some((d) => d.status === 'queued' || d.status === 'sending')) return;
-    if (!all.some((d) => d.status === 'published')) return;
+      .statusesOfPost(delivery.organisationId, delivery.postId)
+      .catch((): string[] => []);
+    if (all.length === 0 || all.some((s) => s === 'queued' || s === 'sending')) return;
+    if (!all.includes('published')) return;
     await notify(
       queues,
       {

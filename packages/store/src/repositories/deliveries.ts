@@ -5,7 +5,7 @@
  * replace.ts; index.ts puts them together.
  */
 import { sql } from 'kysely';
-import type { Network } from '@sunset/core';
+import { batchOneAtATime, type Network } from '@sunset/core';
 import type {
   Delivery,
   DeliveryFilter,
@@ -16,6 +16,7 @@ import type {
 } from '../types.ts';
 import { checkedOnTheRow, CHUNK, insertInChunks, iso, type RepoContext } from './context.ts';
 import type { DialectDeliveries } from './finish.ts';
+import { prepared } from './postgres/sql.ts';
 import { deliveriesOf, deliveryRows, getDelivery, HEAD_COLUMNS, headFromRow, withParts } from './rows.ts';
 
 /** What every dialect's deliveries do alike, lease methods and re-apply aside. */
@@ -44,6 +45,30 @@ export function deliveriesRepository(ctx: RepoContext): CommonDeliveries {
     if (filter.limit !== undefined) query = query.limit(filter.limit);
     return query;
   };
+
+  const statusesOne = async (o: string, p: string): Promise<DeliveryStatus[]> => {
+    const rows = await db
+      .selectFrom('deliveries')
+      .select('status')
+      .where('organisation_id', '=', o)
+      .where('post_id', '=', p)
+      .execute();
+    return rows.map((r) => r.status as DeliveryStatus);
+  };
+  // On PostgreSQL's pool, the reads of the crisis deliveries finishing while one is under way go
+  // together in the next (every crisis delivery asks whether its post is done everywhere).
+  const statusesMany =
+    dialect === 'postgres' && ctx.batch
+      ? batchOneAtATime(async (keys: { o: string; p: string }[]) => {
+          const { rows } = await sql<{ n: number; status: string }>`${prepared('post-statuses')}
+            select i.n, d.status from json_to_recordset(${JSON.stringify(keys.map((key, n) => ({ ...key, n })))}::json)
+              as i("o" text, "p" text, "n" integer)
+            join deliveries d on d.organisation_id = i."o" and d.post_id = i."p"`.execute(db);
+          const statuses: DeliveryStatus[][] = keys.map(() => []);
+          for (const row of rows) statuses[row.n]!.push(row.status as DeliveryStatus);
+          return statuses;
+        })
+      : undefined;
 
   /** New deliveries with their parts, in a few multi-row statements. */
   const insertDeliveries = (ds: readonly NewDelivery[]): Promise<Delivery[]> =>
@@ -96,6 +121,8 @@ export function deliveriesRepository(ctx: RepoContext): CommonDeliveries {
         .execute();
       return rows.map(headFromRow);
     },
+    statusesOfPost: (organisationId, postId) =>
+      statusesMany ? statusesMany({ o: organisationId, p: postId }) : statusesOne(organisationId, postId),
     async retryLater(id, lastError, epoch) {
       await db
         .updateTable('deliveries')

@@ -25,6 +25,15 @@ export function plansRepository({ db, atomic, now }: RepoContext): Repositories[
         .executeTakeFirst();
       return row ? Number(row.version) : undefined;
     },
+    async latestVersions() {
+      const rows = await db
+        .selectFrom('plans')
+        .select(['organisation_id', (eb) => eb.fn.max('version').as('version')])
+        .groupBy('organisation_id')
+        .orderBy('organisation_id')
+        .execute();
+      return new Map(rows.map((r) => [r.organisation_id, Number(r.version)]));
+    },
     async latestHead(organisationId) {
       const row = await db
         .selectFrom('plans')
