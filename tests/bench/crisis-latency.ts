@@ -33,7 +33,10 @@
  * of sunset's; pooled, it is the twentieth of two thousand).
  *
  * A warm-up round first (idle and floor, the processes and connectors just started): not
- * counted, its idle p99 reported as the cold figure.
+ * counted, its idle p99 reported as the cold figure. Before each idle, floor and backlog round
+ * the store and this process are settled (lib.ts, settleRound: vacuum, analyse and checkpoint of
+ * the rows the last apply or cancel wrote; this process's garbage collected), so that a round
+ * does not pay for the one before.
  *
  * Slow networks: the sandboxes answer each post after SLOW.minMs–SLOW.maxMs (100–300 ms, drawn
  * from the seeded generator per crisis and network, and given to the post by its text: the i-th
@@ -67,6 +70,7 @@ import {
   preciseNow,
   refOf,
   seededRandom,
+  settleRound,
   sleep,
   startApi,
   startExit,
@@ -211,6 +215,7 @@ async function floor(
   rate = RATE,
   register?: (refs: readonly string[]) => void,
 ): Promise<number[]> {
+  await settleRound(exit);
   const settings = await new OrgSettingsCache(exit.store).get(ORG);
   const connectors = {
     x: await registry.get(settings, 'x'),
@@ -336,6 +341,7 @@ export const crisisLatency: Benchmark = {
     });
     try {
       const idleRound = async (tag: string) => {
+        await settleRound(exit);
         const from = { x: exit.sandboxes.x.posts.length, mastodon: exit.sandboxes.mastodon.statuses.length };
         const refs = Array.from({ length: CRISES }, () => nextRef(tag));
         const sent = await sendCrises(api.base, token, refs, ['x', 'mastodon'], RATE);
@@ -365,6 +371,7 @@ export const crisisLatency: Benchmark = {
           );
         };
         const queued = await depth();
+        await settleRound(exit);
         for (const n of ['x', 'mastodon'] as const) await exit.queues.queue(n).resume();
         // The crises come while the worker is working the backlog off, not at the very moment the
         // queues resume (every slot taking its first job at once, a transient of this benchmark's

@@ -431,6 +431,35 @@ export function spawnService(kind: ServiceKind, env: Record<string, string>): Se
   return service;
 }
 
+/**
+ * Before a measured round of milliseconds: this process (the sandbox servers, whose clock is
+ * read) collects the garbage of the plan it just applied, and PostgreSQL vacuums and analyses
+ * this run's tables (the tens of thousands of rows an apply or a cancel just wrote) and writes out
+ * its buffers, instead of autovacuum and a checkpoint doing it in the middle of the round. A
+ * round then measures sunset at work, not the harness or the store catching up; `run.ts` starts
+ * benchmark processes with --expose-gc.
+ */
+export async function settleRound(exit: Exit): Promise<void> {
+  if (exit.t.dialect === 'postgres') {
+    const client = new pg.Client({ connectionString: exit.t.url });
+    await client.connect();
+    try {
+      const schema = exit.t.schema ?? 'public';
+      const { rows } = (await client.query(
+        'select tablename from pg_tables where schemaname = $1 order by tablename',
+        [schema],
+      )) as { rows: { tablename: string }[] };
+      for (const { tablename } of rows) {
+        await client.query(`vacuum (analyze) "${schema}"."${tablename.replaceAll('"', '""')}"`);
+      }
+      await client.query('checkpoint');
+    } finally {
+      await client.end();
+    }
+  }
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
 /** For run.ts on the way out: no process of ours outlives the bench. */
 export function killAllSpawned(): void {
   for (const s of running) if (s.child.exitCode === null) s.child.kill('SIGKILL');

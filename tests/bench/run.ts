@@ -343,6 +343,8 @@ async function runGroup(group: Benchmark[], rounds: Rounds): Promise<GroupOutcom
       process.execPath,
       [
         ...process.execArgv,
+        // settleRound (lib.ts) collects the bench process's garbage before a round of milliseconds.
+        '--expose-gc',
         fileURLToPath(import.meta.url),
         '--child',
         group.map((b) => b.name).join(','),

@@ -108,11 +108,21 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) {
       throw new StoreError(`bad schema name "${schema}": use lower-case letters, digits and _`);
     }
+    const max = options.poolSize ?? 10;
+    const keep = options.keepConnections ?? 0;
+    if (!Number.isInteger(keep) || keep < 0 || keep > max) {
+      throw new StoreError(
+        `keepConnections must be a whole number from 0 to the pool size (${max}), not ${keep}`,
+      );
+    }
     pool = new pg.Pool({
       Client: PreparingClient,
       connectionString: options.url,
-      max: options.poolSize ?? 10,
+      max,
+      min: keep,
+      idleTimeoutMillis: options.idleTimeoutMs ?? 10_000,
       connectionTimeoutMillis: 10_000,
+      ...(options.applicationName !== undefined ? { application_name: options.applicationName } : {}),
       // Prepared statements (PreparingClient) are planned for their values every time: PostgreSQL
       // would otherwise keep a generic plan after five runs, made from the statistics of that
       // moment, until the next ANALYZE: a claim planned while the tables were small would go on
@@ -155,6 +165,12 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const db = new Kysely<Database>({ dialect: kyselyDialect });
   try {
     await sql`select 1`.execute(db);
+    // The connections to keep are opened now, side by side, not by the first crisis.
+    const keep = dialect === 'postgres' ? (options.keepConnections ?? 0) : 0;
+    if (keep > 1 && pool) {
+      const clients = await Promise.all(Array.from({ length: keep }, () => pool.connect()));
+      for (const client of clients) client.release();
+    }
   } catch (err) {
     await db.destroy().catch(() => undefined);
     throw new StoreError(

@@ -831,4 +831,15 @@ export interface OpenStoreOptions {
    * store takes one per network, so that a crisis's claims on X and Mastodon go side by side.
    */
   claimsAtOnce?: number;
+  /**
+   * PostgreSQL: connections opened at once and kept however long they sit idle (default 0). A
+   * connection opened when a crisis comes costs a new server process and its authentication, tens
+   * of milliseconds on a busy machine, and the pool closes what has been idle for
+   * `idleTimeoutMs`: crises are rare, so without this each one would find its pool empty.
+   */
+  keepConnections?: number;
+  /** PostgreSQL: an idle connection above `keepConnections` is closed after this long (default 10 s). */
+  idleTimeoutMs?: number;
+  /** PostgreSQL: the name the connections give the server (pg_stat_activity.application_name). */
+  applicationName?: string;
 }

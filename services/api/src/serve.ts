@@ -14,7 +14,13 @@ async function main(): Promise<void> {
   const config = configOrExit(readApiConfig, 'sunset api', API_ENV_HELP);
   const logger = createLogger({ name: 'sunset-api', level: config.logLevel });
   const store = await openStoreOrExit(
-    { url: config.databaseUrl, ...(config.databaseSchema ? { schema: config.databaseSchema } : {}) },
+    {
+      url: config.databaseUrl,
+      ...(config.databaseSchema ? { schema: config.databaseSchema } : {}),
+      // A crisis request's token read and its write stay connected through quiet hours.
+      keepConnections: 2,
+      applicationName: 'sunset-api',
+    },
     logger,
   );
   const redis = createRedis(config.redisUrl, { role: 'producer', name: 'sunset-api' });

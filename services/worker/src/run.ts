@@ -49,7 +49,12 @@ async function main(): Promise<void> {
     url: config.databaseUrl,
     ...(config.databaseSchema ? { schema: config.databaseSchema } : {}),
   };
-  const store = await openStoreOrExit(where, logger, () => redis.disconnect());
+  // A claim and a finish side by side stay connected through quiet hours (store: keepConnections).
+  const store = await openStoreOrExit(
+    { ...where, keepConnections: 2, applicationName: 'sunset-worker' },
+    logger,
+    () => redis.disconnect(),
+  );
   // The crisis lane's own small pool (PostgreSQL): its claim and finish never wait for a
   // connection that ordinary jobs hold. SQLite has one connection per process: shared.
   const crisisStore =
@@ -58,6 +63,10 @@ async function main(): Promise<void> {
           ...where,
           migrate: false,
           poolSize: config.crisisPoolSize,
+          // Every one of them open and kept: a crisis comes after hours of nothing and must not
+          // wait for a new server process.
+          keepConnections: config.crisisPoolSize,
+          applicationName: 'sunset-worker-crisis',
           // A crisis's deliveries to the networks are claimed side by side, not one after the other.
           claimsAtOnce: Math.min(config.networks.length, config.crisisPoolSize),
         })
