@@ -21,7 +21,8 @@
  *     Bluesky its 202 → its last landing on any network, p50 and p99. Landed on Bluesky = the
  *     delivery's publishedAt in the store (the PDS had answered; the worker's clock). A warm-up at
  *     N = 300 first (every organisation's plan read, connectors built and Bluesky sessions
- *     opened for the first time): not counted, its fan-out reported as cold.
+ *     opened for the first time): not counted, its fan-out reported as cold. Before each round
+ *     the store and this process are settled (lib.ts, settleRound), as in the crisis benchmark.
  *  2. SCHEDULED (10,000) plan posts due within the same minute across the 300 organisations
  *     (each organisation's plan applied again with its ~33 posts, one network each; plans give
  *     times to the second, so about 167 fall due on each second of the minute), applied LEAD_MS
@@ -65,6 +66,7 @@ import {
   pool,
   preciseNow,
   refOf,
+  settleRound,
   sleep,
   startApi,
   startExit,
@@ -770,6 +772,7 @@ export const regional: Benchmark = {
       };
       await sleep(500);
       ctx.record('rss-idle', worker.rssMb());
+      await settleRound(exit);
       const warm = await fanOut(exit, api.base, orgs, 'rw', groups);
       ctx.record('tail-cold', warm.tail);
       ctx.progress(
@@ -786,6 +789,7 @@ export const regional: Benchmark = {
       let retried = 0;
       for (let run = 1; run <= ctx.runs; run++) {
         for (const n of SIZES) {
+          await settleRound(exit);
           const r = await fanOut(exit, api.base, orgs.slice(0, n), `r${run}n${n}-`, groups);
           ctx.record(`tail-${n}`, r.tail);
           ctx.record(`org-p50-${n}`, percentile(r.perOrg, 50));
@@ -810,7 +814,6 @@ export const regional: Benchmark = {
                 : ''
             }`,
           );
-          await sleep(300);
         }
         ctx.record('rss-loaded', worker.rssMb());
       }
