@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hashToken, mintToken, type Network } from '@sunset/core';
 import { applyPlan, OrgSettingsCache } from '@sunset/engine';
-import { createRedis, Queues } from '@sunset/queue';
+import { createRedis, JOBS, PRIORITY, Queues } from '@sunset/queue';
 import { Queue } from 'bullmq';
 import { freePort } from '@sunset/queue/testing';
 import type { Dialect, Store } from '@sunset/store';
@@ -595,6 +595,34 @@ export function rawQueues(exit: Exit): Record<keyof typeof RAW_QUEUES, Queue<Raw
     return q;
   };
   return { x: make(RAW_QUEUES.x), mastodon: make(RAW_QUEUES.mastodon), prefix };
+}
+
+/**
+ * Puts these posts on a baseline queue as the worker's ordinary deliveries are queued (same job
+ * name, priority and retention; job id `<ref>.<network>`), 250 to a call; `dueAt` makes them
+ * delayed jobs due then.
+ */
+export async function addRawJobs(
+  queue: Queue<RawJob>,
+  network: Network,
+  posts: readonly { ref: string; text: string }[],
+  dueAt?: number,
+): Promise<void> {
+  for (let i = 0; i < posts.length; i += 250) {
+    await queue.addBulk(
+      posts.slice(i, i + 250).map(({ ref, text }) => ({
+        name: JOBS.deliver.name,
+        data: { text } satisfies RawJob,
+        opts: {
+          jobId: `${ref}.${network}`,
+          ...(dueAt !== undefined ? { delay: Math.max(0, dueAt - Date.now()) } : {}),
+          priority: PRIORITY.ordinary,
+          removeOnComplete: { ...JOBS.deliver.removeOnComplete },
+          removeOnFail: { ...JOBS.deliver.removeOnFail },
+        },
+      })),
+    );
+  }
 }
 
 /**

@@ -17,10 +17,9 @@
  * sandboxes (each post's arrival − its due time), the ratio being of their p99s, run by run.
  */
 import { applyPlan } from '@sunset/engine';
-import { JOBS, PRIORITY } from '@sunset/queue';
-import type { RawJob } from './baseline-names.ts';
 import { publishedTimes, waitForLandings } from './throughput.ts';
 import {
+  addRawJobs,
   orgEnv,
   check,
   checkExactlyOnce,
@@ -58,22 +57,8 @@ async function floorRun(exit: Exit, raw: ReturnType<typeof rawQueues>, run: numb
   const refs = Array.from({ length: POSTS }, (_, i) => `f${run}p${i + 1}`);
   const from = { x: exit.sandboxes.x.posts.length, mastodon: exit.sandboxes.mastodon.statuses.length };
   for (const [n, network] of (['x', 'mastodon'] as const).entries()) {
-    const mine = refs.map((ref, i) => ({ ref, i })).filter(({ i }) => i % 2 === n);
-    for (let k = 0; k < mine.length; k += 250) {
-      await raw[network].addBulk(
-        mine.slice(k, k + 250).map(({ ref, i }) => ({
-          name: JOBS.deliver.name,
-          data: { text: postText(i, ref) } satisfies RawJob,
-          opts: {
-            jobId: `${ref}.${network}`,
-            delay: Math.max(0, due - Date.now()),
-            priority: PRIORITY.ordinary,
-            removeOnComplete: { ...JOBS.deliver.removeOnComplete },
-            removeOnFail: { ...JOBS.deliver.removeOnFail },
-          },
-        })),
-      );
-    }
+    const mine = refs.flatMap((ref, i) => (i % 2 === n ? [{ ref, text: postText(i, ref) }] : []));
+    await addRawJobs(raw[network], network, mine, due);
   }
   check(
     Date.now() < due - 500,

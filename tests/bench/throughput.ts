@@ -34,10 +34,9 @@
  * (with --only throughput, not written) runs only those configurations, for comparing changes.
  */
 import { OrgSettingsCache, submitPost } from '@sunset/engine';
-import { JOBS, PRIORITY } from '@sunset/queue';
 import type { DeliveryStatus } from '@sunset/store';
-import type { RawJob } from './baseline-names.ts';
 import {
+  addRawJobs,
   check,
   checkExactlyOnce,
   cpuMedians,
@@ -289,22 +288,12 @@ async function baselineRound(
   for (const n of networks) await raw[n].pause();
   const from = { x: exit.sandboxes.x.posts.length, mastodon: exit.sandboxes.mastodon.statuses.length };
   const refs = Array.from({ length: deliveries / 2 }, () => `${tag}${(serial++).toString(36)}`);
-  for (const n of networks) {
-    for (let i = 0; i < refs.length; i += 250) {
-      await raw[n].addBulk(
-        refs.slice(i, i + 250).map((ref) => ({
-          name: JOBS.deliver.name,
-          data: { text: ordinaryText(ref) } satisfies RawJob,
-          opts: {
-            jobId: `${ref}.${n}`,
-            priority: PRIORITY.ordinary,
-            removeOnComplete: { ...JOBS.deliver.removeOnComplete },
-            removeOnFail: { ...JOBS.deliver.removeOnFail },
-          },
-        })),
-      );
-    }
-  }
+  for (const n of networks)
+    await addRawJobs(
+      raw[n],
+      n,
+      refs.map((ref) => ({ ref, text: ordinaryText(ref) })),
+    );
   const meter = cpuMeter({
     baseline: () => [worker.pid],
     redis: () => pidsNamed('redis-server'),
