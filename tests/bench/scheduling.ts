@@ -15,6 +15,8 @@
  * jobs due in the same second, on queues of their own, taken by baseline-worker.ts at the same
  * concurrency (the connector's call, no store, lease, audit or limiter). Both are timed at the
  * sandboxes (each post's arrival − its due time), the ratio being of their p99s, run by run.
+ * Before each apply and each floor run the store and this process are settled (lib.ts,
+ * settleRound), as in the crisis benchmark.
  */
 import { applyPlan } from '@sunset/engine';
 import { publishedTimes, waitForLandings } from './throughput.ts';
@@ -28,6 +30,7 @@ import {
   landings,
   percentile,
   rawQueues,
+  settleRound,
   sleep,
   startBaselineWorker,
   startExit,
@@ -119,6 +122,9 @@ export const scheduling: Benchmark = {
         // first deliveries. Connections are the worker process's (shared by its organisations):
         // those of the runs before are used again where the sandboxes kept them open.
         const org = `sched-${run}`;
+        // Each run starts settled: the last run's writes vacuumed and checkpointed, this process's
+        // garbage collected, so that neither half of a round pays for the one before.
+        await settleRound(exit);
         // Due on a whole second, LEAD_MS from now: the plan's times have second resolution.
         const due = Math.ceil((Date.now() + LEAD_MS) / 1000) * 1000;
         const batch: PlanPost[] = Array.from({ length: POSTS }, (_, i) => ({
@@ -170,6 +176,7 @@ export const scheduling: Benchmark = {
         const last = Math.max(...lags);
         const p99 = percentile(lags, 99);
         const atSandbox = percentile(sandboxLags(landed, refs, due), 99);
+        await settleRound(exit);
         const floor = percentile(await floorRun(exit, raw, run), 99);
         if (run === 0) ctx.record('p99-cold', p99);
         else {
