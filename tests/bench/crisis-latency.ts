@@ -59,6 +59,7 @@
  * the sandboxes as the store has published; every accepted crisis answered 202.
  */
 import { createHash } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { silentLogger } from '@sunset/core';
 import { applyPlan, ConnectorRegistry, OrgSettingsCache } from '@sunset/engine';
 import {
@@ -364,16 +365,26 @@ export const crisisLatency: Benchmark = {
       logger: silentLogger(),
       xCa: exit.sandboxes.x.ca,
     });
+    // This process stamps the landings (the sandboxes run in it): its longest event-loop delay in
+    // a round says whether a slow round was sunset's or the harness's own.
+    const loop = monitorEventLoopDelay({ resolution: 5 });
+    loop.enable();
+    const harnessDelay = () => {
+      const max = loop.max / 1e6;
+      loop.reset();
+      return `this process's longest event-loop delay ${fmt(max)} ms`;
+    };
     try {
       const connectors = await directConnectors(exit, registry);
       const idleRound = async (tag: string) => {
         await settleRound(exit);
+        loop.reset();
         const from = { x: exit.sandboxes.x.posts.length, mastodon: exit.sandboxes.mastodon.statuses.length };
         const refs = Array.from({ length: CRISES }, () => nextRef(tag));
         const sent = await sendCrises(api.base, token, refs, ['x', 'mastodon'], RATE);
         const landed = await waitLanded(exit, from, refs);
         checkExactlyOnce(`idle ${tag}`, landed, refs, ['x', 'mastodon']);
-        return latencies(sent, landed);
+        return { ...latencies(sent, landed), harness: harnessDelay() };
       };
       /**
        * Crises sent while `org`'s 10,000 ordinary deliveries are being worked off (queued on the
@@ -398,6 +409,7 @@ export const crisisLatency: Benchmark = {
         };
         const queued = await depth();
         await settleRound(exit);
+        loop.reset();
         for (const n of ['x', 'mastodon'] as const) await exit.queues.queue(n).resume();
         // The crises come while the worker is working the backlog off, not at the very moment the
         // queues resume (every slot taking its first job at once, a transient of this benchmark's
@@ -424,6 +436,7 @@ export const crisisLatency: Benchmark = {
         const queuedAtEnd = await depth();
         const withBacklog = latencies(sent, landed);
         const direct = latencies(calledAt, landed).all;
+        const harness = harnessDelay();
         // Pause, let the jobs the worker holds end, then cancel the rest through the plan. (Cancelling
         // while the worker publishes races with it: see BENCHMARKS.md, plan apply vs. in-flight.)
         for (const n of ['x', 'mastodon'] as const) await exit.queues.queue(n).pause();
@@ -464,7 +477,7 @@ export const crisisLatency: Benchmark = {
           published === atSandboxes,
           `backlog ${tag}: ${atSandboxes} backlog posts reached the sandboxes but the store has ${published} published (${JSON.stringify(statuses)}; ${cancelled} cancelled by the plan)`,
         );
-        return { withBacklog, direct, queuedAtStart, queuedAtEnd };
+        return { withBacklog, direct, queuedAtStart, queuedAtEnd, harness };
       };
 
       // The warm-up round: connections, sessions, caches and JIT warm, as in a running service.
@@ -486,7 +499,9 @@ export const crisisLatency: Benchmark = {
         const idle = await idleRound(`i${run}-`);
         recordPercentiles(ctx, 'idle', idle.all);
         pooled.idle.push(...idle.all);
-        ctx.progress(`run ${run} idle: X ${describe(idle.x)}; Mastodon ${describe(idle.mastodon)}`);
+        ctx.progress(
+          `run ${run} idle: X ${describe(idle.x)}; Mastodon ${describe(idle.mastodon)}; ${idle.harness}`,
+        );
 
         // the floor
         const quiet = await floor(exit, connectors, `f${run}-`);
@@ -496,7 +511,7 @@ export const crisisLatency: Benchmark = {
         ctx.progress(`run ${run} floor, quiet machine: ${describe(quiet)}`);
 
         // (b) backlog, and the floor in the same window
-        const { withBacklog, direct, queuedAtStart, queuedAtEnd } = await underBacklog(
+        const { withBacklog, direct, queuedAtStart, queuedAtEnd, harness } = await underBacklog(
           `backlog-${run}`,
           `k${run}-`,
           CRISES,
@@ -509,7 +524,7 @@ export const crisisLatency: Benchmark = {
         ctx.record('ratio-p50', percentile(withBacklog.all, 50) / percentile(direct, 50));
         ctx.record('ratio-p95', percentile(withBacklog.all, 95) / percentile(direct, 95));
         ctx.progress(
-          `run ${run} backlog: X ${describe(withBacklog.x)}; Mastodon ${describe(withBacklog.mastodon)}; floor in the same window ${describe(direct)}; ordinary jobs queued ${queuedAtStart} → ${queuedAtEnd}`,
+          `run ${run} backlog: X ${describe(withBacklog.x)}; Mastodon ${describe(withBacklog.mastodon)}; floor in the same window ${describe(direct)}; ordinary jobs queued ${queuedAtStart} → ${queuedAtEnd}; ${harness}`,
         );
         if (run === 1 || queuedAtEnd < 5000)
           ctx.fact(
@@ -634,6 +649,7 @@ export const crisisLatency: Benchmark = {
         `worker concurrency 16 per network, crises sent at ${RATE}/s, ${CRISES} per run per condition; Bluesky ${BSKY_CRISES} per run`,
       );
     } finally {
+      loop.disable();
       await registry.close();
       await api.service.stop();
       await worker.stop();
