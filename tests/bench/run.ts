@@ -1,7 +1,7 @@
 /**
  * `pnpm bench`: runs every benchmark (or `--only <name>[,<name>]`), each `--runs N` measured
  * rounds (default 5) after a warm-up round that is not counted, throughput rounds of about
- * `--seconds S` each (default 3; `--quick`: 3 rounds of about 2 s), prints progress, then writes
+ * `--seconds S` each (default 5; `--quick`: 3 rounds of about 2 s), prints progress, then writes
  * docs/BENCHMARKS.md and docs/benchmarks.json with the median, min and max of each figure
  * against its target, whether it is bound to the machine or a ratio to the tool underneath
  * measured in the same run, and the machine it ran on. A benchmark
@@ -108,7 +108,7 @@ function parseArgs(argv: string[]): Rounds & {
     } else if (a !== '--') throw new UsageError(`unknown argument ${a}`);
   }
   runs ??= quick ? 3 : 5;
-  seconds ??= quick ? 2 : 3;
+  seconds ??= quick ? 2 : 5;
   if (!Number.isInteger(runs) || runs < 1) throw new UsageError('--runs takes a whole number ≥ 1');
   if (!Number.isSafeInteger(seed) || seed < 0) throw new UsageError('--seed takes a whole number ≥ 0');
   if (!(seconds > 0 && seconds <= 60))
