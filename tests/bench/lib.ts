@@ -6,7 +6,7 @@
  * for work that was not done.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -384,6 +384,8 @@ export function spawnService(kind: ServiceKind, env: Record<string, string>): Se
       ...(process.env['BENCH_CPU_PROF']
         ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROF']}`]
         : []),
+      // BENCH_NODE_FLAGS="--trace-gc …": more flags for each spawned process, for the same purpose.
+      ...(process.env['BENCH_NODE_FLAGS']?.split(/\s+/).filter(Boolean) ?? []),
       ENTRIES[kind],
     ],
     {
@@ -393,8 +395,13 @@ export function spawnService(kind: ServiceKind, env: Record<string, string>): Se
     },
   );
   let output = '';
+  // BENCH_SERVICE_LOGS=<dir>: each spawned process's whole output kept in <dir>/<kind>-<pid>.log.
+  const logDir = process.env['BENCH_SERVICE_LOGS'];
+  const logFile = logDir ? path.join(logDir, `${kind}-${child.pid ?? 'unknown'}.log`) : undefined;
+  if (logDir) mkdirSync(logDir, { recursive: true });
   const keep = (d: Buffer) => {
     output = (output + d.toString()).slice(-20_000);
+    if (logFile) appendFileSync(logFile, d);
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
