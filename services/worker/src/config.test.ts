@@ -62,7 +62,7 @@ describe('the worker configuration', () => {
 
   it('gives the crisis lane slots and a pool of its own, and refuses counts out of range', () => {
     const d = readWorkerConfig({});
-    expect(d.crisisConcurrency).toBe(4);
+    expect(d.crisisConcurrency).toBe(16);
     expect(d.crisisPoolSize).toBe(3);
     expect(d.connectorIdleMs).toBe(900_000);
     expect(readWorkerConfig({ SUNSET_CONNECTOR_IDLE_MS: '0' }).connectorIdleMs).toBe(0);

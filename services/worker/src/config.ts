@@ -108,7 +108,7 @@ export const WORKER_ENV_HELP = `
                                 (CONFIG disabled) or is absent, with a warning (default on)
   SUNSET_WORKER_NETWORKS        networks this process serves, e.g. x,bluesky (default all)
   SUNSET_WORKER_CONCURRENCY     ordinary and plan jobs at once per network (default 4)
-  SUNSET_CRISIS_CONCURRENCY     crisis jobs at once per network, in slots of their own (default 4)
+  SUNSET_CRISIS_CONCURRENCY     crisis jobs at once per network, in slots of their own (default 16)
   SUNSET_CRISIS_POOL_SIZE       PostgreSQL connections of the crisis lane's own pool; 0 shares the main one (default 3)
   SUNSET_LIMITS                 posting rates, e.g. x=50/15m,mastodon=60/5m
   SUNSET_SHUTDOWN_GRACE_MS      how long running jobs may take to end on SIGTERM (default 10000)
@@ -215,7 +215,9 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     production: mode === 'production',
     networks: r.list('SUNSET_WORKER_NETWORKS', NETWORKS, NETWORKS),
     concurrency: r.int('SUNSET_WORKER_CONCURRENCY', 4, { min: 1, max: 256 }),
-    crisisConcurrency: r.int('SUNSET_CRISIS_CONCURRENCY', 4, { min: 1, max: 64 }),
+    // One alert relayed by a whole region is one job per organisation and network, each waiting
+    // mostly on the network and the store: more at once finish sooner and share more statements.
+    crisisConcurrency: r.int('SUNSET_CRISIS_CONCURRENCY', 16, { min: 1, max: 64 }),
     crisisPoolSize: r.int('SUNSET_CRISIS_POOL_SIZE', 3, { min: 0, max: 50 }),
     limits,
     shutdownGraceMs: r.int('SUNSET_SHUTDOWN_GRACE_MS', 10_000, { min: 0, max: 3_600_000 }),

@@ -69,7 +69,7 @@ export interface WorkerRuntimeOptions {
   networks?: readonly Network[];
   /** Ordinary and plan jobs run at once per network (default 4). */
   concurrency?: number;
-  /** Crisis jobs run at once per network, in slots no ordinary job can take (default 4). */
+  /** Crisis jobs run at once per network, in slots no ordinary job can take (default 16). */
   crisisConcurrency?: number;
   /**
    * The store the crisis lane reads and writes through (a small pool of its own, so that its
@@ -430,7 +430,7 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
   };
   const concurrency: Record<Lane, number> = {
     ordinary: options.concurrency ?? 4,
-    crisis: options.crisisConcurrency ?? 4,
+    crisis: options.crisisConcurrency ?? 16,
   };
 
   const workers = networks.flatMap((network) =>

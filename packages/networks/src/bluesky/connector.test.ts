@@ -23,7 +23,7 @@ const POST = 'app.bsky.feed.post';
 let sandbox: BlueskySandbox;
 let reader: AtpAgent;
 const connectors: Connector[] = [];
-const NAMES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'henry'] as const;
+const NAMES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'henry', 'ines'] as const;
 const accounts = {} as Record<(typeof NAMES)[number], SandboxAccount>;
 
 beforeAll(async () => {
@@ -424,6 +424,17 @@ describe('link cards', () => {
               '<meta property="og:image" content="/card.png"></head><body><p>Bonjour</p></body></html>',
           );
           return;
+        case '/alerte.html':
+          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+          res.end(
+            '<html><head><meta property="og:title" content="Vigilance rouge crue">' +
+              '<meta property="og:image" content="/alerte.png"></head></html>',
+          );
+          return;
+        case '/alerte.png':
+          res.writeHead(200, { 'content-type': 'image/png', 'content-length': cardImage.byteLength });
+          res.end(cardImage);
+          return;
         case '/plain.html':
           res.writeHead(200, { 'content-type': 'text/html' });
           res.end('<html><head><title>Seulement un titre</title></head><body></body></html>');
@@ -528,6 +539,39 @@ describe('link cards', () => {
     expect(
       lines.some((line) => line.includes('link card without image') && line.includes('internal address')),
     ).toBe(true);
+  });
+
+  it('reads a page once for the posts of several accounts that link it at the same time', async () => {
+    const link = `${siteUrl}/alerte.html`;
+    const posted = await Promise.all(
+      [carol, accounts.ines, carol].map((account, i) =>
+        connect(account, allowSite).publish(
+          { text: `Crue : ${link}` },
+          { idempotencyKey: `shared-card-${i}` },
+        ),
+      ),
+    );
+    const again = await connect(accounts.ines, allowSite).publish(
+      { text: `Crue, suite : ${link}` },
+      { idempotencyKey: 'shared-card-later' },
+    );
+    expect(siteHits.filter((hit) => hit === '/alerte.html')).toEqual(['/alerte.html']);
+    expect(siteHits.filter((hit) => hit === '/alerte.png')).toEqual(['/alerte.png']);
+    // Every post has the card, its thumbnail a blob of its own account's repository.
+    for (const [published, did] of [
+      [posted[0], carol.did],
+      [posted[1], accounts.ines.did],
+      [posted[2], carol.did],
+      [again, accounts.ines.did],
+    ] as const) {
+      const embed = (await readPost(published!.remoteId)).value.embed as {
+        external: { uri: string; title: string; thumb: BlobRef };
+      };
+      expect(embed.external).toMatchObject({ uri: link, title: 'Vigilance rouge crue' });
+      expect(published!.remoteId.startsWith(`at://${did}/`)).toBe(true);
+      const thumb = await readBlob(did, embed.external.thumb);
+      expect(await sharp(thumb).metadata()).toMatchObject({ format: 'jpeg', width: 1200, height: 630 });
+    }
   });
 
   it('reads a page on loopback only when the operator allowed its port', async () => {

@@ -26,6 +26,7 @@ import type {
 } from '../types.ts';
 import { createGuardedClient } from '../http/guarded-client.ts';
 import { atprotoApiVersion, shareLexicons } from '../patches/atproto-lexicons.ts';
+import { cardKey, linkCards, type CardOutcome } from './card-cache.ts';
 import { fitImage, ImageUnreadableError } from './images.ts';
 import { fetchCardImage, fetchPageCard } from './link-card.ts';
 import { isAuthFailure, isNotFound, mapBlueskyError } from './map-error.ts';
@@ -373,15 +374,37 @@ export function createBlueskyConnector(config: BlueskyConnectorConfig): Connecto
     return { $type: 'app.bsky.embed.images', images: embedded };
   };
 
-  /** The card for the post's first link, or undefined; never throws. */
-  const linkCardEmbed = async (uri: string, signal: AbortSignal | undefined) => {
+  /** The page's card with its fitted thumbnail, as every connector of this process shares it. */
+  const readCard = async (uri: string): Promise<CardOutcome> => {
     let card;
     try {
-      card = await fetchPageCard(uri, { client: contentClient, ...(signal ? { signal } : {}) });
+      card = await fetchPageCard(uri, { client: contentClient });
+    } catch (error) {
+      return { ok: false, error };
+    }
+    if (!card.imageUrl) return { ok: true, card };
+    try {
+      const image = await fetchCardImage(card.imageUrl, { client: contentClient });
+      const thumb = await fitImage(image.data, image.mediaType, CARD_THUMB_BYTES, { alwaysJpeg: true });
+      return { ok: true, card, thumb: { data: thumb.data, mediaType: thumb.mediaType } };
+    } catch (thumbError) {
+      return { ok: true, card, thumbError };
+    }
+  };
+
+  /** The card for the post's first link, or undefined; never throws. */
+  const linkCardEmbed = async (uri: string, signal: AbortSignal | undefined) => {
+    let outcome: CardOutcome;
+    try {
+      outcome = await linkCards.get(cardKey(uri, config.fetchAllow), () => readCard(uri), signal);
     } catch (err) {
-      log.warn({ url: uri, reason: errorText(err) }, 'no link card: the page could not be read');
+      outcome = { ok: false, error: err };
+    }
+    if (!outcome.ok) {
+      log.warn({ url: uri, reason: errorText(outcome.error) }, 'no link card: the page could not be read');
       return undefined;
     }
+    const { card, thumb, thumbError } = outcome;
     const external: Record<string, unknown> = {
       uri: card.uri,
       title: card.title,
@@ -389,11 +412,8 @@ export function createBlueskyConnector(config: BlueskyConnectorConfig): Connecto
     };
     if (card.imageUrl) {
       try {
-        const image = await fetchCardImage(card.imageUrl, {
-          client: contentClient,
-          ...(signal ? { signal } : {}),
-        });
-        const thumb = await fitImage(image.data, image.mediaType, CARD_THUMB_BYTES, { alwaysJpeg: true });
+        if (!thumb) throw thumbError;
+        // The blob belongs to this account's repository: each uploads its own, with its own session.
         external.thumb = await upload(thumb.data, thumb.mediaType, signal, 'the link card image');
       } catch (err) {
         // A card without its picture is still a card: Bluesky's app shows those too.
