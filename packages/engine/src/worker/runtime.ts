@@ -226,7 +226,9 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
   };
 
   await waitForRedis(options.connection, 'the worker connection', 30_000);
-  const reconcile = () => reconcileOutbox({ store, queues, logger: log.child({ subsystem: 'reconciler' }) });
+  const reconcileLog = log.child({ subsystem: 'reconciler' });
+  const reconcile = (between?: () => Promise<void>) =>
+    reconcileOutbox({ store, queues, logger: reconcileLog, ...(between ? { between } : {}) });
   // Before taking any job: whatever Redis lost while this process was down goes back first.
   const firstReconcile = await reconcile();
   log.info(firstReconcile, 'outbox reconciled at start');
@@ -538,10 +540,15 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
   let reconciling: Promise<unknown> = Promise.resolve();
   let passing = false;
   // A pass reads every open delivery and asks Redis about each job (with a backlog of thousands,
-  // tens of milliseconds of this event loop): it waits while crisis jobs run, as ordinary jobs do.
-  const pass = async () => {
+  // tens of milliseconds of this event loop and of Redis): before it and between its chunks it
+  // waits while crisis jobs run, as ordinary jobs do, and otherwise lets queued work in.
+  const giveWay = async () => {
     if (holdMs > 0 && !quiet()) await waitForCrises();
-    await reconcile();
+    else await new Promise((resolve) => setImmediate(resolve));
+  };
+  const pass = async () => {
+    await giveWay();
+    await reconcile(giveWay);
   };
   const timer =
     interval > 0
