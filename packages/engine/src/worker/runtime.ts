@@ -413,6 +413,12 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
       await new Promise((resolve) => setTimeout(resolve, Math.min(HOLD_POLL_MS, until - Date.now())));
     }
   };
+  // Background work (the reconciler's pass, the watch's tasks) waits there while crisis jobs run,
+  // as ordinary jobs do, and otherwise lets queued work in first.
+  const giveWay = async () => {
+    if (holdMs > 0 && !quiet()) await waitForCrises();
+    else await new Promise((resolve) => setImmediate(resolve));
+  };
   const ordinaryProcessor = processorOf(contexts.ordinary);
   const crisisProcessor = processorOf(contexts.crisis);
   const processors: Record<Lane, ReturnType<typeof processorOf>> = {
@@ -532,6 +538,7 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
             client: createGuardedClient({ allow: options.fetchAllow ?? [] }),
           },
           ...(options.xPrices ? { xPrices: options.xPrices } : {}),
+          giveWay,
         });
       })()
     : undefined;
@@ -541,11 +548,7 @@ export async function startWorkerRuntime(options: WorkerRuntimeOptions): Promise
   let passing = false;
   // A pass reads every open delivery and asks Redis about each job (with a backlog of thousands,
   // tens of milliseconds of this event loop and of Redis): before it and between its chunks it
-  // waits while crisis jobs run, as ordinary jobs do, and otherwise lets queued work in.
-  const giveWay = async () => {
-    if (holdMs > 0 && !quiet()) await waitForCrises();
-    else await new Promise((resolve) => setImmediate(resolve));
-  };
+  // gives way to crises (giveWay, above).
   const pass = async () => {
     await giveWay();
     await reconcile(giveWay);

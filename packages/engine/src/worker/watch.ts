@@ -54,6 +54,11 @@ export interface WatchOptions {
         client: GuardedClient;
       };
   xPrices?: XPriceTable;
+  /**
+   * Awaited before each task is claimed: the worker makes its tasks wait there while crisis jobs
+   * run (a new organisation's identity check builds its connectors and reads its pages).
+   */
+  giveWay?: () => Promise<void>;
 }
 
 export interface Watch {
@@ -320,6 +325,8 @@ export function startWatch(options: WatchOptions): Watch {
   const start = async (org: OrgSettings, task: string, run: () => Promise<void>) => {
     const key = `${org.organisationId}/${task}`;
     if (running.has(key) || (notBefore.get(key) ?? 0) > Date.now()) return;
+    await options.giveWay?.();
+    if (closing) return;
     const claimed = await store.watch.claim({
       organisationId: org.organisationId,
       task,
@@ -337,6 +344,7 @@ export function startWatch(options: WatchOptions): Watch {
 
   const tick = async () => {
     for (const { id } of await store.organisations.list()) {
+      if (closing) return;
       let org: OrgSettings;
       try {
         org = await settings.get(id);
@@ -353,6 +361,8 @@ export function startWatch(options: WatchOptions): Watch {
   };
 
   let ticking = false;
+  // Set by close: a tick waiting to give way starts nothing after it.
+  let closing = false;
   const look = () => {
     if (ticking) return;
     ticking = true;
@@ -372,6 +382,7 @@ export function startWatch(options: WatchOptions): Watch {
   return {
     tick,
     async close() {
+      closing = true;
       clearInterval(timer);
       clearTimeout(first);
       await Promise.allSettled([...running.values()]);
