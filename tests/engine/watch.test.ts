@@ -2,11 +2,12 @@
 // the real PDS (a second account follows) and the Mastodon fake, keeps the history in the store,
 // reads X only while the budget keeps its crisis reserve and records what each read cost; then
 // the identity checks, run by the worker on their interval, find the dormant X profile changed
-// behind the plan's back, keep the failed run and queue an `identity.check-failed` notification.
+// behind the plan's back, keep the failed run and queue an `identity.check-failed` notification;
+// and while a crisis is on the wire, the watch starts none of its tasks.
 import http from 'node:http';
 import net from 'node:net';
 import { AtpAgent } from '@atproto/api';
-import { applyPlan, monthStart } from '@sunset/engine';
+import { applyPlan, monthStart, OrgSettingsCache, submitPost } from '@sunset/engine';
 import { encodePng } from '@sunset/sandboxes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MASTODON_ACCOUNT, X_ACCOUNT } from '../support/accounts.ts';
@@ -209,5 +210,48 @@ describe('the watch', () => {
     );
     expect((await xCheck())?.['status']).toBe('failed');
     expect(String((await xCheck())?.['message'])).not.toContain('name reads');
+  });
+  it('starts none of its tasks while a crisis is on the wire, and goes on after it', async () => {
+    const document = engine.plans.document({
+      sunset: iso(Date.now() + 30 * 86_400_000),
+      posts: [],
+      dormantProfile: DORMANT,
+    });
+    document['crisis'] = { on: ['mastodon'], label: '🔴 ALERTE' };
+    await applyPlan({
+      store: engine.t.store,
+      queues: engine.queues,
+      plan: engine.plans.writeDocument(document),
+      actor: 'cli:test',
+    });
+    const readings = async (since: Date) =>
+      (await engine.t.store.watch.followers(ORG, { since })).filter((r) => r.network !== 'x');
+    const before = new Date();
+    await waitFor('Bluesky and Mastodon readings', async () => (await readings(before)).length >= 2);
+
+    // The crisis stays on the wire for two seconds: some thirteen readings' worth at 150 ms.
+    sandboxes.mastodon.inject({ kind: 'latency', ms: 2_000 }, { path: '/api/v1/statuses', method: 'POST' });
+    const ctx = {
+      store: engine.t.store,
+      queues: engine.queues,
+      settings: new OrgSettingsCache(engine.t.store),
+    };
+    const sent = await submitPost(ctx, {
+      organisationId: ORG,
+      source: 'crisis',
+      text: 'Alerte crue ref=watch-hold : évitez les berges.',
+      networks: ['mastodon'],
+      actor: 'token:test',
+    });
+    const deliveryId = sent.deliveries[0]?.deliveryId ?? '';
+    const status = async () => (await engine.t.store.deliveries.get(deliveryId))?.status;
+    await waitFor('the crisis to be on the wire', async () => (await status()) === 'sending', 20_000, 10);
+    // A task that had started just before the crisis may still record its reading.
+    const onTheWire = new Date(Date.now() + 200);
+    await waitFor('the crisis to be published', async () => (await status()) === 'published', 20_000, 10);
+    const published = new Date();
+    const during = (await readings(onTheWire)).filter((r) => r.at < published);
+    expect(during).toEqual([]);
+    await waitFor('readings again after the crisis', async () => (await readings(published)).length >= 2);
   });
 });
