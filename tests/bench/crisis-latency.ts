@@ -114,6 +114,22 @@ const crisisText = (ref: string) => `Coupure d'eau quartier Nord ref=${ref} : ne
 
 type Sent = Map<string, number>;
 
+/** Runs `each` for the i-th ref at `start` + i / `rate` seconds, open loop; returns when all ended. */
+async function openLoop(
+  refs: readonly string[],
+  rate: number,
+  start: number,
+  each: (ref: string) => Promise<void>,
+): Promise<void> {
+  await Promise.all(
+    refs.map(async (ref, i) => {
+      const wait = start + (i * 1000) / rate - performance.now();
+      if (wait > 0) await sleep(wait);
+      await each(ref);
+    }),
+  );
+}
+
 /** Sends the crises open loop; returns when each was answered 202 (ms), by ref. */
 async function sendCrises(
   base: string,
@@ -124,21 +140,17 @@ async function sendCrises(
   start = performance.now() + 20,
 ): Promise<Sent> {
   const answered: Sent = new Map();
-  await Promise.all(
-    refs.map(async (ref, i) => {
-      const wait = start + (i * 1000) / rate - performance.now();
-      if (wait > 0) await sleep(wait);
-      const r = await fetch(`${base}/v1/crisis`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ text: crisisText(ref), networks }),
-      });
-      const at = preciseNow();
-      const body = await r.text();
-      check(r.status === 202, `crisis ${ref} answered ${r.status}: ${body}`);
-      answered.set(ref, at);
-    }),
-  );
+  await openLoop(refs, rate, start, async (ref) => {
+    const r = await fetch(`${base}/v1/crisis`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ text: crisisText(ref), networks }),
+    });
+    const at = preciseNow();
+    const body = await r.text();
+    check(r.status === 202, `crisis ${ref} answered ${r.status}: ${body}`);
+    answered.set(ref, at);
+  });
   return answered;
 }
 
@@ -232,19 +244,15 @@ async function directCalls(
   start: number,
 ): Promise<Sent> {
   const calledAt: Sent = new Map();
-  await Promise.all(
-    refs.map(async (ref, i) => {
-      const wait = start + (i * 1000) / rate - performance.now();
-      if (wait > 0) await sleep(wait);
-      calledAt.set(ref, preciseNow());
-      const text = `🔴 ALERTE ${crisisText(ref)} #VilleDeTest`;
-      await Promise.all(
-        (['x', 'mastodon'] as const).map((n) =>
-          connectors[n].publish({ text, language: 'fr-FR' }, { idempotencyKey: `${ref}.${n}` }),
-        ),
-      );
-    }),
-  );
+  await openLoop(refs, rate, start, async (ref) => {
+    calledAt.set(ref, preciseNow());
+    const text = `🔴 ALERTE ${crisisText(ref)} #VilleDeTest`;
+    await Promise.all(
+      (['x', 'mastodon'] as const).map((n) =>
+        connectors[n].publish({ text, language: 'fr-FR' }, { idempotencyKey: `${ref}.${n}` }),
+      ),
+    );
+  });
   return calledAt;
 }
 

@@ -6,7 +6,7 @@
  * for work that was not done.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -396,17 +396,21 @@ export function spawnService(kind: ServiceKind, env: Record<string, string>): Se
   );
   let output = '';
   // BENCH_SERVICE_LOGS=<dir>: each spawned process's whole output kept in <dir>/<kind>-<pid>.log.
+  // Written through a stream: this process stamps the landings and must not wait on the disk.
   const logDir = process.env['BENCH_SERVICE_LOGS'];
-  const logFile = logDir ? path.join(logDir, `${kind}-${child.pid ?? 'unknown'}.log`) : undefined;
   if (logDir) mkdirSync(logDir, { recursive: true });
+  const log = logDir
+    ? createWriteStream(path.join(logDir, `${kind}-${child.pid ?? 'unknown'}.log`), { flags: 'a' })
+    : undefined;
   const keep = (d: Buffer) => {
     output = (output + d.toString()).slice(-20_000);
-    if (logFile) appendFileSync(logFile, d);
+    log?.write(d);
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   let stopping = false;
   child.on('exit', (code, signal) => {
+    log?.end();
     if (!stopping) process.stderr.write(`\n!! ${kind} ${child.pid} exited (${code ?? signal}):\n${output}\n`);
   });
   const service: Service = {

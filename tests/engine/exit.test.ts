@@ -41,7 +41,8 @@ function posts(
   return Array.from({ length: count }, (_, i) => ({
     id: `${tag}-${i + 1}`,
     at: dueAt,
-    on,
+    // Each post its own list: one shared array would be written as YAML aliases.
+    on: [...on],
     text: `Post ${i + 1} (${tag}) : la Ville de Test déménage sur Bluesky et Mastodon.`,
   }));
 }
@@ -353,11 +354,7 @@ describe('the outbox reconciler', () => {
     await producer.flushall();
     const queues = new Queues({ connection: producer });
     try {
-      // Each post its own list of networks: one shared array would be written as YAML aliases.
-      const list = posts(120, iso(Date.now() + 24 * 3600_000), 'chunks').map((p) => ({
-        ...p,
-        on: [...p.on],
-      }));
+      const list = posts(120, iso(Date.now() + 24 * 3600_000), 'chunks');
       await applyPlan({
         store: t.store,
         queues,

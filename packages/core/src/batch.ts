@@ -64,3 +64,17 @@ export function shareInFlight<K, V>(load: (key: K) => Promise<V>): (key: K) => P
     return call;
   };
 }
+
+/**
+ * `shared` as one caller waits for it: its `signal` ends this caller's wait, not the work that
+ * others share.
+ */
+export function untilAborted<T>(shared: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return shared;
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    shared.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

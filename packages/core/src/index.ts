@@ -21,7 +21,7 @@ export { canonicalJson } from './canonical-json.ts';
 export { ConfigError, configOrExit, EnvReader } from './config.ts';
 export { mintToken, hashToken, looksLikeToken, sameHash, TOKEN_PREFIX } from './tokens.ts';
 export { onShutdown } from './shutdown.ts';
-export { batchOneAtATime, shareInFlight } from './batch.ts';
+export { batchOneAtATime, shareInFlight, untilAborted } from './batch.ts';
 export {
   developmentStateKey,
   parseStateKey,

@@ -42,74 +42,78 @@ export async function reconcileOutbox(options: {
   });
   const result: ReconcileResult = { checked: open.length, requeued: 0, renewed: 0 };
   const toEnqueue: DeliveryHead[] = [];
-  const lanes = NETWORKS.flatMap((network) => LANES.map((lane) => ({ network, lane })));
-  let chunks = 0;
-  for (const { network, lane } of lanes) {
-    const all = open.filter((d) => d.network === network && laneOf(d.priority) === lane);
-    for (let from = 0; from < all.length; from += CHUNK) {
-      if (chunks++ > 0) await options.between?.();
-      const mine = all.slice(from, from + CHUNK);
-      const states = await queues.jobStates(
+  const chunks = NETWORKS.flatMap((network) =>
+    LANES.flatMap((lane) => {
+      const all = open.filter((d) => d.network === network && laneOf(d.priority) === lane);
+      return Array.from({ length: Math.ceil(all.length / CHUNK) }, (_, k) => ({
         network,
-        mine.map((d) => d.jobId),
         lane,
-      );
-      if (lane === 'crisis') {
-        // A crisis job added before the network had a crisis lane sits in the ordinary queue under
-        // the same id: adding a second one would let two workers claim the same delivery.
-        const missing = mine
-          .filter((d) => (states.get(d.jobId) ?? 'unknown') === 'unknown')
-          .map((d) => d.jobId);
-        if (missing.length > 0) {
-          for (const [id, state] of await queues.jobStates(network, missing, 'ordinary')) {
-            if (state !== 'unknown') states.set(id, state);
-          }
+        mine: all.slice(k * CHUNK, (k + 1) * CHUNK),
+      }));
+    }),
+  );
+  for (const [k, { network, lane, mine }] of chunks.entries()) {
+    if (k > 0) await options.between?.();
+    const states = await queues.jobStates(
+      network,
+      mine.map((d) => d.jobId),
+      lane,
+    );
+    if (lane === 'crisis') {
+      // A crisis job added before the network had a crisis lane sits in the ordinary queue under
+      // the same id: adding a second one would let two workers claim the same delivery.
+      const missing = mine
+        .filter((d) => (states.get(d.jobId) ?? 'unknown') === 'unknown')
+        .map((d) => d.jobId);
+      if (missing.length > 0) {
+        for (const [id, state] of await queues.jobStates(network, missing, 'ordinary')) {
+          if (state !== 'unknown') states.set(id, state);
         }
       }
-      for (const d of mine) {
-        const state = states.get(d.jobId) ?? 'unknown';
-        if (state === 'unknown') {
-          await store.audit.append({
+    }
+    for (const d of mine) {
+      const state = states.get(d.jobId) ?? 'unknown';
+      if (state === 'unknown') {
+        await store.audit.append({
+          organisationId: d.organisationId,
+          actor: 'system',
+          action: 'delivery.requeued',
+          network: d.network,
+          deliveryId: d.id,
+          ...(d.postId ? { postId: d.postId } : {}),
+          jobId: d.jobId,
+          outcome: 'ok',
+          details: { reason: 'Redis held no job for this open delivery', status: d.status, lane },
+        });
+        toEnqueue.push(d);
+        result.requeued += 1;
+      } else if (state === 'completed' || state === 'failed') {
+        const jobId = nextJobId(d.jobId);
+        const renewed = await store.transaction(async (tx) => {
+          // The job may have finished the delivery between the two reads: look again.
+          const now = await tx.deliveries.get(d.id);
+          if (!now || now.jobId !== d.jobId || (now.status !== 'queued' && now.status !== 'sending')) {
+            return false;
+          }
+          await tx.deliveries.setJob(d.id, jobId);
+          await tx.audit.append({
             organisationId: d.organisationId,
             actor: 'system',
             action: 'delivery.requeued',
             network: d.network,
             deliveryId: d.id,
             ...(d.postId ? { postId: d.postId } : {}),
-            jobId: d.jobId,
+            jobId,
             outcome: 'ok',
-            details: { reason: 'Redis held no job for this open delivery', status: d.status, lane },
+            before: { jobId: d.jobId, jobState: state },
+            after: { jobId },
+            details: { reason: `its job had ${state} while the delivery was still ${d.status}` },
           });
-          toEnqueue.push(d);
-          result.requeued += 1;
-        } else if (state === 'completed' || state === 'failed') {
-          const jobId = nextJobId(d.jobId);
-          const renewed = await store.transaction(async (tx) => {
-            // The job may have finished the delivery between the two reads: look again.
-            const now = await tx.deliveries.get(d.id);
-            if (!now || now.jobId !== d.jobId || (now.status !== 'queued' && now.status !== 'sending')) {
-              return false;
-            }
-            await tx.deliveries.setJob(d.id, jobId);
-            await tx.audit.append({
-              organisationId: d.organisationId,
-              actor: 'system',
-              action: 'delivery.requeued',
-              network: d.network,
-              deliveryId: d.id,
-              ...(d.postId ? { postId: d.postId } : {}),
-              jobId,
-              outcome: 'ok',
-              before: { jobId: d.jobId, jobState: state },
-              after: { jobId },
-              details: { reason: `its job had ${state} while the delivery was still ${d.status}` },
-            });
-            return true;
-          });
-          if (!renewed) continue;
-          toEnqueue.push({ ...d, jobId });
-          result.renewed += 1;
-        }
+          return true;
+        });
+        if (!renewed) continue;
+        toEnqueue.push({ ...d, jobId });
+        result.renewed += 1;
       }
     }
   }

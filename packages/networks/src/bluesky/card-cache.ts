@@ -6,6 +6,7 @@
  * card's text and its fitted thumbnail, or why there is none); every account still uploads the
  * thumbnail to its own repository with its own session.
  */
+import { untilAborted } from '@sunset/core';
 import type { PageCard } from './link-card.ts';
 
 export interface CardThumb {
@@ -80,7 +81,7 @@ export class CardCache {
       });
       this.trim();
     }
-    return signal ? untilAborted(entry.outcome, signal) : entry.outcome;
+    return untilAborted(entry.outcome, signal);
   }
 
   private remove(key: string, entry: Entry): void {
@@ -99,24 +100,6 @@ export class CardCache {
       this.remove(key, entry);
     }
   }
-}
-
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err as Error);
-      },
-    );
-  });
 }
 
 /** The cache every Bluesky connector of this process reads link cards through. */

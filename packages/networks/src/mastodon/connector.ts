@@ -12,7 +12,7 @@
  * the same key, and later retries by the worker are safe within that hour.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { silentLogger } from '@sunset/core';
+import { silentLogger, untilAborted } from '@sunset/core';
 import type { mastodon } from 'masto';
 import { InvalidPostError, isNetworkError, TransientError } from '../errors.ts';
 import {
@@ -181,14 +181,7 @@ export function createMastodonConnector(
       });
       instance = pending;
     }
-    const shared = instance;
-    if (!signal) return shared;
-    signal.throwIfAborted();
-    return new Promise((resolve, reject) => {
-      const onAbort = () => reject(signal.reason as Error);
-      signal.addEventListener('abort', onAbort, { once: true });
-      shared.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-    });
+    return untilAborted(instance, signal);
   }
 
   async function limits(signal?: AbortSignal): Promise<NetworkLimits> {
