@@ -1,8 +1,9 @@
 import { defineConfig, mergeConfig } from 'vitest/config';
 import base from '../config/vitest.base.ts';
 
-// Cross-service suites start sandboxes, Redis servers and worker processes: one file at a time
-// keeps the 2-core CI machine from timing them out against each other.
+// Cross-service suites start sandboxes, Redis servers and worker processes, and some still judge
+// timing (a 429's window, feed reads in a while): one file at a time keeps the 2-core CI machine
+// from failing them against each other.
 export default mergeConfig(
   base,
   defineConfig({

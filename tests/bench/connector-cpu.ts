@@ -6,8 +6,15 @@
  * length, no images; CPU is process.cpuUsage() (user + system) over the run, divided by the posts.
  * Before the runs, WARM posts per network (connections open, code optimised). Checked: every post
  * answered with an id, the ids all different.
+ *
+ * Also what building a Bluesky connector costs (an AtpAgent and its lexicon collections, made
+ * again whenever an organisation's connector was closed as idle): BUILT connectors in a row, none
+ * logging in, after WARM_BUILT unmeasured; CPU per connector, and the heap each keeps (after a full
+ * collection, with all of them still open).
  */
 import { fork } from 'node:child_process';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Secret } from '@sunset/core';
 import { loadConnector, type Connector } from '@sunset/networks';
 import { check, fmt, pool, type Benchmark } from './lib.ts';
@@ -17,6 +24,41 @@ import type { SandboxProcessInfo } from './sandbox-process.ts';
 const POSTS = 1_000;
 const WARM = 500;
 const AT_ONCE = 32;
+const BUILT = 100;
+const WARM_BUILT = 10;
+
+/** V8's full collection, reachable without starting the process with --expose-gc. */
+function collector(): () => void {
+  v8.setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+/** BUILT Bluesky connectors (not logged in): CPU per connector (µs) and heap kept per connector (KB). */
+async function buildBluesky(): Promise<{ cpu: number; heap: number }> {
+  const gc = collector();
+  const secret = (value: string) => new Secret(value, 'bench');
+  const build = () =>
+    loadConnector({
+      network: 'bluesky',
+      handle: 'bench.pds.test',
+      // Never called: building a connector does not log in.
+      service: 'https://pds.example',
+      identifier: secret('bench.pds.test'),
+      appPassword: secret('bench-app-password'),
+    });
+  const warm = await Promise.all(Array.from({ length: WARM_BUILT }, build));
+  gc();
+  const heapBefore = process.memoryUsage().heapUsed;
+  const before = process.cpuUsage();
+  const built: Connector[] = [];
+  for (let i = 0; i < BUILT; i++) built.push(await build());
+  const used = process.cpuUsage(before);
+  gc();
+  const heap = (process.memoryUsage().heapUsed - heapBefore) / BUILT / 1024;
+  check(built.length === BUILT, `${built.length} Bluesky connectors built`);
+  for (const c of [...warm, ...built]) await c.close();
+  return { cpu: (used.user + used.system) / BUILT, heap };
+}
 
 let serial = 0;
 
@@ -38,6 +80,8 @@ export const connectorCpu: Benchmark = {
   figures: [
     { key: 'x', label: 'X: CPU per post (twitter-api-v2, https, OAuth 1.0a)', unit: 'µs' },
     { key: 'mastodon', label: 'Mastodon: CPU per post (masto)', unit: 'µs' },
+    { key: 'bluesky-build', label: 'Bluesky: CPU to build a connector (@atproto/api agent)', unit: 'µs' },
+    { key: 'bluesky-heap', label: 'Bluesky: heap kept per connector built', unit: 'KB' },
   ],
   async run(ctx) {
     const child = fork(new URL('./sandbox-process.ts', import.meta.url), {
@@ -83,6 +127,14 @@ export const connectorCpu: Benchmark = {
           ctx.progress(`${connector.network} run ${run}: ${fmt(perPost)} µs of CPU per post`);
         }
         check(ids.size === WARM + POSTS * ctx.runs, `${connector.network}: ${ids.size} ids`);
+      }
+      for (let run = 1; run <= ctx.runs; run++) {
+        const { cpu, heap } = await buildBluesky();
+        ctx.record('bluesky-build', cpu);
+        ctx.record('bluesky-heap', heap);
+        ctx.progress(
+          `bluesky run ${run}: ${fmt(cpu)} µs of CPU and ${fmt(heap)} KB of heap per connector built`,
+        );
       }
     } finally {
       for (const c of connectors) await c.close();

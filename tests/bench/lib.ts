@@ -134,6 +134,8 @@ export interface Benchmark {
   name: string;
   title: string;
   figures: FigureSpec[];
+  /** V8 flags for the process that runs it (run.ts), for the harness's own sake: see each use. */
+  nodeFlags?: readonly string[];
   run(ctx: BenchContext): Promise<void>;
 }
 

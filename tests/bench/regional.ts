@@ -452,9 +452,17 @@ async function checkPublished(
     250,
   );
   const others = await mine();
+  // The first few by name, network, attempts and last error: enough to tell a timeout from a refusal.
+  const which = (await Promise.all(others.slice(0, 5).map((d) => store.deliveries.get(d.id))))
+    .filter((d) => d !== undefined)
+    .map(
+      (d) =>
+        `${d.id} (${d.network}, ${d.status} after ${d.attempts} attempt(s): ${d.lastError ?? 'no error recorded'})`,
+    )
+    .join('; ');
   check(
     others.length === 0,
-    `${what}: ${others.length} deliveries ended ${[...new Set(others.map((d) => d.status))].join(', ')}, not published`,
+    `${what}: ${others.length} deliveries ended ${[...new Set(others.map((d) => d.status))].join(', ')}, not published: ${which}`,
   );
 }
 

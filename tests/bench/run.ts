@@ -345,6 +345,7 @@ async function runGroup(group: Benchmark[], rounds: Rounds): Promise<GroupOutcom
         ...process.execArgv,
         // settleRound (lib.ts) collects the bench process's garbage before a round of milliseconds.
         '--expose-gc',
+        ...group.flatMap((b) => b.nodeFlags ?? []),
         fileURLToPath(import.meta.url),
         '--child',
         group.map((b) => b.name).join(','),

@@ -12,20 +12,13 @@ import {
   iso,
   ORG,
   PlanFolder,
-  startSandboxes,
+  sandboxesForFile,
   testRedis,
   type PlanPost,
-  type Sandboxes,
   type TestRedis,
 } from '../support/exit-harness.ts';
 
-let sandboxes: Sandboxes;
-beforeAll(async () => {
-  sandboxes = await startSandboxes();
-});
-afterAll(async () => {
-  await sandboxes?.stop();
-});
+const sandboxes = sandboxesForFile();
 
 for (const { dialect, skip } of await testDialects()) {
   describe.skipIf(skip !== undefined)(`plan re-apply, on ${dialect}`, () => {

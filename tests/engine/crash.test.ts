@@ -12,25 +12,18 @@ import {
   iso,
   PlanFolder,
   postedTexts,
-  startSandboxes,
+  sandboxesForFile,
   startWorkerProcess,
   testRedis,
   waitFor,
   ORG,
   type PlanPost,
-  type Sandboxes,
   type TestRedis,
 } from '../support/exit-harness.ts';
 
 const POSTS = 100;
 
-let sandboxes: Sandboxes;
-beforeAll(async () => {
-  sandboxes = await startSandboxes();
-});
-afterAll(async () => {
-  await sandboxes?.stop();
-});
+const sandboxes = sandboxesForFile();
 
 for (const { dialect, skip } of await testDialects()) {
   describe.skipIf(skip !== undefined)(`a worker killed mid-run, on ${dialect}`, () => {

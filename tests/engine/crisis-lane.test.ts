@@ -15,24 +15,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   iso,
   PlanFolder,
-  startSandboxes,
+  sandboxesForFile,
   startWorkerProcess,
   testRedis,
   waitFor,
   ORG,
-  type Sandboxes,
   type TestRedis,
 } from '../support/exit-harness.ts';
 
 const STATUSES = '/api/v1/statuses';
 
-let sandboxes: Sandboxes;
-beforeAll(async () => {
-  sandboxes = await startSandboxes();
-});
-afterAll(async () => {
-  await sandboxes?.stop();
-});
+const sandboxes = sandboxesForFile();
 
 for (const { dialect, skip } of await testDialects()) {
   describe.skipIf(skip !== undefined)(`the crisis lane, on ${dialect}`, () => {

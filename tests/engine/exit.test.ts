@@ -14,22 +14,15 @@ import {
   testLogger as logger,
   type TestEngine,
   postedTexts,
-  startSandboxes,
+  sandboxesForFile,
   queuesIdle,
   waitFor,
   ORG,
   type PlanPost,
-  type Sandboxes,
   sandboxFetchAllow,
 } from '../support/exit-harness.ts';
 
-let sandboxes: Sandboxes;
-beforeAll(async () => {
-  sandboxes = await startSandboxes();
-});
-afterAll(async () => {
-  await sandboxes?.stop();
-});
+const sandboxes = sandboxesForFile();
 
 /** Unique texts: X refuses the same text twice. */
 function posts(

@@ -62,13 +62,13 @@ for (const { dialect, skip } of dialects) {
         for (const c of cleanups.splice(0).reverse()) await c();
       });
 
-      async function setUp(feedUrl: string) {
+      async function setUp(feedUrl: string, feed: Record<string, unknown> = {}) {
         const t: TestStore = await openTestStore(dialect);
         cleanups.push(() => t.cleanup());
         const plans = new PlanFolder(NO_SANDBOXES);
         cleanups.push(async () => plans.remove());
         const doc = plans.document({ sunset: iso(Date.now() - 3_600_000), posts: [] });
-        doc['crisis'] = { on: ['bluesky'], feeds: [{ url: feedUrl, interval: '1s' }] };
+        doc['crisis'] = { on: ['bluesky'], feeds: [{ url: feedUrl, interval: '1s', ...feed }] };
         await applyPlan({ store: t.store, plan: plans.writeDocument(doc), actor: 'cli:test' });
         const redis = testRedis();
         const connection = createRedis(redis.url, { role: 'producer' });
@@ -173,6 +173,65 @@ for (const { dialect, skip } of dialects) {
         expect((await t.store.feeds.list(ORG)).map((f) => f.feedId).sort()).toEqual(
           [feedIdOf(`${feeds.url}/atom`), feedIdOf(`${feeds.url}/second`)].sort(),
         );
+      });
+
+      it('in mode post, an Update of an alert still awaiting approval takes its place, posted only above post_at', async () => {
+        const feeds: FeedServer = await startFeedServer();
+        cleanups.push(() => feeds.close());
+        const update = (n: number, level: string, severity: 'Moderate' | 'Severe'): AlertSpec => ({
+          ...ALERT,
+          identifier: `${ALERT.identifier}.U${n}`,
+          msgType: 'Update',
+          references: [{ identifier: ALERT.identifier, sent: ALERT.sent }],
+          infos: [{ ...ALERT.infos[0]!, headline: `Vigilance ${level} aux orages (${n})`, level, severity }],
+        });
+        const serve = (specs: AlertSpec[]) =>
+          feeds.serve(
+            '/atom',
+            atomFeed(
+              specs.map((spec) => ({ spec, embed: true })),
+              (id) => `/cap/${id}`,
+            ),
+          );
+        const crisisPosts = async () =>
+          (await t.store.posts.list(ORG, { source: 'crisis' })).sort(
+            (a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id),
+          );
+        // A yellow alert under post_at orange waits for a person.
+        serve([ALERT]);
+        const { t, queues } = await setUp(`${feeds.url}/atom`, { mode: 'post', post_at: 'orange' });
+        watcher(t, queues, 'worker-1', [feeds.host]);
+        await waitFor('the alert', async () => (await crisisPosts()).length === 1, 30_000, 50);
+        const [alert] = await crisisPosts();
+        expect(alert?.content).toMatchObject({ awaitingApproval: true });
+
+        // Its yellow Update: not posted at once (it is no more than the alert was), it waits in its place.
+        serve([ALERT, update(1, '2; yellow; Moderate', 'Moderate')]);
+        await waitFor('the first Update', async () => (await crisisPosts()).length === 2, 30_000, 50);
+        const first = (await crisisPosts()).find((p) => p.id !== alert!.id)!;
+        expect(first.content).toMatchObject({ awaitingApproval: true });
+        expect(await t.store.deliveries.list({ organisationId: ORG, postId: first.id })).toEqual([]);
+        expect((await t.store.posts.get(ORG, alert!.id))?.content).toMatchObject({
+          awaitingApproval: false,
+          cancelled: { supersededBy: first.id },
+        });
+
+        // An orange Update naming the first alert only: above post_at, posted at once in place of the first Update.
+        serve([
+          ALERT,
+          update(1, '2; yellow; Moderate', 'Moderate'),
+          update(2, '3; orange; Severe', 'Severe'),
+        ]);
+        await waitFor('the second Update', async () => (await crisisPosts()).length === 3, 30_000, 50);
+        const second = (await crisisPosts()).find((p) => p.id !== alert!.id && p.id !== first.id)!;
+        expect(second.content).not.toHaveProperty('awaitingApproval');
+        expect(second.replyToPostId).toBe(first.id);
+        const sent = await t.store.deliveries.list({ organisationId: ORG, postId: second.id });
+        expect(sent.map((d) => d.network)).toEqual(['bluesky']);
+        expect(sent[0]?.parts[0]?.text).toContain('orange');
+        expect((await t.store.posts.get(ORG, first.id))?.content).toMatchObject({
+          cancelled: { supersededBy: second.id },
+        });
       });
 
       it('refuses a feed on an internal address the operator did not allow, and reaches nothing', async () => {

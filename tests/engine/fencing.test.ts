@@ -15,24 +15,17 @@ import {
   ORG,
   PlanFolder,
   postedTexts,
-  startSandboxes,
+  sandboxesForFile,
   startWorkerProcess,
   testRedis,
   waitFor,
-  type Sandboxes,
   type ServiceProcess,
   type TestRedis,
 } from '../support/exit-harness.ts';
 
 const TWEETS = '/2/tweets';
 
-let sandboxes: Sandboxes;
-beforeAll(async () => {
-  sandboxes = await startSandboxes();
-});
-afterAll(async () => {
-  await sandboxes?.stop();
-});
+const sandboxes = sandboxesForFile();
 
 /** The texts X was asked to post (every POST /2/tweets, answered or not), from `from` on. */
 const askedOfX = (from = 0) =>
@@ -237,7 +230,7 @@ for (const { dialect, skip } of await testDialects()) {
         });
         const landed = sandboxes.x.posts.filter((p) => p.text.includes(text));
         expect(landed).toHaveLength(1);
-        const tookMs = landed[0]!.createdAtMs - killedAt;
+        const tookMs = landed[0]!.createdAt.getTime() - killedAt;
         process.stdout.write(`[takeover ${dialect} ${lane}] posted ${Math.round(tookMs)} ms after SIGKILL\n`);
         expect(tookMs).toBeLessThan(boundMs);
       });

@@ -13,10 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   iso,
   startEngine,
-  startSandboxes,
+  sandboxesForFile,
   waitFor,
   ORG,
-  type Sandboxes,
   type TestEngine,
 } from '../support/exit-harness.ts';
 
@@ -51,13 +50,7 @@ function sunset(
   });
 }
 
-let sandboxes: Sandboxes;
-beforeAll(async () => {
-  sandboxes = await startSandboxes();
-});
-afterAll(async () => {
-  await sandboxes?.stop();
-});
+const sandboxes = sandboxesForFile();
 
 for (const { dialect, skip } of await testDialects()) {
   describe.skipIf(skip !== undefined)(
@@ -105,8 +98,10 @@ for (const { dialect, skip } of await testDialects()) {
 
       it('says "sending, outcome being checked", then shows the first part\'s link before the thread ends', async () => {
         const tag = `status-${dialect}`;
-        // Each of the thread's two parts is held 3 s on the wire by X.
-        sandboxes.x.inject({ kind: 'latency', ms: 3_000 }, { path: '/2/tweets', method: 'POST', times: 2 });
+        // Each of the thread's two parts stays on the wire at X until the test has looked.
+        const release = [Promise.withResolvers<void>(), Promise.withResolvers<void>()];
+        for (const hold of release)
+          sandboxes.x.inject({ kind: 'hold', until: hold.promise }, { path: '/2/tweets', method: 'POST' });
         const text =
           `Alerte (${tag}) : la crue de la Loire atteint le quai Nord. ` +
           // Each part names the run: X refuses a text it already has (the other dialect's thread).
@@ -150,6 +145,7 @@ for (const { dialect, skip } of await testDialects()) {
         const firstCli = await cli();
         expect(firstCli.status).toBe(0);
         expect(firstCli.stdout).toMatch(/^ {2}X +sending, outcome being checked 0\/2$/m);
+        release[0]!.resolve();
 
         // The first part landed, the second is on the wire: its link is there already.
         await waitFor('the first part to be recorded', async () => (await x()).published === 1, 15_000);
@@ -164,6 +160,7 @@ for (const { dialect, skip } of await testDialects()) {
         const middleCli = await cli();
         expect(middleCli.stdout).toContain(middle.url!);
         expect(middleCli.stdout).toMatch(/sending, outcome being checked 1\/2/);
+        release[1]!.resolve();
 
         await waitFor('the thread to be published', async () => (await x()).status === 'published', 20_000);
         const done = await x();

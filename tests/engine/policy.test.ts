@@ -18,20 +18,13 @@ import {
   startEngine,
   type TestEngine,
   postedTexts,
-  startSandboxes,
+  sandboxesForFile,
   waitFor,
   ORG,
   type PlanOptions,
-  type Sandboxes,
 } from '../support/exit-harness.ts';
 
-let sandboxes: Sandboxes;
-beforeAll(async () => {
-  sandboxes = await startSandboxes();
-});
-afterAll(async () => {
-  await sandboxes?.stop();
-});
+const sandboxes = sandboxesForFile();
 
 /** The plan as `plan apply` would hand it over, without the validator's say. */
 function unvalidatedPlan(plans: PlanFolder, options: PlanOptions, name: string): Plan {

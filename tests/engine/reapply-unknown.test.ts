@@ -15,22 +15,15 @@ import {
   ORG,
   sandboxFetchAllow,
   startEngine,
-  startSandboxes,
+  sandboxesForFile,
   STATE_KEY_HEX,
   testLogger,
   waitFor,
   type PlanPost,
-  type Sandboxes,
   type TestEngine,
 } from '../support/exit-harness.ts';
 
-let sandboxes: Sandboxes;
-beforeAll(async () => {
-  sandboxes = await startSandboxes();
-});
-afterAll(async () => {
-  await sandboxes?.stop();
-});
+const sandboxes = sandboxesForFile();
 
 const TIMELINE = /^\/2\/users\/[^/]+\/tweets$/;
 

@@ -12,12 +12,11 @@ import {
   startWorkerProcess,
   type ServiceProcess,
   postedTexts,
-  startSandboxes,
+  sandboxesForFile,
   testRedis,
   waitFor,
   ORG,
   type PlanPost,
-  type Sandboxes,
   type TestRedis,
 } from '../support/exit-harness.ts';
 
@@ -25,13 +24,7 @@ const POSTS = 5;
 const GRACE_MS = 10_000;
 const LATENCY_MS = 3_000;
 
-let sandboxes: Sandboxes;
-beforeAll(async () => {
-  sandboxes = await startSandboxes();
-});
-afterAll(async () => {
-  await sandboxes?.stop();
-});
+const sandboxes = sandboxesForFile();
 
 describe('a worker stopped with SIGTERM mid-delivery', () => {
   let t: TestStore;

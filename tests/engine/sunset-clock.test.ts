@@ -15,23 +15,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   iso,
   startEngine,
-  startSandboxes,
+  sandboxesForFile,
   startWorkerProcess,
   waitFor,
   ORG,
-  type Sandboxes,
   type TestEngine,
 } from '../support/exit-harness.ts';
 
 type App = Awaited<ReturnType<typeof buildApp>>;
 
-let sandboxes: Sandboxes;
-beforeAll(async () => {
-  sandboxes = await startSandboxes();
-});
-afterAll(async () => {
-  await sandboxes?.stop();
-});
+const sandboxes = sandboxesForFile();
 
 type XAfter = 'crisis-only' | 'frozen' | 'leave';
 const NETS = ['x', 'bluesky', 'mastodon'] as const;

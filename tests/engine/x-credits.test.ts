@@ -19,20 +19,13 @@ import {
   iso,
   postedTexts,
   startEngine,
-  startSandboxes,
+  sandboxesForFile,
   waitFor,
   ORG,
-  type Sandboxes,
   type TestEngine,
 } from '../support/exit-harness.ts';
 
-let sandboxes: Sandboxes;
-beforeAll(async () => {
-  sandboxes = await startSandboxes();
-});
-afterAll(async () => {
-  await sandboxes?.stop();
-});
+const sandboxes = sandboxesForFile();
 
 const SUNSET = Date.now() + 30 * 24 * 3600_000;
 

@@ -12,20 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   iso,
   startEngine,
-  startSandboxes,
+  sandboxesForFile,
   waitFor,
   ORG,
-  type Sandboxes,
   type TestEngine,
 } from '../support/exit-harness.ts';
 
-let sandboxes: Sandboxes;
-beforeAll(async () => {
-  sandboxes = await startSandboxes();
-});
-afterAll(async () => {
-  await sandboxes?.stop();
-});
+const sandboxes = sandboxesForFile();
 
 const TIMELINE = /^\/2\/users\/[^/]+\/tweets$/;
 

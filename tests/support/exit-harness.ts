@@ -23,8 +23,9 @@ import { createLogger, envPrefix, silentLogger, type Logger } from '@sunset/core
 import { startWorkerRuntime, type WorkerRuntime, type WorkerRuntimeOptions } from '@sunset/engine';
 import { createRedis, Queues } from '@sunset/queue';
 import { removePrefix, testPrefix, TEST_REDIS_URL } from '@sunset/queue/testing';
-import type { Dialect } from '@sunset/store';
+import type { Dialect, Store } from '@sunset/store';
 import { openTestStore, type TestStore } from '@sunset/store/testing';
+import { afterAll, beforeAll } from 'vitest';
 import { stringify } from 'yaml';
 import { MASTODON_ACCOUNT, X_ACCOUNT } from './accounts.ts';
 
@@ -83,6 +84,28 @@ export async function startSandboxes(): Promise<Sandboxes> {
       rmSync(secretsDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The sandboxes of the calling test file: started in a beforeAll before its own hooks, stopped in
+ * an afterAll after them. The object stands for them from the first hook on; reading it at the
+ * file's top level, before they exist, throws rather than handing out undefined.
+ */
+export function sandboxesForFile(): Sandboxes {
+  let started: Sandboxes | undefined;
+  beforeAll(async () => {
+    started = await startSandboxes();
+  });
+  afterAll(async () => {
+    await started?.stop();
+    started = undefined;
+  });
+  return new Proxy({} as Sandboxes, {
+    get(_target, prop) {
+      if (!started) throw new Error(`sandboxes.${String(prop)} read outside the file's tests and hooks`);
+      return Reflect.get(started, prop) as unknown;
+    },
+  });
 }
 
 /** The test accounts' credentials under the prefixes of other organisations (documentFor). */
@@ -363,7 +386,13 @@ export interface TestEngine {
  */
 export async function startEngine(
   s: Sandboxes,
-  options: { dialect?: Dialect; start?: boolean; runtime?: Partial<WorkerRuntimeOptions> } = {},
+  options: {
+    dialect?: Dialect;
+    start?: boolean;
+    runtime?: Partial<WorkerRuntimeOptions>;
+    /** The store the runtime works on, made from the test's (a view that fails on purpose). */
+    wrapStore?: (store: Store) => Store;
+  } = {},
 ): Promise<TestEngine> {
   const t = await openTestStore(options.dialect ?? 'sqlite');
   const redis = testRedis();
@@ -376,7 +405,7 @@ export async function startEngine(
     options.start === false
       ? undefined
       : await startWorkerRuntime({
-          store: t.store,
+          store: options.wrapStore ? options.wrapStore(t.store) : t.store,
           connection,
           prefix: redis.prefix,
           logger: testLogger,

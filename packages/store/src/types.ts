@@ -810,6 +810,12 @@ export interface Store extends Repositories {
   clock(): Promise<Date>;
   /** True when the database answers (for /readyz). */
   ping(): Promise<boolean>;
+  /**
+   * What the database's own upkeep lacks for this store's workload, one sentence each, for the
+   * services to log at start: on PostgreSQL, autovacuum turned off for the server or for the
+   * deliveries table. Nothing on SQLite.
+   */
+  upkeepWarnings(): Promise<string[]>;
   close(): Promise<void>;
 }
 

@@ -152,8 +152,11 @@ function start() {
       await signIn(token);
       input.value = '';
       input.removeAttribute('aria-invalid');
+      // A bookmarked or shared address opens once signed in, when the role may see that screen.
+      const asked = routeOf();
+      const next = SCREENS[asked]?.roles.includes(me.role) ? asked : defaultRoute();
       // pushState, not location.hash: the hashchange event would come later and clear the message below.
-      history.pushState(null, '', `#/${defaultRoute()}`);
+      if (next !== asked) history.pushState(null, '', `#/${next}`);
       render();
       announce(
         t('session.signedIn', {

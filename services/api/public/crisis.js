@@ -145,6 +145,15 @@ function schedulePreview() {
 
 function networkStates(post) {
   const entries = NETWORKS.filter((n) => post.networks[n]);
+  const cancelled = post.content?.cancelled;
+  if (!entries.length && cancelled)
+    return h(
+      'p',
+      { class: 'small' },
+      cancelled.supersededBy
+        ? t('crisis.supersededBy', { id: cancelled.supersededBy })
+        : t('crisis.withdrawnBy', { who: byWhom(cancelled.by) }),
+    );
   if (!entries.length)
     return h(
       'p',

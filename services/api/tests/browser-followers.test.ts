@@ -96,10 +96,12 @@ describe.skipIf(!HAVE_CHROMIUM)(`follower chart in ${CHROMIUM} (skipped when it 
   });
 
   it('draws one line per network with the sunset marked, captioned, with the figures as a table', async () => {
-    await page.goto(base);
+    // A bookmarked address: the plan screen opens once signed in, not the auditor's usual journal.
+    await page.goto(`${base}/#/plan`);
     await page.getByLabel("Jeton d'accès").fill(f.tokens.auditor);
     await page.getByRole('button', { name: 'Se connecter' }).click();
-    await page.goto(`${base}/#/plan`);
+    await expect.poll(() => page.locator('#session').isVisible()).toBe(true);
+    expect(page.url()).toMatch(/#\/plan$/);
     const section = page.locator('#plan-followers');
     await expect.poll(() => section.isVisible()).toBe(true);
     await expect.poll(() => section.locator('svg polyline').count()).toBe(3);

@@ -203,6 +203,8 @@ describe.skipIf(!HAVE_CHROMIUM)(`dashboard in ${CHROMIUM} (skipped when it is mi
     expect(await page.getByRole('status').textContent()).toMatch(/déconnecté/);
     expect(await page.getByRole('navigation').isVisible()).toBe(false);
 
+    // An address of a screen the auditor may not see (the editor's) leads to the auditor's own.
+    await page.goto(`${base}/#/rediger`);
     await signIn(f.tokens.auditor);
     expect(page.url()).toMatch(/#\/journal$/);
     await page.getByLabel('Action', { exact: true }).fill('crisis.accepted');

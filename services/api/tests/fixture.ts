@@ -11,7 +11,8 @@ import { applyPlan } from '@sunset/engine/outbox';
 import { validatePlan } from '@sunset/plan';
 import { createRedis, Queues } from '@sunset/queue';
 import { removePrefix, testPrefix, TEST_REDIS_URL } from '@sunset/queue/testing';
-import { openStore, type Store, type TokenRole } from '@sunset/store';
+import { openStore, type Dialect, type Store, type TokenRole } from '@sunset/store';
+import { openTestStore } from '@sunset/store/testing';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { buildApp, type AppOptions } from '../src/app.ts';
@@ -81,9 +82,15 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
-export async function startFixture(overrides: Partial<AppOptions> = {}, plan = planYaml()): Promise<Fixture> {
+/** The API on a store of its own (SQLite by default; a PostgreSQL schema of its own if asked). */
+export async function startFixture(
+  overrides: Partial<AppOptions> = {},
+  plan = planYaml(),
+  dialect: Dialect = 'sqlite',
+): Promise<Fixture> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sunset-api-'));
-  const store = await openStore({ url: path.join(dir, 'sunset.db') });
+  const onPostgres = dialect === 'postgres' ? await openTestStore('postgres') : undefined;
+  const store = onPostgres?.store ?? (await openStore({ url: path.join(dir, 'sunset.db') }));
   const prefix = testPrefix();
   const redis = createRedis(TEST_REDIS_URL, { role: 'producer' });
   await new Promise((r) => redis.once('ready', r));
@@ -141,7 +148,8 @@ export async function startFixture(overrides: Partial<AppOptions> = {}, plan = p
       await queues.close();
       redis.disconnect();
       await removePrefix(TEST_REDIS_URL, prefix);
-      await store.close();
+      if (onPostgres) await onPostgres.cleanup();
+      else await store.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

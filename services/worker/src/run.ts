@@ -55,6 +55,7 @@ async function main(): Promise<void> {
     logger,
     () => redis.disconnect(),
   );
+  for (const warning of await store.upkeepWarnings().catch(() => [])) logger.warn(`WARNING: ${warning}`);
   // The crisis lane's own small pool (PostgreSQL): its claim and finish never wait for a
   // connection that ordinary jobs hold. SQLite has one connection per process: shared.
   const crisisStore =

@@ -117,6 +117,7 @@ export async function capAlertSubmission(
       ...(info?.expires ? { expires: info.expires } : {}),
     },
     ...(notes.length ? { notes } : {}),
+    ...(!choice && (alert.msgType === 'Cancel' || alert.msgType === 'Update') ? { noticeOnly: true } : {}),
     clientKey: `cap:${capKey(alert)}`,
   };
 }

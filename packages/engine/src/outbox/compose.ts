@@ -8,7 +8,7 @@
  */
 import { InputError, NETWORKS, NETWORK_LABELS, type Network } from '@sunset/core';
 import { textLimitsOf } from '@sunset/plan';
-import type { DeliveryStatus, Store } from '@sunset/store';
+import type { DeliveryStatus, Post, Store } from '@sunset/store';
 import {
   costOf,
   describeRefused,
@@ -19,7 +19,7 @@ import {
 } from '@sunset/text';
 import type { OrgSettings, OrgSettingsCache } from './org-settings.ts';
 import { policyRefusal } from './policy.ts';
-import type { CapInfo, StoredContent, SubmitPostInput } from './post-types.ts';
+import { storedContentOf, type CapInfo, type StoredContent, type SubmitPostInput } from './post-types.ts';
 
 /** Images each network takes (NETWORKS.md): count, bytes, alt text. */
 const IMAGE_RULES: Record<Network, { bytes: number; alt: number }> = {
@@ -117,19 +117,94 @@ export function composeText(
   return text;
 }
 
-/** The networks where the original of a follow-up went out (or is going out): the follow-up goes there. */
-async function followUpTargets(
+/** How far a follow-up looks along posts that replaced each other before going out. */
+const MAX_SUPERSEDED_HOPS = 20;
+
+/**
+ * The post a follow-up of `postId` answers: that post, or the one that replaced it before it went
+ * out (and so on along replacements); undefined when there is no such post.
+ */
+export async function answeredPost(
   store: Store,
   organisationId: string,
+  postId: string,
+): Promise<{ post: Post; content: StoredContent; awaitingApproval: boolean } | undefined> {
+  let post = await store.posts.get(organisationId, postId);
+  if (!post) return undefined;
+  let content = storedContentOf(post);
+  for (let hop = 0; content.cancelled?.supersededBy !== undefined && hop < MAX_SUPERSEDED_HOPS; hop++) {
+    const next = await store.posts.get(organisationId, content.cancelled.supersededBy);
+    if (!next) break;
+    post = next;
+    content = storedContentOf(next);
+  }
+  return { post, content, awaitingApproval: content.awaitingApproval === true && !content.cancelled };
+}
+
+/** Where a follow-up goes, decided by what became of its original. */
+interface FollowUp {
+  /** The post it answers: the one named, or the one that replaced it before going out. */
+  replyTo: string;
+  targets: Network[];
+  /** The original, still awaiting approval, that this follow-up withdraws (nothing of it went out). */
+  supersedes?: string;
+  /** Why the follow-up is recorded and not posted. */
+  recordReason?: string;
+  notes: string[];
+}
+
+/**
+ * A follow-up goes where its original went out (or is going out). An original that still awaits
+ * approval went out nowhere: an Update takes its place on the original's networks (not as a reply),
+ * a Cancel withdraws it and posts nothing, and an Update without words of its own (noticeOnly)
+ * leaves it waiting. An original replaced that way stands for the post that replaced it.
+ */
+async function followUpOf(
+  store: Store,
+  input: Pick<SubmitPostInput, 'organisationId' | 'cap' | 'noticeOnly'>,
   originalId: string,
   wanted: readonly Network[],
-): Promise<Network[]> {
-  const original = await store.posts.get(organisationId, originalId);
+): Promise<FollowUp> {
+  const { organisationId } = input;
+  const answered = await answeredPost(store, organisationId, originalId);
   // The id is not repeated: an error never echoes what the request sent.
-  if (!original) throw new InputError(`replyTo: no post of ${organisationId} has this id`);
+  if (!answered) throw new InputError(`replyTo: no post of ${organisationId} has this id`);
+  const { content } = answered;
+  const replyTo = answered.post.id;
+  if (answered.awaitingApproval) {
+    const what = input.cap ? `CAP ${input.cap.msgType}` : 'follow-up';
+    if (input.cap?.msgType === 'Cancel') {
+      return {
+        replyTo,
+        targets: [],
+        supersedes: replyTo,
+        recordReason: `its original ${replyTo} has not gone out (it awaits approval): this Cancel withdraws it, and nothing is posted`,
+        notes: [],
+      };
+    }
+    if (input.noticeOnly) {
+      return {
+        replyTo,
+        targets: [],
+        recordReason: `its original ${replyTo} has not gone out and still awaits approval; this ${what} has no text of its own: recorded, not posted`,
+        notes: [],
+      };
+    }
+    const targets = wanted.filter((n) => content.networks.includes(n));
+    return { replyTo, targets, supersedes: replyTo, notes: leftOut(wanted, targets) };
+  }
   const live: DeliveryStatus[] = ['queued', 'sending', 'published'];
-  const deliveries = await store.deliveries.list({ organisationId, postId: originalId });
-  return wanted.filter((n) => deliveries.some((d) => d.network === n && live.includes(d.status)));
+  const deliveries = await store.deliveries.list({ organisationId, postId: replyTo });
+  const targets = wanted.filter((n) => deliveries.some((d) => d.network === n && live.includes(d.status)));
+  return { replyTo, targets, notes: leftOut(wanted, targets) };
+}
+
+function leftOut(wanted: readonly Network[], targets: readonly Network[]): string[] {
+  return wanted
+    .filter((n) => !targets.includes(n))
+    .map(
+      (n) => `${NETWORK_LABELS[n]}: the original post did not go out there, so its follow-up does not either`,
+    );
 }
 
 /**
@@ -167,6 +242,10 @@ export interface PostRoute {
   awaitingApproval: boolean;
   /** What the sender is told about networks or parts left out, as submitPost says it. */
   notes: string[];
+  /** The post a follow-up answers (the one named, or the one that replaced it before going out). */
+  replyTo?: string;
+  /** A follow-up's original that awaits approval and is withdrawn when this post is written. */
+  supersedes?: string;
 }
 
 /** Whether a CAP alert's <expires> is behind `now`: it then tells the public of a past danger. */
@@ -197,7 +276,7 @@ export async function routePost(
   settings: OrgSettings,
   input: Pick<
     SubmitPostInput,
-    'organisationId' | 'source' | 'replyToPostId' | 'cap' | 'notes' | 'awaitApproval'
+    'organisationId' | 'source' | 'replyToPostId' | 'cap' | 'notes' | 'awaitApproval' | 'noticeOnly'
   >,
   targets: Network[],
   at: Date,
@@ -205,14 +284,12 @@ export async function routePost(
   notes: string[] = [],
 ): Promise<PostRoute> {
   notes.push(...(input.notes ?? []));
-  if (input.replyToPostId) {
-    const before = targets;
-    targets = await followUpTargets(store, input.organisationId, input.replyToPostId, targets);
-    for (const n of before.filter((x) => !targets.includes(x))) {
-      notes.push(
-        `${NETWORK_LABELS[n]}: the original post did not go out there, so its follow-up does not either`,
-      );
-    }
+  const followUp = input.replyToPostId
+    ? await followUpOf(store, input, input.replyToPostId, targets)
+    : undefined;
+  if (followUp) {
+    targets = followUp.targets;
+    notes.push(...followUp.notes);
   }
   const refused: PostRoute['refused'] = {};
   const xRefusal = targets.includes('x')
@@ -222,9 +299,18 @@ export async function routePost(
     refused.x = xRefusal;
     notes.push(`X: ${xRefusal}`);
   }
-  const recordReason = recordOnlyReason(input.cap, now);
+  const ownRecordReason = recordOnlyReason(input.cap, now);
+  const recordReason = ownRecordReason ?? followUp?.recordReason;
   const recordOnly = recordReason !== undefined;
   if (recordReason !== undefined) notes.push(recordReason);
+  // A Test, Exercise or expired message is recorded for what it is and replaces nothing.
+  const supersedes = ownRecordReason === undefined ? followUp?.supersedes : undefined;
+  if (supersedes !== undefined && !recordOnly) {
+    const what = input.cap ? `CAP ${input.cap.msgType}` : 'follow-up';
+    notes.push(
+      `its original ${supersedes} has not gone out (it awaits approval): this ${what} replaces it, on its networks and not as a reply, and it can no longer be approved`,
+    );
+  }
   const secondPerson =
     input.source === 'crisis'
       ? settings.document.crisis?.approval === 'second-person'
@@ -238,7 +324,15 @@ export async function routePost(
         : 'waiting for a person to approve it (a CAP feed in mode approve)',
     );
   }
-  return { targets, refused, recordOnly, awaitingApproval, notes };
+  return {
+    targets,
+    refused,
+    recordOnly,
+    awaitingApproval,
+    notes,
+    ...(followUp ? { replyTo: followUp.replyTo } : {}),
+    ...(supersedes !== undefined ? { supersedes } : {}),
+  };
 }
 
 /** One network's text, composed and split into the thread parts it is posted as. */

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { PlanDocument } from '@sunset/plan';
-import type { Store } from '@sunset/store';
+import { StoreUnavailableError, type Store } from '@sunset/store';
 import { openTestStore, type TestStore } from '@sunset/store/testing';
-import { OrgSettingsCache, planDocumentOf } from './org-settings.ts';
+import { isPlanUnusable, OrgSettingsCache, planDocumentOf } from './org-settings.ts';
 
 const yaml = readFileSync(new URL('../../../../config/plans/ville-de-tours.yaml', import.meta.url), 'utf8');
 const document = parse(yaml) as PlanDocument;
@@ -108,5 +108,34 @@ describe('the organisation settings cache', () => {
     expect(() => planDocumentOf({ ...row, settings: undefined, yaml: 'version: 2' })).toThrow(
       new RegExp(`plan ${org} v3: yaml does not match the plan schema: .*organisation, networks, sunset`),
     );
+  });
+
+  it('tells a plan that cannot be read from a store that does not answer', async () => {
+    const { version } = await t.store.plans.insert({
+      organisationId: org,
+      hash: 'broken-yaml',
+      yaml: 'organisation: [unclosed',
+      sourceName: 'ville-de-tours.yaml',
+      appliedBy: 'cli:test',
+      diff: [],
+    });
+    const unreadable = await new OrgSettingsCache(t.store).get(org).catch((err: unknown) => err);
+    expect(String(unreadable)).toMatch(new RegExp(`plan ${org} v${version}: yaml cannot be read`));
+    expect(isPlanUnusable(unreadable)).toBe(true);
+    expect(
+      isPlanUnusable(await new OrgSettingsCache(t.store).get('ville-sans-plan').catch((e: unknown) => e)),
+    ).toBe(true);
+    // The store's own failure, as its guard reports a pool with no connection to give.
+    const down = {
+      ...t.store,
+      plans: {
+        ...t.store.plans,
+        latestVersion: () =>
+          Promise.reject(new StoreUnavailableError(new Error('timeout exceeded when trying to connect'))),
+      },
+    } as Store;
+    const outage = await new OrgSettingsCache(down).get(org).catch((err: unknown) => err);
+    expect(outage).toBeInstanceOf(StoreUnavailableError);
+    expect(isPlanUnusable(outage)).toBe(false);
   });
 });

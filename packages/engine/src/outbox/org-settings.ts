@@ -44,6 +44,30 @@ export function planDocumentOf(
   throw new StoredRowError(row, `yaml${path}`, `does not match the plan schema: ${message}`);
 }
 
+/**
+ * The stored plan's document and sunset. Whatever stops that reading (YAML that does not parse, a
+ * document the schema refuses) is a StoredRowError: the plan is unusable until a person applies
+ * another, whereas an error of the store's own is an outage that may pass.
+ */
+function readStoredPlan(plan: AppliedPlan): { document: PlanDocument; sunset: Date } {
+  try {
+    const document = planDocumentOf(plan);
+    return { document, sunset: sunsetOf(document) };
+  } catch (err) {
+    if (err instanceof StoredRowError) throw err;
+    throw new StoredRowError(
+      `plan ${plan.organisationId} v${plan.version}`,
+      'yaml',
+      `cannot be read: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+}
+
+/** Whether a settings read failed on the plan itself (none applied, or unusable), not on the store. */
+export function isPlanUnusable(err: unknown): boolean {
+  return err instanceof NoPlanError || err instanceof StoredRowError;
+}
+
 /** Caches the parsed plan per organisation and version. */
 export class OrgSettingsCache {
   private readonly cache: Map<string, OrgSettings>;
@@ -136,12 +160,12 @@ export class OrgSettingsCache {
     const key = `${organisationId}@${latest.version}`;
     let settings = this.cache.get(key);
     if (!settings) {
-      const document = planDocumentOf(latest);
+      const { document, sunset } = readStoredPlan(latest);
       settings = {
         organisationId,
         organisationName: document.organisation.name,
         version: latest.version,
-        sunset: sunsetOf(document),
+        sunset,
         xAfter: document.sunset.x_after,
         document,
       };

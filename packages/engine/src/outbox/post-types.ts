@@ -54,6 +54,11 @@ export interface SubmitPostInput {
    * (an alert a CAP feed brought, in mode approve).
    */
   awaitApproval?: boolean;
+  /**
+   * The text is the plan's standard sentence for a CAP Update or Cancel without <info>: it says
+   * nothing of its own, so it is never posted in place of an original that did not go out.
+   */
+  noticeOnly?: boolean;
   /** Told to the sender with the answer: what was repaired or chosen in their stead (a CAP link…). */
   notes?: string[];
   /**
@@ -107,8 +112,11 @@ export interface StoredContent {
   awaitingApproval?: boolean;
   /** Who changed it after it was sent (PATCH /v1/posts/:id): none of them may approve it. */
   editedBy?: PostActor[];
-  /** Withdrawn before it went out (DELETE /v1/posts/:id): by whom and when. */
-  cancelled?: { by: PostActor; at: string };
+  /**
+   * Withdrawn before it went out: by whom and when (DELETE /v1/posts/:id), or replaced while it
+   * awaited approval by the follow-up `supersededBy` (a CAP Update or Cancel).
+   */
+  cancelled?: { by: PostActor; at: string; supersededBy?: string };
   /** A string (the actor) on posts approved before persons existed. */
   approvedBy?: PostActor | string;
   /** Test, Exercise, Draft: kept for the record, never posted. */
@@ -143,7 +151,7 @@ const storedContent = fields({
   sentBy: optional(actor),
   awaitingApproval: optional(flag),
   editedBy: optional(listOf(actor)),
-  cancelled: optional(fields({ by: actor, at: text })),
+  cancelled: optional(fields({ by: actor, at: text, supersededBy: optional(text) })),
   approvedBy: optional(either(actor, text)),
   recordOnly: optional(flag),
   clientKey: optional(text),

@@ -162,6 +162,8 @@ export function deliveriesFor(
       planVersion: settings.version,
       contentHash,
       parts,
+      // The worker sends nothing of an alert once its sender says it is over.
+      ...(content.cap?.expires !== undefined ? { payload: { capExpires: content.cap.expires } } : {}),
     };
   });
 }
@@ -249,6 +251,56 @@ async function writePosts(store: Store, writes: readonly PostWrite[]): Promise<W
   });
 }
 
+/** The original a follow-up was to replace was approved or withdrawn before it could be. */
+class OriginalChangedError extends SunsetError {
+  constructor(postId: string) {
+    super('engine.original-changed', `post ${postId} no longer awaits approval`);
+  }
+}
+
+/**
+ * A follow-up that replaces its original, which awaits approval: the follow-up is written and the
+ * original withdrawn in one transaction, under the organisation's lock that approvals take too, so
+ * an original is either approved or replaced, never both.
+ */
+async function writeSuperseding(
+  store: Store,
+  write: PostWrite,
+  originalId: string,
+  by: PostActor,
+): Promise<Written> {
+  const { organisationId } = write.post;
+  return store.transaction(async (tx) => {
+    await tx.organisations.lock(organisationId);
+    const original = await tx.posts.get(organisationId, originalId);
+    const content = original ? storedContentOf(original) : undefined;
+    if (!original || !content?.awaitingApproval || content.cancelled)
+      throw new OriginalChangedError(originalId);
+    for (const blob of write.blobs) await tx.blobs.put(blob);
+    const { posts, deliveries } = await tx.posts.insertWithDeliveries(
+      [write.post],
+      write.deliveries.map((d) => ({ ...d, jobId: jobIdFor(d.id) })),
+    );
+    await tx.audit.append(write.audit);
+    await tx.posts.setContent(organisationId, originalId, {
+      ...content,
+      awaitingApproval: false,
+      cancelled: { by, at: new Date().toISOString(), supersededBy: write.post.id },
+    } satisfies StoredContent);
+    await tx.audit.append({
+      organisationId,
+      actor: write.audit.actor,
+      action: `${original.source === 'crisis' ? 'crisis' : 'post'}.superseded`,
+      postId: originalId,
+      ...(write.audit.requestId ? { requestId: write.audit.requestId } : {}),
+      outcome: 'ok',
+      before: { awaitingApproval: true, networks: content.networks },
+      details: { supersededBy: write.post.id, person: by.person },
+    });
+    return { post: posts[0]!, deliveries };
+  });
+}
+
 /** Posts per batch: a burst larger than this goes in several. */
 const BATCH_MAX = 200;
 
@@ -306,7 +358,11 @@ function resultOf(
 }
 
 /** Stores and queues an ordinary or crisis post; see the module comment for what "accepted" means. */
-export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Promise<SubmitResult> {
+export async function submitPost(
+  ctx: PostsContext,
+  input: SubmitPostInput,
+  retried = false,
+): Promise<SubmitResult> {
   const settings = await ctx.settings.ofLatest(input.organisationId, input.planVersion);
   // The worker judges the sunset again with the store's clock as each X part leaves; this
   // process's clock only picks the due time and the networks.
@@ -339,7 +395,7 @@ export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Pro
   }
   const notes: string[] = [];
   dueTimeOf(requested.at, now, notes, true);
-  const { targets, recordOnly, awaitingApproval } = await routePost(
+  const { targets, recordOnly, awaitingApproval, replyTo, supersedes } = await routePost(
     ctx.store,
     settings,
     input,
@@ -376,13 +432,13 @@ export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Pro
       : deliveriesFor(settings, { id: postId, source: input.source }, content, targets);
   const state: SubmitState = recordOnly ? 'recorded' : awaitingApproval ? 'awaiting-approval' : 'accepted';
 
-  const { post, deliveries } = await writerFor(ctx.store)({
+  const write: PostWrite = {
     blobs: images.map((im) => ({ sha256: im.sha256, mediaType: im.mediaType, data: im.data })),
     post: {
       organisationId: input.organisationId,
       id: postId,
       source: input.source,
-      ...(input.replyToPostId ? { replyToPostId: input.replyToPostId } : {}),
+      ...(replyTo ? { replyToPostId: replyTo } : {}),
       content,
       createdBy: input.actor,
     },
@@ -399,16 +455,30 @@ export async function submitPost(ctx: PostsContext, input: SubmitPostInput): Pro
         ...(input.variants ? { variants: input.variants } : {}),
         networks: targets,
         images: content.images,
-        ...(input.replyToPostId ? { replyTo: input.replyToPostId } : {}),
+        ...(replyTo ? { replyTo } : {}),
       },
       details: {
         deliveries: wanted.map((d) => ({ id: d.id, parts: d.parts.length })),
         ...(input.cap ? { cap: input.cap } : {}),
         ...(notes.length ? { notes } : {}),
+        ...(supersedes ? { supersedes } : {}),
         person: sender.person,
       },
     },
-  });
+  };
+  let written: Written;
+  if (supersedes === undefined) {
+    written = await writerFor(ctx.store)(write);
+  } else {
+    try {
+      written = await writeSuperseding(ctx.store, write, supersedes, sender);
+    } catch (err) {
+      // Approved or withdrawn meanwhile: routed again, the follow-up now sees what became of it.
+      if (err instanceof OriginalChangedError && !retried) return submitPost(ctx, requested, true);
+      throw err;
+    }
+  }
+  const { post, deliveries } = written;
   if (deliveries.length > 0) await enqueueOrWithdraw(ctx, deliveries, input);
   if (awaitingApproval) {
     // The people who can approve it hear of it now, not when someone opens the dashboard.
@@ -476,6 +546,7 @@ export async function approvePost(
     });
     throw new ConflictError(message, 'crisis-expired');
   }
+  if (content.cancelled) throw withdrawnError(post.id, what, content.cancelled);
   if (!content.awaitingApproval) {
     const deliveries = await ctx.store.deliveries.list({
       organisationId: input.organisationId,
@@ -513,6 +584,12 @@ export async function approvePost(
   }
   const wanted = deliveriesFor(settings, { id: post.id, source: input.source }, content, content.networks);
   const deliveries = await ctx.store.transaction(async (tx) => {
+    // The lock a replacing follow-up takes too (writeSuperseding): approved or replaced, not both.
+    await tx.organisations.lock(post.organisationId);
+    const latest = await tx.posts.get(post.organisationId, post.id);
+    const current = latest ? storedContentOf(latest) : undefined;
+    if (current?.cancelled) throw withdrawnError(post.id, what, current.cancelled);
+    if (!current?.awaitingApproval) return undefined;
     const inserted = await insertDeliveries(tx, wanted);
     await tx.posts.setContent(post.organisationId, post.id, {
       ...content,
@@ -535,8 +612,30 @@ export async function approvePost(
     });
     return inserted;
   });
+  if (deliveries === undefined) {
+    // Another approval came first.
+    const existing = await ctx.store.deliveries.list({
+      organisationId: input.organisationId,
+      postId: post.id,
+    });
+    return resultOf(post, 'accepted', existing, true, ['already approved']);
+  }
   await enqueueOrWithdraw(ctx, deliveries, input);
   return resultOf(post, 'accepted', deliveries, false, []);
+}
+
+/** 409 for approving a post withdrawn before it went out: by a person, or by the follow-up that replaced it. */
+function withdrawnError(
+  postId: string,
+  what: string,
+  cancelled: NonNullable<StoredContent['cancelled']>,
+): ConflictError {
+  return new ConflictError(
+    cancelled.supersededBy !== undefined
+      ? `${what} ${postId} was replaced by ${cancelled.supersededBy}, which followed it up before it was approved: approve that one instead`
+      : `${what} ${postId} was withdrawn by ${cancelled.by.person} at ${cancelled.at}: it can no longer be approved`,
+    'withdrawn',
+  );
 }
 
 /** A person may not approve their own crisis or ordinary post. */

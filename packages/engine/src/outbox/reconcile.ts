@@ -9,7 +9,7 @@
  */
 import { NETWORKS, type Logger } from '@sunset/core';
 import { laneOf, LANES, nextJobId, type Queues } from '@sunset/queue';
-import type { DeliveryHead, Store } from '@sunset/store';
+import type { AuditInput, DeliveryHead, Store } from '@sunset/store';
 
 export interface ReconcileResult {
   /** Open deliveries looked at. */
@@ -74,17 +74,11 @@ export async function reconcileOutbox(options: {
     for (const d of mine) {
       const state = states.get(d.jobId) ?? 'unknown';
       if (state === 'unknown') {
-        await store.audit.append({
-          organisationId: d.organisationId,
-          actor: 'system',
-          action: 'delivery.requeued',
-          network: d.network,
-          deliveryId: d.id,
-          ...(d.postId ? { postId: d.postId } : {}),
-          jobId: d.jobId,
-          outcome: 'ok',
-          details: { reason: 'Redis held no job for this open delivery', status: d.status, lane },
-        });
+        await store.audit.append(
+          requeuedEntry(d, d.jobId, {
+            details: { reason: 'Redis held no job for this open delivery', status: d.status, lane },
+          }),
+        );
         toEnqueue.push(d);
         result.requeued += 1;
       } else if (state === 'completed' || state === 'failed') {
@@ -96,19 +90,13 @@ export async function reconcileOutbox(options: {
             return false;
           }
           await tx.deliveries.setJob(d.id, jobId);
-          await tx.audit.append({
-            organisationId: d.organisationId,
-            actor: 'system',
-            action: 'delivery.requeued',
-            network: d.network,
-            deliveryId: d.id,
-            ...(d.postId ? { postId: d.postId } : {}),
-            jobId,
-            outcome: 'ok',
-            before: { jobId: d.jobId, jobState: state },
-            after: { jobId },
-            details: { reason: `its job had ${state} while the delivery was still ${d.status}` },
-          });
+          await tx.audit.append(
+            requeuedEntry(d, jobId, {
+              before: { jobId: d.jobId, jobState: state },
+              after: { jobId },
+              details: { reason: `its job had ${state} while the delivery was still ${d.status}` },
+            }),
+          );
           return true;
         });
         if (!renewed) continue;
@@ -121,4 +109,23 @@ export async function reconcileOutbox(options: {
   if (toEnqueue.length > 0) logger?.warn(result, 'reconciler put back deliveries that Redis did not hold');
   else logger?.debug(result, 'reconciler: every open delivery has its job');
   return result;
+}
+
+/** The audit entry of an open delivery put back on its queue under `jobId`. */
+function requeuedEntry(
+  d: DeliveryHead,
+  jobId: string,
+  what: Pick<AuditInput, 'before' | 'after' | 'details'>,
+): AuditInput {
+  return {
+    organisationId: d.organisationId,
+    actor: 'system',
+    action: 'delivery.requeued',
+    network: d.network,
+    deliveryId: d.id,
+    ...(d.postId ? { postId: d.postId } : {}),
+    jobId,
+    outcome: 'ok',
+    ...what,
+  };
 }

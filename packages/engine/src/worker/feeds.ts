@@ -27,6 +27,7 @@ import { feedIntervalMs, type FeedDocument } from '@sunset/plan';
 import type { Queues } from '@sunset/queue';
 import type { CapFeedState, Store } from '@sunset/store';
 import { capAlertSubmission, CapReferenceError } from '../outbox/cap.ts';
+import { answeredPost } from '../outbox/compose.ts';
 import { feedIdOf } from '../outbox/feeds.ts';
 import { NoPlanError, type OrgSettingsCache } from '../outbox/org-settings.ts';
 import { postIdForKey, submitPost } from '../outbox/posts.ts';
@@ -86,6 +87,8 @@ interface Decision {
   reason: string;
   /** Kept as the follow-up of a crisis made from this feed or the endpoint. */
   followUp?: boolean;
+  /** That crisis has not gone out: it awaits approval (the follow-up is then judged as an alert). */
+  originalWaiting?: boolean;
 }
 
 /** What the list shows of an alert: from the block in the office's language, areas from all. */
@@ -291,18 +294,29 @@ export function startFeedWatcher(options: FeedWatcherOptions): FeedWatcher {
     const original = await (async () => {
       for (const ref of [...alert.references].reverse()) {
         const id = postIdForKey('cap', organisationId, `cap:${capKey(ref)}`);
-        if (await store.posts.get(organisationId, id)) return ref;
+        const answered = await answeredPost(store, organisationId, id);
+        if (answered) return { ref, waiting: answered.awaitingApproval };
       }
       return undefined;
     })();
     let decision: Decision;
-    if (original) decision = { kept: true, reason: `follows up ${original.identifier}`, followUp: true };
-    else if (alert.msgType === 'Cancel') return refused('cancels an alert that was not kept here');
+    if (original) {
+      decision = {
+        kept: true,
+        reason: `follows up ${original.ref.identifier}`,
+        followUp: true,
+        originalWaiting: original.waiting,
+      };
+    } else if (alert.msgType === 'Cancel') return refused('cancels an alert that was not kept here');
     else decision = filter(feed, alert);
     if (!decision.kept) return refused(decision.reason);
 
     const mode = feed.mode ?? 'approve';
-    const posted = mode === 'post' && (decision.followUp === true || meetsThreshold(feed, alert));
+    // A follow-up goes out with the crisis it follows; one whose crisis still awaits approval
+    // replaces it, and is posted at once only as a new alert would be.
+    const posted =
+      mode === 'post' &&
+      ((decision.followUp === true && decision.originalWaiting !== true) || meetsThreshold(feed, alert));
     let input;
     try {
       input = await capAlertSubmission(store, alert, document, {

@@ -32,7 +32,7 @@ import {
   type Store,
 } from '@sunset/store';
 import { costOf, xHasUrl } from '@sunset/text';
-import type { OrgSettings } from '../outbox/org-settings.ts';
+import { isPlanUnusable, type OrgSettings } from '../outbox/org-settings.ts';
 import { policyRefusal } from '../outbox/policy.ts';
 import {
   CREDITS_EXHAUSTED_REASON,
@@ -146,6 +146,20 @@ export class WaitingForOriginalError extends SunsetError {
   constructor(message: string) {
     super('engine.waiting-for-original', message);
   }
+}
+
+/**
+ * Why a crisis delivery of a CAP alert is not sent any more: its <expires> has passed while it
+ * waited (retries, a network's outage, a full queue). Sent late, it would tell the public of a
+ * danger its own sender says is over.
+ */
+function capExpiredReason(payload: unknown, nowMs: number): string | undefined {
+  if (typeof payload !== 'object' || payload === null) return undefined;
+  const expires = (payload as { capExpires?: unknown }).capExpires;
+  if (typeof expires !== 'string') return undefined;
+  const at = Date.parse(expires);
+  if (Number.isNaN(at) || at > nowMs) return undefined;
+  return `the CAP alert expired at ${expires} before this was posted: not posted`;
 }
 
 /** A delivery the sunset policy refuses: skipped, the reason in the audit log. */
@@ -642,6 +656,9 @@ async function processClaimed(
       delivery.planVersion ?? 0,
     );
   } catch (err) {
+    // A store that did not answer is an outage: the runtime tries the delivery again, as after a
+    // network's 5xx. Only a plan that cannot be used fails it for good.
+    if (!isPlanUnusable(err)) throw err;
     return {
       status: 'failed',
       delivery: await finishWithAudit(store, delivery, 'failed', job, { error: (err as Error).message }),
@@ -664,6 +681,22 @@ async function processClaimed(
   // judged again at the instant it leaves (publishParts).
   const refusal = policyRefusal(delivery, settings, delivery.dueAt);
   if (refusal) return skippedBySunset(ctx, delivery, job, log, refusal);
+
+  if (delivery.kind === 'post') {
+    const expired = capExpiredReason(delivery.payload, Date.now());
+    if (expired) {
+      const landed = delivery.parts.filter((p) => p.remoteId !== undefined).length;
+      const reason =
+        landed > 0
+          ? `${expired} (${landed} of ${delivery.parts.length} parts were published before)`
+          : expired;
+      log.info({ reason }, 'CAP alert expired before it was posted');
+      return {
+        status: 'skipped',
+        delivery: await finishWithAudit(store, delivery, 'skipped', job, { reason }),
+      };
+    }
+  }
 
   const connector = await ctx.connectors.get(settings, delivery.network);
   if (delivery.kind === 'profile') {

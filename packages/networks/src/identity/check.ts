@@ -9,6 +9,7 @@ import type { Resolver as DnsResolver } from 'node:dns/promises';
 import { mastodonProfileUrl, type PlanDocument } from '@sunset/plan';
 import { Parser } from 'htmlparser2';
 import type { GuardedClient } from '../http/guarded-client.ts';
+import { shareLexicons } from '../patches/atproto-lexicons.ts';
 
 export type IdentityStatus = 'ok' | 'failed' | 'unknown';
 
@@ -88,6 +89,8 @@ async function blueskyDomain(
     // Loaded here, not at import: a worker that serves no Bluesky account never loads the client.
     const { AtpAgent } = await import('@atproto/api');
     const agent = new AtpAgent({ service });
+    // Shared as the connectors' agents are, so that the next agent builds its collections cheaply.
+    shareLexicons(agent);
     // The PDS answers for its own accounts from its records, not from the domain being checked.
     const { data } = await agent.com.atproto.identity.resolveHandle({ handle });
     expected = data.did;

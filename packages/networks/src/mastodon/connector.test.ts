@@ -1,7 +1,7 @@
 // The Mastodon connector through the real `masto` client, over HTTP, against the sandbox.
 import { inspect } from 'node:util';
 import { createLogger, Secret } from '@sunset/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   describedBySpec,
   loadSpec,
@@ -262,6 +262,25 @@ describe('the Mastodon connector', () => {
     const second = await connector.publish({ text: 'Deux fois ?' }, { idempotencyKey });
     expect(second).toEqual({ ...first, alreadyExisted: true });
     expect(sandbox.statuses.length).toBe(before);
+  });
+
+  it('tells a new status from a replay when the monotonic clock has drifted from the wall clock', async () => {
+    // On a long-running machine the clock behind performance.now() and the one behind Date.now()
+    // drift apart by milliseconds; the server's created_at is wall-clock time, as a real server's is.
+    const realNow = performance.now.bind(performance);
+    for (const driftMs of [-40, 40]) {
+      const spy = vi.spyOn(performance, 'now').mockImplementation(() => realNow() + driftMs);
+      try {
+        const idempotencyKey = key(`drift${driftMs}`);
+        const first = await connector.publish({ text: `Dérive ${driftMs}` }, { idempotencyKey });
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        const second = await connector.publish({ text: `Dérive ${driftMs}` }, { idempotencyKey });
+        expect(first.alreadyExisted, `first publish, drift ${driftMs} ms`).toBe(false);
+        expect(second, `second publish, drift ${driftMs} ms`).toEqual({ ...first, alreadyExisted: true });
+      } finally {
+        spy.mockRestore();
+      }
+    }
   });
 
   it('after a reset before the post was applied, the retry creates it once', async () => {

@@ -51,8 +51,9 @@ export interface SandboxStatus {
   language: string | null;
   visibility: 'public' | 'unlisted' | 'private' | 'direct';
   idempotencyKey?: string;
+  /** When it was made, on the wall clock (what created_at says). */
   createdAt: Date;
-  /** The same instant in ms since the epoch, to a fraction of a millisecond (for latency figures). */
+  /** When it was made on preciseNow's clock, to a fraction of a millisecond (for latency figures). */
   createdAtMs: number;
   pinned: boolean;
 }

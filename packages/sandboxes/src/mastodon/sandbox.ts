@@ -17,7 +17,7 @@ import { fastifyMultipart } from '@fastify/multipart';
 import type { Logger } from '@sunset/core';
 import { mastodonLength } from '@sunset/text';
 import { fastify, type FastifyReply, type FastifyRequest } from 'fastify';
-import { preciseNow, type SandboxClock } from '../clock.ts';
+import { preciseNow, wallNow, type SandboxClock } from '../clock.ts';
 import { formBoolean, formList, formString, nestFormFields, pairsOf, type FormValue } from './form.ts';
 import {
   credentialAccountJson,
@@ -223,6 +223,8 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
   const clock = options.clock ?? preciseNow;
   // Whole milliseconds, where Mastodon has them (ids, rate windows, timestamps).
   const nowMs = (): number => Math.floor(clock());
+  // created_at as a client reads it: the moved clock when a test moves it, the wall clock otherwise.
+  const stampMs = options.clock ? nowMs : wallNow;
   const accounts = new Map<string, SandboxAccount>();
   const byToken = new Map<string, SandboxAccount>();
   const statuses = new Map<string, SandboxStatus>();
@@ -279,7 +281,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
       bot: input.bot ?? false,
       fields: input.fields ?? [],
       scopes: input.scopes ?? ['read', 'write'],
-      createdAt: new Date(nowMs()),
+      createdAt: new Date(stampMs()),
       followers: input.followers ?? 0,
     };
     accounts.set(account.id, account);
@@ -659,7 +661,7 @@ export async function startMastodonSandbox(options: MastodonSandboxOptions = {})
       mediaIds: attached.map((m) => m.id),
       language,
       visibility,
-      createdAt: new Date(createdAtMs),
+      createdAt: new Date(stampMs()),
       createdAtMs,
       pinned: false,
       ...(idempotencyKey ? { idempotencyKey } : {}),

@@ -7,6 +7,8 @@ export type XSandboxFault =
    * post the same network delay whichever road it took.
    */
   | { kind: 'latency-of'; ms: (text: string | undefined) => number }
+  /** Keeps the request on the wire until `until` settles: a test lets it go once it has looked. */
+  | { kind: 'hold'; until: Promise<unknown> }
   | { kind: 'status'; status: 500 | 502 | 503 }
   | { kind: 'rate-limit'; resetInSeconds: number }
   /** Destroys the connection without answering and without applying the request. */
@@ -73,8 +75,9 @@ export interface XSandboxPost {
   text: string;
   /** The text as X gives it back: links through t.co, &, < and > escaped, a media link appended. */
   returnedText: string;
+  /** When it was made, on the wall clock (what created_at says). */
   createdAt: Date;
-  /** The same instant in ms since the epoch, to a fraction of a millisecond (for latency figures). */
+  /** When it was made on preciseNow's clock, to a fraction of a millisecond (for latency figures). */
   createdAtMs: number;
   inReplyToId: string | undefined;
   conversationId: string;

@@ -1,7 +1,7 @@
 /** Posting and reading posts: X's text rules, duplicates, replies, attached media, timelines. */
 import type { FastifyRequest } from 'fastify';
 import { xWeightedLength } from '@sunset/text';
-import { preciseNow } from '../clock.ts';
+import { preciseNow, wallNow } from '../clock.ts';
 import type { Account, Answer, MediaRecord, XSandboxPost } from './model.ts';
 import { asRecord, codePoints, fieldList, invalidRequest, POST_FIELDS, problem } from './protocol.ts';
 import type { XState } from './state.ts';
@@ -89,7 +89,7 @@ export function createTweet(state: XState, req: FastifyRequest, account: Account
     username: account.username,
     text,
     returnedText: returned,
-    createdAt: new Date(createdAtMs),
+    createdAt: new Date(wallNow()),
     createdAtMs,
     inReplyToId: parent?.id,
     conversationId: parent?.conversationId ?? id,

@@ -336,6 +336,16 @@ class Sandbox implements XSandbox {
       await delay(ms, undefined, { signal: this.#closing.signal }).catch(() => undefined);
       if (this.#closing.signal.aborted) return this.#destroy(req, reply);
     }
+    if (fault?.kind === 'hold') {
+      const closing = this.#closing.signal;
+      if (!closing.aborted) {
+        await Promise.race([
+          fault.until.catch(() => undefined),
+          new Promise((resolve) => closing.addEventListener('abort', resolve, { once: true })),
+        ]);
+      }
+      if (closing.aborted) return this.#destroy(req, reply);
+    }
     if (fault?.kind === 'reset') return this.#destroy(req, reply);
     if (fault?.kind === 'status') {
       return this.#finish(reply, exchange, serverError(exchange.path, fault.status), undefined);
