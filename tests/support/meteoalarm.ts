@@ -127,6 +127,15 @@ export function atomFeed(alerts: { spec: AlertSpec; embed?: boolean }[], capPath
 </feed>`;
 }
 
+export interface FeedRequest {
+  path: string;
+  headers: IncomingHttpHeaders;
+  /** The status answered; 0 for a request left unanswered. */
+  status: number;
+  at: number;
+  closedAt?: number;
+}
+
 export interface FeedServer {
   url: string;
   /** Host and port, for SUNSET_FETCH_ALLOW. */
@@ -137,8 +146,11 @@ export interface FeedServer {
   fail(path: string): void;
   /** `path` never answers. */
   stall(path: string): void;
-  /** The requests received, in order. */
-  requests: { path: string; headers: IncomingHttpHeaders; status: number }[];
+  /**
+   * The requests received, in order: `at` when each came in and `closedAt` when its connection
+   * ended (absent while it is still open), on `Date.now()`.
+   */
+  requests: FeedRequest[];
   /** The most requests that were being answered at once. */
   maxInFlight(): number;
   close(): Promise<void>;
@@ -159,10 +171,17 @@ export async function startFeedServer(): Promise<FeedServer> {
   const server: Server = createServer((req, res) => {
     inFlight += 1;
     maxInFlight = Math.max(maxInFlight, inFlight);
-    res.on('close', () => (inFlight -= 1));
-    const path = req.url ?? '/';
+    const entry: FeedRequest = { path: req.url ?? '/', headers: req.headers, status: 0, at: Date.now() };
+    res.on('close', () => {
+      inFlight -= 1;
+      entry.closedAt = Date.now();
+    });
+    const path = entry.path;
     const route = routes.get(path);
-    const record = (status: number) => requests.push({ path, headers: req.headers, status });
+    const record = (status: number) => {
+      entry.status = status;
+      requests.push(entry);
+    };
     if (!route) {
       record(404);
       res.writeHead(404).end();
