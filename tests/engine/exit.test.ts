@@ -257,13 +257,17 @@ for (const { dialect, skip } of await testDialects()) {
       expect(
         early.map((r) => `${r.at.getTime() - limited!.at.getTime()} ms after the 429: ${r.path}`),
       ).toEqual([]);
-      expect(
-        await t.store.audit.list({
-          organisationId: ORG,
-          action: 'delivery.rate-limited',
-          from: new Date(from),
-        }),
-      ).toHaveLength(1);
+      // The 429 is recorded once. A job already running when it came (more of them on a loaded
+      // machine) meets the worker's closed window before it sends, and says so in its own entry.
+      const waits = await t.store.audit.list({
+        organisationId: ORG,
+        action: 'delivery.rate-limited',
+        from: new Date(from),
+      });
+      const gated = (e: (typeof waits)[number]) =>
+        /waiting for the rate-limit window to reopen/.test(e.error ?? '');
+      expect(waits.filter((e) => !gated(e))).toHaveLength(1);
+      expect(creates.filter((r) => r.fault === 'rate-limit')).toHaveLength(1);
       // The posts due during the closed window did wait for it.
       const after = creates.filter((r) => r.at.getTime() >= reset && !r.fault);
       expect(after.length).toBeGreaterThanOrEqual(6);
