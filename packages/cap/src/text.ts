@@ -85,12 +85,23 @@ export function capNoticeText(msgType: 'Update' | 'Cancel', language: string): s
 }
 
 /**
+ * Invisible characters X refuses in a post (twitter-text's invalid ones): U+FEFF, a byte-order
+ * mark or zero-width no-break space that word processors leave in pasted text, and the
+ * noncharacters U+FFFE and U+FFFF. Nobody can mend an alert's text before it goes out, and one of
+ * them would have X refuse the whole crisis, so they go.
+ */
+const X_REFUSED = /[\uFEFF\uFFFE\uFFFF]/g;
+
+/**
  * Makes pretty-printed XML text readable as a post: the indentation the XML carried is removed,
- * trailing spaces dropped, and runs of blank lines kept as one paragraph break. Words are never
- * changed, dropped or cut.
+ * trailing spaces dropped, runs of blank lines kept as one paragraph break, and the invisible
+ * characters X refuses taken out. Words are never changed, dropped or cut.
  */
 function tidy(text: string): string {
-  const lines = text.split('\n').map((line) => line.trim());
+  const lines = text
+    .replace(X_REFUSED, '')
+    .split('\n')
+    .map((line) => line.trim());
   return lines
     .join('\n')
     .replace(/\n{3,}/g, '\n\n')
@@ -106,9 +117,10 @@ function tidy(text: string): string {
 export function capText(info: CapInfoBlock, options: CapTextOptions = {}): string {
   const words = wordingOf(options.language ?? info.language);
   const parts = [info.headline, info.description, info.instruction]
-    .filter((part): part is string => part !== undefined && part.trim() !== '')
-    .map(tidy);
-  if (info.web !== undefined) parts.push(`${words.web} ${info.web}`);
+    .filter((part): part is string => part !== undefined)
+    .map(tidy)
+    .filter((part) => part !== '');
+  if (info.web !== undefined) parts.push(`${words.web} ${info.web.replace(X_REFUSED, '')}`);
   // The event is required; it stands in when the sender gave nothing else to say.
   if (parts.length === 0) parts.push(tidy(info.event));
   const prefix = info.responseTypes.includes('AllClear')

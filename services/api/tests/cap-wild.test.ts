@@ -131,6 +131,20 @@ describe('CAP in the wild, through POST /v1/crisis', () => {
     expect(refused.json().error.message).toMatch(/DOCTYPE/);
   });
 
+  it('posts an alert whose text carries invisible characters X refuses, without them', async () => {
+    // A byte-order mark pasted into the headline and a zero-width no-break space between words,
+    // as word processors leave them: X would refuse the whole crisis for either.
+    const pasted = STYLED_ALERT.replace('37-orages<', '37-orages-pasted<')
+      .replace('<headline>Vigilance', '<headline>\uFEFFVigilance')
+      .replace('Des orages parfois', 'Des orages\uFEFF parfois');
+    const r = await send(f, pasted);
+    expect(r.statusCode, r.body).toBe(202);
+    const [x] = await f.store.deliveries.list({ organisationId: ORG, postId: r.json().id, network: 'x' });
+    const text = x?.parts.map((p) => p.text).join('\n') ?? '';
+    expect(text).toMatch(/Vigilance jaune orages[^]*Des orages parfois forts/);
+    expect(text).not.toMatch(/\uFEFF/);
+  });
+
   it('posts the standard reply under the original for a Cancel without <info>', async () => {
     const original = await send(f, CAP_ALERT({ id: 'ipaws-1' }));
     expect(original.statusCode).toBe(202);
