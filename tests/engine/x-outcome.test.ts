@@ -190,5 +190,58 @@ for (const { dialect, skip } of await testDialects()) {
         (searches[0]?.responseBody as { data: { id: string }[] }).data[0]?.id,
       );
     });
+
+    it('records as published a CAP alert that X took though its answer was lost, when it expired before the retry', async () => {
+      const tag = `expired-${dialect}`;
+      // Expires on the next whole second but two (CAP times have no fractions).
+      const expiresMs = Math.ceil((Date.now() + 1_000) / 1000) * 1000 + 2_000;
+      const expires = new Date(expiresMs).toISOString().replace('.000Z', '+00:00');
+      const from = sandboxes.x.received.length;
+      // X creates the alert and the answer is lost; X's timeline fails until the alert expired,
+      // so the attempt that finds it comes after the expiry.
+      sandboxes.x.inject({ kind: 'lost-reply' }, { path: '/2/tweets', method: 'POST', times: 1 });
+      sandboxes.x.inject({ kind: 'status', status: 503 }, { path: TIMELINE, method: 'GET', times: Infinity });
+      let deliveryId: string;
+      try {
+        const r = await submitPost(ctx, {
+          organisationId: ORG,
+          source: 'crisis',
+          text: `Orages (${tag}) : restez à l’abri jusqu’à 18 h.`,
+          networks: ['x'],
+          cap: {
+            identifier: `expiring-${tag}`,
+            sender: 'alerte@ville.test',
+            sent: new Date().toISOString().replace(/\.\d{3}Z$/, '+00:00'),
+            status: 'Actual',
+            msgType: 'Alert',
+            expires,
+          },
+          actor: 'token:duty',
+        });
+        deliveryId = r.deliveries[0]!.deliveryId;
+        await waitFor(
+          'the lost answer, a search X refused, and the alert expired',
+          () =>
+            Date.now() > expiresMs + 100 &&
+            sandboxes.x.received.slice(from).some((q) => TIMELINE.test(q.path) && q.status === 503),
+          30_000,
+        );
+      } finally {
+        sandboxes.x.clearFaults();
+      }
+      await waitFor(
+        'the delivery to end',
+        async () =>
+          !['queued', 'sending'].includes((await engine.t.store.deliveries.get(deliveryId))?.status ?? ''),
+        60_000,
+      );
+      const onX = sandboxes.x.posts.filter((p) => p.text.includes(tag));
+      expect(onX).toHaveLength(1);
+      // What is on X is on record: not "skipped, not posted".
+      expect(await engine.t.store.deliveries.get(deliveryId)).toMatchObject({
+        status: 'published',
+        remoteId: onX[0]!.id,
+      });
+    });
   });
 }

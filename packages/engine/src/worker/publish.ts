@@ -191,12 +191,6 @@ async function publishParts(
   const { store } = ctx;
   const epoch = delivery.lease.epoch;
   const ttlMs = (ctx.lease ?? DEFAULT_LEASE).ttlMs;
-  // A landed part recorded under a lease taken over since changes nothing: this holder stops.
-  const record = async (part: number, ref: { remoteId: string; url: string; remoteRef?: unknown }) => {
-    if (!(await store.deliveries.partPublished(delivery.id, part, ref, epoch))) {
-      throw new LeaseLostError(delivery.id, epoch);
-    }
-  };
   let previous: RemoteRef | undefined = await replyTargetOf(store, delivery);
   for (const part of delivery.parts) {
     if (part.remoteId !== undefined) {
@@ -206,29 +200,11 @@ async function publishParts(
       };
       continue;
     }
-    // A mark that this attempt's claim did not set: an earlier attempt may have posted the part.
-    if (part.outcomeUnknown && delivery.network === 'x' && delivery.markedPart !== part.part) {
-      const found = await reconcileX(ctx, connector, delivery, part, previous, log);
-      if (found === 'unknowable') {
-        return {
-          status: 'needs-attention',
-          delivery: await finishWithAudit(store, delivery, 'needs-attention', job, {
-            reason:
-              'an earlier attempt may have posted this on X, and X does not let this account read its posts',
-            checklist: [
-              `Open the X account and look for this post (part ${part.part} of ${delivery.parts.length}): "${part.unknownText ?? part.text}"`,
-              'If it is there, nothing more is needed; if not, post it by hand or apply the plan again with a new post id.',
-            ],
-          }),
-        };
-      }
-      if (found) {
-        await record(part.part, { ...found, remoteRef: found });
-        if (part.unknownText !== undefined) part.text = part.unknownText;
-        recorded(delivery, part, found);
-        // The lost attempt created it: X billed it, so it counts like any post sent.
-        await xPublished(ctx, delivery, part.text, !!previous, log);
-        previous = found;
+    if (unknownOnX(delivery, part)) {
+      const settled = await settleUnknownX(ctx, connector, delivery, part, previous, job, log);
+      if ('attention' in settled) return settled.attention;
+      if (settled.found) {
+        previous = settled.found;
         continue;
       }
     }
@@ -332,7 +308,7 @@ async function publishParts(
         delivery: await finishWithAudit(store, delivery, 'published', job, { landed }),
       };
     }
-    await record(part.part, landed);
+    await recordLanded(store, delivery, part.part, landed);
     recorded(delivery, part, ref);
   }
   // Every part had landed before this attempt (a crash between the last part and the final status).
@@ -514,6 +490,106 @@ async function knownBefore(
   return newest?.toString();
 }
 
+/** A landed part recorded under a lease taken over since changes nothing: this holder stops. */
+async function recordLanded(
+  store: Store,
+  delivery: ClaimedDelivery,
+  part: number,
+  ref: { remoteId: string; url: string; remoteRef?: unknown },
+): Promise<void> {
+  if (!(await store.deliveries.partPublished(delivery.id, part, ref, delivery.lease.epoch))) {
+    throw new LeaseLostError(delivery.id, delivery.lease.epoch);
+  }
+}
+
+/** A mark this attempt's claim did not set: an earlier attempt may have posted the part on X. */
+function unknownOnX(delivery: ClaimedDelivery, part: DeliveryPart): boolean {
+  return part.outcomeUnknown === true && delivery.network === 'x' && delivery.markedPart !== part.part;
+}
+
+/**
+ * X searched for a part an earlier attempt may have posted. A part found is recorded as landed
+ * and counted (that attempt created it, X billed it); where X will not say, the delivery stops
+ * for a person. `expired` words that stop for a CAP alert that expired meanwhile.
+ */
+async function settleUnknownX(
+  ctx: ProcessContext,
+  connector: Connector,
+  delivery: ClaimedDelivery,
+  part: DeliveryPart,
+  previous: RemoteRef | undefined,
+  job: JobInfo,
+  log: Logger,
+  expired?: string,
+): Promise<{ found?: RemoteRef } | { attention: ProcessResult }> {
+  const found = await reconcileX(ctx, connector, delivery, part, previous, log);
+  if (found === 'unknowable') {
+    const unread =
+      'an earlier attempt may have posted this on X, and X does not let this account read its posts';
+    const look = `Open the X account and look for this post (part ${part.part} of ${delivery.parts.length}): "${part.unknownText ?? part.text}"`;
+    return {
+      attention: {
+        status: 'needs-attention',
+        delivery: await finishWithAudit(ctx.store, delivery, 'needs-attention', job, {
+          reason: expired ? `${expired}; but ${unread}` : unread,
+          checklist: expired
+            ? [
+                look,
+                'If it is there, delete it or answer it with the end of the alert; nothing more is sent.',
+              ]
+            : [
+                look,
+                'If it is there, nothing more is needed; if not, post it by hand or apply the plan again with a new post id.',
+              ],
+        }),
+      },
+    };
+  }
+  if (!found) return {};
+  await recordLanded(ctx.store, delivery, part.part, { ...found, remoteRef: found });
+  if (part.unknownText !== undefined) part.text = part.unknownText;
+  recorded(delivery, part, found);
+  await xPublished(ctx, delivery, part.text, !!previous, log);
+  return { found };
+}
+
+/**
+ * A CAP crisis delivery whose alert expired while it waited: nothing more is sent. A part an
+ * earlier attempt may have posted on X is looked for first, so that the record says what is
+ * there; if that was the last part, the delivery was published after all.
+ */
+async function skippedExpired(
+  ctx: ProcessContext,
+  delivery: ClaimedDelivery,
+  settings: OrgSettings,
+  job: JobInfo,
+  log: Logger,
+  expired: string,
+): Promise<ProcessResult> {
+  const open = delivery.parts.find((p) => p.remoteId === undefined);
+  if (open && unknownOnX(delivery, open)) {
+    const connector = await ctx.connectors.get(settings, delivery.network);
+    const before = delivery.parts.filter((p) => p.remoteId !== undefined).at(-1);
+    // The search reads only what came after the post before it; without one, the store's newest.
+    const previous = before
+      ? remoteRefOf(delivery.id, before)
+      : await replyTargetOf(ctx.store, delivery).catch(() => undefined);
+    const settled = await settleUnknownX(ctx, connector, delivery, open, previous, job, log, expired);
+    if ('attention' in settled) return settled.attention;
+  }
+  const landed = delivery.parts.filter((p) => p.remoteId !== undefined).length;
+  if (landed === delivery.parts.length) {
+    return { status: 'published', delivery: await finishWithAudit(ctx.store, delivery, 'published', job) };
+  }
+  const reason =
+    landed > 0 ? `${expired} (${landed} of ${delivery.parts.length} parts were published before)` : expired;
+  log.info({ reason }, 'CAP alert expired before it was posted');
+  return {
+    status: 'skipped',
+    delivery: await finishWithAudit(ctx.store, delivery, 'skipped', job, { reason }),
+  };
+}
+
 /** X after an unknown outcome: the post if it landed, undefined if it did not, 'unknowable' if X will not say. */
 async function reconcileX(
   ctx: ProcessContext,
@@ -684,18 +760,7 @@ async function processClaimed(
 
   if (delivery.kind === 'post') {
     const expired = capExpiredReason(delivery.payload, Date.now());
-    if (expired) {
-      const landed = delivery.parts.filter((p) => p.remoteId !== undefined).length;
-      const reason =
-        landed > 0
-          ? `${expired} (${landed} of ${delivery.parts.length} parts were published before)`
-          : expired;
-      log.info({ reason }, 'CAP alert expired before it was posted');
-      return {
-        status: 'skipped',
-        delivery: await finishWithAudit(store, delivery, 'skipped', job, { reason }),
-      };
-    }
+    if (expired) return skippedExpired(ctx, delivery, settings, job, log, expired);
   }
 
   const connector = await ctx.connectors.get(settings, delivery.network);
