@@ -314,7 +314,9 @@ export function startService(entry: string, env: Record<string, string>): Servic
     ['--conditions=development', '--no-warnings=ExperimentalWarning', entry],
     {
       cwd: ROOT,
-      env: { PATH: process.env['PATH'] ?? '', ...env },
+      // No metrics listener unless a test asks: two files run at once, and the second API
+      // would find the default port taken by the first.
+      env: { PATH: process.env['PATH'] ?? '', SUNSET_METRICS_LISTEN: 'off', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );

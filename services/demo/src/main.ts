@@ -286,6 +286,8 @@ async function main(): Promise<void> {
     ...common,
     SUNSET_API_PORT: String(port),
     SUNSET_PLANS_DIR: dir,
+    // The operator's metrics port when free; else another, not a failed start beside a running API.
+    SUNSET_METRICS_LISTEN: `127.0.0.1:${await freePort(9464)}`,
   });
   startProcess('worker', path.join(root, 'services/worker/src/main.ts'), {
     ...common,
