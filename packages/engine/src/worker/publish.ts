@@ -162,18 +162,22 @@ function capExpiredReason(payload: unknown, nowMs: number): string | undefined {
   return `the CAP alert expired at ${expires} before this was posted: not posted`;
 }
 
-/** A delivery the sunset policy refuses: skipped, the reason in the audit log. */
-async function skippedBySunset(
+/**
+ * A delivery the sunset policy refuses, or whose CAP alert expired: skipped, the reason in the
+ * audit log with the parts already out.
+ */
+async function skippedFor(
   ctx: ProcessContext,
   delivery: Delivery,
   job: JobInfo,
   log: Logger,
   refusal: string,
+  what = 'skipped by the sunset policy',
 ): Promise<ProcessResult> {
   const landed = delivery.parts.filter((p) => p.remoteId !== undefined).length;
   const reason =
     landed > 0 ? `${refusal} (${landed} of ${delivery.parts.length} parts were published before)` : refusal;
-  log.info({ reason }, 'skipped by the sunset policy');
+  log.info({ reason }, what);
   return {
     status: 'skipped',
     delivery: await finishWithAudit(ctx.store, delivery, 'skipped', job, { reason }),
@@ -234,7 +238,7 @@ async function publishParts(
         if (delivery.markedPart !== part.part)
           await store.deliveries.partOutcomeUnknown(delivery.id, part.part, false, epoch);
         part.outcomeUnknown = false;
-        return skippedBySunset(ctx, delivery, job, log, refusal);
+        return skippedFor(ctx, delivery, job, log, refusal);
       }
       // Crisis posts are never held back: they go while credits last.
       if (delivery.source !== 'crisis') {
@@ -577,17 +581,10 @@ async function skippedExpired(
     const settled = await settleUnknownX(ctx, connector, delivery, open, previous, job, log, expired);
     if ('attention' in settled) return settled.attention;
   }
-  const landed = delivery.parts.filter((p) => p.remoteId !== undefined).length;
-  if (landed === delivery.parts.length) {
+  if (delivery.parts.every((p) => p.remoteId !== undefined)) {
     return { status: 'published', delivery: await finishWithAudit(ctx.store, delivery, 'published', job) };
   }
-  const reason =
-    landed > 0 ? `${expired} (${landed} of ${delivery.parts.length} parts were published before)` : expired;
-  log.info({ reason }, 'CAP alert expired before it was posted');
-  return {
-    status: 'skipped',
-    delivery: await finishWithAudit(ctx.store, delivery, 'skipped', job, { reason }),
-  };
+  return skippedFor(ctx, delivery, job, log, expired, 'CAP alert expired before it was posted');
 }
 
 /** X after an unknown outcome: the post if it landed, undefined if it did not, 'unknowable' if X will not say. */
@@ -756,7 +753,7 @@ async function processClaimed(
   // A post due after the sunset is refused here without asking the clock; every X part is
   // judged again at the instant it leaves (publishParts).
   const refusal = policyRefusal(delivery, settings, delivery.dueAt);
-  if (refusal) return skippedBySunset(ctx, delivery, job, log, refusal);
+  if (refusal) return skippedFor(ctx, delivery, job, log, refusal);
 
   if (delivery.kind === 'post') {
     const expired = capExpiredReason(delivery.payload, Date.now());
