@@ -234,6 +234,92 @@ for (const { dialect, skip } of dialects) {
         });
       });
 
+      it('keeps alerts by a point inside their polygon or circle, or by area name, when they give no geocode', async () => {
+        const feeds: FeedServer = await startFeedServer();
+        cleanups.push(() => feeds.close());
+        // A civil-protection service that describes its areas by name and geometry only, as many
+        // publishers outside MeteoAlarm do; latitude first, a radius in kilometres.
+        const sent = capTime(-60_000);
+        const alert = (id: string, area: string) => `<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>PC-${id}</identifier>
+  <sender>protection-civile@region.example</sender>
+  <sent>${sent}</sent>
+  <status>Actual</status>
+  <msgType>Alert</msgType>
+  <scope>Public</scope>
+  <info>
+    <language>fr-FR</language>
+    <category>Safety</category>
+    <event>Crue</event>
+    <urgency>Expected</urgency>
+    <severity>Severe</severity>
+    <certainty>Likely</certainty>
+    <expires>${capTime(3_600_000)}</expires>
+    <headline>Crue de la Loire (${id})</headline>
+    <area>${area}</area>
+  </info>
+</alert>`;
+        const alerts = {
+          // Around Tours, its ring left open (the publisher omits the closing point).
+          tours: alert(
+            'TOURS',
+            '<areaDesc>Tours et agglomération</areaDesc><polygon>47.35,0.62 47.45, 0.62 47.45,0.78 47.35,0.78</polygon>',
+          ),
+          orleans: alert('ORLEANS', '<areaDesc>Orléans</areaDesc><circle>47.90,1.90 20</circle>'),
+          loir: alert('LOIR', '<areaDesc>LOIR-ET-CHER</areaDesc>'),
+          // A latitude out of range: the polygon is left out, the alert read.
+          vienne: alert(
+            'VIENNE',
+            '<areaDesc>Vienne</areaDesc><polygon>95.0,0.3 46.7,0.3 46.7,0.5 95.0,0.3</polygon>',
+          ),
+        };
+        feeds.serve(
+          '/atom',
+          `<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom">
+  <id>https://alertes.region.example/cap</id>
+  <title>Alertes</title>
+  <updated>${new Date().toISOString()}</updated>${Object.entries(alerts)
+    .map(
+      ([id, cap]) => `
+  <entry>
+    <id>https://alertes.region.example/cap/${id}</id>
+    <title>${id}</title>
+    <updated>${new Date().toISOString()}</updated>
+    <content type="application/cap+xml">${cap}</content>
+  </entry>`,
+    )
+    .join('')}
+</feed>`,
+        );
+        const url = `${feeds.url}/atom`;
+        const { t, queues } = await setUp(url, { areas: ['47.39,0.69', 'Loir-et-Cher'] });
+        watcher(t, queues, 'worker-1', [feeds.host]);
+        const seen = (id: string) =>
+          t.store.feeds.alert(ORG, feedIdOf(url), 'protection-civile@region.example', `PC-${id}`);
+        await waitFor(
+          'the four alerts decided',
+          async () => (await Promise.all(['TOURS', 'ORLEANS', 'LOIR', 'VIENNE'].map(seen))).every(Boolean),
+          30_000,
+          50,
+        );
+        expect(await seen('TOURS')).toMatchObject({ kept: true });
+        expect(await seen('LOIR')).toMatchObject({ kept: true });
+        expect(await seen('ORLEANS')).toMatchObject({
+          kept: false,
+          reason:
+            'not in the areas watched (its areas: Orléans; none of its polygons and circles covers a point watched)',
+        });
+        expect(await seen('VIENNE')).toMatchObject({
+          kept: false,
+          reason: 'not in the areas watched (its areas: Vienne; it draws no polygon or circle)',
+        });
+        const posts = await t.store.posts.list(ORG, { source: 'crisis' });
+        expect(posts.map((p) => p.id).sort()).toEqual(
+          [(await seen('TOURS'))!.postId, (await seen('LOIR'))!.postId].sort(),
+        );
+      });
+
       it('refuses a feed on an internal address the operator did not allow, and reaches nothing', async () => {
         const feeds: FeedServer = await startFeedServer();
         cleanups.push(() => feeds.close());

@@ -20,6 +20,15 @@ export {
   type InfoChoice,
 } from './text.ts';
 export { CapError, type CapProblem } from './errors.ts';
+export {
+  containsPoint,
+  distanceKm,
+  parsePoint,
+  type CapCircle,
+  type CapPolygon,
+  type CapShape,
+  type LatLon,
+} from './geometry.ts';
 export { DEFAULT_MAX_BYTES, MAX_DEPTH, MAX_ELEMENTS } from './xml-reader.ts';
 export {
   CAP_NAMESPACE,

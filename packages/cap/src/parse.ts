@@ -3,6 +3,7 @@
 // everything wrong in one round trip. Messages name CAP's elements and values, never the
 // sender's: an error answer must not echo the request body.
 import { CapError, type CapProblem } from './errors.ts';
+import { parseCircle, parsePolygon, type CapShape } from './geometry.ts';
 import {
   CAP_NAMESPACE,
   CAP_NAMESPACES,
@@ -378,14 +379,16 @@ function infoBlock(checker: Checker, info: Node, version: CapVersion): CapInfoBl
     checker.required(resource, 'resourceDesc');
     checker.required(resource, 'mimeType');
   }
+  const warnings: CapProblem[] = [];
   const areas: string[] = [];
   const geocodes: CapNamedValue[] = [];
+  const shapes: CapShape[] = [];
   for (const area of info.children.get('area') ?? []) {
     const description = checker.required(area, 'areaDesc');
     if (description !== undefined) areas.push(description);
     for (const geocode of area.children.get('geocode') ?? []) geocodes.push(...namedValue(checker, geocode));
+    shapes.push(...areaShapes(area, warnings));
   }
-  const warnings: CapProblem[] = [];
   const web = webAddress(info, warnings);
   if (
     checker.problems.length > before ||
@@ -412,9 +415,45 @@ function infoBlock(checker: Checker, info: Node, version: CapVersion): CapInfoBl
     responseTypes,
     areas,
     geocodes,
+    shapes,
     parameters,
     warnings,
   };
+}
+
+/**
+ * An `<area>`'s polygons and circles. Geometry that cannot be read is left out with a warning,
+ * never the alert: its words still reach the public, and a feed watching points says it saw no
+ * area there.
+ */
+function areaShapes(area: Node, warnings: CapProblem[]): CapShape[] {
+  const shapes: CapShape[] = [];
+  for (const name of ['polygon', 'circle'] as const) {
+    for (const node of area.children.get(name) ?? []) {
+      const where = { path: node.path, line: node.element.line, column: node.element.column };
+      if (node.element.text.trim() === '') {
+        warnings.push({ ...where, message: `<${name}> is empty: left out` });
+        continue;
+      }
+      if (name === 'polygon') {
+        const read = parsePolygon(node.element.text);
+        if ('problem' in read) {
+          warnings.push({ ...where, message: `<polygon> ${read.problem}: left out` });
+          continue;
+        }
+        if (read.repaired !== undefined) warnings.push({ ...where, message: `<polygon> ${read.repaired}` });
+        shapes.push(read.polygon);
+      } else {
+        const read = parseCircle(node.element.text);
+        if ('problem' in read) {
+          warnings.push({ ...where, message: `<circle> ${read.problem}: left out` });
+          continue;
+        }
+        shapes.push(read.circle);
+      }
+    }
+  }
+  return shapes;
 }
 
 /** The pair, or none when either half is missing (then a problem is recorded). */

@@ -16,6 +16,7 @@ const INFO: CapInfoBlock = {
   responseTypes: ['Shelter'],
   areas: ['Tours'],
   geocodes: [],
+  shapes: [],
   parameters: [],
   warnings: [],
 };

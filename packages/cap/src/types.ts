@@ -1,4 +1,5 @@
 import type { CapProblem } from './errors.ts';
+import type { CapShape } from './geometry.ts';
 
 export const CAP_NAMESPACE = 'urn:oasis:names:tc:emergency:cap:1.2';
 /** The versions read: CAP 1.1 has the shape of 1.2 (1.2 only added values and tightened rules). */
@@ -84,6 +85,8 @@ export interface CapInfoBlock {
   areas: string[];
   /** Every `<area>`'s geocodes (EMMA_ID, NUTS3, …), in document order. */
   geocodes: CapNamedValue[];
+  /** Every `<area>`'s polygons and circles that could be read, in document order. */
+  shapes: CapShape[];
   /** The block's `<parameter>`s (MeteoAlarm's awareness_level and awareness_type among them). */
   parameters: CapNamedValue[];
   /** What was repaired or left out of this block rather than refused (a relative <web>). */

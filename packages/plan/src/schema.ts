@@ -444,13 +444,21 @@ export const CrisisFeed = Type.Object(
         'An Atom feed of CAP entries (MeteoAlarm style: entries embed the CAP or link to it) or the address of one CAP alert.',
     }),
     areas: Type.Optional(
-      Type.Array(Type.String({ minLength: 1, maxLength: 100, description: 'A geocode value, e.g. FR372.' }), {
-        minItems: 1,
-        maxItems: 500,
-        uniqueItems: true,
-        description:
-          "Geocode values to keep (EMMA_ID, NUTS3, a national code): an alert is kept when one of its areas' geocodes is listed. Default: every area.",
-      }),
+      Type.Array(
+        Type.String({
+          minLength: 1,
+          maxLength: 100,
+          description:
+            'A geocode value (FR372), an area name as the alert writes it (Indre-et-Loire), or a point as latitude,longitude (47.39,0.69).',
+        }),
+        {
+          minItems: 1,
+          maxItems: 500,
+          uniqueItems: true,
+          description:
+            'The areas to keep: an alert is kept when one of its areas has a geocode value listed here (EMMA_ID, NUTS3, a national code), is named here (its areaDesc, case aside), or has a polygon or circle around a point listed here (latitude,longitude in decimal degrees). Default: every area.',
+        },
+      ),
     ),
     min_severity: Type.Optional(
       Type.Union(SEVERITY_LITERALS, {

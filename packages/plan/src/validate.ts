@@ -770,6 +770,26 @@ class SemanticChecks {
           );
         }
       }
+      const areas = feed['areas'];
+      if (Array.isArray(areas)) {
+        areas.forEach((area, j) => {
+          const point = isStr(area) ? POINT.exec(area) : null;
+          if (!point) return;
+          const [lat, lon] = [point[1]!, point[2]!];
+          const wrong =
+            Math.abs(Number(lat)) > 90
+              ? `latitude ${lat} is outside -90…90`
+              : Math.abs(Number(lon)) > 180
+                ? `longitude ${lon} is outside -180…180`
+                : undefined;
+          if (wrong !== undefined) {
+            this.#bag.error(
+              ['crisis', 'feeds', i, 'areas', j],
+              `"${area as string}" reads as a point (latitude,longitude in decimal degrees), but ${wrong}`,
+            );
+          }
+        });
+      }
       if (feed['post_at'] !== undefined && feed['mode'] !== 'post') {
         this.#bag.error(
           ['crisis', 'feeds', i, 'post_at'],
@@ -779,6 +799,9 @@ class SemanticChecks {
     });
   }
 }
+
+/** An `areas` entry written as a point: "47.39,0.69", latitude first as CAP writes them. */
+const POINT = /^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*,\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*$/;
 
 function isLoopbackUrl(url: string): boolean {
   try {

@@ -227,6 +227,16 @@ describe('every problem is reported, with its place', () => {
       feeds.replace('https://feeds.example.org/meteoalarm-legacy-atom-france', 'feeds.example.org'),
     );
     expect(errors(notUrl).map((d) => d.path)).toEqual(['crisis.feeds[0].url']);
+    // Areas by name and by point, latitude first; a point out of range says which half is wrong.
+    const points = feeds.replace('[FR372, FR373]', '[FR372, Loir-et-Cher, "47.39,0.69", "-33.87, 151.21"]');
+    expect(errors(check(points))).toEqual([]);
+    const swapped = check(
+      points.replace('"47.39,0.69"', '"0.69,247.39"').replace('"-33.87, 151.21"', '"-93.8,1"'),
+    );
+    expect(errors(swapped).map((d) => `${d.path}: ${d.message}`)).toEqual([
+      'crisis.feeds[0].areas[2]: "0.69,247.39" reads as a point (latitude,longitude in decimal degrees), but longitude 247.39 is outside -180…180',
+      'crisis.feeds[0].areas[3]: "-93.8,1" reads as a point (latitude,longitude in decimal degrees), but latitude -93.8 is outside -90…90',
+    ]);
   });
 
   it('warns when a post will become a thread', () => {

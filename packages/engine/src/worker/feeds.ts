@@ -15,11 +15,14 @@ import {
   capKey,
   capLanguages,
   chooseInfo,
+  containsPoint,
   FEED_MAX_BYTES,
   parseCap,
   parseCapFeed,
+  parsePoint,
   type CapAlert,
   type CapInfoBlock,
+  type LatLon,
 } from '@sunset/cap';
 import type { Logger } from '@sunset/core';
 import type { GuardedClient } from '@sunset/networks';
@@ -118,20 +121,46 @@ function listed(values: readonly string[]): string {
   return values.length > 8 ? `${values.slice(0, 8).join(', ')}…` : values.join(', ');
 }
 
+/** An area's name as compared: case, spacing and Unicode composition aside. */
+function areaName(text: string): string {
+  return text.normalize('NFC').trim().replace(/\s+/g, ' ').toLocaleLowerCase('und');
+}
+
+/**
+ * Why an alert is outside the areas a feed watches, or undefined when one of its areas is
+ * watched: an entry names one of its geocode values, or its areaDesc (case aside), or is a point
+ * ("47.39,0.69") inside one of its polygons or circles.
+ */
+function outsideAreas(watched: readonly string[], infos: readonly CapInfoBlock[]): string | undefined {
+  const codes = new Set(infos.flatMap((i) => i.geocodes.map((g) => g.value)));
+  const names = [...new Set(infos.flatMap((i) => i.areas))];
+  const shapes = infos.flatMap((i) => i.shapes);
+  const points = watched.map(parsePoint).filter((p): p is LatLon => typeof p !== 'string');
+  const named = new Set(names.map(areaName));
+  if (watched.some((a) => codes.has(a) || named.has(areaName(a)))) return undefined;
+  if (points.some((p) => shapes.some((shape) => containsPoint(shape, p)))) return undefined;
+  const said = [
+    ...(codes.size > 0 ? [`its geocodes: ${listed([...codes])}`] : []),
+    ...(codes.size === 0 && names.length > 0 ? [`its areas: ${listed(names)}`] : []),
+    ...(points.length > 0
+      ? [
+          shapes.length > 0
+            ? 'none of its polygons and circles covers a point watched'
+            : 'it draws no polygon or circle',
+        ]
+      : []),
+  ];
+  return said.length > 0
+    ? `not in the areas watched (${said.join('; ')})`
+    : 'the alert names no area: none of the areas watched';
+}
+
 /** Whether the feed's filters keep a new alert, and if not, why. */
 function filter(feed: FeedDocument, alert: CapAlert): Decision {
   const infos = alert.infos;
   if (feed.areas) {
-    const codes = new Set(infos.flatMap((i) => i.geocodes.map((g) => g.value)));
-    if (!feed.areas.some((a) => codes.has(a))) {
-      return {
-        kept: false,
-        reason:
-          codes.size === 0
-            ? 'no geocode in the alert, none of the areas watched'
-            : `not in the areas watched (its geocodes: ${listed([...codes])})`,
-      };
-    }
+    const outside = outsideAreas(feed.areas, infos);
+    if (outside !== undefined) return { kept: false, reason: outside };
   }
   if (feed.min_severity) {
     const top = Math.max(0, ...infos.map((i) => SEVERITY_RANK[i.severity] ?? 0));
