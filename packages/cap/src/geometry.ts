@@ -26,13 +26,15 @@ const MAX_POINTS = 20_000;
 const EARTH_RADIUS_KM = 6371.0088;
 const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/;
 
-/** "47.39,0.69" (spaces around the comma tolerated) as a point, or why not. */
+/**
+ * "47.39,0.69" (spaces around the comma tolerated) as a point, or why not. Reasons quote only
+ * numbers already read as such, never the sender's text.
+ */
 export function parsePoint(text: string): LatLon | string {
   const halves = text.split(',');
-  if (halves.length !== 2) return `"${clip(text)}" is not a lat,lon pair`;
+  if (halves.length !== 2) return 'not a lat,lon pair of decimal degrees';
   const [lat, lon] = halves.map((h) => h.trim());
-  if (!NUMBER.test(lat!) || !NUMBER.test(lon!))
-    return `"${clip(text)}" is not a lat,lon pair of decimal degrees`;
+  if (!NUMBER.test(lat!) || !NUMBER.test(lon!)) return 'not a lat,lon pair of decimal degrees';
   const point: LatLon = [Number(lat), Number(lon)];
   if (Math.abs(point[0]) > 90) return `latitude ${lat} is outside -90…90`;
   if (Math.abs(point[1]) > 180) return `longitude ${lon} is outside -180…180`;
@@ -78,12 +80,12 @@ export function parsePolygon(text: string): { polygon: CapPolygon; repaired?: st
 /** A `<circle>`'s text ("lat,lon radius") as a circle. */
 export function parseCircle(text: string): { circle: CapCircle } | { problem: string } {
   const parts = tokens(text);
-  if (parts.length !== 2) return { problem: `"${clip(text)}" is not "lat,lon radius"` };
+  if (parts.length !== 2) return { problem: 'not "lat,lon radius"' };
   const centre = parsePoint(parts[0]!);
-  if (typeof centre === 'string') return { problem: centre };
+  if (typeof centre === 'string') return { problem: `centre: ${centre}` };
   const radius = parts[1]!;
   if (!NUMBER.test(radius) || Number(radius) < 0) {
-    return { problem: `radius "${clip(radius)}" is not a distance in kilometres` };
+    return { problem: 'radius: not a distance in kilometres' };
   }
   return { circle: { kind: 'circle', centre, radiusKm: Number(radius) } };
 }
@@ -114,8 +116,4 @@ export function distanceKm(a: LatLon, b: LatLon): number {
   const dLon = (b[1] - a[1]) * rad;
   const h = Math.sin(dLat / 2) ** 2 + Math.cos(a[0] * rad) * Math.cos(b[0] * rad) * Math.sin(dLon / 2) ** 2;
   return 2 * EARTH_RADIUS_KM * Math.asin(Math.min(1, Math.sqrt(h)));
-}
-
-function clip(text: string): string {
-  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }
