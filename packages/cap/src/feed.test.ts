@@ -68,11 +68,58 @@ describe('parseCapFeed', () => {
   it('reads a plain CAP document as one alert, and refuses anything else with where and why', () => {
     const plain = parseCapFeed(`<?xml version="1.0"?>${CAP('en-GB', 'Storms')}`);
     expect(plain.kind === 'cap' && plain.alert.infos[0]?.headline).toBe('Storms');
-    expect(() => parseCapFeed('<rss version="2.0"><channel/></rss>')).toThrow(CapError);
-    expect(() => parseCapFeed('<rss version="2.0"><channel/></rss>')).toThrow(
-      /feed: the document is neither/,
+    expect(() => parseCapFeed('<html><body>Alertes</body></html>')).toThrow(CapError);
+    expect(() => parseCapFeed('<html><body>Alertes</body></html>')).toThrow(
+      /feed: the document is neither an Atom feed .*, an RSS 2\.0 feed \(<rss>\) nor a CAP alert/,
     );
     expect(() => parseCapFeed('<!DOCTYPE feed [<!ENTITY a "b">]><feed/>')).toThrow(/DOCTYPE/);
+  });
+});
+
+describe('RSS 2.0 feeds of CAP, as alerting authorities publish them', () => {
+  it('reads each item’s CAP link from its enclosure, its link or its permalink guid', () => {
+    const feed = parseCapFeed(
+      `<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom">
+  <channel>
+    <title>Alertes de la protection civile</title>
+    <link>https://alertes.example/</link>
+    <description>Alertes CAP en cours</description>
+    <atom:link href="https://alertes.example/rss.xml" rel="self" type="application/rss+xml"/>
+    <item>
+      <title>Crue de la Loire</title>
+      <link>/cap/crue-1.xml</link>
+      <guid isPermaLink="false">crue-1</guid>
+      <pubDate>Tue, 01 Dec 2026 08:00:00 +0100</pubDate>
+    </item>
+    <item>
+      <title>Orages</title>
+      <link>https://alertes.example/alerte/orages-2.html</link>
+      <enclosure url="https://alertes.example/cap/orages-2.xml" length="2048" type="application/cap+xml"/>
+      <guid>https://alertes.example/alerte/orages-2.html</guid>
+    </item>
+    <item>
+      <title>Vent</title>
+      <guid>https://alertes.example/cap/vent-3.xml</guid>
+    </item>
+    <item><title>Embedded</title><description>see below</description>${CAP('fr-FR', 'Orages')}</item>
+    <item><title>Nothing</title><link>javascript:alert(1)</link></item>
+  </channel>
+</rss>`,
+      { base: 'https://alertes.example/rss.xml' },
+    );
+    expect(feed.kind).toBe('rss');
+    if (feed.kind !== 'rss') return;
+    const [first, second, third, embedded, nothing] = feed.entries;
+    expect(first).toEqual({
+      id: 'crue-1',
+      updated: 'Tue, 01 Dec 2026 08:00:00 +0100',
+      capUrl: 'https://alertes.example/cap/crue-1.xml',
+    });
+    expect(second?.capUrl).toBe('https://alertes.example/cap/orages-2.xml');
+    expect(third?.capUrl).toBe('https://alertes.example/cap/vent-3.xml');
+    expect(embedded?.alert?.infos[0]?.headline).toBe('Orages');
+    expect(nothing?.problem).toMatch(/neither embeds a CAP alert nor links to one/);
   });
 });
 

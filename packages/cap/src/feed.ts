@@ -1,7 +1,7 @@
 /**
  * CAP as publishers put it online: an Atom feed of CAP entries (MeteoAlarm's shape: one entry per
- * language, area and polygon of an alert, each embedding the CAP document or linking to it), or a
- * plain CAP document at the address. Read with the same safe reader as an alert, with room for a
+ * language, area and polygon of an alert, each embedding the CAP document or linking to it), an
+ * RSS 2.0 feed whose items link to CAP documents, or a plain CAP document at the address. Read with the same safe reader as an alert, with room for a
  * feed's many entries; an entry that cannot be read is reported, the others are kept.
  */
 import { CapError } from './errors.ts';
@@ -21,6 +21,8 @@ export interface CapFeedEntry {
   alert?: CapAlert;
   /** Where the entry's CAP document is, when it links to it rather than embedding it. */
   capUrl?: string;
+  /** When the entry says it last changed, as written (Atom's <updated>, RSS's <pubDate>). */
+  updated?: string;
   /** The alert's identity as the entry's cap: elements state it, before the document is read. */
   identifier?: string;
   sender?: string;
@@ -28,7 +30,7 @@ export interface CapFeedEntry {
   problem?: string;
 }
 
-export type CapFeed = { kind: 'atom'; entries: CapFeedEntry[] } | { kind: 'cap'; alert: CapAlert };
+export type CapFeed = { kind: 'atom' | 'rss'; entries: CapFeedEntry[] } | { kind: 'cap'; alert: CapAlert };
 
 const FEED_NAMES: ReadonlySet<string> = new Set([
   'feed',
@@ -38,6 +40,12 @@ const FEED_NAMES: ReadonlySet<string> = new Set([
   'content',
   'title',
   'updated',
+  'rss',
+  'channel',
+  'item',
+  'guid',
+  'enclosure',
+  'pubDate',
   ...CAP_ELEMENT_NAMES,
 ]);
 const CAP_URIS: ReadonlySet<string> = new Set(Object.values(CAP_NAMESPACES));
@@ -60,10 +68,31 @@ function embeddedAlert(element: XmlElement): XmlElement | undefined {
 function capLink(entry: XmlElement, base: string | undefined): string | undefined {
   const links = entry.children.filter((c) => c.local === 'link' && c.uri === ATOM_NAMESPACE);
   const typed = links.find((l) => /cap\+xml|application\/xml|text\/xml/i.test(attribute(l, 'type') ?? ''));
-  const href = attribute(typed ?? links[0], 'href');
-  if (href === undefined) return undefined;
+  return webUrl(attribute(typed ?? links[0], 'href'), base);
+}
+
+/**
+ * Where an RSS 2.0 item's CAP document is: its enclosure of an XML type, else its <link>, else a
+ * <guid> that is a permalink (RSS's default), as alerting authorities' RSS feeds give it.
+ */
+function rssCapLink(item: XmlElement, base: string | undefined): string | undefined {
+  const enclosure = item.children.find(
+    (c) => c.local === 'enclosure' && c.uri === '' && /xml/i.test(attribute(c, 'type') ?? ''),
+  );
+  const guid = child(item, 'guid', '');
+  const permalink = guid !== undefined && attribute(guid, 'isPermaLink')?.trim() !== 'false';
+  return (
+    webUrl(attribute(enclosure, 'url'), base) ??
+    webUrl(child(item, 'link', '')?.text, base) ??
+    (permalink ? webUrl(guid.text, base) : undefined)
+  );
+}
+
+/** An http(s) address from a feed, resolved against the feed's own; undefined for anything else. */
+function webUrl(href: string | undefined, base: string | undefined): string | undefined {
+  if (href === undefined || href.trim() === '') return undefined;
   try {
-    const url = new URL(href, base);
+    const url = new URL(href.trim(), base);
     return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : undefined;
   } catch {
     return undefined;
@@ -74,16 +103,20 @@ function attribute(element: XmlElement | undefined, name: string): string | unde
   return element?.attributes?.[name];
 }
 
+/** An Atom entry or an RSS item: the CAP it embeds, or where its CAP document is. */
 function entryOf(entry: XmlElement, base: string | undefined): CapFeedEntry {
   const text = (local: string) => {
     const found = entry.children.find((c) => c.local === local && CAP_URIS.has(c.uri))?.text.trim();
     return found === undefined || found === '' ? undefined : found;
   };
-  const id = child(entry, 'id', ATOM_NAMESPACE)?.text.trim();
+  const rss = entry.local === 'item';
+  const id = (rss ? child(entry, 'guid', '') : child(entry, 'id', ATOM_NAMESPACE))?.text.trim() || undefined;
   const identifier = text('identifier');
   const sender = text('sender');
+  const updated = (rss ? child(entry, 'pubDate', '') : child(entry, 'updated', ATOM_NAMESPACE))?.text.trim();
   const common: CapFeedEntry = {
     ...(id ? { id } : {}),
+    ...(updated ? { updated } : {}),
     ...(identifier ? { identifier } : {}),
     ...(sender ? { sender } : {}),
   };
@@ -96,23 +129,29 @@ function entryOf(entry: XmlElement, base: string | undefined): CapFeedEntry {
       return { ...common, problem: `embedded CAP: ${err.message}` };
     }
   }
-  const capUrl = capLink(entry, base);
+  const capUrl = rss ? rssCapLink(entry, base) : capLink(entry, base);
   if (capUrl) return { ...common, capUrl };
   return { ...common, problem: 'the entry neither embeds a CAP alert nor links to one' };
 }
 
 /**
- * Reads what a feed address answered: an Atom feed of CAP entries, or one CAP alert. Throws
- * CapError when it is neither (or is not safe, well-formed XML). `base` resolves relative links.
+ * Reads what a feed address answered: an Atom feed of CAP entries, an RSS 2.0 feed of CAP items
+ * (the shape many national alerting authorities publish), or one CAP alert. Throws CapError when
+ * it is none of these (or is not safe, well-formed XML). `base` resolves relative links.
  */
 export function parseCapFeed(input: Uint8Array | string, options: { base?: string } = {}): CapFeed {
   const root = readXml(input, FEED_MAX_BYTES, FEED_NAMES, FEED_MAX_ELEMENTS);
   if (root.local === 'alert' && CAP_URIS.has(root.uri)) return { kind: 'cap', alert: capOfElement(root) };
+  if (root.local === 'rss' && root.uri === '') {
+    const channel = child(root, 'channel', '');
+    const items = channel?.children.filter((c) => c.local === 'item' && c.uri === '') ?? [];
+    return { kind: 'rss', entries: items.map((item) => entryOf(item, options.base)) };
+  }
   if (root.local !== 'feed' || root.uri !== ATOM_NAMESPACE) {
     throw new CapError([
       {
         path: 'feed',
-        message: `the document is neither an Atom feed (<feed xmlns="${ATOM_NAMESPACE}">) nor a CAP alert`,
+        message: `the document is neither an Atom feed (<feed xmlns="${ATOM_NAMESPACE}">), an RSS 2.0 feed (<rss>) nor a CAP alert`,
         line: root.line,
         column: root.column,
       },

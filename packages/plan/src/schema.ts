@@ -441,7 +441,7 @@ export const CrisisFeed = Type.Object(
     url: Type.String({
       ...HttpUrl,
       description:
-        'An Atom feed of CAP entries (MeteoAlarm style: entries embed the CAP or link to it) or the address of one CAP alert.',
+        'An Atom feed of CAP entries (MeteoAlarm style: entries embed the CAP or link to it), an RSS 2.0 feed whose items link to CAP documents, or the address of one CAP alert.',
     }),
     areas: Type.Optional(
       Type.Array(

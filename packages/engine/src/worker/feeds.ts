@@ -231,6 +231,14 @@ export function startFeedWatcher(options: FeedWatcherOptions): FeedWatcher {
       ...(state?.lastModified ? { ifModifiedSince: state.lastModified } : {}),
     });
 
+  /**
+   * Linked CAP documents already read and decided, per feed, by address and the entry's date: an
+   * entry that does not name its alert (RSS items, Atom entries without cap: elements) is not read
+   * again at each poll, so that a feed of more than MAX_LINKED_PER_POLL such entries gets through
+   * all of them. Only entries still in the feed are kept.
+   */
+  const linksRead = new Map<string, Set<string>>();
+
   /** The alerts of a feed's answer, by (sender, identifier), linked documents read as needed. */
   const alertsOf = async (
     organisationId: string,
@@ -239,6 +247,7 @@ export function startFeedWatcher(options: FeedWatcherOptions): FeedWatcher {
     base: string,
     signal: AbortSignal,
     problems: string[],
+    links: { known: ReadonlySet<string>; listed: Set<string>; read: string[]; unread: boolean },
   ): Promise<CapAlert[]> => {
     const feed = parseCapFeed(body, { base });
     if (feed.kind === 'cap') return [feed.alert];
@@ -253,9 +262,12 @@ export function startFeedWatcher(options: FeedWatcherOptions): FeedWatcher {
           if (alerts.has(`${entry.sender}\n${entry.identifier}`)) continue;
           if (await store.feeds.alert(organisationId, feedId, entry.sender, entry.identifier)) continue;
         }
-        if (linked.has(entry.capUrl)) continue;
+        const link = `${entry.capUrl}\n${entry.updated ?? ''}`;
+        links.listed.add(link);
+        if (links.known.has(link) || linked.has(entry.capUrl)) continue;
         if (linked.size >= MAX_LINKED_PER_POLL) {
           problems.push(`more than ${MAX_LINKED_PER_POLL} CAP documents linked: the rest at the next read`);
+          links.unread = true;
           break;
         }
         linked.add(entry.capUrl);
@@ -263,9 +275,11 @@ export function startFeedWatcher(options: FeedWatcherOptions): FeedWatcher {
           const res = await read(entry.capUrl, 'application/cap+xml, application/xml', CAP_MAX_BYTES, signal);
           if (res.status < 200 || res.status > 299) throw new FeedReadError(`HTTP ${res.status}`);
           add(parseCap(res.body));
+          links.read.push(link);
         } catch (err) {
           if (signal.aborted) throw err;
           problems.push(`${entry.id ?? entry.capUrl}: ${describe(err)}`);
+          links.unread = true;
         }
       } else if (entry.problem) {
         problems.push(`${entry.id ?? 'an entry'}: ${entry.problem}`);
@@ -382,7 +396,7 @@ export function startFeedWatcher(options: FeedWatcherOptions): FeedWatcher {
     try {
       const res = await read(
         feed.url,
-        'application/atom+xml, application/cap+xml, application/xml;q=0.9, */*;q=0.1',
+        'application/atom+xml, application/rss+xml, application/cap+xml, application/xml;q=0.9, */*;q=0.1',
         FEED_MAX_BYTES,
         signal,
         state,
@@ -393,14 +407,25 @@ export function startFeedWatcher(options: FeedWatcherOptions): FeedWatcher {
       }
       if (res.status < 200 || res.status > 299) throw new FeedReadError(`HTTP ${res.status}`);
       const problems: string[] = [];
-      const alerts = await alertsOf(organisationId, feedId, res.body, res.url, signal, problems);
+      const feedKey = `${organisationId}/${feedId}`;
+      const links = {
+        known: linksRead.get(feedKey) ?? new Set<string>(),
+        listed: new Set<string>(),
+        read: [] as string[],
+        unread: false,
+      };
+      const alerts = await alertsOf(organisationId, feedId, res.body, res.url, signal, problems, links);
       for (const alert of alerts) {
         if (await store.feeds.alert(organisationId, feedId, alert.sender, alert.identifier)) continue;
         await handle(organisationId, feedId, feed, alert);
       }
+      // Every alert read is decided and recorded: its document need not be read again.
+      linksRead.set(feedKey, new Set([...links.known].filter((l) => links.listed.has(l)).concat(links.read)));
       if (problems.length > 0) feedLog.warn({ problems: problems.slice(0, 5) }, 'feed entries left out');
-      const etag = res.headers.get('etag') ?? undefined;
-      const lastModified = res.headers.get('last-modified') ?? undefined;
+      // A linked document left unread (the cut, a failed read) is read at the next poll: the feed
+      // is then asked for in full, not answered 304 until it changes.
+      const etag = links.unread ? undefined : (res.headers.get('etag') ?? undefined);
+      const lastModified = links.unread ? undefined : (res.headers.get('last-modified') ?? undefined);
       await finish({
         status: 'ok',
         ...(etag && HEADER_VALUE.test(etag) ? { etag } : {}),
