@@ -18,7 +18,9 @@ import {
 } from '../support/exit-harness.ts';
 import {
   atomFeed,
+  capAlert,
   capTime,
+  SENDER,
   startFeedServer,
   type AlertSpec,
   type FeedServer,
@@ -391,6 +393,32 @@ for (const { dialect, skip } of dialects) {
         }
         expect(reads.size).toBe(61);
         expect([...reads].filter(([, count]) => count !== 1)).toEqual([]);
+      });
+
+      it('reads a CAP document that declares no encoding by the charset its server sends', async () => {
+        const feeds: FeedServer = await startFeedServer();
+        cleanups.push(() => feeds.close());
+        // ISO-8859-1 bytes, no XML declaration: only the Content-Type says how to read them.
+        const alert = capAlert({ ...ALERT, identifier: `${ALERT.identifier}.LATIN` }).replace(
+          'Orages avec grêle.',
+          'Orages avec grêle à Chinon.',
+        );
+        feeds.serve('/alerte.xml', Buffer.from(alert, 'latin1'), 'application/cap+xml; charset=ISO-8859-1');
+        const url = `${feeds.url}/alerte.xml`;
+        const { t, queues } = await setUp(url);
+        watcher(t, queues, 'worker-1', [feeds.host]);
+        let seen: Awaited<ReturnType<Store['feeds']['alert']>>;
+        await waitFor(
+          'the alert decided',
+          async () =>
+            (seen = await t.store.feeds.alert(ORG, feedIdOf(url), SENDER, `${ALERT.identifier}.LATIN`)) !==
+            undefined,
+          30_000,
+          50,
+        );
+        expect(seen).toMatchObject({ kept: true });
+        const [post] = await t.store.posts.list(ORG, { source: 'crisis' });
+        expect(JSON.stringify(post?.content)).toContain('Orages avec grêle à Chinon.');
       });
 
       it('refuses a feed on an internal address the operator did not allow, and reaches nothing', async () => {

@@ -141,7 +141,7 @@ export interface FeedServer {
   /** Host and port, for SUNSET_FETCH_ALLOW. */
   host: string;
   /** What `path` answers from now on, after `delayMs`; a new version gets a new ETag. */
-  serve(path: string, body: string, type?: string, delayMs?: number): void;
+  serve(path: string, body: string | Buffer, type?: string, delayMs?: number): void;
   /** `path` answers 500 from now on. */
   fail(path: string): void;
   /** `path` never answers. */
@@ -159,7 +159,7 @@ export interface FeedServer {
 export async function startFeedServer(): Promise<FeedServer> {
   const routes = new Map<
     string,
-    | { kind: 'body'; body: string; type: string; etag: string; delayMs: number }
+    | { kind: 'body'; body: string | Buffer; type: string; etag: string; delayMs: number }
     | { kind: 'fail' }
     | { kind: 'stall' }
   >();

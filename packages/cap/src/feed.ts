@@ -137,10 +137,14 @@ function entryOf(entry: XmlElement, base: string | undefined): CapFeedEntry {
 /**
  * Reads what a feed address answered: an Atom feed of CAP entries, an RSS 2.0 feed of CAP items
  * (the shape many national alerting authorities publish), or one CAP alert. Throws CapError when
- * it is none of these (or is not safe, well-formed XML). `base` resolves relative links.
+ * it is none of these (or is not safe, well-formed XML). `base` resolves relative links;
+ * `charset` is the transport's, for a document that declares no encoding.
  */
-export function parseCapFeed(input: Uint8Array | string, options: { base?: string } = {}): CapFeed {
-  const root = readXml(input, FEED_MAX_BYTES, FEED_NAMES, FEED_MAX_ELEMENTS);
+export function parseCapFeed(
+  input: Uint8Array | string,
+  options: { base?: string; charset?: string } = {},
+): CapFeed {
+  const root = readXml(input, FEED_MAX_BYTES, FEED_NAMES, FEED_MAX_ELEMENTS, options.charset);
   if (root.local === 'alert' && CAP_URIS.has(root.uri)) return { kind: 'cap', alert: capOfElement(root) };
   if (root.local === 'rss' && root.uri === '') {
     const channel = child(root, 'channel', '');

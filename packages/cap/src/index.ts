@@ -29,7 +29,7 @@ export {
   type CapShape,
   type LatLon,
 } from './geometry.ts';
-export { DEFAULT_MAX_BYTES, MAX_DEPTH, MAX_ELEMENTS } from './xml-reader.ts';
+export { charsetOf, DEFAULT_MAX_BYTES, MAX_DEPTH, MAX_ELEMENTS } from './xml-reader.ts';
 export {
   CAP_NAMESPACE,
   CAP_NAMESPACES,

@@ -28,6 +28,8 @@ import { DEFAULT_MAX_BYTES, readXml, type XmlElement } from './xml-reader.ts';
 export interface ParseCapOptions {
   /** Largest document accepted, in bytes of UTF-8; checked before any parsing. Default 256 KiB. */
   maxBytes?: number;
+  /** The transport's charset (HTTP Content-Type), for a document that declares no encoding. */
+  charset?: string;
 }
 
 /** Longest text accepted per element, in characters (code points). */
@@ -475,7 +477,7 @@ function optional<K extends string>(key: K, value: string | undefined): Partial<
  */
 export function parseCap(xml: string | Uint8Array, options: ParseCapOptions = {}): CapAlert {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
-  return capOfElement(readXml(xml, maxBytes, CAP_NAMES));
+  return capOfElement(readXml(xml, maxBytes, CAP_NAMES, undefined, options.charset));
 }
 
 /** Every element name CAP defines, for the paths of problems in a document that embeds CAP. */

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { FLOOD_ALERT } from './fixtures.test-support.ts';
-import { CapError, DEFAULT_MAX_BYTES, parseCap, type CapProblem } from './index.ts';
+import { CapError, charsetOf, DEFAULT_MAX_BYTES, parseCap, type CapProblem } from './index.ts';
 
 function rejection(input: string | Uint8Array, options?: { maxBytes?: number }): CapError {
   const started = performance.now();
@@ -125,16 +125,41 @@ describe('size and shape limits', () => {
     expect(parseCap(Buffer.from(declared.replace('ISO-8859-1', 'latin1'), 'latin1'))).toEqual(
       parseCap(FLOOD_ALERT),
     );
-    for (const encoding of ['windows-1252', 'UTF-16', 'EBCDIC-CP-US']) {
+    for (const encoding of ['UTF-16', 'EBCDIC-CP-US']) {
       const other = new TextEncoder().encode(FLOOD_ALERT.replace('UTF-8', encoding));
       expect(only(rejection(other)).message).toBe(
-        'the declared encoding is not supported; send the alert as UTF-8 or ISO-8859-1',
+        'the declared encoding is not supported; send the alert as UTF-8, ISO-8859-1 or windows-1252',
       );
     }
     // Bytes said to be UTF-8 are checked as UTF-8, and US-ASCII as ASCII.
     expect(only(rejection(Buffer.from(FLOOD_ALERT, 'latin1'))).message).toBe('document is not valid UTF-8');
     const ascii = new TextEncoder().encode(FLOOD_ALERT.replace('UTF-8', 'US-ASCII'));
     expect(only(rejection(ascii)).message).toBe('document declares US-ASCII but holds bytes above 127');
+  });
+
+  it('reads windows-1252 as declared, and a document declaring nothing by the transport’s charset', () => {
+    // € is 0x80 in windows-1252 (a control character in ISO-8859-1).
+    const euro = FLOOD_ALERT.replace('<headline>', '<headline>50 € : ');
+    const cp1252 = Buffer.from(euro.replace('UTF-8', 'windows-1252').replaceAll('€', '\u0080'), 'latin1');
+    expect(parseCap(cp1252)).toEqual(parseCap(euro));
+    const undeclared = FLOOD_ALERT.replace(/^<\?xml[^>]*\?>/, '<?xml version="1.0"?>');
+    const latin1 = Buffer.from(undeclared, 'latin1');
+    expect(parseCap(latin1, { charset: 'ISO-8859-1' })).toEqual(parseCap(FLOOD_ALERT));
+    expect(
+      parseCap(Buffer.from(undeclared.replace(/^<\?xml[^>]*\?>/, ''), 'latin1'), { charset: 'latin1' }),
+    ).toEqual(parseCap(FLOOD_ALERT));
+    expect(only(rejection(latin1)).message).toBe('document is not valid UTF-8');
+    expect(() => parseCap(latin1, { charset: 'Shift_JIS' })).toThrow(
+      /the charset of its Content-Type is not supported/,
+    );
+    // A declaration wins over the transport, which more often names a server's default.
+    expect(
+      parseCap(Buffer.from(FLOOD_ALERT.replace('UTF-8', 'ISO-8859-1'), 'latin1'), { charset: 'utf-8' }),
+    ).toEqual(parseCap(FLOOD_ALERT));
+    expect(charsetOf('text/xml; charset="ISO-8859-1"')).toBe('ISO-8859-1');
+    expect(charsetOf('application/cap+xml;charset=windows-1252; q=1')).toBe('windows-1252');
+    expect(charsetOf('application/xml')).toBeUndefined();
+    expect(charsetOf(null)).toBeUndefined();
   });
 
   it("never repeats the sender's text in a problem", () => {

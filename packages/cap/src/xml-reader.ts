@@ -44,7 +44,7 @@ function utf8ByteLength(text: string, stopAbove: number): number {
 }
 
 /** The encodings a CAP document may declare, by every name XML senders use for them. */
-type Encoding = 'utf-8' | 'iso-8859-1' | 'us-ascii';
+type Encoding = 'utf-8' | 'iso-8859-1' | 'us-ascii' | 'windows-1252';
 const ENCODING_NAMES: Readonly<Record<string, Encoding>> = {
   'utf-8': 'utf-8',
   utf8: 'utf-8',
@@ -57,12 +57,23 @@ const ENCODING_NAMES: Readonly<Record<string, Encoding>> = {
   l1: 'iso-8859-1',
   'us-ascii': 'us-ascii',
   ascii: 'us-ascii',
+  // What older Windows servers and editors write for Western European text.
+  'windows-1252': 'windows-1252',
+  cp1252: 'windows-1252',
+  'x-cp1252': 'windows-1252',
 };
-const UNSUPPORTED_ENCODING = 'the declared encoding is not supported; send the alert as UTF-8 or ISO-8859-1';
+const UNSUPPORTED_ENCODING =
+  'the declared encoding is not supported; send the alert as UTF-8, ISO-8859-1 or windows-1252';
 
 function encodingOf(name: string): Encoding | undefined {
   const key = name.toLowerCase();
   return Object.hasOwn(ENCODING_NAMES, key) ? ENCODING_NAMES[key] : undefined;
+}
+
+/** The charset parameter of a Content-Type header ("text/xml; charset=ISO-8859-1"), if any. */
+export function charsetOf(contentType: string | null | undefined): string | undefined {
+  const found = /;\s*charset\s*=\s*"?([\w.:-]+)"?/i.exec(contentType ?? '')?.[1];
+  return found === undefined || found === '' ? undefined : found;
 }
 
 /** The encoding the XML declaration names, read from the bytes before they are decoded. */
@@ -74,7 +85,17 @@ function declaredEncoding(input: Uint8Array): string | undefined {
   return /^<\?xml\s[^>]*?\bencoding\s*=\s*(["'])([^"']*)\1/.exec(head)?.[2];
 }
 
-function decode(input: string | Uint8Array, maxBytes: number): { text: string; encoding?: Encoding } {
+/**
+ * The document's text. Bytes are read as the XML declaration says; without one (nor a byte order
+ * mark), as the transport's charset says (`charset`, from an HTTP Content-Type), as servers often
+ * serve ISO-8859-1 documents that do not declare it; else as UTF-8. A declaration wins over the
+ * transport: servers more often send a default charset than the document's.
+ */
+function decode(
+  input: string | Uint8Array,
+  maxBytes: number,
+  charset?: string,
+): { text: string; encoding?: Encoding } {
   if (typeof input === 'string') {
     const bytes = utf8ByteLength(input, maxBytes);
     if (bytes > maxBytes) reject(`document is larger than ${maxBytes} bytes (${bytes}); nothing was read`);
@@ -87,14 +108,25 @@ function decode(input: string | Uint8Array, maxBytes: number): { text: string; e
   }
   const declared = declaredEncoding(input);
   const bom = input[0] === 0xef && input[1] === 0xbb && input[2] === 0xbf;
-  const encoding = declared === undefined ? 'utf-8' : encodingOf(declared);
-  if (encoding === undefined) reject(UNSUPPORTED_ENCODING);
+  const transport = declared === undefined && !bom && charset !== undefined ? charset.trim() : undefined;
+  const encoding =
+    declared !== undefined ? encodingOf(declared) : transport ? encodingOf(transport) : 'utf-8';
+  if (encoding === undefined) {
+    reject(
+      declared !== undefined
+        ? UNSUPPORTED_ENCODING
+        : 'the charset of its Content-Type is not supported; send the alert as UTF-8, ISO-8859-1 or windows-1252',
+    );
+  }
   if (bom && encoding !== 'utf-8')
     reject('document starts with a UTF-8 byte order mark but declares another encoding');
   if (encoding === 'iso-8859-1') {
     // Every byte is a character in ISO-8859-1, the code point of the same number (Node's latin1;
     // the WHATWG decoder would read windows-1252 instead).
     return { text: Buffer.from(input).toString('latin1'), encoding };
+  }
+  if (encoding === 'windows-1252') {
+    return { text: new TextDecoder('windows-1252').decode(input), encoding };
   }
   if (encoding === 'us-ascii' && input.some((byte) => byte > 0x7f)) {
     reject('document declares US-ASCII but holds bytes above 127');
@@ -133,15 +165,17 @@ function lineLocator(text: string): (offset: number) => { line: number; column: 
  * Reads a document into an element tree, or throws CapError with the first problem that stops
  * reading (size, encoding, well-formedness, DTD, depth, element count); a problem's path shows
  * only the element names in `names`, "*" for any other. Bytes are decoded as their XML
- * declaration says (UTF-8 when it says nothing, ISO-8859-1, US-ASCII); a string is taken as is.
+ * declaration says (UTF-8, ISO-8859-1, US-ASCII, windows-1252), else as `charset` (the
+ * transport's) says, else as UTF-8; a string is taken as is.
  */
 export function readXml(
   input: string | Uint8Array,
   maxBytes = DEFAULT_MAX_BYTES,
   names: ReadonlySet<string> = new Set(),
   maxElements = MAX_ELEMENTS,
+  charset?: string,
 ): XmlElement {
-  const { text, encoding } = decode(input, maxBytes);
+  const { text, encoding } = decode(input, maxBytes, charset);
   const nul = text.indexOf('\0');
   if (nul >= 0) reject(`document contains a NUL character (at offset ${nul})`);
 
@@ -165,8 +199,13 @@ export function readXml(
   });
   parser.on('xmldecl', (decl) => {
     // The bytes were decoded by the declaration as read before parsing; should the parser read
-    // another one, the text would be misread, so it is refused.
-    if (encoding !== undefined && (encodingOf(decl.encoding ?? 'utf-8') ?? 'unsupported') !== encoding) {
+    // another one, the text would be misread, so it is refused. A declaration naming no encoding
+    // left the choice to the transport's charset or UTF-8, as decode made it.
+    if (
+      encoding !== undefined &&
+      decl.encoding !== undefined &&
+      (encodingOf(decl.encoding) ?? 'unsupported') !== encoding
+    ) {
       stop(UNSUPPORTED_ENCODING);
     }
   });

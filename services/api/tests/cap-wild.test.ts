@@ -300,6 +300,42 @@ describe('CAP in the wild, through POST /v1/crisis', () => {
     expect(await blueskyText(f, r.json().id)).toMatch(/évacuation préventive[\s\S]*Évitez les quais/);
   });
 
+  it('reads an alert that declares no encoding by the charset of its Content-Type', async () => {
+    // As servers send documents written in ISO-8859-1 or windows-1252 with no XML declaration.
+    const undeclared = (id: string, headline: string, encoding: BufferEncoding | 'cp1252') => {
+      const text = CAP_ALERT({ id, headline }).replace(/^<\?xml[^>]*\?>\s*/, '');
+      if (encoding !== 'cp1252') return Buffer.from(text, encoding);
+      // windows-1252 puts € at 0x80, where ISO-8859-1 has a control character.
+      return Buffer.from(text.replaceAll('€', '\u0080'), 'latin1');
+    };
+    const post = (payload: Buffer, charset?: string) =>
+      f.app.inject({
+        method: 'POST',
+        url: '/v1/crisis',
+        headers: {
+          ...f.auth('crisis'),
+          'content-type': `application/cap+xml${charset ? `; charset=${charset}` : ''}`,
+        },
+        payload,
+      });
+    const latin = await post(
+      undeclared('charset-1', 'Crue : évacuation à Saint-Cyr', 'latin1'),
+      'ISO-8859-1',
+    );
+    expect(latin.statusCode, latin.body).toBe(202);
+    expect(await blueskyText(f, latin.json().id)).toMatch(/Crue : évacuation à Saint-Cyr/);
+    const windows = await post(
+      undeclared('charset-2', 'Aide de 50 € par foyer sinistré', 'cp1252'),
+      '"windows-1252"',
+    );
+    expect(windows.statusCode, windows.body).toBe(202);
+    expect(await blueskyText(f, windows.json().id)).toMatch(/Aide de 50 € par foyer sinistré/);
+    // Without a charset the bytes are read as UTF-8, which they are not: refused, saying so.
+    const bare = await post(undeclared('charset-3', 'Crue : évacuation à Saint-Cyr', 'latin1'));
+    expect(bare.statusCode).toBe(422);
+    expect(bare.json().error.message).toMatch(/not valid UTF-8/);
+  });
+
   it('records an expired alert without posting it, and shows it in the history', async () => {
     const expired = CAP_ALERT({ id: 'expired-1' }).replace(
       '<headline>',

@@ -12,6 +12,7 @@ import {
   capLanguages,
   capNoticeText,
   capText,
+  charsetOf,
   chooseInfo,
   parseCap,
   type CapAlert,
@@ -33,7 +34,8 @@ export class CapReferenceError extends SunsetError {
 }
 
 /**
- * The submission a CAP document makes (parseCap refuses a malformed one with a CapError). The
+ * The submission a CAP document makes (parseCap refuses a malformed one with a CapError; the
+ * charset of `contentType`, the request's, reads a document that declares no encoding). The
  * newest referenced alert that this deployment posted is the one an Update or Cancel answers.
  * What was repaired or chosen in the sender's stead is said in `notes`.
  */
@@ -42,8 +44,10 @@ export async function capSubmission(
   body: Uint8Array,
   plan: Pick<PlanDocument, 'organisation' | 'crisis'>,
   common: CapCommon,
+  contentType?: string,
 ): Promise<SubmitPostInput> {
-  return capAlertSubmission(store, parseCap(body), plan, common);
+  const charset = charsetOf(contentType);
+  return capAlertSubmission(store, parseCap(body, charset ? { charset } : {}), plan, common);
 }
 
 type CapCommon = Pick<SubmitPostInput, 'organisationId' | 'actor' | 'person' | 'requestId' | 'planVersion'>;

@@ -14,6 +14,7 @@ import {
   awarenessRank,
   capKey,
   capLanguages,
+  charsetOf,
   chooseInfo,
   containsPoint,
   FEED_MAX_BYTES,
@@ -245,11 +246,12 @@ export function startFeedWatcher(options: FeedWatcherOptions): FeedWatcher {
     feedId: string,
     body: Uint8Array,
     base: string,
+    charset: string | undefined,
     signal: AbortSignal,
     problems: string[],
     links: { known: ReadonlySet<string>; listed: Set<string>; read: string[]; unread: boolean },
   ): Promise<CapAlert[]> => {
-    const feed = parseCapFeed(body, { base });
+    const feed = parseCapFeed(body, { base, charset });
     if (feed.kind === 'cap') return [feed.alert];
     const alerts = new Map<string, CapAlert>();
     const add = (alert: CapAlert) => alerts.set(`${alert.sender}\n${alert.identifier}`, alert);
@@ -274,7 +276,7 @@ export function startFeedWatcher(options: FeedWatcherOptions): FeedWatcher {
         try {
           const res = await read(entry.capUrl, 'application/cap+xml, application/xml', CAP_MAX_BYTES, signal);
           if (res.status < 200 || res.status > 299) throw new FeedReadError(`HTTP ${res.status}`);
-          add(parseCap(res.body));
+          add(parseCap(res.body, { charset: charsetOf(res.headers.get('content-type')) }));
           links.read.push(link);
         } catch (err) {
           if (signal.aborted) throw err;
@@ -414,7 +416,17 @@ export function startFeedWatcher(options: FeedWatcherOptions): FeedWatcher {
         read: [] as string[],
         unread: false,
       };
-      const alerts = await alertsOf(organisationId, feedId, res.body, res.url, signal, problems, links);
+      const charset = charsetOf(res.headers.get('content-type'));
+      const alerts = await alertsOf(
+        organisationId,
+        feedId,
+        res.body,
+        res.url,
+        charset,
+        signal,
+        problems,
+        links,
+      );
       for (const alert of alerts) {
         if (await store.feeds.alert(organisationId, feedId, alert.sender, alert.identifier)) continue;
         await handle(organisationId, feedId, feed, alert);

@@ -176,7 +176,13 @@ export async function crisisRoutes(app: FastifyInstance, options: { xPrices?: XP
       let input: SubmitPostInput;
       if (crisisContentType(request) === 'cap') {
         const settings = await app.settings.ofLatest(principal.organisationId, principal.planVersion);
-        input = await capSubmission(app.store, request.body as Buffer, settings.document, common);
+        input = await capSubmission(
+          app.store,
+          request.body as Buffer,
+          settings.document,
+          common,
+          request.headers['content-type'],
+        );
       } else {
         input = {
           ...common,
@@ -222,6 +228,7 @@ export async function crisisRoutes(app: FastifyInstance, options: { xPrices?: XP
               request.body as Buffer,
               (await app.settings.get(organisationId)).document,
               { organisationId, actor: principal.actor },
+              request.headers['content-type'],
             )
           : { organisationId, ...jsonCrisis(request.body as Static<typeof CrisisBody>) };
       const result = await preview(
