@@ -191,14 +191,16 @@ for (const { dialect, skip } of await testDialects()) {
       );
     });
 
-    it('records as published a CAP alert that X took though its answer was lost, when it expired before the retry', async () => {
-      const tag = `expired-${dialect}`;
+    /**
+     * A CAP alert to X whose answer is lost (X created it) and whose X timeline fails until the
+     * alert has expired, so that the attempt that looks for it comes after the expiry; `then`
+     * sets X as that attempt will find it. Its delivery once it ended.
+     */
+    async function lostThenExpired(tag: string, then: () => void) {
       // Expires on the next whole second but two (CAP times have no fractions).
       const expiresMs = Math.ceil((Date.now() + 1_000) / 1000) * 1000 + 2_000;
       const expires = new Date(expiresMs).toISOString().replace('.000Z', '+00:00');
       const from = sandboxes.x.received.length;
-      // X creates the alert and the answer is lost; X's timeline fails until the alert expired,
-      // so the attempt that finds it comes after the expiry.
       sandboxes.x.inject({ kind: 'lost-reply' }, { path: '/2/tweets', method: 'POST', times: 1 });
       sandboxes.x.inject({ kind: 'status', status: 503 }, { path: TIMELINE, method: 'GET', times: Infinity });
       let deliveryId: string;
@@ -228,6 +230,7 @@ for (const { dialect, skip } of await testDialects()) {
         );
       } finally {
         sandboxes.x.clearFaults();
+        then();
       }
       await waitFor(
         'the delivery to end',
@@ -235,13 +238,38 @@ for (const { dialect, skip } of await testDialects()) {
           !['queued', 'sending'].includes((await engine.t.store.deliveries.get(deliveryId))?.status ?? ''),
         60_000,
       );
+      return (await engine.t.store.deliveries.get(deliveryId))!;
+    }
+
+    it('records as published a CAP alert that X took though its answer was lost, when it expired before the retry', async () => {
+      const tag = `expired-${dialect}`;
+      const delivery = await lostThenExpired(tag, () => undefined);
       const onX = sandboxes.x.posts.filter((p) => p.text.includes(tag));
       expect(onX).toHaveLength(1);
       // What is on X is on record: not "skipped, not posted".
-      expect(await engine.t.store.deliveries.get(deliveryId)).toMatchObject({
-        status: 'published',
-        remoteId: onX[0]!.id,
+      expect(delivery).toMatchObject({ status: 'published', remoteId: onX[0]!.id });
+    });
+
+    it('asks a person to look on X when the expired alert may be there and X will not say', async () => {
+      const tag = `expired-unread-${dialect}`;
+      // A tier whose timeline cannot be read: X answers 403 client-forbidden to the search.
+      let delivery;
+      try {
+        delivery = await lostThenExpired(tag, () => (sandboxes.x.timelineApi = 'forbidden'));
+      } finally {
+        sandboxes.x.timelineApi = 'allowed';
+      }
+      expect(sandboxes.x.posts.filter((p) => p.text.includes(tag))).toHaveLength(1);
+      expect(delivery.status).toBe('needs-attention');
+      const [entry] = await engine.t.store.audit.list({
+        organisationId: ORG,
+        action: 'delivery.needs-attention',
+        postId: delivery.postId!,
       });
+      expect(JSON.stringify(entry?.details)).toMatch(
+        /the CAP alert expired at .* before this was posted: not posted; but an earlier attempt may have posted this on X, and X does not let this account read its posts/,
+      );
+      expect(JSON.stringify(entry?.details)).toContain('answer it with the end of the alert');
     });
   });
 }
