@@ -112,6 +112,13 @@ describe('sunset identity check: the dormant X profile', () => {
     );
     expect(r.status).toBe(0);
     expect(await t.store.xSpend.spentSince(ORG, new Date(0))).toBe(10_000);
+    // The billed read is in the audit log under the person who ran the command.
+    const [entry] = await t.store.audit.list({ organisationId: ORG, action: 'identity.checked' });
+    expect(entry).toMatchObject({ network: 'x', outcome: 'ok', actor: expect.stringMatching(/^cli:/) });
+    expect(entry?.details).toMatchObject({
+      by: 'sunset identity check',
+      results: [{ check: 'x-profile', subject: '@VilleTest', status: 'ok' }],
+    });
   }, 60_000);
 
   it('fails, naming what drifted, once someone else changes the profile', async () => {

@@ -62,9 +62,31 @@ async function xFromStore(io: Io, doc: PlanDocument, subject: string): Promise<X
       });
       try {
         const result = await xProfileCheck(store, settings, await registry.get(settings, 'x'), prices);
-        return result
-          ? { result }
-          : { note: 'the dormant X profile has not been set yet (its step has not run): nothing to compare' };
+        if (!result)
+          return {
+            note: 'the dormant X profile has not been set yet (its step has not run): nothing to compare',
+          };
+        // As the worker's own checks are: a person read the account (a billed read) and saw this.
+        await store.audit.append({
+          organisationId,
+          actor: io.config.actor,
+          action: 'identity.checked',
+          network: 'x',
+          outcome: result.status === 'failed' ? 'error' : 'ok',
+          details: {
+            by: 'sunset identity check',
+            checks: 1,
+            results: [
+              {
+                check: result.check,
+                subject: result.subject,
+                status: result.status,
+                message: result.message,
+              },
+            ],
+          },
+        });
+        return { result };
       } catch (err) {
         return unknown(`the X profile cannot be checked (${(err as Error).message})`);
       } finally {
