@@ -143,3 +143,21 @@ describe.skipIf(!HAVE_CHROMIUM)(`the find-us page in ${CHROMIUM}`, () => {
     await context.close();
   }, 60_000);
 });
+
+describe('GET /find/<org> after a plan is applied again', () => {
+  it('shows the newest plan at once', async () => {
+    for (const name of ['Bibliothèques', 'Réseau des bibliothèques']) {
+      const applied = await f.app.inject({
+        method: 'POST',
+        url: '/v1/plans',
+        headers: { ...f.auth('planner'), 'content-type': 'application/yaml' },
+        payload: PLAN.replace('- name: Médiathèques', `- name: ${name}`),
+      });
+      expect(applied.statusCode, applied.body).toBe(200);
+      const page = await f.app.inject({ method: 'GET', url: `/find/${ORG}` });
+      expect(page.statusCode).toBe(200);
+      expect(page.body).toContain(name);
+      expect(page.body).not.toContain('Médiathèques');
+    }
+  });
+});

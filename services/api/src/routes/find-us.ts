@@ -15,8 +15,9 @@ const NOT_FOUND = 'there is no such page';
 
 export async function findUsRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
-  // Rendering draws a QR code per link: keep the page of each plan version.
-  const cache = new Map<string, Promise<FindUsPage | undefined>>();
+  // Rendering draws a QR code per link: keep each organisation's page of its latest plan version
+  // (one entry per organisation, not one per version: re-applied plans must not grow the process).
+  const cache = new Map<string, { version: number; rendering: Promise<FindUsPage | undefined> }>();
   r.get(
     '/find/:org',
     {
@@ -33,17 +34,22 @@ export async function findUsRoutes(app: FastifyInstance) {
       if (org.length > 64 || !/^[a-z0-9]+(-[a-z0-9]+)*$/.test(org)) throw new NotFoundError(NOT_FOUND);
       const head = await app.store.plans.latestHead(org);
       if (!head) throw new NotFoundError(NOT_FOUND);
-      const key = `${org}@${head.version}`;
-      let rendering = cache.get(key);
-      if (!rendering) {
-        rendering = (async () => {
-          const latest = await app.store.plans.latest(org);
-          return latest && isPlanSettings(latest.settings) ? renderFindUsPage(latest.settings) : undefined;
-        })();
-        cache.set(key, rendering);
-        rendering.catch(() => cache.delete(key));
+      let cached = cache.get(org);
+      if (!cached || cached.version < head.version) {
+        const entry = {
+          version: head.version,
+          rendering: (async () => {
+            const latest = await app.store.plans.latest(org);
+            return latest && isPlanSettings(latest.settings) ? renderFindUsPage(latest.settings) : undefined;
+          })(),
+        };
+        cached = entry;
+        cache.set(org, entry);
+        entry.rendering.catch(() => {
+          if (cache.get(org) === entry) cache.delete(org);
+        });
       }
-      const page = await rendering;
+      const page = await cached.rendering;
       if (!page) throw new NotFoundError(NOT_FOUND);
       return reply
         .header('content-type', 'text/html; charset=utf-8')
