@@ -322,13 +322,16 @@ for (const { dialect, skip } of dialects) {
         );
       });
 
-      it('reads an RSS feed of linked CAP documents in full, each once, past the 50 read per poll', async () => {
-        const feeds: FeedServer = await startFeedServer();
-        cleanups.push(() => feeds.close());
-        // An alerting authority's RSS 2.0 feed: items link to CAP documents and do not name
-        // their alerts, so only reading a document tells which alert it is.
-        const sent = capTime(-60_000);
-        const cap = (n: number) => `<?xml version="1.0" encoding="UTF-8"?>
+      it(
+        'reads an RSS feed of linked CAP documents in full, each once, past the 50 read per poll',
+        { timeout: 120_000 },
+        async () => {
+          const feeds: FeedServer = await startFeedServer();
+          cleanups.push(() => feeds.close());
+          // An alerting authority's RSS 2.0 feed: items link to CAP documents and do not name
+          // their alerts, so only reading a document tells which alert it is.
+          const sent = capTime(-60_000);
+          const cap = (n: number) => `<?xml version="1.0" encoding="UTF-8"?>
 <alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
   <identifier>RSS-${n}</identifier>
   <sender>alertes@autorite.example</sender>
@@ -347,7 +350,8 @@ for (const { dialect, skip } of dialects) {
     <area><areaDesc>Zone ${n}</areaDesc></area>
   </info>
 </alert>`;
-        const rss = (count: number) => `<?xml version="1.0" encoding="UTF-8"?>
+          // Newest first, as RSS feeds list them: items count..1.
+          const rss = (count: number) => `<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0">
   <channel>
     <title>Alertes</title>
@@ -356,44 +360,49 @@ for (const { dialect, skip } of dialects) {
       { length: count },
       (_, i) => `
     <item>
-      <title>Vent ${i + 1}</title>
-      <link>/cap/${i + 1}.xml</link>
-      <guid isPermaLink="false">rss-${i + 1}</guid>
+      <title>Vent ${count - i}</title>
+      <link>/cap/${count - i}.xml</link>
+      <guid isPermaLink="false">rss-${count - i}</guid>
       <pubDate>Tue, 01 Dec 2026 08:00:00 +0100</pubDate>
     </item>`,
     ).join('')}
   </channel>
 </rss>`;
-        for (let n = 1; n <= 61; n++) feeds.serve(`/cap/${n}.xml`, cap(n), 'application/cap+xml');
-        // One document fails at first: it is read again while the feed itself does not change.
-        feeds.fail('/cap/7.xml');
-        feeds.serve('/rss', rss(60), 'application/rss+xml');
-        const url = `${feeds.url}/rss`;
-        // Every alert is below the threshold: each is decided and recorded, none is posted.
-        const { t, queues } = await setUp(url, { min_severity: 'Severe' });
-        watcher(t, queues, 'worker-1', [feeds.host]);
-        const decided = async () =>
-          new Set(
-            (await t.store.feeds.alerts(ORG, { feedId: feedIdOf(url), limit: 1_000 })).map(
-              (a) => a.identifier,
-            ),
-          );
-        await waitFor('59 alerts decided', async () => (await decided()).size === 59, 30_000, 50);
-        expect(await decided()).not.toContain('RSS-7');
-        feeds.serve('/cap/7.xml', cap(7), 'application/cap+xml');
-        await waitFor('the seventh decided', async () => (await decided()).has('RSS-7'), 30_000, 50);
-        // The feed changes: only the new item's document is read.
-        feeds.serve('/rss', rss(61), 'application/rss+xml');
-        await waitFor('the new item decided', async () => (await decided()).has('RSS-61'), 30_000, 50);
-        const [alert] = await t.store.feeds.alerts(ORG, { feedId: feedIdOf(url), limit: 1 });
-        expect(alert).toMatchObject({ kept: false, reason: 'severity Minor, below Severe' });
-        const reads = new Map<string, number>();
-        for (const r of feeds.requests) {
-          if (r.path.startsWith('/cap/') && r.status === 200) reads.set(r.path, (reads.get(r.path) ?? 0) + 1);
-        }
-        expect(reads.size).toBe(61);
-        expect([...reads].filter(([, count]) => count !== 1)).toEqual([]);
-      });
+          for (let n = 1; n <= 116; n++) feeds.serve(`/cap/${n}.xml`, cap(n), 'application/cap+xml');
+          // One document fails at first: it is read again while the feed itself does not change.
+          feeds.fail('/cap/7.xml');
+          feeds.serve('/rss', rss(60), 'application/rss+xml');
+          const url = `${feeds.url}/rss`;
+          // Every alert is below the threshold: each is decided and recorded, none is posted.
+          const { t, queues } = await setUp(url, { min_severity: 'Severe' });
+          watcher(t, queues, 'worker-1', [feeds.host]);
+          const decided = async () =>
+            new Set(
+              (await t.store.feeds.alerts(ORG, { feedId: feedIdOf(url), limit: 1_000 })).map(
+                (a) => a.identifier,
+              ),
+            );
+          await waitFor('59 alerts decided', async () => (await decided()).size === 59, 30_000, 50);
+          expect(await decided()).not.toContain('RSS-7');
+          feeds.serve('/cap/7.xml', cap(7), 'application/cap+xml');
+          await waitFor('the seventh decided', async () => (await decided()).has('RSS-7'), 30_000, 50);
+          // The feed changes: only the new item's document is read.
+          feeds.serve('/rss', rss(61), 'application/rss+xml');
+          await waitFor('the new item decided', async () => (await decided()).has('RSS-61'), 30_000, 50);
+          // 55 more at the top: the read stops after 50 of them, before the items it knows.
+          feeds.serve('/rss', rss(116), 'application/rss+xml');
+          await waitFor('all 116 decided', async () => (await decided()).size === 116, 30_000, 50);
+          const [alert] = await t.store.feeds.alerts(ORG, { feedId: feedIdOf(url), limit: 1 });
+          expect(alert).toMatchObject({ kept: false, reason: 'severity Minor, below Severe' });
+          const reads = new Map<string, number>();
+          for (const r of feeds.requests) {
+            if (r.path.startsWith('/cap/') && r.status === 200)
+              reads.set(r.path, (reads.get(r.path) ?? 0) + 1);
+          }
+          expect(reads.size).toBe(116);
+          expect([...reads].filter(([, count]) => count !== 1)).toEqual([]);
+        },
+      );
 
       it('reads a CAP document that declares no encoding by the charset its server sends', async () => {
         const feeds: FeedServer = await startFeedServer();

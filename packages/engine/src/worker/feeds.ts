@@ -249,7 +249,7 @@ export function startFeedWatcher(options: FeedWatcherOptions): FeedWatcher {
     charset: string | undefined,
     signal: AbortSignal,
     problems: string[],
-    links: { known: ReadonlySet<string>; listed: Set<string>; read: string[]; unread: boolean },
+    links: { known: ReadonlySet<string>; listed: Set<string>; read: string[]; unread: boolean; cut: boolean },
   ): Promise<CapAlert[]> => {
     const feed = parseCapFeed(body, { base, charset });
     if (feed.kind === 'cap') return [feed.alert];
@@ -270,6 +270,7 @@ export function startFeedWatcher(options: FeedWatcherOptions): FeedWatcher {
         if (linked.size >= MAX_LINKED_PER_POLL) {
           problems.push(`more than ${MAX_LINKED_PER_POLL} CAP documents linked: the rest at the next read`);
           links.unread = true;
+          links.cut = true;
           break;
         }
         linked.add(entry.capUrl);
@@ -415,6 +416,7 @@ export function startFeedWatcher(options: FeedWatcherOptions): FeedWatcher {
         listed: new Set<string>(),
         read: [] as string[],
         unread: false,
+        cut: false,
       };
       const charset = charsetOf(res.headers.get('content-type'));
       const alerts = await alertsOf(
@@ -432,7 +434,9 @@ export function startFeedWatcher(options: FeedWatcherOptions): FeedWatcher {
         await handle(organisationId, feedId, feed, alert);
       }
       // Every alert read is decided and recorded: its document need not be read again.
-      linksRead.set(feedKey, new Set([...links.known].filter((l) => links.listed.has(l)).concat(links.read)));
+      // Entries past a cut were not looked at: what is known of them stays.
+      const kept = links.cut ? [...links.known] : [...links.known].filter((l) => links.listed.has(l));
+      linksRead.set(feedKey, new Set(kept.concat(links.read)));
       if (problems.length > 0) feedLog.warn({ problems: problems.slice(0, 5) }, 'feed entries left out');
       // A linked document left unread (the cut, a failed read) is read at the next poll: the feed
       // is then asked for in full, not answered 304 until it changes.
