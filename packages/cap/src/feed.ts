@@ -1,8 +1,9 @@
 /**
  * CAP as publishers put it online: an Atom feed of CAP entries (MeteoAlarm's shape: one entry per
  * language, area and polygon of an alert, each embedding the CAP document or linking to it), an
- * RSS 2.0 feed whose items link to CAP documents, or a plain CAP document at the address. Read with the same safe reader as an alert, with room for a
- * feed's many entries; an entry that cannot be read is reported, the others are kept.
+ * RSS 2.0 feed whose items link to CAP documents, or a plain CAP document at the address. Read
+ * with the same safe reader as an alert, with room for a feed's many entries; an entry that
+ * cannot be read is reported, the others are kept.
  */
 import { CapError } from './errors.ts';
 import { CAP_ELEMENT_NAMES, capOfElement } from './parse.ts';
