@@ -267,7 +267,6 @@ for (const { dialect, skip } of await testDialects()) {
       const gated = (e: (typeof waits)[number]) =>
         /waiting for the rate-limit window to reopen/.test(e.error ?? '');
       expect(waits.filter((e) => !gated(e))).toHaveLength(1);
-      expect(creates.filter((r) => r.fault === 'rate-limit')).toHaveLength(1);
       // The posts due during the closed window did wait for it.
       const after = creates.filter((r) => r.at.getTime() >= reset && !r.fault);
       expect(after.length).toBeGreaterThanOrEqual(6);

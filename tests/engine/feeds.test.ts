@@ -53,6 +53,36 @@ const ALERT: AlertSpec = {
   ],
 };
 
+/**
+ * An alert as publishers outside MeteoAlarm write it: no geocode, no awareness parameters, its
+ * area (`area`: the inside of an <area>) named and perhaps drawn. No XML declaration.
+ */
+const plainAlert = (o: {
+  sender: string;
+  identifier: string;
+  event: string;
+  severity: 'Minor' | 'Severe';
+  area: string;
+}) => `<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>${o.identifier}</identifier>
+  <sender>${o.sender}</sender>
+  <sent>${capTime(-60_000)}</sent>
+  <status>Actual</status>
+  <msgType>Alert</msgType>
+  <scope>Public</scope>
+  <info>
+    <language>fr-FR</language>
+    <category>Met</category>
+    <event>${o.event}</event>
+    <urgency>Expected</urgency>
+    <severity>${o.severity}</severity>
+    <certainty>Likely</certainty>
+    <expires>${capTime(3_600_000)}</expires>
+    <headline>${o.event} (${o.identifier})</headline>
+    <area>${o.area}</area>
+  </info>
+</alert>`;
+
 const dialects = await testDialects();
 
 for (const { dialect, skip } of dialects) {
@@ -241,26 +271,14 @@ for (const { dialect, skip } of dialects) {
         cleanups.push(() => feeds.close());
         // A civil-protection service that describes its areas by name and geometry only, as many
         // publishers outside MeteoAlarm do; latitude first, a radius in kilometres.
-        const sent = capTime(-60_000);
-        const alert = (id: string, area: string) => `<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
-  <identifier>PC-${id}</identifier>
-  <sender>protection-civile@region.example</sender>
-  <sent>${sent}</sent>
-  <status>Actual</status>
-  <msgType>Alert</msgType>
-  <scope>Public</scope>
-  <info>
-    <language>fr-FR</language>
-    <category>Safety</category>
-    <event>Crue</event>
-    <urgency>Expected</urgency>
-    <severity>Severe</severity>
-    <certainty>Likely</certainty>
-    <expires>${capTime(3_600_000)}</expires>
-    <headline>Crue de la Loire (${id})</headline>
-    <area>${area}</area>
-  </info>
-</alert>`;
+        const alert = (id: string, area: string) =>
+          plainAlert({
+            sender: 'protection-civile@region.example',
+            identifier: `PC-${id}`,
+            event: 'Crue',
+            severity: 'Severe',
+            area,
+          });
         const alerts = {
           // Around Tours, its ring left open (the publisher omits the closing point).
           tours: alert(
@@ -330,26 +348,14 @@ for (const { dialect, skip } of dialects) {
           cleanups.push(() => feeds.close());
           // An alerting authority's RSS 2.0 feed: items link to CAP documents and do not name
           // their alerts, so only reading a document tells which alert it is.
-          const sent = capTime(-60_000);
-          const cap = (n: number) => `<?xml version="1.0" encoding="UTF-8"?>
-<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
-  <identifier>RSS-${n}</identifier>
-  <sender>alertes@autorite.example</sender>
-  <sent>${sent}</sent>
-  <status>Actual</status>
-  <msgType>Alert</msgType>
-  <scope>Public</scope>
-  <info>
-    <category>Met</category>
-    <event>Vent</event>
-    <urgency>Expected</urgency>
-    <severity>Minor</severity>
-    <certainty>Likely</certainty>
-    <expires>${capTime(3_600_000)}</expires>
-    <headline>Vent (${n})</headline>
-    <area><areaDesc>Zone ${n}</areaDesc></area>
-  </info>
-</alert>`;
+          const cap = (n: number) =>
+            `<?xml version="1.0" encoding="UTF-8"?>\n${plainAlert({
+              sender: 'alertes@autorite.example',
+              identifier: `RSS-${n}`,
+              event: 'Vent',
+              severity: 'Minor',
+              area: `<areaDesc>Zone ${n}</areaDesc>`,
+            })}`;
           // Newest first, as RSS feeds list them: items count..1.
           const rss = (count: number) => `<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0">

@@ -73,18 +73,7 @@ async function xFromStore(io: Io, doc: PlanDocument, subject: string): Promise<X
           action: 'identity.checked',
           network: 'x',
           outcome: result.status === 'failed' ? 'error' : 'ok',
-          details: {
-            by: 'sunset identity check',
-            checks: 1,
-            results: [
-              {
-                check: result.check,
-                subject: result.subject,
-                status: result.status,
-                message: result.message,
-              },
-            ],
-          },
+          details: { by: 'sunset identity check', checks: 1, results: [{ ...result }] },
         });
         return { result };
       } catch (err) {

@@ -26,7 +26,7 @@ import {
   type LatLon,
 } from '@sunset/cap';
 import type { Logger } from '@sunset/core';
-import type { GuardedClient } from '@sunset/networks';
+import type { GuardedClient, GuardedResponse } from '@sunset/networks';
 import { feedIntervalMs, type FeedDocument } from '@sunset/plan';
 import type { Queues } from '@sunset/queue';
 import type { CapFeedState, Store } from '@sunset/store';
@@ -240,18 +240,23 @@ export function startFeedWatcher(options: FeedWatcherOptions): FeedWatcher {
    */
   const linksRead = new Map<string, Set<string>>();
 
-  /** The alerts of a feed's answer, by (sender, identifier), linked documents read as needed. */
+  /**
+   * The alerts of a feed's answer (read by its Content-Type's charset when it declares no
+   * encoding, its links resolved against the address that answered), by (sender, identifier),
+   * linked documents read as needed.
+   */
   const alertsOf = async (
     organisationId: string,
     feedId: string,
-    body: Uint8Array,
-    base: string,
-    charset: string | undefined,
+    res: GuardedResponse,
     signal: AbortSignal,
     problems: string[],
     links: { known: ReadonlySet<string>; listed: Set<string>; read: string[]; unread: boolean; cut: boolean },
   ): Promise<CapAlert[]> => {
-    const feed = parseCapFeed(body, { base, charset });
+    const feed = parseCapFeed(res.body, {
+      base: res.url,
+      charset: charsetOf(res.headers.get('content-type')),
+    });
     if (feed.kind === 'cap') return [feed.alert];
     const alerts = new Map<string, CapAlert>();
     const add = (alert: CapAlert) => alerts.set(`${alert.sender}\n${alert.identifier}`, alert);
@@ -418,17 +423,7 @@ export function startFeedWatcher(options: FeedWatcherOptions): FeedWatcher {
         unread: false,
         cut: false,
       };
-      const charset = charsetOf(res.headers.get('content-type'));
-      const alerts = await alertsOf(
-        organisationId,
-        feedId,
-        res.body,
-        res.url,
-        charset,
-        signal,
-        problems,
-        links,
-      );
+      const alerts = await alertsOf(organisationId, feedId, res, signal, problems, links);
       for (const alert of alerts) {
         if (await store.feeds.alert(organisationId, feedId, alert.sender, alert.identifier)) continue;
         await handle(organisationId, feedId, feed, alert);
